@@ -1,0 +1,44 @@
+"""agenttui's event store: append-only events, projections folded in the same transaction, replay.
+
+This package never imports Textual or Rich, so agents can record without pulling in a UI.
+"""
+from __future__ import annotations
+
+import os
+
+from .envelope import (
+    DEFAULT_MAX_PAYLOAD_BYTES, UNASSIGNED_RUN_ID, Event, new_event_id, normalize_timestamp, now_timestamp,
+    parse_envelope, parse_json_line,
+)
+from .errors import (
+    AgentTuiError, ConcurrencyError, EnvelopeError, ImmutableEventError, NotAStoreError, SchemaError,
+    SchemaTooNewError,
+)
+from .fold import FOLD_VERSION, PENDING, RunState, Touched, apply_event, fold, nid_key
+from .sqlite import AppendResult, EventFilter, SQLiteStore, state_graph
+from .upcast import UpcasterRegistry, upcasters
+
+__all__ = [
+    "AgentTuiError", "AppendResult", "ConcurrencyError", "DEFAULT_MAX_PAYLOAD_BYTES", "EnvelopeError", "Event",
+    "EventFilter", "FOLD_VERSION", "ImmutableEventError", "NotAStoreError", "PENDING", "RunState",
+    "SQLiteStore", "SchemaError", "SchemaTooNewError", "Touched", "UNASSIGNED_RUN_ID", "UpcasterRegistry",
+    "apply_event", "fold", "new_event_id", "nid_key", "normalize_timestamp", "now_timestamp", "open_store",
+    "parse_envelope", "parse_json_line", "state_graph", "upcasters",
+]
+
+
+def open_store(target: str | os.PathLike[str] | None = None, *, readonly: bool = False, **kwargs) -> SQLiteStore:
+    """Open the store a TARGET names: a SQLite file path (the default backend).
+
+    With no target, $AGENTTUI_DB (or $DATABASE_URL) is used.
+    """
+    if target is None:
+        target = os.environ.get("AGENTTUI_DB") or os.environ.get("DATABASE_URL")
+        if not target:
+            raise SchemaError("no database given: pass a path or set AGENTTUI_DB")
+    t = str(target)
+    if t.startswith(("postgresql://", "postgres://")):
+        raise SchemaError(f"{t.split('@')[-1]}: the PostgreSQL backend is not available in this version")
+    if t.startswith("sqlite:///"):
+        t = t[len("sqlite:///"):]
+    return SQLiteStore(t, readonly=readonly, **kwargs)

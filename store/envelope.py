@@ -1,0 +1,317 @@
+"""The event envelope: parsing, validation and normalisation shared by every ingestion path.
+
+Every way into the store (Python API, JSONL import, Redis, ...) goes through `parse_envelope` so a
+malformed event is rejected with the same message naming its field, whatever the source.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import orjson
+
+from .errors import EnvelopeError
+
+#: Runs whose events arrived with ``run_id: null`` are kept under this id (and exported as null).
+UNASSIGNED_RUN_ID = "unassigned"
+#: Default ceiling for one event's serialised payload; configurable per store.
+DEFAULT_MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
+MAX_ID_LENGTH = 512
+
+ENVELOPE_FIELDS = ("event_id", "run_id", "event_type", "timestamp", "payload", "node_id", "metadata")
+
+
+@dataclass(slots=True)
+class Event:
+    """One immutable fact. `position` and `seq` are assigned by the store when it is appended."""
+
+    event_type: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    run_id: str = UNASSIGNED_RUN_ID
+    event_id: str = ""
+    timestamp: str = ""
+    node_id: str | None = None
+    metadata: dict[str, Any] | None = None
+    position: int | None = None
+    seq: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.event_id:
+            self.event_id = new_event_id()
+        if not self.timestamp:
+            self.timestamp = now_timestamp()
+        if self.node_id is None:
+            self.node_id = node_id_of(self.payload)
+
+    @property
+    def schema_version(self) -> int:
+        meta = self.metadata
+        if meta:
+            v = meta.get("schema_version")
+            if isinstance(v, int):
+                return v
+        return 1
+
+    def to_envelope(self) -> dict[str, Any]:
+        """The wire/JSONL form; re-importing it yields the same event."""
+        env: dict[str, Any] = {
+            "event_id": self.event_id,
+            "run_id": None if self.run_id == UNASSIGNED_RUN_ID else self.run_id,
+            "event_type": self.event_type,
+            "timestamp": self.timestamp,
+            "payload": self.payload,
+        }
+        if self.node_id is not None:
+            env["node_id"] = self.node_id
+        if self.metadata is not None:
+            env["metadata"] = self.metadata
+        return env
+
+    def to_json(self) -> dict[str, Any]:
+        """Envelope plus the store-assigned position and sequence (for `tail --json`, WebSocket)."""
+        env = self.to_envelope()
+        env["position"] = self.position
+        env["seq"] = self.seq
+        return env
+
+
+# --------------------------------------------------------------------------------------- ids
+
+_uuid7_lock = threading.Lock()
+_uuid7_last = [0, 0]
+
+
+def new_event_id() -> str:
+    """A UUIDv7: time-ordered, so our own writers append to the right edge of the unique index."""
+    with _uuid7_lock:
+        ms = time.time_ns() // 1_000_000
+        if ms <= _uuid7_last[0]:
+            ms = _uuid7_last[0]
+            counter = _uuid7_last[1] + 1
+            if counter >= 1 << 12:
+                ms += 1
+                counter = 0
+        else:
+            counter = int.from_bytes(os.urandom(2), "big") & 0x3FF
+        _uuid7_last[0], _uuid7_last[1] = ms, counter
+    rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+    value = (ms << 80) | (0x7 << 76) | (counter << 64) | (0b10 << 62) | rand
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+# --------------------------------------------------------------------------------- timestamps
+
+_TS_RE = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?"
+    r"\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?$"
+)
+
+
+def now_timestamp() -> str:
+    return format_datetime(datetime.now(timezone.utc))
+
+
+def format_datetime(dt: datetime) -> str:
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(timezone.utc).replace(tzinfo=None)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def normalize_timestamp(value: Any, *, field_name: str = "timestamp") -> str:
+    """ISO 8601 with Z, an offset or none (UTC), or epoch seconds -> 'YYYY-MM-DDTHH:MM:SS.ffffffZ'.
+
+    One fixed-width UTC form means string order is time order, so SQL range queries just work.
+    """
+    if isinstance(value, str):
+        m = _TS_RE.match(value.strip())
+        if not m:
+            raise EnvelopeError(f"{field_name} {_show(value)} is not an ISO 8601 timestamp", field=field_name)
+        y, mo, d, h, mi, s, frac, tz = m.groups()
+        micro = int((frac or "0")[:6].ljust(6, "0"))
+        try:
+            dt = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s or 0), micro)
+        except ValueError as exc:
+            raise EnvelopeError(f"{field_name} {_show(value)} is not a valid date/time ({exc})", field=field_name) from None
+        if tz and tz not in ("Z", "z"):
+            sign = -1 if tz[0] == "-" else 1
+            digits = tz[1:].replace(":", "")
+            offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0))
+            if offset >= timedelta(hours=24):
+                raise EnvelopeError(f"{field_name} {_show(value)} has an impossible UTC offset", field=field_name)
+            try:
+                dt = dt - sign * offset
+            except OverflowError:
+                raise EnvelopeError(f"{field_name} {_show(value)} is out of range", field=field_name) from None
+        return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if dt.year >= 1000 else _pad_year(dt)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise EnvelopeError(f"{field_name} must be a finite number, got {value!r}", field=field_name)
+        try:
+            return format_datetime(datetime.fromtimestamp(value, timezone.utc))
+        except (OverflowError, OSError, ValueError):
+            raise EnvelopeError(f"{field_name} {value!r} is out of range for epoch seconds", field=field_name) from None
+    if isinstance(value, datetime):
+        return format_datetime(value if value.tzinfo else value.replace(tzinfo=timezone.utc))
+    raise EnvelopeError(f"{field_name} must be an ISO 8601 string, got {type(value).__name__}", field=field_name)
+
+
+def _pad_year(dt: datetime) -> str:
+    return f"{dt.year:04d}" + dt.strftime("-%m-%dT%H:%M:%S.%fZ")
+
+
+def _show(value: str, limit: int = 60) -> str:
+    return repr(value if len(value) <= limit else value[:limit] + "...")
+
+
+# ------------------------------------------------------------------------------- validation
+
+def node_id_of(payload: dict[str, Any]) -> str | None:
+    """Which node an event is about: the envelope's node_id, else the payload's (as the agent sends)."""
+    for key in ("node_id", "added_node_id", "child_node_id"):
+        v = payload.get(key)
+        if isinstance(v, str) and v:
+            return v
+    return None
+
+
+def _check_id(value: Any, name: str, *, required: bool) -> str | None:
+    if value is None:
+        if required:
+            raise EnvelopeError(f"missing required field {name!r}", field=name)
+        return None
+    if not isinstance(value, str):
+        raise EnvelopeError(f"{name} must be a string, got {type(value).__name__}", field=name)
+    if not value:
+        if required:
+            raise EnvelopeError(f"{name} must not be empty", field=name)
+        return None
+    if len(value) > MAX_ID_LENGTH:
+        raise EnvelopeError(f"{name} is {len(value)} characters long (limit {MAX_ID_LENGTH})", field=name)
+    if "\x00" in value:
+        raise EnvelopeError(f"{name} contains a NUL character", field=name)
+    return value
+
+
+def find_non_finite(value: Any, path: str = "payload", depth: int = 0) -> str | None:
+    """Path of the first NaN/Infinity in a decoded payload (JSON has no such numbers)."""
+    if depth > 2000:
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else path
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(v, (dict, list, float)):
+                p = find_non_finite(v, f"{path}.{k}", depth + 1)
+                if p:
+                    return p
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            if isinstance(v, (dict, list, float)):
+                p = find_non_finite(v, f"{path}[{i}]", depth + 1)
+                if p:
+                    return p
+    return None
+
+
+def dumps_payload(payload: Any, *, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES, name: str = "payload") -> str:
+    """Serialise a payload, refusing what JSON cannot hold or what exceeds the size limit."""
+    try:
+        raw = orjson.dumps(payload)
+    except orjson.JSONEncodeError as exc:
+        raise EnvelopeError(f"{name} cannot be stored as JSON: {exc}", field=name) from None
+    if len(raw) > max_bytes:
+        raise EnvelopeError(
+            f"{name} is {len(raw):,} bytes, over the {max_bytes:,}-byte limit (max_payload_bytes)", field=name
+        )
+    if b"null" in raw:  # orjson writes NaN/Infinity as null; only then is the slow check worth it
+        bad = find_non_finite(payload, name)
+        if bad:
+            raise EnvelopeError(f"{bad} is NaN or Infinity, which JSON cannot represent", field=bad)
+    return raw.decode()
+
+
+def parse_envelope(obj: Any, *, strict: bool = True) -> Event:
+    """Validate one decoded envelope and return a normalised Event.
+
+    strict=True (imports, streams) requires event_id and timestamp, so re-imports stay idempotent;
+    strict=False (our Python API) fills them in.
+    """
+    if not isinstance(obj, dict):
+        raise EnvelopeError(f"an event must be a JSON object, got {_json_type(obj)}")
+    event_type = obj.get("event_type")
+    if event_type is None:
+        raise EnvelopeError("missing required field 'event_type'", field="event_type")
+    if not isinstance(event_type, str):
+        raise EnvelopeError(f"event_type must be a string, got {_json_type(event_type)}", field="event_type")
+    if not event_type or len(event_type) > 200:
+        raise EnvelopeError("event_type must be 1 to 200 characters", field="event_type")
+    event_id = _check_id(obj.get("event_id"), "event_id", required=strict)
+    run_id = _check_id(obj.get("run_id"), "run_id", required=False) or UNASSIGNED_RUN_ID
+    ts = obj.get("timestamp")
+    if ts is None:
+        if strict:
+            raise EnvelopeError("missing required field 'timestamp'", field="timestamp")
+        timestamp = now_timestamp()
+    else:
+        timestamp = normalize_timestamp(ts)
+    payload = obj.get("payload")
+    if payload is None:
+        if strict and "payload" not in obj:
+            raise EnvelopeError("missing required field 'payload'", field="payload")
+        payload = {}
+    elif not isinstance(payload, dict):
+        raise EnvelopeError(f"payload must be a JSON object, got {_json_type(payload)}", field="payload")
+    node_id = _check_id(obj.get("node_id"), "node_id", required=False)
+    metadata = obj.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise EnvelopeError(f"metadata must be a JSON object, got {_json_type(metadata)}", field="metadata")
+    if node_id is None:
+        node_id = node_id_of(payload)
+    return Event(
+        event_type=event_type,
+        payload=payload,
+        run_id=run_id,
+        event_id=event_id or new_event_id(),
+        timestamp=timestamp,
+        node_id=node_id,
+        metadata=metadata,
+    )
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def parse_json_line(line: bytes | str, *, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> Event:
+    """Decode and validate one JSONL line (bytes keep invalid UTF-8 detectable)."""
+    if len(line) > max_bytes + 65536:
+        raise EnvelopeError(f"line is {len(line):,} bytes, over the {max_bytes:,}-byte payload limit", field="payload")
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        msg = str(exc)
+        if "utf-8" in msg.lower() or "surrogate" in msg.lower():
+            raise EnvelopeError(f"invalid UTF-8: {msg}") from None
+        if "recursion" in msg.lower():
+            raise EnvelopeError(f"JSON nested too deeply (limit 1024 levels): {msg}") from None
+        raise EnvelopeError(f"malformed JSON: {msg}") from None
+    return parse_envelope(obj, strict=True)

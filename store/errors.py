@@ -1,0 +1,55 @@
+"""Errors the store raises; each names what was wrong so a user can act on it."""
+from __future__ import annotations
+
+
+class AgentTuiError(Exception):
+    """Base class: every error agenttui raises on purpose derives from this."""
+
+
+class EnvelopeError(AgentTuiError, ValueError):
+    """An event envelope is malformed. `field` names the offending field, `where` the line/event."""
+
+    def __init__(self, message: str, *, field: str | None = None, where: str | None = None):
+        self.field = field
+        self.where = where
+        self.reason = message
+        prefix = f"{where}: " if where else ""
+        super().__init__(f"{prefix}{message}")
+
+    def at(self, where: str) -> "EnvelopeError":
+        return EnvelopeError(self.reason, field=self.field, where=where)
+
+
+class ConcurrencyError(AgentTuiError):
+    """A writer appended with an expected version that is no longer current; nothing was written."""
+
+    def __init__(self, run_id: str, expected: int, actual: int):
+        self.run_id = run_id
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"run {run_id!r}: expected version {expected} but the run is at version {actual}; "
+            "nothing was written (re-read the run and retry)"
+        )
+
+
+class SchemaError(AgentTuiError):
+    """The database file cannot be used by this version of agenttui."""
+
+
+class SchemaTooNewError(SchemaError):
+    def __init__(self, path: str, found: int, supported: int):
+        self.found = found
+        self.supported = supported
+        super().__init__(
+            f"{path}: database schema version {found} was written by a newer agenttui "
+            f"(this one supports up to {supported}); upgrade agenttui to open it"
+        )
+
+
+class NotAStoreError(SchemaError):
+    """The file is not a SQLite database, or a SQLite database that is not an agenttui store."""
+
+
+class ImmutableEventError(AgentTuiError):
+    """Someone tried to change or delete a stored event outside audited retention."""

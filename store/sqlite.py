@@ -1,0 +1,921 @@
+"""The SQLite backend: one file, WAL, append-only events with projections kept in the same transaction.
+
+Writers serialise on SQLite's write lock (BEGIN IMMEDIATE), so positions are assigned and committed
+in one order: a reader that follows `id > last_seen` never skips an event that commits late.
+"""
+from __future__ import annotations
+
+import getpass
+import os
+import sqlite3
+import threading
+import time
+import zlib
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+import orjson
+
+from .envelope import (
+    DEFAULT_MAX_PAYLOAD_BYTES, Event, EnvelopeError, dumps_payload, format_datetime, normalize_timestamp,
+    now_timestamp, parse_envelope,
+)
+from .errors import ConcurrencyError, NotAStoreError, SchemaError, SchemaTooNewError
+from .fold import (
+    EDGE_COLUMNS, FOLD_VERSION, JSON_COLUMNS, NODE_COLUMNS, RUN_COLUMNS, RunState, Touched, nid_key,
+)
+from .schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
+from .upcast import UpcasterRegistry, upcasters as default_upcasters
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+EVENT_COLUMNS = "id, event_id, run_id, seq, event_type, timestamp, payload, node_id, metadata"
+#: Events folded between two snapshots of a run (at least; large states space them further apart).
+DEFAULT_SNAPSHOT_EVERY = 10_000
+#: Runs whose folded state a writer keeps in memory between appends.
+STATE_CACHE_RUNS = 8
+
+
+@dataclass
+class AppendResult:
+    """What an append did: `stored` new events, `duplicates` skipped by event_id."""
+
+    stored: int = 0
+    duplicates: int = 0
+    first_position: int | None = None
+    last_position: int | None = None
+    versions: dict[str, int] = field(default_factory=dict)  # run_id -> last seq after the append
+
+
+@dataclass
+class EventFilter:
+    """The read API's filter; every field narrows, None means 'any'."""
+
+    run_id: str | None = None
+    types: Sequence[str] | None = None
+    exclude_types: Sequence[str] | None = None
+    node_id: str | None = None
+    since: str | None = None  # timestamp, inclusive
+    until: str | None = None  # timestamp, inclusive
+    search: str | None = None  # case-insensitive substring of the payload JSON
+
+    def where(self) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if self.run_id is not None:
+            clauses.append("run_id = ?")
+            params.append(self.run_id)
+        if self.types is not None:
+            types = list(self.types)
+            if not types:
+                clauses.append("0")
+            else:
+                clauses.append(f"event_type IN ({','.join('?' * len(types))})")
+                params.extend(types)
+        if self.exclude_types:
+            clauses.append(f"event_type NOT IN ({','.join('?' * len(self.exclude_types))})")
+            params.extend(self.exclude_types)
+        if self.node_id is not None:
+            clauses.append("node_id = ?")
+            params.append(self.node_id)
+        if self.since is not None:
+            clauses.append("timestamp >= ?")
+            params.append(normalize_timestamp(self.since, field_name="since"))
+        if self.until is not None:
+            clauses.append("timestamp <= ?")
+            params.append(normalize_timestamp(self.until, field_name="until"))
+        if self.search:
+            clauses.append("payload LIKE ? ESCAPE '\\'")
+            params.append("%" + _like_escape(self.search) + "%")
+        return (" AND ".join(clauses) or "1"), params
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _dump_json(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def _load_json(value: Any) -> Any:
+    if value is None:
+        return None
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return value
+
+
+def _row_values(d: Mapping[str, Any], columns: Sequence[str]) -> tuple:
+    return tuple(_dump_json(d[c]) if c in JSON_COLUMNS else d[c] for c in columns)
+
+
+def _dict_from_row(columns: Sequence[str], row: Sequence[Any]) -> dict[str, Any]:
+    return {c: (_load_json(v) if c in JSON_COLUMNS else v) for c, v in zip(columns, row)}
+
+
+def row_to_event(row: Sequence[Any]) -> Event:
+    pos, event_id, run_id, seq, event_type, ts, payload, node_id, metadata = row
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        data = {"_unparseable_payload": payload}
+    return Event(event_type=event_type, payload=data if isinstance(data, dict) else {"value": data},
+                 run_id=run_id, event_id=event_id, timestamp=ts, node_id=node_id or "",
+                 metadata=_load_json(metadata), position=pos, seq=seq)
+
+
+def _fix_node_id(event: Event) -> Event:
+    if event.node_id == "":
+        event.node_id = None
+    return event
+
+
+class SQLiteStore:
+    """The embedded default store. Thread-safe: one connection guarded by a lock.
+
+    readonly=True opens the file with SQLite's read-only mode (the TUI's way): it never writes,
+    never migrates and refuses to create a missing file.
+    """
+
+    backend = "sqlite"
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        readonly: bool = False,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        upcasters: UpcasterRegistry | None = None,
+        snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
+        cache_mb: int = 64,
+        busy_timeout_ms: int = 5000,
+    ) -> None:
+        self.path = str(path)
+        self.readonly = readonly
+        self.max_payload_bytes = max_payload_bytes
+        self.upcasters = upcasters if upcasters is not None else default_upcasters
+        self.snapshot_every = snapshot_every
+        self._lock = threading.RLock()
+        self._states: OrderedDict[str, RunState] = OrderedDict()
+        self._last_snapshot_seq: dict[str, int] = {}
+        self._conn = self._connect(cache_mb, busy_timeout_ms)
+
+    # ------------------------------------------------------------------ opening and migration
+    def _connect(self, cache_mb: int, busy_timeout_ms: int) -> sqlite3.Connection:
+        p = Path(self.path)
+        if p.is_dir():
+            raise NotAStoreError(f"{self.path}: is a directory, not an agenttui database file")
+        exists = p.exists() and p.stat().st_size > 0
+        if exists:
+            with open(p, "rb") as fh:
+                if fh.read(16) != SQLITE_HEADER:
+                    raise NotAStoreError(f"{self.path}: not a SQLite database (wrong file header)")
+        elif self.readonly:
+            raise FileNotFoundError(f"{self.path}: no such database")
+        try:
+            if self.readonly:
+                conn = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True,
+                                       isolation_level=None, check_same_thread=False)
+            else:
+                if p.parent and not p.parent.exists():
+                    p.parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            conn.execute(f"PRAGMA cache_size = {-1024 * int(cache_mb)}")
+            conn.execute("PRAGMA temp_store = MEMORY")
+            if not self.readonly:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if mode.lower() != "wal":
+                    raise SchemaError(f"{self.path}: could not switch to WAL mode (got {mode})")
+                conn.execute("PRAGMA synchronous = NORMAL")
+            self._check_and_migrate(conn)
+        except sqlite3.DatabaseError as exc:
+            if "file is not a database" in str(exc) or "malformed" in str(exc):
+                raise NotAStoreError(f"{self.path}: not a usable SQLite database ({exc})") from None
+            raise
+        return conn
+
+    def _check_and_migrate(self, conn: sqlite3.Connection) -> None:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise SchemaTooNewError(self.path, version, SCHEMA_VERSION)
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        if version > 0 and app_id != APPLICATION_ID:
+            raise NotAStoreError(f"{self.path}: a SQLite database, but not an agenttui store")
+        if version == SCHEMA_VERSION:
+            return
+        has_tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
+        if version == 0 and has_tables:
+            raise NotAStoreError(f"{self.path}: a SQLite database with other tables, not an agenttui store")
+        if self.readonly:
+            raise NotAStoreError(f"{self.path}: not an agenttui store yet (no schema); a writer creates it")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]  # another process may have won
+            if version > SCHEMA_VERSION:
+                raise SchemaTooNewError(self.path, version, SCHEMA_VERSION)
+            for v in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _split_sql(MIGRATIONS[v]):
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                if not self.readonly:
+                    try:
+                        self._conn.execute("PRAGMA optimize")
+                    except sqlite3.Error:
+                        pass
+                self._conn.close()
+                self._conn = None  # type: ignore[assignment]
+
+    def __enter__(self) -> "SQLiteStore":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The raw connection, for read-only SQL by tools that know the schema."""
+        return self._conn
+
+    # ------------------------------------------------------------------------------- writing
+    def append(
+        self,
+        events: Event | Mapping[str, Any] | Iterable[Event | Mapping[str, Any]],
+        *,
+        expected_version: int | Mapping[str, int] | None = None,
+    ) -> AppendResult:
+        """Append one event or a batch in one transaction, with projections updated in it.
+
+        expected_version: the run's current version (last seq, 0 for a new run) as the writer last saw
+        it; an int when the batch touches one run, else a mapping run_id -> version. If the run has
+        moved on, ConcurrencyError is raised and nothing is written. Events whose event_id is already
+        stored are skipped (idempotent retries); a batch made only of those succeeds unchecked.
+        """
+        if self.readonly:
+            raise SchemaError(f"{self.path}: opened read-only")
+        if isinstance(events, (Event, Mapping)):
+            events = [events]
+        batch: list[Event] = []
+        for i, e in enumerate(events):
+            if not isinstance(e, Event):
+                try:
+                    e = parse_envelope(e, strict=False)
+                except EnvelopeError as exc:
+                    raise exc.at(f"event {i}" + (f" ({e.get('event_id')})" if isinstance(e, Mapping) and e.get("event_id") else "")) from None
+            batch.append(e)
+        payloads = []
+        for i, e in enumerate(batch):
+            try:
+                payloads.append(dumps_payload(e.payload, max_bytes=self.max_payload_bytes))
+                meta = _dump_json(e.metadata) if e.metadata is not None else None
+                if meta is not None and len(meta) > self.max_payload_bytes:
+                    raise EnvelopeError("metadata is over the payload size limit", field="metadata")
+            except EnvelopeError as exc:
+                raise exc.at(f"event {i} ({e.event_id})") from None
+        with self._lock:
+            return self._append_locked(batch, payloads, expected_version)
+
+    def _append_locked(self, batch: list[Event], payloads: list[str],
+                       expected_version: int | Mapping[str, int] | None) -> AppendResult:
+        conn = self._conn
+        result = AppendResult()
+        # duplicates inside the batch: keep the first
+        seen: set[str] = set()
+        items: list[tuple[Event, str]] = []
+        for e, pl in zip(batch, payloads):
+            if e.event_id in seen:
+                result.duplicates += 1
+                continue
+            seen.add(e.event_id)
+            items.append((e, pl))
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            try:
+                conn.execute("SAVEPOINT fast")
+                self._insert(items, expected_version, result, check_existing=False)
+                conn.execute("RELEASE fast")
+            except sqlite3.IntegrityError as exc:
+                if "event_id" not in str(exc):
+                    raise
+                conn.execute("ROLLBACK TO fast")
+                conn.execute("RELEASE fast")
+                self._insert(items, expected_version, result, check_existing=True)
+            conn.execute("COMMIT")
+        except BaseException:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            self._states.clear()  # the cache may hold folds of rows that were rolled back
+            self._last_snapshot_seq.clear()
+            raise
+        return result
+
+    def _insert(self, items: list[tuple[Event, str]], expected_version: Any, result: AppendResult,
+                *, check_existing: bool) -> None:
+        conn = self._conn
+        if check_existing:
+            existing: set[str] = set()
+            ids = [e.event_id for e, _ in items]
+            for i in range(0, len(ids), 5000):
+                chunk = ids[i:i + 5000]
+                existing.update(r[0] for r in conn.execute(
+                    f"SELECT event_id FROM events WHERE event_id IN ({','.join('?' * len(chunk))})", chunk))
+            result.duplicates += len(existing)
+            items = [(e, pl) for e, pl in items if e.event_id not in existing]
+        if not items:
+            return
+        run_ids = list(dict.fromkeys(e.run_id for e, _ in items))
+        states = {r: self._state_for_write(r) for r in run_ids}
+        if expected_version is not None:
+            expected = ({run_ids[0]: expected_version} if isinstance(expected_version, int)
+                        else dict(expected_version))
+            if isinstance(expected_version, int) and len(run_ids) > 1:
+                raise ValueError("an int expected_version needs a batch of one run; pass a mapping")
+            for r, v in expected.items():
+                actual = states[r].run["last_seq"] if r in states else self._run_version(r)
+                if actual != v:
+                    raise ConcurrencyError(r, v, actual)
+        row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+        position = row[0] if row else 0
+        created = now_timestamp()
+        seqs = {r: s.run["last_seq"] for r, s in states.items()}
+        rows = []
+        for e, pl in items:
+            position += 1
+            seqs[e.run_id] += 1
+            e.position = position
+            e.seq = seqs[e.run_id]
+            rows.append((position, e.event_id, e.run_id, e.seq, e.event_type, e.timestamp, pl, e.node_id,
+                         _dump_json(e.metadata), created))
+        conn.executemany(
+            "INSERT INTO events (id, event_id, run_id, seq, event_type, timestamp, payload, node_id, "
+            "metadata, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+        # fold into copies-on-write: the cached state is only replaced once the rows are in
+        dirty: dict[str, tuple[dict[str, None], dict[tuple[str, str], None]]] = {r: ({}, {}) for r in run_ids}
+        upcast = self.upcasters.upcast if self.upcasters else None
+        for e, _ in items:
+            t: Touched = states[e.run_id].apply(upcast(e) if upcast else e)
+            d = dirty[e.run_id]
+            d[0].update(dict.fromkeys(t.nodes))
+            d[1].update(dict.fromkeys(t.edges))
+        for r in run_ids:
+            self._write_projection(states[r], dirty[r][0], dirty[r][1])
+            self._maybe_snapshot(states[r])
+            result.versions[r] = states[r].run["last_seq"]
+        result.stored += len(rows)
+        result.first_position = rows[0][0]
+        result.last_position = rows[-1][0]
+
+    def _run_version(self, run_id: str) -> int:
+        row = self._conn.execute("SELECT last_seq FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return row[0] if row else 0
+
+    def _state_for_write(self, run_id: str) -> RunState:
+        """The run's current fold, from the cache if no other writer moved the run since."""
+        db_version = self._run_version(run_id)
+        state = self._states.get(run_id)
+        if state is None or state.run["last_seq"] != db_version:
+            state = self._load_state(run_id)
+            self._last_snapshot_seq[run_id] = self._conn.execute(
+                "SELECT coalesce(max(seq), 0) FROM snapshots WHERE run_id = ?", (run_id,)).fetchone()[0]
+        self._states[run_id] = state
+        self._states.move_to_end(run_id)
+        while len(self._states) > STATE_CACHE_RUNS:
+            old, _ = self._states.popitem(last=False)
+            self._last_snapshot_seq.pop(old, None)
+        return state
+
+    def _load_state(self, run_id: str) -> RunState:
+        """Rebuild a RunState from the projection tables (they hold the whole fold)."""
+        conn = self._conn
+        state = RunState(run_id)
+        row = conn.execute(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None:
+            return state
+        state.run = _dict_from_row(RUN_COLUMNS, row)
+        if state.run["metadata"] is None:
+            state.run["metadata"] = {}
+        state.position = state.run["last_position"] or 0
+        for r in conn.execute(f"SELECT {', '.join(NODE_COLUMNS)} FROM nodes WHERE run_id = ?", (run_id,)):
+            n = _dict_from_row(NODE_COLUMNS, r)
+            state.nodes[n["node_id"]] = n
+        for r in conn.execute(f"SELECT {', '.join(EDGE_COLUMNS)} FROM edges WHERE run_id = ? ORDER BY id", (run_id,)):
+            e = _dict_from_row(EDGE_COLUMNS, r)
+            state.edges[(e["parent_node_id"], e["child_node_id"])] = e
+        return state
+
+    def _write_projection(self, state: RunState, nodes: Iterable[str], edges: Iterable[tuple[str, str]]) -> None:
+        conn = self._conn
+        conn.execute(f"INSERT OR REPLACE INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({','.join('?' * len(RUN_COLUMNS))})",
+                     _row_values(state.run, RUN_COLUMNS))
+        if nodes:
+            conn.executemany(
+                f"INSERT OR REPLACE INTO nodes ({', '.join(NODE_COLUMNS)}) VALUES ({','.join('?' * len(NODE_COLUMNS))})",
+                [_row_values(state.nodes[n], NODE_COLUMNS) for n in nodes])
+        if edges:
+            ordered = list(edges)
+            conn.executemany(
+                f"INSERT INTO edges ({', '.join(EDGE_COLUMNS)}) VALUES ({','.join('?' * len(EDGE_COLUMNS))}) "
+                "ON CONFLICT (run_id, parent_node_id, child_node_id) DO UPDATE SET parent_nid = excluded.parent_nid, "
+                "child_nid = excluded.child_nid, metadata = excluded.metadata",
+                [_row_values(state.edges[k], EDGE_COLUMNS) for k in ordered])
+
+    def _maybe_snapshot(self, state: RunState, force: bool = False) -> None:
+        last = self._last_snapshot_seq.get(state.run_id, 0)
+        seq = state.run["last_seq"]
+        interval = max(self.snapshot_every, 2 * len(state.nodes))
+        if seq - last >= interval or (force and seq > last):
+            blob = zlib.compress(orjson.dumps(state.to_dict()), 1)
+            self._conn.execute(
+                "INSERT OR REPLACE INTO snapshots (run_id, position, seq, fold_version, state, created_at) "
+                "VALUES (?,?,?,?,?,?)", (state.run_id, state.position, seq, FOLD_VERSION, blob, now_timestamp()))
+            self._last_snapshot_seq[state.run_id] = seq
+
+    def snapshot(self, run_id: str) -> None:
+        """Write a checkpoint of the run's current fold now (the store also does so periodically)."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                state = self._state_for_write(run_id)
+                self._maybe_snapshot(state, force=True)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    # ------------------------------------------------------------------------ rebuild / check
+    def fold_all(self, *, progress: Callable[[int, int], None] | None = None) -> dict[str, RunState]:
+        """Fold the whole log from nothing, in position order (read-only)."""
+        states: dict[str, RunState] = {}
+        upcast = self.upcasters.upcast if self.upcasters else None
+        total = self.count_events()
+        done = 0
+        for batch in self._scan_batches():
+            for e in batch:
+                s = states.get(e.run_id)
+                if s is None:
+                    s = states[e.run_id] = RunState(e.run_id)
+                s.apply(upcast(e) if upcast else e)
+            done += len(batch)
+            if progress:
+                progress(done, total)
+        return states
+
+    def _scan_batches(self, run_id: str | None = None, size: int = 20_000) -> Iterator[list[Event]]:
+        last = 0
+        while True:
+            with self._lock:
+                if run_id is None:
+                    rows = self._conn.execute(
+                        f"SELECT {EVENT_COLUMNS} FROM events WHERE id > ? ORDER BY id LIMIT ?", (last, size)).fetchall()
+                else:
+                    rows = self._conn.execute(
+                        f"SELECT {EVENT_COLUMNS} FROM events WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                        (run_id, last, size)).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0] if run_id is None else rows[-1][3]
+            yield [_fix_node_id(row_to_event(r)) for r in rows]
+
+    def rebuild(self, *, progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
+        """Recompute runs, nodes, edges and snapshots from the events, in one transaction."""
+        if self.readonly:
+            raise SchemaError(f"{self.path}: opened read-only")
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for table in ("runs", "nodes", "edges", "snapshots"):
+                    conn.execute(f"DELETE FROM {table}")
+                self._states.clear()
+                self._last_snapshot_seq.clear()
+                states: dict[str, RunState] = {}
+                upcast = self.upcasters.upcast if self.upcasters else None
+                total = self.count_events()
+                done = 0
+                for batch in self._scan_batches():
+                    for e in batch:
+                        s = states.get(e.run_id)
+                        if s is None:
+                            s = states[e.run_id] = RunState(e.run_id)
+                        s.apply(upcast(e) if upcast else e)
+                        if e.seq is not None and e.seq - self._last_snapshot_seq.get(e.run_id, 0) >= max(self.snapshot_every, 2 * len(s.nodes)):
+                            self._maybe_snapshot(s)
+                    done += len(batch)
+                    if progress:
+                        progress(done, total)
+                for s in states.values():
+                    self._write_projection(s, list(s.nodes), list(s.edges))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                self._states.clear()
+                self._last_snapshot_seq.clear()
+                raise
+        return {"runs": len(states), "nodes": sum(len(s.nodes) for s in states.values()),
+                "edges": sum(len(s.edges) for s in states.values()), "events": done}
+
+    def stored_state(self, run_id: str) -> RunState:
+        """The run's projection rows as a RunState (what the tables hold now)."""
+        with self._lock:
+            return self._load_state(run_id)
+
+    def check(self, *, progress: Callable[[int, int], None] | None = None) -> list[str]:
+        """Differences between the projection tables and a fresh fold of the events ([] = consistent)."""
+        folded = self.fold_all(progress=progress)
+        with self._lock:
+            stored_ids = [r[0] for r in self._conn.execute("SELECT run_id FROM runs")]
+        problems: list[str] = []
+        for r in sorted(set(stored_ids) - set(folded)):
+            problems.append(f"run {r!r}: in the runs table but has no events")
+        for run_id, state in sorted(folded.items()):
+            stored = self.stored_state(run_id)
+            if run_id not in stored_ids:
+                problems.append(f"run {run_id!r}: has events but no runs row")
+                continue
+            problems.extend(_diff_states(run_id, state, stored))
+        return problems
+
+    # ----------------------------------------------------------------------------- reading
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    def events(
+        self,
+        filter: EventFilter | None = None,
+        *,
+        after: int | None = None,
+        before: int | None = None,
+        limit: int | None = 100,
+        order: str = "asc",
+        **filter_kwargs: Any,
+    ) -> list[Event]:
+        """Events matching `filter` (or its fields as keywords), paged by position.
+
+        after/before are exclusive position bounds. order="desc" with before=X pages backwards
+        (newest first); order="asc" with after=X pages forwards.
+        """
+        f = filter or EventFilter(**filter_kwargs)
+        where, params = f.where()
+        if after is not None:
+            where += " AND id > ?"
+            params.append(after)
+        if before is not None:
+            where += " AND id < ?"
+            params.append(before)
+        direction = "DESC" if order.lower() == "desc" else "ASC"
+        sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE {where} ORDER BY id {direction}"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [self._read_event(r) for r in self._query(sql, params)]
+
+    def _read_event(self, row: Sequence[Any]) -> Event:
+        e = _fix_node_id(row_to_event(row))
+        return self.upcasters.upcast(e) if self.upcasters else e
+
+    def iter_events(self, filter: EventFilter | None = None, *, after: int = 0, batch: int = 5000,
+                    **filter_kwargs: Any) -> Iterator[Event]:
+        """Every matching event in position order, fetched in batches (for export and replays)."""
+        f = filter or EventFilter(**filter_kwargs)
+        last = after
+        while True:
+            page = self.events(f, after=last, limit=batch)
+            if not page:
+                return
+            yield from page
+            last = page[-1].position  # type: ignore[assignment]
+
+    def count_events(self, filter: EventFilter | None = None, **filter_kwargs: Any) -> int:
+        f = filter or EventFilter(**filter_kwargs)
+        where, params = f.where()
+        return self._query(f"SELECT count(*) FROM events WHERE {where}", params)[0][0]
+
+    def count_by_type(self, filter: EventFilter | None = None, **filter_kwargs: Any) -> dict[str, int]:
+        f = filter or EventFilter(**filter_kwargs)
+        where, params = f.where()
+        rows = self._query(f"SELECT event_type, count(*) FROM events WHERE {where} GROUP BY event_type "
+                           "ORDER BY count(*) DESC, event_type", params)
+        return dict(rows)
+
+    def get_event(self, event_id: str) -> Event | None:
+        rows = self._query(f"SELECT {EVENT_COLUMNS} FROM events WHERE event_id = ?", (event_id,))
+        return self._read_event(rows[0]) if rows else None
+
+    def event_at(self, position: int) -> Event | None:
+        rows = self._query(f"SELECT {EVENT_COLUMNS} FROM events WHERE id = ?", (position,))
+        return self._read_event(rows[0]) if rows else None
+
+    def event_by_seq(self, run_id: str, seq: int) -> Event | None:
+        rows = self._query(f"SELECT {EVENT_COLUMNS} FROM events WHERE run_id = ? AND seq = ?", (run_id, seq))
+        return self._read_event(rows[0]) if rows else None
+
+    def timeline(self, run_id: str) -> Iterator[Event]:
+        """A run's events in order (its per-run sequence)."""
+        for batch in self._scan_batches(run_id):
+            for e in batch:
+                yield self.upcasters.upcast(e) if self.upcasters else e
+
+    def read_after(self, position: int, limit: int = 1000, filter: EventFilter | None = None) -> list[Event]:
+        """The notification log: events after `position` in commit order (what tail readers follow)."""
+        return self.events(filter, after=position, limit=limit)
+
+    def last_position(self) -> int:
+        return self._query("SELECT coalesce(max(id), 0) FROM events")[0][0]
+
+    def data_version(self) -> int:
+        """Changes whenever another connection commits to the file (cheap change check)."""
+        return self._query("PRAGMA data_version")[0][0]
+
+    def runs(self, *, limit: int | None = None) -> list[dict[str, Any]]:
+        """Runs with their summary figures, most recent first."""
+        sql = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs ORDER BY start_time DESC, run_id"
+        params: list[Any] = []
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [_summary(_dict_from_row(RUN_COLUMNS, r)) for r in self._query(sql, params)]
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        rows = self._query(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE run_id = ?", (run_id,))
+        return _summary(_dict_from_row(RUN_COLUMNS, rows[0])) if rows else None
+
+    def latest_run_id(self) -> str | None:
+        rows = self._query("SELECT run_id FROM runs ORDER BY (run_id = 'unassigned'), last_position DESC LIMIT 1")
+        return rows[0][0] if rows else None
+
+    def nodes(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self._query(f"SELECT {', '.join(NODE_COLUMNS)} FROM nodes WHERE run_id = ?", (run_id,))
+        nodes = [_dict_from_row(NODE_COLUMNS, r) for r in rows]
+        nodes.sort(key=lambda n: nid_key(n["node_nid"]))
+        return nodes
+
+    def node(self, run_id: str, node_id: str) -> dict[str, Any] | None:
+        rows = self._query(f"SELECT {', '.join(NODE_COLUMNS)} FROM nodes WHERE run_id = ? AND node_id = ?",
+                           (run_id, node_id))
+        return _dict_from_row(NODE_COLUMNS, rows[0]) if rows else None
+
+    def edges(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self._query(f"SELECT {', '.join(EDGE_COLUMNS)} FROM edges WHERE run_id = ? ORDER BY id", (run_id,))
+        return [_dict_from_row(EDGE_COLUMNS, r) for r in rows]
+
+    def node_tree(self, run_id: str):
+        """The run's node graph as a networkx DiGraph (parent -> child), node attributes = node row."""
+        return state_graph(self.stored_state(run_id))
+
+    def stats(self) -> dict[str, Any]:
+        """Storage figures: sizes, counts, span, schema."""
+        q = self._query
+        file_bytes = os.path.getsize(self.path) if os.path.exists(self.path) else 0
+        wal = self.path + "-wal"
+        first_last = q("SELECT min(id), max(id), min(timestamp), max(timestamp), count(*) FROM events")[0]
+        return {
+            "path": os.path.abspath(self.path),
+            "backend": self.backend,
+            "schema_version": q("PRAGMA user_version")[0][0],
+            "sqlite_version": sqlite3.sqlite_version,
+            "journal_mode": q("PRAGMA journal_mode")[0][0],
+            "file_bytes": file_bytes,
+            "wal_bytes": os.path.getsize(wal) if os.path.exists(wal) else 0,
+            "page_size": q("PRAGMA page_size")[0][0],
+            "page_count": q("PRAGMA page_count")[0][0],
+            "freelist_pages": q("PRAGMA freelist_count")[0][0],
+            "events": first_last[4],
+            "first_position": first_last[0],
+            "last_position": first_last[1],
+            "first_timestamp": first_last[2],
+            "last_timestamp": first_last[3],
+            "runs": q("SELECT count(*) FROM runs")[0][0],
+            "nodes": q("SELECT count(*) FROM nodes")[0][0],
+            "edges": q("SELECT count(*) FROM edges")[0][0],
+            "snapshots": q("SELECT count(*) FROM snapshots")[0][0],
+            "retention_passes": q("SELECT count(*) FROM retention_log")[0][0],
+            "event_types": dict(q("SELECT event_type, count(*) FROM events GROUP BY event_type ORDER BY 2 DESC")),
+        }
+
+    # --------------------------------------------------------------------- temporal queries
+    def state_at(
+        self,
+        run_id: str,
+        position: int | None = None,
+        *,
+        timestamp: str | None = None,
+        exclude: Iterable[str] = (),
+    ) -> RunState:
+        """The run's projected state as of a position (inclusive) or a timestamp.
+
+        exclude: event ids to leave out (counterfactual: "what if these had never happened").
+        With a timestamp, the events of the run stamped at or before it are folded in log order.
+        Snapshots make this fast anywhere: the nearest one before the point is the starting state.
+        """
+        excluded = set(exclude)
+        upcast = self.upcasters.upcast if self.upcasters else None
+        ts_limit = normalize_timestamp(timestamp, field_name="timestamp") if timestamp is not None else None
+        with self._lock:
+            limit_pos = position if position is not None else 2 ** 62
+            start_before = limit_pos
+            if excluded:
+                rows = self._conn.execute(
+                    f"SELECT min(id) FROM events WHERE event_id IN ({','.join('?' * len(excluded))})",
+                    list(excluded)).fetchone()
+                if rows[0] is not None:
+                    start_before = min(start_before, rows[0] - 1)
+            if ts_limit is not None:
+                # snapshots are prefixes of the log: usable only up to the first event after ts_limit
+                row = self._conn.execute(
+                    "SELECT min(id) FROM events WHERE run_id = ? AND timestamp > ?", (run_id, ts_limit)).fetchone()
+                if row[0] is not None:
+                    start_before = min(start_before, row[0] - 1)
+            snap = self._conn.execute(
+                "SELECT seq, state FROM snapshots WHERE run_id = ? AND position <= ? AND fold_version = ? "
+                "ORDER BY position DESC LIMIT 1", (run_id, start_before, FOLD_VERSION)).fetchone()
+        if snap:
+            state = RunState.from_dict(orjson.loads(zlib.decompress(snap[1])))
+            from_seq = snap[0]
+        else:
+            state = RunState(run_id)
+            from_seq = 0
+        last_seq = from_seq
+        while True:
+            with self._lock:
+                rows = self._conn.execute(
+                    f"SELECT {EVENT_COLUMNS} FROM events WHERE run_id = ? AND seq > ? AND id <= ? ORDER BY seq LIMIT 20000",
+                    (run_id, last_seq, limit_pos)).fetchall()
+            if not rows:
+                break
+            last_seq = rows[-1][3]
+            for r in rows:
+                if (excluded and r[1] in excluded) or (ts_limit is not None and r[5] > ts_limit):
+                    continue
+                e = _fix_node_id(row_to_event(r))
+                state.apply(upcast(e) if upcast else e)
+        return state
+
+    def position_at(self, run_id: str, timestamp: str) -> int | None:
+        """The last position of the run stamped at or before `timestamp`."""
+        ts = normalize_timestamp(timestamp)
+        return self._query("SELECT max(id) FROM events WHERE run_id = ? AND timestamp <= ?", (run_id, ts))[0][0]
+
+    # --------------------------------------------------------------------------- retention
+    def retention(self, days: int, *, now: datetime | None = None, actor: str | None = None) -> dict[str, Any]:
+        """Delete events stamped more than `days` ago (0 keeps everything), audited.
+
+        Runs left with no events are removed; runs that lost some events get their projections
+        refolded from what remains, so rebuild --check still holds. The pass is logged in
+        retention_log with who ran it and what went.
+        """
+        if self.readonly:
+            raise SchemaError(f"{self.path}: opened read-only")
+        if days < 0:
+            raise ValueError("days must be >= 0 (0 keeps events forever)")
+        now = now or datetime.now(timezone.utc)
+        executed_by = actor or _whoami()
+        report: dict[str, Any] = {"days": days, "events_deleted": 0, "runs_deleted": 0, "runs_refolded": 0,
+                                  "cutoff": None}
+        if days == 0:
+            return report
+        cutoff = format_datetime(now - timedelta(days=days))
+        report["cutoff"] = cutoff
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                per_run = conn.execute(
+                    "SELECT run_id, count(*), min(id), max(id) FROM events WHERE timestamp < ? GROUP BY run_id",
+                    (cutoff,)).fetchall()
+                if not per_run:
+                    conn.execute("ROLLBACK")
+                    return report
+                token = f"retention-{os.getpid()}-{time.time_ns()}"
+                conn.execute("INSERT INTO retention_guard (token) VALUES (?)", (token,))
+                conn.execute("DELETE FROM events WHERE timestamp < ?", (cutoff,))
+                conn.execute("DELETE FROM retention_guard WHERE token = ?", (token,))
+                emptied, refolded = [], []
+                for run_id, _, _, _ in per_run:
+                    left = conn.execute("SELECT 1 FROM events WHERE run_id = ? LIMIT 1", (run_id,)).fetchone()
+                    for table in ("runs", "nodes", "edges", "snapshots"):
+                        conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
+                    self._states.pop(run_id, None)
+                    self._last_snapshot_seq.pop(run_id, None)
+                    if left is None:
+                        emptied.append(run_id)
+                        continue
+                    refolded.append(run_id)
+                    state = RunState(run_id)
+                    upcast = self.upcasters.upcast if self.upcasters else None
+                    for batch in self._scan_batches(run_id):
+                        for e in batch:
+                            state.apply(upcast(e) if upcast else e)
+                    self._write_projection(state, list(state.nodes), list(state.edges))
+                report.update(
+                    events_deleted=sum(r[1] for r in per_run), runs_deleted=len(emptied),
+                    runs_refolded=len(refolded), first_position=min(r[2] for r in per_run),
+                    last_position=max(r[3] for r in per_run))
+                details = {"per_run": {r[0]: r[1] for r in per_run}, "runs_deleted": emptied,
+                           "runs_refolded": refolded}
+                conn.execute(
+                    "INSERT INTO retention_log (executed_at, executed_by, max_age_days, cutoff, events_deleted, "
+                    "runs_deleted, first_position, last_position, details) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (now_timestamp(), executed_by, days, cutoff, report["events_deleted"], len(emptied),
+                     report["first_position"], report["last_position"], _dump_json(details)))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                self._states.clear()
+                self._last_snapshot_seq.clear()
+                raise
+        report["executed_by"] = executed_by
+        return report
+
+    def retention_log(self) -> list[dict[str, Any]]:
+        cols = ("id", "executed_at", "executed_by", "max_age_days", "cutoff", "events_deleted", "runs_deleted",
+                "first_position", "last_position", "details")
+        rows = self._query(f"SELECT {', '.join(cols)} FROM retention_log ORDER BY id")
+        return [{c: (_load_json(v) if c == "details" else v) for c, v in zip(cols, r)} for r in rows]
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+def _whoami() -> str:
+    try:
+        user = getpass.getuser()
+    except Exception:  # no login name in some containers
+        user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+    return f"{user}@{os.uname().nodename if hasattr(os, 'uname') else 'localhost'} pid {os.getpid()}"
+
+
+def _summary(run: dict[str, Any]) -> dict[str, Any]:
+    if run.get("duration_seconds") is None and run.get("start_time"):
+        end = run.get("end_time") or run.get("updated_at")
+        if end:
+            try:
+                a = datetime.fromisoformat(run["start_time"].rstrip("Z"))
+                b = datetime.fromisoformat(end.rstrip("Z"))
+                run["duration_seconds"] = round((b - a).total_seconds(), 6)
+            except ValueError:
+                pass
+    run["total_tokens"] = (run.get("prompt_tokens") or 0) + (run.get("completion_tokens") or 0)
+    return run
+
+
+def state_graph(state: RunState):
+    """A RunState's nodes and edges as a networkx DiGraph."""
+    import networkx as nx
+
+    g = nx.DiGraph(run_id=state.run_id, root_node_id=state.run.get("root_node_id"))
+    for node_id, n in state.nodes.items():
+        g.add_node(node_id, **n)
+    for (p, c), e in state.edges.items():
+        g.add_edge(p, c, **e)
+    return g
+
+
+def _diff_states(run_id: str, folded: RunState, stored: RunState) -> list[str]:
+    out: list[str] = []
+    for col in RUN_COLUMNS:
+        a, b = folded.run.get(col), stored.run.get(col)
+        if a != b:
+            out.append(f"run {run_id!r}: runs.{col} is {b!r} but the events give {a!r}")
+    for nid in sorted(set(folded.nodes) | set(stored.nodes)):
+        a, b = folded.nodes.get(nid), stored.nodes.get(nid)
+        if a is None or b is None:
+            out.append(f"run {run_id!r}: node {nid} {'missing from nodes' if b is None else 'not in the events'}")
+            continue
+        for col in NODE_COLUMNS:
+            if a.get(col) != b.get(col):
+                out.append(f"run {run_id!r}: nodes[{nid}].{col} is {b.get(col)!r} but the events give {a.get(col)!r}")
+    for key in sorted(set(folded.edges) | set(stored.edges)):
+        a, b = folded.edges.get(key), stored.edges.get(key)
+        if a != b:
+            out.append(f"run {run_id!r}: edge {key[0]}->{key[1]} is {b!r} but the events give {a!r}")
+    return out
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration script into statements (triggers hold ';' inside BEGIN ... END)."""
+    statements, buf = [], []
+    for line in script.splitlines():
+        buf.append(line)
+        text = "\n".join(buf)
+        if line.rstrip().endswith(";") and sqlite3.complete_statement(text):
+            if text.strip():
+                statements.append(text)
+            buf = []
+    if "\n".join(buf).strip():
+        statements.append("\n".join(buf))
+    return statements
