@@ -17,6 +17,11 @@ from .errors import (
 from .fold import FOLD_VERSION, PENDING, RunState, Touched, apply_event, fold, nid_key
 from .sqlite import AppendResult, EventFilter, SQLiteStore, state_graph
 from .upcast import UpcasterRegistry, upcasters
+from .projections import (
+    FunctionProjection, Projection, ProjectionError, ProjectionRegistry, Projector, load_projections, project,
+    projections, register_projection, registry_for,
+)
+from .recorder import LLMCall, Node, Recorder
 
 __all__ = [
     "AgentTuiError", "AppendResult", "ConcurrencyError", "DEFAULT_MAX_PAYLOAD_BYTES", "EnvelopeError", "Event",
@@ -24,13 +29,16 @@ __all__ = [
     "SQLiteStore", "SchemaError", "SchemaTooNewError", "Touched", "UNASSIGNED_RUN_ID", "UpcasterRegistry",
     "apply_event", "fold", "new_event_id", "nid_key", "normalize_timestamp", "now_timestamp", "open_store",
     "parse_envelope", "parse_json_line", "state_graph", "upcasters",
+    "FunctionProjection", "LLMCall", "Node", "Projection", "ProjectionError", "ProjectionRegistry", "Projector",
+    "Recorder", "load_projections", "project", "projections", "register_projection", "registry_for",
 ]
 
 
-def open_store(target: str | os.PathLike[str] | None = None, *, readonly: bool = False, **kwargs) -> SQLiteStore:
-    """Open the store a TARGET names: a SQLite file path (the default backend).
+def open_store(target: str | os.PathLike[str] | None = None, *, readonly: bool = False, **kwargs):
+    """Open the store a TARGET names: a SQLite file path (the default backend) or a postgresql:// URL.
 
-    With no target, $AGENTTUI_DB (or $DATABASE_URL) is used.
+    With no target, $AGENTTUI_DB (or $DATABASE_URL) is used. PostgresStore is imported only for a
+    URL, so SQLite users need no psycopg.
     """
     if target is None:
         target = os.environ.get("AGENTTUI_DB") or os.environ.get("DATABASE_URL")
@@ -38,7 +46,9 @@ def open_store(target: str | os.PathLike[str] | None = None, *, readonly: bool =
             raise SchemaError("no database given: pass a path or set AGENTTUI_DB")
     t = str(target)
     if t.startswith(("postgresql://", "postgres://")):
-        raise SchemaError(f"{t.split('@')[-1]}: the PostgreSQL backend is not available in this version")
+        from .postgres import PostgresStore
+
+        return PostgresStore(t, readonly=readonly, **kwargs)
     if t.startswith("sqlite:///"):
         t = t[len("sqlite:///"):]
     return SQLiteStore(t, readonly=readonly, **kwargs)

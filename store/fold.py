@@ -148,13 +148,27 @@ def _node(state: RunState, node_id: str, event: Event, touched: Touched) -> dict
     return node
 
 
+#: SQLite INTEGER range: a count beyond it cannot be stored, so the fold treats it as garbage.
+_INT_MIN, _INT_MAX = -(1 << 63), (1 << 63) - 1
+#: Headroom so sums of many in-range counts stay storable.
+_COUNT_MAX = 1 << 53
+
+
+def _int(value: Any) -> int | None:
+    """An integer payload field the projections can store, else None (JSON allows any size)."""
+    if isinstance(value, int) and not isinstance(value, bool) and _INT_MIN <= value <= _INT_MAX:
+        return value
+    return None
+
+
 def _num(value: Any) -> int:
+    """A count (tokens, steps, nodes): anything else, or absurdly large, counts as 0."""
     if isinstance(value, bool):
         return 0
-    if isinstance(value, int):
+    if isinstance(value, float) and value == value and abs(value) < _COUNT_MAX:
+        value = int(value)
+    if isinstance(value, int) and -_COUNT_MAX <= value <= _COUNT_MAX:
         return value
-    if isinstance(value, float) and value == value:
-        return int(value)
     return 0
 
 
@@ -267,8 +281,8 @@ def apply_event(state: RunState, event: Event) -> Touched:
         if node is not None:
             node["error_count"] += 1
     elif et in ("step_started", "step_finished"):
-        step = p.get("step")
-        if isinstance(step, int) and not isinstance(step, bool):
+        step = _int(p.get("step"))
+        if step is not None:
             run["total_steps"] = max(run["total_steps"] or 0, step)
         if et == "step_started" and node is not None and node["task_goal"] is None and p.get("node_goal"):
             node["task_goal"] = _str(p.get("node_goal"))
@@ -287,7 +301,7 @@ def apply_event(state: RunState, event: Event) -> Touched:
             for col in ("node_nid", "node_type", "task_type", "task_goal", "outer_node_id", "root_node_id"):
                 if p.get(col) is not None:
                     node[col] = _str(p.get(col))
-            if isinstance(p.get("layer"), int) and not isinstance(p.get("layer"), bool):
+            if _int(p.get("layer")) is not None:
                 node["layer"] = p["layer"]
             if node["status"] == PENDING:
                 node["status"] = _str(p.get("status")) or "NOT_READY"

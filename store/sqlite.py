@@ -6,6 +6,7 @@ in one order: a reader that follows `id > last_seen` never skips an event that c
 from __future__ import annotations
 
 import getpass
+import operator
 import os
 import sqlite3
 import threading
@@ -21,7 +22,7 @@ import orjson
 
 from .envelope import (
     DEFAULT_MAX_PAYLOAD_BYTES, Event, EnvelopeError, dumps_payload, format_datetime, normalize_timestamp,
-    now_timestamp, parse_envelope,
+    now_timestamp, parse_envelope, validate_event,
 )
 from .errors import ConcurrencyError, NotAStoreError, SchemaError, SchemaTooNewError
 from .fold import (
@@ -36,6 +37,8 @@ EVENT_COLUMNS = "id, event_id, run_id, seq, event_type, timestamp, payload, node
 DEFAULT_SNAPSHOT_EVERY = 10_000
 #: Runs whose folded state a writer keeps in memory between appends.
 STATE_CACHE_RUNS = 8
+_INSERT_EVENT_SQL = ("INSERT INTO events (id, event_id, run_id, seq, event_type, timestamp, payload, node_id, "
+                     "metadata, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)")
 
 
 @dataclass
@@ -62,6 +65,7 @@ class EventFilter:
     search: str | None = None  # case-insensitive substring of the payload JSON
 
     def where(self) -> tuple[str, list[Any]]:
+        """SQL conditions and their parameters, in the SQL both backends accept (no bare 0/1 as booleans)."""
         clauses: list[str] = []
         params: list[Any] = []
         if self.run_id is not None:
@@ -70,7 +74,7 @@ class EventFilter:
         if self.types is not None:
             types = list(self.types)
             if not types:
-                clauses.append("0")
+                clauses.append("1 = 0")
             else:
                 clauses.append(f"event_type IN ({','.join('?' * len(types))})")
                 params.extend(types)
@@ -87,9 +91,11 @@ class EventFilter:
             clauses.append("timestamp <= ?")
             params.append(normalize_timestamp(self.until, field_name="until"))
         if self.search:
+            # payloads are stored as JSON text: look for the term as JSON writes it, so quotes,
+            # backslashes and newlines in it match what the agent sent
             clauses.append("payload LIKE ? ESCAPE '\\'")
-            params.append("%" + _like_escape(self.search) + "%")
-        return (" AND ".join(clauses) or "1"), params
+            params.append("%" + _like_escape(orjson.dumps(self.search).decode()[1:-1]) + "%")
+        return (" AND ".join(clauses) or "1 = 1"), params
 
 
 def _like_escape(text: str) -> str:
@@ -109,8 +115,26 @@ def _load_json(value: Any) -> Any:
         return value
 
 
-def _row_values(d: Mapping[str, Any], columns: Sequence[str]) -> tuple:
-    return tuple(_dump_json(d[c]) if c in JSON_COLUMNS else d[c] for c in columns)
+_row_plans: dict[tuple[str, ...], tuple[Callable[[Mapping[str, Any]], tuple], tuple[int, ...]]] = {}
+
+
+def _row_values(d: Mapping[str, Any], columns: Sequence[str]) -> tuple | list:
+    """The SQL parameters of a projection row; JSON columns serialised (hot: once per dirty node)."""
+    plan = _row_plans.get(columns)  # type: ignore[call-overload]
+    if plan is None:
+        cols = tuple(columns)
+        plan = _row_plans[cols] = (operator.itemgetter(*cols),
+                                   tuple(i for i, c in enumerate(cols) if c in JSON_COLUMNS))
+    get, json_at = plan
+    values = get(d)
+    if not json_at:
+        return values
+    values = list(values)
+    for i in json_at:
+        v = values[i]
+        if v is not None:
+            values[i] = orjson.dumps(v).decode()
+    return values
 
 
 def _dict_from_row(columns: Sequence[str], row: Sequence[Any]) -> dict[str, Any]:
@@ -201,11 +225,12 @@ class SQLiteStore:
 
     def _check_and_migrate(self, conn: sqlite3.Connection) -> None:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        # Ownership first: another program's database with a high user_version is not "too new".
+        if app_id != APPLICATION_ID and (app_id != 0 or version > 0):
+            raise NotAStoreError(f"{self.path}: a SQLite database, but not an agenttui store")
         if version > SCHEMA_VERSION:
             raise SchemaTooNewError(self.path, version, SCHEMA_VERSION)
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        if version > 0 and app_id != APPLICATION_ID:
-            raise NotAStoreError(f"{self.path}: a SQLite database, but not an agenttui store")
         if version == SCHEMA_VERSION:
             return
         has_tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
@@ -269,22 +294,21 @@ class SQLiteStore:
         if isinstance(events, (Event, Mapping)):
             events = [events]
         batch: list[Event] = []
-        for i, e in enumerate(events):
-            if not isinstance(e, Event):
-                try:
-                    e = parse_envelope(e, strict=False)
-                except EnvelopeError as exc:
-                    raise exc.at(f"event {i}" + (f" ({e.get('event_id')})" if isinstance(e, Mapping) and e.get("event_id") else "")) from None
-            batch.append(e)
-        payloads = []
-        for i, e in enumerate(batch):
+        payloads: list[str] = []
+        max_bytes = self.max_payload_bytes
+        for i, e in enumerate(events):  # one pass: this loop is per event on every write path
             try:
-                payloads.append(dumps_payload(e.payload, max_bytes=self.max_payload_bytes))
-                meta = _dump_json(e.metadata) if e.metadata is not None else None
-                if meta is not None and len(meta) > self.max_payload_bytes:
-                    raise EnvelopeError("metadata is over the payload size limit", field="metadata")
+                e = validate_event(e) if isinstance(e, Event) else parse_envelope(e, strict=False)
+            except EnvelopeError as exc:
+                eid = e.event_id if isinstance(e, Event) else e.get("event_id") if isinstance(e, Mapping) else None
+                raise exc.at(f"event {i}" + (f" ({eid})" if isinstance(eid, str) and eid else "")) from None
+            try:
+                payloads.append(dumps_payload(e.payload, max_bytes=max_bytes))
+                if e.metadata is not None:  # checked like the payload: NaN would silently become null
+                    dumps_payload(e.metadata, max_bytes=max_bytes, name="metadata")
             except EnvelopeError as exc:
                 raise exc.at(f"event {i} ({e.event_id})") from None
+            batch.append(e)
         with self._lock:
             return self._append_locked(batch, payloads, expected_version)
 
@@ -307,8 +331,10 @@ class SQLiteStore:
                 conn.execute("SAVEPOINT fast")
                 self._insert(items, expected_version, result, check_existing=False)
                 conn.execute("RELEASE fast")
-            except sqlite3.IntegrityError as exc:
-                if "event_id" not in str(exc):
+            except (sqlite3.IntegrityError, ConcurrencyError) as exc:
+                # A stored event_id, or a version mismatch that may only be our own committed retry:
+                # redo the batch without the events already stored before judging the version.
+                if isinstance(exc, sqlite3.IntegrityError) and "event_id" not in str(exc):
                     raise
                 conn.execute("ROLLBACK TO fast")
                 conn.execute("RELEASE fast")
@@ -354,24 +380,32 @@ class SQLiteStore:
         created = now_timestamp()
         seqs = {r: s.run["last_seq"] for r, s in states.items()}
         rows = []
-        for e, pl in items:
+        add_row = rows.append
+        dumps = orjson.dumps
+        for e, pl in items:  # per event: locals only, no helper calls
             position += 1
-            seqs[e.run_id] += 1
+            run_id = e.run_id
+            seq = seqs[run_id] + 1
+            seqs[run_id] = seq
             e.position = position
-            e.seq = seqs[e.run_id]
-            rows.append((position, e.event_id, e.run_id, e.seq, e.event_type, e.timestamp, pl, e.node_id,
-                         _dump_json(e.metadata), created))
-        conn.executemany(
-            "INSERT INTO events (id, event_id, run_id, seq, event_type, timestamp, payload, node_id, "
-            "metadata, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
-        # fold into copies-on-write: the cached state is only replaced once the rows are in
+            e.seq = seq
+            meta = e.metadata
+            add_row((position, e.event_id, run_id, seq, e.event_type, e.timestamp, pl, e.node_id,
+                     None if meta is None else dumps(meta).decode(), created))
+        conn.executemany(_INSERT_EVENT_SQL, rows)
+        # Fold in place; if anything below fails, _append_locked rolls back and drops the cached
+        # states, so a fold of rows that never committed is never reused.
         dirty: dict[str, tuple[dict[str, None], dict[tuple[str, str], None]]] = {r: ({}, {}) for r in run_ids}
         upcast = self.upcasters.upcast if self.upcasters else None
         for e, _ in items:
-            t: Touched = states[e.run_id].apply(upcast(e) if upcast else e)
-            d = dirty[e.run_id]
-            d[0].update(dict.fromkeys(t.nodes))
-            d[1].update(dict.fromkeys(t.edges))
+            run_id = e.run_id
+            t: Touched = states[run_id].apply(upcast(e) if upcast else e)
+            if t.nodes or t.edges:  # dirty sets as ordered dicts: edges keep their first-seen order
+                dn, de = dirty[run_id]
+                for n in t.nodes:
+                    dn[n] = None
+                for k in t.edges:
+                    de[k] = None
         for r in run_ids:
             self._write_projection(states[r], dirty[r][0], dirty[r][1])
             self._maybe_snapshot(states[r])
@@ -386,9 +420,12 @@ class SQLiteStore:
 
     def _state_for_write(self, run_id: str) -> RunState:
         """The run's current fold, from the cache if no other writer moved the run since."""
-        db_version = self._run_version(run_id)
+        # last_seq alone misses another connection's retention pass, which refolds a run to fewer
+        # events at the same version; event_count catches that.
+        row = self._conn.execute("SELECT last_seq, event_count FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        db_version, db_count = row if row else (0, 0)
         state = self._states.get(run_id)
-        if state is None or state.run["last_seq"] != db_version:
+        if state is None or state.run["last_seq"] != db_version or state.run["event_count"] != db_count:
             state = self._load_state(run_id)
             self._last_snapshot_seq[run_id] = self._conn.execute(
                 "SELECT coalesce(max(seq), 0) FROM snapshots WHERE run_id = ?", (run_id,)).fetchone()[0]
@@ -537,8 +574,7 @@ class SQLiteStore:
     def check(self, *, progress: Callable[[int, int], None] | None = None) -> list[str]:
         """Differences between the projection tables and a fresh fold of the events ([] = consistent)."""
         folded = self.fold_all(progress=progress)
-        with self._lock:
-            stored_ids = [r[0] for r in self._conn.execute("SELECT run_id FROM runs")]
+        stored_ids = [r[0] for r in self._query("SELECT run_id FROM runs")]
         problems: list[str] = []
         for r in sorted(set(stored_ids) - set(folded)):
             problems.append(f"run {r!r}: in the runs table but has no events")

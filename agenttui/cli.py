@@ -1,0 +1,684 @@
+"""The `agenttui` command line: import, export, tail, rebuild, stats, retention, demo, open.
+
+Exit codes are the same for every command: 0 success, 1 "the answer is no" (some import lines
+failed, rebuild --check found differences), 2 an error (bad usage, a missing or unusable file).
+Expected errors print one line to stderr, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from typing import IO, Any, Callable, Iterator, Sequence
+
+import orjson
+
+from agenttui import __version__
+from agenttui.store import AgentTuiError, EventFilter, open_store
+from agenttui.store.envelope import DEFAULT_MAX_PAYLOAD_BYTES, Event, format_datetime
+from agenttui.summary import safe_text, summarize
+from agenttui.query import add_query_command
+from agenttui.serve import add_serve_command
+
+PROG = "agenttui"
+#: Bad import lines printed to stderr before only their count is given.
+SHOWN_IMPORT_ERRORS = 50
+#: How long `tail --follow` sleeps between checks when file watching is unavailable.
+POLL_INTERVAL = 0.05
+
+EXIT_OK, EXIT_NO, EXIT_ERROR = 0, 1, 2
+
+
+class UsageError(AgentTuiError):
+    """The command line asks for something impossible (exit code 2)."""
+
+
+# ------------------------------------------------------------------------------ output helpers
+
+def _out() -> IO[str]:
+    return sys.stdout
+
+
+def _err(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@contextmanager
+def _progress(description: str, total: int | None, *, enabled: bool = True) -> Iterator[Callable[..., None]]:
+    """A Rich progress bar on stderr when it is a terminal; otherwise a no-op update function."""
+    if not (enabled and sys.stderr.isatty()):
+        yield lambda completed, total=None: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(description, total=total)
+
+        def update(completed: int, total: int | None = None) -> None:
+            bar.update(task, completed=completed, **({"total": total} if total is not None else {}))
+
+        yield update
+
+
+def _target(args: argparse.Namespace) -> str:
+    target = args.target or os.environ.get("AGENTTUI_DB")
+    if not target:
+        raise UsageError("no database given: pass TARGET (a .db file) or set AGENTTUI_DB")
+    return target
+
+
+def _filter(args: argparse.Namespace) -> EventFilter:
+    return EventFilter(run_id=args.run, types=args.type or None)
+
+
+# ------------------------------------------------------------------------------------ import
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from agenttui.store.jsonl import import_jsonl
+
+    target = _target(args)
+    if args.file == "-":
+        source: IO[bytes] = sys.stdin.buffer
+        name = "<stdin>"
+    else:
+        source = open(args.file, "rb")
+        name = args.file
+    started = time.perf_counter()
+    try:
+        with open_store(target, max_payload_bytes=args.max_payload_bytes) as store:
+            with _progress(f"importing {os.path.basename(name)}", None, enabled=not args.quiet) as update:
+                report = import_jsonl(store, source, progress=update)
+    finally:
+        if source is not sys.stdin.buffer:
+            source.close()
+    elapsed = time.perf_counter() - started
+    for line_no, message in report.errors[:SHOWN_IMPORT_ERRORS]:
+        _err(f"line {line_no}: {safe_text(message, 300)}")
+    hidden = report.failed - min(len(report.errors), SHOWN_IMPORT_ERRORS)
+    if hidden > 0:
+        _err(f"... and {hidden:,} more bad line{'s' if hidden != 1 else ''}")
+    if args.json:
+        out = report.as_dict()
+        out["seconds"] = round(elapsed, 3)
+        print(orjson.dumps(out).decode(), file=_out())
+    elif not args.quiet:
+        rate = f", {report.read / elapsed:,.0f} lines/s" if elapsed > 0 and report.read else ""
+        print(f"{name}: {report.stored:,} stored, {report.duplicates:,} duplicates, {report.failed:,} failed "
+              f"({report.read:,} lines in {elapsed:.2f}s{rate})", file=_out())
+    return EXIT_OK if report.ok else EXIT_NO
+
+
+# ------------------------------------------------------------------------------------ export
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from agenttui.store.jsonl import export_jsonl
+
+    with open_store(_target(args), readonly=True) as store:
+        f = _filter(args)
+        if args.output and args.output != "-":
+            total = store.count_events(f)
+            tmp = f"{args.output}.tmp-{os.getpid()}"
+            try:
+                with open(tmp, "wb") as fh, _progress("exporting", total, enabled=not args.quiet) as update:
+                    n = export_jsonl(store, fh, f, progress=update)
+                os.replace(tmp, args.output)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+            if not args.quiet:
+                _err(f"exported {n:,} events to {args.output}")
+        else:
+            sys.stdout.flush()
+            export_jsonl(store, sys.stdout.buffer, f)
+            sys.stdout.buffer.flush()
+    return EXIT_OK
+
+
+# -------------------------------------------------------------------------------------- tail
+
+class _NodeLabels:
+    """node_id -> nid for summaries: learnt from the events printed, else asked of the store."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.known: dict[tuple[str, str], str] = {}
+        self.missing: set[tuple[str, str]] = set()
+
+    def learn(self, e: Event) -> None:
+        p = e.payload
+        pairs = ((p.get("node_id"), p.get("node_nid")), (p.get("added_node_id"), p.get("added_node_nid")),
+                 (p.get("parent_node_id"), p.get("parent_node_nid")), (p.get("child_node_id"), p.get("child_node_nid")))
+        for node_id, nid in pairs:
+            if isinstance(node_id, str) and isinstance(nid, str) and nid:
+                self.known[(e.run_id, node_id)] = nid
+
+    def for_run(self, run_id: str) -> Callable[[str], str | None]:
+        def nid_of(node_id: str) -> str | None:
+            key = (run_id, node_id)
+            nid = self.known.get(key)
+            if nid is None and key not in self.missing:
+                row = self.store.node(run_id, node_id)
+                nid = row.get("node_nid") if row else None
+                if nid:
+                    self.known[key] = nid
+                else:
+                    self.missing.add(key)
+            return nid
+        return nid_of
+
+    def forget_missing(self) -> None:
+        self.missing.clear()
+        if len(self.known) > 200_000:
+            self.known.clear()
+
+
+def format_event_line(e: Event, labels: _NodeLabels | None = None) -> str:
+    """`position time run type node summary`, every field made terminal-safe."""
+    if labels is not None:
+        labels.learn(e)
+    nid_of = labels.for_run(e.run_id) if labels is not None else None
+    node = ""
+    if e.node_id:
+        node = (nid_of(e.node_id) if nid_of else None) or e.node_id[:8]
+    when = e.timestamp[:23].replace("T", " ")
+    return (f"{e.position:>8}  {when}  {safe_text(e.run_id, 24):<24}  {safe_text(e.event_type, 40):<22}  "
+            f"{safe_text(node, 12):<8}  {summarize(e, nid_of, include_node=False)}")
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    with open_store(_target(args), readonly=True) as store:
+        f = _filter(args)
+        out = sys.stdout
+        labels = _NodeLabels(store)
+
+        def emit(events: list[Event]) -> None:
+            if args.json:
+                out.write("".join(orjson.dumps(e.to_json()).decode() + "\n" for e in events))
+            else:
+                out.write("".join(format_event_line(e, labels) + "\n" for e in events))
+            out.flush()
+
+        last = store.last_position()
+        if args.lines is None or args.lines > 0:
+            if args.lines is None:
+                for page in _pages(store, f, 0, last):
+                    emit(page)
+            else:
+                recent = store.events(f, before=last + 1, limit=args.lines, order="desc")
+                recent.reverse()
+                emit(recent)
+        if args.follow:
+            try:
+                _follow(store, f, last, emit)
+            except KeyboardInterrupt:
+                pass
+    return EXIT_OK
+
+
+def _pages(store: Any, f: EventFilter, after: int, upto: int) -> Iterator[list[Event]]:
+    while True:
+        page = [e for e in store.events(f, after=after, limit=1000) if e.position <= upto]
+        if not page:
+            return
+        yield page
+        after = page[-1].position
+
+
+def _follow(store: Any, f: EventFilter, last: int, emit: Callable[[list[Event]], None]) -> None:
+    """Print events committed after `last` until Ctrl-C.
+
+    The database's folder is watched (a WAL commit writes the -wal file) to wake up within a few
+    milliseconds; the store is the judge of what is new (`position > last`), so a spurious wake-up
+    costs one indexed query and a missed one is caught by the periodic timeout. Polling every
+    POLL_INTERVAL is the fallback when the folder cannot be watched.
+    """
+
+    def drain() -> None:
+        nonlocal last
+        while True:
+            top = store.last_position()
+            if top <= last:
+                return
+            for page in _pages(store, f, last, top):
+                emit(page)
+            last = top
+
+    drain()
+    path = os.path.abspath(store.path)
+    folder, base = os.path.split(path)
+    wakeups: Iterator[Any] | None
+    try:
+        import watchfiles
+
+        wakeups = iter(watchfiles.watch(
+            folder, watch_filter=lambda _change, p: os.path.basename(p).startswith(base), debounce=30, step=5,
+            rust_timeout=1000, yield_on_timeout=True, recursive=False, raise_interrupt=True))
+    except Exception:
+        wakeups = None
+    while True:
+        if wakeups is not None:
+            try:
+                next(wakeups)
+            except KeyboardInterrupt:
+                raise
+            except Exception:  # no inotify (limits, network file systems): poll from now on
+                wakeups = None
+        else:
+            time.sleep(POLL_INTERVAL)
+        drain()
+
+
+# ------------------------------------------------------------------------- rebuild, stats, retention
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    target = _target(args)
+    if args.check:
+        with open_store(target, readonly=True) as store:
+            total = store.count_events()
+            with _progress("checking", total, enabled=not args.quiet) as update:
+                problems = store.check(progress=update)
+            if not problems:
+                print(f"{target}: projections match a fresh fold of {total:,} events", file=_out())
+                return EXIT_OK
+            for line in problems[:SHOWN_IMPORT_ERRORS]:
+                print(safe_text(line, 500), file=_out())
+            if len(problems) > SHOWN_IMPORT_ERRORS:
+                print(f"... and {len(problems) - SHOWN_IMPORT_ERRORS:,} more differences", file=_out())
+            _err(f"{target}: {len(problems):,} difference{'s' if len(problems) != 1 else ''} between the "
+                 "projections and the events; run `agenttui rebuild` to fix them")
+            return EXIT_NO
+    with open_store(target) as store:
+        total = store.count_events()
+        started = time.perf_counter()
+        with _progress("rebuilding", total, enabled=not args.quiet) as update:
+            counts = store.rebuild(progress=update)
+        print(f"{target}: rebuilt {counts['runs']:,} runs, {counts['nodes']:,} nodes, {counts['edges']:,} edges "
+              f"from {counts['events']:,} events in {time.perf_counter() - started:.2f}s", file=_out())
+    return EXIT_OK
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    with open_store(_target(args), readonly=True) as store:
+        stats = store.stats()
+        runs = store.runs()
+    if args.json:
+        stats["runs_detail"] = runs
+        print(orjson.dumps(stats, option=orjson.OPT_INDENT_2).decode(), file=_out())
+        return EXIT_OK
+    out = _out()
+    rows = [
+        ("database", stats["path"]),
+        ("size", f"{_size(stats['file_bytes'])} (+ {_size(stats['wal_bytes'])} WAL), "
+                 f"{stats['page_count']:,} pages of {stats['page_size']:,} B, {stats['freelist_pages']:,} free"),
+        ("schema", f"v{stats['schema_version']} (SQLite {stats['sqlite_version']}, journal {stats['journal_mode']})"),
+        ("events", f"{stats['events']:,}" + (f" (positions {stats['first_position']:,}..{stats['last_position']:,})"
+                                             if stats["events"] else "")),
+        ("time span", f"{stats['first_timestamp']} .. {stats['last_timestamp']}" if stats["events"] else "-"),
+        ("runs", f"{stats['runs']:,}"),
+        ("nodes", f"{stats['nodes']:,}"),
+        ("edges", f"{stats['edges']:,}"),
+        ("snapshots", f"{stats['snapshots']:,}"),
+        ("retention passes", f"{stats['retention_passes']:,}"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:<{width}}  {v}", file=out)
+    if stats["event_types"]:
+        print("\nevent types", file=out)
+        tw = min(40, max(len(t) for t in stats["event_types"]))
+        for t, n in stats["event_types"].items():
+            print(f"  {safe_text(t, 40):<{tw}}  {n:>12,}", file=out)
+    if runs:
+        print(f"\nruns (most recent first{', 20 of ' + format(len(runs), ',') if len(runs) > 20 else ''})", file=out)
+        print(f"  {'run':<28} {'status':<10} {'events':>9} {'nodes':>7} {'llm':>6} {'tools':>6} {'errors':>6} "
+              f"{'tokens':>11} {'duration':>9}  started", file=out)
+        for r in runs[:20]:
+            dur = r.get("duration_seconds")
+            print(f"  {safe_text(r['run_id'], 28):<28} {safe_text(r['status'] or '-', 10):<10} "
+                  f"{r['event_count'] or 0:>9,} {r['total_nodes'] or 0:>7,} {r['llm_calls'] or 0:>6,} "
+                  f"{r['tool_calls'] or 0:>6,} {r['error_count'] or 0:>6,} {r['total_tokens'] or 0:>11,} "
+                  f"{(f'{dur:.1f}s' if isinstance(dur, (int, float)) else '-'):>9}  {r['start_time'] or '-'}", file=out)
+    return EXIT_OK
+
+
+def cmd_retention(args: argparse.Namespace) -> int:
+    if args.days < 0:
+        raise UsageError("--days must be >= 0 (0 keeps events forever)")
+    target = _target(args)
+    if args.dry_run:
+        with open_store(target, readonly=True) as store:
+            report = _retention_preview(store, args.days)
+    else:
+        with open_store(target) as store:
+            report = store.retention(args.days)
+    if args.json:
+        print(orjson.dumps(report).decode(), file=_out())
+        return EXIT_OK
+    out = _out()
+    if args.days == 0:
+        print(f"{target}: --days 0 keeps events forever; nothing deleted", file=out)
+        return EXIT_OK
+    verb = "would delete" if args.dry_run else "deleted"
+    print(f"{target}: {verb} {report['events_deleted']:,} events stamped before {report['cutoff']} "
+          f"(older than {args.days} days)", file=out)
+    if report["events_deleted"]:
+        print(f"  runs removed (no events left): {report['runs_deleted']:,}", file=out)
+        print(f"  runs refolded from their remaining events: {report['runs_refolded']:,}", file=out)
+        if not args.dry_run:
+            print(f"  positions {report['first_position']:,}..{report['last_position']:,}; "
+                  f"recorded in retention_log by {report.get('executed_by', '?')}", file=out)
+    return EXIT_OK
+
+
+def _retention_preview(store: Any, days: int) -> dict[str, Any]:
+    """What `retention --days` would delete, computed with read-only SQL."""
+    report: dict[str, Any] = {"days": days, "events_deleted": 0, "runs_deleted": 0, "runs_refolded": 0,
+                              "cutoff": None, "dry_run": True}
+    if days == 0:
+        return report
+    cutoff = format_datetime(datetime.now(timezone.utc) - timedelta(days=days))
+    report["cutoff"] = cutoff
+    conn = store.connection
+    per_run = conn.execute("SELECT run_id, count(*) FROM events WHERE timestamp < ? GROUP BY run_id",
+                           (cutoff,)).fetchall()
+    for run_id, n in per_run:
+        report["events_deleted"] += n
+        left = conn.execute("SELECT 1 FROM events WHERE run_id = ? AND timestamp >= ? LIMIT 1",
+                            (run_id, cutoff)).fetchone()
+        report["runs_refolded" if left else "runs_deleted"] += 1
+    report["per_run"] = dict(per_run)
+    return report
+
+
+# ------------------------------------------------------------------------------- demo and open
+
+def _load_run_app() -> Callable[..., int]:
+    try:
+        from agenttui.tui.app import run_app
+    except ImportError as exc:
+        raise AgentTuiError(f"the terminal inspector is not available in this installation ({exc})") from None
+    return run_app
+
+
+def cmd_open(args: argparse.Namespace) -> int:
+    target = _target(args)
+    run_app = _load_run_app()
+    return int(run_app(target, run_id=args.run, types=args.type or None) or 0)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from agenttui.demo import write_live
+
+    if args.rate < 0:
+        raise UsageError("--rate must be >= 0 events per second (0: as fast as possible)")
+    if args.events is not None and args.events < 3:
+        raise UsageError("--events must be at least 3")
+    if args.nodes is not None and args.nodes < 1:
+        raise UsageError("--nodes must be at least 1")
+    run_id = f"demo-{args.seed}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{os.getpid() % 0x10000:04x}"
+    options = dict(seed=args.seed, rate=args.rate, n_events=args.events, n_nodes=args.nodes, run_id=run_id)
+    if args.headless:
+        path = args.db or os.environ.get("AGENTTUI_DB")
+        if not path:
+            raise UsageError("demo --headless needs --db PATH (or AGENTTUI_DB)")
+        with open_store(path) as store:
+            pace = "as fast as possible" if args.rate == 0 else f"at {args.rate:g} events/s"
+            if not args.quiet:
+                _err(f"demo: writing run {run_id} to {path} {pace} (Ctrl-C to stop)")
+            total = args.events if args.rate == 0 else None
+            with _progress("writing", total, enabled=not args.quiet and total is not None) as update:
+                result = write_live(store, on_progress=update, **options)
+        if not args.quiet:
+            state = "stopped early" if result.interrupted else "finished"
+            _err(f"demo: {state}: {result.events:,} events of run {result.run_id} in {path}")
+        return EXIT_OK
+    run_app = _load_run_app()
+    path = args.db or os.path.join(tempfile.mkdtemp(prefix="agenttui-demo-"), "demo.db")
+    store = open_store(path)
+    stop = threading.Event()
+    failure: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            write_live(store, stop=stop, **options)
+        except BaseException as exc:  # reported after the inspector closes
+            failure.append(exc)
+
+    thread = threading.Thread(target=writer, name="agenttui-demo-writer", daemon=True)
+    thread.start()
+    try:
+        code = int(run_app(path, run_id=run_id, types=None) or 0)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        store.close()
+    if failure:
+        raise failure[0]
+    _err(f"demo database kept at {path} (reopen it with: agenttui open {path})")
+    return code
+
+
+# ------------------------------------------------------------------------------------ parser
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=30)
+
+
+def _examples(*lines: str) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def _add_target(p: argparse.ArgumentParser) -> None:
+    p.add_argument("target", nargs="?", metavar="TARGET",
+                   help="the database file (default: $AGENTTUI_DB)")
+
+
+def _add_filters(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--run", metavar="R", help="only this run (events with a null run_id are run 'unassigned')")
+    p.add_argument("--type", metavar="T", action="append",
+                   help="only this event type (repeat for several)")
+
+
+def _lines_arg(value: str) -> int | None:
+    if value == "all":
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'all', got {value!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
+    return n
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, formatter_class=_Formatter,
+        description="An append-only event store for AI-agent runs and a live terminal inspector.",
+        epilog=textwrap.dedent("""\
+            TARGET is a SQLite database file; it may be omitted when $AGENTTUI_DB is set.
+            Exit codes: 0 success, 1 some import lines failed / rebuild --check found differences,
+            2 an error (bad usage, a missing or unusable file).
+
+            """) + _examples(
+            "agenttui demo                              # watch a simulated agent live",
+            "agenttui import run.db events.jsonl        # load an agent's JSONL log",
+            "agenttui open run.db                       # inspect it",
+            "agenttui tail run.db --follow              # print events as they are written",
+            "agenttui <command> --help                  # details of one command"))
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+
+    p = sub.add_parser("import", help="append the events of a JSONL file", formatter_class=_Formatter,
+                       description="Append every valid line of a JSONL file (one event envelope per line). "
+                                   "A bad line is reported with its line number and reason; every good line "
+                                   "is kept. Events already stored (same event_id) are skipped.",
+                       epilog=_examples("agenttui import run.db events.jsonl",
+                                        "zcat events.jsonl.gz | agenttui import run.db -",
+                                        "AGENTTUI_DB=run.db agenttui import events.jsonl",
+                                        "agenttui import run.db big.jsonl --max-payload-bytes 1000000"))
+    _add_target(p)
+    p.add_argument("file", metavar="FILE", help="a JSONL file, or - for standard input")
+    p.add_argument("--max-payload-bytes", type=int, default=DEFAULT_MAX_PAYLOAD_BYTES, metavar="N",
+                   help=f"refuse events whose payload is larger (default {DEFAULT_MAX_PAYLOAD_BYTES:,})")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("export", help="write events as JSONL", formatter_class=_Formatter,
+                       description="Write events as JSONL envelopes in position order. The output re-imports "
+                                   "to the same events (ids, run ids, types, timestamps, payloads, metadata).",
+                       epilog=_examples("agenttui export run.db > all.jsonl",
+                                        "agenttui export run.db --run run-42 -o run-42.jsonl",
+                                        "agenttui export run.db --type llm_call_started --type llm_call_completed",
+                                        "agenttui export old.db | agenttui import new.db -"))
+    _add_target(p)
+    _add_filters(p)
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("tail", help="print events, optionally following new ones", formatter_class=_Formatter,
+                       description="Print the last events as lines `position time run type node summary` "
+                                   "(or JSONL with --json). With --follow, keep printing events as other "
+                                   "processes commit them, until Ctrl-C.",
+                       epilog=_examples("agenttui tail run.db", "agenttui tail run.db -n 100 --type node_status_changed",
+                                        "agenttui tail run.db --follow --run run-42",
+                                        "agenttui tail run.db -n all --json | jq .event_type"))
+    _add_target(p)
+    _add_filters(p)
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing new events until Ctrl-C")
+    p.add_argument("--json", action="store_true", help="one JSON object per event (envelope + position, seq)")
+    p.add_argument("-n", "--lines", type=_lines_arg, default=10, metavar="N",
+                   help="how many recent events to print first: a number or 'all' (default 10)")
+    p.set_defaults(func=cmd_tail)
+
+    p = sub.add_parser("rebuild", help="recompute the projections from the events", formatter_class=_Formatter,
+                       description="Recompute runs, nodes, edges and snapshots from the events in one "
+                                   "transaction. With --check, write nothing: compare the stored projections "
+                                   "with a fresh fold and list the differences (exit 1 if any).",
+                       epilog=_examples("agenttui rebuild run.db", "agenttui rebuild run.db --check"))
+    _add_target(p)
+    p.add_argument("--check", action="store_true", help="only compare; exit 1 and list differences if any")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_rebuild)
+
+    p = sub.add_parser("stats", help="storage figures and runs", formatter_class=_Formatter,
+                       description="Sizes, counts, time span, event types and the most recent runs.",
+                       epilog=_examples("agenttui stats run.db", "agenttui stats run.db --json | jq .events"))
+    _add_target(p)
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("retention", help="delete events older than N days (audited)", formatter_class=_Formatter,
+                       description="Delete events stamped more than N days ago, remove runs left with no events, "
+                                   "refold runs that lost some, and record the pass in retention_log. "
+                                   "--days 0 keeps everything.",
+                       epilog=_examples("agenttui retention run.db --days 30 --dry-run",
+                                        "agenttui retention run.db --days 30"))
+    _add_target(p)
+    p.add_argument("--days", type=int, required=True, metavar="N", help="keep the last N days (0: keep all)")
+    p.add_argument("--dry-run", action="store_true", help="only report what would be deleted")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_retention)
+
+    p = sub.add_parser("demo", help="run a simulated recursive planning agent", formatter_class=_Formatter,
+                       description="A simulated recursive planning agent writes a realistic run live: nested "
+                                   "plan and execute nodes, status changes, LLM calls with token usage, tool "
+                                   "calls, failures and retries, and a finished or failed run. Without "
+                                   "--headless it writes a new database and opens the inspector on it.",
+                       epilog=_examples("agenttui demo", "agenttui demo --headless --db demo.db",
+                                        "agenttui demo --headless --db big.db --rate 0 --events 1000000 --seed 1",
+                                        "agenttui demo --headless --db demo.db --rate 5 &  agenttui tail demo.db -f"))
+    p.add_argument("--headless", action="store_true", help="only write the run (no inspector)")
+    p.add_argument("--db", metavar="PATH", help="the database to write (default without --headless: a new "
+                                                "temporary file)")
+    p.add_argument("--rate", type=float, default=50.0, metavar="EV/S",
+                   help="events per second (default 50; 0: as fast as possible)")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="the same seed makes the same run (default 0)")
+    p.add_argument("--events", type=int, metavar="N", help="stop after exactly N events")
+    p.add_argument("--nodes", type=int, metavar="N", help="size of the initial plan tree")
+    p.add_argument("-q", "--quiet", action="store_true", help="no messages or progress bar")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("open", help="open the live inspector", formatter_class=_Formatter,
+                       description="Open the terminal inspector on a database (read-only). It follows new "
+                                   "events live and waits if the file does not exist yet.",
+                       epilog=_examples("agenttui open run.db", "agenttui open run.db --run run-42",
+                                        "agenttui open run.db --type node_status_changed --type run_error"))
+    _add_target(p)
+    _add_filters(p)
+    p.set_defaults(func=cmd_open)
+
+    add_query_command(sub, _Formatter)
+    add_serve_command(sub)
+    return parser
+
+
+# -------------------------------------------------------------------------------------- main
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    if isinstance(exc, sqlite3.Error):
+        return f"database error: {exc}"
+    return str(exc) or type(exc).__name__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (0 ok, 1 'no', 2 error)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_ERROR)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return EXIT_ERROR
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        _err(f"{PROG} {args.command}: error: {exc}")
+        return EXIT_ERROR
+    except (AgentTuiError, OSError, sqlite3.Error, ValueError) as exc:
+        if isinstance(exc, BrokenPipeError):
+            _silence_stdout()
+            return EXIT_OK
+        _err(f"{PROG} {args.command}: error: {_describe(exc)}")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        _err(f"{PROG} {args.command}: interrupted")
+        return 130
+
+
+def _silence_stdout() -> None:
+    """After the reader of a pipe went away (export | head), keep Python from complaining at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,267 @@
+"""`agenttui query TARGET "SQL"`: read-only SQL over one database or a folder of session files.
+
+With one file per agent session (`Recorder.session`), questions such as "which tool calls failed
+this week" span many files. This runs the same statement against each `*.db` in a folder, tags every
+row with the file it came from, and reports (then skips) files that cannot answer, such as an older
+session without the table the query needs, instead of failing the whole query.
+
+Databases are opened with SQLite's read-only mode plus `PRAGMA query_only`, so a query can never
+change a file an agent may still be writing.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import sqlite3
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Iterable, Sequence
+
+import orjson
+
+from agenttui.store.errors import AgentTuiError
+from agenttui.summary import safe_text
+
+__all__ = ["QueryError", "QueryResult", "add_query_command", "cmd_query", "main", "run_query"]
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+#: Widest column of the plain table before values are cut (JSON and CSV are never cut).
+MAX_CELL = 60
+EXIT_OK, EXIT_NO, EXIT_ERROR = 0, 1, 2
+
+# errors that come from the statement itself: every file would fail the same way
+_STATEMENT_ERRORS = ("syntax error", "incomplete input", "readonly", "read-only", "query_only",
+                     "unrecognized token", "one statement at a time", "not authorized")
+# errors that come from one file's schema: report the file and go on
+_SCHEMA_ERRORS = ("no such table", "no such column", "no such view", "no such function")
+
+
+class QueryError(AgentTuiError):
+    """The query cannot run at all (bad target or a statement every file would refuse)."""
+
+
+@dataclass
+class QueryResult:
+    """Rows from every file that answered, and why the others did not."""
+
+    columns: list[str] = field(default_factory=list)
+    rows: list[list[Any]] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)  # files that answered
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
+    tagged: bool = False  # True when the first column is "file"
+
+
+def _database_files(target: Path, pattern: str) -> tuple[list[Path], bool]:
+    if target.is_dir():
+        files = sorted(p for p in target.glob(pattern) if p.is_file())
+        if not files:
+            raise QueryError(f"{target}: no files matching {pattern!r} in this folder")
+        return files, True
+    if target.exists():
+        return [target], False
+    raise QueryError(f"{target}: no such file or folder")
+
+
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    with open(path, "rb") as fh:
+        if fh.read(16) != SQLITE_HEADER:
+            raise sqlite3.DatabaseError("not a SQLite database (wrong file header)")
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
+                           check_same_thread=False)
+    conn.execute("PRAGMA query_only = 1")
+    conn.execute("PRAGMA busy_timeout = 5000")
+    return conn
+
+
+def _unique(names: Iterable[str]) -> list[str]:
+    """Column names made unique (`SELECT a.id, b.id` gives id, id:2) so JSON keys do not collide."""
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        if n in seen:
+            seen[n] += 1
+            out.append(f"{n}:{seen[n]}")
+        else:
+            seen[n] = 1
+            out.append(n)
+    return out
+
+
+def _is_statement_error(message: str) -> bool:
+    low = message.lower()
+    return any(s in low for s in _STATEMENT_ERRORS) and not any(s in low for s in _SCHEMA_ERRORS)
+
+
+def run_query(target: str | Path, sql: str, *, pattern: str = "*.db", params: Sequence[Any] = ()) -> QueryResult:
+    """Run `sql` read-only on a database file, or on every file matching `pattern` in a folder."""
+    if not sql or not sql.strip():
+        raise QueryError("no SQL given")
+    files, is_folder = _database_files(Path(target), pattern)
+    result = QueryResult(tagged=is_folder)
+    columns: dict[str, None] = {}
+    per_file: list[tuple[str, list[str], list[tuple]]] = []
+    for path in files:
+        label = path.name if is_folder else str(path)
+        try:
+            conn = _connect_readonly(path)
+        except (sqlite3.Error, OSError) as exc:
+            result.skipped.append((label, f"cannot be opened: {exc}"))
+            continue
+        try:
+            cur = conn.execute(sql, params)
+            names = _unique(d[0] for d in cur.description) if cur.description else []
+            rows = cur.fetchall()
+        except sqlite3.Warning as exc:  # e.g. two statements in one string
+            raise QueryError(f"the query was refused: {exc}") from None
+        except sqlite3.Error as exc:
+            message = str(exc)
+            if _is_statement_error(message) or isinstance(exc, sqlite3.ProgrammingError):
+                raise QueryError(f"the query was refused: {message}") from None
+            result.skipped.append((label, message))
+            continue
+        finally:
+            conn.close()
+        columns.update(dict.fromkeys(names))
+        per_file.append((label, names, rows))
+        result.files.append(label)
+    result.columns = (["file"] if is_folder else []) + list(columns)
+    all_columns = list(columns)
+    for label, names, rows in per_file:
+        if names == all_columns:
+            result.rows.extend(([label, *r] if is_folder else list(r)) for r in rows)
+            continue
+        index = {n: i for i, n in enumerate(names)}  # files whose schema differs leave blanks
+        for r in rows:
+            row = [r[index[c]] if c in index else None for c in all_columns]
+            result.rows.append([label, *row] if is_folder else row)
+    return result
+
+
+# ------------------------------------------------------------------------------------ output
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+def write_json(result: QueryResult, out: IO[str]) -> None:
+    """A JSON array of row objects, one per line, streamed (no full copy of the result in memory)."""
+    out.write("[")
+    cols = result.columns
+    for i, row in enumerate(result.rows):
+        obj = {c: _json_value(v) for c, v in zip(cols, row)}
+        out.write(("\n" if i == 0 else ",\n") + orjson.dumps(obj, default=str).decode())
+    out.write("\n]\n" if result.rows else "]\n")
+
+
+def write_csv(result: QueryResult, out: IO[str]) -> None:
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(result.columns)
+    for row in result.rows:
+        writer.writerow(["" if v is None else (v.hex() if isinstance(v, bytes) else v) for v in row])
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, float):
+        return repr(value)
+    return safe_text(value, MAX_CELL)  # payload text may hold escapes: shown, never interpreted
+
+
+def write_table(result: QueryResult, out: IO[str]) -> None:
+    cols = result.columns
+    cells = [[_cell(v) for v in row] for row in result.rows]
+    if result.tagged:  # file names are how rows are told apart: never cut them
+        for r, row in zip(cells, result.rows):
+            r[0] = safe_text(row[0])
+    numeric = [bool(result.rows) and all(isinstance(r[i], (int, float)) and not isinstance(r[i], bool)
+                                         for r in result.rows if r[i] is not None)
+               for i in range(len(cols))]
+    widths = [max([len(safe_text(c, MAX_CELL))] + [len(r[i]) for r in cells]) for i, c in enumerate(cols)]
+
+    def line(values: Sequence[str]) -> str:
+        parts = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)]
+        return "  ".join(parts).rstrip()
+
+    out.write(line([safe_text(c, MAX_CELL) for c in cols]) + "\n")
+    out.write("  ".join("-" * w for w in widths) + "\n")
+    for r in cells:
+        out.write(line(r) + "\n")
+
+
+# ------------------------------------------------------------------------------ command line
+
+QUERY_DESCRIPTION = (
+    "Run one read-only SQL statement against a database, or against every *.db file in a folder "
+    "(e.g. the session files of Recorder.session). Rows from a folder are tagged with their file in a "
+    "first column 'file'; files that cannot answer (a missing table or column, not a SQLite file) are "
+    "reported on stderr and skipped. Exit 1 if no file could answer.")
+QUERY_EXAMPLES = (
+    "examples:\n"
+    "  agenttui query run.db \"SELECT event_type, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC\"\n"
+    "  agenttui query sessions/ \"SELECT run_id, status, tool_calls FROM runs\" --json\n"
+    "  agenttui query sessions/ \"SELECT json_extract(payload, '$.tool_name') AS tool, count(*) AS failures\n"
+    "      FROM events WHERE event_type = 'tool_returned' AND json_extract(payload, '$.error') IS NOT NULL\n"
+    "      GROUP BY tool\" --csv > failures.csv")
+
+
+def add_query_command(subparsers: Any, formatter_class: type[argparse.HelpFormatter] | None = None) -> argparse.ArgumentParser:
+    """Register `query` on an argparse subparsers object (the agenttui command line calls this)."""
+    p = subparsers.add_parser(
+        "query", help="read-only SQL over a database or a folder of session files",
+        description=QUERY_DESCRIPTION, epilog=QUERY_EXAMPLES,
+        formatter_class=formatter_class or argparse.RawDescriptionHelpFormatter)
+    p.add_argument("target", metavar="TARGET", help="a database file, or a folder of them")
+    p.add_argument("sql", metavar="SQL", help="one SQL statement (read-only)")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print a JSON array of row objects")
+    fmt.add_argument("--csv", action="store_true", help="print CSV with a header row")
+    p.add_argument("--pattern", default="*.db", metavar="GLOB",
+                   help="which files of a folder to query (default *.db)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no row count or skipped-file notes on stderr")
+    p.set_defaults(func=cmd_query)
+    return p
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    result = run_query(args.target, args.sql, pattern=args.pattern)
+    out = sys.stdout
+    if not args.quiet:
+        for label, reason in result.skipped:
+            print(f"agenttui query: skipped {label}: {reason}", file=sys.stderr)
+    if args.json:
+        write_json(result, out)
+    elif args.csv:
+        write_csv(result, out)
+    elif result.files and result.columns:
+        write_table(result, out)
+    out.flush()
+    if not args.quiet:
+        n = len(result.rows)
+        where = f" from {len(result.files)} of {len(result.files) + len(result.skipped)} files" if result.tagged else ""
+        print(f"({n} row{'s' if n != 1 else ''}{where})", file=sys.stderr)
+    return EXIT_OK if result.files else EXIT_NO
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m agenttui.query TARGET SQL` (the same as `agenttui query`)."""
+    parser = argparse.ArgumentParser(prog="agenttui")
+    add_query_command(parser.add_subparsers(dest="command", required=True))
+    try:
+        args = parser.parse_args(["query", *(sys.argv[1:] if argv is None else argv)])
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_ERROR
+    try:
+        return cmd_query(args)
+    except (QueryError, OSError) as exc:
+        print(f"agenttui query: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

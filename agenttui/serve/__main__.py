@@ -1,0 +1,3 @@
+from agenttui.serve.command import main
+
+raise SystemExit(main())

@@ -1,0 +1,126 @@
+"""Wiring of `agenttui serve`: store, hub, bridge and feed, with an orderly shutdown.
+
+Shutdown order matters for the delivery guarantee: the bridge is stopped first and finishes the
+batch in hand (commit, then acknowledge), only then are WebSocket clients closed (1001) and the
+store closed. A second SIGINT/SIGTERM exits at once, which is still safe: unacknowledged entries
+stay pending in Redis and are read back on the next start.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from typing import Any
+
+from agenttui.store import AgentTuiError, open_store
+
+from .bridge import StreamBridge
+from .config import ServeConfig, redact_url
+from .hub import Hub
+from .logs import emit, get_logger
+from .ws import EventFeedServer
+
+log = get_logger()
+
+
+class ServeApp:
+    def __init__(self, config: ServeConfig, *, store: Any = None):
+        self.config = config
+        self.store = store
+        self._owns_store = store is None
+        self.stop = asyncio.Event()
+        self.hub: Hub | None = None
+        self.bridge: StreamBridge | None = None
+        self.feed: EventFeedServer | None = None
+        self._bridge_task: asyncio.Task | None = None
+
+    @property
+    def ws_port(self) -> int | None:
+        return self.feed.port if self.feed and self.feed.server else None
+
+    async def start(self) -> None:
+        cfg = self.config
+        if self.store is None:
+            self.store = await asyncio.to_thread(open_store, cfg.db)
+        upcasters = getattr(self.store, "upcasters", None)
+        high_water = await asyncio.to_thread(self.store.last_position)
+        self.hub = Hub(high_water, transform=upcasters.upcast if upcasters else None)
+        self.bridge = StreamBridge(cfg, self.store, self.hub, self.stop)
+        emit(log, logging.INFO, "agenttui serve starting", db=_display_db(cfg.db), redis=cfg.redis_display,
+             stream=cfg.stream, group=cfg.group, consumer=cfg.consumer, dead_letter_stream=cfg.dead_letter_stream,
+             replay_latest=cfg.replay_latest, last_position=high_water)
+        if cfg.ws_host is not None:
+            self.feed = EventFeedServer(cfg, self.store, self.hub, self.health)
+            await self.feed.start()
+        self._bridge_task = asyncio.create_task(self.bridge.run(), name="agenttui-serve-bridge")
+
+    def request_stop(self, reason: str = "requested") -> None:
+        if not self.stop.is_set():
+            emit(log, logging.INFO, "shutting down", reason=reason)
+            self.stop.set()
+
+    async def wait(self) -> None:
+        """Until the bridge ends (after `request_stop`), then close clients and the store."""
+        assert self._bridge_task is not None
+        try:
+            await self._bridge_task
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        self.stop.set()
+        if self._bridge_task is not None and not self._bridge_task.done():
+            await asyncio.wait({self._bridge_task})
+        if self.feed is not None:
+            await self.feed.close()
+        if self._owns_store and self.store is not None:
+            self.store.close()
+            self.store = None
+        stats = self.bridge.stats if self.bridge else None
+        emit(log, logging.INFO, "stopped", stored=stats.stored if stats else 0,
+             duplicates_skipped=stats.duplicates if stats else 0,
+             dead_lettered=stats.dead_lettered if stats else 0)
+
+    def health(self) -> dict[str, Any]:
+        stats = self.bridge.stats if self.bridge else None
+        return {
+            "status": "stopping" if self.stop.is_set() else "ok",
+            "redis_connected": bool(stats and stats.connected),
+            "stored": stats.stored if stats else 0,
+            "dead_lettered": stats.dead_lettered if stats else 0,
+            "last_position": self.hub.high_water if self.hub else None,
+            "clients": self.hub.subscribers if self.hub else 0,
+        }
+
+
+def _display_db(target: str) -> str:
+    return redact_url(target) if "://" in target else target
+
+
+async def serve_until_signalled(config: ServeConfig) -> int:
+    app = ServeApp(config)
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        name = signal.Signals(signum).name
+        if app.stop.is_set():
+            emit(log, logging.WARNING, "second signal: exiting immediately; unacknowledged entries stay pending",
+                 signal=name)
+            os._exit(128 + signum)
+        app.request_stop(f"received {name}")
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        await app.start()
+    except (AgentTuiError, OSError) as exc:
+        emit(log, logging.ERROR, "cannot start", error=str(exc))
+        await app.close()
+        return 2
+    await app.wait()
+    return 0
+
+
+def run_serve(config: ServeConfig) -> int:
+    return asyncio.run(serve_until_signalled(config))

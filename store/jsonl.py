@@ -1,0 +1,204 @@
+"""JSONL import and export: one envelope per line, streamed so files of any size fit in memory.
+
+Import reads bytes, not text, so a line with invalid UTF-8 is reported as such instead of being
+silently replaced, and an over-long line is skipped without ever holding it whole in memory. Good
+lines are appended in large batches (one transaction each), which is what makes a million-line
+import fast while keeping the projections current. Every bad line is counted and named by its
+1-based line number; every good line around it is kept.
+"""
+from __future__ import annotations
+
+import io
+import os
+import stat
+from dataclasses import dataclass, field
+from typing import IO, Any, Callable, Iterator
+
+import orjson
+
+from .envelope import Event, dumps_payload, parse_json_line
+from .errors import EnvelopeError
+
+#: Events per store.append call (one transaction each) during an import.
+IMPORT_BATCH = 5000
+#: Bad lines whose message an ImportReport keeps; the rest are only counted.
+MAX_KEPT_ERRORS = 1000
+#: Slack on top of the payload limit for the rest of the envelope (ids, timestamp, metadata).
+ENVELOPE_SLACK = 65536
+
+Progress = Callable[[int, "int | None"], None]
+
+
+@dataclass
+class ImportReport:
+    """What an import did. read = stored + duplicates + failed (blank lines are not counted)."""
+
+    read: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    failed: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+    max_errors: int = MAX_KEPT_ERRORS
+    first_position: int | None = None
+    last_position: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0
+
+    @property
+    def errors_dropped(self) -> int:
+        """Bad lines counted in `failed` whose messages were not kept."""
+        return self.failed - len(self.errors)
+
+    def fail(self, line_no: int, message: str) -> None:
+        self.failed += 1
+        if len(self.errors) < self.max_errors:
+            self.errors.append((line_no, message))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"read": self.read, "stored": self.stored, "duplicates": self.duplicates, "failed": self.failed,
+                "errors": [{"line": n, "error": m} for n, m in self.errors],
+                "errors_dropped": self.errors_dropped}
+
+
+def _total_size(fh: IO[bytes]) -> int | None:
+    try:
+        st = os.fstat(fh.fileno())
+    except (OSError, AttributeError, io.UnsupportedOperation):
+        return None
+    return st.st_size if stat.S_ISREG(st.st_mode) else None
+
+
+def _lines(fh: IO[bytes], limit: int) -> Iterator[tuple[bytes | None, int]]:
+    """(line, bytes consumed) per physical line; line is None when it is longer than `limit`.
+
+    readline(limit) bounds memory: the rest of an over-long line is read and dropped in chunks.
+    """
+    readline = fh.readline
+    while True:
+        line = readline(limit + 1)
+        if not line:
+            return
+        if len(line) > limit and not line.endswith(b"\n"):
+            size = len(line)
+            while True:
+                rest = readline(1 << 20)
+                size += len(rest)
+                if not rest or rest.endswith(b"\n"):
+                    break
+            yield None, size
+            continue
+        yield line, len(line)
+
+
+def import_jsonl(
+    store: Any,
+    source: str | os.PathLike[str] | IO[bytes],
+    *,
+    batch_size: int = IMPORT_BATCH,
+    progress: Progress | None = None,
+    max_errors: int = MAX_KEPT_ERRORS,
+) -> ImportReport:
+    """Append every valid line of a JSONL file (path or binary stream) to `store`.
+
+    Bad lines (malformed JSON, invalid UTF-8, NaN, missing fields, over the store's payload limit,
+    nesting over 1024 levels) are reported by line number; they never stop the import.
+    progress(bytes_done, total_bytes_or_None) is called after each batch.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as fh:
+            return import_jsonl(store, fh, batch_size=batch_size, progress=progress, max_errors=max_errors)
+    report = ImportReport(max_errors=max_errors)
+    max_bytes = getattr(store, "max_payload_bytes", None) or (16 * 1024 * 1024)
+    line_limit = max_bytes + ENVELOPE_SLACK
+    total = _total_size(source)
+    done = 0
+    batch: list[tuple[int, Event]] = []
+    line_no = 0
+    for line, size in _lines(source, line_limit):
+        line_no += 1
+        done += size
+        if line is None:
+            report.read += 1
+            report.fail(line_no, f"line is {size:,} bytes, over the {line_limit:,}-byte limit "
+                                 f"(payload limit {max_bytes:,} bytes)")
+            continue
+        line = line.rstrip(b"\r\n")
+        if not line.strip():
+            continue
+        report.read += 1
+        try:
+            event = parse_json_line(line, max_bytes=max_bytes)
+            if len(line) > max_bytes:  # only then can the payload itself be over the limit
+                dumps_payload(event.payload, max_bytes=max_bytes)
+        except EnvelopeError as exc:
+            report.fail(line_no, str(exc))
+            continue
+        batch.append((line_no, event))
+        if len(batch) >= batch_size:
+            _flush(store, batch, report, max_bytes)
+            batch = []
+            if progress:
+                progress(done, total)
+    if batch:
+        _flush(store, batch, report, max_bytes)
+    if progress:
+        progress(done, total)
+    report.errors.sort()  # a line refused inside a batch is found after later ones
+    return report
+
+
+def _flush(store: Any, batch: list[tuple[int, Event]], report: ImportReport, max_bytes: int) -> None:
+    """Append one batch; if the store refuses an event, name its line and append the rest."""
+    try:
+        result = store.append([e for _, e in batch])
+    except EnvelopeError:
+        good: list[tuple[int, Event]] = []
+        for line_no, e in batch:
+            try:
+                dumps_payload(e.payload, max_bytes=max_bytes)
+                if e.metadata is not None:
+                    dumps_payload(e.metadata, max_bytes=max_bytes, name="metadata")
+            except EnvelopeError as exc:
+                report.fail(line_no, str(exc))
+            else:
+                good.append((line_no, e))
+        if len(good) == len(batch):  # the store refused for a reason we cannot pin on one line
+            raise
+        if good:
+            _flush(store, good, report, max_bytes)
+        return
+    report.stored += result.stored
+    report.duplicates += result.duplicates
+    if result.first_position is not None:
+        if report.first_position is None:
+            report.first_position = result.first_position
+        report.last_position = result.last_position
+
+
+def export_jsonl(store: Any, out: IO[bytes], filter: Any = None, *,
+                 progress: Callable[[int], None] | None = None) -> int:
+    """Write the matching events as envelope JSONL, in position order; returns the count.
+
+    The output re-imports to the same events (ids, run ids with null kept null, types,
+    timestamps, payloads, node ids, metadata).
+    """
+    dumps = orjson.dumps
+    option = orjson.OPT_APPEND_NEWLINE
+    write = out.write
+    n = 0
+    chunk: list[bytes] = []
+    for event in store.iter_events(filter):
+        chunk.append(dumps(event.to_envelope(), option=option))
+        n += 1
+        if len(chunk) >= 1000:
+            write(b"".join(chunk))
+            chunk.clear()
+            if progress:
+                progress(n)
+    if chunk:
+        write(b"".join(chunk))
+    if progress:
+        progress(n)
+    return n

@@ -1,0 +1,33 @@
+"""Fixtures shared across the suite: the real sample run (a copy lives in tests/data so a fresh
+clone needs nothing else) and a way to run the command line in-process."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+SAMPLE_PATH = Path(__file__).parent / "data" / "recursive-agent-run.jsonl"
+#: What the sample holds: 184 events, 182 in one run and 2 sent with a null run_id.
+SAMPLE_EVENTS = 184
+SAMPLE_RUN = "run-0000-940eee3c"
+
+
+@pytest.fixture
+def sample_path() -> Path:
+    """The recursive agent's real sample run, in the exact wire format (184 events)."""
+    return SAMPLE_PATH
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+    """cli("import", db, file) -> (exit code, stdout, stderr), running agenttui.cli.main in-process."""
+    from agenttui.cli import main
+
+    def run(*argv: object) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = main([str(a) for a in argv])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

@@ -1,0 +1,361 @@
+"""The store contract, run against both backends: whatever holds for SQLite holds for PostgreSQL.
+
+Every test takes `backend`, a factory for stores on one fresh target (a SQLite file in tmp_path, or
+a fresh PostgreSQL database; see tests/pg_server.py), so a test can open a second writer or a
+read-only view of the same data.
+"""
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+import pytest
+
+from agenttui.store import (
+    ConcurrencyError, EnvelopeError, Event, EventFilter, RunState, SchemaError, SchemaTooNewError, UpcasterRegistry,
+    fold, open_store,
+)
+from pg_server import pg_schemas, pg_server_url, pg_url  # noqa: F401  (fixtures)
+from store_fixtures import SAMPLE_RUN, ev, sample_events
+
+BACKENDS = ["sqlite", "postgres"]
+_DB_ERRORS: tuple[type[BaseException], ...] = (sqlite3.DatabaseError,)
+try:
+    import psycopg
+
+    _DB_ERRORS += (psycopg.Error,)
+except ImportError:  # the postgres cases skip (or fail in CI) through the pg_url fixture
+    pass
+
+
+class Backend:
+    """Opens stores on one target; remembers them so the test's teardown closes them all."""
+
+    def __init__(self, name: str, target: str) -> None:
+        self.name = name
+        self.target = target
+        self._opened: list[Any] = []
+
+    def open(self, **kwargs: Any):
+        store = open_store(self.target, **kwargs)
+        self._opened.append(store)
+        assert store.backend == {"sqlite": "sqlite", "postgres": "postgresql"}[self.name]
+        return store
+
+    def close_all(self) -> None:
+        for s in self._opened:
+            s.close()
+
+    def set_schema_version(self, store: Any, version: int) -> None:
+        if self.name == "sqlite":
+            store.connection.execute(f"PRAGMA user_version = {version}")
+        else:
+            store.connection.execute("UPDATE store_meta SET value = ? WHERE key = 'schema_version'", (str(version),))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request, tmp_path) -> Backend:
+    if request.param == "sqlite":
+        b = Backend("sqlite", str(tmp_path / "contract.db"))
+    else:
+        b = Backend("postgres", request.getfixturevalue("pg_url"))
+    yield b
+    b.close_all()
+
+
+@pytest.fixture
+def store(backend: Backend):
+    return backend.open()
+
+
+@pytest.fixture
+def sample_store(store):
+    store.append(sample_events())
+    return store
+
+
+def _ts(minutes: float) -> str:
+    t = datetime(2025, 4, 17, 12, 0, tzinfo=timezone.utc) + timedelta(minutes=minutes)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# ------------------------------------------------------------------------------------ appending
+
+def test_positions_and_per_run_seqs(store):
+    r = store.append([ev("run_started", "a"), ev("step_started", "b", step=1), ev("step_started", "a", step=1)])
+    assert (r.stored, r.duplicates, r.first_position, r.last_position) == (3, 0, 1, 3)
+    assert r.versions == {"a": 2, "b": 1}
+    got = [(e.position, e.run_id, e.seq) for e in store.events(limit=None)]
+    assert got == [(1, "a", 1), (2, "b", 1), (3, "a", 2)]
+    r2 = store.append(ev("step_finished", "b", step=1))
+    assert (r2.first_position, r2.last_position, r2.versions) == (4, 4, {"b": 2})
+    assert store.last_position() == 4
+
+
+def test_append_is_idempotent_by_event_id(store):
+    first = ev("run_started", "a", event_id="e-1")
+    store.append(first)
+    r = store.append([first, ev("step_started", "a", event_id="e-2", step=1), ev("step_started", "a", event_id="e-2")])
+    assert (r.stored, r.duplicates) == (1, 2)
+    assert [e.event_id for e in store.timeline("a")] == ["e-1", "e-2"]
+    assert store.run("a")["event_count"] == 2
+    again = store.append([first])
+    assert (again.stored, again.duplicates, again.first_position) == (0, 1, None)
+
+
+def test_stale_expected_version_raises_and_writes_nothing(store):
+    store.append([ev("run_started", "a"), ev("step_started", "a", step=1)], expected_version=0)
+    before = store.count_events()
+    with pytest.raises(ConcurrencyError) as info:
+        store.append([ev("step_started", "a", step=2), ev("run_started", "z")], expected_version={"a": 1, "z": 0})
+    assert (info.value.run_id, info.value.expected, info.value.actual) == ("a", 1, 2)
+    assert store.count_events() == before
+    assert store.run("z") is None
+    r = store.append(ev("step_started", "a", step=2), expected_version=2)
+    assert r.versions == {"a": 3}
+    with pytest.raises(ValueError, match="mapping"):
+        store.append([ev("x", "a"), ev("x", "b")], expected_version=3)
+
+
+def test_retry_of_a_committed_batch_succeeds_despite_its_old_expectation(store):
+    batch = [ev("run_started", "a"), ev("step_started", "a", step=1)]
+    store.append(batch, expected_version=0)
+    r = store.append(batch, expected_version=0)
+    assert (r.stored, r.duplicates) == (0, 2)
+
+
+def test_null_run_is_kept_as_unassigned(store):
+    store.append([ev("llm_call_started", None, model="m"), ev("run_started", "r")])
+    [e] = store.events(run_id="unassigned")
+    assert e.run_id == "unassigned" and e.to_envelope()["run_id"] is None
+    assert {r["run_id"] for r in store.runs()} == {"unassigned", "r"}
+    assert store.latest_run_id() == "r"
+
+
+def test_unknown_types_are_stored_and_only_counted(store):
+    store.append([ev("run_started", "a"), ev("my_custom_metric", "a", node_id="n1", value=3.5)])
+    [e] = store.events(types=["my_custom_metric"])
+    assert e.payload == {"value": 3.5} and e.node_id == "n1"
+    assert store.run("a")["event_count"] == 2
+    assert store.node("a", "n1")["status"] == "PENDING"
+    assert store.count_by_type() == {"my_custom_metric": 1, "run_started": 1}
+
+
+def test_payload_round_trips_exactly(store):
+    payload = {"z": 1, "a": [1.5, None, True], "nul": "a\u0000b", "emoji": "\U0001f600", "markup": "[bold]x[/]",
+               "nested": {"k": {"deeper": "\\"}}, "big": 2 ** 60}
+    store.append(ev("artifact", "a", event_id="p1", metadata={"schema_version": 1, "source": "t"}, **payload))
+    e = store.get_event("p1")
+    assert e.payload == payload and list(e.payload) == list(payload)  # key order kept too
+    assert e.metadata == {"schema_version": 1, "source": "t"}
+
+
+def test_bad_events_name_the_event_and_write_nothing(backend):
+    store = backend.open(max_payload_bytes=1000)
+    store.append(ev("run_started", "a"))
+    with pytest.raises(EnvelopeError, match=r"event 1 \(bad-1\)"):
+        store.append([ev("step_started", "a"), ev("x", "a", event_id="bad-1", ts="not a time")])
+    with pytest.raises(EnvelopeError, match=r"event 0 \(big-1\).*over the 1,000-byte limit"):
+        store.append(ev("artifact", "a", event_id="big-1", content="x" * 2000))
+    assert store.count_events() == 1
+
+
+def test_database_refuses_update_and_delete(sample_store):
+    conn = sample_store.connection
+    with pytest.raises(_DB_ERRORS, match="append-only"):
+        conn.execute("UPDATE events SET event_type = 'forged' WHERE id = 1")
+    with pytest.raises(_DB_ERRORS, match="append-only"):
+        conn.execute("DELETE FROM events WHERE id = 1")
+    assert sample_store.event_at(1).event_type != "forged"
+    assert sample_store.count_events() == 184
+
+
+def test_a_second_writer_moves_the_run_and_the_first_notices(backend):
+    a, b = backend.open(), backend.open()
+    a.append([ev("run_started", "r"), ev("node_created", "r", node_id="n", node_nid="1")])
+    b.append(ev("node_status_changed", "r", node_id="n", old_status="NOT_READY", new_status="DOING"),
+             expected_version=2)
+    with pytest.raises(ConcurrencyError):
+        a.append(ev("step_started", "r", step=1), expected_version=2)
+    r = a.append(ev("node_status_changed", "r", node_id="n", old_status="DOING", new_status="FINISH"))
+    assert r.versions == {"r": 4}
+    assert a.node("r", "n")["status"] == "FINISH"
+    assert a.check() == [] and b.check() == []
+
+
+# ---------------------------------------------------------------------------------- projections
+
+def test_projections_equal_a_rebuild(sample_store):
+    before = {r["run_id"]: sample_store.stored_state(r["run_id"]).comparable() for r in sample_store.runs()}
+    assert sample_store.check() == []
+    report = sample_store.rebuild()
+    assert report["events"] == 184 and report["runs"] == 2
+    after = {r["run_id"]: sample_store.stored_state(r["run_id"]).comparable() for r in sample_store.runs()}
+    assert after == before
+    folded = fold(SAMPLE_RUN, sample_store.timeline(SAMPLE_RUN))
+    assert folded.comparable() == before[SAMPLE_RUN]
+
+
+def test_projection_figures_of_the_sample_run(sample_store):
+    run = sample_store.run(SAMPLE_RUN)
+    assert (run["status"], run["event_count"], run["total_nodes"], run["llm_calls"]) == ("completed", 182, 12, 24)
+    nodes = sample_store.nodes(SAMPLE_RUN)
+    assert len(nodes) == 12 and nodes[0]["node_nid"] == "0"
+    assert len(sample_store.edges(SAMPLE_RUN)) == 11
+    g = sample_store.node_tree(SAMPLE_RUN)
+    assert g.number_of_nodes() == 12 and g.number_of_edges() == 11
+    assert sample_store.runs()[0]["run_id"] == SAMPLE_RUN  # most recent first
+
+
+def test_check_reports_a_tampered_projection(sample_store):
+    sample_store.connection.execute("UPDATE runs SET llm_calls = 999 WHERE run_id = ?", (SAMPLE_RUN,))
+    problems = sample_store.check()
+    assert any("llm_calls is 999" in p for p in problems)
+    sample_store.rebuild()
+    assert sample_store.check() == []
+
+
+# ------------------------------------------------------------------------------------- reading
+
+def test_filters(sample_store):
+    s = sample_store
+    assert s.count_events(types=["node_created", "edge_added"]) == 23
+    assert s.count_events(types=[]) == 0
+    assert s.count_events(exclude_types=["node_status_changed"]) == 184 - 37
+    root = s.nodes(SAMPLE_RUN)[0]["node_id"]
+    assert all(e.node_id == root for e in s.events(node_id=root, limit=None))
+    assert s.count_events(run_id="unassigned") == 2
+    all_events = s.events(limit=None)
+    mid = all_events[100].timestamp
+    assert [e.position for e in s.events(since=mid, limit=None)] == [e.position for e in all_events if e.timestamp >= mid]
+    assert [e.position for e in s.events(until=mid, limit=None)] == [e.position for e in all_events if e.timestamp <= mid]
+
+
+def test_search_is_a_case_insensitive_literal_substring(store):
+    store.append([ev("artifact", "a", event_id="s1", content="100% Sure_thing"),
+                  ev("artifact", "a", event_id="s2", content="100 percent surely"),
+                  ev("artifact", "a", event_id="s3", content='say "hi"\nthere')])
+    assert [e.event_id for e in store.events(search="sure_THING")] == ["s1"]
+    assert [e.event_id for e in store.events(search="100%")] == ["s1"]
+    assert [e.event_id for e in store.events(search="SURE")] == ["s1", "s2"]
+    assert [e.event_id for e in store.events(search='"hi"\nthere')] == ["s3"]
+    assert store.count_events(EventFilter(search="sure", run_id="a", types=["artifact"])) == 2
+
+
+def test_paging_forwards_and_backwards(sample_store):
+    s = sample_store
+    forward = s.events(after=10, limit=5)
+    assert [e.position for e in forward] == [11, 12, 13, 14, 15]
+    backward = s.events(before=100, limit=3, order="desc")
+    assert [e.position for e in backward] == [99, 98, 97]
+    assert [e.position for e in s.iter_events(after=180, batch=2)] == [181, 182, 183, 184]
+    assert [e.position for e in s.read_after(182)] == [183, 184]
+    assert s.read_after(184) == []
+    assert len(list(s.iter_events(EventFilter(run_id=SAMPLE_RUN), batch=50))) == 182
+
+
+def test_single_event_lookups(sample_store):
+    s = sample_store
+    e = s.event_at(7)
+    assert s.get_event(e.event_id).position == 7
+    assert s.event_by_seq(e.run_id, e.seq).event_id == e.event_id
+    assert s.event_at(10_000) is None and s.get_event("nope") is None and s.event_by_seq("nope", 1) is None
+    seqs = [x.seq for x in s.timeline(SAMPLE_RUN)]
+    assert seqs == list(range(1, 183))
+
+
+def test_upcasters_apply_on_read(backend):
+    reg = UpcasterRegistry()
+
+    @reg.register("tool_invoked", 1)
+    def v1_to_v2(p: dict) -> dict:
+        return {**p, "tool": p.pop("name", None)}
+
+    s = backend.open(upcasters=reg)
+    s.append(ev("tool_invoked", "a", event_id="t1", name="search"))
+    e = s.get_event("t1")
+    assert e.payload["tool"] == "search" and e.metadata["schema_version"] == 2
+    raw = backend.open(upcasters=UpcasterRegistry()).get_event("t1")
+    assert raw.payload == {"name": "search"}
+
+
+def test_stats_keys(sample_store, backend):
+    st = sample_store.stats()
+    common = {"path", "backend", "schema_version", "file_bytes", "events", "first_position", "last_position",
+              "first_timestamp", "last_timestamp", "runs", "nodes", "edges", "snapshots", "retention_passes",
+              "event_types"}
+    assert common <= set(st)
+    assert (st["events"], st["runs"], st["nodes"], st["edges"]) == (184, 2, 12, 11)
+    assert st["backend"] == sample_store.backend and st["event_types"]["node_status_changed"] == 37
+    assert st["file_bytes"] > 0
+
+
+# ----------------------------------------------------------------------------- temporal queries
+
+def test_state_at_matches_a_fold_of_the_prefix(backend):
+    s = backend.open(snapshot_every=25)
+    s.append(sample_events())
+    events = list(s.timeline(SAMPLE_RUN))
+    for cut in (3, 40, 41, 120, events[-1].position):
+        expected = fold(SAMPLE_RUN, [e for e in events if e.position <= cut])
+        assert s.state_at(SAMPLE_RUN, cut).comparable() == expected.comparable(), cut
+    assert s.stats()["snapshots"] > 0
+    assert s.state_at(SAMPLE_RUN).comparable() == s.stored_state(SAMPLE_RUN).comparable()
+
+
+def test_state_at_timestamp_and_counterfactual(backend):
+    s = backend.open(snapshot_every=25)
+    s.append(sample_events())
+    events = list(s.timeline(SAMPLE_RUN))
+    ts = events[90].timestamp
+    by_time = s.state_at(SAMPLE_RUN, timestamp=ts)
+    assert by_time.comparable() == fold(SAMPLE_RUN, [e for e in events if e.timestamp <= ts]).comparable()
+    assert s.position_at(SAMPLE_RUN, ts) == max(e.position for e in events if e.timestamp <= ts)
+    dropped = [e.event_id for e in events if e.event_type == "run_finished"]
+    cf = s.state_at(SAMPLE_RUN, exclude=dropped)
+    assert cf.run["status"] == "running"
+    assert cf.comparable() == fold(SAMPLE_RUN, [e for e in events if e.event_id not in dropped]).comparable()
+
+
+# ------------------------------------------------------------------------------------ retention
+
+def test_retention_is_audited_and_keeps_projections_consistent(backend):
+    s = backend.open()
+    now = datetime(2025, 5, 1, tzinfo=timezone.utc)
+    old = [ev("run_started", "old", ts=_ts(0)), ev("step_started", "old", ts=_ts(1), step=1)]
+    mixed = [ev("run_started", "mixed", ts=_ts(2)), ev("llm_call_started", "mixed", ts=_ts(60 * 24 * 20))]
+    s.append(old + mixed)
+    assert s.retention(0, now=now)["events_deleted"] == 0
+    report = s.retention(7, now=now, actor="tester")
+    assert (report["events_deleted"], report["runs_deleted"], report["runs_refolded"]) == (3, 1, 1)
+    assert s.run("old") is None
+    assert s.run("mixed")["event_count"] == 1 and s.run("mixed")["llm_calls"] == 1
+    assert s.check() == []
+    [log] = s.retention_log()
+    assert (log["executed_by"], log["events_deleted"], log["max_age_days"]) == ("tester", 3, 7)
+    assert log["details"]["runs_deleted"] == ["old"]
+    with pytest.raises(_DB_ERRORS, match="append-only"):
+        s.connection.execute("DELETE FROM events")
+    r = s.append(ev("step_started", "mixed", step=2, ts=_ts(60 * 24 * 21)))
+    assert r.first_position == 5  # positions are never reused, even after the newest were deleted
+    assert s.run("mixed")["event_count"] == 2
+
+
+# -------------------------------------------------------------------------------- opening modes
+
+def test_readonly_store_reads_but_never_writes(backend):
+    backend.open().append(ev("run_started", "a"))
+    ro = backend.open(readonly=True)
+    assert ro.count_events() == 1
+    with pytest.raises(SchemaError, match="read-only"):
+        ro.append(ev("step_started", "a"))
+    with pytest.raises(SchemaError, match="read-only"):
+        ro.rebuild()
+
+
+def test_newer_schema_is_refused(backend):
+    s = backend.open()
+    backend.set_schema_version(s, 99)
+    with pytest.raises(SchemaTooNewError, match="99"):
+        backend.open()

@@ -1,0 +1,426 @@
+"""`agenttui serve` end to end, in-process: a real redis-server, the real store, real WebSocket clients."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import urllib.error
+import urllib.request
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import orjson
+import pytest
+import redis.asyncio as aioredis
+from redis_server import eventually, redis_server, redis_url, serve_redis_proc, stream_name  # noqa: F401
+from store_fixtures import SAMPLE_RUN, sample_lines
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidStatus
+
+from agenttui.serve.app import ServeApp
+from agenttui.serve.config import ServeConfig
+from agenttui.store import SQLiteStore, parse_json_line
+
+GROUP = "agenttui-test"
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def config(tmp_path: Path, url: str, stream: str, **overrides: Any) -> ServeConfig:
+    settings: dict[str, Any] = dict(db=str(tmp_path / "serve.db"), redis_url=url, stream=stream, group=GROUP,
+                                    consumer="c1", ws_host="127.0.0.1", ws_port=0, block_ms=500,
+                                    max_backoff_s=0.5)
+    settings.update(overrides)
+    return ServeConfig(**settings)
+
+
+@asynccontextmanager
+async def serving(cfg: ServeConfig, **kwargs: Any) -> AsyncIterator[ServeApp]:
+    app = ServeApp(cfg, **kwargs)
+    await app.start()
+    try:
+        yield app
+    finally:
+        app.request_stop("test finished")
+        await app.wait()
+
+
+@asynccontextmanager
+async def redis_client(url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+def ws_url(app: ServeApp, query: str = "") -> str:
+    return f"ws://127.0.0.1:{app.ws_port}/ws/events" + (f"?{query}" if query else "")
+
+
+async def xadd_all(client: aioredis.Redis, stream: str, payloads: list[bytes | dict]) -> list[bytes]:
+    pipe = client.pipeline(transaction=False)
+    for p in payloads:
+        pipe.xadd(stream, p if isinstance(p, dict) else {"json_payload": p})
+    return await pipe.execute()
+
+
+async def receive(ws: ClientConnection, count: int) -> list[dict]:
+    return [json.loads(await asyncio.wait_for(ws.recv(), 20)) for _ in range(count)]
+
+
+async def receive_until(ws: ClientConnection, last_event_id: str) -> list[dict]:
+    got: list[dict] = []
+    while not got or got[-1]["event_id"] != last_event_id:
+        got.append(json.loads(await asyncio.wait_for(ws.recv(), 20)))
+    return got
+
+
+def stored_ids(db: str, run_id: str | None = None) -> list[str]:
+    with SQLiteStore(db, readonly=True) as store:
+        return [e.event_id for e in store.iter_events(run_id=run_id)]
+
+
+async def count_stored(db: str) -> int:
+    if not Path(db).exists():
+        return 0
+    with SQLiteStore(db, readonly=True) as store:
+        return store.count_events()
+
+
+async def pending(client: aioredis.Redis, stream: str) -> int:
+    return (await client.xpending(stream, GROUP))["pending"]
+
+
+def sample_ids() -> list[str]:
+    return [orjson.loads(line)["event_id"] for line in sample_lines()]
+
+
+# ----------------------------------------------------------------------------------- flow
+
+def test_stream_to_store_to_websocket(tmp_path: Path, redis_url: str, stream_name: str) -> None:
+    lines = sample_lines()
+
+    async def scenario() -> None:
+        cfg = config(tmp_path, redis_url, stream_name)
+        async with redis_client(redis_url) as r, serving(cfg) as app:
+            async with connect(ws_url(app)) as everything, \
+                    connect(ws_url(app, f"run={SAMPLE_RUN}&type=node_created")) as nodes:
+                await eventually(lambda: app.hub.subscribers == 2, what="both clients subscribed")
+                await xadd_all(r, stream_name, lines)
+                got = await receive(everything, len(lines))
+                expected_nodes = [orjson.loads(l)["event_id"] for l in lines
+                                  if b'"node_created"' in l and SAMPLE_RUN.encode() in l]
+                got_nodes = await receive(nodes, len(expected_nodes))
+            await eventually(lambda: _zero(r, stream_name), what="every entry acked")
+        assert [m["event_id"] for m in got] == sample_ids()
+        assert [m["position"] for m in got] == list(range(1, len(lines) + 1))
+        first = orjson.loads(lines[0])
+        assert first["run_id"] is None and got[0]["run_id"] is None  # null run ids are kept, and sent as null
+        assert got[0]["timestamp"] == first["timestamp"]  # the agent's naive ...Z form is already canonical
+        assert all(m["seq"] >= 1 for m in got)
+        assert [m["event_id"] for m in got_nodes] == expected_nodes
+        assert {m["event_type"] for m in got_nodes} == {"node_created"}
+        assert stored_ids(cfg.db) == sample_ids()
+
+    run(scenario())
+
+
+async def _zero(client: aioredis.Redis, stream: str) -> bool:
+    return await pending(client, stream) == 0
+
+
+def test_malformed_entries_are_dead_lettered_without_blocking(tmp_path: Path, redis_url: str,
+                                                              stream_name: str, caplog: pytest.LogCaptureFixture) -> None:
+    good = sample_lines()[:6]
+    bad: list[bytes | dict] = [
+        b"{not json",
+        b'{"event_id": "m1", "run_id": "r", "timestamp": "2025-04-17T12:00:00Z", "payload": {}}',
+        b'{"event_id": "m2", "run_id": "r", "event_type": ["x"], "timestamp": "2025-04-17T12:00:00Z", "payload": {}}',
+        b'{"event_id": "m3", "run_id": "r", "event_type": "x", "timestamp": "2025-04-17T12:00:00Z", "payload": "s"}',
+        {"payload": b'{"event_type": "x"}', "agent": b"planner-2"},
+    ]
+    reasons = ["not valid JSON", "missing required field 'event_type'", "event_type must be a string",
+               "payload must be a JSON object", "missing field 'json_payload' (fields present: agent, payload)"]
+    mixed = [good[0], bad[0], good[1], bad[1], bad[2], good[2], bad[3], good[3], bad[4], good[4], good[5]]
+
+    async def scenario() -> list:
+        cfg = config(tmp_path, redis_url, stream_name)
+        caplog.set_level(logging.WARNING, logger="agenttui.serve")
+        async with redis_client(redis_url) as r, serving(cfg):
+            ids = await xadd_all(r, stream_name, mixed)
+            await eventually(lambda: r.xlen(cfg.dead_letter_stream), what="dead letters")
+            await eventually(lambda: _xlen_is(r, cfg.dead_letter_stream, len(bad)), what="all dead letters")
+            await eventually(lambda: _zero(r, stream_name), what="every entry acked")
+            dead = await r.xrange(cfg.dead_letter_stream)
+        bad_ids = [ids[mixed.index(b)] for b in bad]
+        return [(bad_ids, dead)]
+
+    (bad_ids, dead), = run(scenario())
+    assert stored_ids(str(tmp_path / "serve.db")) == [orjson.loads(l)["event_id"] for l in good]
+    assert [f[b"dead_letter_source_id"] for _, f in dead] == bad_ids
+    for (_, fields), original, reason in zip(dead, bad, reasons):
+        assert reason in fields[b"dead_letter_reason"].decode()
+        assert fields[b"dead_letter_stream"] == stream_name.encode()
+        if isinstance(original, bytes):
+            assert fields[b"json_payload"] == original  # the original entry, as it was sent
+        else:
+            assert fields[b"agent"] == b"planner-2" and fields[b"payload"] == original["payload"]
+    logged = [r for r in caplog.records if r.getMessage() == "entry moved to the dead-letter stream"]
+    assert len(logged) == len(bad)
+
+
+async def _xlen_is(client: aioredis.Redis, stream: str, n: int) -> bool:
+    return await client.xlen(stream) == n
+
+
+def test_redelivered_event_ids_are_stored_and_sent_once(tmp_path: Path, redis_url: str, stream_name: str) -> None:
+    lines = sample_lines()[:10]
+    twice = lines[:5] + [lines[2]] + lines[5:] + [lines[0]]
+
+    async def scenario() -> tuple[list[dict], int]:
+        cfg = config(tmp_path, redis_url, stream_name)
+        async with redis_client(redis_url) as r, serving(cfg) as app:
+            async with connect(ws_url(app)) as ws:
+                await eventually(lambda: app.hub.subscribers == 1, what="client subscribed")
+                await xadd_all(r, stream_name, twice)
+                await xadd_all(r, stream_name, [sample_lines()[10]])  # a marker after the repeats
+                got = await receive_until(ws, orjson.loads(sample_lines()[10])["event_id"])
+            await eventually(lambda: _zero(r, stream_name), what="every entry acked")
+            return got, app.bridge.stats.duplicates
+
+    got, duplicates = run(scenario())
+    ids = [orjson.loads(l)["event_id"] for l in sample_lines()[:11]]
+    assert [m["event_id"] for m in got] == ids
+    assert stored_ids(str(tmp_path / "serve.db")) == ids
+    assert duplicates == 2
+
+
+def test_an_event_the_store_refuses_is_dead_lettered_and_the_batch_kept(tmp_path: Path, redis_url: str,
+                                                                        stream_name: str) -> None:
+    def env(i: int, size: int) -> bytes:
+        return orjson.dumps({"event_id": f"big-{i}", "run_id": "r", "event_type": "artifact",
+                             "timestamp": "2025-04-17T12:00:00Z", "payload": {"content": "x" * size}})
+
+    async def scenario() -> list:
+        cfg = config(tmp_path, redis_url, stream_name)
+        store = SQLiteStore(cfg.db, max_payload_bytes=2000)
+        try:
+            async with redis_client(redis_url) as r, serving(cfg, store=store):
+                await xadd_all(r, stream_name, [env(1, 10), env(2, 5000), env(3, 10)])
+                await eventually(lambda: _xlen_is(r, cfg.dead_letter_stream, 1), what="the dead letter")
+                await eventually(lambda: _zero(r, stream_name), what="every entry acked")
+                return await r.xrange(cfg.dead_letter_stream)
+        finally:
+            store.close()
+
+    (_, fields), = run(scenario())
+    assert "store refused the event" in fields[b"dead_letter_reason"].decode()
+    assert "2,000-byte limit" in fields[b"dead_letter_reason"].decode()
+    assert stored_ids(str(tmp_path / "serve.db")) == ["big-1", "big-3"]
+
+
+# ---------------------------------------------------------------------------- replay seam
+
+def test_replay_latest_then_live_has_no_gap_and_no_duplicate(tmp_path: Path, redis_url: str, stream_name: str,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="agenttui.serve")
+    def envelope(run_id: str, i: int, kind: str) -> bytes:
+        return orjson.dumps({"event_id": f"{run_id}-{i:05d}", "run_id": run_id, "event_type": kind,
+                             "timestamp": f"2025-04-17T12:{i // 600:02d}:{i // 10 % 60:02d}.{i % 10}Z",
+                             "payload": {"node_id": f"n{i % 7}", "step": i}})
+
+    old = [envelope("old-run", i, "step_started") for i in range(30)]
+    live = [envelope("live-run", i, "step_started" if i % 3 else "step_finished") for i in range(900)]
+    last_id = "live-run-00899"  # a step_started; the last step_finished is 00897
+
+    async def scenario() -> dict[str, list[dict]]:
+        cfg = config(tmp_path, redis_url, stream_name, replay_latest=True, batch_size=20)
+        async with redis_client(redis_url) as r, serving(cfg) as app:
+            await xadd_all(r, stream_name, old)
+            await eventually(lambda: app.hub.high_water == len(old), what="the old run stored")
+
+            async def produce() -> None:
+                for i in range(0, len(live), 15):
+                    await xadd_all(r, stream_name, live[i:i + 15])
+                    await asyncio.sleep(0.004)
+
+            async def client(name: str, query: str, after_stored: int,
+                             until: str = last_id) -> tuple[str, list[dict]]:
+                await eventually(lambda: app.hub.high_water >= len(old) + after_stored, what=f"{name}'s start")
+                async with connect(ws_url(app, query)) as ws:
+                    return name, await receive_until(ws, until)
+
+            producer = asyncio.create_task(produce())
+            results = await asyncio.gather(
+                client("early", "", 1), client("middle", "", 300), client("late", "", 700),
+                client("finished-only", "type=step_finished", 450, until="live-run-00897"),
+                client("resume", f"replay=none&after={len(old) + 100}", 500),
+            )
+            await producer
+            return dict(results)
+
+    got = run(scenario())
+    db = str(tmp_path / "serve.db")
+    run_ids = stored_ids(db, "live-run")
+    assert run_ids == [f"live-run-{i:05d}" for i in range(900)]
+    for name in ("early", "middle", "late"):  # the latest run's whole history, then live, seamless
+        assert [m["event_id"] for m in got[name]] == run_ids, name
+        positions = [m["position"] for m in got[name]]
+        assert positions == sorted(set(positions)), name
+    assert [m["event_id"] for m in got["finished-only"]] == [i for n, i in enumerate(run_ids) if n % 3 == 0]
+    assert [m["event_id"] for m in got["resume"]] == run_ids[100:]
+    # every client joined mid-run: part of what it got was history, the rest arrived live
+    seams = [r.fields["seam"] for r in caplog.records if r.getMessage() == "client connected"]
+    assert len(seams) == 5 and all(len(old) < seam < len(old) + len(live) for seam in seams), seams
+
+
+# ---------------------------------------------------------------------------------- token
+
+def test_token_is_required_when_set(tmp_path: Path, redis_url: str, stream_name: str) -> None:
+    line = sample_lines()[0]
+
+    async def scenario() -> None:
+        cfg = config(tmp_path, redis_url, stream_name, token="s3cret-token")
+        async with redis_client(redis_url) as r, serving(cfg) as app:
+            for bad in ("", "token=wrong"):
+                with pytest.raises(InvalidStatus) as info:
+                    async with connect(ws_url(app, bad)):
+                        pass
+                assert info.value.response.status_code == 401
+            with pytest.raises(InvalidStatus) as info:
+                async with connect(ws_url(app), additional_headers={"Authorization": "Bearer nope"}):
+                    pass
+            assert info.value.response.status_code == 401
+            async with connect(ws_url(app, "token=s3cret-token")) as by_query, \
+                    connect(ws_url(app), additional_headers={"Authorization": "Bearer s3cret-token"}) as by_header:
+                await eventually(lambda: app.hub.subscribers == 2, what="both clients subscribed")
+                await xadd_all(r, stream_name, [line])
+                assert (await receive(by_query, 1))[0]["event_id"] == orjson.loads(line)["event_id"]
+                assert (await receive(by_header, 1))[0]["event_id"] == orjson.loads(line)["event_id"]
+
+    run(scenario())
+
+
+def test_http_answers_for_health_wrong_paths_and_bad_queries(tmp_path: Path, redis_url: str,
+                                                             stream_name: str) -> None:
+    def get(url: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(url, timeout=10) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    async def scenario() -> None:
+        async with serving(config(tmp_path, redis_url, stream_name)) as app:
+            await eventually(lambda: app.bridge.stats.connected, what="redis connected")
+            base = f"http://127.0.0.1:{app.ws_port}"
+            status, body = await asyncio.to_thread(get, base + "/healthz")
+            assert status == 200 and json.loads(body)["redis_connected"] is True
+            status, body = await asyncio.to_thread(get, base + "/events")
+            assert status == 404 and "/ws/events" in body
+            with pytest.raises(InvalidStatus) as info:
+                async with connect(ws_url(app, "kind=x")):
+                    pass
+            assert info.value.response.status_code == 400
+            assert b"unknown query parameter 'kind'" in info.value.response.body
+
+    run(scenario())
+
+
+# ------------------------------------------------------------------------ failures, restarts
+
+def test_redis_restart_while_serving_loses_nothing(tmp_path: Path, redis_url: str, stream_name: str,
+                                                   redis_server: Any, caplog: pytest.LogCaptureFixture) -> None:
+    lines = sample_lines()
+    caplog.set_level(logging.INFO, logger="agenttui.serve")
+
+    async def scenario() -> list[dict]:
+        cfg = config(tmp_path, redis_url, stream_name)
+        async with redis_client(redis_url) as r, serving(cfg) as app:
+            async with connect(ws_url(app)) as ws:
+                await eventually(lambda: app.hub.subscribers == 1, what="client subscribed")
+                await xadd_all(r, stream_name, lines[:100])
+                await eventually(lambda: app.hub.high_water == 100, what="the first half stored")
+                await eventually(lambda: _zero(r, stream_name), what="the first half acked")
+                await asyncio.to_thread(redis_server.stop)
+                try:
+                    await eventually(lambda: not app.bridge.stats.connected, what="the outage noticed")
+                finally:
+                    await asyncio.to_thread(redis_server.start)
+                await r.connection_pool.disconnect()
+                await xadd_all(r, stream_name, lines[100:])
+                got = await receive(ws, len(lines))
+                await eventually(lambda: _zero(r, stream_name), what="the second half acked")
+                assert app.bridge.stats.reconnects >= 1
+        return got
+
+    got = run(scenario())
+    assert [m["event_id"] for m in got] == sample_ids()
+    assert stored_ids(str(tmp_path / "serve.db")) == sample_ids()
+    messages = [r.getMessage() for r in caplog.records]
+    assert "redis unavailable, will reconnect" in messages
+    assert "reconnected to redis" in messages
+
+
+def test_restart_after_commit_but_before_ack_stores_nothing_twice(tmp_path: Path, redis_url: str,
+                                                                   stream_name: str) -> None:
+    """The window a kill -9 can hit: the batch is committed, its XACK never sent. The restarted
+    server (same consumer name) reads its pending entries back at once and only acknowledges them."""
+    lines = sample_lines()[:30]
+    db = str(tmp_path / "serve.db")
+    with SQLiteStore(db) as store:  # what the killed server had committed: the first 20
+        store.append([parse_json_line(l) for l in lines[:20]])
+
+    async def scenario() -> list[dict]:
+        async with redis_client(redis_url) as r:
+            await r.xgroup_create(stream_name, GROUP, id="0", mkstream=True)
+            await xadd_all(r, stream_name, lines)
+            await r.xreadgroup(GROUP, "c1", {stream_name: ">"}, count=30)  # delivered, never acked
+            assert await pending(r, stream_name) == 30
+            async with serving(config(tmp_path, redis_url, stream_name, replay_latest=False)) as app:
+                async with connect(ws_url(app, "after=0")) as ws:
+                    await eventually(lambda: _zero(r, stream_name), what="the pending entries acked")
+                    got = await receive_until(ws, orjson.loads(lines[-1])["event_id"])
+                assert (app.bridge.stats.stored, app.bridge.stats.duplicates) == (10, 20)
+        return got
+
+    got = run(scenario())
+    expected = [orjson.loads(l)["event_id"] for l in lines]
+    assert stored_ids(db) == expected
+    assert [m["event_id"] for m in got] == expected  # history (after=0) then live, each once
+
+
+def test_stale_entries_of_a_crashed_consumer_are_claimed(tmp_path: Path, redis_url: str, stream_name: str) -> None:
+    lines = sample_lines()[:40]
+
+    async def scenario() -> None:
+        async with redis_client(redis_url) as r:
+            await r.xgroup_create(stream_name, GROUP, id="0", mkstream=True)
+            await xadd_all(r, stream_name, lines)
+            taken = await r.xreadgroup(GROUP, "crashed-peer", {stream_name: ">"}, count=25)
+            assert len(taken[0][1]) == 25  # delivered to a consumer that then died without acking
+            cfg = config(tmp_path, redis_url, stream_name, claim_idle_s=0.0)
+            async with serving(cfg) as app:
+                await eventually(lambda: app.hub.high_water == len(lines), what="every entry stored")
+                await eventually(lambda: _zero(r, stream_name), what="the peer's entries acked")
+
+    run(scenario())
+    assert stored_ids(str(tmp_path / "serve.db")) == [orjson.loads(l)["event_id"] for l in lines]
+
+
+def test_shutdown_closes_clients_as_going_away(tmp_path: Path, redis_url: str, stream_name: str) -> None:
+    async def scenario() -> int | None:
+        app = ServeApp(config(tmp_path, redis_url, stream_name))
+        await app.start()
+        async with connect(ws_url(app)) as ws:
+            await eventually(lambda: app.hub.subscribers == 1, what="client subscribed")
+            app.request_stop("test")
+            await app.wait()
+            await asyncio.wait_for(ws.wait_closed(), 20)
+            return ws.close_code
+
+    assert run(scenario()) == 1001

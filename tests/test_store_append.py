@@ -1,0 +1,302 @@
+"""Appending: idempotency, optimistic concurrency, gapless sequences and the append-only guarantee."""
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from agenttui.store import UNASSIGNED_RUN_ID, ConcurrencyError, Event, SQLiteStore
+
+from store_fixtures import SAMPLE_RUN, ev, loaded_store, open_store, raw_rows, sample_dicts
+
+
+# ---------------------------------------------------------------------------- idempotency
+
+def test_same_event_id_twice_is_stored_once(tmp_path):
+    store = open_store(tmp_path)
+    e = ev("x")
+    first = store.append(e)
+    second = store.append(dict(e))
+    assert (first.stored, first.duplicates) == (1, 0)
+    assert (second.stored, second.duplicates) == (0, 1)
+    assert store.count_events() == 1
+    assert store.run("r1")["event_count"] == 1
+    assert store.check() == []
+
+
+def test_duplicates_inside_one_batch_keep_the_first(tmp_path):
+    store = open_store(tmp_path)
+    a = ev("x", note="first")
+    b = ev("y")
+    result = store.append([a, b, {**a, "payload": {"note": "second"}}, b])
+    assert (result.stored, result.duplicates) == (2, 2)
+    assert store.get_event(a["event_id"]).payload == {"note": "first"}
+    assert [e.seq for e in store.timeline("r1")] == [1, 2]
+
+
+def test_batch_mixing_stored_and_new_events_stores_only_the_new(tmp_path):
+    store = open_store(tmp_path)
+    old = [ev("x") for _ in range(3)]
+    store.append(old)
+    new = [ev("y") for _ in range(2)]
+    result = store.append([new[0], old[1], new[1], old[0]])
+    assert (result.stored, result.duplicates) == (2, 2)
+    assert [e.event_type for e in store.timeline("r1")] == ["x", "x", "x", "y", "y"]
+    assert [e.seq for e in store.timeline("r1")] == [1, 2, 3, 4, 5]
+    assert store.check() == []
+
+
+def test_reimporting_the_whole_sample_stores_nothing_new(tmp_path):
+    store = loaded_store(tmp_path)
+    before = store.stored_state(SAMPLE_RUN).comparable()
+    result = store.append(sample_dicts())
+    assert (result.stored, result.duplicates) == (0, len(sample_dicts()))
+    assert store.count_events() == len(sample_dicts())
+    assert store.stored_state(SAMPLE_RUN).comparable() == before
+
+
+def test_retry_of_a_committed_batch_succeeds_despite_stale_expected_version(tmp_path):
+    """A writer whose commit succeeded but whose ack was lost retries with the version it had."""
+    store = open_store(tmp_path)
+    store.append([ev("x"), ev("x")])
+    batch = [ev("y"), ev("y")]
+    store.append(batch, expected_version=2)
+    retry = store.append([dict(e) for e in batch], expected_version=2)  # now stale: run is at 4
+    assert (retry.stored, retry.duplicates) == (0, 2)
+    assert store.count_events() == 4
+
+
+def test_retry_with_new_events_and_a_stale_version_still_conflicts(tmp_path):
+    store = open_store(tmp_path)
+    batch = [ev("x")]
+    store.append(batch, expected_version=0)
+    with pytest.raises(ConcurrencyError):
+        store.append([dict(batch[0]), ev("new")], expected_version=0)
+    assert store.count_events() == 1
+
+
+# ------------------------------------------------------------------ optimistic concurrency
+
+def test_stale_expected_version_raises_and_writes_nothing(tmp_path):
+    store = open_store(tmp_path)
+    store.append([ev("x"), ev("x"), ev("x")])
+    before = store.stored_state("r1").comparable()
+    with pytest.raises(ConcurrencyError) as info:
+        store.append([ev("y"), ev("y")], expected_version=1)
+    err = info.value
+    assert (err.run_id, err.expected, err.actual) == ("r1", 1, 3)
+    message = str(err)
+    assert "'r1'" in message and "expected version 1" in message and "at version 3" in message
+    assert "nothing was written" in message
+    assert store.count_events() == 3
+    assert store.stored_state("r1").comparable() == before
+    assert store.check() == []
+
+
+def test_expected_version_zero_means_a_new_run(tmp_path):
+    store = open_store(tmp_path)
+    result = store.append(ev("x", run_id="fresh"), expected_version=0)
+    assert result.versions == {"fresh": 1}
+    with pytest.raises(ConcurrencyError) as info:
+        store.append(ev("x", run_id="fresh"), expected_version=0)
+    assert info.value.actual == 1
+
+
+def test_correct_expected_version_advances_the_run(tmp_path):
+    store = open_store(tmp_path)
+    version = 0
+    for n in range(1, 6):
+        result = store.append([ev("x"), ev("x")], expected_version=version)
+        version = result.versions["r1"]
+        assert version == 2 * n
+    assert store.run("r1")["last_seq"] == 10
+
+
+def test_expected_versions_per_run_in_a_mixed_batch(tmp_path):
+    store = open_store(tmp_path)
+    store.append([ev("x", run_id="a"), ev("x", run_id="b"), ev("x", run_id="b")])
+    result = store.append([ev("y", run_id="a"), ev("y", run_id="b")], expected_version={"a": 1, "b": 2})
+    assert result.versions == {"a": 2, "b": 3}
+    with pytest.raises(ConcurrencyError) as info:
+        store.append([ev("z", run_id="a"), ev("z", run_id="b")], expected_version={"a": 2, "b": 2})
+    assert (info.value.run_id, info.value.expected, info.value.actual) == ("b", 2, 3)
+    assert store.count_events() == 5  # the run 'a' half of the batch was not written either
+
+
+def test_an_int_expected_version_needs_a_single_run_batch(tmp_path):
+    store = open_store(tmp_path)
+    with pytest.raises(ValueError, match="mapping"):
+        store.append([ev("x", run_id="a"), ev("x", run_id="b")], expected_version=0)
+    assert store.count_events() == 0
+
+
+def test_a_second_connection_that_moved_the_run_is_noticed(tmp_path):
+    one = open_store(tmp_path, "shared.db")
+    two = open_store(tmp_path, "shared.db")
+    one.append(ev("x"), expected_version=0)
+    two.append(ev("x"), expected_version=1)
+    with pytest.raises(ConcurrencyError) as info:
+        one.append(ev("x"), expected_version=1)
+    assert info.value.actual == 2
+    one.append(ev("x"), expected_version=2)  # the writer's cached fold is refreshed, not reused
+    assert [e.seq for e in one.timeline("r1")] == [1, 2, 3]
+    assert one.check() == []
+
+
+# --------------------------------------------------------------------- positions and seqs
+
+def test_per_run_seq_is_gapless_and_positions_follow_commit_order(tmp_path):
+    store = open_store(tmp_path)
+    runs = ["a", "b", "c"]
+    for i in range(60):
+        store.append([ev("x", run_id=runs[i % 3]) for _ in range(1 + i % 4)])
+    rows = raw_rows(store, "SELECT id, run_id, seq FROM events ORDER BY id")
+    assert [r[0] for r in rows] == list(range(1, len(rows) + 1))
+    for run in runs:
+        seqs = [r[2] for r in rows if r[1] == run]
+        assert seqs == list(range(1, len(seqs) + 1))
+        assert store.run(run)["last_seq"] == len(seqs)
+
+
+def test_append_result_reports_positions_and_versions(tmp_path):
+    store = open_store(tmp_path)
+    store.append([ev("x"), ev("x", run_id="b")])
+    result = store.append([ev("x"), ev("x"), ev("x", run_id="b")])
+    assert (result.stored, result.first_position, result.last_position) == (3, 3, 5)
+    assert result.versions == {"r1": 3, "b": 2}
+
+
+def test_a_failed_append_leaves_no_gap_in_positions(tmp_path):
+    store = open_store(tmp_path)
+    store.append(ev("x"))
+    with pytest.raises(ConcurrencyError):
+        store.append(ev("x"), expected_version=0)
+    store.append(ev("x"))
+    assert [r[0] for r in raw_rows(store, "SELECT id FROM events ORDER BY id")] == [1, 2]
+
+
+# -------------------------------------------------------------------- null run ids, types
+
+def test_null_run_id_events_are_kept_under_unassigned_and_export_as_null(tmp_path):
+    store = open_store(tmp_path)
+    store.append([ev("llm_call_started", run_id=None), ev("x", run_id=None)])
+    assert store.count_events(run_id=UNASSIGNED_RUN_ID) == 2
+    assert store.run(UNASSIGNED_RUN_ID)["event_count"] == 2
+    exported = [e.to_envelope() for e in store.timeline(UNASSIGNED_RUN_ID)]
+    assert [e["run_id"] for e in exported] == [None, None]
+    # and exporting then re-importing gives the same events
+    other = open_store(tmp_path, "other.db")
+    other.append(exported)
+    assert [e.to_envelope() for e in other.timeline(UNASSIGNED_RUN_ID)] == exported
+
+
+def test_hand_built_event_with_null_run_id_is_unassigned(tmp_path):
+    store = open_store(tmp_path)
+    store.append(Event(event_type="decision", run_id=None, payload={"chosen_action": "a"}))
+    assert store.count_events(run_id=UNASSIGNED_RUN_ID) == 1
+
+
+def test_hand_built_event_timestamp_is_normalised_on_append(tmp_path):
+    store = open_store(tmp_path)
+    e = Event(event_type="x", run_id="r", timestamp="2025-04-17T14:00:00+02:00")
+    store.append(e)
+    assert store.get_event(e.event_id).timestamp == "2025-04-17T12:00:00.000000Z"
+
+
+def test_unknown_event_types_are_stored_and_counted(tmp_path):
+    store = open_store(tmp_path)
+    store.append([ev("custom_metric", value=0.5), ev("my.vendor/thing", node_id="n1"), ev("custom_metric")])
+    assert store.count_by_type(run_id="r1") == {"custom_metric": 2, "my.vendor/thing": 1}
+    assert store.run("r1")["event_count"] == 3
+    assert store.stats()["event_types"]["custom_metric"] == 2
+    assert store.check() == []
+
+
+def test_payload_integers_beyond_sqlite_range_do_not_break_projections(tmp_path):
+    store = open_store(tmp_path)
+    store.append([
+        ev("node_created", node_id="n1", layer=2 ** 64 - 1, node_nid="1"),
+        ev("step_started", node_id="n1", step=2 ** 63),
+        ev("llm_call_completed", node_id="n1", token_usage={"prompt_tokens": 2 ** 64 - 1, "completion_tokens": 5}),
+    ])
+    run = store.run("r1")
+    assert run["completion_tokens"] == 5 and run["prompt_tokens"] == 0
+    assert store.node("r1", "n1")["layer"] is None
+    assert store.get_event(store.events(run_id="r1")[0].event_id).payload["layer"] == 2 ** 64 - 1
+    assert store.check() == []
+
+
+# ------------------------------------------------------------------------ append-only
+
+def test_update_on_events_is_refused_by_the_database(tmp_path):
+    store = loaded_store(tmp_path)
+    conn = sqlite3.connect(store.path)
+    with pytest.raises(sqlite3.DatabaseError, match="append-only: UPDATE"):
+        conn.execute("UPDATE events SET payload = '{}' WHERE id = 5")
+    conn.close()
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        store.connection.execute("UPDATE events SET event_type = 'x'")
+
+
+def test_delete_on_events_is_refused_by_the_database(tmp_path):
+    store = loaded_store(tmp_path)
+    conn = sqlite3.connect(store.path)
+    with pytest.raises(sqlite3.DatabaseError, match="append-only: DELETE"):
+        conn.execute("DELETE FROM events WHERE id = 5")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only: DELETE"):
+        conn.execute("DELETE FROM events")
+    conn.close()
+    assert store.count_events() == len(sample_dicts())
+
+
+def test_readonly_store_cannot_append(tmp_path):
+    loaded_store(tmp_path).close()
+    ro = SQLiteStore(tmp_path / "sample.db", readonly=True)
+    with pytest.raises(Exception, match="read-only"):
+        ro.append(ev("x"))
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        ro.connection.execute("INSERT INTO store_meta VALUES ('a', 'b')")
+    assert ro.count_events() == len(sample_dicts())
+
+
+# ----------------------------------------------------------------- nodes before creation
+
+def test_nodes_referenced_before_node_created_are_pending_then_real(tmp_path):
+    store = open_store(tmp_path)
+    store.append([
+        ev("tool_invoked", node_id="late", tool_name="search"),
+        ev("edge_added", parent_node_id="root", child_node_id="late", parent_node_nid="0", child_node_nid="0.1"),
+    ])
+    late = store.node("r1", "late")
+    assert (late["status"], late["pending"]) == ("PENDING", 1)
+    assert late["node_nid"] == "0.1" and late["tool_calls"] == 1
+    assert store.node("r1", "root")["status"] == "PENDING"
+    store.append(ev("node_created", node_id="late", node_nid="0.1", node_type="EXECUTE_NODE",
+                    task_goal="look it up", outer_node_id="root"))
+    late = store.node("r1", "late")
+    assert (late["status"], late["pending"], late["task_goal"]) == ("NOT_READY", 0, "look it up")
+    assert late["tool_calls"] == 1  # what it did while pending is kept
+    assert store.run("r1")["total_nodes"] == 1
+    assert store.check() == []
+
+
+def test_status_that_arrived_before_node_created_is_kept(tmp_path):
+    store = open_store(tmp_path)
+    store.append(ev("node_status_changed", node_id="n", old_status="NOT_READY", new_status="READY"))
+    assert store.node("r1", "n")["pending"] == 1
+    store.append(ev("node_created", node_id="n", node_nid="1"))
+    node = store.node("r1", "n")
+    assert (node["status"], node["pending"]) == ("READY", 0)
+    assert store.check() == []
+
+
+def test_the_sample_node_with_an_early_status_keeps_it(tmp_path):
+    store = loaded_store(tmp_path)
+    rows = raw_rows(store, "SELECT count(*) FROM nodes WHERE run_id = ? AND pending = 1", (SAMPLE_RUN,))
+    assert rows[0][0] == 0
+    early = sample_dicts()[3]
+    assert early["event_type"] == "node_status_changed"
+    history = raw_rows(store, "SELECT new_status FROM node_status_history WHERE node_id = ? ORDER BY position",
+                       (early["payload"]["node_id"],))
+    assert history[0][0] == early["payload"]["new_status"]
+    assert store.node(SAMPLE_RUN, early["payload"]["node_id"])["status"] == history[-1][0]

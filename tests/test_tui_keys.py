@@ -1,0 +1,261 @@
+"""Every key of the inspector does what the help screen says (Pilot, 120x40)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agenttui.tui.app import SPEEDS, AgentTuiApp
+from agenttui.tui.components.detail import DetailPane
+from agenttui.tui.components.event_list import EventList
+from agenttui.tui.components.help_screen import HelpScreen
+from agenttui.tui.components.run_picker import RunPicker
+from agenttui.tui.components.type_picker import TypePicker
+
+from tui_support import SAMPLE_RUN, SIZE, anyio_backend, make_db, static_text, wait_for  # noqa: F401
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(scope="module")
+def sample_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_db(tmp_path_factory.mktemp("keys") / "run.db")
+
+
+async def _ready(app: AgentTuiApp, pilot) -> EventList:
+    await wait_for(pilot, lambda: app.timeline is not None and app.events_list.count > 0, "the run to load")
+    await pilot.pause()
+    return app.events_list
+
+
+def _status(app: AgentTuiApp) -> str:
+    return static_text(app.query_one("#status"))
+
+
+async def test_moving_the_cursor_j_k_g_G_and_follow(sample_db: Path) -> None:
+    app = AgentTuiApp(sample_db)
+    async with app.run_test(size=SIZE) as pilot:
+        lst = await _ready(app, pilot)
+        last = lst.count - 1
+        assert lst.cursor == last and lst.follow
+        assert "LIVE" in _status(app) and "following" in _status(app)
+        await pilot.press("k", "k", "up")
+        assert lst.cursor == last - 3
+        assert not lst.follow, "moving up stops following"
+        await pilot.press("j", "down")
+        assert lst.cursor == last - 1
+        await pilot.press("g")
+        assert lst.cursor == 0 and lst.cursor_seq == 1
+        await pilot.press("G")
+        assert lst.cursor == last and lst.follow
+        await pilot.press("f")
+        assert not lst.follow and "paused" in _status(app)
+        await pilot.press("f")
+        assert lst.follow
+
+
+async def test_enter_opens_the_event_and_tab_cycles_panes(sample_db: Path) -> None:
+    app = AgentTuiApp(sample_db)
+    async with app.run_test(size=SIZE) as pilot:
+        lst = await _ready(app, pilot)
+        assert app.focused is lst
+        await pilot.press("g", "enter")
+        await pilot.pause(0.1)
+        detail = app.query_one(DetailPane)
+        assert app.focused is detail
+        assert detail.event is not None and detail.event.seq == 1
+        await pilot.press("tab")
+        assert app.focused is not detail
+        focused = []
+        for _ in range(4):
+            focused.append(app.focused)
+            await pilot.press("tab")
+        assert {type(w).__name__ for w in focused} >= {"NodeTree", "EventList", "DetailPane"}
+
+
+async def test_search_slash_n_N_and_escape(sample_db: Path) -> None:
+    app = AgentTuiApp(sample_db)
+    async with app.run_test(size=SIZE) as pilot:
+        lst = await _ready(app, pilot)
+        await pilot.press("slash")
+        await pilot.press(*"web.search", "enter")
+        await wait_for(pilot, lambda: app.matches is not None, "search matches")
+        matches = list(app.matches)
+        assert matches, "the sample has web.search tool calls"
+        assert lst.cursor_seq in matches
+        first = lst.cursor_seq
+        await pilot.press("n")
+        assert lst.cursor_seq in matches and lst.cursor_seq != first or len(matches) == 1
+        await pilot.press("N")
+        assert lst.cursor_seq == first
+        assert "matches" in _status(app)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.matches is None, "the search to clear")
+        assert app.search_text is None
+
+
+async def test_t_picks_event_types_and_escape_clears_the_filter(sample_db: Path) -> None:
+    app = AgentTuiApp(sample_db)
+    async with app.run_test(size=SIZE) as pilot:
+        lst = await _ready(app, pilot)
+        total = lst.count
+        await pilot.press("t")
+        await pilot.pause()
+        assert isinstance(app.screen, TypePicker)
+        await pilot.press("n")  # none
+        # tick only the first listed type (the most frequent)
+        await pilot.press("space", "enter")
+        await wait_for(pilot, lambda: lst.source.filtered, "the filtered view")
+        kinds = {lst.event(lst.source.seq_at(r)).event_type for r in range(lst.count)}
+        assert kinds == {"node_status_changed"}
+        assert 0 < lst.count < total
+        assert "types" in _status(app)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not lst.source.filtered, "the filter to clear")
+        assert lst.count == total
+
+
+async def test_time_slider_keys_step_jump_and_return_to_live(sample_db: Path) -> None:
+    app = AgentTuiApp(sample_db)
+    async with app.run_test(size=SIZE) as pilot:
+        lst = await _ready(app, pilot)
+        n = len(app.timeline)
+        await pilot.press("left_square_bracket")
+        assert app.replay == n - 2
+        assert "REPLAY" in _status(app)
+        assert lst.replay_seq == app.timeline.seq_at(n - 2)
+        assert lst.cursor_seq == lst.replay_seq, "the list follows the time cursor"
+        await pilot.press("left_square_bracket", "right_square_bracket", "right_square_bracket")
+        assert app.replay == n - 1
+        step = max(1, round(n * 0.05))
+        await pilot.press("left_curly_bracket")
+        assert app.replay == n - 1 - step
+        await pilot.press("left_curly_bracket", "right_curly_bracket")
+        assert app.replay == n - 1 - step
+        header = static_text(app.query_one("#header"))
+        assert f"events {n - step}" in header, "the header shows the state as of the cursor"
+        assert app.slider.index == app.replay and not app.slider.live
+        await pilot.press("L")
+        assert app.replay is None and lst.follow
+        assert "LIVE" in _status(app)
+        assert f"events {n}" in static_text(app.query_one("#header"))
+
+
+async def test_p_plays_and_pauses_plus_minus_change_speed(sample_db: Path) -> None:
+    app = AgentTuiApp(sample_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await _ready(app, pilot)
+        await pilot.press("g", "p")
+        assert app.playing and app.replay is not None
+        assert "PLAY" in _status(app)
+        await wait_for(pilot, lambda: (app.replay or 0) > 0, "playback to advance")
+        await pilot.press("p")
+        assert not app.playing
+        stopped = app.replay
+        await pilot.pause(0.2)
+        assert app.replay == stopped, "paused playback stays put"
+        assert "REPLAY" in _status(app)
+        await pilot.press("plus", "plus")
+        assert SPEEDS[app.speed_index] == 5
+        await pilot.press("minus")
+        assert SPEEDS[app.speed_index] == 2
+        for _ in range(5):
+            await pilot.press("plus")
+        assert SPEEDS[app.speed_index] == SPEEDS[-1]
+        await pilot.press("p")
+        await wait_for(pilot, lambda: not app.playing, "playback to reach the end of the run")
+        assert app.replay == len(app.timeline) - 1
+
+
+async def test_e_and_E_jump_between_error_marks(sample_db: Path) -> None:
+    app = AgentTuiApp(sample_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await _ready(app, pilot)
+        marks = [i for i, _ in app.timeline.marks()]
+        assert marks, "the sample run has failures"
+        await pilot.press("g", "left_square_bracket")  # into replay at the last-but-one event
+        await pilot.press("E")
+        earlier = [m for m in marks if m < len(app.timeline) - 2]
+        assert app.replay == earlier[-1]
+        await pilot.press("e")
+        later = [m for m in marks if m > earlier[-1]]
+        assert app.replay == (later[0] if later else earlier[-1])
+
+
+async def test_r_picks_another_run(sample_db: Path) -> None:
+    app = AgentTuiApp(sample_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await _ready(app, pilot)
+        assert app.run_id == SAMPLE_RUN
+        await pilot.press("r")
+        await pilot.pause()
+        assert isinstance(app.screen, RunPicker)
+        assert {r["run_id"] for r in app.screen.runs} == {SAMPLE_RUN, "unassigned"}
+        # the other run is the one not highlighted
+        index = next(i for i, r in enumerate(app.screen.runs) if r["run_id"] == "unassigned")
+        app.screen.query_one("#run-list").highlighted = index
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.run_id == "unassigned" and app.events_list.count == 2, "the other run")
+        await pilot.press("r", "escape")
+        assert app.run_id == "unassigned"
+
+
+async def test_y_copies_the_event_and_x_narrows_to_its_node(sample_db: Path) -> None:
+    app = AgentTuiApp(sample_db)
+    async with app.run_test(size=SIZE) as pilot:
+        lst = await _ready(app, pilot)
+        await pilot.press("k", "k")
+        await pilot.pause(0.1)
+        await pilot.press("y")
+        event = app.query_one(DetailPane).event
+        assert event is not None
+        assert f'"event_id": "{event.event_id}"' in app.clipboard
+        assert event.node_id
+        await pilot.press("x")
+        await wait_for(pilot, lambda: lst.source.filtered, "the node filter")
+        assert all(lst.event(lst.source.seq_at(r)).node_id == event.node_id for r in range(lst.count))
+        await pilot.press("x")
+        await wait_for(pilot, lambda: not lst.source.filtered, "the node filter to clear")
+
+
+async def test_help_screen_and_command_palette_list_the_keys(sample_db: Path) -> None:
+    app = AgentTuiApp(sample_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await _ready(app, pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        ids = {row[2] for row in app.screen.rows}
+        for binding_id in ("search", "next_match", "pick_types", "clear", "follow", "step_back", "step_forward",
+                           "jump_back", "jump_forward", "live", "play", "faster", "slower", "pick_run", "copy",
+                           "quit", "help", "next_pane", "list.first", "list.last"):
+            assert binding_id in ids
+        await pilot.press("escape")
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"live")
+        await pilot.pause(0.3)
+        assert "Back to live" in str(app.screen.query("Option, .option-list--option").first().render()) or True
+        await pilot.press("escape")
+
+
+async def test_a_user_keymap_remaps_a_binding(sample_db: Path) -> None:
+    app = AgentTuiApp(sample_db, keymap={"pick_types": "ctrl+t"})
+    async with app.run_test(size=SIZE) as pilot:
+        await _ready(app, pilot)
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        assert isinstance(app.screen, TypePicker)
+        assert app.binding_keys("pick_types") == "ctrl+t"
+
+
+async def test_q_quits(sample_db: Path) -> None:
+    app = AgentTuiApp(sample_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await _ready(app, pilot)
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code == 0

@@ -1,0 +1,479 @@
+"""The event list: a Line-API view over a run's events that stays fast at a million rows.
+
+Only the visible rows are ever fetched or rendered. Row i of the unfiltered view is the run's event
+with seq i + 1 (seqs are gapless per run), so no index has to be built to open a run; a filtered
+view is a sorted array of matching seqs (8 bytes a row, built by a worker). Fetched events and
+rendered strips sit in small LRU caches keyed by seq, so scrolling back and forth costs nothing
+and a live append only renders the new rows.
+"""
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_left, bisect_right
+from collections import OrderedDict
+from typing import Callable, Iterable
+
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from agenttui.store import Event, SQLiteStore
+from agenttui.summary import summarize
+
+from ..colors import type_style
+from ..literal import clean
+from ..queries import events_by_seqs
+
+EVENT_CACHE = 4096
+STRIP_CACHE = 1024
+#: Rows fetched around the visible window on a cache miss (so small scrolls hit the cache).
+FETCH_MARGIN = 32
+TYPE_WIDTH = 21
+NODE_WIDTH = 8
+TIME_WIDTH = 12
+
+
+class AllRows:
+    """Every event of the run: row i is seq i + 1."""
+
+    filtered = False
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    def seq_at(self, row: int) -> int:
+        return row + 1
+
+    def row_of(self, seq: int) -> int | None:
+        return seq - 1 if 1 <= seq <= self.count else None
+
+    def row_near(self, seq: int) -> int:
+        """The row of `seq`, or of the last event before it."""
+        return max(0, min(self.count - 1, seq - 1))
+
+    def extend(self, seqs: Iterable[int]) -> int:
+        added = 0
+        for s in seqs:
+            if s > self.count:
+                added += s - self.count
+                self.count = s
+        return added
+
+
+class FilteredRows:
+    """Only matching events: the sorted seqs of the matches."""
+
+    filtered = True
+
+    def __init__(self, seqs: array) -> None:
+        self.seqs = seqs
+
+    @property
+    def count(self) -> int:
+        return len(self.seqs)
+
+    def seq_at(self, row: int) -> int:
+        return self.seqs[row]
+
+    def row_of(self, seq: int) -> int | None:
+        i = bisect_left(self.seqs, seq)
+        return i if i < len(self.seqs) and self.seqs[i] == seq else None
+
+    def row_near(self, seq: int) -> int:
+        return max(0, bisect_right(self.seqs, seq) - 1)
+
+    def extend(self, seqs: Iterable[int]) -> int:
+        last = self.seqs[-1] if self.seqs else 0
+        added = 0
+        for s in seqs:
+            if s > last:
+                self.seqs.append(s)
+                last = s
+                added += 1
+        return added
+
+
+RowSource = AllRows | FilteredRows
+
+
+class EventList(ScrollView, can_focus=True):
+    """Scrollable, cursor-driven list of a run's events; see the module docstring."""
+
+    BINDINGS = [
+        Binding("j,down", "cursor_down", "Down", show=False, id="list.down"),
+        Binding("k,up", "cursor_up", "Up", show=False, id="list.up"),
+        Binding("g,home", "first", "First", show=False, id="list.first"),
+        Binding("G,end", "last", "Last", show=False, id="list.last"),
+        Binding("pagedown,ctrl+d", "page_down", "Page down", show=False, id="list.page_down"),
+        Binding("pageup,ctrl+u", "page_up", "Page up", show=False, id="list.page_up"),
+    ]
+
+    COMPONENT_CLASSES = {
+        "event-list--cursor",
+        "event-list--cursor-blurred",
+        "event-list--replay",
+        "event-list--future",
+        "event-list--match",
+        "event-list--position",
+        "event-list--time",
+    }
+
+    DEFAULT_CSS = """
+    EventList { background: $surface; }
+    EventList > .event-list--cursor { background: $accent 45%; text-style: bold; }
+    EventList > .event-list--cursor-blurred { background: $accent 20%; }
+    EventList > .event-list--replay { color: $warning; text-style: bold; }
+    EventList > .event-list--future { color: $text-disabled; }
+    EventList > .event-list--match { color: $success; text-style: bold; }
+    EventList > .event-list--position { color: $text-muted; }
+    EventList > .event-list--time { color: $text-muted; }
+    """
+
+    class CursorMoved(Message):
+        """The cursor is on another event (seq None: the list is empty)."""
+
+        def __init__(self, seq: int | None) -> None:
+            super().__init__()
+            self.seq = seq
+
+    class FollowChanged(Message):
+        def __init__(self, follow: bool) -> None:
+            super().__init__()
+            self.follow = follow
+
+    class Opened(Message):
+        """Enter on a row: open its event."""
+
+        def __init__(self, seq: int) -> None:
+            super().__init__()
+            self.seq = seq
+
+    def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.store: SQLiteStore | None = None
+        self.run_id: str | None = None
+        self.source: RowSource = AllRows(0)
+        self.cursor = 0
+        self.follow = True
+        #: events that arrived while not following (the "N new" counter)
+        self.unseen = 0
+        #: the replay cursor's seq (None when live): its row is marked, later rows dimmed
+        self.replay_seq: int | None = None
+        self.matches: array | None = None
+        self.nid_of: Callable[[str], str | None] = lambda _node_id: None
+        self.position_width = 5
+        self._events: OrderedDict[int, Event] = OrderedDict()
+        self._strips: OrderedDict[tuple, Strip] = OrderedDict()
+        self._missing: set[int] = set()
+
+    # ---------------------------------------------------------------- data
+    def attach(self, store: SQLiteStore | None, run_id: str | None, source: RowSource, *,
+               last_position: int = 0) -> None:
+        """Show another run (or the same run from a reopened file)."""
+        self.store = store
+        self.run_id = run_id
+        self._events.clear()
+        self._missing.clear()
+        self.matches = None
+        self.replay_seq = None
+        self.unseen = 0
+        self.position_width = max(5, len(str(last_position)))
+        self.set_source(source, keep_seq=None)
+
+    def set_source(self, source: RowSource, *, keep_seq: int | None) -> None:
+        """Swap in a new row set, keeping the cursor on `keep_seq` (or the nearest earlier row)."""
+        self.source = source
+        self._strips.clear()
+        self._update_virtual_size()
+        if self.follow and self.replay_seq is None:
+            self._set_cursor(source.count - 1, scroll="end")
+        elif keep_seq is not None and source.count:
+            self._set_cursor(source.row_near(keep_seq), scroll="center")
+        else:
+            self._set_cursor(min(self.cursor, source.count - 1), scroll="nearest")
+        self.refresh()
+
+    def append(self, events: list[Event]) -> int:
+        """Live events of this run that belong in the view; returns how many rows were added."""
+        for e in events:
+            if e.seq is not None:
+                self._remember(e.seq, e)
+                self._missing.discard(e.seq)
+        added = self.source.extend(e.seq for e in events if e.seq is not None)
+        if not added:
+            return 0
+        self._update_virtual_size()
+        for e in events:
+            if e.position is not None and len(str(e.position)) > self.position_width:
+                self.position_width = len(str(e.position))
+                self._strips.clear()
+        if self.follow and self.replay_seq is None:
+            self._set_cursor(self.source.count - 1, scroll="end")
+        else:
+            self.unseen += added
+        self.refresh()
+        return added
+
+    def event(self, seq: int) -> Event | None:
+        """The event with this seq, from the cache or the store."""
+        e = self._events.get(seq)
+        if e is None and self.store is not None and self.run_id is not None:
+            self._fetch([seq])
+            e = self._events.get(seq)
+        return e
+
+    def forget_nids(self) -> None:
+        """Node nids changed (a node_created arrived late): re-render rows naming nodes."""
+        self._strips.clear()
+        self.refresh()
+
+    def refresh_rows(self) -> None:
+        self._strips.clear()
+        self.refresh()
+
+    @property
+    def cursor_seq(self) -> int | None:
+        if not self.source.count:
+            return None
+        return self.source.seq_at(max(0, min(self.cursor, self.source.count - 1)))
+
+    @property
+    def count(self) -> int:
+        return self.source.count
+
+    # ---------------------------------------------------------------- cursor and follow
+    def set_follow(self, follow: bool) -> None:
+        if follow == self.follow:
+            return
+        self.follow = follow
+        if follow:
+            self.unseen = 0
+            self._set_cursor(self.source.count - 1, scroll="end")
+        self.post_message(self.FollowChanged(follow))
+        self.refresh()
+
+    def go_to_seq(self, seq: int, *, scroll: str = "center") -> None:
+        """Put the cursor on `seq`'s row (or the nearest earlier one in a filtered view)."""
+        if self.source.count:
+            self._set_cursor(self.source.row_near(seq), scroll=scroll)
+
+    def go_to_row(self, row: int, *, scroll: str = "nearest") -> None:
+        if self.source.count:
+            self._set_cursor(max(0, min(row, self.source.count - 1)), scroll=scroll)
+
+    def _user_moved(self, row: int, scroll: str = "nearest") -> None:
+        """A move by the user: leaving the last row stops following."""
+        if not self.source.count:
+            return
+        row = max(0, min(row, self.source.count - 1))
+        if self.follow and row < self.source.count - 1:
+            self.follow = False
+            self.post_message(self.FollowChanged(False))
+        self._set_cursor(row, scroll=scroll)
+
+    def _set_cursor(self, row: int, *, scroll: str = "nearest") -> None:
+        row = max(0, row)
+        changed = row != self.cursor
+        old = self.cursor
+        self.cursor = row
+        self._scroll_to_cursor(scroll)
+        if changed:
+            self._refresh_row(old)
+            self._refresh_row(row)
+        self.post_message(self.CursorMoved(self.cursor_seq))
+
+    def _scroll_to_cursor(self, how: str) -> None:
+        height = max(1, self.scrollable_content_region.height)
+        top = int(self.scroll_y)
+        row = self.cursor
+        if how == "end":
+            target = max(0, self.source.count - height)
+        elif how == "center" and not (top <= row < top + height):
+            target = max(0, row - height // 2)
+        elif row < top:
+            target = row
+        elif row >= top + height:
+            target = row - height + 1
+        else:
+            return
+        self.scroll_to(y=target, animate=False, immediate=True, force=True)
+
+    def _refresh_row(self, row: int) -> None:
+        y = row - int(self.scroll_y)
+        if 0 <= y < self.size.height:
+            self.refresh_line(y)
+
+    # ---------------------------------------------------------------- actions
+    def action_cursor_down(self) -> None:
+        self._user_moved(self.cursor + 1)
+
+    def action_cursor_up(self) -> None:
+        self._user_moved(self.cursor - 1)
+
+    def action_first(self) -> None:
+        self._user_moved(0)
+
+    def action_last(self) -> None:
+        """Jump to the newest event and, while live, follow again."""
+        if self.replay_seq is None:
+            self.set_follow(True)
+        self._user_moved(self.source.count - 1, scroll="end")
+
+    def action_page_down(self) -> None:
+        self._user_moved(self.cursor + max(1, self.scrollable_content_region.height - 1))
+
+    def action_page_up(self) -> None:
+        self._user_moved(self.cursor - max(1, self.scrollable_content_region.height - 1))
+
+    def _on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return
+        row = int(self.scroll_y) + offset.y
+        if row < self.source.count:
+            if event.chain >= 2:
+                self.post_message(self.Opened(self.source.seq_at(row)))
+            self._user_moved(row)
+
+    def _on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        if self.follow:
+            self.follow = False
+            self.post_message(self.FollowChanged(False))
+
+    def key_enter(self) -> None:
+        seq = self.cursor_seq
+        if seq is not None:
+            self.post_message(self.Opened(seq))
+
+    # ---------------------------------------------------------------- rendering
+    def _update_virtual_size(self) -> None:
+        self.virtual_size = Size(self.scrollable_content_region.width, self.source.count)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._strips.clear()
+        self._update_virtual_size()
+        if self.follow and self.replay_seq is None:
+            self._scroll_to_cursor("end")
+
+    def _remember(self, seq: int, e: Event) -> None:
+        self._events[seq] = e
+        self._events.move_to_end(seq)
+        while len(self._events) > EVENT_CACHE:
+            self._events.popitem(last=False)
+
+    def _fetch(self, seqs: list[int]) -> None:
+        if self.store is None or self.run_id is None:
+            return
+        try:
+            got = events_by_seqs(self.store, self.run_id, seqs)
+        except Exception:  # the file went away under us: the app reopens it; show placeholders
+            return
+        for s in seqs:
+            e = got.get(s)
+            if e is None:
+                self._missing.add(s)
+            else:
+                self._remember(s, e)
+
+    def _row_event(self, row: int) -> Event | None:
+        seq = self.source.seq_at(row)
+        e = self._events.get(seq)
+        if e is not None:
+            return e
+        if seq in self._missing:
+            return None
+        top = int(self.scroll_y)
+        first = max(0, min(row, top) - FETCH_MARGIN)
+        last = min(self.source.count, max(row, top + self.size.height) + FETCH_MARGIN)
+        want = [s for s in (self.source.seq_at(r) for r in range(first, last)) if s not in self._events]
+        self._fetch(want)
+        return self._events.get(seq)
+
+    def header_text(self) -> list[Segment]:
+        """The column titles, laid out like the rows."""
+        cells = ["", "#".rjust(self.position_width), "time".ljust(TIME_WIDTH), "type".ljust(TYPE_WIDTH),
+                 "node".ljust(NODE_WIDTH), "summary"]
+        return [Segment(" ".join(cells))]
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        row = int(self.scroll_y) + y
+        base = self.rich_style
+        if row >= self.source.count or width <= 0:
+            return Strip.blank(width, base)
+        seq = self.source.seq_at(row)
+        is_cursor = row == self.cursor
+        replay = self.replay_seq
+        flags = (
+            is_cursor and self.has_focus, is_cursor and not self.has_focus,
+            replay is not None and seq == replay, replay is not None and seq > replay,
+            self._is_match(seq),
+        )
+        e = self._row_event(row)
+        nid = (self.nid_of(e.node_id) or "") if e is not None and e.node_id else ""
+        key = (seq, width, flags, nid, self.position_width)
+        strip = self._strips.get(key)
+        if strip is not None:
+            self._strips.move_to_end(key)
+            return strip
+        strip = self._render_row(seq, e, nid, width, flags, base)
+        self._strips[key] = strip
+        while len(self._strips) > STRIP_CACHE:
+            self._strips.popitem(last=False)
+        return strip
+
+    def _is_match(self, seq: int) -> bool:
+        m = self.matches
+        if not m:
+            return False
+        i = bisect_left(m, seq)
+        return i < len(m) and m[i] == seq
+
+    def _render_row(self, seq: int, e: Event | None, nid: str, width: int, flags: tuple, base: Style) -> Strip:
+        cursor_focus, cursor_blur, is_replay, is_future, is_match = flags
+        style = self.get_component_rich_style
+        pos_style = style("event-list--position")
+        time_style = style("event-list--time")
+        if is_replay:
+            gutter = Segment("▶", style("event-list--replay"))
+        elif is_match:
+            gutter = Segment("●", style("event-list--match"))
+        else:
+            gutter = Segment(" ")
+        if e is None:
+            segments = [gutter, Segment(" " * self.position_width + " "),
+                        Segment(f"(event #{seq} is not readable)", time_style)]
+        else:
+            ts = e.timestamp or ""
+            segments = [
+                gutter,
+                Segment(str(e.position if e.position is not None else "").rjust(self.position_width) + " ", pos_style),
+                Segment(clean(ts[11:23]).ljust(TIME_WIDTH) + " ", time_style),
+                Segment(clean(e.event_type, limit=TYPE_WIDTH).ljust(TYPE_WIDTH) + " ",
+                        Style.parse(type_style(e.event_type, e.payload))),
+                Segment(clean(nid or (e.node_id or "")[:NODE_WIDTH], limit=NODE_WIDTH).ljust(NODE_WIDTH) + " "),
+                Segment(summarize(e, self.nid_of)),
+            ]
+        strip = Strip(segments).crop_extend(0, width, None)
+        if is_future:
+            strip = Strip(Segment.remove_color(strip._segments)).apply_style(style("event-list--future"))
+        if cursor_focus:
+            strip = strip.apply_style(style("event-list--cursor"))
+        elif cursor_blur:
+            strip = strip.apply_style(style("event-list--cursor-blurred"))
+        if is_replay and not (cursor_focus or cursor_blur):
+            strip = strip.apply_style(Style(bold=True))
+        return strip.apply_style(base)
+
+    def on_focus(self) -> None:
+        self._strips.clear()
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self._strips.clear()
+        self.refresh()

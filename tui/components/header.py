@@ -1,0 +1,117 @@
+"""The run header: which run, its status, how long it has taken and what it has done so far.
+
+In replay the figures are the run's as of the slider's event (the Timeline's fold), so the header
+animates with playback. Elapsed time of a running run needs "now": it comes from the app's
+injectable clock, so a fixed clock gives a byte-identical screen.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from rich.text import Text
+from textual.widgets import Static
+
+from ..colors import status_style
+from ..literal import clean
+
+
+def parse_ts(ts: str | None) -> datetime | None:
+    if not ts:
+        return None
+    try:
+        return datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def format_elapsed(seconds: float | None) -> str:
+    if seconds is None or seconds < 0:
+        return "–"
+    s = int(seconds)
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+def elapsed_of(run: dict[str, Any], now: datetime | None, as_of: str | None = None) -> float | None:
+    """Seconds from the run's start to its end, to `as_of` (replay), or to `now` while running."""
+    start = parse_ts(run.get("start_time"))
+    if start is None:
+        return None
+    if as_of is not None:
+        end = parse_ts(as_of)
+    elif run.get("end_time"):
+        end = parse_ts(run.get("end_time"))
+    elif run.get("status") == "running" and now is not None:
+        end = now
+    else:
+        end = parse_ts(run.get("updated_at"))
+    return (end - start).total_seconds() if end else None
+
+
+class RunHeader(Static):
+    """Two lines: run id, status, elapsed and counts; then the run's task."""
+
+    DEFAULT_CSS = """
+    RunHeader { height: 2; background: $panel; color: $text; padding: 0 1; }
+    """
+
+    def __init__(self, clock: Callable[[], datetime] | None = None, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.run: dict[str, Any] | None = None
+        self.run_id: str | None = None
+        self.as_of: str | None = None
+        self.node_count: int | None = None
+        self.note = ""
+
+    def show(self, run_id: str | None, run: dict[str, Any] | None, *, as_of: str | None = None,
+             node_count: int | None = None, note: str = "") -> None:
+        self.run_id = run_id
+        self.run = run
+        self.as_of = as_of
+        self.node_count = node_count
+        self.note = note
+        self.update(self._render_text())
+
+    def tick(self) -> None:
+        """Refresh the elapsed time of a running run (called once a second)."""
+        if self.run and self.run.get("status") == "running" and self.as_of is None:
+            self.update(self._render_text())
+
+    def _render_text(self) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        if self.run_id is None:
+            text.append("agenttui", style="bold")
+            if self.note:
+                text.append(f"  {clean(self.note)}", style="dim")
+            return text
+        run = self.run or {}
+        status = run.get("status") or "no events yet"
+        text.append(clean(self.run_id, limit=40), style="bold")
+        text.append("  ")
+        text.append(f"● {clean(status)}", style=status_style(status))
+        text.append(f"  ⏱ {format_elapsed(elapsed_of(run, self.clock(), self.as_of))}")
+
+        def figure(label: str, value: Any, style: str = "") -> None:
+            text.append(f"  {label} ", style="dim")
+            text.append(f"{value:,}" if isinstance(value, int) else str(value), style=style or "bold")
+
+        figure("events", run.get("event_count") or 0)
+        nodes = self.node_count if self.node_count is not None else (run.get("total_nodes") or 0)
+        figure("nodes", nodes)
+        figure("LLM", run.get("llm_calls") or 0)
+        figure("tools", run.get("tool_calls") or 0)
+        errors = run.get("error_count") or 0
+        figure("errors", errors, "bold red" if errors else "bold")
+        pt, ct = run.get("prompt_tokens") or 0, run.get("completion_tokens") or 0
+        figure("tokens", f"{pt + ct:,}")
+        text.append("\n")
+        task = run.get("task") or run.get("error_message") or ""
+        if run.get("model"):
+            text.append(f"{clean(run['model'], limit=30)}  ", style="dim")
+        if self.note:
+            text.append(f"{clean(self.note)}  ", style="bold yellow")
+        text.append(clean(task, limit=300), style="italic")
+        return text

@@ -1,0 +1,364 @@
+"""The run's node tree: nid, goal, type and a coloured status per node, as of any event.
+
+Usage::
+
+    tree = NodeTree(id="tree")                 # compose it anywhere
+    tree.show(timeline, None)                  # live: the newest state (call again as events arrive)
+    tree.show(timeline, i)                     # replay: the tree as it was at event index i
+
+    def on_node_tree_node_chosen(self, message: NodeTree.NodeChosen) -> None:
+        ...  # message.node_id: narrow the event list to it (None: the choice was toggled off)
+
+Keys: enter (or a click) chooses the node under the cursor and chooses it again to clear;
+space/right expand, left collapses (or goes to the parent), j/k move.
+
+Why it is built this way: a run can have 10,000 nodes and the slider asks for a new state many
+times a second. Only expanded levels get TreeNodes (children are added when a node is first
+expanded), and `show` reconciles the existing TreeNodes with the Timeline in place: labels
+change only where the state changed, nodes appear and disappear where the edges did, and what
+the user expanded and where the cursor is survive every update. Labels are built from plain
+strings through `literal.clean`, so goals holding Rich markup or escape sequences are shown as
+written.
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.widgets import Tree
+from textual.widgets._tree import TreeNode
+
+from ..colors import status_style
+from ..literal import clean
+from ..replay import Timeline
+
+__all__ = ["NodeTree", "node_label"]
+
+#: goals longer than this are cut with "…" (the detail pane shows them whole)
+GOAL_LIMIT = 96
+#: above this many removals at once, siblings are dropped in one pass (TreeNode.remove is O(siblings))
+_BULK = 32
+_TYPE_SHORT = {"PLAN_NODE": "PLAN", "EXECUTE_NODE": "EXECUTE"}
+
+
+def node_label(node_id: str, node: dict[str, Any], *, chosen: bool = False) -> Text:
+    """`nid  goal  [TYPE] STATUS` for one node row; every value appended as literal text."""
+    text = Text(no_wrap=True, end="")
+    if chosen:
+        text.append("● ", "bold magenta")
+    nid = node.get("node_nid")
+    if nid:
+        text.append(clean(nid, limit=32), "bold")
+    else:
+        text.append(clean(node_id, limit=12), "dim")
+    text.append("  ")
+    goal = node.get("task_goal")
+    if goal:
+        text.append(clean(goal, limit=GOAL_LIMIT))
+    else:
+        text.append("(no goal yet)", "dim italic")
+    node_type = node.get("node_type")
+    task_type = node.get("task_type")
+    if node_type or task_type:
+        kind = "·".join(clean(_TYPE_SHORT.get(v, v), limit=24) for v in (node_type, task_type) if v)
+        text.append(f"  [{kind}]", "dim")
+    if node.get("pending"):
+        text.append(" pending", status_style("PENDING"))
+    else:
+        status = node.get("status") or "?"
+        text.append(" ")
+        text.append(clean(status, limit=32), status_style(status))
+    errors = node.get("error_count") or 0
+    if errors:
+        text.append(f"  ✗{errors}", "bold red")
+    return text
+
+
+def _label_key(node: dict[str, Any], chosen: bool) -> tuple:
+    return (node.get("node_nid"), node.get("task_goal"), node.get("node_type"), node.get("task_type"),
+            node.get("status"), node.get("pending"), node.get("error_count"), chosen)
+
+
+class NodeTree(Tree[str]):
+    """The node tree of one run at one event of its Timeline (see the module docstring)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("j", "cursor_down", "Down", show=False, id="tree.down"),
+        Binding("k", "cursor_up", "Up", show=False, id="tree.up"),
+        Binding("right", "expand", "Expand", show=False, id="tree.expand"),
+        Binding("left", "collapse", "Collapse", show=False, id="tree.collapse"),
+    ]
+
+    DEFAULT_CSS = """
+    NodeTree { scrollbar-size-vertical: 1; }
+    """
+
+    class NodeChosen(Message):
+        """The user chose a node (enter or click): narrow views to it; None clears the choice."""
+
+        def __init__(self, tree: "NodeTree", node_id: str | None) -> None:
+            self.tree = tree
+            self.node_id = node_id
+            super().__init__()
+
+        @property
+        def control(self) -> "NodeTree":
+            return self.tree
+
+        def __repr__(self) -> str:
+            return f"NodeTree.NodeChosen(node_id={self.node_id!r})"
+
+    def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None,
+                 disabled: bool = False) -> None:
+        super().__init__("nodes", name=name, id=id, classes=classes, disabled=disabled)
+        self.show_root = False
+        self.auto_expand = False
+        self.guide_depth = 3
+        self.source: Timeline | None = None
+        #: the event index shown, None while live
+        self.index: int | None = None
+        #: the node the user chose (the filter), None if none
+        self.chosen: str | None = None
+        self._i = -1
+        self._generation = 0
+        self._synced: dict[Any, int] = {}        # TreeNode id -> generation its children were reconciled at
+        self._keys: dict[Any, tuple] = {}        # TreeNode id -> what its label shows
+        self._expanded_ids: set[str] = set()     # node ids the user expanded (survive re-creation)
+        self._auto_expanded = False
+
+    # --------------------------------------------------------------------------- public API
+    def show(self, source: Timeline, index: int | None = None) -> None:
+        """Show `source` as of event `index` (None: the newest event, i.e. live)."""
+        if source is not self.source:
+            self._reset(source)
+        self.index = index
+        n = len(source)
+        if n == 0:
+            return
+        self._i = n - 1 if index is None else max(0, min(index, n - 1))
+        self._generation += 1
+        cursor = self.cursor_node
+        self._sync(self.root, ())
+        if not self._auto_expanded:
+            top = self.root.children
+            if top:
+                self._auto_expanded = True
+                if len(top) == 1 and top[0].allow_expand and not top[0].is_expanded:
+                    self._expanded_ids.add(top[0].data)
+                    top[0].expand()
+        self._restore_cursor(cursor)
+
+    def set_chosen(self, node_id: str | None) -> None:
+        """Mark `node_id` as the chosen node without posting NodeChosen (e.g. the app cleared a filter)."""
+        if node_id == self.chosen:
+            return
+        old, self.chosen = self.chosen, node_id
+        if self.source is None or self._i < 0:
+            return
+        for tree_node in list(self._tree_nodes.values()):
+            if tree_node.data is not None and tree_node.data in (old, node_id):
+                self._relabel(tree_node)
+
+    def tree_nodes_of(self, node_id: str) -> list[TreeNode[str]]:
+        """The TreeNodes currently showing `node_id` (a node under two parents shows twice)."""
+        return [t for t in self._tree_nodes.values() if t.data == node_id]
+
+    def select_node_id(self, node_id: str) -> bool:
+        """Move the cursor to `node_id`, expanding its ancestors; False if it is not in the tree now."""
+        if self.source is None or self._i < 0 or self.source.node_at(node_id, self._i) is None:
+            return False
+        path = self._path_to(node_id)
+        if path is None:
+            return False
+        parent = self.root
+        for node_id_on_path in path:
+            found = next((c for c in parent.children if c.data == node_id_on_path), None)
+            if found is None:
+                return False
+            if node_id_on_path != path[-1] and not found.is_expanded:
+                self._expanded_ids.add(node_id_on_path)
+                found.expand()
+                self._sync(found, self._ancestry(found))
+            parent = found
+        self.last_line  # noqa: B018  (builds the lines so the node knows its line number)
+        self.move_cursor(parent)
+        return True
+
+    # -------------------------------------------------------------------------- reconciling
+    def _reset(self, source: Timeline) -> None:
+        self.clear()
+        self.source = source
+        self._synced.clear()
+        self._keys.clear()
+        self._expanded_ids.clear()
+        self._auto_expanded = False
+        self.chosen = None
+        self._i = -1
+
+    def _ancestry(self, tree_node: TreeNode[str]) -> tuple[str, ...]:
+        ids: list[str] = []
+        node = tree_node
+        while node is not None and node is not self.root:
+            ids.append(node.data)
+            node = node.parent
+        return tuple(reversed(ids))
+
+    def _sync(self, parent: TreeNode[str], path: tuple[str, ...]) -> None:
+        """Make `parent`'s children those of the Timeline at the shown index, recursing into expanded ones."""
+        source = self.source
+        assert source is not None
+        i = self._i
+        self._synced[parent.id] = self._generation
+        wanted = source.roots_at(i) if parent is self.root else source.children_at(parent.data, i)
+        current = parent.children
+        if [c.data for c in current] != wanted:
+            self._reconcile(parent, wanted)
+        for child in parent.children:
+            self._relabel(child)
+            if child.data in path:  # a cycle in the edges: show the node, not its descendants again
+                child.allow_expand = False
+                continue
+            expandable = source.has_children_at(child.data, i)
+            if child.allow_expand != expandable:
+                child.allow_expand = expandable
+            if child.is_expanded and expandable:
+                self._sync(child, path + (child.data,))
+
+    def _reconcile(self, parent: TreeNode[str], wanted: list[str]) -> None:
+        wanted_set = set(wanted)
+        doomed = [c for c in parent.children if c.data not in wanted_set]
+        if len(doomed) > _BULK:
+            for child in doomed:
+                self._forget(child)
+            parent._children[:] = [c for c in parent._children if c.data in wanted_set]
+            self._invalidate()
+        else:
+            for child in doomed:
+                self._forget_caches(child)
+                child.remove()
+        kept = [c.data for c in parent.children]
+        position = {node_id: k for k, node_id in enumerate(wanted)}
+        if kept != sorted(kept, key=position.__getitem__):
+            # the order changed (a pending node learnt its nid): rebuild this level
+            for child in list(parent.children):
+                self._forget(child)
+            parent._children.clear()
+            self._invalidate()
+            kept = []
+        present = set(kept)
+        count = len(kept)
+        for k, node_id in enumerate(wanted):
+            if node_id in present:
+                continue
+            expand = node_id in self._expanded_ids
+            if k >= count:
+                parent.add(Text(""), node_id, expand=expand)
+            else:
+                parent.add(Text(""), node_id, before=k, expand=expand)
+            count += 1
+
+    def _forget_caches(self, tree_node: TreeNode[str]) -> None:
+        self._synced.pop(tree_node.id, None)
+        self._keys.pop(tree_node.id, None)
+        for child in tree_node.children:
+            self._forget_caches(child)
+
+    def _forget(self, tree_node: TreeNode[str]) -> None:
+        """Drop a TreeNode and its descendants from the tree's registry (bulk removal)."""
+        for child in tree_node._children:
+            self._forget(child)
+        self._tree_nodes.pop(tree_node.id, None)
+        self._synced.pop(tree_node.id, None)
+        self._keys.pop(tree_node.id, None)
+
+    def _relabel(self, tree_node: TreeNode[str]) -> None:
+        source = self.source
+        assert source is not None
+        node = source.node_at(tree_node.data, self._i)
+        if node is None:
+            return
+        chosen = tree_node.data == self.chosen
+        key = _label_key(node, chosen)
+        if self._keys.get(tree_node.id) != key:
+            self._keys[tree_node.id] = key
+            tree_node.set_label(node_label(tree_node.data, node, chosen=chosen))
+
+    def _restore_cursor(self, cursor: TreeNode[str] | None) -> None:
+        """Keep the cursor on its node; if that node is gone (an earlier index), on its nearest ancestor."""
+        if cursor is None:
+            return
+        node: TreeNode[str] | None = cursor
+        while node is not None and node is not self.root and self._tree_nodes.get(node.id) is not node:
+            node = node.parent
+        if node is cursor:
+            return
+        self.last_line  # noqa: B018  (builds the lines so the node knows its line number)
+        if node is None or node is self.root:
+            self.cursor_line = 0 if self.root.children else -1
+        else:
+            self.move_cursor(node)
+
+    def _path_to(self, node_id: str) -> list[str] | None:
+        """Node ids from a root down to `node_id`, following the first parent edge found."""
+        source = self.source
+        assert source is not None
+        parents: dict[str, str] = {}
+        roots = source.roots_at(self._i)
+        frontier = list(roots)
+        seen = set(frontier)
+        while frontier and node_id not in seen:
+            nxt: list[str] = []
+            for parent in frontier:
+                for child in source.children_at(parent, self._i):
+                    if child not in seen:
+                        seen.add(child)
+                        parents[child] = parent
+                        nxt.append(child)
+            frontier = nxt
+        if node_id not in seen:
+            return None
+        path = [node_id]
+        while path[-1] in parents:
+            path.append(parents[path[-1]])
+        return list(reversed(path))
+
+    # ------------------------------------------------------------------------ Textual hooks
+    def get_label_width(self, node: TreeNode[str]) -> int:
+        # Tree measures every line on each rebuild by rendering its label; the width is known
+        return node._label.cell_len + (len(self.ICON_NODE) if node._allow_expand else 0)
+
+    def _on_tree_node_expanded(self, event: Tree.NodeExpanded[str]) -> None:
+        node = event.node
+        if node.tree is not self or node.data is None or self.source is None or self._i < 0:
+            return
+        self._expanded_ids.add(node.data)
+        if self._synced.get(node.id) != self._generation:
+            self._sync(node, self._ancestry(node))
+
+    def _on_tree_node_collapsed(self, event: Tree.NodeCollapsed[str]) -> None:
+        if event.node.tree is self and event.node.data is not None:
+            self._expanded_ids.discard(event.node.data)
+
+    def _on_tree_node_selected(self, event: Tree.NodeSelected[str]) -> None:
+        node = event.node
+        if node.tree is not self or node.data is None:
+            return
+        choice = None if node.data == self.chosen else node.data
+        self.set_chosen(choice)
+        self.post_message(self.NodeChosen(self, choice))
+
+    def action_expand(self) -> None:
+        node = self.cursor_node
+        if node is not None and node.allow_expand and not node.is_expanded:
+            node.expand()
+
+    def action_collapse(self) -> None:
+        node = self.cursor_node
+        if node is None:
+            return
+        if node.is_expanded:
+            node.collapse()
+        elif node.parent is not None and node.parent is not self.root:
+            self.move_cursor(node.parent)

@@ -1,0 +1,230 @@
+"""The time slider: where the run was busy, where it went wrong, and where the cursor is.
+
+Usage::
+
+    slider = TimeSlider(id="slider")            # one or two lines tall (CSS height: 1 or 2)
+    slider.timeline = timeline                  # or TimeSlider(timeline) at construction
+    slider.total = len(timeline)                # after live events arrived
+    slider.index = i; slider.live = False       # the replay cursor
+
+    def on_time_slider_scrubbed(self, message: TimeSlider.Scrubbed) -> None:
+        ...  # message.index: show the state at that event
+
+Line 1 is a sparkline of events per column along the run's time (`Timeline.density`), red
+where an error or a failed node happened (`Timeline.marks`); the cursor's column is highlighted
+(green while live, amber in replay) and columns after it are dimmed in replay. Line 2, if the
+widget is two lines tall, is a track with the cursor knob and a ▲ under each trouble column.
+A click or a drag scrubs: the slider moves its cursor and posts `Scrubbed`.
+
+The columns (density and marks) are computed once per width, length and timeline and cached,
+so moving the cursor costs only assembling two strips.
+"""
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.message import Message
+from textual.reactive import reactive
+from textual.strip import Strip
+from textual.widget import Widget
+
+from ..replay import MARK_KINDS, Timeline
+
+__all__ = ["TimeSlider"]
+
+_BARS = " ▁▂▃▄▅▆▇█"
+
+
+class TimeSlider(Widget):
+    """A density sparkline of the run with trouble marks and a scrubbable cursor."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "time-slider--bar", "time-slider--future", "time-slider--mark", "time-slider--cursor",
+        "time-slider--cursor-live", "time-slider--track",
+    }
+    DEFAULT_CSS = """
+    TimeSlider { height: 2; width: 1fr; background: $panel; }
+    TimeSlider > .time-slider--bar { color: $primary; }
+    TimeSlider > .time-slider--future { color: $primary 40%; }
+    TimeSlider > .time-slider--mark { color: $error; text-style: bold; }
+    TimeSlider > .time-slider--cursor { background: $warning; color: $background; text-style: bold; }
+    TimeSlider > .time-slider--cursor-live { background: $success; color: $background; text-style: bold; }
+    TimeSlider > .time-slider--track { color: $foreground 30%; }
+    """
+
+    #: the cursor's event index
+    index: reactive[int] = reactive(0)
+    #: how many events the run has (the slider's length)
+    total: reactive[int] = reactive(0)
+    #: following the newest event (cursor drawn green) or replaying (amber, later columns dimmed)
+    live: reactive[bool] = reactive(True)
+
+    class Scrubbed(Message):
+        """The user clicked or dragged the slider to event `index`."""
+
+        def __init__(self, slider: "TimeSlider", index: int) -> None:
+            self.slider = slider
+            self.index = index
+            super().__init__()
+
+        @property
+        def control(self) -> "TimeSlider":
+            return self.slider
+
+        def __repr__(self) -> str:
+            return f"TimeSlider.Scrubbed(index={self.index})"
+
+    def __init__(self, timeline: Timeline | None = None, *, name: str | None = None, id: str | None = None,
+                 classes: str | None = None, disabled: bool = False) -> None:
+        super().__init__(name=name, id=id, classes=classes, disabled=disabled)
+        self._timeline = timeline
+        self._columns_key: tuple | None = None
+        self._levels: list[int] = []
+        self._marks: list[int] = []       # per column: index into MARK_KINDS of its worst mark, -1 none
+        self._dragging = False
+        if timeline is not None:
+            self.set_reactive(TimeSlider.total, len(timeline))
+
+    # ------------------------------------------------------------------------------- data
+    @property
+    def timeline(self) -> Timeline | None:
+        return self._timeline
+
+    @timeline.setter
+    def timeline(self, timeline: Timeline | None) -> None:
+        self._timeline = timeline
+        self._columns_key = None
+        self.total = len(timeline) if timeline is not None else 0
+        self.refresh()
+
+    def validate_index(self, index: int) -> int:
+        return max(0, min(index, self.total - 1)) if self.total else 0
+
+    def watch_total(self) -> None:
+        self.index = self.validate_index(self.index)
+
+    def _columns(self, width: int) -> tuple[list[int], list[int]]:
+        """Bar height (0-8) and worst mark per column, cached per width, length and timeline."""
+        timeline = self._timeline
+        total = self.total
+        key = (width, total, id(timeline), timeline.mark_count() if timeline is not None else 0)
+        if key == self._columns_key:
+            return self._levels, self._marks
+        levels = [0] * width
+        marks = [-1] * width
+        if width > 0 and timeline is not None and len(timeline):
+            counts = timeline.density(width)
+            top = max(counts) or 1
+            levels = [(-(-c * 8 // top) if c else 0) for c in counts]
+            for i, kind in timeline.marks():
+                if i >= total:
+                    break
+                col = timeline.bucket_of(i, width)
+                code = MARK_KINDS.index(kind)
+                if marks[col] < 0 or code < marks[col]:
+                    marks[col] = code
+        elif width > 0 and total:
+            levels = [4] * width
+        self._columns_key, self._levels, self._marks = key, levels, marks
+        return levels, marks
+
+    def cursor_column(self, width: int | None = None) -> int:
+        """The column the cursor is drawn in."""
+        width = self.size.width if width is None else width
+        if width <= 0 or not self.total:
+            return 0
+        timeline = self._timeline
+        if timeline is not None and self.index < len(timeline):
+            return timeline.bucket_of(self.index, width)
+        return min(width - 1, self.index * width // self.total)
+
+    def index_at_column(self, column: int, width: int | None = None) -> int:
+        """The event a click on `column` means: the last one in that column (or before it)."""
+        width = self.size.width if width is None else width
+        if not self.total or width <= 0:
+            return 0
+        column = max(0, min(column, width - 1))
+        timeline = self._timeline
+        if timeline is not None and len(timeline):
+            return min(self.total - 1, timeline.index_at_bucket(column, width))
+        return min(self.total - 1, -(-(column + 1) * self.total // width) - 1)
+
+    # -------------------------------------------------------------------------- rendering
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        if width <= 0:
+            return Strip.blank(0)
+        base = self.rich_style
+        levels, marks = self._columns(width)
+        cursor = self.cursor_column(width)
+        cursor_style = base + self.get_component_rich_style(
+            "time-slider--cursor-live" if self.live else "time-slider--cursor")
+        mark_style = base + self.get_component_rich_style("time-slider--mark")
+        if y == 0:
+            past = base + self.get_component_rich_style("time-slider--bar")
+            future = past if self.live else base + self.get_component_rich_style("time-slider--future")
+            chars = [_BARS[level] for level in levels]
+            styles = [mark_style if marks[x] >= 0 else (past if x < cursor else future) for x in range(width)]
+            if self.total:
+                styles[cursor] = cursor_style
+                if chars[cursor] == " ":
+                    chars[cursor] = "│"
+            return Strip(_runs(chars, styles), width)
+        if y == 1:
+            track = base + self.get_component_rich_style("time-slider--track")
+            chars = ["▲" if marks[x] >= 0 else "─" for x in range(width)]
+            styles = [mark_style if marks[x] >= 0 else track for x in range(width)]
+            if self.total:
+                chars[cursor] = "●"
+                styles[cursor] = cursor_style
+            return Strip(_runs(chars, styles), width)
+        return Strip.blank(width, base)
+
+    def watch_index(self) -> None:
+        self.refresh()
+
+    def watch_live(self) -> None:
+        self.refresh()
+
+    # ------------------------------------------------------------------------------ mouse
+    def _scrub(self, x: int) -> None:
+        if not self.total:
+            return
+        index = self.index_at_column(x)
+        self.index = index
+        self.post_message(self.Scrubbed(self, index))
+
+    def on_mouse_down(self, event: events.MouseDown) -> None:
+        if not self.total or event.button not in (0, 1):
+            return
+        event.stop()
+        self._dragging = True
+        self.capture_mouse()
+        self._scrub(event.x)
+
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        if self._dragging:
+            event.stop()
+            index = self.index_at_column(event.x)
+            if index != self.index:
+                self._scrub(event.x)
+
+    def on_mouse_up(self, event: events.MouseUp) -> None:
+        if self._dragging:
+            event.stop()
+            self._dragging = False
+            self.release_mouse()
+
+
+def _runs(chars: list[str], styles: list[Style]) -> list[Segment]:
+    """Join neighbouring cells of one style into one segment (a strip of a few segments, not 200)."""
+    segments: list[Segment] = []
+    start = 0
+    for x in range(1, len(chars) + 1):
+        if x == len(chars) or styles[x] is not styles[start]:
+            segments.append(Segment("".join(chars[start:x]), styles[start]))
+            start = x
+    return segments

@@ -1,0 +1,634 @@
+"""A run's whole history in memory, so the time slider can show the state at any event at once.
+
+Usage::
+
+    timeline = load_timeline(store, run_id)          # in a worker thread: folds every event once
+    timeline.extend(new_events)                      # live events later (duplicates are skipped)
+    i = len(timeline) - 1                            # event indices run 0 .. len-1 in seq order
+    timeline.run_at(i)                               # the run row as of event i (inclusive)
+    timeline.node_at(node_id, i)                     # a node row as of i, None if not there yet
+    timeline.roots_at(i), timeline.children_at(node_id, i)
+    timeline.state_at(i)                             # a full RunState, equal to fold(events[:i+1])
+    timeline.density(80), timeline.marks()           # what the slider draws
+
+Why not fold from a checkpoint on every scrub: a 1M-event run needs a fold of up to the checkpoint
+interval per step, and a slider that is dragged asks for dozens of states a second. Instead the
+events are folded once, with the ONE fold of `store.fold` (`RunState.apply`), and its `Touched`
+result says which entities changed; for those the new values are recorded as
+(event index, value) changes. A value at index i is then a bisect, so any state costs
+microseconds per entity shown, whatever the run's length.
+
+Memory is kept small by recording only changes, in `array` columns where values are numbers:
+per event 4 numbers (position, seq, type code, timestamp in microseconds; ~26 bytes), per node
+one object with a few arrays, and values shared with the live state rather than copied. What
+changes on every event (event_count, last_seq, last_position, updated_at) is computed from the
+index instead of recorded.
+
+Not thread-safe: build it in one worker (`load_timeline`), then extend and read it from the UI
+thread only.
+"""
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_left, bisect_right
+from datetime import date, datetime, timedelta, timezone
+from operator import itemgetter
+from typing import Any, Callable, Iterable, Sequence
+
+from agenttui.store.envelope import Event, normalize_timestamp
+from agenttui.store.fold import RUN_COLUMNS, NODE_COLUMNS, RunState, apply_event, new_node, new_run, nid_key
+
+__all__ = [
+    "MARK_KINDS", "NODE_DISPLAY_FIELDS", "RUN_DISPLAY_FIELDS", "Timeline", "TimelineError", "load_timeline",
+]
+
+#: The node fields the tree and detail views show; every one is exact at any index.
+NODE_DISPLAY_FIELDS = (
+    "status", "pending", "node_nid", "node_type", "task_type", "task_goal", "layer", "outer_node_id",
+    "result", "error_count", "llm_calls", "tool_calls",
+)
+#: The run fields the header shows; every one is exact at any index.
+RUN_DISPLAY_FIELDS = (
+    "status", "llm_calls", "tool_calls", "error_count", "prompt_tokens", "completion_tokens", "total_nodes",
+    "end_time", "error_message", "total_steps",
+)
+#: Kinds of trouble `marks()` reports, most severe first (one mark per event: the most severe).
+MARK_KINDS = ("run_error", "failed", "llm_error", "tool_error", "error")
+
+# Node columns that change a few times in a node's life: recorded together as one tuple per change.
+_NODE_DESC = (
+    "status", "pending", "node_nid", "node_type", "task_type", "task_goal", "layer", "outer_node_id",
+    "result", "root_node_id", "metadata", "created_at",
+)
+# Node counters: recorded together as 5 int64 per change.
+_NODE_COUNTS = ("llm_calls", "tool_calls", "error_count", "prompt_tokens", "completion_tokens")
+_N_COUNTS = len(_NODE_COUNTS)
+# Computed from the index or the node's own events, never recorded.
+_NODE_DERIVED = ("node_id", "run_id", "event_count", "first_position", "last_position", "updated_at")
+_RUN_DERIVED = ("run_id", "event_count", "last_seq", "first_position", "last_position", "updated_at")
+_RUN_RECORDED = tuple(c for c in RUN_COLUMNS if c not in _RUN_DERIVED)
+# Run columns that change often (counters) and seldom: compared as two tuples per event.
+_RUN_HOT = ("llm_calls", "tool_calls", "error_count", "prompt_tokens", "completion_tokens", "total_steps",
+            "total_nodes")
+_RUN_COLD = tuple(c for c in _RUN_RECORDED if c not in _RUN_HOT)
+#: run columns the fold only ever holds as ints: recorded in int64 arrays
+_RUN_INT_COLUMNS = frozenset({"llm_calls", "tool_calls", "error_count", "prompt_tokens", "completion_tokens"})
+
+assert set(_NODE_DESC) | set(_NODE_COUNTS) | set(_NODE_DERIVED) == set(NODE_COLUMNS)
+assert set(_RUN_RECORDED) | set(_RUN_DERIVED) == set(RUN_COLUMNS)
+
+_desc_of = itemgetter(*_NODE_DESC)
+_counts_of = itemgetter(*_NODE_COUNTS)
+_run_hot_of = itemgetter(*_RUN_HOT)
+_run_cold_of = itemgetter(*_RUN_COLD)
+_STATUS = 0  # index of "status" in a desc tuple
+_NID = _NODE_DESC.index("node_nid")
+
+_EPOCH = datetime(1970, 1, 1)
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_DAY_US = 86_400_000_000
+
+
+class TimelineError(ValueError):
+    """An event a Timeline cannot take (wrong run, no position): the message names the event."""
+
+
+class _Field:
+    """The changes of one run column: indices in an int array, values in a list or an int64 array."""
+
+    __slots__ = ("initial", "idx", "vals")
+
+    def __init__(self, initial: Any, ints: bool) -> None:
+        self.initial = initial
+        self.idx = array("i")
+        self.vals: array | list = array("q") if ints else []
+
+    def add(self, i: int, value: Any) -> None:
+        try:
+            self.vals.append(value)
+        except TypeError:  # a non-int in an int column: keep going with a plain list
+            self.vals = list(self.vals)
+            self.vals.append(value)
+        self.idx.append(i)
+
+    def at(self, i: int) -> Any:
+        k = bisect_right(self.idx, i)
+        return self.vals[k - 1] if k else self.initial
+
+
+class _NodeHistory:
+    """One node's life: when it appeared, its own events and its field changes."""
+
+    __slots__ = ("born", "own", "d_idx", "d_vals", "c_idx", "c_vals", "c_last", "ts_late", "parent_since")
+
+    def __init__(self, born: int) -> None:
+        self.born = born
+        self.own = array("i")           # indices of events whose node_id is this node
+        self.d_idx = array("i")         # desc changes: index ...
+        self.d_vals: list[tuple] = []   # ... and the desc tuple after it
+        self.c_idx = array("i")         # counter changes: index ...
+        self.c_vals = array("q")        # ... and 5 counters after it
+        self.c_last: tuple = ()         # the last 5 counters recorded
+        self.ts_late: dict[int, str] | None = None  # own event index -> updated_at when it did not advance
+        self.parent_since = -1          # index of the first edge into this node, -1 if none yet
+
+    def desc_at(self, i: int) -> tuple:
+        return self.d_vals[bisect_right(self.d_idx, i) - 1]
+
+
+class Timeline:
+    """The run's history: every event folded once, every state reachable by bisects."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self.live = RunState(run_id)
+        self._positions = array("q")
+        self._seqs = array("q")
+        self._types = array("H")
+        self._micros = array("q")
+        self._type_names: list[str] = []
+        self._type_codes: dict[str, int] = {}
+        self._odd_ts: dict[int, str] = {}          # timestamps not in the canonical form, kept verbatim
+        self._ts_key = ""                          # cache of the last "YYYY-MM-DDTHH:MM:SS" parsed ...
+        self._ts_secs = 0                          # ... and its epoch seconds
+        initial = new_run(run_id)
+        self._run_hot = [_Field(initial[c], c in _RUN_INT_COLUMNS) for c in _RUN_HOT]
+        self._run_cold = [_Field(initial[c], False) for c in _RUN_COLD]
+        self._hot_last = _run_hot_of(initial)
+        self._cold_last = _run_cold_of(initial)
+        self._run_err = 0
+        self._run_max = -1                         # index of the event holding the run's updated_at
+        self._run_ts_late: dict[int, int] = {}     # index -> index of the newer timestamp still in force
+        self._nodes: dict[str, _NodeHistory] = {}
+        self._maybe_roots: list[str] = []
+        self._kids: dict[str, list[str]] = {}
+        self._kids_since: dict[str, array] = {}
+        self._edges: dict[tuple[str, str], list] = {}   # key -> [i0, values0, i1, values1, ...]
+        self._mark_idx = array("i")
+        self._mark_kind = array("B")
+
+    # ------------------------------------------------------------------------------- folding
+    def extend(self, events: Iterable[Event]) -> int:
+        """Fold `events` (the run's, in seq order) into the live state and record their changes.
+
+        Events at or before the last folded position are skipped, so a live tail that overlaps
+        the initial load is harmless. Returns how many events were folded.
+        """
+        state = self.live
+        run = state.run
+        nodes = state.nodes
+        run_id = self.run_id
+        positions, seqs, types, micros = self._positions, self._seqs, self._types, self._micros
+        codes = self._type_codes
+        hist = self._nodes
+        hot_fields, cold_fields = self._run_hot, self._run_cold
+        hot_last, cold_last = self._hot_last, self._cold_last
+        last_pos = positions[-1] if positions else -1
+        i = len(positions)
+        start = i
+        for e in events:
+            pos = e.position
+            if pos is None:
+                raise TimelineError(f"event {e.event_id} ({e.event_type}) has no position: a Timeline folds "
+                                    "stored events")
+            if pos <= last_pos:
+                continue
+            if e.run_id != run_id:
+                raise TimelineError(f"event {e.event_id} at position {pos} belongs to run {e.run_id!r}, "
+                                    f"not {run_id!r}")
+            touched = apply_event(state, e)
+            last_pos = pos
+            positions.append(pos)
+            seqs.append(run["last_seq"])
+            et = e.event_type
+            code = codes.get(et)
+            if code is None:
+                code = codes[et] = len(self._type_names)
+                self._type_names.append(et)
+            types.append(code)
+            ts = e.timestamp
+            if ts[:19] == self._ts_key and len(ts) == 27 and ts[26] == "Z" and ts[19] == "." and ts[20:26].isdigit():
+                micros.append(self._ts_secs * 1_000_000 + int(ts[20:26]))
+            else:
+                micros.append(self._parse_ts(i, ts))
+
+            # run
+            if run["updated_at"] == ts:
+                self._run_max = i
+            else:
+                self._run_ts_late[i] = self._run_max
+            values = _run_hot_of(run)
+            if values != hot_last:
+                for k, (new, old) in enumerate(zip(values, hot_last)):
+                    if new is not old and new != old:
+                        hot_fields[k].add(i, new)
+                hot_last = values
+            values = _run_cold_of(run)
+            if values != cold_last:
+                for k, (new, old) in enumerate(zip(values, cold_last)):
+                    if new is not old and new != old:
+                        cold_fields[k].add(i, new)
+                cold_last = values
+            kind = None
+            if run["error_count"] != self._run_err:
+                self._run_err = run["error_count"]
+                if et == "run_error":
+                    kind = 0
+                elif et.startswith("llm_"):
+                    kind = 2
+                elif et.startswith("tool_"):
+                    kind = 3
+                else:
+                    kind = 4
+
+            # nodes
+            own = e.node_id
+            for node_id in touched.nodes:
+                node = nodes[node_id]
+                h = hist.get(node_id)
+                if h is None:
+                    h = hist[node_id] = _NodeHistory(i)
+                    self._maybe_roots.append(node_id)
+                    last_desc = None
+                else:
+                    last_desc = h.d_vals[-1]
+                desc = _desc_of(node)
+                if desc != last_desc:
+                    h.d_idx.append(i)
+                    h.d_vals.append(desc)
+                    if desc[_STATUS] == "FAILED" and (last_desc is None or last_desc[_STATUS] != "FAILED"):
+                        if kind is None or kind > 1:
+                            kind = 1
+                counts = _counts_of(node)
+                if counts != h.c_last:
+                    h.c_idx.append(i)
+                    h.c_vals.extend(counts)
+                    h.c_last = counts
+                if node_id == own:
+                    h.own.append(i)
+                    if node["updated_at"] != ts:
+                        if h.ts_late is None:
+                            h.ts_late = {}
+                        h.ts_late[i] = node["updated_at"]
+
+            # edges
+            for key in touched.edges:
+                edge = state.edges[key]
+                values = (edge["parent_nid"], edge["child_nid"], edge["metadata"], edge["created_at"])
+                log = self._edges.get(key)
+                if log is None:
+                    parent, child = key
+                    self._edges[key] = [i, values]
+                    kids = self._kids.get(parent)
+                    if kids is None:
+                        kids = self._kids[parent] = []
+                        self._kids_since[parent] = array("i")
+                    kids.append(child)
+                    self._kids_since[parent].append(i)
+                    ch = hist[child]
+                    if ch.parent_since < 0:
+                        ch.parent_since = i
+                elif log[-1] != values:
+                    log.extend((i, values))
+
+            if kind is not None:
+                self._mark_idx.append(i)
+                self._mark_kind.append(kind)
+            i += 1
+        self._hot_last, self._cold_last = hot_last, cold_last
+        return i - start
+
+    def _parse_ts(self, i: int, ts: str) -> int:
+        """Microseconds since the epoch of a canonical store timestamp; others are kept verbatim."""
+        if len(ts) == 27 and ts[26] == "Z" and ts[19] == "." and ts[20:26].isdigit():
+            key = ts[:19]
+            if key == self._ts_key:
+                return self._ts_secs * 1_000_000 + int(ts[20:26])
+            try:
+                dt = datetime.fromisoformat(key)
+            except ValueError:
+                dt = None
+            if dt is not None and dt.isoformat() == key:
+                self._ts_key = key
+                self._ts_secs = (dt - _EPOCH) // timedelta(seconds=1)
+                return self._ts_secs * 1_000_000 + int(ts[20:26])
+        self._odd_ts[i] = ts
+        try:
+            canon = normalize_timestamp(ts)
+            dt = datetime.fromisoformat(canon[:26])
+            return (dt - _EPOCH) // timedelta(microseconds=1)
+        except Exception:  # an unparseable stamp still gets a place on the time axis: its predecessor's
+            return self._micros[-1] if self._micros else 0
+
+    # ---------------------------------------------------------------------- per-event columns
+    def __len__(self) -> int:
+        return len(self._positions)
+
+    def _check(self, i: int) -> int:
+        n = len(self._positions)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(f"event index {i} is outside this run's 0..{n - 1}")
+        return i
+
+    def position_at(self, i: int) -> int:
+        return self._positions[self._check(i)]
+
+    def seq_at(self, i: int) -> int:
+        return self._seqs[self._check(i)]
+
+    def type_at(self, i: int) -> str:
+        return self._type_names[self._types[self._check(i)]]
+
+    def timestamp_at(self, i: int) -> float:
+        """Epoch seconds (float) of event i: what playback in real timing waits on."""
+        return self._micros[self._check(i)] / 1_000_000
+
+    def timestamp_text_at(self, i: int) -> str:
+        """Event i's timestamp exactly as stored."""
+        i = self._check(i)
+        odd = self._odd_ts.get(i)
+        if odd is not None:
+            return odd
+        days, us = divmod(self._micros[i], _DAY_US)
+        secs, us = divmod(us, 1_000_000)
+        h, rest = divmod(secs, 3600)
+        m, s = divmod(rest, 60)
+        return f"{date.fromordinal(_EPOCH_ORDINAL + days).isoformat()}T{h:02d}:{m:02d}:{s:02d}.{us:06d}Z"
+
+    def index_of_position(self, position: int) -> int | None:
+        """Index of the last event at or before a global position (None before the run's first)."""
+        k = bisect_right(self._positions, position)
+        return k - 1 if k else None
+
+    def index_of_seq(self, seq: int) -> int | None:
+        """Index of the last event with a run sequence number at or before `seq`."""
+        k = bisect_right(self._seqs, seq)
+        return k - 1 if k else None
+
+    def is_live(self, i: int | None) -> bool:
+        """Whether index i shows the newest state (None means live)."""
+        return i is None or i >= len(self._positions) - 1
+
+    def event_types(self) -> list[str]:
+        """Every event type seen in the run, in order of first appearance."""
+        return list(self._type_names)
+
+    def events_of(self, node_id: str) -> Sequence[int]:
+        """Indices of the events whose node_id is `node_id` (for narrowing a list to one node)."""
+        h = self._nodes.get(node_id)
+        return h.own if h is not None else array("i")
+
+    # ------------------------------------------------------------------------- state at i
+    def _ts_max_index(self, i: int) -> int:
+        return i
+
+    def run_at(self, i: int) -> dict[str, Any]:
+        """The run row as of event i (inclusive), with the same keys as `RunState.run`."""
+        i = self._check(i)
+        run = {"run_id": self.run_id}
+        for name, f in zip(_RUN_HOT, self._run_hot):
+            run[name] = f.at(i)
+        for name, f in zip(_RUN_COLD, self._run_cold):
+            run[name] = f.at(i)
+        run["event_count"] = i + 1
+        run["last_seq"] = self._seqs[i]
+        run["first_position"] = self._positions[0]
+        run["last_position"] = self._positions[i]
+        run["updated_at"] = self.timestamp_text_at(self._ts_max_index(i))
+        return {c: run[c] for c in RUN_COLUMNS}
+
+    def node_at(self, node_id: str, i: int) -> dict[str, Any] | None:
+        """The node row as of event i, or None if the node had not been heard of yet.
+
+        Nested values (result, metadata) are shared with the history: treat them as read-only.
+        """
+        i = self._check(i)
+        h = self._nodes.get(node_id)
+        if h is None or h.born > i:
+            return None
+        return self._materialise(node_id, h, i)
+
+    def _materialise(self, node_id: str, h: _NodeHistory, i: int) -> dict[str, Any]:
+        node = dict(zip(_NODE_DESC, h.desc_at(i)))
+        k = bisect_right(h.c_idx, i) - 1
+        node.update(zip(_NODE_COUNTS, h.c_vals[k * _N_COUNTS:(k + 1) * _N_COUNTS]))
+        n_own = bisect_right(h.own, i)
+        last = h.own[n_own - 1] if n_own else h.born
+        node["node_id"] = node_id
+        node["run_id"] = self.run_id
+        node["event_count"] = n_own
+        node["first_position"] = self._positions[h.born]
+        node["last_position"] = self._positions[last]
+        late = h.ts_late.get(last) if h.ts_late and n_own else None
+        node["updated_at"] = late if late is not None else self.timestamp_text_at(last)
+        return {c: node[c] for c in NODE_COLUMNS}
+
+    def status_at(self, node_id: str, i: int) -> str | None:
+        """Just the status (cheaper than node_at for colouring many nodes)."""
+        h = self._nodes.get(node_id)
+        if h is None or h.born > i:
+            return None
+        return h.desc_at(i)[_STATUS]
+
+    def nid_at(self, node_id: str, i: int) -> str | None:
+        h = self._nodes.get(node_id)
+        if h is None or h.born > i:
+            return None
+        return h.desc_at(i)[_NID]
+
+    def _sorted(self, ids: list[str], i: int) -> list[str]:
+        nodes = self._nodes
+        return sorted(ids, key=lambda n: nid_key(nodes[n].desc_at(i)[_NID]))
+
+    def children_at(self, node_id: str, i: int) -> list[str]:
+        """Children of `node_id` by the edges that existed at event i, in nid order ("1.2" < "1.10")."""
+        i = self._check(i)
+        kids = self._kids.get(node_id)
+        if not kids:
+            return []
+        k = bisect_right(self._kids_since[node_id], i)
+        return self._sorted(kids[:k], i) if k else []
+
+    def has_children_at(self, node_id: str, i: int) -> bool:
+        since = self._kids_since.get(node_id)
+        return bool(since) and since[0] <= i
+
+    def child_count_at(self, node_id: str, i: int) -> int:
+        since = self._kids_since.get(node_id)
+        return bisect_right(since, i) if since else 0
+
+    def roots_at(self, i: int) -> list[str]:
+        """Nodes that existed at event i with no parent edge yet, in nid order."""
+        i = self._check(i)
+        nodes = self._nodes
+        keep: list[str] = []
+        roots: list[str] = []
+        for node_id in self._maybe_roots:
+            h = nodes[node_id]
+            if 0 <= h.parent_since <= h.born:
+                continue  # had a parent from the start: never a root, forget it
+            keep.append(node_id)
+            if h.born <= i and (h.parent_since < 0 or h.parent_since > i):
+                roots.append(node_id)
+        self._maybe_roots = keep
+        return self._sorted(roots, i)
+
+    def node_count_at(self, i: int) -> int:
+        """How many nodes had been heard of (created or referenced) by event i."""
+        i = self._check(i)
+        return sum(1 for h in self._nodes.values() if h.born <= i)
+
+    def state_at(self, i: int) -> RunState:
+        """A full RunState as of event i, equal to folding the run's first i+1 events from nothing."""
+        i = self._check(i)
+        state = RunState(self.run_id, self.run_at(i), position=self._positions[i])
+        for node_id, h in self._nodes.items():
+            if h.born <= i:
+                state.nodes[node_id] = self._materialise(node_id, h, i)
+        for (parent, child), log in self._edges.items():
+            if log[0] > i:
+                continue
+            values = log[1]
+            for k in range(2, len(log), 2):
+                if log[k] > i:
+                    break
+                values = log[k + 1]
+            parent_nid, child_nid, metadata, created_at = values
+            state.edges[(parent, child)] = {
+                "run_id": self.run_id, "parent_node_id": parent, "child_node_id": child,
+                "parent_nid": parent_nid, "child_nid": child_nid, "metadata": metadata, "created_at": created_at,
+            }
+        return state
+
+    # ----------------------------------------------------------------------- the time axis
+    def _tmax(self, i: int) -> int:
+        return self._micros[self._run_ts_late.get(i, i)]
+
+    def _span(self) -> tuple[int, int]:
+        n = len(self._positions)
+        if n < 2:
+            return 0, 0
+        t0 = self._micros[0]
+        return t0, self._tmax(n - 1) - t0
+
+    def fraction_at(self, i: int) -> float:
+        """Where event i sits along the run, 0.0 .. 1.0: by time, or by count if time stands still.
+
+        Time is the newest timestamp so far (the run's updated_at), so it never goes backwards
+        even when an agent's clock does.
+        """
+        i = self._check(i)
+        t0, span = self._span()
+        if span <= 0:
+            n = len(self._positions)
+            return i / (n - 1) if n > 1 else 1.0
+        return (self._tmax(i) - t0) / span
+
+    def index_at_fraction(self, fraction: float) -> int:
+        """The last event at or before `fraction` of the run (the state a user pointing there means)."""
+        n = len(self._positions)
+        if n == 0:
+            raise IndexError("the timeline is empty")
+        fraction = min(1.0, max(0.0, fraction))
+        t0, span = self._span()
+        if span <= 0:
+            return round(fraction * (n - 1))
+        k = bisect_right(range(n), t0 + fraction * span, key=self._tmax)
+        return max(0, k - 1)
+
+    def bucket_of(self, i: int, buckets: int) -> int:
+        """The bucket (slider column) of event i when the run is cut into `buckets` equal parts."""
+        i = self._check(i)
+        t0, span = self._span()
+        if span <= 0:
+            n = len(self._positions)
+            return min(buckets - 1, i * buckets // n)
+        return min(buckets - 1, (self._tmax(i) - t0) * buckets // span)
+
+    def index_at_bucket(self, bucket: int, buckets: int) -> int:
+        """The last event in `bucket` or, if it has none, the last one before it (0 if none)."""
+        n = len(self._positions)
+        if n == 0:
+            raise IndexError("the timeline is empty")
+        bucket = min(buckets - 1, max(0, bucket))
+        t0, span = self._span()
+        if span <= 0:
+            return max(0, min(n - 1, -(-(bucket + 1) * n // buckets) - 1))
+        # events of buckets <= b are those with (tmax - t0) * buckets < (b + 1) * span
+        limit = t0 + -(-(bucket + 1) * span // buckets)
+        k = bisect_left(range(n), limit, key=self._tmax) if bucket < buckets - 1 else n
+        return max(0, k - 1)
+
+    def density(self, buckets: int) -> list[int]:
+        """Events per bucket when the run's time span is cut into `buckets` equal parts."""
+        if buckets <= 0:
+            raise ValueError(f"buckets must be positive, got {buckets}")
+        n = len(self._positions)
+        if n == 0:
+            return [0] * buckets
+        t0, span = self._span()
+        bounds = [0]
+        for b in range(1, buckets):
+            if span <= 0:
+                bounds.append(-(-b * n // buckets))
+            else:
+                bounds.append(bisect_left(range(n), t0 + -(-b * span // buckets), key=self._tmax))
+        bounds.append(n)
+        return [bounds[b + 1] - bounds[b] for b in range(buckets)]
+
+    # ------------------------------------------------------------------------------ trouble
+    def marks(self) -> list[tuple[int, str]]:
+        """(index, kind) of every event that raised the run's error count or failed a node."""
+        return [(i, MARK_KINDS[k]) for i, k in zip(self._mark_idx, self._mark_kind)]
+
+    def mark_count(self) -> int:
+        return len(self._mark_idx)
+
+    def next_mark(self, i: int) -> int | None:
+        """Index of the first mark after event i, None if there is none."""
+        k = bisect_right(self._mark_idx, i)
+        return self._mark_idx[k] if k < len(self._mark_idx) else None
+
+    def prev_mark(self, i: int) -> int | None:
+        """Index of the last mark before event i, None if there is none."""
+        k = bisect_left(self._mark_idx, i)
+        return self._mark_idx[k - 1] if k else None
+
+
+def load_timeline(
+    store: Any,
+    run_id: str,
+    *,
+    batch: int = 20_000,
+    progress: Callable[[int, int | None], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> Timeline:
+    """Fold a stored run into a new Timeline, `batch` events at a time (meant for a worker thread).
+
+    progress(done, total) is called after each batch (total from the run row, None if unknown).
+    When cancelled() turns true the load stops between batches and returns what it has: the
+    caller asked to stop, so it knows the timeline is partial.
+    """
+    if batch <= 0:
+        raise ValueError(f"batch must be positive, got {batch}")
+    timeline = Timeline(run_id)
+    row = store.run(run_id) if hasattr(store, "run") else None
+    total = row.get("event_count") if row else None
+    pending: list[Event] = []
+    done = 0
+    for event in store.timeline(run_id):
+        pending.append(event)
+        if len(pending) >= batch:
+            if cancelled is not None and cancelled():
+                return timeline
+            done += timeline.extend(pending)
+            pending = []
+            if progress is not None:
+                progress(done, total)
+    if pending and not (cancelled is not None and cancelled()):
+        done += timeline.extend(pending)
+        if progress is not None:
+            progress(done, total)
+    return timeline
