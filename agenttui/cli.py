@@ -21,9 +21,10 @@ from typing import IO, Any, Callable, Iterator, Sequence
 import orjson
 
 from agenttui import __version__
-from agenttui.store import AgentTuiError, EventFilter, open_store
+from agenttui.store import AgentTuiError, EventFilter, UpcasterRegistry, open_store
 from agenttui.store.envelope import DEFAULT_MAX_PAYLOAD_BYTES, Event, format_datetime
 from agenttui.summary import safe_text, summarize
+from agenttui.copy import add_copy_command
 from agenttui.query import add_query_command
 from agenttui.serve import add_serve_command
 
@@ -69,10 +70,16 @@ def _progress(description: str, total: int | None, *, enabled: bool = True) -> I
         yield update
 
 
+def _count(n: int, noun: str) -> str:
+    """'1 run', '2 runs', '12,000 events'."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def _target(args: argparse.Namespace) -> str:
-    target = args.target or os.environ.get("AGENTTUI_DB")
+    target = args.target or os.environ.get("AGENTTUI_DB") or os.environ.get("DATABASE_URL")
     if not target:
-        raise UsageError("no database given: pass TARGET (a .db file) or set AGENTTUI_DB")
+        raise UsageError("no database given: pass TARGET (a .db file or postgresql:// URL) or set AGENTTUI_DB "
+                         "or DATABASE_URL")
     return target
 
 
@@ -89,9 +96,17 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.file == "-":
         source: IO[bytes] = sys.stdin.buffer
         name = "<stdin>"
+        if sys.stdin.isatty() and not args.quiet:
+            _err("reading JSONL events from the terminal; end with Ctrl-D")
     else:
         source = open(args.file, "rb")
         name = args.file
+        if source.seekable():  # not for pipes such as <(zcat events.jsonl.gz)
+            if source.read(16) == b"SQLite format 3\x00":
+                source.close()
+                raise UsageError(f"{name} is a SQLite database, not a JSONL file "
+                                 "(usage: agenttui import TARGET FILE)")
+            source.seek(0)
     started = time.perf_counter()
     try:
         with open_store(target, max_payload_bytes=args.max_payload_bytes) as store:
@@ -122,7 +137,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from agenttui.store.jsonl import export_jsonl
 
-    with open_store(_target(args), readonly=True) as store:
+    # no upcasters: an export is a copy of the stored facts; the importing store upcasts on read
+    with open_store(_target(args), readonly=True, upcasters=UpcasterRegistry()) as store:
         f = _filter(args)
         if args.output and args.output != "-":
             total = store.count_events(f)
@@ -135,7 +151,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
             if not args.quiet:
-                _err(f"exported {n:,} events to {args.output}")
+                _err(f"exported {_count(n, 'event')} to {args.output}")
         else:
             sys.stdout.flush()
             export_jsonl(store, sys.stdout.buffer, f)
@@ -205,6 +221,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
                 out.write("".join(orjson.dumps(e.to_json()).decode() + "\n" for e in events))
             else:
                 out.write("".join(format_event_line(e, labels) + "\n" for e in events))
+                labels.forget_missing()  # a node unknown now may be created by the next batch
             out.flush()
 
         last = store.last_position()
@@ -253,6 +270,10 @@ def _follow(store: Any, f: EventFilter, last: int, emit: Callable[[list[Event]],
             last = top
 
     drain()
+    if hasattr(store, "wait_for_change"):  # PostgreSQL: LISTEN/NOTIFY wakes us on each commit
+        while True:
+            store.wait_for_change(timeout=1.0, after=last)
+            drain()
     path = os.path.abspath(store.path)
     folder, base = os.path.split(path)
     wakeups: Iterator[Any] | None
@@ -287,7 +308,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
             with _progress("checking", total, enabled=not args.quiet) as update:
                 problems = store.check(progress=update)
             if not problems:
-                print(f"{target}: projections match a fresh fold of {total:,} events", file=_out())
+                print(f"{target}: projections match a fresh fold of {_count(total, 'event')}", file=_out())
                 return EXIT_OK
             for line in problems[:SHOWN_IMPORT_ERRORS]:
                 print(safe_text(line, 500), file=_out())
@@ -301,8 +322,9 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         with _progress("rebuilding", total, enabled=not args.quiet) as update:
             counts = store.rebuild(progress=update)
-        print(f"{target}: rebuilt {counts['runs']:,} runs, {counts['nodes']:,} nodes, {counts['edges']:,} edges "
-              f"from {counts['events']:,} events in {time.perf_counter() - started:.2f}s", file=_out())
+        print(f"{target}: rebuilt {_count(counts['runs'], 'run')}, {_count(counts['nodes'], 'node')}, "
+              f"{_count(counts['edges'], 'edge')} from {_count(counts['events'], 'event')} "
+              f"in {time.perf_counter() - started:.2f}s", file=_out())
     return EXIT_OK
 
 
@@ -325,11 +347,19 @@ def cmd_stats(args: argparse.Namespace) -> int:
         print(orjson.dumps(stats, option=orjson.OPT_INDENT_2).decode(), file=_out())
         return EXIT_OK
     out = _out()
+    if stats["backend"] == "postgresql":  # figures of a server database, not of a file
+        storage = [("size", f"{_size(stats['file_bytes'])} in agenttui's tables, "
+                            f"{_size(stats['database_bytes'])} database {stats['database']!r}"),
+                   ("schema", f"v{stats['schema_version']} (PostgreSQL {stats['server_version']})")]
+    else:
+        storage = [("size", f"{_size(stats['file_bytes'])} (+ {_size(stats['wal_bytes'])} WAL), "
+                            f"{stats['page_count']:,} pages of {stats['page_size']:,} B, "
+                            f"{stats['freelist_pages']:,} free"),
+                   ("schema", f"v{stats['schema_version']} (SQLite {stats['sqlite_version']}, "
+                              f"journal {stats['journal_mode']})")]
     rows = [
         ("database", stats["path"]),
-        ("size", f"{_size(stats['file_bytes'])} (+ {_size(stats['wal_bytes'])} WAL), "
-                 f"{stats['page_count']:,} pages of {stats['page_size']:,} B, {stats['freelist_pages']:,} free"),
-        ("schema", f"v{stats['schema_version']} (SQLite {stats['sqlite_version']}, journal {stats['journal_mode']})"),
+        *storage,
         ("events", f"{stats['events']:,}" + (f" (positions {stats['first_position']:,}..{stats['last_position']:,})"
                                              if stats["events"] else "")),
         ("time span", f"{stats['first_timestamp']} .. {stats['last_timestamp']}" if stats["events"] else "-"),
@@ -480,8 +510,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------ parser
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Wraps prose to the terminal but keeps indented lines (the examples) exactly as written."""
+
     def __init__(self, prog: str) -> None:
         super().__init__(prog, max_help_position=30)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        lines = []
+        for line in text.splitlines():
+            if not line or line.startswith(" "):
+                lines.append(indent + line)
+            else:
+                lines.append(textwrap.fill(line, width, initial_indent=indent, subsequent_indent=indent))
+        return "\n".join(lines)
 
 
 def _examples(*lines: str) -> str:
@@ -517,8 +558,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="An append-only event store for AI-agent runs and a live terminal inspector.",
         epilog=textwrap.dedent("""\
             TARGET is a SQLite database file; it may be omitted when $AGENTTUI_DB is set.
-            Exit codes: 0 success, 1 some import lines failed / rebuild --check found differences,
-            2 an error (bad usage, a missing or unusable file).
+
+            exit codes:
+              0  success
+              1  some import lines failed, or rebuild --check found differences
+              2  an error: bad usage, a missing or unusable file
 
             """) + _examples(
             "agenttui demo                              # watch a simulated agent live",
@@ -632,6 +676,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_query_command(sub, _Formatter)
     add_serve_command(sub)
+    add_copy_command(sub)
     return parser
 
 

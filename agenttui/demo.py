@@ -414,6 +414,8 @@ def generate_run(
 
 @dataclass
 class DemoResult:
+    """What write_live wrote: the run, how many events, and whether it was stopped early."""
+
     run_id: str
     events: int = 0
     interrupted: bool = False

@@ -12,25 +12,25 @@ from .envelope import (
 )
 from .errors import (
     AgentTuiError, ConcurrencyError, EnvelopeError, ImmutableEventError, NotAStoreError, SchemaError,
-    SchemaTooNewError,
+    SchemaTooNewError, UpcastError,
 )
 from .fold import FOLD_VERSION, PENDING, RunState, Touched, apply_event, fold, nid_key
 from .sqlite import AppendResult, EventFilter, SQLiteStore, state_graph
 from .upcast import UpcasterRegistry, upcasters
 from .projections import (
-    FunctionProjection, Projection, ProjectionError, ProjectionRegistry, Projector, load_projections, project,
-    projections, register_projection, registry_for,
+    FunctionProjection, Projection, ProjectionError, ProjectionRegistry, Projector, global_projections,
+    load_projections, project, register_projection, registry_for,
 )
 from .recorder import LLMCall, Node, Recorder
 
 __all__ = [
     "AgentTuiError", "AppendResult", "ConcurrencyError", "DEFAULT_MAX_PAYLOAD_BYTES", "EnvelopeError", "Event",
     "EventFilter", "FOLD_VERSION", "ImmutableEventError", "NotAStoreError", "PENDING", "RunState",
-    "SQLiteStore", "SchemaError", "SchemaTooNewError", "Touched", "UNASSIGNED_RUN_ID", "UpcasterRegistry",
+    "SQLiteStore", "SchemaError", "SchemaTooNewError", "Touched", "UNASSIGNED_RUN_ID", "UpcastError", "UpcasterRegistry",
     "apply_event", "fold", "new_event_id", "nid_key", "normalize_timestamp", "now_timestamp", "open_store",
     "parse_envelope", "parse_json_line", "state_graph", "upcasters",
     "FunctionProjection", "LLMCall", "Node", "Projection", "ProjectionError", "ProjectionRegistry", "Projector",
-    "Recorder", "load_projections", "project", "projections", "register_projection", "registry_for",
+    "Recorder", "global_projections", "load_projections", "project", "register_projection", "registry_for",
 ]
 
 

@@ -10,6 +10,8 @@ import math
 import reprlib
 from typing import Any
 
+import orjson
+
 #: Longest string kept inside a captured value (arguments, results, extra fields).
 MAX_STRING = 2000
 #: Items kept from one list/dict/set; the rest are counted, not stored.
@@ -112,12 +114,41 @@ def _jsonable(value: Any, max_string: int, max_items: int, depth: int, seen: set
     return short_repr(value)
 
 
+#: Longest rendering of one argument inside `args_summary`.
+MAX_BRIEF = 80
+_PLAIN = (int, float, bool, type(None))
+_MISSING = object()
+
+
+def brief(value: Any, limit: int = MAX_BRIEF) -> str:
+    """A short rendering of one value already made JSON-safe by `jsonable` (repr for text and numbers,
+    compact JSON for containers: orjson is far cheaper than reprlib on the hot path)."""
+    if isinstance(value, str):
+        return repr(value if len(value) <= limit else value[:limit - 3] + "...")
+    if isinstance(value, _PLAIN):
+        return repr(value)
+    try:
+        return clip(orjson.dumps(value).decode(), limit)
+    except (TypeError, orjson.JSONEncodeError):
+        return clip(short_repr(value), limit)
+
+
+def summary(value: Any, captured: Any = _MISSING) -> str:
+    """One bounded line for a result; `captured` is its `jsonable` form when already computed."""
+    if isinstance(value, str):
+        text = value if len(value) <= MAX_SUMMARY * 2 else value[: MAX_SUMMARY * 2]
+        return clip(" ".join(text.split()), MAX_SUMMARY)
+    if isinstance(value, _PLAIN):
+        return repr(value)
+    if captured is _MISSING:
+        captured = jsonable(value)
+    return brief(captured, MAX_SUMMARY)
+
+
 def args_summary(arguments: dict[str, Any]) -> str:
-    """`name=value, ...` in one bounded line, the shape the recursive agent's tool events use."""
-    parts = []
-    for name, value in arguments.items():
-        parts.append(f"{name}={short_repr(value)}")
-    return clip(", ".join(parts), MAX_SUMMARY)
+    """`name=value, ...` in one bounded line (the shape of the recursive agent's tool events), from
+    arguments already made JSON-safe by `jsonable`."""
+    return clip(", ".join(f"{name}={brief(value)}" for name, value in arguments.items()), MAX_SUMMARY)
 
 
 def error_message(exc: BaseException) -> str:

@@ -128,7 +128,7 @@ def now_timestamp() -> str:
 def format_datetime(dt: datetime) -> str:
     if dt.tzinfo is not None:
         dt = dt.astimezone(timezone.utc).replace(tzinfo=None)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if dt.year >= 1000 else _pad_year(dt)
 
 
 def normalize_timestamp(value: Any, *, field_name: str = "timestamp") -> str:

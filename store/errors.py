@@ -51,5 +51,15 @@ class NotAStoreError(SchemaError):
     """The file is not a SQLite database, or a SQLite database that is not an agenttui store."""
 
 
+class UpcastError(AgentTuiError):
+    """A registered upcaster failed on a stored event; names the event and the version step."""
+
+    def __init__(self, event_id: str, event_type: str, from_version: int, reason: str):
+        self.event_id = event_id
+        self.event_type = event_type
+        self.from_version = from_version
+        super().__init__(f"event {event_id}: upcaster for {event_type!r} v{from_version} failed: {reason}")
+
+
 class ImmutableEventError(AgentTuiError):
     """Someone tried to change or delete a stored event outside audited retention."""

@@ -12,6 +12,8 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+import orjson
+
 from .envelope import Event
 
 #: Bump when the fold's output changes: stored snapshots of an older fold are ignored.
@@ -130,9 +132,12 @@ class RunState:
 
 
 def nid_key(nid: str | None) -> tuple:
-    """Sort "1.10" after "1.9": hierarchical ids compare part by part, numbers as numbers."""
+    """Sort "1.10" after "1.9": hierarchical ids compare part by part, numbers as numbers.
+
+    Nodes without an nid yet (pending) sort after every named one, so they never jump to the top.
+    """
     if not nid:
-        return ((1, ""),)
+        return ((2, ""),)
     return tuple((0, int(p)) if p.isdigit() else (1, p) for p in str(nid).split("."))
 
 
@@ -173,8 +178,16 @@ def _num(value: Any) -> int:
 
 
 def _str(value: Any) -> str | None:
+    """Text of a payload field, as it reads once stored: the append path folds the caller's Python
+    objects (a datetime, an Enum, a tuple) while a rebuild folds their JSON, so convert like JSON."""
     if value is None:
         return None
+    if isinstance(value, str):
+        return value
+    try:
+        value = orjson.loads(orjson.dumps(value))
+    except (TypeError, ValueError):
+        pass
     return value if isinstance(value, str) else str(value)
 
 
@@ -323,7 +336,7 @@ def apply_event(state: RunState, event: Event) -> Touched:
         if node is not None:
             node["result"] = {"action_name": p.get("action_name"), "result_summary": p.get("result_summary")}
     elif et == "plan_received":
-        if node is not None and isinstance(p.get("raw_plan"), list):
+        if node is not None and isinstance(p.get("raw_plan"), (list, tuple)):  # a tuple is stored as a list
             node["metadata"] = {**node["metadata"], "plan_size": len(p["raw_plan"])}
     elif et == "node_added":
         added = _str(p.get("added_node_id"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Iterator
@@ -19,8 +20,11 @@ import orjson
 from .envelope import Event, dumps_payload, parse_json_line
 from .errors import EnvelopeError
 
-#: Events per store.append call (one transaction each) during an import.
-IMPORT_BATCH = 5000
+#: Events per store.append call (one transaction each) during an import. Fewer, larger commits
+#: matter with random (uuid4) event ids: every commit rewrites most leaf pages of the event_id index.
+IMPORT_BATCH = 20_000
+#: ... unless their lines add up to this many bytes first, so big payloads cannot exhaust memory.
+IMPORT_BATCH_BYTES = 64 * 1024 * 1024
 #: Bad lines whose message an ImportReport keeps; the rest are only counted.
 MAX_KEPT_ERRORS = 1000
 #: Slack on top of the payload limit for the rest of the envelope (ids, timestamp, metadata).
@@ -115,6 +119,7 @@ def import_jsonl(
     total = _total_size(source)
     done = 0
     batch: list[tuple[int, Event]] = []
+    batch_bytes = 0
     line_no = 0
     for line, size in _lines(source, line_limit):
         line_no += 1
@@ -133,12 +138,14 @@ def import_jsonl(
             if len(line) > max_bytes:  # only then can the payload itself be over the limit
                 dumps_payload(event.payload, max_bytes=max_bytes)
         except EnvelopeError as exc:
-            report.fail(line_no, str(exc))
+            report.fail(line_no, _clarify(str(exc), line))
             continue
         batch.append((line_no, event))
-        if len(batch) >= batch_size:
+        batch_bytes += len(line)
+        if len(batch) >= batch_size or batch_bytes >= IMPORT_BATCH_BYTES:
             _flush(store, batch, report, max_bytes)
             batch = []
+            batch_bytes = 0
             if progress:
                 progress(done, total)
     if batch:
@@ -147,6 +154,23 @@ def import_jsonl(
         progress(done, total)
     report.errors.sort()  # a line refused inside a batch is found after later ones
     return report
+
+
+_POSITION = re.compile(r": line 1 column (\d+) \(char (\d+)\)$")
+_NON_JSON_NUMBERS = (b"NaN", b"-NaN", b"Infinity", b"-Infinity")
+
+
+def _clarify(message: str, line: bytes) -> str:
+    """A decoder's "line 1 column 7 (char 6)" reads as a second line number in a JSONL report;
+    say "at column 7" instead, and name NaN/Infinity, which JSON does not allow."""
+    m = _POSITION.search(message)
+    if not m:
+        return message
+    column, char = int(m.group(1)), int(m.group(2))
+    if line[char:char + 9].startswith(_NON_JSON_NUMBERS):
+        token = next(t for t in _NON_JSON_NUMBERS if line[char:].startswith(t)).decode()
+        return f"{token} at column {column} is not valid JSON (JSON has no NaN or Infinity)"
+    return f"{message[:m.start()]} at column {column}"
 
 
 def _flush(store: Any, batch: list[tuple[int, Event]], report: ImportReport, max_bytes: int) -> None:
@@ -182,7 +206,8 @@ def export_jsonl(store: Any, out: IO[bytes], filter: Any = None, *,
     """Write the matching events as envelope JSONL, in position order; returns the count.
 
     The output re-imports to the same events (ids, run ids with null kept null, types,
-    timestamps, payloads, node ids, metadata).
+    timestamps, payloads, node ids, metadata). Events are written as `store` reads them, so open
+    it with an empty UpcasterRegistry to export the stored payload versions rather than upcast ones.
     """
     dumps = orjson.dumps
     option = orjson.OPT_APPEND_NEWLINE

@@ -663,10 +663,13 @@ class PostgresStore:
                 if head > after:
                     newest = head
             if newest is None:
-                newest = _position_of(next(iter(conn.notifies(timeout=timeout, stop_after=1)), None))
-                if newest is None:
+                # everything already received comes at once (stop_after stops after that read)
+                positions = [_position_of(n) for n in conn.notifies(timeout=timeout, stop_after=1)]
+                if not positions:
                     return None
-            for n in conn.notifies(timeout=0):  # coalesce a burst into one wake-up
+                newest = max((p for p in positions if p is not None), default=0)
+            # commits that landed meanwhile: one wake-up for a burst, with the newest position
+            for n in conn.notifies(timeout=0):
                 newest = max(newest, _position_of(n) or 0)
             return newest
 

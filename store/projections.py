@@ -41,7 +41,7 @@ from .errors import AgentTuiError
 
 __all__ = [
     "FunctionProjection", "Projection", "ProjectionError", "ProjectionRegistry", "Projector",
-    "load_projections", "project", "projections", "register_projection", "registry_for",
+    "global_projections", "load_projections", "project", "register_projection", "registry_for",
 ]
 
 #: Events folded between two in-memory checkpoints (doubles when a run outgrows MAX_CHECKPOINTS).
@@ -195,8 +195,8 @@ class ProjectionRegistry:
 
 
 #: The process-wide registry; every store's registry sees what is registered here.
-projections = ProjectionRegistry()
-register_projection = projections.register
+global_projections = ProjectionRegistry()
+register_projection = global_projections.register
 
 _store_registries: "weakref.WeakKeyDictionary[Any, ProjectionRegistry]" = weakref.WeakKeyDictionary()
 _registries_lock = threading.Lock()
@@ -207,7 +207,7 @@ def registry_for(store: Any) -> ProjectionRegistry:
     with _registries_lock:
         reg = _store_registries.get(store)
         if reg is None:
-            reg = _store_registries[store] = ProjectionRegistry(parent=projections)
+            reg = _store_registries[store] = ProjectionRegistry(parent=global_projections)
         return reg
 
 

@@ -23,12 +23,14 @@ This module never imports Textual or Rich.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import contextvars
 import functools
 import inspect
 import logging
 import os
 import platform
+import random
 import re
 import secrets
 import sys
@@ -39,10 +41,10 @@ import unicodedata
 import weakref
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
-from .capture import MAX_STRING, args_summary, clip, error_message, error_text, jsonable, short_repr
-from .envelope import Event, new_event_id
+from .capture import MAX_STRING, args_summary, clip, error_message, error_text, jsonable, short_repr, summary
+from .envelope import Event
 from .errors import EnvelopeError
 
 __all__ = ["LLMCall", "Node", "Recorder", "session_filename"]
@@ -64,6 +66,96 @@ _current_node: contextvars.ContextVar["Node | None"] = contextvars.ContextVar("a
 #: Recorders whose run is open, so interpreter exit can flush and close them.
 _open_recorders: "weakref.WeakSet[Recorder]" = weakref.WeakSet()
 _open_lock = threading.Lock()
+
+
+# ------------------------------------------------------------------------------ ids and times
+
+class _Stamper:
+    """Event ids (UUIDv7, time-ordered) and timestamps without a system call per event.
+
+    `envelope.new_event_id` reads os.urandom per id; that syscall releases the GIL, and getting it
+    back from the flusher thread (busy folding a batch) costs the agent up to the interpreter's
+    switch interval per event. A PRNG seeded from os.urandom (reseeded after fork) keeps ids unique
+    across processes, and the timestamp's date-time prefix is formatted once per second.
+    """
+
+    __slots__ = ("_lock", "_rng", "_last_ms", "_counter", "_sec", "_prefix")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rng = random.Random(os.urandom(16))
+        self._last_ms = 0
+        self._counter = 0
+        self._sec = -1
+        self._prefix = ""
+
+    def ids(self) -> str:
+        return self.next()[0]
+
+    def reseed(self) -> None:
+        """In a forked child: a fresh lock and seed, so parent and child never produce the same id."""
+        self._lock = threading.Lock()
+        self._rng.seed(os.urandom(16))
+
+    def next(self) -> tuple[str, str]:
+        with self._lock:
+            ns = time.time_ns()
+            ms = ns // 1_000_000
+            if ms <= self._last_ms:
+                ms = self._last_ms
+                counter = self._counter + 1
+                if counter >= 1 << 12:
+                    ms += 1
+                    counter = 0
+            else:
+                counter = self._rng.getrandbits(10)
+            self._last_ms, self._counter = ms, counter
+            rand = self._rng.getrandbits(62)
+            sec, micros = divmod(ns // 1000, 1_000_000)
+            if sec != self._sec:
+                self._sec = sec
+                self._prefix = datetime.fromtimestamp(sec, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+            prefix = self._prefix
+        h = f"{(ms << 80) | (0x7 << 76) | (counter << 64) | (0b10 << 62) | rand:032x}"
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}", f"{prefix}.{micros:06d}Z"
+
+
+_stamper = _Stamper()
+
+
+# --------------------------------------------------------------------- GIL hand-over while writing
+
+#: Interpreter switch interval while a flusher commits (seconds); see `_quick_handover`.
+FLUSH_SWITCH_INTERVAL = 0.0005
+_switch_lock = threading.Lock()
+_switch_users = 0
+_switch_saved = 0.005
+
+
+@contextlib.contextmanager
+def _quick_handover() -> Iterator[None]:
+    """Shorten the interpreter's switch interval while a batch is gathered and committed.
+
+    The sqlite3 module releases the GIL around every statement, and a batch takes about a dozen. If
+    the agent's thread is busy in Python, each time the flusher wants the GIL back it waits a full
+    switch interval (5 ms by default): ~60 ms per batch, well past the 50 ms promise. With 0.5 ms the
+    hand-overs cost a few milliseconds, and only while a commit is in progress. Nested and
+    concurrent uses (several recorders) restore the original value when the last one leaves.
+    """
+    global _switch_users, _switch_saved
+    with _switch_lock:
+        if _switch_users == 0:
+            _switch_saved = sys.getswitchinterval()
+            if _switch_saved > FLUSH_SWITCH_INTERVAL:
+                sys.setswitchinterval(FLUSH_SWITCH_INTERVAL)
+        _switch_users += 1
+    try:
+        yield
+    finally:
+        with _switch_lock:
+            _switch_users -= 1
+            if _switch_users == 0:
+                sys.setswitchinterval(_switch_saved)
 
 
 # ------------------------------------------------------------------------------ session files
@@ -98,9 +190,9 @@ class Node:
     def __init__(self, recorder: "Recorder", goal: str, *, task_type: str | None, node_type: str,
                  parent: "Node | None", is_root: bool = False) -> None:
         self.recorder = recorder
-        self.node_id = new_event_id().replace("-", "")
+        self.node_id = _stamper.ids().replace("-", "")
         self.nid: str | None = None
-        self.goal = goal
+        self.goal = clip(goal, MAX_STRING)  # repeated in every status change: keep it bounded
         self.task_type = task_type
         self.node_type = node_type
         self.parent = parent
@@ -166,9 +258,10 @@ class Node:
 
     def result(self, value: Any, *, action_name: str = "result") -> None:
         """Attach the node's result (summarised; the full value is kept when small and JSON-able)."""
+        captured = jsonable(value)
         self.recorder._emit("node_result_available", {
-            "node_id": self.node_id, "action_name": action_name, "result_summary": _summary_of(value),
-            "result": jsonable(value),
+            "node_id": self.node_id, "action_name": action_name, "result_summary": summary(value, captured),
+            "result": captured,
         }, self.node_id)
 
     def finish(self, error: BaseException | None = None, *, status: str | None = None) -> None:
@@ -254,14 +347,15 @@ class LLMCall:
         self._completed = True
         duration = time.perf_counter() - (self._t0 or time.perf_counter())
         usage = dict(token_usage) if isinstance(token_usage, dict) else {}
+        captured = jsonable(response)
         if prompt_tokens is not None:
             usage["prompt_tokens"] = prompt_tokens
         if completion_tokens is not None:
             usage["completion_tokens"] = completion_tokens
         payload: dict[str, Any] = {
             "agent_class": self.agent_class, "model": self.model, "duration_seconds": round(duration, 6),
-            "response": jsonable(response), "call_id": self.call_id,
-            "result_summary": result_summary if result_summary is not None else _summary_of(response),
+            "response": captured, "call_id": self.call_id,
+            "result_summary": result_summary if result_summary is not None else summary(response, captured),
         }
         if usage:
             payload["token_usage"] = jsonable(usage)
@@ -326,7 +420,7 @@ class Recorder:
         else:
             raise TypeError(f"Recorder target must be a database path or a store, got {type(target).__name__}")
         self.path: str | None = getattr(self.store, "path", None)
-        self.run_id = run_id or new_event_id()
+        self.run_id = run_id or _stamper.ids()
         self.task = task
         self.agent = agent
         self.model = model
@@ -347,6 +441,7 @@ class Recorder:
         self._wake = threading.Event()
         self._urgent = threading.Event()
         self._stopping = False
+        self._first_at = 0.0  # when the oldest buffered event was recorded (perf_counter)
         self._flusher: threading.Thread | None = None
         self._counts: dict[str, int] = {}
         self._tokens = [0, 0]
@@ -428,6 +523,7 @@ class Recorder:
                 self._emit("run_error", payload, None)
         finally:
             self._state = "closed"
+            self._error_origin = None  # do not keep the exception's frames alive
             with _open_lock:
                 _open_recorders.discard(self)
             self._stop_flusher()
@@ -582,18 +678,23 @@ class Recorder:
 
     def _emit(self, event_type: str, payload: dict[str, Any], node_id: str | None) -> str | None:
         if self._state != "open":
-            if self._state == "closed" and not self._dropped_warned:
+            if self._state != "new" and not self._dropped_warned:
                 self._dropped_warned = True
-                log.warning("agenttui: run %s is closed; %s and later events are not recorded",
-                            self.run_id, event_type)
+                why = ("this is a forked child process; create a Recorder in the child to record there"
+                       if self._state == "forked" else "the run is closed")
+                log.warning("agenttui: run %s: %s; %s and later events are not recorded", self.run_id, why,
+                            event_type)
             return None
-        event = Event(event_type, payload, run_id=self.run_id, node_id=node_id)
-        with self._buf_lock:
+        with self._buf_lock:  # stamped under the lock: log order, id order and time order agree
+            event_id, timestamp = _stamper.next()
+            event = Event(event_type, payload, run_id=self.run_id, event_id=event_id, timestamp=timestamp,
+                          node_id=node_id)
             buf = self._buf
             buf.append(event)
             self._counts[event_type] = self._counts.get(event_type, 0) + 1
             n = len(buf)
             if n == 1:
+                self._first_at = time.perf_counter()
                 self._wake.set()
         if n >= self.max_buffer:  # the writer is behind: let it catch up before recording more
             self._write_pending()
@@ -613,12 +714,15 @@ class Recorder:
             # a drain elsewhere may clear the wake-up meant for a stop: never wait unboundedly
             if not self._wake.wait(0.5):
                 continue
-            if not self._stopping:
-                # let a burst gather into one transaction; a stop cuts the wait short
-                self._urgent.wait(self.flush_interval + backoff)
-            if self._stopping:
-                return
-            ok = self._write_pending()
+            with _quick_handover():  # from here to the commit, get the GIL back promptly
+                # let a burst gather into one transaction, counting from the first event of the
+                # batch (not from this wake-up, which can itself take milliseconds); a stop cuts it short
+                delay = self.flush_interval + backoff - (time.perf_counter() - self._first_at)
+                if delay > 0 and not self._stopping:
+                    self._urgent.wait(delay)
+                if self._stopping:
+                    return
+                ok = self._write_pending()
             backoff = 0.0 if ok else min(1.0, max(0.05, backoff * 2))
 
     def _write_pending(self) -> bool:
@@ -630,10 +734,12 @@ class Recorder:
             if not batch:
                 return True
             try:
-                self._append(batch)
+                with _quick_handover():  # also when the agent's thread flushes itself
+                    self._append(batch)
             except Exception as exc:
                 with self._buf_lock:
                     self._buf[:0] = batch
+                    self._first_at = time.perf_counter()  # the retry waits its back-off from now
                     self._wake.set()
                 self._failures += 1
                 if self._failures == 1 or self._failures % 100 == 0:
@@ -697,19 +803,28 @@ def _close_open_recorders() -> None:
             log.error("agenttui: closing run %s at exit failed: %s", rec.run_id, exc)
 
 
+def _after_fork_in_child() -> None:
+    """A forked child must not write through its parent's SQLite connection (SQLite forbids it)."""
+    _stamper.reseed()
+    global _open_lock
+    _open_lock = threading.Lock()
+    for rec in list(_open_recorders):
+        rec._state = "forked"
+        rec._buf_lock = threading.Lock()
+        rec._write_lock = threading.Lock()
+        rec._buf = []
+    _open_recorders.clear()
+
+
 atexit.register(_close_open_recorders)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 # -------------------------------------------------------------------------------- instrument
 
 def _capture_fields(fields: dict[str, Any]) -> dict[str, Any]:
     return {str(k): jsonable(v) for k, v in fields.items()}
-
-
-def _summary_of(value: Any) -> str:
-    if isinstance(value, str):
-        return clip(value.replace("\n", " "), 300)
-    return short_repr(value)
 
 
 def _preview(prompt: Any) -> str:
@@ -724,7 +839,7 @@ class _ToolCall:
 
     __slots__ = ("rec", "tool", "api", "node_id", "call_id", "t0", "capture_result")
 
-    def __init__(self, rec: Recorder, tool: str, api: str, sig: inspect.Signature | None, args: tuple,
+    def __init__(self, rec: Recorder, tool: str, api: str, names: _ArgNames, args: tuple,
                  kwargs: dict, capture_args: bool, capture_result: bool) -> None:
         self.rec = rec
         self.tool = tool
@@ -734,9 +849,9 @@ class _ToolCall:
         self.node_id = node.node_id if node else None
         payload: dict[str, Any] = {"tool_name": tool, "api_name": api}
         if capture_args:
-            arguments = _bind(sig, args, kwargs)
-            payload["args_summary"] = args_summary(arguments)
-            payload["args"] = jsonable(arguments)
+            captured = jsonable(names.bind(args, kwargs))
+            payload["args_summary"] = args_summary(captured)
+            payload["args"] = captured
         else:
             payload["args_summary"] = "(not captured)"
         self.call_id = rec._emit("tool_invoked", payload, self.node_id)
@@ -755,28 +870,51 @@ class _ToolCall:
         else:
             payload["state"] = "SUCCESS"
             if self.capture_result:
-                payload["result_summary"] = _summary_of(result)
-                payload["result"] = jsonable(result)
+                captured = jsonable(result)
+                payload["result_summary"] = summary(result, captured)
+                payload["result"] = captured
             else:
                 payload["result_summary"] = "(not captured)"
         self.rec._emit("tool_returned", payload, self.node_id)
 
 
-def _bind(sig: inspect.Signature | None, args: tuple, kwargs: dict) -> dict[str, Any]:
-    if sig is not None:
-        try:
-            bound = sig.bind(*args, **kwargs)
-        except TypeError:
-            pass  # the call itself will raise the same TypeError; record what was passed
+class _ArgNames:
+    """Maps a call's arguments to parameter names without inspect's full (slow) binding.
+
+    The call itself validates its arguments; recording only needs names for what was passed.
+    """
+
+    __slots__ = ("positional", "varargs", "varkw")
+
+    def __init__(self, sig: inspect.Signature | None) -> None:
+        self.positional: tuple[str, ...] = ()
+        self.varargs: str | None = None
+        self.varkw: str | None = None
+        if sig is None:
+            return
+        P = inspect.Parameter
+        self.positional = tuple(n for n, p in sig.parameters.items()
+                                if p.kind in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD))
+        for n, p in sig.parameters.items():
+            if p.kind is P.VAR_POSITIONAL:
+                self.varargs = n
+            elif p.kind is P.VAR_KEYWORD:
+                self.varkw = n
+
+    def bind(self, args: tuple, kwargs: dict) -> dict[str, Any]:
+        names = self.positional
+        if len(args) <= len(names):
+            out = dict(zip(names, args))
         else:
-            out = dict(bound.arguments)
-            for name, param in sig.parameters.items():  # flatten **kwargs so names stay searchable
-                if param.kind is inspect.Parameter.VAR_KEYWORD and name in out:
-                    out.update(out.pop(name))
-            return out
-    out = {f"arg{i}": a for i, a in enumerate(args)}
-    out.update(kwargs)
-    return out
+            out = dict(zip(names, args))
+            extra = args[len(names):]
+            if self.varargs is not None:
+                out[self.varargs] = list(extra)
+            else:  # more than the function takes: the call will raise; record what was passed
+                out.update((f"arg{len(names) + i}", a) for i, a in enumerate(extra))
+        if kwargs:
+            out.update(kwargs)
+        return out
 
 
 def _cancel_state(exc: BaseException) -> str | None:
@@ -796,13 +934,13 @@ def _instrument(rec: Recorder, fn: Callable[..., Any], name: str | None, api_nam
         sig: inspect.Signature | None = inspect.signature(fn)
     except (TypeError, ValueError):
         sig = None
+    names = _ArgNames(sig)
 
     def begin(args: tuple, kwargs: dict) -> _ToolCall | None:
         if rec._state != "open":
             return None
         try:
-            return _ToolCall(rec, tool, api, sig if capture_args else None, args, kwargs, capture_args,
-                             capture_result)
+            return _ToolCall(rec, tool, api, names, args, kwargs, capture_args, capture_result)
         except Exception as exc:  # recording must never break the tool call itself
             log.warning("agenttui: could not record call of %s: %s", tool, exc)
             return None

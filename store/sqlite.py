@@ -41,6 +41,19 @@ _INSERT_EVENT_SQL = ("INSERT INTO events (id, event_id, run_id, seq, event_type,
                      "metadata, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)")
 
 
+def _upsert_sql(table: str, columns: Sequence[str], key: Sequence[str]) -> str:
+    """An upsert, not INSERT OR REPLACE: REPLACE deletes and re-inserts the row, rewriting every index
+    entry of it, while an update in place leaves the node_id index alone. Measured on a 70k-node
+    table, re-writing 700 nodes per commit took ~30% less time (benchmarks/README.md)."""
+    return (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({','.join('?' * len(columns))}) "
+            f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET "
+            + ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key))
+
+
+_UPSERT_RUN_SQL = _upsert_sql("runs", RUN_COLUMNS, ("run_id",))
+_UPSERT_NODE_SQL = _upsert_sql("nodes", NODE_COLUMNS, ("run_id", "node_id"))
+
+
 @dataclass
 class AppendResult:
     """What an append did: `stored` new events, `duplicates` skipped by event_id."""
@@ -224,6 +237,33 @@ class SQLiteStore:
         return conn
 
     def _check_and_migrate(self, conn: sqlite3.Connection) -> None:
+        # One read transaction: a process creating the schema right now must not be seen half-way
+        # (its tables without its user_version), or its new store would look like someone else's.
+        conn.execute("BEGIN")
+        try:
+            version = self._judge(conn)
+        finally:
+            conn.execute("COMMIT")
+        if version == SCHEMA_VERSION:
+            return
+        if self.readonly:
+            raise NotAStoreError(f"{self.path}: not an agenttui store yet (no schema); a writer creates it")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = self._judge(conn)  # another process may have created or migrated it meanwhile
+            for v in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _split_sql(MIGRATIONS[v]):
+                    conn.execute(statement)
+            if version < SCHEMA_VERSION:
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _judge(self, conn: sqlite3.Connection) -> int:
+        """The file's schema version, or the error that says why it is not a store we can open."""
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]
         # Ownership first: another program's database with a high user_version is not "too new".
@@ -231,27 +271,9 @@ class SQLiteStore:
             raise NotAStoreError(f"{self.path}: a SQLite database, but not an agenttui store")
         if version > SCHEMA_VERSION:
             raise SchemaTooNewError(self.path, version, SCHEMA_VERSION)
-        if version == SCHEMA_VERSION:
-            return
-        has_tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
-        if version == 0 and has_tables:
+        if version == 0 and conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]:
             raise NotAStoreError(f"{self.path}: a SQLite database with other tables, not an agenttui store")
-        if self.readonly:
-            raise NotAStoreError(f"{self.path}: not an agenttui store yet (no schema); a writer creates it")
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]  # another process may have won
-            if version > SCHEMA_VERSION:
-                raise SchemaTooNewError(self.path, version, SCHEMA_VERSION)
-            for v in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in _split_sql(MIGRATIONS[v]):
-                    conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        return version
 
     def close(self) -> None:
         with self._lock:
@@ -338,6 +360,8 @@ class SQLiteStore:
                     raise
                 conn.execute("ROLLBACK TO fast")
                 conn.execute("RELEASE fast")
+                for e, _ in items:  # numbered by the rolled-back attempt: only stored events keep one
+                    e.position = e.seq = None
                 self._insert(items, expected_version, result, check_existing=True)
             conn.execute("COMMIT")
         except BaseException:
@@ -457,12 +481,10 @@ class SQLiteStore:
 
     def _write_projection(self, state: RunState, nodes: Iterable[str], edges: Iterable[tuple[str, str]]) -> None:
         conn = self._conn
-        conn.execute(f"INSERT OR REPLACE INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({','.join('?' * len(RUN_COLUMNS))})",
-                     _row_values(state.run, RUN_COLUMNS))
+        conn.execute(_UPSERT_RUN_SQL, _row_values(state.run, RUN_COLUMNS))
         if nodes:
-            conn.executemany(
-                f"INSERT OR REPLACE INTO nodes ({', '.join(NODE_COLUMNS)}) VALUES ({','.join('?' * len(NODE_COLUMNS))})",
-                [_row_values(state.nodes[n], NODE_COLUMNS) for n in nodes])
+            all_nodes = state.nodes
+            conn.executemany(_UPSERT_NODE_SQL, [_row_values(all_nodes[n], NODE_COLUMNS) for n in nodes])
         if edges:
             ordered = list(edges)
             conn.executemany(

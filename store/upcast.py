@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any, Callable
 
 from .envelope import Event
+from .errors import UpcastError
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -41,7 +42,13 @@ class UpcasterRegistry:
             return event
         payload = dict(event.payload)
         while fn is not None:
-            payload = fn(payload)
+            try:
+                payload = fn(payload)
+            except Exception as exc:  # a bug in user code must say which event and step it hit
+                raise UpcastError(event.event_id, event.event_type, version, f"{type(exc).__name__}: {exc}") from exc
+            if not isinstance(payload, dict):
+                raise UpcastError(event.event_id, event.event_type, version,
+                                  f"it returned {type(payload).__name__}, not a payload dict")
             version += 1
             fn = self._fns.get((event.event_type, version))
         meta = dict(event.metadata or {})

@@ -65,3 +65,71 @@ def ev(event_type: str, run_id: str | None = "r1", *, event_id: str | None = Non
 
 def raw_rows(store: SQLiteStore, sql: str, params: tuple = ()) -> list[tuple]:
     return store.connection.execute(sql, params).fetchall()
+
+
+# ------------------------------------------------------------- worker processes (spawn-safe)
+
+def contended_writer(path: str, worker: int, rounds: int, free_batches: int, barrier, results) -> None:
+    """A writer process for the concurrency tests: lockstep rounds, then a free-running phase.
+
+    Lives here, not in the test module, so spawned children import it without importing pytest tests.
+    Reports wins, ConcurrencyError losses and anything unexpected through `results`.
+    """
+    from agenttui.store import ConcurrencyError
+
+    report = {"worker": worker, "lockstep_wins": 0, "lockstep_conflicts": 0, "free_conflicts": 0,
+              "own_run_conflicts": 0, "unexpected": [], "stored": []}
+    store = SQLiteStore(path, busy_timeout_ms=30_000)
+
+    def version(run_id: str) -> int:
+        run = store.run(run_id)
+        return run["last_seq"] if run else 0
+
+    def batch(tag: str, size: int) -> list[dict]:
+        return [ev("tool_invoked", run_id="shared", event_id=f"{tag}-{k}", worker=worker) for k in range(size)]
+
+    try:
+        for r in range(rounds):  # everyone reads the same version, then everyone tries: one wins
+            expected = version("shared")
+            barrier.wait()
+            events = batch(f"w{worker}-lock{r}", 2)
+            try:
+                store.append(events, expected_version=expected)
+                report["lockstep_wins"] += 1
+                report["stored"].extend(e["event_id"] for e in events)
+            except ConcurrencyError:
+                report["lockstep_conflicts"] += 1
+        barrier.wait()
+        for b in range(free_batches):  # read-retry loop until this batch lands
+            events = batch(f"w{worker}-free{b}", 1 + b % 3)
+            while True:
+                try:
+                    store.append(events, expected_version=version("shared"))
+                    break
+                except ConcurrencyError:
+                    report["free_conflicts"] += 1
+            report["stored"].extend(e["event_id"] for e in events)
+            own = [ev("llm_call_started", run_id=f"own-{worker}", event_id=f"w{worker}-own{b}")]
+            try:
+                store.append(own, expected_version=version(f"own-{worker}"))
+            except ConcurrencyError:
+                report["own_run_conflicts"] += 1
+            report["stored"].append(own[0]["event_id"])
+    except Exception as exc:  # reported, so the test fails with the reason instead of hanging
+        report["unexpected"].append(f"{type(exc).__name__}: {exc}")
+        barrier.abort()
+    finally:
+        store.close()
+        results.put(report)
+
+
+def open_and_append(path: str, worker: int, barrier, results) -> None:
+    """Open a store that may not exist yet, at the same instant as other processes, and append."""
+    try:
+        barrier.wait()
+        store = SQLiteStore(path, busy_timeout_ms=30_000)
+        store.append(ev("x", run_id=f"p{worker}", event_id=f"open-{worker}"))
+        store.close()
+        results.put((worker, None))
+    except Exception as exc:
+        results.put((worker, f"{type(exc).__name__}: {exc}"))

@@ -133,6 +133,21 @@ def test_export_round_trip_through_the_cli(tmp_path, db, cli):
     assert len(lines) == SAMPLE_EVENTS and json.loads(lines[0])["run_id"] is None
 
 
+def test_export_writes_stored_payload_versions_not_upcast_ones(tmp_path, cli, monkeypatch):
+    from agenttui.store import UpcasterRegistry
+
+    registry = UpcasterRegistry()
+    registry.add("tool_invoked", 1, lambda p: {"args_summary": p.get("args", "")})
+    monkeypatch.setattr("agenttui.store.sqlite.default_upcasters", registry)
+    path = tmp_path / "u.db"
+    with SQLiteStore(path) as store:
+        store.append({"event_type": "tool_invoked", "run_id": "r", "payload": {"args": "q=1"}})
+    code, out, _ = cli("tail", path, "--json")
+    assert code == 0 and json.loads(out)["payload"] == {"args_summary": "q=1"}  # readers see v2
+    code, out, _ = cli("export", path)
+    assert code == 0 and json.loads(out)["payload"] == {"args": "q=1"}  # the export is the stored fact
+
+
 def test_export_filters_to_stdout(db, cli):
     code, out, _ = cli("export", db, "--run", "unassigned")
     rows = [json.loads(x) for x in out.splitlines()]
@@ -282,6 +297,12 @@ def test_missing_files(tmp_path, cli, monkeypatch):
     monkeypatch.delenv("AGENTTUI_DB", raising=False)
     code, _, err = cli("stats")
     assert_clean_error(code, err, "AGENTTUI_DB")
+
+
+def test_importing_a_database_as_jsonl_is_caught(db, tmp_path, cli, monkeypatch):
+    monkeypatch.setenv("AGENTTUI_DB", str(tmp_path / "other.db"))
+    code, _, err = cli("import", db)  # FILE forgotten: the database itself would be read as JSONL
+    assert_clean_error(code, err, "is a SQLite database, not a JSONL file")
 
 
 def test_not_a_sqlite_file(tmp_path, cli):

@@ -42,6 +42,8 @@ CANON = "2025-04-17T12:00:00.123456Z"
     (1744891200.123456, CANON),
     (0, "1970-01-01T00:00:00.000000Z"),
     (datetime(2025, 4, 17, 12, 0, 0, 123456), CANON),
+    ("0999-01-01T00:00:00Z", "0999-01-01T00:00:00.000000Z"),  # still four digits: sorts before 1000
+    (datetime(999, 1, 1), "0999-01-01T00:00:00.000000Z"),
     (datetime(2025, 4, 17, 12, 0, 0, 123456, tzinfo=timezone.utc), CANON),
 ])
 def test_timestamp_forms_normalise_to_one_form(given, expected):
@@ -66,6 +68,7 @@ def test_normalised_timestamps_sort_in_time_order():
     "yesterday", "", "2025-04-17", "2025-13-01T00:00:00Z", "2025-02-30T00:00:00Z", "2025-04-17T25:00:00Z",
     "2025-04-17T12:00:00+25:00", "2025-04-17T12:00:00+05:75", "2025-04-17T12:00:00.1234567890Z",
     "17/04/2025 12:00", "2025-04-17T12:00:00 PST", "1744891200", float("nan"), float("inf"), 10 ** 20, True,
+    "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00",
     [2025, 4, 17], {"ts": 1},
 ])
 def test_garbage_timestamps_are_rejected_naming_the_field(garbage):
@@ -216,6 +219,15 @@ def test_nan_in_metadata_is_rejected_not_silently_nulled(tmp_path):
     assert store.count_events() == 0
 
 
+@pytest.mark.parametrize("payload", [{1: "int key"}, {"raw": b"bytes"}, {"n": 2 ** 70}, {"s": {1, 2}}])
+def test_payloads_json_cannot_hold_are_rejected(tmp_path, payload):
+    store = open_store(tmp_path)
+    with pytest.raises(EnvelopeError) as info:
+        store.append({"event_type": "x", "run_id": "r", "payload": payload})
+    assert info.value.field == "payload" and "cannot be stored as JSON" in str(info.value)
+    assert store.count_events() == 0
+
+
 def test_unserialisable_metadata_is_an_envelope_error(tmp_path):
     store = open_store(tmp_path)
     with pytest.raises(EnvelopeError) as info:
@@ -338,3 +350,35 @@ def test_a_batch_with_a_bad_hand_built_event_names_it(tmp_path):
     assert info.value.field == "timestamp"
     assert f"event 1 ({bad.event_id})" in str(info.value)
     assert store.count_events() == 0
+
+
+# ------------------------------------------------------------------ property: any ISO form
+
+from datetime import timedelta  # noqa: E402
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    moment=st.datetimes(min_value=datetime(1000, 1, 2), max_value=datetime(9998, 12, 30)),
+    offset_minutes=st.integers(-(23 * 60 + 59), 23 * 60 + 59),
+    style=st.sampled_from(["colon", "compact", "z", "naive", "space"]),
+    digits=st.integers(0, 9),
+)
+def test_any_iso_rendering_of_a_moment_normalises_to_that_moment(moment, offset_minutes, style, digits):
+    if style in ("z", "naive", "space"):
+        offset_minutes = 0
+    local = moment + timedelta(minutes=offset_minutes)
+    frac = f"{local.microsecond:06d}{'0' * 3}"[:digits] if digits else ""
+    text = local.strftime("%Y-%m-%d") + (" " if style == "space" else "T") + local.strftime("%H:%M:%S")
+    if frac:
+        text += "." + frac
+    sign = "-" if offset_minutes < 0 else "+"
+    hh, mm = divmod(abs(offset_minutes), 60)
+    text += {"colon": f"{sign}{hh:02d}:{mm:02d}", "compact": f"{sign}{hh:02d}{mm:02d}", "z": "Z"}.get(style, "")
+    expected_micro = int(frac[:6].ljust(6, "0")) if frac else 0
+    expected = moment.replace(microsecond=expected_micro)
+    got = normalize_timestamp(text)
+    assert got == expected.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), text

@@ -73,7 +73,9 @@ def test_every_bad_line_is_named_and_every_good_line_kept(tmp_path):
         failed = dict(report.errors)
         assert sorted(failed) == [2, 3, 4, 5, 6, 7, 8]
         assert "malformed JSON" in failed[2] and "malformed JSON" in failed[3]
+        assert "line 1" not in failed[2] and "at column" in failed[2]  # one line number per report line
         assert "UTF-8" in failed[4]
+        assert failed[5].startswith("NaN at column ") and "not valid JSON" in failed[5]
         assert "event_type" in failed[6]
         assert "payload must be a JSON object" in failed[7]
         assert "nested" in failed[8]

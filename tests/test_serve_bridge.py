@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 import urllib.error
 import urllib.request
 from contextlib import asynccontextmanager
@@ -13,6 +14,7 @@ from typing import Any, AsyncIterator
 import orjson
 import pytest
 import redis.asyncio as aioredis
+from pg_server import pg_schemas, pg_server_url, pg_url  # noqa: F401
 from redis_server import eventually, redis_server, redis_url, serve_redis_proc, stream_name  # noqa: F401
 from store_fixtures import SAMPLE_RUN, sample_lines
 from websockets.asyncio.client import ClientConnection, connect
@@ -20,7 +22,7 @@ from websockets.exceptions import InvalidStatus
 
 from agenttui.serve.app import ServeApp
 from agenttui.serve.config import ServeConfig
-from agenttui.store import SQLiteStore, parse_json_line
+from agenttui.store import SQLiteStore, open_store, parse_json_line
 
 GROUP = "agenttui-test"
 
@@ -223,6 +225,48 @@ def test_an_event_the_store_refuses_is_dead_lettered_and_the_batch_kept(tmp_path
     assert stored_ids(str(tmp_path / "serve.db")) == ["big-1", "big-3"]
 
 
+class FlakyStore:
+    """A real store whose first appends fail the way a locked or full database does."""
+
+    def __init__(self, store: SQLiteStore, failures: int):
+        self._store = store
+        self.failures = failures
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def append(self, events: Any) -> Any:
+        if self.failures:
+            self.failures -= 1
+            raise sqlite3.OperationalError("database is locked")
+        return self._store.append(events)
+
+
+def test_a_failing_store_keeps_the_batch_pending_and_retries(tmp_path: Path, redis_url: str, stream_name: str,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    lines = sample_lines()[:25]
+    caplog.set_level(logging.INFO, logger="agenttui.serve")
+
+    async def scenario() -> None:
+        cfg = config(tmp_path, redis_url, stream_name)
+        real = SQLiteStore(cfg.db)
+        flaky = FlakyStore(real, failures=3)
+        try:
+            async with redis_client(redis_url) as r, serving(cfg, store=flaky) as app:
+                await xadd_all(r, stream_name, lines)
+                await eventually(lambda: flaky.failures == 0, what="the store failures")
+                await eventually(lambda: app.hub.high_water == len(lines), what="the batch stored")
+                await eventually(lambda: _zero(r, stream_name), what="the batch acked")
+        finally:
+            real.close()
+
+    run(scenario())
+    assert stored_ids(str(tmp_path / "serve.db")) == [orjson.loads(l)["event_id"] for l in lines]
+    retries = [r for r in caplog.records if r.getMessage() == "store unavailable, batch kept pending and retried"]
+    assert len(retries) == 3 and "database is locked" in retries[0].fields["error"]
+    assert any(r.getMessage() == "store available again" for r in caplog.records)
+
+
 # ---------------------------------------------------------------------------- replay seam
 
 def test_replay_latest_then_live_has_no_gap_and_no_duplicate(tmp_path: Path, redis_url: str, stream_name: str,
@@ -394,6 +438,27 @@ def test_restart_after_commit_but_before_ack_stores_nothing_twice(tmp_path: Path
     assert [m["event_id"] for m in got] == expected  # history (after=0) then live, each once
 
 
+def test_a_deleted_stream_and_group_are_recreated(tmp_path: Path, redis_url: str, stream_name: str,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """What a Redis restart without persistence looks like from here: the group is gone."""
+    lines = sample_lines()[:20]
+    caplog.set_level(logging.INFO, logger="agenttui.serve")
+
+    async def scenario() -> None:
+        async with redis_client(redis_url) as r, serving(config(tmp_path, redis_url, stream_name)) as app:
+            await xadd_all(r, stream_name, lines[:10])
+            await eventually(lambda: app.hub.high_water == 10, what="the first ten stored")
+            await r.delete(stream_name)
+            await eventually(lambda: any(rec.getMessage() == "consumer group is gone; recreating it"
+                                         for rec in caplog.records), what="the loss noticed")
+            await eventually(lambda: app.bridge.stats.connected, what="the group recreated")
+            await xadd_all(r, stream_name, lines[10:])
+            await eventually(lambda: app.hub.high_water == 20, what="the rest stored")
+
+    run(scenario())
+    assert stored_ids(str(tmp_path / "serve.db")) == [orjson.loads(l)["event_id"] for l in lines]
+
+
 def test_stale_entries_of_a_crashed_consumer_are_claimed(tmp_path: Path, redis_url: str, stream_name: str) -> None:
     lines = sample_lines()[:40]
 
@@ -424,3 +489,34 @@ def test_shutdown_closes_clients_as_going_away(tmp_path: Path, redis_url: str, s
             return ws.close_code
 
     assert run(scenario()) == 1001
+
+
+# ------------------------------------------------------------------------------ PostgreSQL
+
+def test_the_bridge_writes_to_a_postgresql_store_too(pg_url: str, tmp_path: Path, redis_url: str,
+                                                     stream_name: str) -> None:
+    """Nothing in serve is SQLite-specific: the same flow against the PostgreSQL backend."""
+    lines = sample_lines()[:60]
+
+    async def scenario() -> list[dict]:
+        cfg = config(tmp_path, redis_url, stream_name, db=pg_url, replay_latest=True)
+        async with redis_client(redis_url) as r, serving(cfg) as app:
+            await xadd_all(r, stream_name, lines[:30])
+            await eventually(lambda: app.hub.high_water == 30, what="the first half stored")
+            async with connect(ws_url(app)) as ws:  # replays the latest run, then goes live
+                await eventually(lambda: app.hub.subscribers == 1, what="client subscribed")
+                await xadd_all(r, stream_name, lines[30:])
+                got = await receive_until(ws, orjson.loads(lines[-1])["event_id"])
+            await eventually(lambda: _zero(r, stream_name), what="every entry acked")
+        return got
+
+    got = run(scenario())
+    envelopes = [orjson.loads(l) for l in lines]
+    history = [e["event_id"] for e in envelopes[:30] if e["run_id"] == SAMPLE_RUN]
+    assert 0 < len(history) < 30  # the replay skipped the null-run events before the run started
+    assert [m["event_id"] for m in got] == history + [e["event_id"] for e in envelopes[30:]]
+    store = open_store(pg_url)
+    try:
+        assert [e.event_id for e in store.iter_events()] == [e["event_id"] for e in envelopes]
+    finally:
+        store.close()

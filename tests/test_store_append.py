@@ -300,3 +300,29 @@ def test_the_sample_node_with_an_early_status_keeps_it(tmp_path):
                        (early["payload"]["node_id"],))
     assert history[0][0] == early["payload"]["new_status"]
     assert store.node(SAMPLE_RUN, early["payload"]["node_id"])["status"] == history[-1][0]
+
+
+def test_python_only_payload_values_fold_like_their_stored_json(tmp_path):
+    """The append path folds the caller's objects, a rebuild folds their JSON: both must agree."""
+    import enum
+    import uuid
+    from datetime import datetime
+
+    class Kind(enum.Enum):
+        PLAN = "PLAN_NODE"
+
+    node = uuid.UUID("12345678-1234-5678-1234-567812345678")
+    store = open_store(tmp_path)
+    store.append([
+        ev("run_started", config={"model": Kind.PLAN}, input_data={"data": {"prompt": datetime(2025, 1, 2, 3, 4)}}),
+        ev("node_created", node_id="n", node_nid=(1, 2), node_type=Kind.PLAN, task_goal=datetime(2025, 1, 1),
+           outer_node_id=node),
+        ev("plan_received", node_id="n", raw_plan=({"id": 1}, {"id": 2})),
+        ev("run_error", error_message=("disk", "full")),
+    ])
+    assert store.check() == []
+    n = store.node("r1", "n")
+    assert (n["node_type"], n["task_goal"], n["node_nid"]) == ("PLAN_NODE", "2025-01-01T00:00:00", "[1, 2]")
+    assert n["metadata"] == {"plan_size": 2}
+    assert store.run("r1")["model"] == "PLAN_NODE"
+    assert store.node("r1", str(node))["status"] == "PENDING"

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from textual.command import CommandList
 
 from agenttui.tui.app import SPEEDS, AgentTuiApp
 from agenttui.tui.components.detail import DetailPane
@@ -234,12 +235,16 @@ async def test_help_screen_and_command_palette_list_the_keys(sample_db: Path) ->
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape")
+        await pilot.press("left_square_bracket")
+        assert app.replay is not None
         await pilot.press("ctrl+p")
-        await pilot.pause()
-        await pilot.press(*"live")
-        await pilot.pause(0.3)
-        assert "Back to live" in str(app.screen.query("Option, .option-list--option").first().render()) or True
-        await pilot.press("escape")
+        await pilot.press(*"back to live")
+        commands = app.screen.query_one(CommandList)
+        await wait_for(pilot, lambda: commands.option_count > 0, "the palette to offer commands")
+        prompt = commands.get_option_at_index(0).prompt
+        assert "Back to live" in getattr(prompt, "plain", str(prompt))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.replay is None, "the palette command to run")
 
 
 async def test_a_user_keymap_remaps_a_binding(sample_db: Path) -> None:
@@ -259,3 +264,11 @@ async def test_q_quits(sample_db: Path) -> None:
         await pilot.press("q")
         await pilot.pause()
     assert app.return_code == 0
+
+
+def test_agenttui_keymap_parses_ids_and_keys() -> None:
+    from agenttui.tui.app import parse_keymap
+
+    assert parse_keymap("search=ctrl+f;quit=ctrl+q,f10  live=l") == [
+        ("search", "ctrl+f"), ("quit", "ctrl+q,f10"), ("live", "l")]
+    assert parse_keymap("nonsense;=x;y=") == []

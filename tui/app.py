@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 import time
 from array import array
+from bisect import bisect_left, bisect_right
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from rich.text import Text
@@ -24,7 +24,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
-from agenttui.store import Event, NotAStoreError, SchemaError, SchemaTooNewError, SQLiteStore
+from agenttui.store import Event, NotAStoreError, SchemaTooNewError, SQLiteStore
 
 from .commands import InspectorCommands
 from .components.detail import DetailPane
@@ -39,7 +39,7 @@ from .components.status_bar import StatusBar, StatusInfo
 from .components.time_slider import TimeSlider
 from .components.type_picker import TypePicker
 from .literal import clean
-from .queries import last_seq, matching_seqs
+from .queries import first_match, last_seq, matching_seqs
 from .replay import Timeline, load_timeline
 from .view_filter import ViewFilter, payload_matches
 from .watcher import Change, StoreWatcher
@@ -69,8 +69,8 @@ class AgentTuiApp(App[int]):
         Binding("t", "pick_types", "Types", id="pick_types"),
         Binding("escape", "clear", "Clear", show=False, id="clear"),
         Binding("f", "toggle_follow", "Follow", id="follow"),
-        Binding("left_square_bracket", "step(-1)", "Step back", show=False, id="step_back"),
-        Binding("right_square_bracket", "step(1)", "Step fwd", show=False, id="step_forward"),
+        Binding("left_square_bracket", "step(-1)", "Back", id="step_back"),
+        Binding("right_square_bracket", "step(1)", "Fwd", id="step_forward"),
         Binding("left_curly_bracket", "jump(-0.05)", "-5%", show=False, id="jump_back"),
         Binding("right_curly_bracket", "jump(0.05)", "+5%", show=False, id="jump_forward"),
         Binding("L", "live", "Live", id="live"),
@@ -259,10 +259,13 @@ class AgentTuiApp(App[int]):
             self._on_new_events(change.events)
         elif change.kind == "appeared":
             self.notify(f"{os.path.basename(self.path or '')} appeared", timeout=3)
+            self.timeline = None
+            self.run_id = None
             self._open()
         elif change.kind == "replaced":
             self.notify(clean(change.message), severity="warning", timeout=5)
             self.timeline = None
+            self.run_id = None  # the new file may hold other runs: start from the requested or latest
             self._open()
         elif change.kind == "deleted":
             self._close_store()
@@ -299,12 +302,12 @@ class AgentTuiApp(App[int]):
             self.timeline = None
             self.tree.clear()
         if reset_view:
-            self.view = ViewFilter(types=self.view.types if self.view.types and False else None)
+            self.view = ViewFilter()
             self.search_text = None
             self.matches = None
         self.run_id = run_id
         self.run_row = store.run(run_id) if run_id else None
-        self.known_types = frozenset(store.count_by_type(run_id=run_id)) if run_id else frozenset()
+        self.known_types = frozenset()  # filled by the type picker's count (a GROUP BY is too slow to open with)
         total = last_seq(store, run_id) if run_id else 0
         lst = self.events_list
         lst.follow = True
@@ -414,77 +417,94 @@ class AgentTuiApp(App[int]):
         return self.store.run(self.run_id) if self.store is not None and self.run_id else None
 
     # ------------------------------------------------------------------ filtered views
-    def _rebuild_view(self, *, keep_seq: int | None = None) -> None:
-        """Build the list's row set for the current filter (and the search's matches) in a worker."""
+    def _rebuild_view(self, *, keep_seq: int | None = None, jump_to_match: bool = False) -> None:
+        """Show the list for the current filter, and find the search's matches, in a worker."""
         self._view_generation += 1
         self.tree.set_chosen(self.view.node_id)
+        lst = self.events_list
         if keep_seq is None:
-            keep_seq = self.events_list.cursor_seq
-        if not self.view.active and not self.search_text:
-            self.events_list.set_source(AllRows(last_seq(self.store, self.run_id) if self.store and self.run_id else 0),
-                                        keep_seq=keep_seq)
-            self.matches = None
-            self.events_list.matches = None
-            self._after_view_change()
-            return
+            keep_seq = lst.cursor_seq
+        self.matches = None
+        lst.matches = None
         if self.store is None or self.run_id is None:
             return
-        self._set_busy("filtering…")
         upto = last_seq(self.store, self.run_id)
-        self._build_view(self._view_generation, self.run_id, self.view, self.search_text, upto, keep_seq)
+        if not self.view.active and lst.source.filtered:
+            lst.set_source(AllRows(upto), keep_seq=keep_seq)
+        if not self.view.active and not self.search_text:
+            lst.refresh_rows()
+            self._set_busy("")
+            self._after_view_change()
+            return
+        self._set_busy("searching…" if self.search_text else "filtering…")
+        self._build_view(self._view_generation, self.run_id, self.view, self.search_text, upto, keep_seq,
+                         jump_to_match)
 
     @work(thread=True, exclusive=True, group="view")
     def _build_view(self, generation: int, run_id: str, view: ViewFilter, search: str | None, upto: int,
-                    keep_seq: int | None) -> None:
+                    keep_seq: int | None, jump_to_match: bool) -> None:
+        """Rows first (so a filter repaints at once), then the first match, then all matches."""
         worker = get_current_worker()
         assert self.path is not None
         cancelled = lambda: worker.is_cancelled  # noqa: E731
         try:
             with SQLiteStore(self.path, readonly=True) as store:
-                rows = None
                 if view.active:
                     rows = matching_seqs(store, run_id, view.store_filter(), upto_seq=upto, cancelled=cancelled)
                     if rows is None:
                         return
-                matches = None
-                if search:
-                    matches = matching_seqs(store, run_id, view.store_filter(search), upto_seq=upto,
-                                            cancelled=cancelled)
-                    if matches is None:
-                        return
+                    self.call_from_thread(self._rows_built, generation, view, upto, rows, keep_seq)
+                if not search:
+                    return
+                if jump_to_match:
+                    first = first_match(store, run_id, view.store_filter(search), after_seq=keep_seq or 0)
+                    self.call_from_thread(self._first_match_found, generation, search, first)
+                matches = matching_seqs(store, run_id, view.store_filter(search), upto_seq=upto,
+                                        cancelled=cancelled)
+                if matches is None:
+                    return
+                self.call_from_thread(self._matches_built, generation, view, search, upto, matches)
         except Exception as exc:
             self.call_from_thread(self._set_busy, f"filter failed: {clean(exc, limit=60)}")
-            return
-        self.call_from_thread(self._view_built, generation, run_id, view, search, upto, rows, matches, keep_seq)
 
-    def _view_built(self, generation: int, run_id: str, view: ViewFilter, search: str | None, upto: int,
-                    rows: array | None, matches: array | None, keep_seq: int | None) -> None:
-        if generation != self._view_generation or run_id != self.run_id or self.store is None:
+    def _catch_up(self, view: ViewFilter, search: str | None, upto: int, seqs: array) -> None:
+        """Add what arrived while a worker ran: one small indexed query past its snapshot."""
+        assert self.store is not None and self.run_id is not None
+        if last_seq(self.store, self.run_id) > upto:
+            seqs.extend(matching_seqs(self.store, self.run_id, view.store_filter(search), after_seq=upto)
+                        or array("q"))
+
+    def _rows_built(self, generation: int, view: ViewFilter, upto: int, rows: array,
+                    keep_seq: int | None) -> None:
+        if generation != self._view_generation or self.store is None:
             return
-        # events that arrived while the worker ran: catch up with one small indexed query
-        now = last_seq(self.store, run_id)
-        if now > upto:
-            if rows is not None:
-                more = matching_seqs(self.store, run_id, view.store_filter(), after_seq=upto)
-                rows.extend(more or array("q"))
-            if matches is not None:
-                more = matching_seqs(self.store, run_id, view.store_filter(search), after_seq=upto)
-                matches.extend(more or array("q"))
-        lst = self.events_list
-        lst.set_source(FilteredRows(rows) if rows is not None else AllRows(now), keep_seq=keep_seq)
-        self.matches = matches
-        lst.matches = matches
-        lst.refresh_rows()
-        self._set_busy("")
-        if search and matches is not None and self._pending_jump_to_match:
-            self._pending_jump_to_match = False
-            if matches:
-                self._go_to_match(1, include_current=True)
-            else:
-                self.notify(f"no event payload contains {clean(search, limit=40)!r}", timeout=3)
+        self._catch_up(view, None, upto, rows)
+        self.events_list.set_source(FilteredRows(rows), keep_seq=keep_seq)
+        if not self.search_text:
+            self._set_busy("")
         self._after_view_change()
 
-    _pending_jump_to_match = False
+    def _first_match_found(self, generation: int, search: str, seq: int | None) -> None:
+        if generation != self._view_generation:
+            return
+        if seq is None:
+            self.notify(f"no event payload contains {clean(search, limit=40)!r}", timeout=3)
+            return
+        lst = self.events_list
+        if lst.follow:
+            lst.set_follow(False)
+        lst.go_to_seq(seq)
+        self._update_status()
+
+    def _matches_built(self, generation: int, view: ViewFilter, search: str, upto: int, matches: array) -> None:
+        if generation != self._view_generation or self.store is None:
+            return
+        self._catch_up(view, search, upto, matches)
+        self.matches = matches
+        self.events_list.matches = matches
+        self.events_list.refresh_rows()
+        self._set_busy("")
+        self._update_status()
 
     def _after_view_change(self) -> None:
         if self.replay is not None and self.timeline is not None:
@@ -539,12 +559,15 @@ class AgentTuiApp(App[int]):
         slider = self.slider
         tl = self.timeline
         total = timeline_total(tl) if tl is not None else self.events_list.count
-        slider.show(tl) if hasattr(slider, "show") and tl is not None else None
+        if slider.timeline is not tl:
+            slider.timeline = tl
         slider.total = total
         slider.live = self.replay is None
         slider.index = self.replay if self.replay is not None else max(0, total - 1)
 
     def _update_status(self) -> None:
+        if not self.query("#status"):
+            return  # shutting down: the screen is gone
         lst = self.events_list
         info = StatusInfo(follow=lst.follow, unseen=lst.unseen, row=lst.cursor, rows=lst.count,
                           total=self.run_row.get("event_count", 0) if self.run_row else lst.count,
@@ -564,8 +587,7 @@ class AgentTuiApp(App[int]):
             if self.matches is not None:
                 info.match_count = len(self.matches)
                 seq = lst.cursor_seq
-                if seq is not None and lst._is_match(seq):
-                    from bisect import bisect_left
+                if seq is not None and lst.is_match(seq):
                     info.match_index = bisect_left(self.matches, seq)
         self.query_one("#status", StatusBar).show(info)
 
@@ -745,8 +767,7 @@ class AgentTuiApp(App[int]):
         self.events_list.focus()
         text = message.value
         self.search_text = text or None
-        self._pending_jump_to_match = bool(text)
-        self._rebuild_view()
+        self._rebuild_view(jump_to_match=bool(text))
 
     @on(SearchBar.Closed)
     def _on_search_closed(self) -> None:
@@ -758,19 +779,20 @@ class AgentTuiApp(App[int]):
     def action_previous_match(self) -> None:
         self._go_to_match(-1)
 
-    def _go_to_match(self, direction: int, *, include_current: bool = False) -> None:
-        from bisect import bisect_left, bisect_right
-
+    def _go_to_match(self, direction: int) -> None:
         matches = self.matches
         if not self.search_text:
             self.notify("no search yet: press / to search", timeout=2)
+            return
+        if matches is None:
+            self.notify("still searching…", timeout=1)
             return
         if not matches:
             return
         lst = self.events_list
         seq = lst.cursor_seq or 0
         if direction > 0:
-            i = bisect_left(matches, seq) if include_current else bisect_right(matches, seq)
+            i = bisect_right(matches, seq)
             target = matches[i] if i < len(matches) else matches[0]
         else:
             i = bisect_left(matches, seq) - 1

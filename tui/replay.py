@@ -31,12 +31,12 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left, bisect_right
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from operator import itemgetter
 from typing import Any, Callable, Iterable, Sequence
 
 from agenttui.store.envelope import Event, normalize_timestamp
-from agenttui.store.fold import RUN_COLUMNS, NODE_COLUMNS, RunState, apply_event, new_node, new_run, nid_key
+from agenttui.store.fold import NODE_COLUMNS, RUN_COLUMNS, RunState, apply_event, new_run, nid_key
 
 __all__ = [
     "MARK_KINDS", "NODE_DISPLAY_FIELDS", "RUN_DISPLAY_FIELDS", "Timeline", "TimelineError", "load_timeline",
@@ -106,7 +106,7 @@ class _Field:
     def add(self, i: int, value: Any) -> None:
         try:
             self.vals.append(value)
-        except TypeError:  # a non-int in an int column: keep going with a plain list
+        except (TypeError, OverflowError):  # not an int64 (a huge count from a bad payload): use a list
             self.vals = list(self.vals)
             self.vals.append(value)
         self.idx.append(i)
@@ -127,7 +127,7 @@ class _NodeHistory:
         self.d_idx = array("i")         # desc changes: index ...
         self.d_vals: list[tuple] = []   # ... and the desc tuple after it
         self.c_idx = array("i")         # counter changes: index ...
-        self.c_vals = array("q")        # ... and 5 counters after it
+        self.c_vals: array | list = array("q")  # ... and 5 counters after it
         self.c_last: tuple = ()         # the last 5 counters recorded
         self.ts_late: dict[int, str] | None = None  # own event index -> updated_at when it did not advance
         self.parent_since = -1          # index of the first edge into this node, -1 if none yet
@@ -166,6 +166,7 @@ class Timeline:
         self._edges: dict[tuple[str, str], list] = {}   # key -> [i0, values0, i1, values1, ...]
         self._mark_idx = array("i")
         self._mark_kind = array("B")
+        self._nid_keys: dict[str | None, tuple] = {}  # nid -> nid_key(nid), for sorting siblings
 
     # ------------------------------------------------------------------------------- folding
     def extend(self, events: Iterable[Event]) -> int:
@@ -186,116 +187,121 @@ class Timeline:
         last_pos = positions[-1] if positions else -1
         i = len(positions)
         start = i
-        for e in events:
-            pos = e.position
-            if pos is None:
-                raise TimelineError(f"event {e.event_id} ({e.event_type}) has no position: a Timeline folds "
-                                    "stored events")
-            if pos <= last_pos:
-                continue
-            if e.run_id != run_id:
-                raise TimelineError(f"event {e.event_id} at position {pos} belongs to run {e.run_id!r}, "
-                                    f"not {run_id!r}")
-            touched = apply_event(state, e)
-            last_pos = pos
-            positions.append(pos)
-            seqs.append(run["last_seq"])
-            et = e.event_type
-            code = codes.get(et)
-            if code is None:
-                code = codes[et] = len(self._type_names)
-                self._type_names.append(et)
-            types.append(code)
-            ts = e.timestamp
-            if ts[:19] == self._ts_key and len(ts) == 27 and ts[26] == "Z" and ts[19] == "." and ts[20:26].isdigit():
-                micros.append(self._ts_secs * 1_000_000 + int(ts[20:26]))
-            else:
-                micros.append(self._parse_ts(i, ts))
-
-            # run
-            if run["updated_at"] == ts:
-                self._run_max = i
-            else:
-                self._run_ts_late[i] = self._run_max
-            values = _run_hot_of(run)
-            if values != hot_last:
-                for k, (new, old) in enumerate(zip(values, hot_last)):
-                    if new is not old and new != old:
-                        hot_fields[k].add(i, new)
-                hot_last = values
-            values = _run_cold_of(run)
-            if values != cold_last:
-                for k, (new, old) in enumerate(zip(values, cold_last)):
-                    if new is not old and new != old:
-                        cold_fields[k].add(i, new)
-                cold_last = values
-            kind = None
-            if run["error_count"] != self._run_err:
-                self._run_err = run["error_count"]
-                if et == "run_error":
-                    kind = 0
-                elif et.startswith("llm_"):
-                    kind = 2
-                elif et.startswith("tool_"):
-                    kind = 3
+        try:
+            for e in events:
+                pos = e.position
+                if pos is None:
+                    raise TimelineError(f"event {e.event_id} ({e.event_type}) has no position: a Timeline folds "
+                                        "stored events")
+                if pos <= last_pos:
+                    continue
+                if e.run_id != run_id:
+                    raise TimelineError(f"event {e.event_id} at position {pos} belongs to run {e.run_id!r}, "
+                                        f"not {run_id!r}")
+                touched = apply_event(state, e)
+                last_pos = pos
+                positions.append(pos)
+                seqs.append(run["last_seq"])
+                et = e.event_type
+                code = codes.get(et)
+                if code is None:
+                    code = codes[et] = len(self._type_names)
+                    self._type_names.append(et)
+                types.append(code)
+                ts = e.timestamp
+                if ts[:19] == self._ts_key and len(ts) == 27 and ts[26] == "Z" and ts[19] == "." and ts[20:26].isdigit():
+                    micros.append(self._ts_secs * 1_000_000 + int(ts[20:26]))
                 else:
-                    kind = 4
+                    micros.append(self._parse_ts(i, ts))
 
-            # nodes
-            own = e.node_id
-            for node_id in touched.nodes:
-                node = nodes[node_id]
-                h = hist.get(node_id)
-                if h is None:
-                    h = hist[node_id] = _NodeHistory(i)
-                    self._maybe_roots.append(node_id)
-                    last_desc = None
+                # run
+                if run["updated_at"] == ts:
+                    self._run_max = i
                 else:
-                    last_desc = h.d_vals[-1]
-                desc = _desc_of(node)
-                if desc != last_desc:
-                    h.d_idx.append(i)
-                    h.d_vals.append(desc)
-                    if desc[_STATUS] == "FAILED" and (last_desc is None or last_desc[_STATUS] != "FAILED"):
-                        if kind is None or kind > 1:
-                            kind = 1
-                counts = _counts_of(node)
-                if counts != h.c_last:
-                    h.c_idx.append(i)
-                    h.c_vals.extend(counts)
-                    h.c_last = counts
-                if node_id == own:
-                    h.own.append(i)
-                    if node["updated_at"] != ts:
-                        if h.ts_late is None:
-                            h.ts_late = {}
-                        h.ts_late[i] = node["updated_at"]
+                    self._run_ts_late[i] = self._run_max
+                values = _run_hot_of(run)
+                if values != hot_last:
+                    for k, (new, old) in enumerate(zip(values, hot_last)):
+                        if new is not old and new != old:
+                            hot_fields[k].add(i, new)
+                    hot_last = values
+                values = _run_cold_of(run)
+                if values != cold_last:
+                    for k, (new, old) in enumerate(zip(values, cold_last)):
+                        if new is not old and new != old:
+                            cold_fields[k].add(i, new)
+                    cold_last = values
+                kind = None
+                if run["error_count"] != self._run_err:
+                    self._run_err = run["error_count"]
+                    if et == "run_error":
+                        kind = 0
+                    elif et.startswith("llm_"):
+                        kind = 2
+                    elif et.startswith("tool_"):
+                        kind = 3
+                    else:
+                        kind = 4
 
-            # edges
-            for key in touched.edges:
-                edge = state.edges[key]
-                values = (edge["parent_nid"], edge["child_nid"], edge["metadata"], edge["created_at"])
-                log = self._edges.get(key)
-                if log is None:
-                    parent, child = key
-                    self._edges[key] = [i, values]
-                    kids = self._kids.get(parent)
-                    if kids is None:
-                        kids = self._kids[parent] = []
-                        self._kids_since[parent] = array("i")
-                    kids.append(child)
-                    self._kids_since[parent].append(i)
-                    ch = hist[child]
-                    if ch.parent_since < 0:
-                        ch.parent_since = i
-                elif log[-1] != values:
-                    log.extend((i, values))
+                # nodes
+                own = e.node_id
+                for node_id in touched.nodes:
+                    node = nodes[node_id]
+                    h = hist.get(node_id)
+                    if h is None:
+                        h = hist[node_id] = _NodeHistory(i)
+                        self._maybe_roots.append(node_id)
+                        last_desc = None
+                    else:
+                        last_desc = h.d_vals[-1]
+                    desc = _desc_of(node)
+                    if desc != last_desc:
+                        h.d_idx.append(i)
+                        h.d_vals.append(desc)
+                        if desc[_STATUS] == "FAILED" and (last_desc is None or last_desc[_STATUS] != "FAILED"):
+                            if kind is None or kind > 1:
+                                kind = 1
+                    counts = _counts_of(node)
+                    if counts != h.c_last:
+                        h.c_idx.append(i)
+                        try:
+                            h.c_vals.extend(counts)
+                        except OverflowError:  # a count beyond int64 (a bad payload): use a list
+                            h.c_vals = list(h.c_vals[:len(h.c_idx) * _N_COUNTS - _N_COUNTS]) + list(counts)
+                        h.c_last = counts
+                    if node_id == own:
+                        h.own.append(i)
+                        if node["updated_at"] != ts:
+                            if h.ts_late is None:
+                                h.ts_late = {}
+                            h.ts_late[i] = node["updated_at"]
 
-            if kind is not None:
-                self._mark_idx.append(i)
-                self._mark_kind.append(kind)
-            i += 1
-        self._hot_last, self._cold_last = hot_last, cold_last
+                # edges
+                for key in touched.edges:
+                    edge = state.edges[key]
+                    values = (edge["parent_nid"], edge["child_nid"], edge["metadata"], edge["created_at"])
+                    log = self._edges.get(key)
+                    if log is None:
+                        parent, child = key
+                        self._edges[key] = [i, values]
+                        kids = self._kids.get(parent)
+                        if kids is None:
+                            kids = self._kids[parent] = []
+                            self._kids_since[parent] = array("i")
+                        kids.append(child)
+                        self._kids_since[parent].append(i)
+                        ch = hist[child]
+                        if ch.parent_since < 0:
+                            ch.parent_since = i
+                    elif log[-1] != values:
+                        log.extend((i, values))
+
+                if kind is not None:
+                    self._mark_idx.append(i)
+                    self._mark_kind.append(kind)
+                i += 1
+        finally:  # an event refused mid-batch leaves what came before it folded and recorded
+            self._hot_last, self._cold_last = hot_last, cold_last
         return i - start
 
     def _parse_ts(self, i: int, ts: str) -> int:
@@ -382,7 +388,7 @@ class Timeline:
 
     # ------------------------------------------------------------------------- state at i
     def _ts_max_index(self, i: int) -> int:
-        return i
+        return self._run_ts_late.get(i, i)
 
     def run_at(self, i: int) -> dict[str, Any]:
         """The run row as of event i (inclusive), with the same keys as `RunState.run`."""
@@ -425,6 +431,16 @@ class Timeline:
         node["updated_at"] = late if late is not None else self.timestamp_text_at(last)
         return {c: node[c] for c in NODE_COLUMNS}
 
+    def display_at(self, node_id: str, i: int) -> dict[str, Any] | None:
+        """The fields a node's label shows (NODE_DISPLAY_FIELDS and a few more), cheaper than node_at."""
+        h = self._nodes.get(node_id)
+        if h is None or h.born > i:
+            return None
+        node = dict(zip(_NODE_DESC, h.desc_at(i)))
+        k = bisect_right(h.c_idx, i) - 1
+        node.update(zip(_NODE_COUNTS, h.c_vals[k * _N_COUNTS:(k + 1) * _N_COUNTS]))
+        return node
+
     def status_at(self, node_id: str, i: int) -> str | None:
         """Just the status (cheaper than node_at for colouring many nodes)."""
         h = self._nodes.get(node_id)
@@ -438,9 +454,18 @@ class Timeline:
             return None
         return h.desc_at(i)[_NID]
 
+    def _nid_key(self, nid: str | None) -> tuple:
+        key = self._nid_keys.get(nid)
+        if key is None:
+            key = self._nid_keys[nid] = nid_key(nid)
+        return key
+
     def _sorted(self, ids: list[str], i: int) -> list[str]:
         nodes = self._nodes
-        return sorted(ids, key=lambda n: nid_key(nodes[n].desc_at(i)[_NID]))
+        keys = self._nid_keys
+        if len(keys) > 4 * len(nodes) + 1024:  # nids that changed leave stale keys behind
+            keys.clear()
+        return sorted(ids, key=lambda n: self._nid_key(nodes[n].desc_at(i)[_NID]))
 
     def children_at(self, node_id: str, i: int) -> list[str]:
         """Children of `node_id` by the edges that existed at event i, in nid order ("1.2" < "1.10")."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Literal
 
 from agenttui.store import Event, NotAStoreError, SchemaError, SQLiteStore
@@ -168,6 +167,7 @@ class StoreWatcher:
                 self._close_store()
                 self._file_id = None
                 self._data_version = None
+                self._last_position = None  # a file that comes back is a new log: report it as appeared
                 return [Change("deleted", message=f"{self.path} was deleted; waiting for it to come back")]
             return []
         if self._file_id is not None and fid != self._file_id:

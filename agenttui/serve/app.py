@@ -60,11 +60,16 @@ class ServeApp:
             emit(log, logging.INFO, "shutting down", reason=reason)
             self.stop.set()
 
-    async def wait(self) -> None:
-        """Until the bridge ends (after `request_stop`), then close clients and the store."""
+    async def wait(self) -> bool:
+        """Until the bridge ends (after `request_stop`), then close clients and the store. False if
+        the bridge died of an unexpected error (logged; unacknowledged entries stay pending)."""
         assert self._bridge_task is not None
         try:
             await self._bridge_task
+            return True
+        except Exception:
+            log.exception("the stream bridge failed; exiting so a supervisor can restart it")
+            return False
         finally:
             await self.close()
 
@@ -114,12 +119,12 @@ async def serve_until_signalled(config: ServeConfig) -> int:
         loop.add_signal_handler(sig, on_signal, sig)
     try:
         await app.start()
-    except (AgentTuiError, OSError) as exc:
-        emit(log, logging.ERROR, "cannot start", error=str(exc))
+    except Exception as exc:  # a store that cannot be opened, a port in use, ...: say which, exit 2
+        emit(log, logging.ERROR, "cannot start", error=f"{type(exc).__name__}: {exc}"
+             if not isinstance(exc, AgentTuiError) else str(exc))
         await app.close()
         return 2
-    await app.wait()
-    return 0
+    return 0 if await app.wait() else 2
 
 
 def run_serve(config: ServeConfig) -> int:

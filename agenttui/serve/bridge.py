@@ -31,6 +31,11 @@ from .logs import emit, get_logger
 log = get_logger("bridge")
 #: First reconnect delay; doubled per failed attempt up to the configured maximum.
 INITIAL_BACKOFF_S = 0.1
+#: Batches up to this size are committed on the event loop itself when the store is a local SQLite
+#: file: such a commit takes a fraction of a millisecond, less than handing it to a worker thread
+#: and back (two scheduler wake-ups, ruinous for latency on a busy machine). Larger batches go to a
+#: thread so WebSocket clients keep being served while they commit.
+INLINE_COMMIT_MAX = 64
 
 
 class Backoff:
@@ -101,6 +106,8 @@ class StreamBridge:
         self.stats = BridgeStats()
         self._client_factory = client_factory or self._default_client
         self._store_backoff = Backoff(INITIAL_BACKOFF_S, config.max_backoff_s)
+        self._connected_once = False
+        self._failures = 0  # consecutive failed attempts of the current outage
 
     def _default_client(self) -> aioredis.Redis:
         # No hidden retries inside redis-py: the session loop below owns reconnection and logs it.
@@ -118,25 +125,28 @@ class StreamBridge:
     async def run(self) -> None:
         """Consume until `stop` is set; Redis failures are logged and retried, never raised."""
         backoff = Backoff(INITIAL_BACKOFF_S, self.config.max_backoff_s)
-        failures = 0
         while not self.stop.is_set():
             client = self._client_factory()
             try:
-                await self._session(client, backoff, failures)
-                failures = 0
+                await self._session(client, backoff)
             except (RedisError, OSError) as exc:
                 if self.stop.is_set():
                     break
-                was_connected = self.stats.connected
                 self.stats.connected = False
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"
-                failures += 1
+                self._failures += 1
                 delay = backoff.next()
-                level = logging.WARNING if was_connected or failures == 1 else logging.INFO
-                emit(log, level, "redis unavailable, will reconnect" if was_connected or failures > 1
-                     else "cannot reach redis, will retry",
-                     redis=self.config.redis_display, error=self.stats.last_error,
-                     attempt=failures, retry_in_s=round(delay, 3))
+                if isinstance(exc, ResponseError) and "NOGROUP" in str(exc):
+                    # the stream was deleted (with its group), or Redis restarted without persistence
+                    message, level = "consumer group is gone; recreating it", logging.WARNING
+                elif self._connected_once:
+                    message, level = "redis unavailable, will reconnect", logging.WARNING
+                else:
+                    message, level = "cannot reach redis, will retry", logging.WARNING
+                if self._failures > 1:
+                    level = logging.INFO  # one warning per outage, then quieter attempts
+                emit(log, level, message, redis=self.config.redis_display, error=self.stats.last_error,
+                     attempt=self._failures, retry_in_s=round(delay, 3))
                 await self._sleep(delay)
             finally:
                 try:
@@ -145,12 +155,14 @@ class StreamBridge:
                     pass
         self.stats.connected = False
 
-    async def _session(self, client: aioredis.Redis, backoff: Backoff, failures: int) -> None:
+    async def _session(self, client: aioredis.Redis, backoff: Backoff) -> None:
         cfg = self.config
         await client.ping()
         await self._ensure_group(client)
         self.stats.connected = True
+        self._connected_once = True
         self.stats.last_error = None
+        failures, self._failures = self._failures, 0
         if failures:
             self.stats.reconnects += 1
         emit(log, logging.INFO, "reconnected to redis" if failures else "connected to redis",
@@ -162,13 +174,27 @@ class StreamBridge:
         claim_every = max(1.0, cfg.claim_idle_s / 2)
         next_claim = loop.time() + claim_every
         await self._claim_stale(client)
-        while not self.stop.is_set():
-            if loop.time() >= next_claim:
-                await self._claim_stale(client)
-                next_claim = loop.time() + claim_every
-            entries = await self._read_new(client)
-            if entries:
-                await self._handle(client, entries)
+        prefetch: asyncio.Future | None = None
+        try:
+            while not self.stop.is_set():
+                if loop.time() >= next_claim:
+                    await self._claim_stale(client)
+                    next_claim = loop.time() + claim_every
+                read = prefetch or asyncio.ensure_future(self._read_new(client))
+                prefetch = None
+                entries = await self._unless_stopping(read)
+                if entries:
+                    # read the next batch while this one commits: Redis and the store work in parallel
+                    prefetch = asyncio.ensure_future(self._read_new(client))
+                    await asyncio.sleep(0)  # let it send the request before a commit holds the loop
+                    await self._handle(client, entries)
+            if prefetch is not None and prefetch.done() and not prefetch.cancelled() and not prefetch.exception():
+                entries, prefetch = prefetch.result(), None
+                if entries:  # already delivered to us: part of the batch in hand at shutdown
+                    await self._handle(client, entries)
+        finally:
+            if prefetch is not None:  # an entry delivered to it stays pending for this consumer
+                await _cancel(prefetch)
 
     async def _ensure_group(self, client: aioredis.Redis) -> None:
         """Create the group at the start of the stream (entries already there are stored too)."""
@@ -221,24 +247,25 @@ class StreamBridge:
             start = next_id
 
     async def _read_new(self, client: aioredis.Redis) -> list[Entry]:
-        """Block for new entries, but give way at once to a shutdown (nothing read is lost: an
-        entry delivered to a cancelled read stays pending for this consumer)."""
         cfg = self.config
-        read = asyncio.ensure_future(client.xreadgroup(cfg.group, cfg.consumer, {cfg.stream: ">"},
-                                                       count=cfg.batch_size, block=cfg.block_ms))
+        return parse_read(await client.xreadgroup(cfg.group, cfg.consumer, {cfg.stream: ">"},
+                                                  count=cfg.batch_size, block=cfg.block_ms))
+
+    async def _unless_stopping(self, read: asyncio.Future) -> list[Entry]:
+        """The read's entries, or none if a shutdown comes first (a blocked read is then cancelled;
+        an entry delivered to it stays pending for this consumer and is read back on restart)."""
+        if self.stop.is_set():
+            await _cancel(read)
+            return []
         stopping = asyncio.ensure_future(self.stop.wait())
         try:
             done, _ = await asyncio.wait({read, stopping}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stopping.cancel()
         if read not in done:
-            read.cancel()
-            try:
-                await read
-            except (asyncio.CancelledError, RedisError, OSError):
-                pass
+            await _cancel(read)
             return []
-        return parse_read(read.result())
+        return read.result()
 
     async def _sleep(self, seconds: float) -> bool:
         """Sleep unless asked to stop first; True when stopping."""
@@ -310,6 +337,8 @@ class StreamBridge:
         for e in events:  # a failed attempt may have numbered them already
             e.position = e.seq = None
         try:
+            if len(events) <= INLINE_COMMIT_MAX and getattr(self.store, "backend", None) == "sqlite":
+                return self.store.append(events)
             return await asyncio.to_thread(self.store.append, events)
         except Exception as exc:
             if is_transient_store_error(exc):
@@ -337,11 +366,26 @@ class StreamBridge:
                     rejected.append((entry, f"store refused the event: {exc_one}"))
                     continue
                 self._count(one)
-                self.hub.publish([event])
+                if one.stored:
+                    self.hub.publish([event])
             return rejected
         self._count(result)
+        if result.duplicates:
+            await self._settle_positions(events, result)
         self.hub.publish(events)
         return []
+
+    async def _settle_positions(self, events: list[Event], result: Any) -> None:
+        """After a partly re-delivered batch, take the positions from the store itself: a skipped
+        duplicate must never reach clients as if it were new. One batch's positions are contiguous
+        (the store serialises appends), so one range read covers it."""
+        first, last = result.first_position, result.last_position
+        numbered: dict[str, tuple[int | None, int | None]] = {}
+        if result.stored and first is not None and last is not None:
+            stored = await asyncio.to_thread(self.store.events, after=first - 1, before=last + 1, limit=None)
+            numbered = {e.event_id: (e.position, e.seq) for e in stored}
+        for e in events:
+            e.position, e.seq = numbered.get(e.event_id, (None, None))
 
     def _count(self, result: Any) -> None:
         self.stats.stored += result.stored
@@ -351,3 +395,11 @@ class StreamBridge:
                  duplicates=result.duplicates)
         emit(log, logging.DEBUG, "stored batch", stored=result.stored, duplicates=result.duplicates,
              first_position=result.first_position, last_position=result.last_position)
+
+
+async def _cancel(task: asyncio.Future) -> None:
+    task.cancel()
+    try:
+        await task
+    except (asyncio.CancelledError, RedisError, OSError):
+        pass

@@ -137,7 +137,8 @@ def run_serve_command(args: argparse.Namespace) -> int:
     try:
         from .app import run_serve
     except ImportError as exc:  # redis / websockets come with the optional `serve` extra
-        print(f"agenttui serve: error: {exc.name or exc} is not installed; "
+        missing = (exc.name or str(exc)).split(".")[0]
+        print(f"agenttui serve: error: {missing} is not installed; "
               "install it with: pip install 'agenttui[serve]'", file=sys.stderr)
         return 2
     from .logs import setup_logging

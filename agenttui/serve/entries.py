@@ -80,6 +80,8 @@ def decode_entry(stream: str, entry: Entry, *, max_bytes: int = DEFAULT_MAX_PAYL
         return parse_envelope(obj, strict=True)
     except EnvelopeError as exc:
         raise RejectedEntry(f"json_payload: {exc}") from None
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:  # never let one entry stop the stream
+        raise RejectedEntry(f"json_payload could not be read as an event: {type(exc).__name__}: {exc}") from None
 
 
 def dead_letter_fields(stream: str, entry: Entry, reason: str, now: str) -> dict[bytes, bytes | str]:

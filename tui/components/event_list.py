@@ -412,7 +412,7 @@ class EventList(ScrollView, can_focus=True):
         flags = (
             is_cursor and self.has_focus, is_cursor and not self.has_focus,
             replay is not None and seq == replay, replay is not None and seq > replay,
-            self._is_match(seq),
+            self.is_match(seq),
         )
         e = self._row_event(row)
         nid = (self.nid_of(e.node_id) or "") if e is not None and e.node_id else ""
@@ -427,7 +427,7 @@ class EventList(ScrollView, can_focus=True):
             self._strips.popitem(last=False)
         return strip
 
-    def _is_match(self, seq: int) -> bool:
+    def is_match(self, seq: int) -> bool:
         m = self.matches
         if not m:
             return False

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from rich.text import Text
-from textual.widgets import Static
+from textual.widget import Widget
 
 from ..colors import status_style
 from ..literal import clean
@@ -50,8 +50,8 @@ def elapsed_of(run: dict[str, Any], now: datetime | None, as_of: str | None = No
     return (end - start).total_seconds() if end else None
 
 
-class RunHeader(Static):
-    """Two lines: run id, status, elapsed and counts; then the run's task."""
+class RunHeader(Widget):
+    """Two lines: run id, status, elapsed and counts; then the run's task (redrawn without relayout)."""
 
     DEFAULT_CSS = """
     RunHeader { height: 2; background: $panel; color: $text; padding: 0 1; }
@@ -65,6 +65,15 @@ class RunHeader(Static):
         self.as_of: str | None = None
         self.node_count: int | None = None
         self.note = ""
+        self._text = Text()
+
+    def render(self) -> Text:
+        return self._text
+
+    def update(self, text: Text) -> None:
+        if text != self._text:
+            self._text = text
+            self.refresh()
 
     def show(self, run_id: str | None, run: dict[str, Any] | None, *, as_of: str | None = None,
              node_count: int | None = None, note: str = "") -> None:

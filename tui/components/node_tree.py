@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from rich.text import Text
+from rich.text import Span, Text, TextType
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import Tree
@@ -38,42 +38,53 @@ __all__ = ["NodeTree", "node_label"]
 
 #: goals longer than this are cut with "…" (the detail pane shows them whole)
 GOAL_LIMIT = 96
-#: above this many removals at once, siblings are dropped in one pass (TreeNode.remove is O(siblings))
-_BULK = 32
+#: with this many top-level nodes or fewer, the first ones with children are opened on first paint
+_AUTO_EXPAND_ROOTS = 5
+_BLANK = Text("")
 _TYPE_SHORT = {"PLAN_NODE": "PLAN", "EXECUTE_NODE": "EXECUTE"}
 
 
 def node_label(node_id: str, node: dict[str, Any], *, chosen: bool = False) -> Text:
-    """`nid  goal  [TYPE] STATUS` for one node row; every value appended as literal text."""
-    text = Text(no_wrap=True, end="")
+    """`nid  goal  [TYPE] STATUS` for one node row; every value cleaned and appended as literal text."""
+    parts: list[str] = []
+    spans: list[Span] = []
+    at = 0
+
+    def add(piece: str, style: str | None = None) -> None:
+        nonlocal at
+        if style:
+            spans.append(Span(at, at + len(piece), style))
+        parts.append(piece)
+        at += len(piece)
+
     if chosen:
-        text.append("● ", "bold magenta")
+        add("● ", "bold magenta")
     nid = node.get("node_nid")
     if nid:
-        text.append(clean(nid, limit=32), "bold")
+        add(clean(nid, limit=32), "bold")
     else:
-        text.append(clean(node_id, limit=12), "dim")
-    text.append("  ")
+        add(clean(node_id, limit=12), "dim")
+    add("  ")
     goal = node.get("task_goal")
     if goal:
-        text.append(clean(goal, limit=GOAL_LIMIT))
+        add(clean(goal, limit=GOAL_LIMIT))
     else:
-        text.append("(no goal yet)", "dim italic")
+        add("(no goal yet)", "dim italic")
     node_type = node.get("node_type")
     task_type = node.get("task_type")
     if node_type or task_type:
         kind = "·".join(clean(_TYPE_SHORT.get(v, v), limit=24) for v in (node_type, task_type) if v)
-        text.append(f"  [{kind}]", "dim")
+        add(f"  [{kind}]", "dim")
     if node.get("pending"):
-        text.append(" pending", status_style("PENDING"))
+        add(" pending", status_style("PENDING"))
     else:
         status = node.get("status") or "?"
-        text.append(" ")
-        text.append(clean(status, limit=32), status_style(status))
+        add(" ")
+        add(clean(status, limit=32), status_style(status))
     errors = node.get("error_count") or 0
     if errors:
-        text.append(f"  ✗{errors}", "bold red")
-    return text
+        add(f"  ✗{errors}", "bold red")
+    return Text("".join(parts), spans=spans, no_wrap=True, end="")
 
 
 def _label_key(node: dict[str, Any], chosen: bool) -> tuple:
@@ -127,12 +138,18 @@ class NodeTree(Tree[str]):
         self._keys: dict[Any, tuple] = {}        # TreeNode id -> what its label shows
         self._expanded_ids: set[str] = set()     # node ids the user expanded (survive re-creation)
         self._auto_expanded = False
+        self._changed = False
 
     # --------------------------------------------------------------------------- public API
     def show(self, source: Timeline, index: int | None = None) -> None:
         """Show `source` as of event `index` (None: the newest event, i.e. live)."""
+        cursor_id = None
         if source is not self.source:
-            self._reset(source)
+            # the same run reloaded (e.g. the database was replaced): keep what the user opened
+            same_run = self.source is not None and self.source.run_id == source.run_id
+            if same_run and self.cursor_node is not None:
+                cursor_id = self.cursor_node.data
+            self._reset(source, keep=same_run)
         self.index = index
         n = len(source)
         if n == 0:
@@ -140,15 +157,27 @@ class NodeTree(Tree[str]):
         self._i = n - 1 if index is None else max(0, min(index, n - 1))
         self._generation += 1
         cursor = self.cursor_node
+        self._changed = False
         self._sync(self.root, ())
-        if not self._auto_expanded:
-            top = self.root.children
-            if top:
-                self._auto_expanded = True
-                if len(top) == 1 and top[0].allow_expand and not top[0].is_expanded:
-                    self._expanded_ids.add(top[0].data)
-                    top[0].expand()
-        self._restore_cursor(cursor)
+        top = self.root.children
+        if top and self.cursor_line < 0:
+            self.cursor_line = 0
+        if not self._auto_expanded and 0 < len(top) <= _AUTO_EXPAND_ROOTS:
+            # open the run's root(s) once, as soon as they have children: the first level is what
+            # a user wants to see; from then on expansion is the user's
+            for tree_node in top:
+                if tree_node.allow_expand and not tree_node.is_expanded:
+                    self._auto_expanded = True
+                    self._expanded_ids.add(tree_node.data)
+                    tree_node.expand()
+                    self._sync(tree_node, (tree_node.data,))
+        if self._changed:
+            self._invalidate()
+        if cursor_id is not None and self.tree_nodes_of(cursor_id):
+            self.last_line  # noqa: B018  (builds the lines so the node knows its line number)
+            self.move_cursor(self.tree_nodes_of(cursor_id)[0])
+        else:
+            self._restore_cursor(cursor)
 
     def set_chosen(self, node_id: str | None) -> None:
         """Mark `node_id` as the chosen node without posting NodeChosen (e.g. the app cleared a filter)."""
@@ -157,9 +186,12 @@ class NodeTree(Tree[str]):
         old, self.chosen = self.chosen, node_id
         if self.source is None or self._i < 0:
             return
+        self._changed = False
         for tree_node in list(self._tree_nodes.values()):
             if tree_node.data is not None and tree_node.data in (old, node_id):
                 self._relabel(tree_node)
+        if self._changed:
+            self._invalidate()
 
     def tree_nodes_of(self, node_id: str) -> list[TreeNode[str]]:
         """The TreeNodes currently showing `node_id` (a node under two parents shows twice)."""
@@ -181,21 +213,25 @@ class NodeTree(Tree[str]):
                 self._expanded_ids.add(node_id_on_path)
                 found.expand()
                 self._sync(found, self._ancestry(found))
+                self._invalidate()
             parent = found
         self.last_line  # noqa: B018  (builds the lines so the node knows its line number)
         self.move_cursor(parent)
         return True
 
     # -------------------------------------------------------------------------- reconciling
-    def _reset(self, source: Timeline) -> None:
+    def _reset(self, source: Timeline, *, keep: bool = False) -> None:
         self.clear()
+        self._tree_nodes.clear()  # Tree.clear keeps the old nodes registered
+        self._tree_nodes[self.root.id] = self.root
         self.source = source
         self._synced.clear()
         self._keys.clear()
-        self._expanded_ids.clear()
-        self._auto_expanded = False
-        self.chosen = None
         self._i = -1
+        if not keep:
+            self._expanded_ids.clear()
+            self._auto_expanded = False
+            self.chosen = None
 
     def _ancestry(self, tree_node: TreeNode[str]) -> tuple[str, ...]:
         ids: list[str] = []
@@ -212,58 +248,38 @@ class NodeTree(Tree[str]):
         i = self._i
         self._synced[parent.id] = self._generation
         wanted = source.roots_at(i) if parent is self.root else source.children_at(parent.data, i)
-        current = parent.children
-        if [c.data for c in current] != wanted:
+        children = parent._children
+        if len(children) != len(wanted) or any(c.data != w for c, w in zip(children, wanted)):
             self._reconcile(parent, wanted)
-        for child in parent.children:
+        for child in parent._children:
             self._relabel(child)
-            if child.data in path:  # a cycle in the edges: show the node, not its descendants again
-                child.allow_expand = False
-                continue
-            expandable = source.has_children_at(child.data, i)
-            if child.allow_expand != expandable:
+            expandable = child.data not in path and source.has_children_at(child.data, i)
+            if child._allow_expand != expandable:  # (in a cycle of edges a node is not expanded again)
                 child.allow_expand = expandable
-            if child.is_expanded and expandable:
+                self._changed = True
+            if child._expanded:  # even with no children now: ones shown for a later index must go
                 self._sync(child, path + (child.data,))
 
     def _reconcile(self, parent: TreeNode[str], wanted: list[str]) -> None:
-        wanted_set = set(wanted)
-        doomed = [c for c in parent.children if c.data not in wanted_set]
-        if len(doomed) > _BULK:
-            for child in doomed:
-                self._forget(child)
-            parent._children[:] = [c for c in parent._children if c.data in wanted_set]
-            self._invalidate()
-        else:
-            for child in doomed:
-                self._forget_caches(child)
-                child.remove()
-        kept = [c.data for c in parent.children]
-        position = {node_id: k for k, node_id in enumerate(wanted)}
-        if kept != sorted(kept, key=position.__getitem__):
-            # the order changed (a pending node learnt its nid): rebuild this level
-            for child in list(parent.children):
-                self._forget(child)
-            parent._children.clear()
-            self._invalidate()
-            kept = []
-        present = set(kept)
-        count = len(kept)
-        for k, node_id in enumerate(wanted):
-            if node_id in present:
-                continue
-            expand = node_id in self._expanded_ids
-            if k >= count:
-                parent.add(Text(""), node_id, expand=expand)
-            else:
-                parent.add(Text(""), node_id, before=k, expand=expand)
-            count += 1
+        """Replace `parent`'s children list in one pass, reusing the TreeNodes (and subtrees) still wanted.
 
-    def _forget_caches(self, tree_node: TreeNode[str]) -> None:
-        self._synced.pop(tree_node.id, None)
-        self._keys.pop(tree_node.id, None)
-        for child in tree_node.children:
-            self._forget_caches(child)
+        TreeNode.add/remove invalidate the whole tree and search the sibling list on every call,
+        which is quadratic for a level of thousands; one new list and one invalidation is linear.
+        """
+        existing = {c.data: c for c in parent._children}
+        children: list[TreeNode[str]] = []
+        for node_id in wanted:
+            tree_node = existing.pop(node_id, None)
+            if tree_node is None:
+                tree_node = self._add_node(parent, _BLANK, node_id)
+                tree_node._expanded = node_id in self._expanded_ids
+                tree_node._allow_expand = False
+            children.append(tree_node)
+        for gone in existing.values():
+            self._forget(gone)
+        parent._children[:] = children
+        parent._updates += 1
+        self._changed = True
 
     def _forget(self, tree_node: TreeNode[str]) -> None:
         """Drop a TreeNode and its descendants from the tree's registry (bulk removal)."""
@@ -276,14 +292,17 @@ class NodeTree(Tree[str]):
     def _relabel(self, tree_node: TreeNode[str]) -> None:
         source = self.source
         assert source is not None
-        node = source.node_at(tree_node.data, self._i)
+        node = source.display_at(tree_node.data, self._i)
         if node is None:
             return
         chosen = tree_node.data == self.chosen
         key = _label_key(node, chosen)
         if self._keys.get(tree_node.id) != key:
             self._keys[tree_node.id] = key
-            tree_node.set_label(node_label(tree_node.data, node, chosen=chosen))
+            # set in place: TreeNode.set_label schedules a repaint callback per node, too slow for thousands
+            tree_node._label = node_label(tree_node.data, node, chosen=chosen)
+            tree_node._updates += 1
+            self._changed = True
 
     def _restore_cursor(self, cursor: TreeNode[str] | None) -> None:
         """Keep the cursor on its node; if that node is gone (an earlier index), on its nearest ancestor."""
@@ -325,6 +344,12 @@ class NodeTree(Tree[str]):
         return list(reversed(path))
 
     # ------------------------------------------------------------------------ Textual hooks
+    def process_label(self, label: TextType) -> Text:
+        # our labels are one-line Text already: skip Tree's split into lines (a copy per label)
+        if isinstance(label, Text) and "\n" not in label.plain:
+            return label
+        return super().process_label(label)
+
     def get_label_width(self, node: TreeNode[str]) -> int:
         # Tree measures every line on each rebuild by rendering its label; the width is known
         return node._label.cell_len + (len(self.ICON_NODE) if node._allow_expand else 0)
@@ -336,6 +361,7 @@ class NodeTree(Tree[str]):
         self._expanded_ids.add(node.data)
         if self._synced.get(node.id) != self._generation:
             self._sync(node, self._ancestry(node))
+            self._invalidate()
 
     def _on_tree_node_collapsed(self, event: Tree.NodeCollapsed[str]) -> None:
         if event.node.tree is self and event.node.data is not None:

@@ -33,8 +33,9 @@ def session_files(folder: str | os.PathLike[str]) -> list[Path]:
             with open(entry.path, "rb") as fh:
                 if fh.read(16) != SQLITE_HEADER:
                     continue
-            mtime = max(entry.stat().st_mtime,
-                        *(os.stat(entry.path + s).st_mtime for s in ("-wal",) if os.path.exists(entry.path + s)))
+            mtime = entry.stat().st_mtime
+            if os.path.exists(entry.path + "-wal"):  # a live writer's commits land there
+                mtime = max(mtime, os.stat(entry.path + "-wal").st_mtime)
         except OSError:
             continue
         found.append((mtime, Path(entry.path)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rich.text import Text
-from textual.widgets import Static
+from textual.widget import Widget
 
 from ..literal import clean
 
@@ -29,7 +29,9 @@ class StatusInfo:
     notice: str = ""
 
 
-class StatusBar(Static):
+class StatusBar(Widget):
+    """One line; redrawn in place (no relayout) since it changes on every cursor move."""
+
     DEFAULT_CSS = """
     StatusBar { height: 1; background: $panel; padding: 0 1; }
     """
@@ -37,10 +39,17 @@ class StatusBar(Static):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.info = StatusInfo()
+        self._text = Text()
 
     def show(self, info: StatusInfo) -> None:
         self.info = info
-        self.update(self._render_text())
+        text = self._render_text()
+        if text != self._text:
+            self._text = text
+            self.refresh()
+
+    def render(self) -> Text:
+        return self._text
 
     def _render_text(self) -> Text:
         i = self.info

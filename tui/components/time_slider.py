@@ -87,6 +87,7 @@ class TimeSlider(Widget):
         self._dragging = False
         if timeline is not None:
             self.set_reactive(TimeSlider.total, len(timeline))
+            self.set_reactive(TimeSlider.index, max(0, len(timeline) - 1))
 
     # ------------------------------------------------------------------------------- data
     @property
@@ -104,7 +105,8 @@ class TimeSlider(Widget):
         return max(0, min(index, self.total - 1)) if self.total else 0
 
     def watch_total(self) -> None:
-        self.index = self.validate_index(self.index)
+        # live, the cursor rides the newest event; in replay it stays where the user put it
+        self.index = self.total - 1 if self.live else self.validate_index(self.index)
 
     def _columns(self, width: int) -> tuple[list[int], list[int]]:
         """Bar height (0-8) and worst mark per column, cached per width, length and timeline."""
@@ -186,7 +188,9 @@ class TimeSlider(Widget):
     def watch_index(self) -> None:
         self.refresh()
 
-    def watch_live(self) -> None:
+    def watch_live(self, live: bool) -> None:
+        if live and self.total:
+            self.index = self.total - 1
         self.refresh()
 
     # ------------------------------------------------------------------------------ mouse

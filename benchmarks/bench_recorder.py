@@ -1,0 +1,202 @@
+"""Benchmark: what recording costs an agent, beside the same loop without recording, in the same run.
+
+    python benchmarks/bench_recorder.py [--calls 20000] [--repeats 5]
+
+Prints one JSON object:
+  tool_call     an instrumented function called in a loop (2 events per call)
+  agent_step    one step of a typical agent: a node, a tool call, an LLM call and a decision (10 events)
+For each: per-iteration time with and without recording (medians over interleaved repeats), the
+added latency, events/s the agent records (its own loop time) and events/s committed (including
+the final flush, i.e. the rate the store sustains behind the agent).
+  visibility    record -> visible in another connection (ms), the "on disk within 50 ms" promise,
+                with the agent idle between events (waiting on a model, as agents mostly do)
+  visibility_busy_agent  the same with the agent's thread busy in Python (an agent process writes,
+                this process polls; latency measured from the event's own timestamp)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from agenttui import Recorder  # noqa: E402
+from agenttui.store import SQLiteStore  # noqa: E402
+
+
+def tool(query: str, limit: int = 3) -> dict:
+    return {"query": query, "hits": limit}
+
+
+def fake_llm(prompt: str) -> str:
+    return prompt[::-1]
+
+
+def loop_plain(n: int) -> None:
+    for i in range(n):
+        tool("agent observability", limit=i & 7)
+
+
+def loop_recorded(run: Recorder, n: int) -> None:
+    wrapped = run.instrument(tool)
+    for i in range(n):
+        wrapped("agent observability", limit=i & 7)
+
+
+def step_plain(n: int) -> None:
+    for i in range(n):
+        tool("agent observability", limit=i & 7)
+        fake_llm("summarise the sources")
+
+
+def step_recorded(run: Recorder, n: int) -> None:
+    wrapped = run.instrument(tool)
+    for i in range(n):
+        with run.node("step", task_type="RETRIEVAL"):
+            wrapped("agent observability", limit=i & 7)
+            with run.llm_call("m", "summarise the sources") as call:
+                call.complete(fake_llm("summarise the sources"), prompt_tokens=12, completion_tokens=4)
+            run.decision("next", chosen_action="continue")
+
+
+def measure(name: str, plain: Callable[[int], None], recorded: Callable[[Recorder, int], None], n: int,
+            repeats: int, workdir: Path) -> dict[str, Any]:
+    plain(min(n, 1000))  # warm up both paths
+    with Recorder(workdir / f"warm-{name}.db", task="warm") as run:
+        recorded(run, min(n, 1000))
+    base_times, rec_times, commit_times, events = [], [], [], []
+    for r in range(repeats):
+        t0 = time.perf_counter()
+        plain(n)
+        base_times.append(time.perf_counter() - t0)
+        run = Recorder(workdir / f"{name}-{r}.db", task=name).start()
+        start_events = sum(run.stats()["counts"].values())
+        t0 = time.perf_counter()
+        recorded(run, n)
+        t1 = time.perf_counter()
+        run.flush()
+        t2 = time.perf_counter()
+        recorded_events = sum(run.stats()["counts"].values()) - start_events
+        run.finish()
+        rec_times.append(t1 - t0)
+        commit_times.append(t2 - t0)
+        events.append(recorded_events)
+    base = statistics.median(base_times) / n
+    rec = statistics.median(rec_times) / n
+    ev = statistics.median(events)
+    return {
+        "iterations": n,
+        "events_per_iteration": ev / n,
+        "plain_us_per_iteration": round(base * 1e6, 3),
+        "recorded_us_per_iteration": round(rec * 1e6, 3),
+        "added_latency_us_per_iteration": round((rec - base) * 1e6, 3),
+        "events_per_s_recorded": round(ev / statistics.median(rec_times)),
+        "events_per_s_committed": round(ev / statistics.median(commit_times)),
+    }
+
+
+def visibility(workdir: Path, samples: int) -> dict[str, Any]:
+    db = workdir / "visibility.db"
+    latencies = []
+    with Recorder(db, task="visibility") as run:
+        run.flush()
+        reader = SQLiteStore(db, readonly=True)
+        for i in range(samples):
+            time.sleep(0.02)  # an idle flusher: a lone event is the worst case
+            t0 = time.perf_counter()
+            event_id = run.decision("probe", context=i)
+            while reader.get_event(event_id) is None:
+                time.sleep(0.0002)
+                if time.perf_counter() - t0 > 5:
+                    raise RuntimeError("an event did not become visible within 5 s")
+            latencies.append((time.perf_counter() - t0) * 1000)
+        reader.close()
+    latencies.sort()
+    return {"samples": samples, "flush_interval_ms": run.flush_interval * 1000,
+            "p50_ms": round(statistics.median(latencies), 2),
+            "p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))], 2),
+            "max_ms": round(latencies[-1], 2)}
+
+
+_BUSY_AGENT = """
+import sys, time
+from agenttui import Recorder
+run = Recorder(sys.argv[1], task="busy agent").start()
+run.flush()
+print("ready", flush=True)
+end = time.time() + float(sys.argv[2])
+i = 0
+while time.time() < end:
+    run.event("tick", i=i)
+    t = time.perf_counter()
+    while time.perf_counter() - t < 0.05:  # 50 ms of pure-Python work holding the GIL
+        pass
+    i += 1
+run.finish()
+"""
+
+
+def visibility_busy(workdir: Path, seconds: float) -> dict[str, Any]:
+    """Record -> visible when the agent's own thread is CPU-bound (the flusher must win the GIL)."""
+    db = workdir / "busy.db"
+    proc = subprocess.Popen([sys.executable, "-c", _BUSY_AGENT, str(db), str(seconds)], stdout=subprocess.PIPE,
+                            text=True, cwd=Path(__file__).resolve().parents[1])
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+    seen, latencies = 0, []
+    while proc.poll() is None:
+        rows = conn.execute("SELECT id, timestamp FROM events WHERE event_type = 'tick' AND id > ?",
+                            (seen,)).fetchall()
+        now = time.time()
+        for pos, ts in rows:
+            seen = pos
+            stamped = datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
+            latencies.append((now - stamped) * 1000)
+        time.sleep(0.001)
+    conn.close()
+    proc.stdout.close()
+    latencies.sort()
+    return {"samples": len(latencies), "p50_ms": round(statistics.median(latencies), 2),
+            "p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))], 2), "max_ms": round(latencies[-1], 2)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=20_000, help="loop iterations per repeat")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--visibility-samples", type=int, default=40)
+    parser.add_argument("--busy-seconds", type=float, default=3.0,
+                        help="how long the CPU-bound agent of visibility_busy_agent runs")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-recorder-") as tmp:
+        workdir = Path(tmp)
+        result = {
+            "benchmark": "recorder",
+            "python": platform.python_version(),
+            "sqlite": sqlite3.sqlite_version,
+            "cpus": os.cpu_count(),
+            "tool_call": measure("tool_call", loop_plain, loop_recorded, args.calls, args.repeats, workdir),
+            "agent_step": measure("agent_step", step_plain, step_recorded, max(1, args.calls // 5),
+                                  args.repeats, workdir),
+            "visibility": visibility(workdir, args.visibility_samples),
+            "visibility_busy_agent": visibility_busy(workdir, args.busy_seconds),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+        }
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

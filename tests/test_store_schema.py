@@ -1,0 +1,167 @@
+"""Opening files: new, current, too new, foreign, missing, read-only; pragmas the store relies on."""
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from agenttui.store import NotAStoreError, SchemaError, SchemaTooNewError, SQLiteStore, open_store
+from agenttui.store.schema import APPLICATION_ID, SCHEMA_VERSION
+
+from store_fixtures import ev, loaded_store, sample_dicts
+
+
+def pragma(store: SQLiteStore, name: str):
+    return store.connection.execute(f"PRAGMA {name}").fetchone()[0]
+
+
+def test_a_new_file_gets_the_current_schema(tmp_path):
+    store = SQLiteStore(tmp_path / "sub" / "dir" / "new.db")
+    assert pragma(store, "user_version") == SCHEMA_VERSION
+    assert pragma(store, "application_id") == APPLICATION_ID
+    tables = {r[0] for r in store.connection.execute("SELECT name FROM sqlite_master WHERE type IN ('table','view')")}
+    assert {"events", "runs", "nodes", "edges", "snapshots", "retention_log", "node_status_history",
+            "node_execution_timeline"} <= tables
+
+
+def test_guide_column_names_exist(tmp_path):
+    store = SQLiteStore(tmp_path / "cols.db")
+
+    def columns(table):
+        return {r[1] for r in store.connection.execute(f"PRAGMA table_info({table})")}
+
+    assert {"event_id", "run_id", "event_type", "timestamp", "payload", "node_id", "seq", "metadata"} <= columns("events")
+    assert {"run_id", "start_time", "end_time", "status", "total_steps", "total_nodes", "error_message",
+            "root_node_id"} <= columns("runs")
+    assert {"node_id", "run_id", "node_nid", "node_type", "task_type", "task_goal", "status", "layer",
+            "outer_node_id", "root_node_id", "result", "metadata"} <= columns("nodes")
+    assert {"run_id", "parent_node_id", "child_node_id", "parent_nid", "child_nid", "metadata"} <= columns("edges")
+
+
+def test_wal_synchronous_normal_busy_timeout_and_cache(tmp_path):
+    store = SQLiteStore(tmp_path / "p.db", cache_mb=32, busy_timeout_ms=1234)
+    assert pragma(store, "journal_mode") == "wal"
+    assert pragma(store, "synchronous") == 1  # NORMAL
+    assert pragma(store, "busy_timeout") == 1234
+    assert pragma(store, "cache_size") == -32 * 1024
+
+
+def test_reopening_keeps_the_data(tmp_path):
+    loaded_store(tmp_path).close()
+    again = SQLiteStore(tmp_path / "sample.db")
+    assert again.count_events() == len(sample_dicts())
+    assert again.check() == []
+
+
+def test_a_newer_schema_is_a_clear_error(tmp_path):
+    path = tmp_path / "future.db"
+    SQLiteStore(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    for readonly in (False, True):
+        with pytest.raises(SchemaTooNewError) as info:
+            SQLiteStore(path, readonly=readonly)
+        message = str(info.value)
+        assert "schema version 99" in message and f"supports up to {SCHEMA_VERSION}" in message
+        assert "upgrade agenttui" in message and str(path) in message
+        assert (info.value.found, info.value.supported) == (99, SCHEMA_VERSION)
+
+
+def test_a_non_sqlite_file_is_not_a_store(tmp_path):
+    path = tmp_path / "notes.db"
+    path.write_text("these are my notes, not a database\n" * 20)
+    for readonly in (False, True):
+        with pytest.raises(NotAStoreError, match="not a SQLite database"):
+            SQLiteStore(path, readonly=readonly)
+    assert path.read_text().startswith("these are my notes")  # and it was not touched
+
+
+def test_a_tiny_non_sqlite_file_is_not_a_store(tmp_path):
+    path = tmp_path / "tiny.db"
+    path.write_bytes(b"\x00\x01")
+    with pytest.raises(NotAStoreError):
+        SQLiteStore(path)
+
+
+def test_a_corrupt_sqlite_file_is_not_a_store(tmp_path):
+    path = tmp_path / "corrupt.db"
+    path.write_bytes(b"SQLite format 3\x00" + b"\xff" * 4000)
+    with pytest.raises(NotAStoreError):
+        SQLiteStore(path)
+
+
+def test_a_sqlite_file_with_foreign_tables_is_not_a_store(tmp_path):
+    path = tmp_path / "other.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.commit()
+    conn.close()
+    for readonly in (False, True):
+        with pytest.raises(NotAStoreError, match="other tables|not an agenttui store"):
+            SQLiteStore(path, readonly=readonly)
+    conn = sqlite3.connect(path)
+    assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master")] == ["customers"]  # untouched
+    conn.close()
+
+
+def test_another_programs_versioned_database_is_not_called_too_new(tmp_path):
+    path = tmp_path / "app.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE settings (k TEXT, v TEXT)")
+    conn.execute("PRAGMA user_version = 7")
+    conn.commit()
+    conn.close()
+    with pytest.raises(NotAStoreError, match="not an agenttui store"):
+        SQLiteStore(path)
+
+
+def test_a_directory_is_not_a_store(tmp_path):
+    with pytest.raises(NotAStoreError, match="directory"):
+        SQLiteStore(tmp_path)
+
+
+def test_readonly_open_of_a_missing_file(tmp_path):
+    path = tmp_path / "missing.db"
+    with pytest.raises(FileNotFoundError, match="missing.db"):
+        SQLiteStore(path, readonly=True)
+    assert not path.exists()
+
+
+def test_readonly_store_reads_but_cannot_write(tmp_path):
+    loaded_store(tmp_path).close()
+    ro = SQLiteStore(tmp_path / "sample.db", readonly=True)
+    assert ro.count_events() == len(sample_dicts())
+    for action in (lambda: ro.append(ev("x")), ro.rebuild, lambda: ro.retention(1)):
+        with pytest.raises(SchemaError, match="read-only"):
+            action()
+    ro.close()
+
+
+def test_readonly_sees_a_writers_new_events(tmp_path):
+    writer = SQLiteStore(tmp_path / "live.db")
+    writer.append(ev("x"))
+    reader = SQLiteStore(tmp_path / "live.db", readonly=True)
+    assert reader.count_events() == 1
+    writer.append(ev("x"))
+    assert reader.count_events() == 2
+    assert [e.position for e in reader.read_after(1)] == [2]
+
+
+def test_open_store_targets(tmp_path, monkeypatch):
+    assert open_store(tmp_path / "a.db").backend == "sqlite"
+    assert open_store(f"sqlite:///{tmp_path / 'b.db'}").path == str(tmp_path / "b.db")
+    monkeypatch.setenv("AGENTTUI_DB", str(tmp_path / "c.db"))
+    assert open_store().path == str(tmp_path / "c.db")
+    monkeypatch.delenv("AGENTTUI_DB")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    with pytest.raises(SchemaError, match="AGENTTUI_DB"):
+        open_store()
+
+
+def test_two_writers_opening_a_new_file_at_once_agree(tmp_path):
+    path = tmp_path / "race.db"
+    a = SQLiteStore(path)
+    b = SQLiteStore(path)  # migration already done: must just open
+    a.append(ev("x"))
+    assert b.count_events() == 1
