@@ -1,4 +1,4 @@
-"""The `agenttui` command line: import, export, tail, rebuild, stats, retention, demo, open.
+"""The `agenttui` command line: one subcommand per job (import, export, tail, open, demo, ...).
 
 Exit codes are the same for every command: 0 success, 1 "the answer is no" (some import lines
 failed, rebuild --check found differences), 2 an error (bad usage, a missing or unusable file).
@@ -21,7 +21,7 @@ from typing import IO, Any, Callable, Iterator, Sequence
 import orjson
 
 from agenttui import __version__
-from agenttui.store import AgentTuiError, EventFilter, UpcasterRegistry, open_store
+from agenttui.store import AgentTuiError, EventFilter, NotAStoreError, UpcasterRegistry, open_store
 from agenttui.store.envelope import DEFAULT_MAX_PAYLOAD_BYTES, Event, format_datetime
 from agenttui.summary import safe_text, summarize
 from agenttui.copy import add_copy_command
@@ -197,6 +197,14 @@ class _NodeLabels:
             self.known.clear()
 
 
+def _middle(text: str, width: int) -> str:
+    """Shorten by cutting the middle: run ids often differ only at their ends."""
+    if len(text) <= width:
+        return text
+    head = (width - 1) // 2
+    return text[:head] + "…" + text[len(text) - (width - 1 - head):]
+
+
 def format_event_line(e: Event, labels: _NodeLabels | None = None) -> str:
     """`position time run type node summary`, every field made terminal-safe."""
     if labels is not None:
@@ -206,12 +214,43 @@ def format_event_line(e: Event, labels: _NodeLabels | None = None) -> str:
     if e.node_id:
         node = (nid_of(e.node_id) if nid_of else None) or e.node_id[:8]
     when = e.timestamp[:23].replace("T", " ")
-    return (f"{e.position:>8}  {when}  {safe_text(e.run_id, 24):<24}  {safe_text(e.event_type, 40):<22}  "
+    return (f"{e.position:>8}  {when}  {_middle(safe_text(e.run_id), 24):<24}  {safe_text(e.event_type, 40):<22}  "
             f"{safe_text(node, 12):<8}  {summarize(e, nid_of, include_node=False)}")
 
 
+def _has_no_tables(path: str) -> bool:
+    try:
+        with sqlite3.connect(f"file:{os.path.abspath(path)}?mode=ro", uri=True) as conn:
+            return conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+    except sqlite3.Error:
+        return False
+
+
+def _wait_for_store(target: str) -> tuple[Any, bool]:
+    """Open TARGET read-only, waiting (like the inspector) while no writer has created it yet.
+
+    Returns the store and whether it had to wait: then every event in it is new to the reader.
+    """
+    announced = False
+    while True:
+        try:
+            return open_store(target, readonly=True), announced
+        except (FileNotFoundError, NotAStoreError) as exc:
+            if isinstance(exc, NotAStoreError) and not _has_no_tables(target):
+                raise  # a file that is not, and will not become, an agenttui store
+            if not announced:
+                _err(f"waiting for {target} to be created (Ctrl-C to stop)")
+                announced = True
+            time.sleep(0.1)
+
+
 def cmd_tail(args: argparse.Namespace) -> int:
-    with open_store(_target(args), readonly=True) as store:
+    target = _target(args)
+    try:
+        store, waited = _wait_for_store(target) if args.follow else (open_store(target, readonly=True), False)
+    except KeyboardInterrupt:
+        return EXIT_OK
+    with store:
         f = _filter(args)
         out = sys.stdout
         labels = _NodeLabels(store)
@@ -224,8 +263,8 @@ def cmd_tail(args: argparse.Namespace) -> int:
                 labels.forget_missing()  # a node unknown now may be created by the next batch
             out.flush()
 
-        last = store.last_position()
-        if args.lines is None or args.lines > 0:
+        last = 0 if waited else store.last_position()
+        if not waited and (args.lines is None or args.lines > 0):
             if args.lines is None:
                 for page in _pages(store, f, 0, last):
                     emit(page)
@@ -464,7 +503,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise UsageError("--events must be at least 3")
     if args.nodes is not None and args.nodes < 1:
         raise UsageError("--nodes must be at least 1")
-    run_id = f"demo-{args.seed}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{os.getpid() % 0x10000:04x}"
+    run_id = f"demo-{datetime.now(timezone.utc):%m%d-%H%M%S}-{os.getpid() % 0x10000:04x}-s{args.seed}"
     options = dict(seed=args.seed, rate=args.rate, n_events=args.events, n_nodes=args.nodes, run_id=run_id)
     if args.headless:
         path = args.db or os.environ.get("AGENTTUI_DB")
@@ -606,12 +645,14 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Print the last events as lines `position time run type node summary` "
                                    "(or JSONL with --json). With --follow, keep printing events as other "
                                    "processes commit them, until Ctrl-C.",
-                       epilog=_examples("agenttui tail run.db", "agenttui tail run.db -n 100 --type node_status_changed",
+                       epilog=_examples("agenttui tail run.db",
+                                        "agenttui tail run.db -n 100 --type node_status_changed",
                                         "agenttui tail run.db --follow --run run-42",
                                         "agenttui tail run.db -n all --json | jq .event_type"))
     _add_target(p)
     _add_filters(p)
-    p.add_argument("-f", "--follow", action="store_true", help="keep printing new events until Ctrl-C")
+    p.add_argument("-f", "--follow", action="store_true",
+                   help="keep printing new events until Ctrl-C (waiting for the database to be created)")
     p.add_argument("--json", action="store_true", help="one JSON object per event (envelope + position, seq)")
     p.add_argument("-n", "--lines", type=_lines_arg, default=10, metavar="N",
                    help="how many recent events to print first: a number or 'all' (default 10)")
@@ -703,13 +744,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except UsageError as exc:
-        _err(f"{PROG} {args.command}: error: {exc}")
+        _err(f"{PROG} {args.command}: error: {safe_text(str(exc), 2000)}")
         return EXIT_ERROR
     except (AgentTuiError, OSError, sqlite3.Error, ValueError) as exc:
         if isinstance(exc, BrokenPipeError):
             _silence_stdout()
             return EXIT_OK
-        _err(f"{PROG} {args.command}: error: {_describe(exc)}")
+        _err(f"{PROG} {args.command}: error: {safe_text(_describe(exc), 2000)}")
         return EXIT_ERROR
     except KeyboardInterrupt:
         _err(f"{PROG} {args.command}: interrupted")

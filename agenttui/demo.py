@@ -112,7 +112,8 @@ class _Simulation:
             ms = self.t // 1000
             self._id_counter = self._id_counter + 1 if ms == self._id_ms else 0
             self._id_ms = ms
-            value = (ms << 80) | (0x7 << 76) | ((self._id_counter & 0xFFF) << 64) | (0b10 << 62) | (bits & ((1 << 62) - 1))
+            value = ((ms << 80) | (0x7 << 76) | ((self._id_counter & 0xFFF) << 64) | (0b10 << 62)
+                     | (bits & ((1 << 62) - 1)))
         h = f"{value:032x}"
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
@@ -140,7 +141,8 @@ class _Simulation:
         node.status = new
 
     def llm_call(self, node: _Node, agent_class: str, prompt: str, *, may_fail: bool = True) -> None:
-        model = self.small_model if agent_class in ("Reflector", "Aggregator") and self.rng.random() < 0.5 else self.model
+        cheap = agent_class in ("Reflector", "Aggregator") and self.rng.random() < 0.5
+        model = self.small_model if cheap else self.model
         attempts = 0
         while True:
             attempts += 1
@@ -442,7 +444,7 @@ def write_live(
     if rate < 0:
         raise ValueError("rate must be >= 0 events per second")
     if run_id is None:
-        run_id = f"demo-{seed}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{random.getrandbits(16):04x}"
+        run_id = f"demo-{datetime.now(timezone.utc):%m%d-%H%M%S}-{random.getrandbits(16):04x}-s{seed}"
     result = DemoResult(run_id)
     stop = stop or threading.Event()
     pending: list[Event] = []

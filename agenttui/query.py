@@ -97,12 +97,13 @@ def run_query(target: str | Path, sql: str, *, pattern: str = "*.db", params: Se
     """Run `sql` read-only on a database file, or on every file matching `pattern` in a folder."""
     if not sql or not sql.strip():
         raise QueryError("no SQL given")
-    files, is_folder = _database_files(Path(target), pattern)
+    root = Path(target)
+    files, is_folder = _database_files(root, pattern)
     result = QueryResult(tagged=is_folder)
     columns: dict[str, None] = {}
     per_file: list[tuple[str, list[str], list[tuple]]] = []
     for path in files:
-        label = path.name if is_folder else str(path)
+        label = str(path.relative_to(root)) if is_folder else str(path)  # --pattern '**/*.db' recurses
         try:
             conn = _connect_readonly(path)
         except (sqlite3.Error, OSError) as exc:
@@ -222,7 +223,7 @@ def add_query_command(subparsers: Any, formatter_class: type[argparse.HelpFormat
     fmt.add_argument("--json", action="store_true", help="print a JSON array of row objects")
     fmt.add_argument("--csv", action="store_true", help="print CSV with a header row")
     p.add_argument("--pattern", default="*.db", metavar="GLOB",
-                   help="which files of a folder to query (default *.db)")
+                   help="which files of a folder to query (default *.db; '**/*.db' includes subfolders)")
     p.add_argument("-q", "--quiet", action="store_true", help="no row count or skipped-file notes on stderr")
     p.set_defaults(func=cmd_query)
     return p

@@ -109,7 +109,8 @@ def _run_started(p, e, label):
         task = data.get("prompt") if isinstance(data, dict) else inp.get("prompt")
     elif task is None and isinstance(inp, str):
         task = inp
-    return _join("run started:", _short(task, 80), f"(model {_short(cfg.get('model'), 30)})" if cfg.get("model") else "",
+    model = f"(model {_short(cfg.get('model'), 30)})" if cfg.get("model") else ""
+    return _join("run started:", _short(task, 80), model,
                  f"mode {_short(p.get('run_mode'), 20)}" if p.get("run_mode") else "")
 
 
@@ -132,17 +133,20 @@ def _run_error(p, e, label):
 
 
 def _step_started(p, e, label):
-    return _join(label(p.get("node_id") or e.node_id), f"step {_short(p.get('step'), 10)}:", _short(p.get("node_goal"), 100))
+    return _join(label(p.get("node_id") or e.node_id), f"step {_short(p.get('step'), 10)}:",
+                 _short(p.get("node_goal"), 100))
 
 
 def _step_finished(p, e, label):
     return _join(label(p.get("node_id") or e.node_id), f"step {_short(p.get('step'), 10)}:",
-                 _short(p.get("action_name"), 30), "->", _short(p.get("status_after"), 20), _secs(p.get("duration_seconds")))
+                 _short(p.get("action_name"), 30), "->", _short(p.get("status_after"), 20),
+                 _secs(p.get("duration_seconds")))
 
 
 def _node_created(p, e, label):
     nid = _short(p.get("node_nid"), 24) or label(p.get("node_id") or e.node_id)
-    return _join(nid, _short(p.get("node_type"), 20), _short(p.get("task_type"), 20) + ":", _short(p.get("task_goal"), 100))
+    return _join(nid, _short(p.get("node_type"), 20), _short(p.get("task_type"), 20) + ":",
+                 _short(p.get("task_goal"), 100))
 
 
 def _node_status_changed(p, e, label):
@@ -179,7 +183,8 @@ def _inner_graph(p, e, label):
 
 
 def _llm_started(p, e, label):
-    return _join(_short(p.get("agent_class"), 30), _short(p.get("model"), 40) + ":", _short(p.get("prompt_preview"), 100))
+    return _join(_short(p.get("agent_class"), 30), _short(p.get("model"), 40) + ":",
+                 _short(p.get("prompt_preview"), 100))
 
 
 def _tokens(usage: Any) -> str:

@@ -11,6 +11,7 @@ unless a caller asks for the store's time-ordered ids.
 """
 from __future__ import annotations
 
+import itertools
 import random
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
@@ -229,20 +230,25 @@ def workload(n_events: int, *, seed: int = 7, big_run_share: float = 0.4,
         k += 1
 
 
-def write_jsonl(path: str, n_events: int, **kwargs: Any) -> int:
-    """Write `workload(n_events)` as JSONL; returns the file size in bytes."""
+def write_jsonl(paths: str | list[str], n_events: int, **kwargs: Any) -> int:
+    """Write `workload(n_events)` as JSONL, split evenly over `paths` in order; returns total bytes.
+
+    Several parts let a benchmark interleave two importers part by part, so both see the same
+    machine load (on a shared box, load drifts over the minutes one import takes).
+    """
+    files = [paths] if isinstance(paths, str) else list(paths)
+    per_part = -(-n_events // len(files))
     size = 0
-    buf: list[bytes] = []
-    with open(path, "wb") as fh:
-        for env in workload(n_events, **kwargs):
-            buf.append(orjson.dumps(env))
-            if len(buf) >= 10_000:
+    events = workload(n_events, **kwargs)
+    for path in files:
+        with open(path, "wb") as fh:
+            written = 0
+            while written < per_part:
+                buf = [orjson.dumps(env) for env in itertools.islice(events, min(10_000, per_part - written))]
+                if not buf:
+                    break
                 chunk = b"\n".join(buf) + b"\n"
                 fh.write(chunk)
                 size += len(chunk)
-                buf.clear()
-        if buf:
-            chunk = b"\n".join(buf) + b"\n"
-            fh.write(chunk)
-            size += len(chunk)
+                written += len(buf)
     return size

@@ -6,8 +6,11 @@ Prints one JSON object:
   tool_call     an instrumented function called in a loop (2 events per call)
   agent_step    one step of a typical agent: a node, a tool call, an LLM call and a decision (10 events)
 For each: per-iteration time with and without recording (medians over interleaved repeats), the
-added latency, events/s the agent records (its own loop time) and events/s committed (including
-the final flush, i.e. the rate the store sustains behind the agent).
+added latency, the part of it the Recorder itself costs (the same loop into a store that discards
+batches; the rest is the store's commit work, done by the flusher thread on the same interpreter),
+events/s the agent records (its own loop time) and events/s committed (including the final flush,
+i.e. the rate the store sustains behind the agent). The *_cpu_* figures are the agent thread's CPU
+time: on a loaded machine wall times stretch, CPU times much less.
   visibility    record -> visible in another connection (ms), the "on disk within 50 ms" promise,
                 with the agent idle between events (waiting on a model, as agents mostly do)
   visibility_busy_agent  the same with the agent's thread busy in Python (an agent process writes,
@@ -70,25 +73,41 @@ def step_recorded(run: Recorder, n: int) -> None:
             run.decision("next", chosen_action="continue")
 
 
+class DiscardStore:
+    """Accepts batches and drops them: isolates the Recorder's own cost from the store's commits."""
+
+    path = None
+
+    def append(self, events: Any) -> None:
+        return None
+
+
 def measure(name: str, plain: Callable[[int], None], recorded: Callable[[Recorder, int], None], n: int,
             repeats: int, workdir: Path) -> dict[str, Any]:
     plain(min(n, 1000))  # warm up both paths
     with Recorder(workdir / f"warm-{name}.db", task="warm") as run:
         recorded(run, min(n, 1000))
-    base_times, rec_times, commit_times, events = [], [], [], []
+    base_times, rec_times, commit_times, events, discard_times = [], [], [], [], []
+    rec_cpu, discard_cpu = [], []
     for r in range(repeats):
         t0 = time.perf_counter()
         plain(n)
         base_times.append(time.perf_counter() - t0)
         run = Recorder(workdir / f"{name}-{r}.db", task=name).start()
         start_events = sum(run.stats()["counts"].values())
-        t0 = time.perf_counter()
+        c0, t0 = time.thread_time(), time.perf_counter()
         recorded(run, n)
-        t1 = time.perf_counter()
+        c1, t1 = time.thread_time(), time.perf_counter()
+        rec_cpu.append(c1 - c0)
         run.flush()
         t2 = time.perf_counter()
         recorded_events = sum(run.stats()["counts"].values()) - start_events
         run.finish()
+        with Recorder(DiscardStore(), task=name) as discard:
+            c3, t3 = time.thread_time(), time.perf_counter()
+            recorded(discard, n)
+            discard_times.append(time.perf_counter() - t3)
+            discard_cpu.append(time.thread_time() - c3)
         rec_times.append(t1 - t0)
         commit_times.append(t2 - t0)
         events.append(recorded_events)
@@ -101,6 +120,10 @@ def measure(name: str, plain: Callable[[int], None], recorded: Callable[[Recorde
         "plain_us_per_iteration": round(base * 1e6, 3),
         "recorded_us_per_iteration": round(rec * 1e6, 3),
         "added_latency_us_per_iteration": round((rec - base) * 1e6, 3),
+        "recorder_only_us_per_iteration": round((statistics.median(discard_times) / n - base) * 1e6, 3),
+        # CPU time of the agent's thread: what recording costs it in work, whatever the machine's load
+        "recorded_cpu_us_per_iteration": round(statistics.median(rec_cpu) / n * 1e6, 3),
+        "recorder_only_cpu_us_per_iteration": round(statistics.median(discard_cpu) / n * 1e6, 3),
         "events_per_s_recorded": round(ev / statistics.median(rec_times)),
         "events_per_s_committed": round(ev / statistics.median(commit_times)),
     }

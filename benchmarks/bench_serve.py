@@ -254,6 +254,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.quick:
         args.events, args.latency_events = 10_000, 500
+    load_before = os.getloadavg()[0]
     workdir = Path(tempfile.mkdtemp(prefix="agenttui-bench-serve-"))
     server = RedisServer(workdir)
     try:
@@ -275,7 +276,8 @@ def main() -> int:
     bound = min(store_only, redis_only)
     result = {
         "benchmark": "agenttui serve",
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
+                    "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)]},
         "throughput": {
             "events": len(payloads),
             "batch_size": BATCH,

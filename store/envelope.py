@@ -216,7 +216,18 @@ def _check_id(value: Any, name: str, *, required: bool) -> str | None:
         raise EnvelopeError(f"{name} is {len(value)} characters long (limit {MAX_ID_LENGTH})", field=name)
     if "\x00" in value:
         raise EnvelopeError(f"{name} contains a NUL character", field=name)
+    if not value.isascii():
+        _check_text(value, name)
     return value
+
+
+def _check_text(value: str, name: str) -> None:
+    """A Python str may hold lone surrogates (from surrogateescape'd input); SQLite cannot store them."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise EnvelopeError(f"{name} contains a lone surrogate at character {exc.start}, which is not valid "
+                            "Unicode", field=name) from None
 
 
 def find_non_finite(value: Any, path: str = "payload", depth: int = 0) -> str | None:
@@ -275,8 +286,18 @@ def parse_envelope(obj: Any, *, strict: bool = True) -> Event:
         raise EnvelopeError(f"event_type must be a string, got {_json_type(event_type)}", field="event_type")
     if not event_type or len(event_type) > 200:
         raise EnvelopeError("event_type must be 1 to 200 characters", field="event_type")
-    event_id = _check_id(obj.get("event_id"), "event_id", required=strict)
-    run_id = _check_id(obj.get("run_id"), "run_id", required=False) or UNASSIGNED_RUN_ID
+    if not event_type.isascii():
+        _check_text(event_type, "event_type")
+    # ids: a plain, short, NUL-free ASCII string is by far the common case and passes as is
+    # (isascii is O(1)); anything else goes through _check_id, which owns the rules and the messages
+    event_id = obj.get("event_id")
+    if not (type(event_id) is str and 0 < len(event_id) <= MAX_ID_LENGTH and "\x00" not in event_id
+            and event_id.isascii()):
+        event_id = _check_id(event_id, "event_id", required=strict)
+    run_id = obj.get("run_id")
+    if not (type(run_id) is str and 0 < len(run_id) <= MAX_ID_LENGTH and "\x00" not in run_id
+            and run_id.isascii()):
+        run_id = _check_id(run_id, "run_id", required=False) or UNASSIGNED_RUN_ID
     ts = obj.get("timestamp")
     if ts is None:
         if strict:
@@ -291,21 +312,17 @@ def parse_envelope(obj: Any, *, strict: bool = True) -> Event:
         payload = {}
     elif not isinstance(payload, dict):
         raise EnvelopeError(f"payload must be a JSON object, got {_json_type(payload)}", field="payload")
-    node_id = _check_id(obj.get("node_id"), "node_id", required=False)
+    node_id = obj.get("node_id")
+    if node_id is not None and not (type(node_id) is str and 0 < len(node_id) <= MAX_ID_LENGTH
+                                    and "\x00" not in node_id and node_id.isascii()):
+        node_id = _check_id(node_id, "node_id", required=False)
     metadata = obj.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         raise EnvelopeError(f"metadata must be a JSON object, got {_json_type(metadata)}", field="metadata")
     if node_id is None:
         node_id = node_id_of(payload)
-    return Event(
-        event_type=event_type,
-        payload=payload,
-        run_id=run_id,
-        event_id=event_id or new_event_id(),
-        timestamp=timestamp,
-        node_id=node_id,
-        metadata=metadata,
-    )
+    # positional: this runs once per imported line
+    return Event(event_type, payload, run_id, event_id or new_event_id(), timestamp, node_id, metadata)
 
 
 def validate_event(event: Event) -> Event:
@@ -320,11 +337,16 @@ def validate_event(event: Event) -> Event:
         raise EnvelopeError(f"event_type must be a string, got {_json_type(et)}", field="event_type")
     if not et or len(et) > 200:
         raise EnvelopeError("event_type must be 1 to 200 characters", field="event_type")
-    _check_id(event.event_id, "event_id", required=True)
-    if event.run_id is None or event.run_id == "":
+    if not et.isascii():
+        _check_text(et, "event_type")
+    eid = event.event_id
+    if not (type(eid) is str and 0 < len(eid) <= MAX_ID_LENGTH and "\x00" not in eid and eid.isascii()):
+        _check_id(eid, "event_id", required=True)
+    rid = event.run_id
+    if rid is None or rid == "":
         event.run_id = UNASSIGNED_RUN_ID
-    else:
-        _check_id(event.run_id, "run_id", required=True)
+    elif not (type(rid) is str and len(rid) <= MAX_ID_LENGTH and "\x00" not in rid and rid.isascii()):
+        _check_id(rid, "run_id", required=True)
     if not isinstance(event.payload, dict):
         raise EnvelopeError(f"payload must be a JSON object, got {_json_type(event.payload)}", field="payload")
     if event.node_id == "":
@@ -413,7 +435,8 @@ def _field_with_surrogates(text: str) -> str | None:
 
     for k, v in obj.items():
         if bad(k) or bad(v):
-            return k
+            # a broken key itself is shown with its bad bytes escaped, so the message stays printable
+            return k.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace") if bad(k) else k
     return None
 
 

@@ -130,6 +130,8 @@ def import_jsonl(
                                  f"(payload limit {max_bytes:,} bytes)")
             continue
         line = line.rstrip(b"\r\n")
+        if line_no == 1 and line.startswith(b"\xef\xbb\xbf"):  # a byte-order mark some editors write
+            line = line[3:]
         if not line.strip():
             continue
         report.read += 1

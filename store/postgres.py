@@ -270,24 +270,29 @@ class PostgresStore:
                result: AppendResult) -> None:
         # The serialisation point: held until commit, so positions commit in the order assigned.
         head = conn.execute("SELECT last_position FROM events_head FOR UPDATE").fetchone()[0]
-        stored = {r[0] for r in conn.execute("SELECT event_id FROM events WHERE event_id = ANY(%s)",
-                                             ([e.event_id for e, _ in items],))}
+        # After the lock, one round trip for both: which ids are stored, and where the runs are.
+        mapping = {} if expected_version is None or isinstance(expected_version, int) else dict(expected_version)
+        stored: set[str] = set()
+        versions: dict[str, tuple[int, int]] = {}
+        for kind, key, last_seq, count in conn.execute(
+                "SELECT 'event', event_id, 0, 0 FROM events WHERE event_id = ANY(%s) UNION ALL "
+                "SELECT 'run', run_id, last_seq, event_count FROM runs WHERE run_id = ANY(%s)",
+                ([e.event_id for e, _ in items], list({*(e.run_id for e, _ in items), *mapping}))):
+            if kind == "event":
+                stored.add(key)
+            else:
+                versions[key] = (last_seq, count)
         if stored:
             result.duplicates += len(stored)
             items = [(e, pl) for e, pl in items if e.event_id not in stored]
         if not items:  # an idempotent retry of a committed batch succeeds, whatever its expectation
             return
         run_ids = list(dict.fromkeys(e.run_id for e, _ in items))
-        expected: dict[str, int] = {}
-        if expected_version is not None:
-            if isinstance(expected_version, int):
-                if len(run_ids) > 1:
-                    raise ValueError("an int expected_version needs a batch of one run; pass a mapping")
-                expected = {run_ids[0]: expected_version}
-            else:
-                expected = dict(expected_version)
-        versions = {r[0]: (r[1], r[2]) for r in conn.execute(
-            "SELECT run_id, last_seq, event_count FROM runs WHERE run_id = ANY(%s)", (list({*run_ids, *expected}),))}
+        expected = mapping
+        if isinstance(expected_version, int):
+            if len(run_ids) > 1:
+                raise ValueError("an int expected_version needs a batch of one run; pass a mapping")
+            expected = {run_ids[0]: expected_version}
         for run_id, want in expected.items():
             actual = versions.get(run_id, (0, 0))[0]
             if actual != want:
@@ -312,12 +317,13 @@ class PostgresStore:
             touched: Touched = states[e.run_id].apply(upcast(e) if upcast else e)
             dirty_nodes[e.run_id].update(dict.fromkeys(touched.nodes))
             dirty_edges[e.run_id].update(dict.fromkeys(touched.edges))
-        for run_id, state in states.items():
-            self._write_projection(conn, state, dirty_nodes[run_id], dirty_edges[run_id])
-            self._maybe_snapshot(conn, state)
-            result.versions[run_id] = state.run["last_seq"]
-        conn.execute("UPDATE events_head SET last_position = %s", (position,))
-        conn.execute("SELECT pg_notify(%s, %s)", (self.channel, str(position)))  # delivered on commit
+        with conn.pipeline():  # the rest needs no answers: send it without waiting for each
+            for run_id, state in states.items():
+                self._write_projection(conn, state, dirty_nodes[run_id], dirty_edges[run_id])
+                self._maybe_snapshot(conn, state)
+                result.versions[run_id] = state.run["last_seq"]
+            conn.execute("UPDATE events_head SET last_position = %s RETURNING pg_notify(%s, %s)",
+                         (position, self.channel, str(position)))  # the notification leaves on commit
         result.stored += len(items)
         result.first_position = head + 1
         result.last_position = position
@@ -649,29 +655,36 @@ class PostgresStore:
     def wait_for_change(self, timeout: float | None = None, *, after: int | None = None) -> int | None:
         """Block until an append commits (or `timeout` seconds pass); the newest position announced.
 
-        The first call starts listening; pass `after` (the last position you have read) so a commit
-        that landed before that is noticed too. Commits that arrive between calls are not lost:
-        they wait on the listening connection. Several commits wake you once, with the highest
-        position, so a reader then catches up with read_after(position) in pages.
-        Returns None on timeout. Positions are a wake-up hint; read_after() is the truth.
+        Pass `after`, the last position you have read: a commit past it that landed before the
+        call (even before the first call started listening) returns at once, and announcements
+        of positions you already have are skipped instead of waking you for nothing.
+        Commits between calls are not lost (they wait on the listening connection); a burst
+        that has arrived wakes you once, with its highest position. Returns None on timeout.
+        Positions are a wake-up hint: read_after(last) is the truth.
         """
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._listen_lock:
             conn = self._listening()
-            newest: int | None = None
             if after is not None:
                 head = self._query("SELECT last_position FROM events_head")[0][0]
                 if head > after:
-                    newest = head
-            if newest is None:
+                    self._drain(conn)  # announcements up to `head` are covered by this answer
+                    return head
+            while True:
+                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
                 # everything already received comes at once (stop_after stops after that read)
-                positions = [_position_of(n) for n in conn.notifies(timeout=timeout, stop_after=1)]
-                if not positions:
+                got = list(conn.notifies(timeout=remaining, stop_after=1))
+                if not got:
                     return None
-                newest = max((p for p in positions if p is not None), default=0)
-            # commits that landed meanwhile: one wake-up for a burst, with the newest position
-            for n in conn.notifies(timeout=0):
-                newest = max(newest, _position_of(n) or 0)
-            return newest
+                newest = max((_position_of(n) or 0 for n in got), default=0)
+                newest = max(newest, self._drain(conn))
+                if after is None or newest > after:
+                    return newest
+
+    @staticmethod
+    def _drain(conn: psycopg.Connection) -> int:
+        """Consume announcements already received; the highest position among them (0 if none)."""
+        return max((_position_of(n) or 0 for n in conn.notifies(timeout=0)), default=0)
 
     def listen(self, callback: Callable[[int], Any] | None = None, *, poll: float = 0.5):
         """Follow commits as they happen.

@@ -41,10 +41,10 @@ import unicodedata
 import weakref
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 from .capture import MAX_STRING, args_summary, clip, error_message, error_text, jsonable, short_repr, summary
-from .envelope import Event
+from .envelope import MAX_ID_LENGTH, Event
 from .errors import EnvelopeError
 
 __all__ = ["LLMCall", "Node", "Recorder", "session_filename"]
@@ -409,6 +409,10 @@ class Recorder:
             raise ValueError("flush_interval must be > 0 seconds")
         if max_buffer < 1:
             raise ValueError("max_buffer must be >= 1")
+        if run_id is not None and (not isinstance(run_id, str) or not run_id or len(run_id) > MAX_ID_LENGTH
+                                   or "\x00" in run_id):
+            raise ValueError(f"run_id must be a non-empty string of at most {MAX_ID_LENGTH} characters "
+                             f"without NUL, got {short_repr(run_id)}")
         if isinstance(target, (str, os.PathLike)):
             from . import open_store  # late: the package imports this module
 
@@ -623,8 +627,8 @@ class Recorder:
 
     def event(self, event_type: str, payload: dict[str, Any] | None = None, **fields: Any) -> str | None:
         """Any event of your own (e.g. FundsDeposited for a custom projection). Returns the event id."""
-        if not isinstance(event_type, str) or not event_type:
-            raise ValueError("event_type must be a non-empty string")
+        if not isinstance(event_type, str) or not 1 <= len(event_type) <= 200:
+            raise ValueError(f"event_type must be a string of 1 to 200 characters, got {short_repr(event_type)}")
         data = dict(payload or {})
         data.update(fields)
         return self._emit_here(event_type, _capture_fields(data))
@@ -762,7 +766,12 @@ class Recorder:
                                 event.event_id, event.event_type, exc)
                     event.payload = {"recording_error": clip(str(exc), MAX_STRING),
                                      "node_id": event.payload.get("node_id")}
-                    self.store.append(event)
+                    try:
+                        self.store.append(event)
+                    except EnvelopeError as again:  # not the payload's fault: retrying cannot help
+                        self.lost += 1
+                        log.error("agenttui: event %s (%s) dropped: %s", event.event_id, event.event_type, again)
+                        continue
                 self.committed += 1
             return
         self.committed += len(batch)
@@ -1010,8 +1019,3 @@ def _instrument(rec: Recorder, fn: Callable[..., Any], name: str | None, api_nam
     wrapper.__agenttui_recorder__ = rec  # type: ignore[attr-defined]
     return wrapper
 
-
-def iter_open_recorders() -> Iterable[Recorder]:
-    """Recorders whose run is still open in this process (for tools and tests)."""
-    with _open_lock:
-        return list(_open_recorders)

@@ -14,6 +14,7 @@ search_path, and dropped afterwards.
 from __future__ import annotations
 
 import glob
+import importlib.util
 import os
 import shutil
 import socket
@@ -186,11 +187,9 @@ def _unavailable(reason: str) -> None:
 @pytest.fixture(scope="session")
 def pg_server_url() -> Iterator[str]:
     """URL of a running server: $AGENTTUI_TEST_PG_URL, or one started for this session."""
-    try:
-        import psycopg  # noqa: F401
-        import psycopg_pool  # noqa: F401
-    except ImportError as exc:
-        _unavailable(f"{exc.name} is not installed (pip install -e '.[postgres]')")
+    missing = [m for m in ("psycopg", "psycopg_pool") if importlib.util.find_spec(m) is None]
+    if missing:
+        _unavailable(f"{', '.join(missing)} not installed (pip install -e '.[postgres]')")
     given = os.environ.get("AGENTTUI_TEST_PG_URL")
     if given:
         try:

@@ -14,9 +14,8 @@ import orjson
 from agenttui.store import Event, SQLiteStore, parse_json_line
 from agenttui.store.envelope import format_datetime
 
-SAMPLE = Path("/work/shared/samples/recursive-agent-run.jsonl")
-if not SAMPLE.exists():  # a fresh clone carries its own copy
-    SAMPLE = Path(__file__).parent / "data" / "recursive-agent-run.jsonl"
+#: The real recursive agent's run in its exact wire format (the repository's copy of the shared sample).
+SAMPLE = Path(__file__).parent / "data" / "recursive-agent-run.jsonl"
 SAMPLE_RUN = "run-0000-940eee3c"
 
 _counter = itertools.count(1)

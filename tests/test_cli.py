@@ -272,7 +272,7 @@ def test_demo_without_headless_opens_the_inspector_on_a_growing_db(tmp_path, cli
 
     monkeypatch.setattr("agenttui.cli._load_run_app", lambda: fake_run_app)
     code, _, err = cli("demo", "--db", tmp_path / "live.db", "--rate", "500")
-    assert code == 0 and seen["count"] >= 5 and seen["run_id"].startswith("demo-0-")
+    assert code == 0 and seen["count"] >= 5 and seen["run_id"].startswith("demo-") and seen["run_id"].endswith("-s0")
     assert "agenttui open" in err
     with SQLiteStore(tmp_path / "live.db", readonly=True) as store:
         run = store.run(seen["run_id"])
@@ -342,7 +342,8 @@ def test_tail_follow_prints_events_another_process_writes(tmp_path):
             [sys.executable, "-c",
              "import sys; from agenttui.store import SQLiteStore\n"
              "with SQLiteStore(sys.argv[1]) as s:\n"
-             "    for i in range(1, 4): s.append({'event_type': 'step_started', 'run_id': 'r', 'payload': {'step': i}})",
+             "    for i in range(1, 4):\n"
+             "        s.append({'event_type': 'step_started', 'run_id': 'r', 'payload': {'step': i}})",
              str(path)], timeout=60)
         assert writer.returncode == 0
         while len(lines) < 4 and time.monotonic() < deadline:
@@ -358,6 +359,66 @@ def test_tail_follow_prints_events_another_process_writes(tmp_path):
                 proc.kill()
     assert code == 0
     assert "Traceback" not in proc.stderr.read()
+
+
+def test_tail_follow_waits_for_the_database_to_be_created(tmp_path):
+    path = tmp_path / "later.db"
+    proc = subprocess.Popen([sys.executable, "-m", "agenttui", "tail", str(path), "-f", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    errors: list[str] = []
+    threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True).start()
+    threading.Thread(target=lambda: errors.extend(iter(proc.stderr.readline, "")), daemon=True).start()
+    try:
+        deadline = time.monotonic() + 30
+        while not errors and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert errors and errors[0].startswith(f"waiting for {path}")
+        with SQLiteStore(path) as store:  # created only now, while tail waits
+            store.append([{"event_type": "step_started", "run_id": "r", "payload": {"step": i}} for i in range(3)])
+        while len(lines) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert [json.loads(x)["position"] for x in lines] == [1, 2, 3]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            code = proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert code == 0 and not any("Traceback" in e for e in errors)
+
+
+def test_ctrl_c_stops_the_headless_demo_and_closes_its_run(tmp_path):
+    path = tmp_path / "demo.db"
+    argv = [sys.executable, "-m", "agenttui", "demo", "--headless", "--db", str(path), "--rate", "200"]
+    proc = subprocess.Popen(argv,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        count = 0
+        while count < 20 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            if path.exists():
+                try:
+                    with SQLiteStore(path, readonly=True) as store:
+                        count = store.count_events()
+                except Exception:  # the writer may still be creating the schema
+                    count = 0
+        assert count >= 20
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    err = proc.stderr.read()
+    assert code == 0 and "stopped early" in err and "Traceback" not in err
+    with SQLiteStore(path, readonly=True) as store:
+        (run,) = store.runs()
+        assert run["status"] == "error"
+        last = store.events(order="desc", limit=1)[0]
+        assert last.event_type == "run_error" and last.payload["error_type"] == "Interrupted"
+        assert store.check() == []
 
 
 def test_follow_falls_back_to_polling_when_the_folder_cannot_be_watched(tmp_path, monkeypatch):

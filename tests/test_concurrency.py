@@ -126,7 +126,7 @@ def test_processes_creating_the_same_new_file_at_once_all_succeed(tmp_path):
     from store_fixtures import open_and_append
 
     ctx = multiprocessing.get_context("spawn")
-    for attempt in range(3):
+    for attempt in range(2):
         path = str(tmp_path / f"fresh{attempt}.db")
         barrier = ctx.Barrier(WRITERS)
         results = ctx.Queue()

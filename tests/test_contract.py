@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
 from agenttui.store import (
-    ConcurrencyError, EnvelopeError, Event, EventFilter, RunState, SchemaError, SchemaTooNewError, UpcasterRegistry,
-    fold, open_store,
+    ConcurrencyError, EnvelopeError, EventFilter, SchemaError, SchemaTooNewError, UpcasterRegistry, fold, open_store,
 )
 from pg_server import pg_schemas, pg_server_url, pg_url  # noqa: F401  (fixtures)
 from store_fixtures import SAMPLE_RUN, ev, sample_events

@@ -382,3 +382,47 @@ def test_any_iso_rendering_of_a_moment_normalises_to_that_moment(moment, offset_
     expected = moment.replace(microsecond=expected_micro)
     got = normalize_timestamp(text)
     assert got == expected.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), text
+
+
+def test_invalid_utf8_in_a_key_gives_a_printable_message():
+    line = b'{"event_id":"a","run_id":"r","event_type":"x","timestamp":"2025-01-01T00:00:00Z","payload":{},"bad\xe9key":1}'
+    with pytest.raises(EnvelopeError) as info:
+        parse_json_line(line)
+    assert info.value.field == "bad\\xe9key"
+    str(info.value).encode("utf-8")  # no lone surrogates that would break printing or JSON output
+
+
+def test_a_str_line_with_a_lone_surrogate_is_rejected():
+    with pytest.raises(EnvelopeError, match="lone surrogate at character"):
+        parse_json_line('{"event_id": "a", "payload": "\udcff"}')
+
+
+@pytest.mark.parametrize("field", ["event_id", "run_id", "node_id", "event_type"])
+def test_ids_with_lone_surrogates_are_rejected_not_crashing_sqlite(tmp_path, field):
+    """Text decoded with surrogateescape reaches the API as str; SQLite cannot store it."""
+    store = open_store(tmp_path)
+    env = ev("x")
+    env[field] = "bad\udcff"
+    with pytest.raises(EnvelopeError) as info:
+        store.append(env)
+    assert info.value.field == field and "lone surrogate" in str(info.value)
+    str(info.value).encode("utf-8")
+    assert store.count_events() == 0
+
+
+def test_non_ascii_ids_are_fine(tmp_path):
+    store = open_store(tmp_path)
+    store.append(ev("schritt_ausgeführt", run_id="lauf-ü", node_id="knoten-ñ"))
+    (e,) = store.events(run_id="lauf-ü")
+    assert (e.event_type, e.node_id) == ("schritt_ausgeführt", "knoten-ñ")
+
+
+@pytest.mark.parametrize("field", ["event_id", "run_id", "node_id", "event_type"])
+def test_hand_built_events_with_lone_surrogates_are_rejected(tmp_path, field):
+    store = open_store(tmp_path)
+    e = Event(event_type="x", run_id="r", node_id="n")
+    setattr(e, field, "bad\udcff")
+    with pytest.raises(EnvelopeError) as info:
+        store.append(e)
+    assert info.value.field == field
+    assert store.count_events() == 0

@@ -90,7 +90,8 @@ def test_payload_over_a_configured_limit_is_named_and_its_batch_kept(tmp_path):
     # "floaty" is a 600-byte line whose payload re-serialises to ~2.6 kB (1e9 -> 1000000000.0):
     # only the store's own size check inside append can catch it, and the import must still
     # pin it on its line and store the rest of that batch.
-    floaty = line("floaty", payload={"v": "PLACEHOLDER"}).replace(b'"PLACEHOLDER"', b"[" + b",".join([b"1e9"] * 150) + b"]")
+    floats = b"[" + b",".join([b"1e9"] * 150) + b"]"
+    floaty = line("floaty", payload={"v": "PLACEHOLDER"}).replace(b'"PLACEHOLDER"', floats)
     assert len(floaty) < 1000
     lines = [line(f"ok-{i}") for i in range(5)]
     lines.insert(3, line("fat", payload={"blob": "y" * 5000}))
@@ -117,8 +118,8 @@ def test_an_over_long_line_is_skipped_without_losing_the_next_one(tmp_path):
         assert report.stored == 1 and store.get_event("after") is not None
 
 
-def test_crlf_duplicates_in_file_and_streams(tmp_path):
-    data = line("a") + b"\r\n" + line("b") + b"\r\n" + line("a") + b"\r\n"
+def test_bom_crlf_duplicates_in_file_and_streams(tmp_path):
+    data = b"\xef\xbb\xbf" + line("a") + b"\r\n" + line("b") + b"\r\n" + line("a") + b"\r\n"
     with SQLiteStore(tmp_path / "s.db") as store:
         report = import_jsonl(store, io.BytesIO(data))
         assert (report.read, report.stored, report.duplicates, report.failed) == (3, 2, 1, 0)
@@ -136,7 +137,8 @@ def test_errors_are_capped_in_memory_but_counted(tmp_path):
 def test_batches_and_progress(tmp_path, sample_path):
     seen: list[tuple[int, int | None]] = []
     with SQLiteStore(tmp_path / "s.db") as store:
-        report = import_jsonl(store, sample_path, batch_size=50, progress=lambda done, total: seen.append((done, total)))
+        report = import_jsonl(store, sample_path, batch_size=50,
+                              progress=lambda done, total: seen.append((done, total)))
         size = sample_path.stat().st_size
         assert report.stored == SAMPLE_EVENTS
         assert len(seen) >= 4  # one per full batch of 50, plus the end

@@ -169,11 +169,14 @@ def test_wait_for_change_notices_commits_made_before_it_listened(pg_url):
     writer, reader = open_store(pg_url), open_store(pg_url)
     try:
         writer.append([ev("run_started", "r"), ev("step_started", "r", step=1)])
-        assert reader.wait_for_change(timeout=0, after=0) == 2
-        assert reader.wait_for_change(timeout=0, after=2) is None
+        assert reader.wait_for_change(timeout=0, after=0) == 2  # committed before anyone listened
+        assert reader.wait_for_change(timeout=0.2, after=2) is None  # nothing past what we have
         writer.append(ev("step_finished", "r", step=1))
         writer.append(ev("run_finished", "r"))
-        assert reader.wait_for_change(timeout=5) == 4  # two commits, one wake-up, the newest position
+        assert reader.wait_for_change(timeout=5, after=2) == 4  # two commits, one wake-up, the newest
+        assert reader.wait_for_change(timeout=0.3, after=4) is None  # their announcements: no wake-up
+        writer.append(ev("run_started", "r2"))
+        assert reader.wait_for_change(timeout=5, after=4) == 5
     finally:
         writer.close()
         reader.close()

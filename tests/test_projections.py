@@ -242,3 +242,30 @@ def test_load_projections_from_files_and_modules(tmp_path: Path) -> None:
         load_projections(str(tmp_path / "missing.py"))
     with pytest.raises(ProjectionError, match="has no attribute 'Nope'"):
         load_projections(f"{plain}:Nope")
+
+
+# ------------------------------------------------------------------ property: any point, any query
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+_money = st.tuples(st.sampled_from(["FundsDeposited", "BetPlaced", "BetWon", "FeeCharged", "note"]),
+                   st.integers(0, 100), st.integers(-3, 30))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(spec=st.lists(_money, min_size=1, max_size=60), every=st.integers(1, 7),
+       queries=st.lists(st.tuples(st.integers(0, 65), st.one_of(st.none(), st.integers(-2, 35))), min_size=1,
+                        max_size=8))
+def test_any_query_agrees_with_a_fold_of_the_matching_events(tmp_path_factory, spec, every, queries) -> None:
+    """Positions and timestamps in any order, clock skew included, against a brute-force fold."""
+    store = SQLiteStore(tmp_path_factory.mktemp("prop") / "p.db")
+    evs = [Event(t, {"fee": a} if t == "FeeCharged" else {"amount": a}, run_id="r", timestamp=ts(sec))
+           for t, a, sec in spec]  # seconds may go backwards: a skewed clock
+    store.append(evs)
+    projector = Projector(store, BalanceProjection(), "r", checkpoint_every=every)
+    for position, second in queries:
+        limit = None if second is None else ts(second + 0.5)
+        expected = brute_force(BalanceProjection(), [
+            e for e in evs[:position] if limit is None or e.timestamp <= limit])
+        assert projector.state_at(position, timestamp=limit) == pytest.approx(expected), (position, second)
+    store.close()

@@ -148,3 +148,12 @@ def test_a_database_being_written_can_be_queried_live(tmp_path: Path, capsys) ->
         run.event("tick", i=50)  # the writer is not blocked by the reader
     with SQLiteStore(db, readonly=True) as store:
         assert store.count_events(types=["tick"]) == 51
+
+
+def test_a_pattern_can_reach_into_subfolders(sessions: Path) -> None:
+    session(sessions / "archive" / "2026-03", "archived task", 1)
+    flat = run_query(sessions, "SELECT tool_calls FROM runs")
+    deep = run_query(sessions, "SELECT tool_calls FROM runs", pattern="**/*.db")
+    assert len(flat.rows) == 2 and len(deep.rows) == 3
+    archived = [r for r in deep.rows if r[0].startswith("archive/2026-03/")]
+    assert len(archived) == 1 and archived[0][1] == 1

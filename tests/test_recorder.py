@@ -138,11 +138,15 @@ def test_misuse_gets_clear_errors(tmp_path: Path) -> None:
         run.node("too early")
     with pytest.raises(TypeError, match="database path or a store"):
         Recorder(42)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="run_id must be a non-empty string"):
+        Recorder(tmp_path / "x.db", run_id="a\x00b")
     with pytest.raises(ValueError, match="flush_interval"):
         Recorder(tmp_path / "x.db", flush_interval=0)
     with run:
-        with pytest.raises(ValueError, match="event_type"):
+        with pytest.raises(ValueError, match="event_type must be a string of 1 to 200 characters"):
             run.event("")
+        with pytest.raises(ValueError, match="event_type"):
+            run.event("x" * 201)
         with pytest.raises(TypeError, match="needs a function"):
             run.instrument(3)
 
@@ -730,3 +734,21 @@ def test_the_example_agent_runs_without_an_api_key(tmp_path: Path) -> None:
                              cwd=tmp_path)
     assert failing.returncode == 1 and "RuntimeError" in failing.stderr
     assert events(tmp_path / "fail.db", "run_error")[0].payload["error_type"] == "RuntimeError"
+
+
+def test_async_with_for_the_run_and_llm_calls(tmp_path: Path) -> None:
+    db = tmp_path / "run.db"
+
+    async def agent() -> None:
+        async with Recorder(db, task="async agent") as run:
+            async with run.llm_call("m", "hi") as call:
+                await asyncio.sleep(0)
+                call.complete("hello", prompt_tokens=2, completion_tokens=1)
+            async with run.node("async node"):
+                raise asyncio.TimeoutError("model too slow")
+
+    with pytest.raises(asyncio.TimeoutError):
+        asyncio.run(agent())
+    assert [e.event_type for e in events(db, "llm_call_started", "llm_call_completed", "run_error")] == [
+        "llm_call_started", "llm_call_completed", "run_error"]
+    assert events(db, "run_error")[0].payload["error_type"] == "TimeoutError"

@@ -207,10 +207,8 @@ def test_check_reports_a_tampered_projection(tmp_path):
 
 
 def test_guide_node_tree_query_runs_unchanged(tmp_path):
-    text = GUIDE.read_text() if GUIDE.exists() else GUIDE_NODE_TREE_QUERY
-    if GUIDE.exists():  # make sure the copy above is the guide's query, character for character
-        body = GUIDE_NODE_TREE_QUERY.strip()
-        assert body in text
+    if GUIDE.exists():  # where the guide is at hand, the copy above must be its query, character for character
+        assert GUIDE_NODE_TREE_QUERY.strip() in GUIDE.read_text()
     store = loaded_store(tmp_path)
     rows = store.connection.execute(GUIDE_NODE_TREE_QUERY, (SAMPLE_RUN,)).fetchall()
     assert len(rows) == 12

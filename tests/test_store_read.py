@@ -221,3 +221,15 @@ def test_reads_apply_upcasters_without_changing_the_stored_event(tmp_path):
     assert read.metadata == {"schema_version": 2, "upcast_from": 1}
     raw = s.connection.execute("SELECT payload, metadata FROM events").fetchone()
     assert raw == ('{"tool":"grep"}', None)
+
+
+def test_search_folds_case_beyond_ascii(tmp_path):
+    s = open_store(tmp_path)
+    s.append([ev("x", text="Café au lait"), ev("x", text="STRASSE"), ev("x", text="plain")])
+    texts = lambda term: [e.payload["text"] for e in s.events(search=term, limit=None)]  # noqa: E731
+    assert texts("CAFÉ") == ["Café au lait"]
+    assert texts("café") == ["Café au lait"]
+    assert texts("straße") == ["STRASSE"]  # casefold, not just lower
+    assert s.count_events(search="cafÉ") == 1
+    ro = open_store(tmp_path, "store.db", readonly=True)  # the TUI's read-only connection too
+    assert ro.count_events(search="CAFÉ") == 1

@@ -231,3 +231,21 @@ async def test_a_run_with_10000_nodes_opens(tmp_path: Path) -> None:
         assert root.is_expanded and len(root.children) == 99
         await pilot.press("G", "left_curly_bracket")
         assert app.replay == 10_000 - 1 - 500
+
+
+async def test_a_locked_database_gets_a_message_and_opens_once_released(tmp_path: Path) -> None:
+    db = make_db(tmp_path / "run.db")
+    locker = sqlite3.connect(db, isolation_level=None)
+    locker.execute("PRAGMA locking_mode = EXCLUSIVE")
+    locker.execute("BEGIN EXCLUSIVE")
+    locker.execute("CREATE TABLE scratch (x)")  # takes the exclusive lock; rolled back below
+    app = AgentTuiApp(db, poll_interval=0.05)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause(0.1)
+            assert "database is locked" in static_text(app.query_one("#message"))
+            locker.execute("ROLLBACK")
+            locker.close()
+            await wait_for(pilot, lambda: app.events_list.count == 182, "the database to open once unlocked")
+    finally:
+        locker.close()

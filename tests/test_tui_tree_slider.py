@@ -290,6 +290,9 @@ async def test_a_ten_thousand_node_run_builds_and_paints():
         root = tree.root.children[0]
         assert len(root.children) == 10_000 and tree.last_line == 10_000
         assert screen_lines(tree)[2].startswith("├─ 0.2  goal 0.2")
+        # labels are built for the lines drawn, the others on demand
+        far = root.children[-1]
+        assert far.label.plain == "" and tree.label_of(far).plain == "0.10000  goal 0.10000  [EXECUTE] FINISH"
         # back to early in the run: thousands of siblings vanish at once, then come back
         tree.show(flat, 50)
         await pilot.pause()
@@ -427,3 +430,30 @@ async def test_a_reloaded_timeline_of_the_same_run_keeps_expansions_choice_and_c
         await pilot.pause()
         assert tree.chosen is None and [c.data for c in tree.root.children] == ["n0"]
         assert tree.cursor_line == 0
+
+
+async def test_edges_that_loop_show_the_node_again_without_its_subtree():
+    events = [_ev(1, "node_created", node_id="r", node_nid="0"),
+              _ev(2, "node_created", node_id="a", node_nid="0.1", outer_node_id="r"),
+              _ev(3, "edge_added", parent_node_id="a", child_node_id="b", child_node_nid="0.1.1"),
+              _ev(4, "edge_added", parent_node_id="b", child_node_id="a")]
+    timeline = Timeline("r")
+    timeline.extend(events)
+    assert timeline.children_at("b", 3) == ["a"] and timeline.roots_at(3) == ["r"]
+    app = TreeSliderApp(timeline)
+    async with app.run_test(size=SIZE) as pilot:
+        tree = app.query_one(NodeTree)
+        await pilot.pause()
+        assert tree.select_node_id("b")
+        b = tree.cursor_node
+        await pilot.press("right")
+        await pilot.pause()
+        (a_again,) = b.children
+        assert a_again.data == "a" and not a_again.allow_expand
+        a_again._expanded = True  # even if it were open (remembered from elsewhere), it is not walked
+        tree.show(timeline, None)
+        await pilot.pause()
+        assert not a_again.is_expanded and not a_again.children
+        assert [line for line in screen_lines(tree) if line] == [
+            "▼ 0  (no goal yet) NOT_READY", "└─ ▼ 0.1  (no goal yet) NOT_READY",
+            "   └─ ▼ 0.1.1  (no goal yet) pending", "      └─ 0.1  (no goal yet) NOT_READY"]

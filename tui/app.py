@@ -10,6 +10,7 @@ in the footer and the help screen, and offered in the command palette.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from array import array
 from bisect import bisect_left, bisect_right
@@ -17,7 +18,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -49,6 +50,13 @@ SPEEDS = (1, 2, 5, 10)
 MAX_PLAY_GAP = 3.0
 #: Playback frame interval (seconds): events due within one frame are shown together.
 PLAY_FRAME = 1 / 30
+#: How long the UI thread waits on a locked database before showing what it has (and retrying).
+UI_BUSY_TIMEOUT_MS = 250
+#: Events folded between two looks at whether the user is typing (the fold of a big run takes a while).
+FOLD_BATCH = 2000
+#: After a key press, the fold pauses this long between batches for this many seconds.
+FOLD_PAUSE = 0.05
+INPUT_GRACE = 1.0
 
 
 class AgentTuiApp(App[int]):
@@ -61,30 +69,42 @@ class AgentTuiApp(App[int]):
     AUTO_FOCUS = "#events"
 
     BINDINGS = [
-        Binding("q", "quit", "Quit", id="quit"),
-        Binding("question_mark,f1", "help", "Help", id="help"),
-        Binding("slash", "search", "Search", id="search"),
-        Binding("n", "next_match", "Next match", show=False, id="next_match"),
-        Binding("N", "previous_match", "Prev match", show=False, id="previous_match"),
-        Binding("t", "pick_types", "Types", id="pick_types"),
-        Binding("escape", "clear", "Clear", show=False, id="clear"),
-        Binding("f", "toggle_follow", "Follow", id="follow"),
-        Binding("left_square_bracket", "step(-1)", "Back", id="step_back"),
-        Binding("right_square_bracket", "step(1)", "Fwd", id="step_forward"),
-        Binding("left_curly_bracket", "jump(-0.05)", "-5%", show=False, id="jump_back"),
-        Binding("right_curly_bracket", "jump(0.05)", "+5%", show=False, id="jump_forward"),
-        Binding("L", "live", "Live", id="live"),
-        Binding("p", "play", "Play", id="play"),
-        Binding("plus,equals_sign", "speed(1)", "Faster", show=False, id="faster"),
-        Binding("minus", "speed(-1)", "Slower", show=False, id="slower"),
-        Binding("e", "error_mark(1)", "Next error", show=False, id="next_error"),
-        Binding("E", "error_mark(-1)", "Prev error", show=False, id="previous_error"),
-        Binding("r", "pick_run", "Runs", id="pick_run"),
-        Binding("y", "copy", "Copy", show=False, id="copy"),
-        Binding("x", "node_filter", "Node filter", show=False, id="node_filter"),
-        Binding("tab", "focus_next", "Next pane", show=False, id="next_pane"),
-        Binding("shift+tab", "focus_previous", "Prev pane", show=False, id="previous_pane"),
-        Binding("enter", "open", "Open", show=False, id="open"),
+        Binding("q", "quit", "Quit", id="quit", tooltip="Quit the inspector"),
+        Binding("question_mark,f1", "help", "Help", id="help", tooltip="This help: every key and its id"),
+        Binding("slash", "search", "Search", id="search", tooltip="Search the run's payloads (case-insensitive)"),
+        Binding("n", "next_match", "Next match", show=False, id="next_match", tooltip="Next search match"),
+        Binding("N", "previous_match", "Prev match", show=False, id="previous_match",
+                tooltip="Previous search match"),
+        Binding("t", "pick_types", "Types", id="pick_types",
+                tooltip="Pick the event types to show (with counts per type)"),
+        Binding("escape", "clear", "Clear", show=False, id="clear",
+                tooltip="Close the search; else clear the search, the node filter, the type filter; else go live"),
+        Binding("f", "toggle_follow", "Follow", id="follow", tooltip="Follow the newest event (toggle)"),
+        Binding("left_square_bracket", "step(-1)", "Back", id="step_back", tooltip="Time cursor one event back"),
+        Binding("right_square_bracket", "step(1)", "Fwd", id="step_forward",
+                tooltip="Time cursor one event forward"),
+        Binding("left_curly_bracket", "jump(-0.05)", "-5%", show=False, id="jump_back",
+                tooltip="Time cursor back 5% of the run"),
+        Binding("right_curly_bracket", "jump(0.05)", "+5%", show=False, id="jump_forward",
+                tooltip="Time cursor forward 5% of the run"),
+        Binding("L", "live", "Live", id="live", tooltip="Back to live (the newest state, following)"),
+        Binding("p", "play", "Play", id="play", tooltip="Play the run from the cursor in its real timing / pause"),
+        Binding("plus,equals_sign", "speed(1)", "Faster", show=False, id="faster",
+                tooltip="Faster playback (1x, 2x, 5x, 10x)"),
+        Binding("minus", "speed(-1)", "Slower", show=False, id="slower", tooltip="Slower playback"),
+        Binding("e", "error_mark(1)", "Next error", show=False, id="next_error",
+                tooltip="Time cursor to the next error or failed node"),
+        Binding("E", "error_mark(-1)", "Prev error", show=False, id="previous_error",
+                tooltip="Time cursor to the previous error or failed node"),
+        Binding("r", "pick_run", "Runs", id="pick_run", tooltip="Choose another run of this file"),
+        Binding("y", "copy", "Copy", show=False, id="copy", tooltip="Copy the selected event as JSON (OSC 52)"),
+        Binding("x", "node_filter", "Node filter", show=False, id="node_filter",
+                tooltip="Narrow the list to the selected event's node (toggle)"),
+        Binding("tab", "focus_next", "Next pane", show=False, id="next_pane", tooltip="Next pane"),
+        Binding("shift+tab", "focus_previous", "Prev pane", show=False, id="previous_pane",
+                tooltip="Previous pane"),
+        Binding("enter", "open", "Open", show=False, id="open",
+                tooltip="Open the selection (event: detail pane; node: narrow the list to it)"),
     ]
 
     def __init__(
@@ -128,6 +148,8 @@ class AgentTuiApp(App[int]):
         self._detail_timer = None
         self._status_timer = None
         self._message: str | None = None
+        self._list_header = ""
+        self._last_input = 0.0
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -179,6 +201,11 @@ class AgentTuiApp(App[int]):
             return
         self._open()
 
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, (events.Key, events.MouseEvent)):
+            self._last_input = time.monotonic()  # the fold of a big run makes way (see _load_timeline)
+        await super().on_event(event)
+
     def _session_chosen(self, path: str | None) -> None:
         if path is None:
             self.exit(0)
@@ -197,7 +224,8 @@ class AgentTuiApp(App[int]):
         self._close_store()
         name = os.path.basename(self.path)
         try:
-            store = SQLiteStore(self.path, readonly=True)
+            # a short busy timeout: the UI thread must not hang on a writer's exclusive lock
+            store = SQLiteStore(self.path, readonly=True, busy_timeout_ms=UI_BUSY_TIMEOUT_MS)
         except FileNotFoundError:
             self._show_message(f"waiting for {name}…\n\n{self.path} does not exist yet; it opens as soon as a "
                                "writer creates it.")
@@ -215,7 +243,8 @@ class AgentTuiApp(App[int]):
             self._watch(None)
             return
         except Exception as exc:  # locked past the busy timeout, permissions
-            self._show_message(f"cannot open {name} yet\n\n{clean(exc)}\n\nretrying…", error=True)
+            self._show_message(f"cannot open {name} yet: {clean(exc)}\n\nretrying as soon as it can be read…",
+                               error=True)
             self._watch(None)
             return
         self.store = store
@@ -323,11 +352,11 @@ class AgentTuiApp(App[int]):
         self._update_status()
 
     def _update_list_header(self) -> None:
-        lst = self.events_list
-        text = Text(no_wrap=True, style="bold")
-        for seg in lst.header_text():
-            text.append(seg.text)
-        self.query_one("#list-header", Static).update(text)
+        """Column titles aligned with the rows (the position column widens as the log grows)."""
+        text = Text("".join(seg.text for seg in self.events_list.header_text()), no_wrap=True, style="bold")
+        if text.plain != self._list_header:
+            self._list_header = text.plain
+            self.query_one("#list-header", Static).update(text)
 
     @work(thread=True, exclusive=True, group="timeline")
     def _load_timeline(self, run_id: str) -> None:
@@ -337,16 +366,26 @@ class AgentTuiApp(App[int]):
         assert path is not None
         started = time.monotonic()
 
-        def progress(done: int, total: int) -> None:
+        def progress(done: int, total: int | None) -> None:
+            if time.monotonic() - self._last_input < INPUT_GRACE:
+                # the user is at the keyboard: the fold steps aside so keys answer at once
+                time.sleep(FOLD_PAUSE)
             if time.monotonic() - started > 0.2 and total:
                 self.call_from_thread(self._set_busy, f"loading run {100 * done // total}%")
 
+        # The fold holds the GIL for long stretches; a short switch interval keeps the UI thread,
+        # which releases the GIL on every SQLite call, from waiting 5 ms each time it wants it back.
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(interval, 0.0005))
         try:
             with SQLiteStore(path, readonly=True) as store:
-                timeline = load_timeline(store, run_id, progress=progress, cancelled=lambda: worker.is_cancelled)
+                timeline = load_timeline(store, run_id, batch=FOLD_BATCH, progress=progress,
+                                         cancelled=lambda: worker.is_cancelled)
         except Exception as exc:
             self.call_from_thread(self._set_busy, f"could not fold the run: {clean(exc, limit=60)}")
             return
+        finally:
+            sys.setswitchinterval(interval)
         if worker.is_cancelled or timeline is None:
             return
         self.call_from_thread(self._timeline_loaded, run_id, timeline)
@@ -401,6 +440,7 @@ class AgentTuiApp(App[int]):
                 if payload_matches(e, needle) and e.seq is not None:
                     self.matches.append(e.seq)
         lst.append(shown)
+        self._update_list_header()
         if any(e.event_type in ("node_created", "node_added", "edge_added") for e in mine):
             lst.forget_nids()
         self.run_row = self._live_run()
@@ -552,6 +592,8 @@ class AgentTuiApp(App[int]):
             self.header.show(self.run_id, tl.run_at(self.replay), as_of=tl.timestamp_text_at(self.replay))
         elif tl is not None and timeline_total(tl):
             self.header.show(self.run_id, tl.run_at(timeline_total(tl) - 1))
+        elif self.run_id is None:
+            self.header.show(None, None, note=f"{os.path.basename(self.path or '')}: no events yet, waiting for a run")
         else:
             self.header.show(self.run_id, self.run_row)
 
@@ -872,7 +914,9 @@ class AgentTuiApp(App[int]):
                 if not isinstance(b, Binding) or not b.id or b.id in seen:
                     continue
                 seen.add(b.id)
-                rows.append((self.binding_keys(b.id) or b.key, b.description or b.action, b.id))
+                keys = self.binding_keys(b.id) or b.key
+                shown = ", ".join(self.get_key_display(Binding(k.strip(), "")) for k in keys.split(","))
+                rows.append((shown, b.tooltip or b.description or b.action, b.id))
         return rows
 
     def binding_keys(self, binding_id: str) -> str:

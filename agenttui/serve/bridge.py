@@ -136,8 +136,9 @@ class StreamBridge:
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"
                 self._failures += 1
                 delay = backoff.next()
-                if isinstance(exc, ResponseError) and "NOGROUP" in str(exc):
-                    # the stream was deleted (with its group), or Redis restarted without persistence
+                if isinstance(exc, ResponseError) and ("NOGROUP" in str(exc) or "no longer exists" in str(exc)):
+                    # the stream was deleted (with its group), or Redis restarted without persistence;
+                    # a read blocked at that moment gets UNBLOCKED, a later one NOGROUP
                     message, level = "consumer group is gone; recreating it", logging.WARNING
                 elif self._connected_once:
                     message, level = "redis unavailable, will reconnect", logging.WARNING

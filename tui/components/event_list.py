@@ -105,12 +105,12 @@ class EventList(ScrollView, can_focus=True):
     """Scrollable, cursor-driven list of a run's events; see the module docstring."""
 
     BINDINGS = [
-        Binding("j,down", "cursor_down", "Down", show=False, id="list.down"),
-        Binding("k,up", "cursor_up", "Up", show=False, id="list.up"),
-        Binding("g,home", "first", "First", show=False, id="list.first"),
-        Binding("G,end", "last", "Last", show=False, id="list.last"),
-        Binding("pagedown,ctrl+d", "page_down", "Page down", show=False, id="list.page_down"),
-        Binding("pageup,ctrl+u", "page_up", "Page up", show=False, id="list.page_up"),
+        Binding("j,down", "cursor_down", "Down", show=False, id="list.down", tooltip="Next event"),
+        Binding("k,up", "cursor_up", "Up", show=False, id="list.up", tooltip="Previous event (stops following)"),
+        Binding("g,home", "first", "First", show=False, id="list.first", tooltip="First event"),
+        Binding("G,end", "last", "Last", show=False, id="list.last", tooltip="Last event (and follow again)"),
+        Binding("pagedown,ctrl+d", "page_down", "Page down", show=False, id="list.page_down", tooltip="One page down"),
+        Binding("pageup,ctrl+u", "page_up", "Page up", show=False, id="list.page_up", tooltip="One page up"),
     ]
 
     COMPONENT_CLASSES = {

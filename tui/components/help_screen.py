@@ -15,7 +15,7 @@ from textual.widgets import Static
 INTRO = (
     "agenttui inspects an agent run live. The list shows the run's events; the tree its nodes as of "
     "the time cursor; the slider along the bottom scrubs through the run (replaying the projections). "
-    "Remap any key by its id: AGENTTUI_KEYMAP='search=ctrl+f,quit=ctrl+q'."
+    "Remap any key by its id: AGENTTUI_KEYMAP='search=ctrl+f;quit=ctrl+q'."
 )
 
 

@@ -9,8 +9,12 @@ Usage::
     def on_node_tree_node_chosen(self, message: NodeTree.NodeChosen) -> None:
         ...  # message.node_id: narrow the event list to it (None: the choice was toggled off)
 
-Keys: enter (or a click) chooses the node under the cursor and chooses it again to clear;
-space/right expand, left collapses (or goes to the parent), j/k move.
+    tree.set_chosen(None)                      # the app cleared the filter: drop the marker, no message
+    tree.select_node_id(node_id)               # reveal a node (expanding its ancestors), cursor on it
+    tree.label_of(tree_node)                   # a label, built on demand (off-screen ones are lazy)
+
+Keys: enter (or a click on a label) chooses the node under the cursor, and again clears it;
+space or right expands, left collapses (or goes to the parent), j/k/arrows move.
 
 Why it is built this way: a run can have 10,000 nodes and the slider asks for a new state many
 times a second. Only expanded levels get TreeNodes (children are added when a node is first
@@ -24,11 +28,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from rich.style import Style
 from rich.text import Span, Text, TextType
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import Tree
-from textual.widgets._tree import TreeNode
+from textual.widgets.tree import TreeNode
 
 from ..colors import status_style
 from ..literal import clean
@@ -87,6 +92,17 @@ def node_label(node_id: str, node: dict[str, Any], *, chosen: bool = False) -> T
     return Text("".join(parts), spans=spans, no_wrap=True, end="")
 
 
+def _estimate_width(node_id: str, key: tuple) -> int:
+    """About the cell width node_label will give (for the tree's scroll width before it is built)."""
+    nid, goal, node_type, task_type, status, pending, errors, chosen = key
+    width = (2 if chosen else 0) + (len(nid) if nid else min(len(node_id), 12)) + 2
+    width += min(len(goal), GOAL_LIMIT) if goal else 13
+    if node_type or task_type:
+        width += 5 + len(_TYPE_SHORT.get(node_type, node_type or "")) + len(task_type or "")
+    width += 8 if pending else 1 + len(status or "?")
+    return width + (4 if errors else 0)
+
+
 def _label_key(node: dict[str, Any], chosen: bool) -> tuple:
     return (node.get("node_nid"), node.get("task_goal"), node.get("node_type"), node.get("task_type"),
             node.get("status"), node.get("pending"), node.get("error_count"), chosen)
@@ -124,9 +140,6 @@ class NodeTree(Tree[str]):
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None,
                  disabled: bool = False) -> None:
         super().__init__("nodes", name=name, id=id, classes=classes, disabled=disabled)
-        self.show_root = False
-        self.auto_expand = False
-        self.guide_depth = 3
         self.source: Timeline | None = None
         #: the event index shown, None while live
         self.index: int | None = None
@@ -136,9 +149,13 @@ class NodeTree(Tree[str]):
         self._generation = 0
         self._synced: dict[Any, int] = {}        # TreeNode id -> generation its children were reconciled at
         self._keys: dict[Any, tuple] = {}        # TreeNode id -> what its label shows
+        self._stale: set[Any] = set()            # TreeNode ids whose label Text is not built yet
         self._expanded_ids: set[str] = set()     # node ids the user expanded (survive re-creation)
         self._auto_expanded = False
         self._changed = False
+        self.show_root = False   # (reactives last: their watchers rebuild lines with the state above)
+        self.auto_expand = False
+        self.guide_depth = 3
 
     # --------------------------------------------------------------------------- public API
     def show(self, source: Timeline, index: int | None = None) -> None:
@@ -189,7 +206,7 @@ class NodeTree(Tree[str]):
         self._changed = False
         for tree_node in list(self._tree_nodes.values()):
             if tree_node.data is not None and tree_node.data in (old, node_id):
-                self._relabel(tree_node)
+                self._relabel(tree_node, now=True)
         if self._changed:
             self._invalidate()
 
@@ -227,6 +244,7 @@ class NodeTree(Tree[str]):
         self.source = source
         self._synced.clear()
         self._keys.clear()
+        self._stale.clear()
         self._i = -1
         if not keep:
             self._expanded_ids.clear()
@@ -253,8 +271,9 @@ class NodeTree(Tree[str]):
             self._reconcile(parent, wanted)
         for child in parent._children:
             self._relabel(child)
-            expandable = child.data not in path and source.has_children_at(child.data, i)
-            if child._allow_expand != expandable:  # (in a cycle of edges a node is not expanded again)
+            in_cycle = child.data in path  # edges can loop: show the node again, not its subtree
+            expandable = not in_cycle and source.has_children_at(child.data, i)
+            if child._allow_expand != expandable:
                 child.allow_expand = expandable
                 self._changed = True
             if child._expanded:  # even with no children now: ones shown for a later index must go
@@ -265,6 +284,8 @@ class NodeTree(Tree[str]):
 
         TreeNode.add/remove invalidate the whole tree and search the sibling list on every call,
         which is quadratic for a level of thousands; one new list and one invalidation is linear.
+        (This uses Tree's internals as of Textual 8: `_children`, `_add_node`, `_tree_nodes`; the
+        tests exercise every path through them.)
         """
         existing = {c.data: c for c in parent._children}
         children: list[TreeNode[str]] = []
@@ -288,8 +309,15 @@ class NodeTree(Tree[str]):
         self._tree_nodes.pop(tree_node.id, None)
         self._synced.pop(tree_node.id, None)
         self._keys.pop(tree_node.id, None)
+        self._stale.discard(tree_node.id)
 
-    def _relabel(self, tree_node: TreeNode[str]) -> None:
+    def _relabel(self, tree_node: TreeNode[str], *, now: bool = False) -> None:
+        """Note what the node's label must show; build the Text now or when its line is first drawn.
+
+        Building a label is most of the cost of showing a node, and a level of 10,000 siblings
+        shows ~40 of them: so only the (cheap) key is computed for every node, and the Text for
+        the lines actually drawn (`render_label`).
+        """
         source = self.source
         assert source is not None
         node = source.display_at(tree_node.data, self._i)
@@ -299,10 +327,26 @@ class NodeTree(Tree[str]):
         key = _label_key(node, chosen)
         if self._keys.get(tree_node.id) != key:
             self._keys[tree_node.id] = key
-            # set in place: TreeNode.set_label schedules a repaint callback per node, too slow for thousands
-            tree_node._label = node_label(tree_node.data, node, chosen=chosen)
-            tree_node._updates += 1
+            if now:
+                self._stale.discard(tree_node.id)
+                tree_node._label = node_label(tree_node.data, node, chosen=chosen)
+            else:
+                self._stale.add(tree_node.id)
+            tree_node._updates += 1  # (set in place: TreeNode.set_label schedules a callback per node)
             self._changed = True
+
+    def label_of(self, tree_node: TreeNode[str]) -> Text:
+        """The node's label, built if its line has not been drawn yet (TreeNode.label may still be blank)."""
+        if tree_node.id in self._stale:
+            self._build_label(tree_node)
+        return tree_node._label
+
+    def _build_label(self, tree_node: TreeNode[str]) -> None:
+        self._stale.discard(tree_node.id)
+        assert self.source is not None
+        node = self.source.display_at(tree_node.data, self._i)
+        if node is not None:
+            tree_node._label = node_label(tree_node.data, node, chosen=tree_node.data == self.chosen)
 
     def _restore_cursor(self, cursor: TreeNode[str] | None) -> None:
         """Keep the cursor on its node; if that node is gone (an earlier index), on its nearest ancestor."""
@@ -351,8 +395,17 @@ class NodeTree(Tree[str]):
         return super().process_label(label)
 
     def get_label_width(self, node: TreeNode[str]) -> int:
-        # Tree measures every line on each rebuild by rendering its label; the width is known
-        return node._label.cell_len + (len(self.ICON_NODE) if node._allow_expand else 0)
+        # Tree measures every line on each rebuild by rendering its label: use the known width, or
+        # for a label not built yet an estimate from what it will show
+        icon = len(self.ICON_NODE) if node._allow_expand else 0
+        if node.id in self._stale:
+            return _estimate_width(node.data, self._keys[node.id]) + icon
+        return node._label.cell_len + icon
+
+    def render_label(self, node: TreeNode[str], base_style: Style, style: Style) -> Text:
+        if node.id in self._stale:
+            self._build_label(node)
+        return super().render_label(node, base_style, style)
 
     def _on_tree_node_expanded(self, event: Tree.NodeExpanded[str]) -> None:
         node = event.node
