@@ -349,10 +349,11 @@ def validate_event(event: Event) -> Event:
         _check_id(rid, "run_id", required=True)
     if not isinstance(event.payload, dict):
         raise EnvelopeError(f"payload must be a JSON object, got {_json_type(event.payload)}", field="payload")
-    if event.node_id == "":
+    nid = event.node_id
+    if nid == "":
         event.node_id = node_id_of(event.payload)
-    elif event.node_id is not None:
-        _check_id(event.node_id, "node_id", required=False)
+    elif nid is not None and not (type(nid) is str and len(nid) <= MAX_ID_LENGTH and "\x00" not in nid):
+        _check_id(nid, "node_id", required=False)
     if event.metadata is not None and not isinstance(event.metadata, dict):
         raise EnvelopeError(f"metadata must be a JSON object, got {_json_type(event.metadata)}", field="metadata")
     # canonical stamps take normalize_timestamp's fast path, which still rejects impossible dates

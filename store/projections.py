@@ -303,7 +303,7 @@ class Projector:
                 hi = mid
         if lo == 0:
             return 0, self.projection.initial()
-        pos, state = self._checkpoints[min(lo, len(self._checkpoints) - 1)]
+        pos, state = self._checkpoints[lo - 1]
         return pos, self.projection.copy(state)
 
     # -- queries ------------------------------------------------------------------------------------

@@ -370,15 +370,17 @@ class SQLiteStore:
                        expected_version: int | Mapping[str, int] | None) -> AppendResult:
         conn = self._conn
         result = AppendResult()
-        # duplicates inside the batch: keep the first
-        seen: set[str] = set()
-        items: list[tuple[Event, str]] = []
-        for e, pl in zip(batch, payloads):
-            if e.event_id in seen:
-                result.duplicates += 1
-                continue
-            seen.add(e.event_id)
-            items.append((e, pl))
+        # duplicates inside the batch: keep the first (the set tells in one C-level pass if any)
+        items: list[tuple[Event, str]] = list(zip(batch, payloads))
+        if len({e.event_id for e in batch}) != len(batch):
+            seen: set[str] = set()
+            items = []
+            for e, pl in zip(batch, payloads):
+                if e.event_id in seen:
+                    result.duplicates += 1
+                    continue
+                seen.add(e.event_id)
+                items.append((e, pl))
         conn.execute("BEGIN IMMEDIATE")
         try:
             try:
@@ -458,15 +460,27 @@ class SQLiteStore:
         # states, so a fold of rows that never committed is never reused.
         dirty: dict[str, tuple[dict[str, None], dict[tuple[str, str], None]]] = {r: ({}, {}) for r in run_ids}
         upcast = self.upcasters.upcast if self.upcasters else None
-        for e, _ in items:
-            run_id = e.run_id
-            t: Touched = states[run_id].apply(upcast(e) if upcast else e)
-            if t.nodes or t.edges:  # dirty sets as ordered dicts: edges keep their first-seen order
-                dn, de = dirty[run_id]
+        # dirty sets as ordered dicts: edges keep their first-seen order
+        if len(run_ids) == 1:  # the usual batch: one run, so no per-event lookups
+            apply = states[run_ids[0]].apply
+            dn, de = dirty[run_ids[0]]
+            for e, _ in items:
+                t: Touched = apply(upcast(e) if upcast else e)
                 for n in t.nodes:
                     dn[n] = None
-                for k in t.edges:
-                    de[k] = None
+                if t.edges:
+                    for k in t.edges:
+                        de[k] = None
+        else:
+            for e, _ in items:
+                run_id = e.run_id
+                t = states[run_id].apply(upcast(e) if upcast else e)
+                if t.nodes or t.edges:
+                    dn, de = dirty[run_id]
+                    for n in t.nodes:
+                        dn[n] = None
+                    for k in t.edges:
+                        de[k] = None
         for r in run_ids:
             self._write_projection(states[r], dirty[r][0], dirty[r][1])
             self._maybe_snapshot(states[r])

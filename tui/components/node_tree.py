@@ -276,7 +276,11 @@ class NodeTree(Tree[str]):
             if child._allow_expand != expandable:
                 child.allow_expand = expandable
                 self._changed = True
-            if child._expanded:  # even with no children now: ones shown for a later index must go
+            if in_cycle:
+                if child._expanded:
+                    child._expanded = False
+                    self._changed = True
+            elif child._expanded:  # even with no children now: ones shown for a later index must go
                 self._sync(child, path + (child.data,))
 
     def _reconcile(self, parent: TreeNode[str], wanted: list[str]) -> None:
