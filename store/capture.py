@@ -151,6 +151,22 @@ def args_summary(arguments: dict[str, Any]) -> str:
     return clip(", ".join(f"{name}={brief(value)}" for name, value in arguments.items()), MAX_SUMMARY)
 
 
+def scrub_surrogates(value: Any) -> Any:
+    """`value` with lone surrogates (from undecodable bytes, e.g. os.fsdecode of a bad file name)
+    written as visible `\\udcff` escapes, so UTF-8 JSON can hold it. Only the retry path pays."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {scrub_surrogates(k): scrub_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub_surrogates(v) for v in value]
+    return value
+
+
 def error_message(exc: BaseException) -> str:
     """The exception's message, never raising even if its __str__ does."""
     try:

@@ -113,7 +113,8 @@ def new_event_id() -> str:
 
 _TS_RE = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?"
-    r"\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?$"
+    r"\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?$",
+    re.ASCII,  # ISO 8601 digits are ASCII: int() would read Arabic-Indic or fullwidth digits as a year
 )
 #: The one stored form; a timestamp already in it needs no parsing. ASCII digits only and \Z (not $,
 #: which accepts a trailing newline), so whatever matches is byte-for-byte what we would store.
@@ -207,7 +208,7 @@ def _check_id(value: Any, name: str, *, required: bool) -> str | None:
             raise EnvelopeError(f"missing required field {name!r}", field=name)
         return None
     if not isinstance(value, str):
-        raise EnvelopeError(f"{name} must be a string, got {type(value).__name__}", field=name)
+        raise EnvelopeError(f"{name} must be a string, got {_json_type(value)}", field=name)
     if not value:
         if required:
             raise EnvelopeError(f"{name} must not be empty", field=name)
@@ -352,7 +353,8 @@ def validate_event(event: Event) -> Event:
     nid = event.node_id
     if nid == "":
         event.node_id = node_id_of(event.payload)
-    elif nid is not None and not (type(nid) is str and len(nid) <= MAX_ID_LENGTH and "\x00" not in nid):
+    elif nid is not None and not (type(nid) is str and len(nid) <= MAX_ID_LENGTH and "\x00" not in nid
+                                  and nid.isascii()):
         _check_id(nid, "node_id", required=False)
     if event.metadata is not None and not isinstance(event.metadata, dict):
         raise EnvelopeError(f"metadata must be a JSON object, got {_json_type(event.metadata)}", field="metadata")

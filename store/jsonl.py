@@ -169,6 +169,8 @@ def _clarify(message: str, line: bytes) -> str:
     if not m:
         return message
     column, char = int(m.group(1)), int(m.group(2))
+    if char > 0 and line[char - 1:char] == b"-" and line[char:char + 8].startswith((b"NaN", b"Infinity")):
+        column, char = column - 1, char - 1  # the decoder points past the sign of -Infinity / -NaN
     if line[char:char + 9].startswith(_NON_JSON_NUMBERS):
         token = next(t for t in _NON_JSON_NUMBERS if line[char:].startswith(t)).decode()
         return f"{token} at column {column} is not valid JSON (JSON has no NaN or Infinity)"

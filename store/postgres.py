@@ -160,8 +160,11 @@ class PostgresStore:
         return conn
 
     def _schema_version(self, conn: psycopg.Connection) -> int:
-        present = [t for t in OUR_TABLES
-                   if conn.execute("SELECT to_regclass(%s) IS NOT NULL", (t,)).fetchone()[0]]
+        # only the schema we would create tables in counts (others on the search_path are not ours)
+        found = {r[0] for r in conn.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = current_schema() AND c.relname = ANY(%s)", (list(OUR_TABLES),))}
+        present = [t for t in OUR_TABLES if t in found]
         version = None
         if "store_meta" in present:
             row = conn.execute("SELECT value FROM store_meta WHERE key = 'schema_version'").fetchone()
@@ -687,28 +690,29 @@ class PostgresStore:
         return max((_position_of(n) or 0 for n in conn.notifies(timeout=0)), default=0)
 
     def listen(self, callback: Callable[[int], Any] | None = None, *, poll: float = 0.5):
-        """Follow commits as they happen.
+        """Follow commits as they happen; no commit after this call returns is missed.
 
-        Without a callback: an iterator of announced positions (runs until you stop iterating).
-        With one: calls callback(position) on a daemon thread and returns a handle whose stop()
-        ends it. Each listener has its own connection, so it never delays the store's queries.
+        Without a callback: an iterator of announced positions (close() it when done). With one:
+        calls callback(position) on a daemon thread and returns a handle whose stop() ends it.
+        Each listener has its own connection, so it never delays the store's queries.
         """
+        conn = self._connect()
+        conn.execute(f"LISTEN {_ident(self.channel)}")  # before returning: the caller may commit next
         if callback is None:
-            return self._notifications(threading.Event(), poll)
+            return self._notifications(conn, threading.Event(), poll)
         stop = threading.Event()
 
         def run() -> None:
-            for position in self._notifications(stop, poll):
+            for position in self._notifications(conn, stop, poll):
                 callback(position)
 
         thread = threading.Thread(target=run, name=f"agenttui listen {self.path}", daemon=True)
         thread.start()
         return _ListenHandle(stop, thread)
 
-    def _notifications(self, stop: threading.Event, poll: float) -> Iterator[int]:
-        conn = self._connect()
+    @staticmethod
+    def _notifications(conn: psycopg.Connection, stop: threading.Event, poll: float) -> Iterator[int]:
         try:
-            conn.execute(f"LISTEN {_ident(self.channel)}")
             while not stop.is_set():
                 for n in conn.notifies(timeout=poll):
                     position = _position_of(n)

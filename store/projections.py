@@ -279,7 +279,16 @@ class Projector:
             return
         proj_copy = self.projection.copy
         for e in self._events(self._frontier, until):
-            self._state = self._apply(self._state, e)
+            try:
+                self._state = self._apply(self._state, e)
+            except ProjectionError:
+                # apply may have half-mutated the state before failing: fall back to a clean copy
+                if self._checkpoints:
+                    self._frontier, self._state = self._checkpoints[-1][0], proj_copy(self._checkpoints[-1][1])
+                else:
+                    self._frontier, self._state = 0, self.projection.initial()
+                self._since_checkpoint = 0
+                raise
             self._frontier = e.position
             self.events_folded += 1
             self._since_checkpoint += 1

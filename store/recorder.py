@@ -26,7 +26,6 @@ import atexit
 import contextlib
 import contextvars
 import functools
-import inspect
 import logging
 import os
 import platform
@@ -43,8 +42,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
-from .capture import MAX_STRING, args_summary, clip, error_message, error_text, jsonable, short_repr, summary
+from .capture import (
+    MAX_STRING, clip, error_message, error_text, jsonable, scrub_surrogates, short_repr, summary,
+)
 from .envelope import MAX_ID_LENGTH, Event
+from .instrument import instrument_function
 from .errors import EnvelopeError
 
 __all__ = ["LLMCall", "Node", "Recorder", "session_filename"]
@@ -79,12 +81,13 @@ class _Stamper:
     across processes, and the timestamp's date-time prefix is formatted once per second.
     """
 
-    __slots__ = ("_lock", "_rng", "_last_ms", "_counter", "_sec", "_prefix")
+    __slots__ = ("_lock", "_rng", "_last_ms", "_last_us", "_counter", "_sec", "_prefix")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._rng = random.Random(os.urandom(16))
         self._last_ms = 0
+        self._last_us = 0
         self._counter = 0
         self._sec = -1
         self._prefix = ""
@@ -111,7 +114,11 @@ class _Stamper:
                 counter = self._rng.getrandbits(10)
             self._last_ms, self._counter = ms, counter
             rand = self._rng.getrandbits(62)
-            sec, micros = divmod(ns // 1000, 1_000_000)
+            us = ns // 1000
+            if us < self._last_us:  # the wall clock stepped back (NTP): keep log order = time order
+                us = self._last_us
+            self._last_us = us
+            sec, micros = divmod(us, 1_000_000)
             if sec != self._sec:
                 self._sec = sec
                 self._prefix = datetime.fromtimestamp(sec, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
@@ -646,7 +653,7 @@ class Recorder:
                                              capture_result=capture_result)
         if not callable(fn):
             raise TypeError(f"instrument() needs a function, got {type(fn).__name__}")
-        return _instrument(self, fn, name, api_name, capture_args, capture_result)
+        return instrument_function(self, fn, name, api_name, capture_args, capture_result)
 
     # -- flushing -------------------------------------------------------------------------------------
     def flush(self) -> None:
@@ -762,6 +769,15 @@ class Recorder:
                 try:
                     self.store.append(event)
                 except EnvelopeError as exc:
+                    scrubbed = scrub_surrogates(event.payload)
+                    if scrubbed != event.payload:  # undecodable text: keep the event, escapes visible
+                        event.payload = scrubbed
+                        try:
+                            self.store.append(event)
+                            self.committed += 1
+                            continue
+                        except EnvelopeError as still:
+                            exc = still
                     log.warning("agenttui: event %s (%s) could not be stored as recorded: %s",
                                 event.event_id, event.event_type, exc)
                     event.payload = {"recording_error": clip(str(exc), MAX_STRING),
@@ -841,181 +857,3 @@ def _preview(prompt: Any) -> str:
         prompt = prompt[-1]["content"]
     text = prompt if isinstance(prompt, str) else short_repr(prompt)
     return clip(" ".join(text.split()), PROMPT_PREVIEW)
-
-
-class _ToolCall:
-    """The bookkeeping of one instrumented call between tool_invoked and tool_returned."""
-
-    __slots__ = ("rec", "tool", "api", "node_id", "call_id", "t0", "capture_result")
-
-    def __init__(self, rec: Recorder, tool: str, api: str, names: _ArgNames, args: tuple,
-                 kwargs: dict, capture_args: bool, capture_result: bool) -> None:
-        self.rec = rec
-        self.tool = tool
-        self.api = api
-        self.capture_result = capture_result
-        node = rec.current_node()
-        self.node_id = node.node_id if node else None
-        payload: dict[str, Any] = {"tool_name": tool, "api_name": api}
-        if capture_args:
-            captured = jsonable(names.bind(args, kwargs))
-            payload["args_summary"] = args_summary(captured)
-            payload["args"] = captured
-        else:
-            payload["args_summary"] = "(not captured)"
-        self.call_id = rec._emit("tool_invoked", payload, self.node_id)
-        self.t0 = time.perf_counter()
-
-    def done(self, result: Any = None, error: BaseException | None = None, state: str | None = None) -> None:
-        duration = time.perf_counter() - self.t0
-        payload: dict[str, Any] = {"tool_name": self.tool, "api_name": self.api, "call_id": self.call_id,
-                                   "duration_seconds": round(duration, 6)}
-        if error is not None:
-            payload["state"] = state or "FAILED"
-            payload["result_summary"] = error_text(error)
-            if state is None:
-                payload["error"] = error_text(error)
-                payload["error_type"] = type(error).__name__
-        else:
-            payload["state"] = "SUCCESS"
-            if self.capture_result:
-                captured = jsonable(result)
-                payload["result_summary"] = summary(result, captured)
-                payload["result"] = captured
-            else:
-                payload["result_summary"] = "(not captured)"
-        self.rec._emit("tool_returned", payload, self.node_id)
-
-
-class _ArgNames:
-    """Maps a call's arguments to parameter names without inspect's full (slow) binding.
-
-    The call itself validates its arguments; recording only needs names for what was passed.
-    """
-
-    __slots__ = ("positional", "varargs", "varkw")
-
-    def __init__(self, sig: inspect.Signature | None) -> None:
-        self.positional: tuple[str, ...] = ()
-        self.varargs: str | None = None
-        self.varkw: str | None = None
-        if sig is None:
-            return
-        P = inspect.Parameter
-        self.positional = tuple(n for n, p in sig.parameters.items()
-                                if p.kind in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD))
-        for n, p in sig.parameters.items():
-            if p.kind is P.VAR_POSITIONAL:
-                self.varargs = n
-            elif p.kind is P.VAR_KEYWORD:
-                self.varkw = n
-
-    def bind(self, args: tuple, kwargs: dict) -> dict[str, Any]:
-        names = self.positional
-        if len(args) <= len(names):
-            out = dict(zip(names, args))
-        else:
-            out = dict(zip(names, args))
-            extra = args[len(names):]
-            if self.varargs is not None:
-                out[self.varargs] = list(extra)
-            else:  # more than the function takes: the call will raise; record what was passed
-                out.update((f"arg{len(names) + i}", a) for i, a in enumerate(extra))
-        if kwargs:
-            out.update(kwargs)
-        return out
-
-
-def _cancel_state(exc: BaseException) -> str | None:
-    """Cancellation and generator close are how callers stop work, not tool failures."""
-    if isinstance(exc, GeneratorExit):
-        return "CLOSED"
-    if type(exc).__name__ == "CancelledError":
-        return "CANCELLED"
-    return None
-
-
-def _instrument(rec: Recorder, fn: Callable[..., Any], name: str | None, api_name: str | None,
-                capture_args: bool, capture_result: bool) -> Callable[..., Any]:
-    tool = name or getattr(fn, "__name__", None) or type(fn).__name__
-    api = api_name or f"{getattr(fn, '__module__', None) or '?'}.{getattr(fn, '__qualname__', tool)}"
-    try:
-        sig: inspect.Signature | None = inspect.signature(fn)
-    except (TypeError, ValueError):
-        sig = None
-    names = _ArgNames(sig)
-
-    def begin(args: tuple, kwargs: dict) -> _ToolCall | None:
-        if rec._state != "open":
-            return None
-        try:
-            return _ToolCall(rec, tool, api, names, args, kwargs, capture_args, capture_result)
-        except Exception as exc:  # recording must never break the tool call itself
-            log.warning("agenttui: could not record call of %s: %s", tool, exc)
-            return None
-
-    def end(call: _ToolCall | None, result: Any = None, error: BaseException | None = None) -> None:
-        if call is None:
-            return
-        try:
-            call.done(result, error, _cancel_state(error) if error is not None else None)
-        except Exception as exc:
-            log.warning("agenttui: could not record the return of %s: %s", tool, exc)
-
-    if inspect.isasyncgenfunction(fn):
-        @functools.wraps(fn)
-        async def agen_wrapper(*args: Any, **kwargs: Any) -> Any:
-            call = begin(args, kwargs)
-            n = 0
-            try:
-                async for item in fn(*args, **kwargs):
-                    n += 1
-                    yield item
-            except BaseException as exc:
-                end(call, error=exc)
-                raise
-            end(call, f"<async generator: {n} items>")
-
-        wrapper: Callable[..., Any] = agen_wrapper
-    elif inspect.iscoroutinefunction(fn):
-        @functools.wraps(fn)
-        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-            call = begin(args, kwargs)
-            try:
-                result = await fn(*args, **kwargs)
-            except BaseException as exc:
-                end(call, error=exc)
-                raise
-            end(call, result)
-            return result
-
-        wrapper = async_wrapper
-    elif inspect.isgeneratorfunction(fn):
-        @functools.wraps(fn)
-        def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
-            call = begin(args, kwargs)
-            try:
-                result = yield from fn(*args, **kwargs)
-            except BaseException as exc:
-                end(call, error=exc)
-                raise
-            end(call, result)
-            return result
-
-        wrapper = gen_wrapper
-    else:
-        @functools.wraps(fn)
-        def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
-            call = begin(args, kwargs)
-            try:
-                result = fn(*args, **kwargs)
-            except BaseException as exc:
-                end(call, error=exc)
-                raise
-            end(call, result)
-            return result
-
-        wrapper = sync_wrapper
-    wrapper.__agenttui_recorder__ = rec  # type: ignore[attr-defined]
-    return wrapper
-

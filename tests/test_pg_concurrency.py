@@ -194,7 +194,6 @@ def test_listen_with_a_callback_and_as_an_iterator(pg_url):
 
     handle = reader.listen(on_commit, poll=0.1)
     try:
-        time.sleep(0.3)  # let the listener's LISTEN run before the commits
         writer.append(ev("run_started", "r"))
         writer.append([ev("step_started", "r", step=1), ev("step_finished", "r", step=1)])
         assert arrived.wait(10)
@@ -203,7 +202,7 @@ def test_listen_with_a_callback_and_as_an_iterator(pg_url):
         handle.stop()
     assert not handle.thread.is_alive()
     stream = reader.listen(poll=0.1)
-    threading.Timer(0.3, lambda: writer.append(ev("run_finished", "r"))).start()
+    writer.append(ev("run_finished", "r"))
     assert next(stream) == 4
     stream.close()
     writer.close()

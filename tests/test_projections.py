@@ -269,3 +269,24 @@ def test_any_query_agrees_with_a_fold_of_the_matching_events(tmp_path_factory, s
             e for e in evs[:position] if limit is None or e.timestamp <= limit])
         assert projector.state_at(position, timestamp=limit) == pytest.approx(expected), (position, second)
     store.close()
+
+
+def test_a_failed_fold_does_not_leave_a_half_applied_state_behind(store: Any) -> None:
+    class Fragile(Projection):
+        name = "fragile"
+
+        def initial(self) -> dict:
+            return {"n": 0}
+
+        def apply(self, state: dict, event: Event) -> dict:
+            state["n"] += 1  # mutates first ...
+            if event.payload.get("text") == "more noise":
+                raise RuntimeError("cannot handle it")  # ... then fails
+            return state
+
+    projector = Projector(store, Fragile(), "r1", checkpoint_every=3)
+    with pytest.raises(ProjectionError, match="cannot handle it"):
+        projector.latest()
+    assert projector.state_at(7) == {"n": 7}, "the main line was rolled back, not left at n=8"
+    with pytest.raises(ProjectionError):
+        projector.latest()

@@ -752,3 +752,31 @@ def test_async_with_for_the_run_and_llm_calls(tmp_path: Path) -> None:
     assert [e.event_type for e in events(db, "llm_call_started", "llm_call_completed", "run_error")] == [
         "llm_call_started", "llm_call_completed", "run_error"]
     assert events(db, "run_error")[0].payload["error_type"] == "TimeoutError"
+
+
+def test_a_wall_clock_stepping_back_keeps_log_order_and_time_order(tmp_path: Path, monkeypatch) -> None:
+    db = tmp_path / "run.db"
+    real = time.time_ns
+    with Recorder(db, task="t") as run:
+        run.event("before")
+        monkeypatch.setattr(time, "time_ns", lambda: real() - 10 * 1_000_000_000)  # NTP steps back 10 s
+        run.event("after the step")
+        monkeypatch.setattr(time, "time_ns", real)
+        run.event("later")
+    log = events(db)
+    assert [e.timestamp for e in log] == sorted(e.timestamp for e in log)
+    assert [e.event_id for e in log] == sorted(e.event_id for e in log)
+
+
+def test_undecodable_text_is_kept_with_visible_escapes(tmp_path: Path) -> None:
+    db = tmp_path / "run.db"
+    bad_name = os.fsdecode(b"report-\xff.md")  # a file name that is not UTF-8 decodes to a lone surrogate
+    with Recorder(db, task="t") as run:
+        with run.node(f"write {bad_name}"):
+            run.artifact("file", path=bad_name, content="ok")
+            run.decision("fine", context="plain")
+    art, = events(db, "artifact")
+    assert art.payload["path"] == "report-\\udcff.md" and art.payload["content"] == "ok"
+    assert nodes_by_nid(db, run.run_id)["1"]["task_goal"] == "write report-\\udcff.md"
+    assert events(db, "decision")[0].payload["context"] == "plain"
+    assert consistent(db) == []

@@ -272,3 +272,33 @@ def test_agenttui_keymap_parses_ids_and_keys() -> None:
     assert parse_keymap("search=ctrl+f;quit=ctrl+q,f10  live=l") == [
         ("search", "ctrl+f"), ("quit", "ctrl+q,f10"), ("live", "l")]
     assert parse_keymap("nonsense;=x;y=") == []
+
+
+async def test_enter_on_a_tree_node_narrows_the_list_to_its_events(sample_db: Path) -> None:
+    app = AgentTuiApp(sample_db)
+    async with app.run_test(size=SIZE) as pilot:
+        lst = await _ready(app, pilot)
+        app.tree.focus()
+        app.tree.cursor_line = 0
+        await pilot.press("enter")
+        node_id = app.tree.chosen
+        assert node_id is not None
+        await wait_for(pilot, lambda: lst.source.filtered, "the node filter")
+        assert lst.count > 0
+        assert all(lst.event(lst.source.seq_at(r)).node_id == node_id for r in range(lst.count))
+        assert "node" in _status(app)
+        await pilot.press("enter")  # the same node again: all events
+        await wait_for(pilot, lambda: not lst.source.filtered, "the filter to clear")
+        assert app.tree.chosen is None
+
+
+async def test_a_search_for_markup_is_literal_in_the_notice_and_status(sample_db: Path) -> None:
+    app = AgentTuiApp(sample_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await _ready(app, pilot)
+        await pilot.press("slash", *"[bold]no[/]", "enter")
+        await wait_for(pilot, lambda: app.matches is not None, "the search to finish")
+        assert len(app.matches) == 0
+        assert "/[bold]no[/]" in _status(app)
+        notices = [n.message for n in app._notifications]  # noqa: SLF001
+        assert any("[bold]no[/]" in m for m in notices)

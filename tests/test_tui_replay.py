@@ -327,3 +327,14 @@ def test_random_runs_replay_exactly_whatever_the_batches(events, cuts):
     for i in range(len(events)):
         assert sorted(timeline.children_at("n0", i), key=lambda c: nid_key(timeline.nid_at(c, i))) == \
             timeline.children_at("n0", i)
+
+
+def test_node_counters_outgrowing_int32_are_widened_not_lost():
+    sizes = [5, 2 ** 31 + 5, 3, 7]
+    events = [_ev(k + 1, "llm_call_completed", node_id="a", token_usage={"prompt_tokens": v})
+              for k, v in enumerate(sizes)]
+    timeline = Timeline("r")
+    timeline.extend(events)
+    for i in range(len(events)):
+        assert timeline.node_at("a", i) == fold("r", events[: i + 1]).nodes["a"]
+    assert timeline.node_at("a", 3)["prompt_tokens"] == sum(sizes)

@@ -13,7 +13,7 @@ import os
 import sys
 import time
 from array import array
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
@@ -22,14 +22,17 @@ from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
 from agenttui.store import Event, NotAStoreError, SchemaTooNewError, SQLiteStore
 
 from .commands import InspectorCommands
+from .filtering import FilteringMixin
+from .playback import SPEEDS, PlaybackMixin
 from .components.detail import DetailPane
-from .components.event_list import AllRows, EventList, FilteredRows
+from .components.event_list import AllRows, EventList
 from .components.header import RunHeader
 from .components.help_screen import HelpScreen
 from .components.node_tree import NodeTree
@@ -38,18 +41,12 @@ from .components.search_bar import SearchBar
 from .components.session_picker import SessionPicker
 from .components.status_bar import StatusBar, StatusInfo
 from .components.time_slider import TimeSlider
-from .components.type_picker import TypePicker
 from .literal import clean
-from .queries import first_match, last_seq, matching_seqs
+from .queries import last_seq
 from .replay import Timeline, load_timeline
 from .view_filter import ViewFilter, payload_matches
 from .watcher import Change, StoreWatcher
 
-SPEEDS = (1, 2, 5, 10)
-#: Longest pause playback makes between two events, in run time (seconds), so idle gaps do not stall it.
-MAX_PLAY_GAP = 3.0
-#: Playback frame interval (seconds): events due within one frame are shown together.
-PLAY_FRAME = 1 / 30
 #: How long the UI thread waits on a locked database before showing what it has (and retrying).
 UI_BUSY_TIMEOUT_MS = 250
 #: Events folded between two looks at whether the user is typing (the fold of a big run takes a while).
@@ -57,9 +54,19 @@ FOLD_BATCH = 2000
 #: After a key press, the fold pauses this long between batches for this many seconds.
 FOLD_PAUSE = 0.05
 INPUT_GRACE = 1.0
+#: Shortest interval between two redraws of the tree, header and slider for live events.
+LIVE_REFRESH = 0.05
 
 
-class AgentTuiApp(App[int]):
+class StoreChanged(Message):
+    """The watcher saw the file change (new events, appeared, replaced, ...)."""
+
+    def __init__(self, change: Change) -> None:
+        super().__init__()
+        self.change = change
+
+
+class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
     """The inspector. `clock` (returns an aware datetime) fixes "now" for deterministic screens."""
 
     TITLE = "agenttui"
@@ -140,16 +147,16 @@ class AgentTuiApp(App[int]):
         self.playing = False
         self.speed_index = 0
         self._play_timer = None
-        self._play_anchor: tuple[float, float] | None = None  # (wall time, run time) at play start
+        self._play_anchor: tuple[float, float] | None = None  # (wall time, run seconds still owed) of the last step
         self.notice = ""
         self.busy = ""
         self.known_types: frozenset[str] = frozenset()
         self._view_generation = 0
         self._detail_timer = None
-        self._status_timer = None
         self._message: str | None = None
         self._list_header = ""
         self._last_input = 0.0
+        self._live_refresh = None
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -277,22 +284,33 @@ class AgentTuiApp(App[int]):
             self.watcher = None
 
     def _on_watch_change(self, change: Change) -> None:
-        """Called on the watcher thread: hand the change to the app's thread."""
+        """Called on the watcher thread: queue the change for the app's thread (never blocks, so
+        stopping the watcher while the app shuts down cannot deadlock)."""
+        self.post_message(StoreChanged(change))
+
+    def on_store_changed(self, message: StoreChanged) -> None:
+        self._apply_change(message.change)
+
+    def from_worker(self, callback: Callable[..., Any], *args: Any) -> None:
+        """Run `callback(*args)` on the app's thread from a worker or the watcher; a no-op once the
+        app is shutting down (a late result has nowhere to go)."""
+        if not self.is_running:
+            return
         try:
-            self.call_from_thread(self._apply_change, change)
-        except RuntimeError:  # the app is shutting down
+            self.call_from_thread(callback, *args)
+        except RuntimeError:
             pass
 
     def _apply_change(self, change: Change) -> None:
         if change.kind == "events":
             self._on_new_events(change.events)
         elif change.kind == "appeared":
-            self.notify(f"{os.path.basename(self.path or '')} appeared", timeout=3)
+            self.notify(f"{os.path.basename(self.path or '')} appeared", timeout=3, markup=False)
             self.timeline = None
             self.run_id = None
             self._open()
         elif change.kind == "replaced":
-            self.notify(clean(change.message), severity="warning", timeout=5)
+            self.notify(clean(change.message), severity="warning", timeout=5, markup=False)
             self.timeline = None
             self.run_id = None  # the new file may hold other runs: start from the requested or latest
             self._open()
@@ -371,7 +389,7 @@ class AgentTuiApp(App[int]):
                 # the user is at the keyboard: the fold steps aside so keys answer at once
                 time.sleep(FOLD_PAUSE)
             if time.monotonic() - started > 0.2 and total:
-                self.call_from_thread(self._set_busy, f"loading run {100 * done // total}%")
+                self.from_worker(self._set_busy, f"loading run {100 * done // total}%")
 
         # The fold holds the GIL for long stretches; a short switch interval keeps the UI thread,
         # which releases the GIL on every SQLite call, from waiting 5 ms each time it wants it back.
@@ -382,13 +400,13 @@ class AgentTuiApp(App[int]):
                 timeline = load_timeline(store, run_id, batch=FOLD_BATCH, progress=progress,
                                          cancelled=lambda: worker.is_cancelled)
         except Exception as exc:
-            self.call_from_thread(self._set_busy, f"could not fold the run: {clean(exc, limit=60)}")
+            self.from_worker(self._set_busy, f"could not fold the run: {clean(exc, limit=60)}")
             return
         finally:
             sys.setswitchinterval(interval)
         if worker.is_cancelled or timeline is None:
             return
-        self.call_from_thread(self._timeline_loaded, run_id, timeline)
+        self.from_worker(self._timeline_loaded, run_id, timeline)
 
     def _timeline_loaded(self, run_id: str, timeline: Timeline) -> None:
         if run_id != self.run_id:
@@ -443,6 +461,16 @@ class AgentTuiApp(App[int]):
         self._update_list_header()
         if any(e.event_type in ("node_created", "node_added", "edge_added") for e in mine):
             lst.forget_nids()
+        self._update_status()
+        if self._live_refresh is None:
+            # a fast writer commits hundreds of times a second: redraw tree, header and slider at
+            # most every LIVE_REFRESH seconds (the list itself takes each commit at once)
+            self._live_refresh = self.set_timer(LIVE_REFRESH, self._refresh_live_panes)
+
+    def _refresh_live_panes(self) -> None:
+        self._live_refresh = None
+        if not self.query("#status"):
+            return
         self.run_row = self._live_run()
         if self.replay is None:
             self._refresh_replay_panes()
@@ -452,105 +480,11 @@ class AgentTuiApp(App[int]):
 
     def _live_run(self) -> dict[str, Any] | None:
         tl = self.timeline
-        if tl is not None and timeline_total(tl):
-            return tl.run_at(timeline_total(tl) - 1)
+        if tl is not None and len(tl):
+            return tl.run_at(len(tl) - 1)
         return self.store.run(self.run_id) if self.store is not None and self.run_id else None
 
     # ------------------------------------------------------------------ filtered views
-    def _rebuild_view(self, *, keep_seq: int | None = None, jump_to_match: bool = False) -> None:
-        """Show the list for the current filter, and find the search's matches, in a worker."""
-        self._view_generation += 1
-        self.tree.set_chosen(self.view.node_id)
-        lst = self.events_list
-        if keep_seq is None:
-            keep_seq = lst.cursor_seq
-        self.matches = None
-        lst.matches = None
-        if self.store is None or self.run_id is None:
-            return
-        upto = last_seq(self.store, self.run_id)
-        if not self.view.active and lst.source.filtered:
-            lst.set_source(AllRows(upto), keep_seq=keep_seq)
-        if not self.view.active and not self.search_text:
-            lst.refresh_rows()
-            self._set_busy("")
-            self._after_view_change()
-            return
-        self._set_busy("searching…" if self.search_text else "filtering…")
-        self._build_view(self._view_generation, self.run_id, self.view, self.search_text, upto, keep_seq,
-                         jump_to_match)
-
-    @work(thread=True, exclusive=True, group="view")
-    def _build_view(self, generation: int, run_id: str, view: ViewFilter, search: str | None, upto: int,
-                    keep_seq: int | None, jump_to_match: bool) -> None:
-        """Rows first (so a filter repaints at once), then the first match, then all matches."""
-        worker = get_current_worker()
-        assert self.path is not None
-        cancelled = lambda: worker.is_cancelled  # noqa: E731
-        try:
-            with SQLiteStore(self.path, readonly=True) as store:
-                if view.active:
-                    rows = matching_seqs(store, run_id, view.store_filter(), upto_seq=upto, cancelled=cancelled)
-                    if rows is None:
-                        return
-                    self.call_from_thread(self._rows_built, generation, view, upto, rows, keep_seq)
-                if not search:
-                    return
-                if jump_to_match:
-                    first = first_match(store, run_id, view.store_filter(search), after_seq=keep_seq or 0)
-                    self.call_from_thread(self._first_match_found, generation, search, first)
-                matches = matching_seqs(store, run_id, view.store_filter(search), upto_seq=upto,
-                                        cancelled=cancelled)
-                if matches is None:
-                    return
-                self.call_from_thread(self._matches_built, generation, view, search, upto, matches)
-        except Exception as exc:
-            self.call_from_thread(self._set_busy, f"filter failed: {clean(exc, limit=60)}")
-
-    def _catch_up(self, view: ViewFilter, search: str | None, upto: int, seqs: array) -> None:
-        """Add what arrived while a worker ran: one small indexed query past its snapshot."""
-        assert self.store is not None and self.run_id is not None
-        if last_seq(self.store, self.run_id) > upto:
-            seqs.extend(matching_seqs(self.store, self.run_id, view.store_filter(search), after_seq=upto)
-                        or array("q"))
-
-    def _rows_built(self, generation: int, view: ViewFilter, upto: int, rows: array,
-                    keep_seq: int | None) -> None:
-        if generation != self._view_generation or self.store is None:
-            return
-        self._catch_up(view, None, upto, rows)
-        self.events_list.set_source(FilteredRows(rows), keep_seq=keep_seq)
-        if not self.search_text:
-            self._set_busy("")
-        self._after_view_change()
-
-    def _first_match_found(self, generation: int, search: str, seq: int | None) -> None:
-        if generation != self._view_generation:
-            return
-        if seq is None:
-            self.notify(f"no event payload contains {clean(search, limit=40)!r}", timeout=3)
-            return
-        lst = self.events_list
-        if lst.follow:
-            lst.set_follow(False)
-        lst.go_to_seq(seq)
-        self._update_status()
-
-    def _matches_built(self, generation: int, view: ViewFilter, search: str, upto: int, matches: array) -> None:
-        if generation != self._view_generation or self.store is None:
-            return
-        self._catch_up(view, search, upto, matches)
-        self.matches = matches
-        self.events_list.matches = matches
-        self.events_list.refresh_rows()
-        self._set_busy("")
-        self._update_status()
-
-    def _after_view_change(self) -> None:
-        if self.replay is not None and self.timeline is not None:
-            self.events_list.go_to_seq(self._seq_of_index(self.replay))
-        self._update_status()
-
     # ------------------------------------------------------------------ replay
     def _seq_of_index(self, index: int) -> int:
         tl = self.timeline
@@ -565,7 +499,7 @@ class AgentTuiApp(App[int]):
             lst.set_follow(True)
             lst.refresh_rows()
         else:
-            index = max(0, min(index, timeline_total(tl) - 1))
+            index = max(0, min(index, len(tl) - 1))
             self.replay = index
             seq = self._seq_of_index(index)
             lst.replay_seq = seq
@@ -590,8 +524,8 @@ class AgentTuiApp(App[int]):
         tl = self.timeline
         if tl is not None and self.replay is not None:
             self.header.show(self.run_id, tl.run_at(self.replay), as_of=tl.timestamp_text_at(self.replay))
-        elif tl is not None and timeline_total(tl):
-            self.header.show(self.run_id, tl.run_at(timeline_total(tl) - 1))
+        elif tl is not None and len(tl):
+            self.header.show(self.run_id, tl.run_at(len(tl) - 1))
         elif self.run_id is None:
             self.header.show(None, None, note=f"{os.path.basename(self.path or '')}: no events yet, waiting for a run")
         else:
@@ -600,7 +534,7 @@ class AgentTuiApp(App[int]):
     def _update_slider(self) -> None:
         slider = self.slider
         tl = self.timeline
-        total = timeline_total(tl) if tl is not None else self.events_list.count
+        total = len(tl) if tl is not None else self.events_list.count
         if slider.timeline is not tl:
             slider.timeline = tl
         slider.total = total
@@ -633,112 +567,6 @@ class AgentTuiApp(App[int]):
                     info.match_index = bisect_left(self.matches, seq)
         self.query_one("#status", StatusBar).show(info)
 
-    @on(TimeSlider.Scrubbed)
-    def _on_scrubbed(self, message: TimeSlider.Scrubbed) -> None:
-        if self.timeline is None:
-            return
-        self._stop_playing()
-        self._set_replay(message.index)
-
-    def action_step(self, delta: int) -> None:
-        tl = self.timeline
-        if tl is None or not timeline_total(tl):
-            return
-        self._stop_playing()
-        total = timeline_total(tl)
-        current = self.replay if self.replay is not None else total - 1
-        self._set_replay(max(0, min(total - 1, current + delta)))
-
-    def action_jump(self, fraction: float) -> None:
-        tl = self.timeline
-        if tl is None or not timeline_total(tl):
-            return
-        total = timeline_total(tl)
-        step = max(1, round(total * abs(fraction)))
-        self.action_step(step if fraction > 0 else -step)
-
-    def action_live(self) -> None:
-        self._stop_playing()
-        self._set_replay(None)
-
-    def action_error_mark(self, direction: int) -> None:
-        tl = self.timeline
-        if tl is None:
-            return
-        if not tl.mark_count():
-            self.notify("no errors or failed nodes in this run", timeout=3)
-            return
-        current = self.replay if self.replay is not None else timeline_total(tl)
-        target = tl.next_mark(current) if direction > 0 else tl.prev_mark(current)
-        if target is None:
-            self.notify("no more errors that way", timeout=2)
-            return
-        self._stop_playing()
-        self._set_replay(target)
-
-    # ------------------------------------------------------------------ playback
-    def action_play(self) -> None:
-        if self.playing:
-            self._stop_playing()
-            self._update_status()
-            return
-        tl = self.timeline
-        if tl is None or not timeline_total(tl):
-            return
-        total = timeline_total(tl)
-        if self.replay is None:
-            seq = self.events_list.cursor_seq or 1
-            start = seq - 1 if seq < total else 0
-        else:
-            start = self.replay if self.replay < total - 1 else 0
-        self.playing = True
-        self._set_replay(start)
-        self._play_anchor = None
-        self._play_timer = self.set_interval(PLAY_FRAME, self._play_frame)
-
-    def _stop_playing(self) -> None:
-        self.playing = False
-        if self._play_timer is not None:
-            self._play_timer.stop()
-            self._play_timer = None
-
-    def _play_frame(self) -> None:
-        """Advance to the last event due by now, in the run's own timing times the speed."""
-        tl = self.timeline
-        if not self.playing or tl is None or self.replay is None:
-            self._stop_playing()
-            return
-        total = timeline_total(tl)
-        speed = SPEEDS[self.speed_index]
-        now = time.monotonic()
-        if self._play_anchor is None:
-            self._play_anchor = (now, 0.0)
-        wall0, budget0 = self._play_anchor
-        budget = budget0 + (now - wall0) * speed  # run seconds we may advance since the anchor
-        index = self.replay
-        spent = 0.0
-        moved = 0
-        while index < total - 1 and moved < 5000:
-            gap = min(MAX_PLAY_GAP, max(0.0, tl.timestamp_at(index + 1) - tl.timestamp_at(index)))
-            if spent + gap > budget:
-                break
-            spent += gap
-            index += 1
-            moved += 1
-        if moved:
-            self._play_anchor = (now, budget - spent)
-            self._set_replay(index)
-        if index >= total - 1:
-            self._stop_playing()
-            self._update_status()
-
-    def action_speed(self, delta: int) -> None:
-        self.speed_index = max(0, min(len(SPEEDS) - 1, self.speed_index + delta))
-        if self.playing:
-            self._play_anchor = None
-        self.notify(f"playback {SPEEDS[self.speed_index]}x", timeout=1.5)
-        self._update_status()
-
     # ------------------------------------------------------------------ list, detail and tree
     @on(EventList.CursorMoved)
     def _on_cursor_moved(self, message: EventList.CursorMoved) -> None:
@@ -766,25 +594,6 @@ class AgentTuiApp(App[int]):
         self._show_detail()
         self.detail.focus()
 
-    @on(NodeTree.NodeChosen)
-    def _on_node_chosen(self, message: NodeTree.NodeChosen) -> None:
-        node_id = message.node_id
-        if node_id == self.view.node_id:
-            node_id = None
-        self.view = ViewFilter(types=self.view.types, hidden=self.view.hidden, node_id=node_id)
-        self._rebuild_view()
-
-    def action_node_filter(self) -> None:
-        """Narrow the list to the event's node (or back to all nodes)."""
-        lst = self.events_list
-        seq = lst.cursor_seq
-        e = lst.event(seq) if seq is not None else None
-        node_id = e.node_id if e is not None else None
-        if self.view.node_id is not None:
-            node_id = None
-        self.view = ViewFilter(types=self.view.types, hidden=self.view.hidden, node_id=node_id)
-        self._rebuild_view()
-
     def action_open(self) -> None:
         focused = self.focused
         if isinstance(focused, EventList):
@@ -798,91 +607,12 @@ class AgentTuiApp(App[int]):
         lst.set_follow(not lst.follow)
         self._update_status()
 
-    # ------------------------------------------------------------------ search and filters
-    def action_search(self) -> None:
-        self.query_one(SearchBar).open(self.search_text or "")
-
-    @on(SearchBar.Submitted)
-    def _on_search_submitted(self, message: SearchBar.Submitted) -> None:
-        bar = self.query_one(SearchBar)
-        bar.close()
-        self.events_list.focus()
-        text = message.value
-        self.search_text = text or None
-        self._rebuild_view(jump_to_match=bool(text))
-
-    @on(SearchBar.Closed)
-    def _on_search_closed(self) -> None:
-        self.events_list.focus()
-
-    def action_next_match(self) -> None:
-        self._go_to_match(1)
-
-    def action_previous_match(self) -> None:
-        self._go_to_match(-1)
-
-    def _go_to_match(self, direction: int) -> None:
-        matches = self.matches
-        if not self.search_text:
-            self.notify("no search yet: press / to search", timeout=2)
-            return
-        if matches is None:
-            self.notify("still searching…", timeout=1)
-            return
-        if not matches:
-            return
-        lst = self.events_list
-        seq = lst.cursor_seq or 0
-        if direction > 0:
-            i = bisect_right(matches, seq)
-            target = matches[i] if i < len(matches) else matches[0]
-        else:
-            i = bisect_left(matches, seq) - 1
-            target = matches[i] if i >= 0 else matches[-1]
-        if lst.follow:
-            lst.set_follow(False)
-        lst.go_to_seq(target)
-        self._update_status()
-
-    def action_clear(self) -> None:
-        """Escape: close the search, else drop the search, else the node filter, else the type filter."""
-        bar = self.query_one(SearchBar)
-        if bar.is_open:
-            bar.close()
-            self.events_list.focus()
-        elif self.search_text:
-            self.search_text = None
-            self._rebuild_view()
-        elif self.view.node_id is not None:
-            self.view = ViewFilter(types=self.view.types, hidden=self.view.hidden)
-            self._rebuild_view()
-        elif self.view.active:
-            self.view = ViewFilter()
-            self._rebuild_view()
-        elif self.replay is not None:
-            self.action_live()
-
-    def action_pick_types(self) -> None:
-        if self.store is None or self.run_id is None:
-            return
-        counts = self.store.count_by_type(run_id=self.run_id)
-        self.known_types = frozenset(counts) | self.known_types
-        shown = self.view.shown_types(self.known_types)
-
-        def chosen(result: frozenset[str] | None) -> None:
-            if result is None:
-                return
-            self.view = self.view.with_types(result, self.known_types)
-            self._rebuild_view()
-
-        self.push_screen(TypePicker(counts, shown), chosen)
-
     def action_pick_run(self) -> None:
         if self.store is None:
             return
         runs = self.store.runs()
         if not runs:
-            self.notify("no runs in this file yet", timeout=2)
+            self.notify("no runs in this file yet", timeout=2, markup=False)
             return
 
         def chosen(run_id: str | None) -> None:
@@ -900,7 +630,7 @@ class AgentTuiApp(App[int]):
         if text is None:
             return
         self.copy_to_clipboard(text)
-        self.notify(f"copied event #{self.detail.event.position} ({len(text):,} characters)", timeout=2)
+        self.notify(f"copied event #{self.detail.event.position} ({len(text):,} characters)", timeout=2, markup=False)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.binding_rows()))

@@ -116,6 +116,18 @@ class _Field:
         return self.vals[k - 1] if k else self.initial
 
 
+def _widen(values: array | list, more: tuple) -> array | list:
+    """`values` + `more` in the narrowest of int32, int64 or a list that holds them all."""
+    widths = ("i", "q")
+    start = widths.index(values.typecode) if isinstance(values, array) and values.typecode in widths else 2
+    for typecode in widths[start:]:
+        try:
+            return array(typecode, list(values) + list(more))
+        except OverflowError:
+            continue
+    return list(values) + list(more)
+
+
 class _NodeHistory:
     """One node's life: when it appeared, its own events and its field changes."""
 
@@ -127,7 +139,7 @@ class _NodeHistory:
         self.d_idx = array("i")         # desc changes: index ...
         self.d_vals: list[tuple] = []   # ... and the desc tuple after it
         self.c_idx = array("i")         # counter changes: index ...
-        self.c_vals: array | list = array("q")  # ... and 5 counters after it
+        self.c_vals: array | list = array("i")  # ... and 5 counters after it (widened if need be)
         self.c_last: tuple = ()         # the last 5 counters recorded
         self.ts_late: dict[int, str] | None = None  # own event index -> updated_at when it did not advance
         self.parent_since = -1          # index of the first edge into this node, -1 if none yet
@@ -266,8 +278,8 @@ class Timeline:
                         h.c_idx.append(i)
                         try:
                             h.c_vals.extend(counts)
-                        except OverflowError:  # a count beyond int64 (a bad payload): use a list
-                            h.c_vals = list(h.c_vals[:len(h.c_idx) * _N_COUNTS - _N_COUNTS]) + list(counts)
+                        except OverflowError:  # a count beyond int32: widen this node's column
+                            h.c_vals = _widen(h.c_vals[:len(h.c_idx) * _N_COUNTS - _N_COUNTS], counts)
                         h.c_last = counts
                     if node_id == own:
                         h.own.append(i)

@@ -92,11 +92,17 @@ def node_label(node_id: str, node: dict[str, Any], *, chosen: bool = False) -> T
     return Text("".join(parts), spans=spans, no_wrap=True, end="")
 
 
+def _shown_len(value: str, limit: int) -> int:
+    """Length of `clean(value, limit=limit)`: escaped control characters widen it, so a goal holding
+    them must be measured as shown, or the tree's scroll width changes once its line is drawn."""
+    return min(len(value), limit) if value.isprintable() else len(clean(value, limit=limit))
+
+
 def _estimate_width(node_id: str, key: tuple) -> int:
     """About the cell width node_label will give (for the tree's scroll width before it is built)."""
     nid, goal, node_type, task_type, status, pending, errors, chosen = key
-    width = (2 if chosen else 0) + (len(nid) if nid else min(len(node_id), 12)) + 2
-    width += min(len(goal), GOAL_LIMIT) if goal else 13
+    width = (2 if chosen else 0) + (_shown_len(str(nid), 32) if nid else _shown_len(node_id, 12)) + 2
+    width += _shown_len(str(goal), GOAL_LIMIT) if goal else 13
     if node_type or task_type:
         width += 5 + len(_TYPE_SHORT.get(node_type, node_type or "")) + len(task_type or "")
     width += 8 if pending else 1 + len(status or "?")

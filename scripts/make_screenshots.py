@@ -1,0 +1,174 @@
+"""Regenerate the README's screenshots (screenshots/*.svg) from a simulated agent run.
+
+    python scripts/make_screenshots.py                 # all of them, into screenshots/
+    python scripts/make_screenshots.py --only replay   # one (main-live, type-filter, replay, help, node-tree-large)
+    python scripts/make_screenshots.py --out /tmp/shots
+
+Each picture is the real inspector driven by Textual's Pilot at a fixed terminal size, on a demo
+run generated from a fixed seed and start time, with the app's clock frozen: the same code gives
+the same SVGs byte for byte, so a changed screenshot in a diff means the screen really changed.
+The databases live in a temporary folder that is removed afterwards (its path is never shown).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from agenttui.demo import generate_run
+from agenttui.store import Event, SQLiteStore
+from agenttui.tui.app import AgentTuiApp
+from agenttui.tui.components.help_screen import HelpScreen
+from agenttui.tui.components.type_picker import TypePicker
+
+ROOT = Path(__file__).resolve().parent.parent
+SIZE = (150, 45)
+SEED = 7
+START = "2026-03-01T09:00:00Z"
+RUN_ID = "research-agent-7"
+#: The "live" screenshot shows the run while it is still going: this share of its events written.
+LIVE_SHARE = 0.6
+#: How long after its newest event the live screenshot pretends to be taken (the header's elapsed time).
+LIVE_LAG = timedelta(seconds=1.4)
+LARGE_NODES = 10_000
+LARGE_RUN_ID = "research-agent-large"
+
+
+def parse_ts(ts: str) -> datetime:
+    return datetime.fromisoformat(ts.replace("Z", "+00:00"))
+
+
+def write_store(path: Path, events: list[Event]) -> Path:
+    with SQLiteStore(path) as store:
+        for i in range(0, len(events), 20_000):
+            store.append(events[i:i + 20_000])
+    return path
+
+
+async def wait_until(pilot: Any, condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    """Let the app work until `condition` holds; fail loudly (naming `what`) rather than shoot a half-drawn screen."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"gave up waiting for {what}")
+        await pilot.pause(0.02)
+
+
+def settled(app: AgentTuiApp) -> bool:
+    """The run is folded, the list filled, nothing busy, and the detail pane shows the selected event."""
+    return (app.timeline is not None and app.events_list.count > 0 and not app.busy
+            and app.detail.event is not None)
+
+
+async def expand_tree(app: AgentTuiApp, pilot: Any, levels: int, per_level: int = 4) -> None:
+    """Open the first `per_level` expandable nodes of each of the tree's first `levels` levels."""
+    frontier = list(app.tree.root.children)
+    for _ in range(levels):
+        opened = [node for node in frontier if node.allow_expand][:per_level]
+        for node in opened:
+            node.expand()
+        await pilot.pause(0.05)
+        frontier = [child for node in opened for child in node.children]
+
+
+@dataclass
+class Shot:
+    """One screenshot: which database, what to do before shooting, and "now" for the header."""
+
+    name: str
+    db: Path
+    clock: datetime
+    prepare: Callable[[AgentTuiApp, Any], Awaitable[None]]
+    timeout: float = 60.0
+
+
+async def shoot(shot: Shot, out: Path) -> Path:
+    app = AgentTuiApp(shot.db, clock=lambda: shot.clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: settled(app), f"{shot.name}: the run to load", shot.timeout)
+        await shot.prepare(app, pilot)
+        await pilot.pause(0.15)  # the detail pane follows the cursor after a short debounce
+        await pilot.wait_for_scheduled_animations()
+        target = out / f"{shot.name}.svg"
+        target.write_text(app.export_screenshot(title="agenttui"), encoding="utf-8")
+    return target
+
+
+# ---------------------------------------------------------------------------- what each screen shows
+
+async def main_live(app: AgentTuiApp, pilot: Any) -> None:
+    """Following the newest event, with the tree's current branch opened."""
+    await expand_tree(app, pilot, levels=2, per_level=3)
+
+
+async def type_filter(app: AgentTuiApp, pilot: Any) -> None:
+    """The picker with the noisiest type (status changes) unticked, the cursor on the next one."""
+    await pilot.press("t")
+    await wait_until(pilot, lambda: isinstance(app.screen, TypePicker), "the type picker")
+    await pilot.press("space", "down", "down")
+
+
+async def replay(app: AgentTuiApp, pilot: Any) -> None:
+    """Scrubbed back to 65% of the run: statuses, counts and the slider as they were then."""
+    total = len(app.timeline)
+    await pilot.press(*["left_curly_bracket"] * 7)
+    await wait_until(pilot, lambda: app.replay is not None and app.replay < total * 0.7, "the replay cursor")
+    await expand_tree(app, pilot, levels=2, per_level=3)
+
+
+async def help_screen(app: AgentTuiApp, pilot: Any) -> None:
+    await pilot.press("question_mark")
+    await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), "the help screen")
+
+
+async def node_tree_large(app: AgentTuiApp, pilot: Any) -> None:
+    """A 10,000-node plan, several levels open, the tree focused."""
+    await expand_tree(app, pilot, levels=3, per_level=2)
+    app.set_focus(app.tree)
+    await pilot.press("down", "down", "down")
+
+
+def make_shots(workdir: Path, only: set[str] | None) -> list[Shot]:
+    events = list(generate_run(SEED, run_id=RUN_ID, start=START))
+    cut = int(len(events) * LIVE_SHARE)
+    live_db = write_store(workdir / "live.db", events[:cut])
+    full_db = write_store(workdir / "full.db", events)
+    end = parse_ts(events[-1].timestamp)
+    shots = [
+        Shot("main-live", live_db, parse_ts(events[cut - 1].timestamp) + LIVE_LAG, main_live),
+        Shot("type-filter", full_db, end, type_filter),
+        Shot("replay", full_db, end, replay),
+        Shot("help", full_db, end, help_screen),
+    ]
+    if only is None or "node-tree-large" in only:
+        large = list(generate_run(SEED, n_nodes=LARGE_NODES, run_id=LARGE_RUN_ID, start=START))
+        large_db = write_store(workdir / "large.db", large)
+        shots.append(Shot("node-tree-large", large_db, parse_ts(large[-1].timestamp), node_tree_large, 300.0))
+    return [s for s in shots if only is None or s.name in only]
+
+
+NAMES = ("main-live", "type-filter", "replay", "help", "node-tree-large")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "screenshots", help="folder for the SVGs")
+    parser.add_argument("--only", action="append", choices=NAMES, help="make only this screenshot (repeatable)")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="agenttui-shots-") as tmp:
+        for shot in make_shots(Path(tmp), set(args.only) if args.only else None):
+            started = time.monotonic()
+            target = asyncio.run(shoot(shot, args.out))
+            print(f"{target}  ({time.monotonic() - started:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

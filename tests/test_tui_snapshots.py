@@ -1,0 +1,128 @@
+"""SVG snapshots of the inspector's main screens, at a fixed terminal size.
+
+A snapshot catches what the Pilot tests cannot see: a column that slid, a colour that went missing,
+a modal drawn under the list. Each screen is reached the way a user reaches it (keys), after the
+run has been loaded and folded, so the picture does not depend on how fast the machine is.
+
+Determinism: the app gets a fixed clock (the header's elapsed time of a running run comes from it),
+the database lives in a temporary folder whose path the screens never show, and the sample run's
+events carry their own timestamps. Regenerate after an intended change with
+`pytest tests/test_tui_snapshots.py --snapshot-update`, then look at the SVGs before committing.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from agenttui.tui.app import AgentTuiApp
+from agenttui.tui.components.help_screen import HelpScreen
+from agenttui.tui.components.type_picker import TypePicker
+
+from tui_support import SAMPLE_RUN, make_db, wait_for
+
+TERMINAL = (140, 40)
+#: "Now" for every snapshot: a replayed run is shown as running, and its elapsed time must not move.
+FROZEN_NOW = datetime(2026, 3, 1, 9, 30, tzinfo=timezone.utc)
+
+#: Every way a payload could try to take over the terminal or the markup parser.
+HOSTILE = ("[bold]x[/] [link=http://x]y[/link] \x1b[31mred\x1b[0m "
+           "\x1b]52;c;ZXZpbA==\x07 [/] [red on white]z")
+HOSTILE_EVENTS = [
+    {"event_id": "hostile-node", "run_id": SAMPLE_RUN, "event_type": "node_created",
+     "timestamp": "2026-03-01T09:00:09.000000Z",
+     "payload": {"node_id": "hostile-node", "node_nid": "[red]9[/red]", "node_type": "EXECUTE_NODE",
+                 "task_type": "RETRIEVAL", "task_goal": HOSTILE, "layer": 1}},
+    {"event_id": "hostile-tool", "run_id": SAMPLE_RUN, "event_type": "tool_returned",
+     "timestamp": "2026-03-01T09:00:09.500000Z", "node_id": "hostile-node",
+     "payload": {"tool_name": "[bold]x[/]", "api_name": "[link=http://x]y[/link]", "state": "SUCCESS",
+                 "result_summary": HOSTILE, "args": {"[bold]key[/]": ["\x1b[31m", "\x1b]52;c;ZXZpbA==\x07"]}}},
+]
+
+
+def _app(db: Path) -> AgentTuiApp:
+    return AgentTuiApp(db, clock=lambda: FROZEN_NOW)
+
+
+def _settled(extra: Callable[[AgentTuiApp], bool] = lambda app: True) -> Callable[[Any], Any]:
+    """A run_before that waits until the run is folded, the list filled and the detail pane drawn."""
+
+    async def run_before(pilot: Any) -> None:
+        app: AgentTuiApp = pilot.app
+
+        def ready() -> bool:
+            return (app.timeline is not None and app.events_list.count > 0 and not app.busy
+                    and app.detail.event is not None and extra(app))
+
+        await wait_for(pilot, ready, "the run to load and the detail pane to show the selected event")
+
+    return run_before
+
+
+def _after_keys(*keys: str, until: Callable[[AgentTuiApp], bool]) -> Callable[[Any], Any]:
+    """A run_before that loads the run, presses `keys`, and waits for what they lead to."""
+    settle = _settled()
+
+    async def run_before(pilot: Any) -> None:
+        await settle(pilot)
+        await pilot.press(*keys)
+        await wait_for(pilot, lambda: until(pilot.app), f"the screen after pressing {' '.join(keys)}")
+        await pilot.pause(0.1)  # the detail pane follows the cursor after a short debounce
+
+    return run_before
+
+
+def test_main_screen_live(snap_compare, tmp_path: Path) -> None:
+    """The sample run, finished, followed live: header counts, tree, list on the newest event, detail."""
+    db = make_db(tmp_path / "run.db")
+    assert snap_compare(_app(db), terminal_size=TERMINAL, run_before=_settled())
+
+
+def test_type_filter_picker(snap_compare, tmp_path: Path) -> None:
+    """`t` opens the picker with counts per type; llm_call_completed has been unticked."""
+    db = make_db(tmp_path / "run.db")
+    run_before = _after_keys("t", "down", "space", "down", until=lambda app: isinstance(app.screen, TypePicker))
+    assert snap_compare(_app(db), terminal_size=TERMINAL, run_before=run_before)
+
+
+def test_type_filter_applied(snap_compare, tmp_path: Path) -> None:
+    """Only LLM calls shown (`t`, none, tick the two llm_call types, enter): the list and status say so."""
+    db = make_db(tmp_path / "run.db")
+
+    def filtered(app: AgentTuiApp) -> bool:
+        return (not isinstance(app.screen, TypePicker) and app.events_list.source.filtered
+                and app.events_list.count == 48 and not app.busy)
+
+    run_before = _after_keys("t", "n", "down", "space", "down", "space", "enter", until=filtered)
+    assert snap_compare(_app(db), terminal_size=TERMINAL, run_before=run_before)
+
+
+def test_replayed_state(snap_compare, tmp_path: Path) -> None:
+    """Two steps back and 5% more: the tree, header and slider show the run as of event #173."""
+    db = make_db(tmp_path / "run.db")
+    run_before = _after_keys("left_square_bracket", "left_square_bracket", "left_curly_bracket",
+                             until=lambda app: app.replay == 170)
+    assert snap_compare(_app(db), terminal_size=TERMINAL, run_before=run_before)
+
+
+def test_help_screen(snap_compare, tmp_path: Path) -> None:
+    """`?` lists every key with what it does and its id (for remapping)."""
+    db = make_db(tmp_path / "run.db")
+    run_before = _after_keys("question_mark", until=lambda app: isinstance(app.screen, HelpScreen))
+    assert snap_compare(_app(db), terminal_size=TERMINAL, run_before=run_before)
+
+
+def test_hostile_payload_is_shown_literally(snap_compare, tmp_path: Path) -> None:
+    """Markup, a link, ANSI colours and an OSC 52 clipboard write in a payload: all drawn as text.
+
+    The snapshot is the proof a reader can check: `[bold]x[/]` appears with its brackets, in the
+    list, the tree and the detail pane, and nothing turned red, bold or clickable.
+    """
+    db = make_db(tmp_path / "run.db", HOSTILE_EVENTS)
+
+    def hostile_selected(app: AgentTuiApp) -> bool:
+        return app.detail.event is not None and app.detail.event.event_id == "hostile-tool"
+
+    assert snap_compare(_app(db), terminal_size=TERMINAL, run_before=_settled(hostile_selected))

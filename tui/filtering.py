@@ -1,0 +1,222 @@
+"""Filtering and searching the event list: what `t`, `/`, `n`/`N`, `x`, a chosen node and `esc` do.
+
+A filtered view is built by a worker on its own read-only connection (rows first, so a filter
+repaints at once; then the search's first match; then all matches), and whatever the writer
+committed meanwhile is caught up with one small indexed query when the result lands.
+
+A mixin of `AgentTuiApp` (it uses the app's store, run and widgets): split out so the app module
+reads as the wiring and each behaviour reads on its own.
+"""
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_left, bisect_right
+
+from textual import work
+from textual.worker import get_current_worker
+
+from agenttui.store import SQLiteStore
+
+from .components.event_list import AllRows, FilteredRows
+from .components.node_tree import NodeTree
+from .components.search_bar import SearchBar
+from .components.type_picker import TypePicker
+from .literal import clean
+from .queries import first_match, last_seq, matching_seqs
+from .view_filter import ViewFilter
+
+
+class FilteringMixin:
+    """The list's filter (types, node) and search (see the module docstring)."""
+
+    def _rebuild_view(self, *, keep_seq: int | None = None, jump_to_match: bool = False) -> None:
+        """Show the list for the current filter, and find the search's matches, in a worker."""
+        self._view_generation += 1
+        self.tree.set_chosen(self.view.node_id)
+        lst = self.events_list
+        if keep_seq is None:
+            keep_seq = lst.cursor_seq
+        self.matches = None
+        lst.matches = None
+        if self.store is None or self.run_id is None:
+            return
+        upto = last_seq(self.store, self.run_id)
+        if not self.view.active and lst.source.filtered:
+            lst.set_source(AllRows(upto), keep_seq=keep_seq)
+        if not self.view.active and not self.search_text:
+            lst.refresh_rows()
+            self._set_busy("")
+            self._after_view_change()
+            return
+        self._set_busy("searching…" if self.search_text else "filtering…")
+        self._build_view(self._view_generation, self.run_id, self.view, self.search_text, upto, keep_seq,
+                         jump_to_match)
+
+    @work(thread=True, exclusive=True, group="view")
+    def _build_view(self, generation: int, run_id: str, view: ViewFilter, search: str | None, upto: int,
+                    keep_seq: int | None, jump_to_match: bool) -> None:
+        """Rows first (so a filter repaints at once), then the first match, then all matches."""
+        worker = get_current_worker()
+        assert self.path is not None
+        cancelled = lambda: worker.is_cancelled  # noqa: E731
+        try:
+            with SQLiteStore(self.path, readonly=True) as store:
+                if view.active:
+                    rows = matching_seqs(store, run_id, view.store_filter(), upto_seq=upto, cancelled=cancelled)
+                    if rows is None:
+                        return
+                    self.from_worker(self._rows_built, generation, view, upto, rows, keep_seq)
+                if not search:
+                    return
+                if jump_to_match:
+                    first = first_match(store, run_id, view.store_filter(search), after_seq=keep_seq or 0)
+                    self.from_worker(self._first_match_found, generation, search, first)
+                matches = matching_seqs(store, run_id, view.store_filter(search), upto_seq=upto,
+                                        cancelled=cancelled)
+                if matches is None:
+                    return
+                self.from_worker(self._matches_built, generation, view, search, upto, matches)
+        except Exception as exc:
+            self.from_worker(self._set_busy, f"filter failed: {clean(exc, limit=60)}")
+
+    def _catch_up(self, view: ViewFilter, search: str | None, upto: int, seqs: array) -> None:
+        """Add what arrived while a worker ran: one small indexed query past its snapshot."""
+        assert self.store is not None and self.run_id is not None
+        if last_seq(self.store, self.run_id) > upto:
+            seqs.extend(matching_seqs(self.store, self.run_id, view.store_filter(search), after_seq=upto)
+                        or array("q"))
+
+    def _rows_built(self, generation: int, view: ViewFilter, upto: int, rows: array,
+                    keep_seq: int | None) -> None:
+        if generation != self._view_generation or self.store is None:
+            return
+        self._catch_up(view, None, upto, rows)
+        self.events_list.set_source(FilteredRows(rows), keep_seq=keep_seq)
+        if not self.search_text:
+            self._set_busy("")
+        self._after_view_change()
+
+    def _first_match_found(self, generation: int, search: str, seq: int | None) -> None:
+        if generation != self._view_generation:
+            return
+        if seq is None:
+            self.notify(f"no event payload contains {clean(search, limit=40)!r}", timeout=3, markup=False)
+            return
+        lst = self.events_list
+        if lst.follow:
+            lst.set_follow(False)
+        lst.go_to_seq(seq)
+        self._update_status()
+
+    def _matches_built(self, generation: int, view: ViewFilter, search: str, upto: int, matches: array) -> None:
+        if generation != self._view_generation or self.store is None:
+            return
+        self._catch_up(view, search, upto, matches)
+        self.matches = matches
+        self.events_list.matches = matches
+        self.events_list.refresh_rows()
+        self._set_busy("")
+        self._update_status()
+
+    def _after_view_change(self) -> None:
+        if self.replay is not None and self.timeline is not None:
+            self.events_list.go_to_seq(self._seq_of_index(self.replay))
+        self._update_status()
+
+    def on_node_tree_node_chosen(self, message: NodeTree.NodeChosen) -> None:
+        """Enter on a node narrows the list to its events; on the chosen node again, widens it."""
+        node_id = message.node_id
+        if node_id == self.view.node_id:
+            node_id = None
+        self.view = ViewFilter(types=self.view.types, hidden=self.view.hidden, node_id=node_id)
+        self._rebuild_view()
+
+    def action_node_filter(self) -> None:
+        """Narrow the list to the event's node (or back to all nodes)."""
+        lst = self.events_list
+        seq = lst.cursor_seq
+        e = lst.event(seq) if seq is not None else None
+        node_id = e.node_id if e is not None else None
+        if self.view.node_id is not None:
+            node_id = None
+        self.view = ViewFilter(types=self.view.types, hidden=self.view.hidden, node_id=node_id)
+        self._rebuild_view()
+
+    # ------------------------------------------------------------------ search and filter keys
+    def action_search(self) -> None:
+        self.query_one(SearchBar).open(self.search_text or "")
+
+    def on_input_submitted(self, message: SearchBar.Submitted) -> None:
+        if not isinstance(message.input, SearchBar):
+            return
+        bar = self.query_one(SearchBar)
+        bar.close()
+        self.events_list.focus()
+        text = message.value
+        self.search_text = text or None
+        self._rebuild_view(jump_to_match=bool(text))
+
+    def on_search_bar_closed(self, message: SearchBar.Closed) -> None:
+        self.events_list.focus()
+
+    def action_next_match(self) -> None:
+        self._go_to_match(1)
+
+    def action_previous_match(self) -> None:
+        self._go_to_match(-1)
+
+    def _go_to_match(self, direction: int) -> None:
+        matches = self.matches
+        if not self.search_text:
+            self.notify("no search yet: press / to search", timeout=2, markup=False)
+            return
+        if matches is None:
+            self.notify("still searching…", timeout=1, markup=False)
+            return
+        if not matches:
+            return
+        lst = self.events_list
+        seq = lst.cursor_seq or 0
+        if direction > 0:
+            i = bisect_right(matches, seq)
+            target = matches[i] if i < len(matches) else matches[0]
+        else:
+            i = bisect_left(matches, seq) - 1
+            target = matches[i] if i >= 0 else matches[-1]
+        if lst.follow:
+            lst.set_follow(False)
+        lst.go_to_seq(target)
+        self._update_status()
+
+    def action_clear(self) -> None:
+        """Escape: close the search, else drop the search, else the node filter, else the type filter."""
+        bar = self.query_one(SearchBar)
+        if bar.is_open:
+            bar.close()
+            self.events_list.focus()
+        elif self.search_text:
+            self.search_text = None
+            self._rebuild_view()
+        elif self.view.node_id is not None:
+            self.view = ViewFilter(types=self.view.types, hidden=self.view.hidden)
+            self._rebuild_view()
+        elif self.view.active:
+            self.view = ViewFilter()
+            self._rebuild_view()
+        elif self.replay is not None:
+            self.action_live()
+
+    def action_pick_types(self) -> None:
+        if self.store is None or self.run_id is None:
+            return
+        counts = self.store.count_by_type(run_id=self.run_id)
+        self.known_types = frozenset(counts) | self.known_types
+        shown = self.view.shown_types(self.known_types)
+
+        def chosen(result: frozenset[str] | None) -> None:
+            if result is None:
+                return
+            self.view = self.view.with_types(result, self.known_types)
+            self._rebuild_view()
+
+        self.push_screen(TypePicker(counts, shown), chosen)
