@@ -381,8 +381,10 @@ def cmd_stats(args: argparse.Namespace) -> int:
     with open_store(_target(args), readonly=True) as store:
         stats = store.stats()
         runs = store.runs()
+        retention = store.retention_log()
     if args.json:
         stats["runs_detail"] = runs
+        stats["retention_log"] = retention
         print(orjson.dumps(stats, option=orjson.OPT_INDENT_2).decode(), file=_out())
         return EXIT_OK
     out = _out()
@@ -411,6 +413,16 @@ def cmd_stats(args: argparse.Namespace) -> int:
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         print(f"{k:<{width}}  {v}", file=out)
+    if retention:  # the audit trail of deletions: when, by whom, what went
+        shown = retention[-10:]
+        print(f"\nretention passes (oldest first{', last 10 of ' + format(len(retention), ',') if len(retention) > 10 else ''})",
+              file=out)
+        for r in shown:
+            span = (f", positions {r['first_position']:,}..{r['last_position']:,}"
+                    if r["first_position"] is not None else "")
+            print(f"  {r['executed_at']}  by {safe_text(r['executed_by'], 60)}: deleted {r['events_deleted']:,} events "
+                  f"stamped before {r['cutoff']} (older than {r['max_age_days']} days){span}, "
+                  f"{r['runs_deleted']:,} runs removed", file=out)
     if stats["event_types"]:
         print("\nevent types", file=out)
         tw = min(40, max(len(t) for t in stats["event_types"]))

@@ -80,7 +80,12 @@ class LocalServer:
         self.started = False
         if self.as_root:
             os.chmod(self.root, 0o755)
-            shutil.chown(self.root, SERVER_USER, SERVER_USER)
+            try:
+                shutil.chown(self.root, SERVER_USER, SERVER_USER)
+            except LookupError:
+                shutil.rmtree(self.root, ignore_errors=True)
+                raise ServerUnavailable(f"running as root, and there is no {SERVER_USER!r} system user to run "
+                                        "the server as (initdb refuses root)") from None
 
     def _run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
         kwargs: dict = {}

@@ -8,6 +8,7 @@ out (`y` copies the whole payload).
 """
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -205,4 +206,7 @@ class DetailPane(Tree[_Lazy]):
         if self.event is None:
             return None
         env = self.event.to_json()
-        return orjson.dumps(env, option=orjson.OPT_INDENT_2).decode()
+        try:
+            return orjson.dumps(env, option=orjson.OPT_INDENT_2).decode()
+        except orjson.JSONEncodeError:  # nested past orjson's depth limit (the envelope adds a level)
+            return json.dumps(env, indent=2, ensure_ascii=False)

@@ -1,0 +1,631 @@
+"""The inspector benchmark: every figure beside a baseline measured in the same run, printed as JSON.
+
+    python benchmarks/bench_tui.py            # 1M-event run (~10 min the first time, the store is cached)
+    python benchmarks/bench_tui.py --quick    # 100k events, fewer repeats (< 2 min once cached)
+
+Prints ONE JSON document on stdout (progress on stderr). Targets are PRODUCT.md's "Targets".
+
+How a "paint" is measured: Textual hands each finished screen update (a CompositorUpdate: every
+changed widget line already rendered) to `App._display`. The benchmark wraps that method on the app
+under test and on the baseline app alike, turns the update into the escape sequences a terminal
+driver would write (`render_segments`), and stamps the time. "Repaint after X" is the first such
+frame after the code that applies X returned (stamped by wrapping that method), so the figures
+include Textual's frame scheduling, exactly as a user would wait for it.
+
+Sections:
+  open      a fresh Python process opens the 1M-event run: time from the process's first line to
+            the first frame showing rows, RSS then, and (after the background fold of the run for
+            the slider) time to "fully loaded" and peak RSS. Baseline: the same process shape
+            running a bare Textual app, one Line-API ScrollView over the run's 1M rows read with
+            plain sqlite3; and the bare `import textual.app` time.
+  filter    type filter (picker -> enter) and full-text search (/ text enter) on the 1M-event run:
+            key press to the first frame showing the result (search: the first match, then all
+            matches marked), medians over repeats.
+  slider    `[` at random positions of the 1M-event run, key press to the repainted frame, p50/p95,
+            vs the bare Line-API view jumping to a random position on a key press.
+  live      a writer process commits events one by one (~50/s) into a store the app is watching;
+            from the writer's commit (its wall clock after the commit returned) to the first frame
+            after the app received the event: p50/p95.
+  tree      10,000-node run: the node tree widget's first paint given the folded run (what the
+            tree itself costs), and end to end from opening the file (which includes the fold).
+
+The generated stores are cached under --cache (default /tmp/agenttui-bench-tui), keyed by event
+count, node count and seed: generating and appending a million events takes a few minutes once.
+"""
+from __future__ import annotations
+
+import time
+
+_T_START = time.perf_counter()  # the child processes measure "open" from here
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import random  # noqa: E402
+import resource  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, Callable  # noqa: E402
+
+# NB: nothing from textual or agenttui at module level: the "open" children import this file and
+# must pay for exactly the imports of what they measure.
+
+SIZE = (150, 45)
+START = "2026-03-01T09:00:00Z"
+TARGETS = {
+    "open_first_paint_s": 0.5,
+    "open_rss_mb": 300,
+    "filter_repaint_ms": 150,
+    "slider_p95_ratio": 1.3,
+    "live_p95_ms": 50,
+    "tree_first_paint_s": 0.5,
+}
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def rss_mb() -> float:
+    """Current resident set size (Linux /proc), in MB."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def pct(values: list[float], p: float) -> float:
+    """The p-th percentile (nearest rank) of values."""
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, round(p / 100 * len(s) + 0.5) - 1))]
+
+
+def summary(values_ms: list[float]) -> dict[str, float]:
+    return {"n": len(values_ms), "p50_ms": round(statistics.median(values_ms), 2),
+            "p95_ms": round(pct(values_ms, 95), 2), "max_ms": round(max(values_ms), 2)}
+
+
+# ---------------------------------------------------------------------------- the stores
+
+def ensure_store(cache: Path, n_events: int | None, n_nodes: int | None, seed: int) -> tuple[Path, str]:
+    """A store holding one demo run of this shape, generated once and reused (keyed by its shape)."""
+    from agenttui.demo import generate_run
+    from agenttui.store import SQLiteStore
+
+    cache.mkdir(parents=True, exist_ok=True)
+    name = f"run-e{n_events or 0}-n{n_nodes or 0}-s{seed}"
+    path = cache / f"{name}.db"
+    done = cache / f"{name}.done"  # written last: a half-built store from an interrupted run is redone
+    run_id = f"bench-{name}"
+    if path.exists() and done.exists():
+        return path, run_id
+    for stale in cache.glob(f"{name}.db*"):
+        stale.unlink()
+    log(f"generating {name} (cached in {cache} for the next runs)…")
+    started = time.perf_counter()
+    batch = []
+    count = 0
+    with SQLiteStore(path) as store:
+        for event in generate_run(seed, n_events=n_events, n_nodes=n_nodes, run_id=run_id, start=START,
+                                  id_style="time"):
+            batch.append(event)
+            if len(batch) >= 20_000:
+                store.append(batch)
+                count += len(batch)
+                batch = []
+                if count % 200_000 == 0:
+                    log(f"  {count:,} events")
+        if batch:
+            store.append(batch)
+            count += len(batch)
+    done.write_text(str(count))
+    log(f"  {count:,} events in {time.perf_counter() - started:.0f} s")
+    return path, run_id
+
+
+# ---------------------------------------------------------------------------- measuring frames
+
+class FrameProbe:
+    """Stamps every screen update the app hands to its driver (see the module docstring)."""
+
+    def __init__(self, app: Any) -> None:
+        self.frames: list[tuple[float, float]] = []  # (perf_counter, wall clock)
+        self.on_frame: Callable[[], None] | None = None
+        original = app._display
+        console = app.console
+
+        def display(screen: Any, renderable: Any) -> None:
+            if renderable is not None and hasattr(renderable, "render_segments"):
+                renderable.render_segments(console)  # what a real driver would write
+                self.frames.append((time.perf_counter(), time.time()))
+                if self.on_frame is not None:
+                    self.on_frame()
+            original(screen, renderable)
+
+        app._display = display
+
+    def first_after(self, t: float) -> float | None:
+        for perf, _ in self.frames:
+            if perf > t:
+                return perf
+        return None
+
+    def first_wall_after(self, t_perf: float) -> float | None:
+        for perf, wall in self.frames:
+            if perf > t_perf:
+                return wall
+        return None
+
+    async def frame_after(self, t: float, what: str, timeout: float = 30.0) -> float:
+        deadline = time.perf_counter() + timeout
+        while True:
+            found = self.first_after(t)
+            if found is not None:
+                return found
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"no frame after {what} within {timeout} s")
+            await asyncio.sleep(0.001)
+
+
+class Stamp:
+    """Wraps obj.name so every call records when it returned."""
+
+    def __init__(self, obj: Any, name: str) -> None:
+        self.times: list[float] = []
+        original = getattr(obj, name)
+
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            result = original(*args, **kwargs)
+            self.times.append(time.perf_counter())
+            return result
+
+        setattr(obj, name, wrapped)
+
+    def after(self, t: float) -> float | None:
+        return next((x for x in self.times if x > t), None)
+
+    async def wait_after(self, t: float, what: str, timeout: float = 60.0) -> float:
+        deadline = time.perf_counter() + timeout
+        while (found := self.after(t)) is None:
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"{what} did not happen within {timeout} s")
+            await asyncio.sleep(0.001)
+        return found
+
+
+async def until(condition: Callable[[], bool], what: str, timeout: float = 600.0) -> None:
+    deadline = time.perf_counter() + timeout
+    while not condition():
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"gave up waiting for {what} ({timeout} s)")
+        await asyncio.sleep(0.005)
+
+
+def bare_app_class() -> Any:
+    """The baseline: a bare Textual app with one Line-API ScrollView over a run's rows (plain sqlite3).
+
+    It does what any list over a big table must do and nothing else: a window query per paint for
+    the visible rows (cached by row), one Strip per line; a key jumps the cursor to a random row.
+    """
+    import sqlite3
+
+    from rich.segment import Segment
+    from rich.style import Style
+    from textual.app import App, ComposeResult
+    from textual.binding import Binding
+    from textual.geometry import Size
+    from textual.scroll_view import ScrollView
+    from textual.strip import Strip
+
+    class BareList(ScrollView):
+        def __init__(self, db: str, run_id: str) -> None:
+            super().__init__()
+            self.conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+            self.run_id = run_id
+            self.count = self.conn.execute("SELECT max(seq) FROM events WHERE run_id = ?", (run_id,)).fetchone()[0]
+            self.rows: dict[int, tuple] = {}
+            self.cursor = self.count - 1
+            self.virtual_size = Size(120, self.count)
+
+        def fetch(self, first: int, last: int) -> None:
+            if len(self.rows) > 4096:
+                self.rows.clear()
+            for seq, ts, etype, node in self.conn.execute(
+                    "SELECT seq, timestamp, event_type, node_id FROM events WHERE run_id = ? AND seq BETWEEN ? AND ?",
+                    (self.run_id, first + 1, last + 1)):
+                self.rows[seq - 1] = (ts, etype, node)
+
+        def render_line(self, y: int) -> Strip:
+            row = self.scroll_offset.y + y
+            if row >= self.count:
+                return Strip.blank(self.size.width)
+            if row not in self.rows:
+                self.fetch(row, row + self.size.height)
+            ts, etype, node = self.rows.get(row, ("", "", ""))
+            style = Style(reverse=True) if row == self.cursor else Style()
+            text = f"{row + 1:>8} {ts[11:23]} {etype:<22} {(node or '')[:8]:<8}"
+            return Strip([Segment(text.ljust(self.size.width)[: self.size.width], style)])
+
+        def jump(self, row: int) -> None:
+            self.cursor = row
+            self.scroll_to(y=max(0, row - self.size.height // 2), animate=False, immediate=True)
+            self.refresh()
+
+    class BareApp(App[None]):
+        BINDINGS = [Binding("x", "jump", "jump")]
+
+        def __init__(self, db: str, run_id: str, seed: int = 0) -> None:
+            super().__init__()
+            self.db, self.run_id = db, run_id
+            self.rng = random.Random(seed)
+
+        def compose(self) -> ComposeResult:
+            yield BareList(self.db, self.run_id)
+
+        @property
+        def view(self) -> BareList:
+            return self.query_one(BareList)
+
+        def action_jump(self) -> None:
+            self.view.jump(self.rng.randrange(self.view.count))
+
+    return BareApp
+
+
+# ---------------------------------------------------------------------------- open (child process)
+
+async def _child_open(mode: str, db: str, run_id: str, wait_loaded: bool) -> dict[str, Any]:
+    if mode == "bare":
+        app = bare_app_class()(db, run_id)
+        ready: Callable[[], bool] = lambda: True  # noqa: E731
+    else:
+        from agenttui.tui.app import AgentTuiApp
+        app = AgentTuiApp(db, run_id=run_id)
+        ready = lambda: app.events_list.count > 0  # noqa: E731
+    out: dict[str, Any] = {}
+    probe = FrameProbe(app)
+
+    def on_frame() -> None:
+        if "first_paint_s" not in out and ready():
+            out["first_paint_s"] = time.perf_counter() - _T_START
+            out["rss_at_first_paint_mb"] = round(rss_mb(), 1)
+
+    probe.on_frame = on_frame
+    async with app.run_test(size=SIZE):
+        await until(lambda: "first_paint_s" in out, "the first frame with rows", 120)
+        if wait_loaded:
+            await until(lambda: app.timeline is not None and not app.busy, "the run's fold", 900)
+            out["fully_loaded_s"] = time.perf_counter() - _T_START
+    out["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    return out
+
+
+def run_child(mode: str, db: Path, run_id: str, wait_loaded: bool) -> dict[str, Any]:
+    started = time.perf_counter()
+    cmd = [sys.executable, __file__, "--child-open", mode, str(db), run_id] + (["--wait-loaded"] if wait_loaded else [])
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
+    if proc.returncode != 0:
+        raise RuntimeError(f"the {mode} open child failed:\n{proc.stderr[-3000:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["process_wall_s"] = round(time.perf_counter() - started, 3)
+    return result
+
+
+def import_textual_s() -> float:
+    code = "import time; t=time.perf_counter(); import textual.app; print(time.perf_counter()-t)"
+    return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+
+
+def bench_open(db: Path, run_id: str, repeats: int) -> dict[str, Any]:
+    log(f"open: {repeats} app and bare processes…")
+    app_runs, bare_runs, imports = [], [], []
+    for _ in range(repeats):
+        app_runs.append(run_child("app", db, run_id, wait_loaded=False))
+        bare_runs.append(run_child("bare", db, run_id, wait_loaded=False))
+        imports.append(import_textual_s())
+    log("open: one more app process, waiting for the fold (peak RSS)…")
+    loaded = run_child("app", db, run_id, wait_loaded=True)
+    first = statistics.median(r["first_paint_s"] for r in app_runs)
+    bare = statistics.median(r["first_paint_s"] for r in bare_runs)
+    return {
+        "first_paint_s": round(first, 3),
+        "first_paint_runs_s": [round(r["first_paint_s"], 3) for r in app_runs],
+        "rss_at_first_paint_mb": statistics.median(r["rss_at_first_paint_mb"] for r in app_runs),
+        "baseline_bare_line_api_first_paint_s": round(bare, 3),
+        "baseline_bare_rss_mb": statistics.median(r["rss_at_first_paint_mb"] for r in bare_runs),
+        "baseline_import_textual_s": round(statistics.median(imports), 3),
+        "ratio_to_bare": round(first / bare, 2),
+        "fully_loaded_s": round(loaded["fully_loaded_s"], 2),
+        "peak_rss_after_fold_mb": loaded["peak_rss_mb"],
+        "target_first_paint_s": TARGETS["open_first_paint_s"],
+        "target_rss_mb": TARGETS["open_rss_mb"],
+        "pass_first_paint": first <= TARGETS["open_first_paint_s"],
+        "pass_rss": loaded["peak_rss_mb"] <= TARGETS["open_rss_mb"],
+    }
+
+
+# ---------------------------------------------------------------------------- filter, search, slider
+
+async def bench_interactive(db: Path, run_id: str, repeats: int, steps: int, seed: int) -> dict[str, Any]:
+    from agenttui.tui.app import AgentTuiApp
+    from agenttui.tui.components.type_picker import TypePicker
+
+    app = AgentTuiApp(db, run_id=run_id)
+    probe = FrameProbe(app)
+    rng = random.Random(seed)
+    out: dict[str, Any] = {}
+    async with app.run_test(size=SIZE) as pilot:
+        log("interactive: waiting for the run to be folded (the slider needs it)…")
+        t0 = time.perf_counter()
+        await until(lambda: app.timeline is not None and not app.busy, "the run's fold", 900)
+        out["fold_s"] = round(time.perf_counter() - t0, 2)
+        lst = app.events_list
+        total_events = lst.count
+        set_source = Stamp(lst, "set_source")
+        first_match = Stamp(app, "_first_match_found")
+        all_matches = Stamp(app, "_matches_built")
+
+        # -- type filter: pick one type in the picker, time the enter that applies it
+        filter_ms: list[float] = []
+        clear_ms: list[float] = []
+        for i in range(repeats):
+            await pilot.press("t")
+            await until(lambda: isinstance(app.screen, TypePicker), "the type picker", 30)
+            await pilot.press("n", *(["down"] * (2 + i % 3)), "space")
+            t = time.perf_counter()
+            await pilot.press("enter")
+            await set_source.wait_after(t, "the filtered rows")
+            filter_ms.append(1000 * ((await probe.frame_after(set_source.after(t), "the filter")) - t))
+            await until(lambda: not app.busy, "the filter", 60)
+            rows = lst.count
+            t = time.perf_counter()
+            await pilot.press("escape")  # back to every event
+            await set_source.wait_after(t, "the unfiltered rows")
+            clear_ms.append(1000 * ((await probe.frame_after(set_source.after(t), "clearing the filter")) - t))
+            await pilot.pause(0.1)
+        out["filter_by_type"] = {**summary(filter_ms), "rows_shown_last": rows, "of": total_events}
+        out["clear_filter"] = summary(clear_ms)
+
+        # -- full-text search: a term in many payloads and one in none (a full scan)
+        for label, term in (("search_common", "regulatory"), ("search_absent", "zyxwvut")):
+            first_ms: list[float] = []
+            done_ms: list[float] = []
+            for _ in range(repeats):
+                await pilot.press("slash")
+                await pilot.press(*term)
+                t = time.perf_counter()
+                await pilot.press("enter")
+                found = await first_match.wait_after(t, "the first match", 300)
+                first_ms.append(1000 * ((await probe.frame_after(found, "the first match")) - t))
+                built = await all_matches.wait_after(t, "all matches", 300)
+                done_ms.append(1000 * ((await probe.frame_after(built, "all matches")) - t))
+                matches = len(app.matches or ())
+                await pilot.press("escape")
+                await until(lambda: app.search_text is None and not app.busy, "clearing the search", 60)
+                await pilot.pause(0.1)
+            out[label] = {"term": term, "matches": matches, "first_match": summary(first_ms),
+                          "all_matches_marked": summary(done_ms)}
+
+        # -- time slider: `[` at random positions
+        total = len(app.timeline)
+        set_replay = Stamp(app, "_set_replay")
+        step_ms: list[float] = []
+        for _ in range(steps):
+            index = rng.randrange(1, total - 1)
+            app._set_replay(index)  # (put the cursor there: not timed)
+            await pilot.pause(0.05)
+            t = time.perf_counter()
+            await pilot.press("left_square_bracket")
+            applied = await set_replay.wait_after(t, "the step")
+            assert app.replay == index - 1, (app.replay, index)
+            step_ms.append(1000 * ((await probe.frame_after(applied, "the step")) - t))
+        out["slider_step"] = summary(step_ms)
+    return out
+
+
+async def bench_bare_jumps(db: Path, run_id: str, steps: int, seed: int) -> dict[str, Any]:
+    app = bare_app_class()(str(db), run_id, seed)
+    probe = FrameProbe(app)
+    ms: list[float] = []
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.2)
+        jump = Stamp(app.view, "jump")
+        for _ in range(steps):
+            await pilot.pause(0.05)
+            t = time.perf_counter()
+            await pilot.press("x")
+            applied = await jump.wait_after(t, "the jump")
+            ms.append(1000 * ((await probe.frame_after(applied, "the jump")) - t))
+    return summary(ms)
+
+
+# ---------------------------------------------------------------------------- live
+
+WRITER = r"""
+import sys, time
+from agenttui.store import SQLiteStore
+path, run_id, count, gap = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+store = SQLiteStore(path)
+time.sleep(0.5)
+for i in range(count):
+    store.append({"event_id": f"bench-live-{i}", "run_id": run_id, "event_type": "tool_invoked",
+                  "payload": {"tool_name": "bench", "api_name": "bench.live", "i": i, "sent": time.time()}})
+    print(i, repr(time.time()), flush=True)   # the commit has returned: this is the commit time
+    time.sleep(gap)
+store.close()
+"""
+
+
+async def bench_live(workdir: Path, count: int, seed: int) -> dict[str, Any]:
+    from agenttui.demo import generate_run
+    from agenttui.store import SQLiteStore
+    from agenttui.tui.app import AgentTuiApp
+
+    db = workdir / "live.db"
+    run_id = "bench-live"
+    with SQLiteStore(db) as store:
+        store.append(list(generate_run(seed, n_events=2000, run_id=run_id, start=START)))
+    app = AgentTuiApp(db, run_id=run_id)
+    probe = FrameProbe(app)
+    arrived: dict[int, float] = {}  # event i -> perf_counter when the app applied it
+    original = app._on_new_events
+
+    def on_new_events(events: list[Any]) -> None:
+        original(events)
+        now = time.perf_counter()
+        for e in events:
+            if e.event_id.startswith("bench-live-"):
+                arrived[int(e.payload["i"])] = now
+
+    app._on_new_events = on_new_events
+    async with app.run_test(size=SIZE):
+        await until(lambda: app.timeline is not None and not app.busy, "the live run to load", 120)
+        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(db), run_id, str(count), "0.02"],
+                                  stdout=subprocess.PIPE, text=True)
+        await until(lambda: writer.poll() is not None and len(arrived) >= count, "the writer's events", 120)
+        await asyncio.sleep(0.2)
+        committed = {}
+        for line in writer.stdout.read().splitlines():
+            i, t = line.split()
+            committed[int(i)] = float(t)
+    ms = []
+    for i, commit in committed.items():
+        wall = probe.first_wall_after(arrived[i])
+        if wall is not None:
+            ms.append((wall - commit) * 1000)
+    result = summary(ms)
+    result["events"] = count
+    result["target_p95_ms"] = TARGETS["live_p95_ms"]
+    result["pass"] = result["p95_ms"] <= TARGETS["live_p95_ms"]
+    return result
+
+
+# ---------------------------------------------------------------------------- tree
+
+async def bench_tree(db: Path, run_id: str, repeats: int) -> dict[str, Any]:
+    from textual.app import App, ComposeResult
+
+    from agenttui.store import SQLiteStore
+    from agenttui.tui.app import AgentTuiApp
+    from agenttui.tui.components.node_tree import NodeTree
+    from agenttui.tui.replay import load_timeline
+
+    log("tree: folding the 10,000-node run once…")
+    t = time.perf_counter()
+    with SQLiteStore(db, readonly=True) as store:
+        timeline = load_timeline(store, run_id)
+    fold_s = time.perf_counter() - t
+    nodes = len(timeline.live.nodes)
+
+    class TreeApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield NodeTree(id="tree")
+
+    widget_s: list[float] = []
+    for _ in range(repeats):
+        app = TreeApp()
+        probe = FrameProbe(app)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause(0.1)
+            tree = app.query_one(NodeTree)
+            t = time.perf_counter()
+            tree.show(timeline)
+            widget_s.append((await probe.frame_after(t, "the tree")) - t)
+
+    log("tree: opening the 10,000-node run end to end…")
+    app = AgentTuiApp(db, run_id=run_id)
+    probe = FrameProbe(app)
+    t = time.perf_counter()
+    async with app.run_test(size=SIZE):
+        await until(lambda: bool(app.tree.root.children), "the tree", 900)
+        shown = time.perf_counter()
+        e2e = (await probe.frame_after(shown, "the tree")) - t
+    widget = statistics.median(widget_s)
+    return {
+        "nodes": nodes,
+        "widget_first_paint_s": round(widget, 3),
+        "widget_first_paint_runs_s": [round(x, 3) for x in widget_s],
+        "open_to_tree_painted_s": round(e2e, 2),
+        "of_which_fold_s_measured_alone": round(fold_s, 2),
+        "target_s": TARGETS["tree_first_paint_s"],
+        "pass_widget": widget <= TARGETS["tree_first_paint_s"],
+        "pass_end_to_end": e2e <= TARGETS["tree_first_paint_s"],
+    }
+
+
+# ---------------------------------------------------------------------------- main
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="agenttui inspector benchmark (prints JSON)")
+    parser.add_argument("--quick", action="store_true", help="100k events, fewer repeats")
+    parser.add_argument("--events", type=int, help="events in the big run (default 1,000,000; quick 100,000)")
+    parser.add_argument("--nodes", type=int, help="initial plan nodes of the big run (default events/100)")
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/agenttui-bench-tui"))
+    parser.add_argument("--only", action="append", choices=("open", "filter", "slider", "live", "tree"))
+    parser.add_argument("--child-open", nargs=3, metavar=("MODE", "DB", "RUN"), help=argparse.SUPPRESS)
+    parser.add_argument("--wait-loaded", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child_open:
+        mode, db, run_id = args.child_open
+        print(json.dumps(asyncio.run(_child_open(mode, db, run_id, args.wait_loaded))))
+        return 0
+
+    n_events = args.events or (100_000 if args.quick else 1_000_000)
+    n_nodes = args.nodes or max(100, n_events // 100)
+    repeats = 3 if args.quick else 5
+    steps = 30 if args.quick else 100
+    only = set(args.only or ("open", "filter", "slider", "live", "tree"))
+    import platform
+
+    import textual
+    report: dict[str, Any] = {
+        "benchmark": "agenttui inspector",
+        "events": n_events, "plan_nodes": n_nodes, "seed": args.seed, "quick": args.quick,
+        "terminal": list(SIZE), "python": platform.python_version(), "textual": textual.__version__,
+        "cpus": os.cpu_count(),
+    }
+    big, big_run = ensure_store(args.cache, n_events, n_nodes, args.seed)
+    report["store_mb"] = round(big.stat().st_size / 2**20, 1)
+    if "open" in only:
+        report["open"] = bench_open(big, big_run, repeats)
+    if only & {"filter", "slider"}:
+        log("filter, search and slider on the big run…")
+        inter = asyncio.run(bench_interactive(big, big_run, repeats, steps, args.seed))
+        log("slider baseline: bare Line-API jumps…")
+        bare = asyncio.run(bench_bare_jumps(big, big_run, steps, args.seed))
+        slowest = max(inter["filter_by_type"]["p50_ms"], inter["search_common"]["first_match"]["p50_ms"],
+                      inter["search_absent"]["first_match"]["p50_ms"])
+        report["filter"] = {
+            "fold_before_s": inter["fold_s"],
+            "filter_by_type": inter["filter_by_type"], "clear_filter": inter["clear_filter"],
+            "search_common": inter["search_common"], "search_absent": inter["search_absent"],
+            "target_repaint_ms": TARGETS["filter_repaint_ms"],
+            "pass": slowest <= TARGETS["filter_repaint_ms"],
+        }
+        ratio = inter["slider_step"]["p95_ms"] / bare["p95_ms"]
+        report["slider"] = {
+            "step": inter["slider_step"], "baseline_bare_jump": bare,
+            "p95_ratio": round(ratio, 2), "target_p95_ratio": TARGETS["slider_p95_ratio"],
+            "pass": ratio <= TARGETS["slider_p95_ratio"],
+        }
+    if "live" in only:
+        log("live: writer process -> screen…")
+        with tempfile.TemporaryDirectory(prefix="agenttui-bench-live-") as tmp:
+            report["live"] = asyncio.run(bench_live(Path(tmp), 100 if args.quick else 300, args.seed))
+    if "tree" in only:
+        tree_db, tree_run = ensure_store(args.cache, None, 10_000, args.seed)
+        report["tree"] = asyncio.run(bench_tree(tree_db, tree_run, repeats))
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
