@@ -1,11 +1,13 @@
 """The store benchmark: every figure beside a bare-SQLite baseline measured in the same run.
 
-    python benchmarks/bench_store.py [--events 1000000] [--quick] [--keep]
+    python benchmarks/bench_store.py [--events 1000000] [--quick] [--parts 10] [--only SECTION] [--keep]
 
 Prints one JSON document on stdout (progress goes to stderr). Each figure carries its baseline, the
-ratio, the target of /work/shared/PRODUCT.md ("Targets") and whether it passed, because an absolute
-number from a shared 2-core box means little on its own: the baseline, timed seconds apart on the
-same machine and the same rows, is what makes it comparable.
+ratio, the target of PRODUCT.md's "Targets" table and whether it passed, because an absolute number
+from a shared 2-core box means little on its own: the baseline, timed seconds apart on the same
+machine and the same rows, is what makes it comparable. The two sides of the import and of the
+batched append take turns part by part, and CPU-time rates are reported beside wall-clock ones, so
+load from other processes lands on both sides alike (see benchmarks/README.md).
 
 Sections:
   import       bulk JSONL import of N realistic events with uuid4 ids (agenttui's import path)
@@ -41,8 +43,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import orjson  # noqa: E402
 
 from _workload import COMMON_TERM, RARE_TERM, workload, write_jsonl  # noqa: E402
 from agenttui.store import Event, RunState, SQLiteStore, parse_json_line  # noqa: E402

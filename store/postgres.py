@@ -128,7 +128,7 @@ class PostgresStore:
         # NOTIFY channels are per database: stores in other schemas of it must not wake us
         self.channel = NOTIFY_CHANNEL if schema == "public" else f"{NOTIFY_CHANNEL}.{schema}"
         self._pool = ConnectionPool(
-            url, min_size=1, max_size=max(1, pool_size), kwargs=self._connect_kwargs(),
+            url, min_size=1, max_size=max(1, pool_size), timeout=connect_timeout, kwargs=self._connect_kwargs(),
             configure=self._configure, open=False, name=f"agenttui {self.path}")
         self._pool.open()
         try:
@@ -258,7 +258,7 @@ class PostgresStore:
             unique.setdefault(e.event_id, (e, pl))
         result.duplicates = len(batch) - len(unique)
         try:
-            with self._pool.connection() as conn, conn.transaction():
+            with self._unavailable_as_error(), self._pool.connection() as conn, conn.transaction():
                 self._write(conn, list(unique.values()), expected_version, result)
         except BaseException:
             self._forget_folds()  # the cache may hold folds of rows that were rolled back
@@ -471,8 +471,21 @@ class PostgresStore:
     # ----------------------------------------------------------------------------- reading
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         """Run read SQL written for both backends (`?` placeholders), as SQLiteStore._query does."""
-        with self._pool.connection() as conn:
+        with self._unavailable_as_error(), self._pool.connection() as conn:
             return conn.execute(_qmark(sql), params).fetchall()
+
+    @contextmanager
+    def _unavailable_as_error(self) -> Iterator[None]:
+        """A server that went away (restart, network) becomes one clear error, not a driver traceback;
+        the pool drops the broken connection, so the next call reconnects."""
+        try:
+            yield
+        except PoolTimeout:
+            raise StoreUnavailableError(f"{self.path}: no connection to PostgreSQL within "
+                                        f"{self.connect_timeout:g} s") from None
+        except psycopg.OperationalError as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StoreUnavailableError(f"{self.path}: lost the connection to PostgreSQL: {reason}") from None
 
     # The read API: SQLiteStore's methods, running their SQL through `_query` above.
     events = SQLiteStore.events

@@ -104,7 +104,7 @@ async def test_hostile_text_everywhere_is_drawn_literally_with_the_layout_intact
         seen.append(_assert_drawn_safely(app, "opened"))
         for seq in (2, 6, 7, 8):  # the hostile goal, the nested tool result, the odd type, the long response
             app.set_focus(app.events_list)
-            await pilot.press("g", *["j"] * (seq - 1), "enter")
+            await pilot.press(*(["g", *["j"] * (seq - 1)] if seq < 5 else ["G", *["k"] * (8 - seq)]), "enter")
             await pilot.pause(0.05)
             detail = app.query_one(DetailPane)
             assert detail.event is not None and detail.event.seq == seq
