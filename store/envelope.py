@@ -178,7 +178,7 @@ def normalize_timestamp(value: Any, *, field_name: str = "timestamp") -> str:
             raise EnvelopeError(f"{field_name} {value!r} is out of range for epoch seconds", field=field_name) from None
     if isinstance(value, datetime):
         return format_datetime(value if value.tzinfo else value.replace(tzinfo=timezone.utc))
-    raise EnvelopeError(f"{field_name} must be an ISO 8601 string, got {type(value).__name__}", field=field_name)
+    raise EnvelopeError(f"{field_name} must be an ISO 8601 string, got {_json_type(value)}", field=field_name)
 
 
 def _pad_year(dt: datetime) -> str:

@@ -6,6 +6,7 @@ before they are created, duplicate edges, unknown types, live extends in random 
 """
 from __future__ import annotations
 
+from bisect import bisect_right
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -119,6 +120,9 @@ def test_density_and_the_time_axis_agree(sample):
         for i in range(len(events)):
             by_bucket[timeline.bucket_of(i, width)] += 1
         assert by_bucket == counts
+        bounds = timeline.bucket_bounds(width)
+        assert [bisect_right(bounds, i) - 1 for i in range(len(events))] == \
+            [timeline.bucket_of(i, width) for i in range(len(events))]
         for b in range(width):
             i = timeline.index_at_bucket(b, width)
             assert timeline.bucket_of(i, width) <= b

@@ -331,8 +331,8 @@ async def test_clicking_and_dragging_the_slider_scrubs():
 async def test_the_slider_draws_density_marks_and_cursor_without_recounting():
     timeline, _ = sample_timeline()
     calls = []
-    density = timeline.density
-    timeline.density = lambda buckets: calls.append(buckets) or density(buckets)
+    bucket_bounds = timeline.bucket_bounds
+    timeline.bucket_bounds = lambda buckets: calls.append(buckets) or bucket_bounds(buckets)
     app = TreeSliderApp(timeline)
     async with app.run_test(size=SIZE) as pilot:
         slider = app.query_one(TimeSlider)
@@ -343,7 +343,8 @@ async def test_the_slider_draws_density_marks_and_cursor_without_recounting():
         mark_columns = {timeline.bucket_of(i, width) for i, _ in timeline.marks()}
         assert {x for x, ch in enumerate(track) if ch == "▲"} == mark_columns - {slider.cursor_column()}
         assert track[slider.cursor_column()] == "●" and slider.cursor_column() == width - 1
-        counts = density(width)
+        bounds = bucket_bounds(width)
+        counts = [bounds[b + 1] - bounds[b] for b in range(width)]
         assert all((ch == " ") == (count == 0) for ch, count in zip(bar[:-1], counts[:-1]))
         top = max(counts)
         assert bar[counts.index(top)] == "█"

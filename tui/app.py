@@ -42,9 +42,10 @@ from .components.session_picker import SessionPicker
 from .components.status_bar import StatusBar, StatusInfo
 from .components.time_slider import TimeSlider
 from .literal import clean
-from .queries import last_seq
+from .queries import last_position, last_seq, type_counts
 from .replay import Timeline, load_timeline
 from .view_filter import ViewFilter, payload_matches
+from .targets import display_name, open_reader, resolve, watcher_for
 from .watcher import Change, StoreWatcher
 
 #: How long the UI thread waits on a locked database before showing what it has (and retrying).
@@ -126,7 +127,7 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
         keymap: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
-        self.target = os.path.abspath(os.fspath(path))
+        self.target = resolve(path)  # a path made absolute, or a postgresql:// URL as given
         self.path: str | None = None if os.path.isdir(self.target) else self.target
         self.requested_run = run_id
         self.fixed_clock = clock is not None
@@ -151,6 +152,10 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
         self.notice = ""
         self.busy = ""
         self.known_types: frozenset[str] = frozenset()
+        #: events per type of the run as of `_counts_position` (None until a worker counted them
+        #: after the first paint; live events keep it exact): the picker's counts, a filter's row count
+        self.type_counts: dict[str, int] | None = None
+        self._counts_position = 0
         self._view_generation = 0
         self._detail_timer = None
         self._message: str | None = None
@@ -229,10 +234,10 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
         """Open (or reopen) the file; wait for it if it is not there yet."""
         assert self.path is not None
         self._close_store()
-        name = os.path.basename(self.path)
+        name = display_name(self.path)
         try:
             # a short busy timeout: the UI thread must not hang on a writer's exclusive lock
-            store = SQLiteStore(self.path, readonly=True, busy_timeout_ms=UI_BUSY_TIMEOUT_MS)
+            store = open_reader(self.path, busy_timeout_ms=UI_BUSY_TIMEOUT_MS)
         except FileNotFoundError:
             self._show_message(f"waiting for {name}…\n\n{self.path} does not exist yet; it opens as soon as a "
                                "writer creates it.")
@@ -272,8 +277,8 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
     def _watch(self, position: int | None) -> None:
         if self.watcher is None:
             assert self.path is not None
-            self.watcher = StoreWatcher(self.path, self._on_watch_change, poll_interval=self.poll_interval,
-                                        use_file_events=self.use_file_events)
+            self.watcher = watcher_for(self.path, self._on_watch_change, poll_interval=self.poll_interval,
+                                       use_file_events=self.use_file_events)
             self.watcher.start(position)
         elif position is not None:
             self.watcher.follow_from(position)
@@ -305,7 +310,7 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
         if change.kind == "events":
             self._on_new_events(change.events)
         elif change.kind == "appeared":
-            self.notify(f"{os.path.basename(self.path or '')} appeared", timeout=3, markup=False)
+            self.notify(f"{display_name(self.path)} appeared", timeout=3, markup=False)
             self.timeline = None
             self.run_id = None
             self._open()
@@ -317,9 +322,9 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
         elif change.kind == "deleted":
             self._close_store()
             self.events_list.attach(None, self.run_id, AllRows(0))
-            self._show_message(f"{os.path.basename(self.path or '')} was deleted\n\nwaiting for it to come back…")
+            self._show_message(f"{display_name(self.path)} was deleted\n\nwaiting for it to come back…")
         elif change.kind == "unusable":
-            self._show_message(f"cannot open {os.path.basename(self.path or '')}\n\n{clean(change.message)}",
+            self._show_message(f"cannot open {display_name(self.path)}\n\n{clean(change.message)}",
                                error=True)
         elif change.kind == "problem":
             self.notice = clean(change.message, limit=80)
@@ -354,7 +359,8 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
             self.matches = None
         self.run_id = run_id
         self.run_row = store.run(run_id) if run_id else None
-        self.known_types = frozenset()  # filled by the type picker's count (a GROUP BY is too slow to open with)
+        self.known_types = frozenset()  # filled by the type counts (a GROUP BY is too slow to open with)
+        self.type_counts = None
         total = last_seq(store, run_id) if run_id else 0
         lst = self.events_list
         lst.follow = True
@@ -365,7 +371,9 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
             self._rebuild_view()
         if run_id is not None:
             self._pending_live = []
-            self._load_timeline(run_id)
+            # the fold holds the GIL for long stretches: start it only once this run's first frame
+            # is on screen, so opening costs one window of rows whatever the run's length
+            self.call_after_refresh(self._after_first_paint, run_id)
         self._update_slider()
         self._update_status()
 
@@ -375,6 +383,48 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
         if text.plain != self._list_header:
             self._list_header = text.plain
             self.query_one("#list-header", Static).update(text)
+
+    def _after_first_paint(self, run_id: str) -> None:
+        if run_id != self.run_id or self.store is None:
+            return
+        if self.type_counts is None:
+            self._count_types(run_id, last_position(self.store, run_id))
+        if self.timeline is None:
+            self._load_timeline(run_id)
+
+    @work(thread=True, exclusive=True, group="type-counts")
+    def _count_types(self, run_id: str, upto_position: int) -> None:
+        """Events per type, from the type index on a worker's connection (a second on a 1M run)."""
+        assert self.path is not None
+        try:
+            with SQLiteStore(self.path, readonly=True) as store:
+                counts = type_counts(store, run_id, upto_position=upto_position)
+        except Exception:
+            return  # the picker counts on demand instead
+        self.from_worker(self._types_counted, run_id, counts, upto_position)
+
+    def _types_counted(self, run_id: str, counts: dict[str, int], upto_position: int) -> None:
+        if run_id != self.run_id or self.store is None:
+            return
+        try:  # what was committed meanwhile: one small range of the index
+            top = max(upto_position, last_position(self.store, run_id))
+            later = type_counts(self.store, run_id, after_position=upto_position, upto_position=top)
+        except Exception:
+            return
+        for event_type, n in later.items():
+            counts[event_type] = counts.get(event_type, 0) + n
+        self.type_counts = counts
+        self._counts_position = top  # live events after it are counted as they arrive (_count_live)
+        self.known_types = self.known_types | frozenset(counts)
+
+    def _count_live(self, events: list[Event]) -> None:
+        counts = self.type_counts
+        if counts is None:
+            return
+        for e in events:
+            if e.position is not None and e.position > self._counts_position:
+                counts[e.event_type] = counts.get(e.event_type, 0) + 1
+                self._counts_position = e.position
 
     @work(thread=True, exclusive=True, group="timeline")
     def _load_timeline(self, run_id: str) -> None:
@@ -396,7 +446,7 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
         interval = sys.getswitchinterval()
         sys.setswitchinterval(min(interval, 0.0005))
         try:
-            with SQLiteStore(path, readonly=True) as store:
+            with open_reader(path) as store:
                 timeline = load_timeline(store, run_id, batch=FOLD_BATCH, progress=progress,
                                          cancelled=lambda: worker.is_cancelled)
         except Exception as exc:
@@ -443,6 +493,7 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
         mine = [e for e in events if e.run_id == self.run_id]
         if not mine:
             return
+        self._count_live(mine)
         new_types = {e.event_type for e in mine} - self.known_types
         if new_types:
             self.known_types = self.known_types | new_types
@@ -527,7 +578,7 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
         elif tl is not None and len(tl):
             self.header.show(self.run_id, tl.run_at(len(tl) - 1))
         elif self.run_id is None:
-            self.header.show(None, None, note=f"{os.path.basename(self.path or '')}: no events yet, waiting for a run")
+            self.header.show(None, None, note=f"{display_name(self.path)}: no events yet, waiting for a run")
         else:
             self.header.show(self.run_id, self.run_row)
 

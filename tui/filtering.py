@@ -15,14 +15,13 @@ from bisect import bisect_left, bisect_right
 from textual import work
 from textual.worker import get_current_worker
 
-from agenttui.store import SQLiteStore
-
 from .components.event_list import AllRows, FilteredRows
 from .components.node_tree import NodeTree
 from .components.search_bar import SearchBar
 from .components.type_picker import TypePicker
 from .literal import clean
 from .queries import first_match, last_seq, matching_seqs
+from .targets import open_reader
 from .view_filter import ViewFilter
 
 
@@ -60,7 +59,7 @@ class FilteringMixin:
         assert self.path is not None
         cancelled = lambda: worker.is_cancelled  # noqa: E731
         try:
-            with SQLiteStore(self.path, readonly=True) as store:
+            with open_reader(self.path) as store:
                 if view.active:
                     rows = matching_seqs(store, run_id, view.store_filter(), upto_seq=upto, cancelled=cancelled)
                     if rows is None:

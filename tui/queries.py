@@ -15,6 +15,7 @@ from __future__ import annotations
 from array import array
 from typing import Callable, Iterable, Sequence
 
+import orjson
 from agenttui.store import Event, EventFilter, SQLiteStore
 from agenttui.store.sqlite import EVENT_COLUMNS, row_to_event
 
@@ -66,6 +67,10 @@ def matching_seqs(
     conn = store.connection
     flt = EventFilter(run_id=run_id, types=flt.types, exclude_types=flt.exclude_types, node_id=flt.node_id,
                       search=flt.search)
+    if not flt.search and flt.node_id is None and (flt.types is not None or flt.exclude_types):
+        fast = _matching_by_type_index(store, run_id, flt, after_seq, upto_seq)
+        if fast is not None:
+            return fast
     bound_sql, bound_params = _bounds(after_seq, upto_seq, use_seq_index=bool(flt.search))
     if not flt.search and flt.node_id is None and flt.types is None and flt.exclude_types:
         # hidden types: everything but their seqs (read from the (run_id, event_type) index)
@@ -99,6 +104,30 @@ def matching_seqs(
             return None
 
 
+def _matching_by_type_index(store: SQLiteStore, run_id: str, flt: EventFilter, after_seq: int,
+                            upto_seq: int | None) -> array | None:
+    """A type filter from the type index alone when the run's positions are contiguous (see
+    `_seq_offset`); None when they are not (the caller then reads each row's seq)."""
+    last = upto_seq if upto_seq is not None else last_seq(store, run_id)
+    if last <= after_seq:
+        return array("q")
+    offset = _seq_offset(store, run_id, last)
+    if offset is None:
+        return None
+    lo, hi = after_seq + 1 + offset, last + offset
+    if flt.types is not None:
+        seqs = _index_seqs(store, run_id, sorted(set(flt.types) - set(flt.exclude_types or ())), lo, hi, offset)
+        return seqs
+    gaps = _index_seqs(store, run_id, sorted(set(flt.exclude_types or ())), lo, hi, offset)
+    out = array("q")
+    previous = after_seq
+    for seq in gaps:
+        out.extend(range(previous + 1, seq))
+        previous = seq
+    out.extend(range(previous + 1, last + 1))
+    return out
+
+
 def first_match(store: SQLiteStore, run_id: str, flt: EventFilter, *, after_seq: int) -> int | None:
     """The first matching seq after `after_seq` (wrapping to the start), found without a full scan."""
     flt = EventFilter(run_id=run_id, types=flt.types, exclude_types=flt.exclude_types, node_id=flt.node_id,
@@ -112,6 +141,85 @@ def first_match(store: SQLiteStore, run_id: str, flt: EventFilter, *, after_seq:
     return None
 
 
+def position_of_seq(store: SQLiteStore, run_id: str, seq: int) -> int | None:
+    row = store.connection.execute("SELECT id FROM events WHERE run_id = ? AND seq = ?", (run_id, seq)).fetchone()
+    return row[0] if row else None
+
+
+def type_counts(store: SQLiteStore, run_id: str, *, after_position: int = 0,
+                upto_position: int | None = None) -> dict[str, int]:
+    """Events per type of the run in positions (after_position, upto_position], from the type index alone."""
+    sql = "SELECT event_type, count(*) FROM events WHERE run_id = ? AND id > ?"
+    params: list = [run_id, after_position]
+    if upto_position is not None:
+        sql += " AND id <= ?"
+        params.append(upto_position)
+    return dict(store.connection.execute(sql + " GROUP BY event_type", params).fetchall())
+
+
+def tail_seqs(store: SQLiteStore, run_id: str, *, types: Sequence[str] | None = None,
+              hidden: Sequence[str] = (), upto_seq: int, limit: int) -> array:
+    """The seqs of the last `limit` events at or before `upto_seq` of the shown `types` (None: all
+    but `hidden`), ascending: the rows a filtered list shows first, found without touching the others.
+
+    Shown types: each type's newest entries from the (run_id, event_type) index (index-only, newest
+    first), merged; then one lookup per kept row for its seq. Hidden types: the run's seq index
+    read backwards, skipping them.
+    """
+    conn = store.connection
+    upto_position = position_of_seq(store, run_id, upto_seq) if upto_seq > 0 else None
+    if upto_position is None:
+        return array("q")
+    if types is None:
+        marks = ",".join("?" * len(hidden))
+        rows = conn.execute(
+            f"SELECT seq FROM events WHERE run_id = ? AND seq <= ? AND event_type NOT IN ({marks}) "
+            "ORDER BY seq DESC LIMIT ?", [run_id, upto_seq, *hidden, limit]).fetchall()
+        return array("q", sorted(r[0] for r in rows))
+    ids: list[int] = []
+    for event_type in types:
+        ids.extend(r[0] for r in conn.execute(
+            "SELECT id FROM events WHERE run_id = ? AND event_type = ? AND id <= ? ORDER BY id DESC LIMIT ?",
+            (run_id, event_type, upto_position, limit)))
+    ids = sorted(ids)[-limit:]
+    if not ids:
+        return array("q")
+    rows = conn.execute(f"SELECT seq FROM events WHERE id IN ({','.join('?' * len(ids))})", ids).fetchall()
+    return array("q", sorted(r[0] for r in rows))
+
+
+def _seq_offset(store: SQLiteStore, run_id: str, upto_seq: int) -> int | None:
+    """`position - seq` when every position from the run's first event to `upto_seq`'s is the run's
+    (one run per file, or runs written one after another): then seq = position - offset for each of
+    them and a filter needs only the type index, which holds positions but not seqs. None otherwise."""
+    first = position_of_seq(store, run_id, 1)
+    last = position_of_seq(store, run_id, upto_seq) if upto_seq > 0 else None
+    if first is None or last is None or last - first != upto_seq - 1:
+        return None  # seqs are gapless and follow positions: equal spans mean no other run in between
+    return first - 1
+
+
+def _index_seqs(store: SQLiteStore, run_id: str, types: Sequence[str], first_position: int, upto_position: int,
+                offset: int) -> array:
+    """Sorted seqs of the run's events of `types` in [first_position, upto_position] (positions
+    translated by `offset`), read from the type index alone and parsed in C (orjson)."""
+    marks = ",".join("?" * len(types))
+    text = store.connection.execute(
+        f"SELECT json_group_array(id - ?) FROM events WHERE run_id = ? AND event_type IN ({marks}) "
+        "AND id >= ? AND id <= ?", [offset, run_id, *types, first_position, upto_position]).fetchone()[0]
+    values = orjson.loads(text) if text else []
+    if len(types) > 1:
+        values.sort()  # one ascending stretch per type: the sort merges them
+    return array("q", values)
+
+
 def last_seq(store: SQLiteStore, run_id: str) -> int:
     row = store.connection.execute("SELECT coalesce(max(seq), 0) FROM events WHERE run_id = ?", (run_id,)).fetchone()
     return row[0]
+
+
+def last_position(store: SQLiteStore, run_id: str) -> int:
+    """The run's newest position (its last seq's: seqs follow positions), from the seq index."""
+    row = store.connection.execute("SELECT id FROM events WHERE run_id = ? ORDER BY seq DESC LIMIT 1",
+                                   (run_id,)).fetchone()
+    return row[0] if row else 0

@@ -598,13 +598,17 @@ class Timeline:
         k = bisect_left(range(n), limit, key=self._tmax) if bucket < buckets - 1 else n
         return max(0, k - 1)
 
-    def density(self, buckets: int) -> list[int]:
-        """Events per bucket when the run's time span is cut into `buckets` equal parts."""
+    def bucket_bounds(self, buckets: int) -> list[int]:
+        """Where each bucket starts: bucket b holds event indices bounds[b] .. bounds[b+1]-1.
+
+        (buckets + 1 numbers, the last is len(self).) The slider maps many marks to columns with
+        one C-level bisect each over these, instead of a `bucket_of` call per mark.
+        """
         if buckets <= 0:
             raise ValueError(f"buckets must be positive, got {buckets}")
         n = len(self._positions)
         if n == 0:
-            return [0] * buckets
+            return [0] * (buckets + 1)
         t0, span = self._span()
         bounds = [0]
         for b in range(1, buckets):
@@ -613,6 +617,11 @@ class Timeline:
             else:
                 bounds.append(bisect_left(range(n), t0 + -(-b * span // buckets), key=self._tmax))
         bounds.append(n)
+        return bounds
+
+    def density(self, buckets: int) -> list[int]:
+        """Events per bucket when the run's time span is cut into `buckets` equal parts."""
+        bounds = self.bucket_bounds(buckets)
         return [bounds[b + 1] - bounds[b] for b in range(buckets)]
 
     # ------------------------------------------------------------------------------ trouble

@@ -98,7 +98,45 @@ class FilteredRows:
         return added
 
 
-RowSource = AllRows | FilteredRows
+class TailRows:
+    """A filtered view while a worker builds its full seq array: the exact row count (from per-type
+    counts) and the seqs of the last rows, so the newest matches show at once. Earlier rows are
+    placeholders until `FilteredRows` replaces this (seq_at gives None for them)."""
+
+    filtered = True
+
+    def __init__(self, count: int, tail: array) -> None:
+        self.tail = tail
+        self.count = max(count, len(tail))
+
+    @property
+    def _first(self) -> int:
+        return self.count - len(self.tail)
+
+    def seq_at(self, row: int) -> int | None:  # type: ignore[override]
+        k = row - self._first
+        return self.tail[k] if 0 <= k < len(self.tail) else None
+
+    def row_of(self, seq: int) -> int | None:
+        i = bisect_left(self.tail, seq)
+        return self._first + i if i < len(self.tail) and self.tail[i] == seq else None
+
+    def row_near(self, seq: int) -> int:
+        return max(0, self._first + bisect_right(self.tail, seq) - 1)
+
+    def extend(self, seqs: Iterable[int]) -> int:
+        last = self.tail[-1] if self.tail else 0
+        added = 0
+        for s in seqs:
+            if s > last:
+                self.tail.append(s)
+                self.count += 1
+                last = s
+                added += 1
+        return added
+
+
+RowSource = AllRows | FilteredRows | TailRows
 
 
 class EventList(ScrollView, can_focus=True):
@@ -240,7 +278,7 @@ class EventList(ScrollView, can_focus=True):
     def cursor_seq(self) -> int | None:
         if not self.source.count:
             return None
-        return self.source.seq_at(max(0, min(self.cursor, self.source.count - 1)))
+        return self.source.seq_at(max(0, min(self.cursor, self.source.count - 1)))  # None: not known yet
 
     @property
     def count(self) -> int:
@@ -336,8 +374,9 @@ class EventList(ScrollView, can_focus=True):
             return
         row = int(self.scroll_y) + offset.y
         if row < self.source.count:
-            if event.chain >= 2:
-                self.post_message(self.Opened(self.source.seq_at(row)))
+            seq = self.source.seq_at(row)
+            if event.chain >= 2 and seq is not None:
+                self.post_message(self.Opened(seq))
             self._user_moved(row)
 
     def _on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
@@ -382,6 +421,8 @@ class EventList(ScrollView, can_focus=True):
 
     def _row_event(self, row: int) -> Event | None:
         seq = self.source.seq_at(row)
+        if seq is None:
+            return None
         e = self._events.get(seq)
         if e is not None:
             return e
@@ -390,7 +431,8 @@ class EventList(ScrollView, can_focus=True):
         top = int(self.scroll_y)
         first = max(0, min(row, top) - FETCH_MARGIN)
         last = min(self.source.count, max(row, top + self.size.height) + FETCH_MARGIN)
-        want = [s for s in (self.source.seq_at(r) for r in range(first, last)) if s not in self._events]
+        want = [s for s in (self.source.seq_at(r) for r in range(first, last))
+                if s is not None and s not in self._events]
         self._fetch(want)
         return self._events.get(seq)
 
@@ -407,6 +449,13 @@ class EventList(ScrollView, can_focus=True):
         if row >= self.source.count or width <= 0:
             return Strip.blank(width, base)
         seq = self.source.seq_at(row)
+        if seq is None:  # a filtered view still being built: only its newest rows are known
+            strip = Strip([Segment(" " + "…".rjust(self.position_width), self.get_component_rich_style(
+                "event-list--position"))]).crop_extend(0, width, None)
+            if row == self.cursor:
+                strip = strip.apply_style(self.get_component_rich_style(
+                    "event-list--cursor" if self.has_focus else "event-list--cursor-blurred"))
+            return strip.apply_style(base)
         is_cursor = row == self.cursor
         replay = self.replay_seq
         flags = (

@@ -16,11 +16,13 @@ where an error or a failed node happened (`Timeline.marks`); the cursor's column
 widget is two lines tall, is a track with the cursor knob and a ▲ under each trouble column.
 A click or a drag scrubs: the slider moves its cursor and posts `Scrubbed`.
 
-The columns (density and marks) are computed once per width, length and timeline and cached,
+The columns (density and marks, from `Timeline.bucket_bounds`) are computed once per width,
+length and timeline and cached,
 so moving the cursor costs only assembling two strips.
 """
 from __future__ import annotations
 
+from bisect import bisect_right
 from typing import ClassVar
 
 from rich.segment import Segment
@@ -118,13 +120,14 @@ class TimeSlider(Widget):
         levels = [0] * width
         marks = [-1] * width
         if width > 0 and timeline is not None and len(timeline):
-            counts = timeline.density(width)
+            bounds = timeline.bucket_bounds(width)
+            counts = [bounds[b + 1] - bounds[b] for b in range(width)]
             top = max(counts) or 1
             levels = [(-(-c * 8 // top) if c else 0) for c in counts]
             for i, kind in timeline.marks():
                 if i >= total:
                     break
-                col = timeline.bucket_of(i, width)
+                col = min(width - 1, bisect_right(bounds, i) - 1)
                 code = MARK_KINDS.index(kind)
                 if marks[col] < 0 or code < marks[col]:
                     marks[col] = code

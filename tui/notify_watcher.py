@@ -1,0 +1,177 @@
+"""The live change signal for a PostgreSQL store: LISTEN/NOTIFY as a wake-up, then reading by position.
+
+Every append commits a NOTIFY carrying its last position (store/postgres.py). This watcher's
+thread blocks in `PostgresStore.wait_for_change(after=last)`, so a commit anywhere on the server
+wakes it within milliseconds, without polling; it then reads `read_after(last)`. The log, not the
+notification, is the truth: a notification that is lost, coalesced or arrives before we listen
+costs at most one `poll_interval`, because every wait ends after that long and re-checks the head
+position. That timeout is also how `poke()` and `stop()` are noticed, and how a dropped connection
+is recovered: the store is reopened and reading resumes after the last position handed over, so
+nothing is skipped or shown twice.
+
+Same interface and `Change` kinds as the file watcher (tui/watcher.py): "appeared" when a store
+that could not be opened at start becomes readable (the server came up, a writer created the
+schema), "unusable" for a store this version can never read (a newer schema, tables that are not
+agenttui's), "problem" for a transient failure (server unreachable), retried until it clears.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable
+
+from agenttui.store import AgentTuiError, NotAStoreError, SchemaError
+
+from .targets import display_name, open_reader
+from .watcher import BATCH, Change
+
+#: Seconds between attempts to (re)connect while the server cannot be reached.
+RETRY_INTERVAL = 1.0
+
+
+class NotifyWatcher:
+    """Follows one PostgreSQL store from a background thread; see the module docstring.
+
+    use_notify=False waits `poll_interval` between reads instead of listening (for servers or
+    poolers where LISTEN is unavailable, e.g. PgBouncer in transaction mode).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        on_change: Callable[[Change], None],
+        *,
+        poll_interval: float = 0.25,
+        use_notify: bool = True,
+    ) -> None:
+        self.path = url
+        self.name = display_name(url)  # never the URL itself: it may carry a password
+        self.on_change = on_change
+        self.poll_interval = poll_interval
+        self.use_notify = use_notify
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._store: Any = None
+        self._last_position: int | None = None
+        self._reported = ""
+        self._lock = threading.Lock()
+        #: "listen" while waiting on notifications, "poll" when told not to listen
+        self.mode = "starting"
+
+    # ---------------------------------------------------------------------------- control
+    def start(self, from_position: int | None) -> None:
+        """Start following. from_position: the last position the caller has already read
+        (None when the caller could not open the store: the watcher reports "appeared" when it can)."""
+        with self._lock:
+            self._last_position = from_position
+        self._thread = threading.Thread(target=self._run, name="agenttui-notify-watcher", daemon=True)
+        self._thread.start()
+
+    def follow_from(self, position: int) -> None:
+        """Re-anchor after the caller reopened the store (it has read up to `position`)."""
+        with self._lock:
+            self._last_position = position
+        self._wake.set()
+
+    def poke(self) -> None:
+        """Check soon: at once while polling or reconnecting, within `poll_interval` while listening."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2)
+        with self._lock:
+            self._close_store()
+
+    # ---------------------------------------------------------------------------- thread
+    def _run(self) -> None:
+        self.mode = "listen" if self.use_notify else "poll"
+        while not self._stop.is_set():
+            self.check()
+            if self._stop.is_set():
+                return
+            self._wait()
+
+    def _wait(self) -> None:
+        """Until a commit is announced, a poke, or `poll_interval` (RETRY_INTERVAL while disconnected)."""
+        store, after = self._store, self._last_position
+        if store is None:
+            self._wake.wait(RETRY_INTERVAL)
+        elif not self.use_notify or after is None or self._wake.is_set():
+            self._wake.wait(self.poll_interval)
+        else:
+            try:
+                store.wait_for_change(timeout=self.poll_interval, after=after)
+            except Exception as exc:  # the listening connection broke: reconnect on the next check
+                with self._lock:
+                    if self._store is store:
+                        self._close_store()
+                for change in self._problem(self._describe(exc)):
+                    self.on_change(change)
+                self._wake.wait(RETRY_INTERVAL)
+        self._wake.clear()
+
+    # ---------------------------------------------------------------------------- one check
+    def check(self) -> None:
+        """Look once: open the store if needed, then hand over new events. Runs on the watcher
+        thread (or a test's)."""
+        with self._lock:
+            changes = self._check_locked()
+        for change in changes:
+            if self._stop.is_set():
+                return
+            self.on_change(change)
+
+    def _check_locked(self) -> list[Change]:
+        if self._store is None:
+            try:
+                self._store = open_reader(self.path)
+            except (NotAStoreError, SchemaError) as exc:
+                text = str(exc)
+                if "no schema" in text:  # no writer has created the store yet: keep waiting
+                    return []
+                if text != self._reported:
+                    self._reported = text
+                    return [Change("unusable", message=text)]
+                return []
+            except Exception as exc:  # server down or unreachable, authentication, ...
+                return self._problem(self._describe(exc))
+            self._reported = ""
+            if self._last_position is None:
+                return [Change("appeared", message=f"{self.name} can be read now")]
+        if self._last_position is None:
+            return []  # the caller has not anchored us yet (it is opening the store)
+        out: list[Change] = []
+        try:
+            while True:
+                batch = self._store.read_after(self._last_position, limit=BATCH)
+                if not batch:
+                    break
+                self._last_position = batch[-1].position or self._last_position
+                out.append(Change("events", events=batch, last_position=self._last_position))
+                if len(batch) < BATCH:
+                    break
+        except Exception as exc:  # the server went away mid-read: what was read is kept
+            self._close_store()
+            return out + self._problem(self._describe(exc))
+        return out
+
+    def _describe(self, exc: Exception) -> str:
+        """The store's own errors already name the server (without the password); others get its name."""
+        return str(exc) if isinstance(exc, AgentTuiError) else f"{self.name}: {type(exc).__name__}: {exc}"
+
+    def _problem(self, message: str) -> list[Change]:
+        if message == self._reported:
+            return []
+        self._reported = message
+        return [Change("problem", message=message)]
+
+    def _close_store(self) -> None:
+        if self._store is not None:
+            try:
+                self._store.close()
+            except Exception:
+                pass
+            self._store = None
