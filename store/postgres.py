@@ -489,6 +489,7 @@ class PostgresStore:
 
     # The read API: SQLiteStore's methods, running their SQL through `_query` above.
     events = SQLiteStore.events
+    _seq_bound = SQLiteStore._seq_bound
     _read_event = SQLiteStore._read_event
     iter_events = SQLiteStore.iter_events
     count_events = SQLiteStore.count_events

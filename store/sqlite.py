@@ -685,18 +685,40 @@ class SQLiteStore:
         """
         f = filter or EventFilter(**filter_kwargs)
         where, params = f.where()
-        if after is not None:
-            where += " AND id > ?"
-            params.append(after)
-        if before is not None:
-            where += " AND id < ?"
-            params.append(before)
         direction = "DESC" if order.lower() == "desc" else "ASC"
-        sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE {where} ORDER BY id {direction}"
+        if f.run_id is not None and f.node_id is None:
+            # Within one run seq order is position order, and (run_id, seq) is indexed: paging by
+            # seq reads one window of the index instead of sorting the whole run by position.
+            if after is not None:
+                where += " AND seq > ?"
+                params.append(self._seq_bound(f.run_id, after, "after"))
+            if before is not None:
+                where += " AND seq < ?"
+                params.append(self._seq_bound(f.run_id, before, "before"))
+            sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE {where} ORDER BY seq {direction}"
+        else:
+            if after is not None:
+                where += " AND id > ?"
+                params.append(after)
+            if before is not None:
+                where += " AND id < ?"
+                params.append(before)
+            sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE {where} ORDER BY id {direction}"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
         return [self._read_event(r) for r in self._query(sql, params)]
+
+    def _seq_bound(self, run_id: str, position: int, side: str) -> int:
+        """The run's seq bound equivalent to an exclusive position bound (after/before)."""
+        row = self._query("SELECT run_id, seq FROM events WHERE id = ?", (position,))
+        if row and row[0][0] == run_id:
+            return row[0][1]
+        if side == "after":
+            found = self._query("SELECT max(seq) FROM events WHERE run_id = ? AND id <= ?", (run_id, position))
+            return found[0][0] or 0
+        found = self._query("SELECT min(seq) FROM events WHERE run_id = ? AND id >= ?", (run_id, position))
+        return found[0][0] if found[0][0] is not None else 2 ** 62
 
     def _read_event(self, row: Sequence[Any]) -> Event:
         e = _fix_node_id(row_to_event(row))

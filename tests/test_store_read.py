@@ -233,3 +233,19 @@ def test_search_folds_case_beyond_ascii(tmp_path):
     assert s.count_events(search="cafÉ") == 1
     ro = open_store(tmp_path, "store.db", readonly=True)  # the TUI's read-only connection too
     assert ro.count_events(search="CAFÉ") == 1
+
+
+def test_run_paging_accepts_cursors_from_other_runs_and_gaps(tmp_path):
+    """Run-scoped pages are read by seq; a cursor naming another run's position must still cut right."""
+    s = open_store(tmp_path, "interleaved.db")
+    for i in range(60):
+        s.append(ev("tick", run_id="a" if i % 3 else "b", i=i))
+    a_positions = [e.position for e in s.events(run_id="a", limit=None)]
+    b_positions = [e.position for e in s.events(run_id="b", limit=None)]
+    assert len(a_positions) == 40 and len(b_positions) == 20
+    for cursor in range(0, 62):
+        assert [e.position for e in s.events(run_id="a", after=cursor, limit=5)] == \
+            [p for p in a_positions if p > cursor][:5]
+        assert [e.position for e in s.events(run_id="a", before=cursor, limit=5, order="desc")] == \
+            [p for p in reversed(a_positions) if p < cursor][:5]
+    assert [e.position for e in s.iter_events(run_id="b", batch=3)] == b_positions

@@ -11,18 +11,22 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left, bisect_right
+from typing import Iterable
 
 from textual import work
 from textual.worker import get_current_worker
 
-from .components.event_list import AllRows, FilteredRows
+from .components.event_list import AllRows, FilteredRows, TailRows
 from .components.node_tree import NodeTree
 from .components.search_bar import SearchBar
 from .components.type_picker import TypePicker
 from .literal import clean
-from .queries import first_match, last_seq, matching_seqs
+from .queries import first_match, last_seq, matching_seqs, position_of_seq, tail_seqs, type_counts
 from .targets import open_reader
 from .view_filter import ViewFilter
+
+#: Rows of a type filter shown before its full list is built (at least three screens' worth).
+TAIL_ROWS = 256
 
 
 class FilteringMixin:
@@ -48,8 +52,45 @@ class FilteringMixin:
             self._after_view_change()
             return
         self._set_busy("searching…" if self.search_text else "filtering…")
+        if self.view.active:
+            self._show_tail_first(upto)
         self._build_view(self._view_generation, self.run_id, self.view, self.search_text, upto, keep_seq,
                          jump_to_match)
+
+    def _show_tail_first(self, upto: int) -> None:
+        """A type filter repaints at once: its row count from the type counts and its newest rows
+        from the type index; the worker's full list replaces them (keeping the cursor).
+
+        Only for the list's usual state (following the newest event, no node filter, counts known):
+        elsewhere the cursor's row needs the full list anyway.
+        """
+        lst = self.events_list
+        view = self.view
+        counts = self.type_counts
+        if (counts is None or view.node_id is not None or not lst.follow or self.replay is not None
+                or self.store is None or self.run_id is None):
+            return
+        try:
+            if self._counts_position and upto:
+                since = type_counts(self.store, self.run_id, after_position=self._counts_position,
+                                    upto_position=position_of_seq(self.store, self.run_id, upto))
+            else:
+                since = {}
+            def count_of(types: Iterable[str]) -> int:
+                return sum(counts.get(t, 0) + since.get(t, 0) for t in types)
+
+            height = max(1, lst.scrollable_content_region.height)
+            limit = max(TAIL_ROWS, 3 * height)
+            if view.types is not None:
+                shown = sorted(view.types - view.hidden)
+                count = count_of(shown)
+                tail = tail_seqs(self.store, self.run_id, types=shown, upto_seq=upto, limit=limit)
+            else:
+                count = upto - count_of(view.hidden)
+                tail = tail_seqs(self.store, self.run_id, hidden=sorted(view.hidden), upto_seq=upto, limit=limit)
+        except Exception:
+            return  # the worker's list still comes
+        lst.set_source(TailRows(count, tail), keep_seq=None)
 
     @work(thread=True, exclusive=True, group="view")
     def _build_view(self, generation: int, run_id: str, view: ViewFilter, search: str | None, upto: int,
@@ -90,7 +131,10 @@ class FilteringMixin:
         if generation != self._view_generation or self.store is None:
             return
         self._catch_up(view, None, upto, rows)
-        self.events_list.set_source(FilteredRows(rows), keep_seq=keep_seq)
+        lst = self.events_list
+        if isinstance(lst.source, TailRows) and lst.cursor_seq is not None:
+            keep_seq = lst.cursor_seq  # the user may have moved among the first rows shown
+        lst.set_source(FilteredRows(rows), keep_seq=keep_seq)
         if not self.search_text:
             self._set_busy("")
         self._after_view_change()
@@ -208,7 +252,10 @@ class FilteringMixin:
     def action_pick_types(self) -> None:
         if self.store is None or self.run_id is None:
             return
-        counts = self.store.count_by_type(run_id=self.run_id)
+        if self.type_counts is not None:
+            counts = {t: n for t, n in self.type_counts.items() if n}
+        else:  # not counted yet (the run was just opened): count now
+            counts = self.store.count_by_type(run_id=self.run_id)
         self.known_types = frozenset(counts) | self.known_types
         shown = self.view.shown_types(self.known_types)
 

@@ -148,8 +148,11 @@ def position_of_seq(store: SQLiteStore, run_id: str, seq: int) -> int | None:
 
 def type_counts(store: SQLiteStore, run_id: str, *, after_position: int = 0,
                 upto_position: int | None = None) -> dict[str, int]:
-    """Events per type of the run in positions (after_position, upto_position], from the type index alone."""
-    sql = "SELECT event_type, count(*) FROM events WHERE run_id = ? AND id > ?"
+    """Events per type of the run in positions (after_position, upto_position]: the whole run from
+    the type index alone; a recent stretch (after_position > 0) from the table's position range,
+    since the index would be walked whole to find it."""
+    run = "run_id" if after_position <= 0 else "+run_id"
+    sql = f"SELECT event_type, count(*) FROM events WHERE {run} = ? AND id > ?"
     params: list = [run_id, after_position]
     if upto_position is not None:
         sql += " AND id <= ?"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 from agenttui.store import SQLiteStore
 
@@ -32,8 +33,11 @@ def display_name(target: str | None) -> str:
     if not target:
         return ""
     if is_url(target):
-        from agenttui.store.postgres import display_url
-
+        try:
+            from agenttui.store.postgres import display_url
+        except ImportError:  # no psycopg: opening will say so; the name must still hide the password
+            parts = urlsplit(target)
+            return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}" if parts.netloc else parts.scheme
         try:
             return display_url(target)
         except Exception:  # an unparsable URL: say so without echoing it (it may hold a password)

@@ -10,15 +10,17 @@ Usage::
     def on_time_slider_scrubbed(self, message: TimeSlider.Scrubbed) -> None:
         ...  # message.index: show the state at that event
 
-Line 1 is a sparkline of events per column along the run's time (`Timeline.density`), red
+Line 1 is a sparkline of events per column along the run's time, red
 where an error or a failed node happened (`Timeline.marks`); the cursor's column is highlighted
 (green while live, amber in replay) and columns after it are dimmed in replay. Line 2, if the
 widget is two lines tall, is a track with the cursor knob and a ▲ under each trouble column.
 A click or a drag scrubs: the slider moves its cursor and posts `Scrubbed`.
 
 The columns (density and marks, from `Timeline.bucket_bounds`) are computed once per width,
-length and timeline and cached,
-so moving the cursor costs only assembling two strips.
+length and timeline and cached, so moving the cursor costs only assembling two strips.
+
+The axis is time, not event count: a burst of events is a tall bar, an agent waiting on a slow
+LLM call is a gap. (A run whose events all share one timestamp falls back to event count.)
 """
 from __future__ import annotations
 
