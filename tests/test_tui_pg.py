@@ -199,8 +199,13 @@ def test_the_inspector_queries_answer_the_same_on_both_backends(pg_url: str, tmp
     answers = []
     for store in (SQLiteStore(tmp_path / "run.db", readonly=True), open_store(pg_url, readonly=True)):
         with store:
-            got = [queries.last_seq(store, SAMPLE_RUN),
-                   {s: e.event_id for s, e in queries.events_by_seqs(store, SAMPLE_RUN, [1, 5, 90, 999]).items()}]
+            got = [queries.last_seq(store, SAMPLE_RUN), queries.last_position(store, SAMPLE_RUN),
+                   queries.position_of_seq(store, SAMPLE_RUN, 90),
+                   {s: e.event_id for s, e in queries.events_by_seqs(store, SAMPLE_RUN, [1, 5, 90, 999]).items()},
+                   queries.type_counts(store, SAMPLE_RUN), queries.type_counts(store, SAMPLE_RUN, after_position=100),
+                   list(queries.tail_seqs(store, SAMPLE_RUN, types=["tool_invoked", "tool_returned"], upto_seq=150,
+                                          limit=7)),
+                   list(queries.tail_seqs(store, SAMPLE_RUN, hidden=["llm_call_started"], upto_seq=150, limit=7))]
             for flt in filters:
                 got.append(list(queries.matching_seqs(store, SAMPLE_RUN, flt)))
                 got.append(list(queries.matching_seqs(store, SAMPLE_RUN, flt, after_seq=40, upto_seq=120)))
@@ -234,8 +239,10 @@ def test_the_watcher_reconnects_without_skipping_an_event(pg_url: str, pg_server
         try:
             writer.append({"event_id": "before", "run_id": "r", "event_type": "tick", "payload": {}})
             wait_until("the first event", lambda cs: any(c.kind == "events" for c in cs))
-            listener = watcher._store._listener  # noqa: SLF001  (the connection LISTENing)
-            assert listener is not None
+            deadline = time.monotonic() + 10
+            while (listener := getattr(watcher._store, "_listener", None)) is None:  # noqa: SLF001
+                assert time.monotonic() < deadline, "the watcher never started listening"
+                time.sleep(0.01)
             with psycopg.connect(pg_server_url, autocommit=True) as admin:
                 admin.execute("SELECT pg_terminate_backend(%s)", (listener.info.backend_pid,))
             writer.append([{"event_id": f"after-{i}", "run_id": "r", "event_type": "tick", "payload": {}}

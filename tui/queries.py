@@ -151,7 +151,8 @@ def type_counts(store: SQLiteStore, run_id: str, *, after_position: int = 0,
     """Events per type of the run in positions (after_position, upto_position]: the whole run from
     the type index alone; a recent stretch (after_position > 0) from the table's position range,
     since the index would be walked whole to find it."""
-    run = "run_id" if after_position <= 0 else "+run_id"
+    # `+run_id` keeps SQLite off the type index; PostgreSQL has no unary + for text (and plans by cost)
+    run = "run_id" if after_position <= 0 or store.backend == "postgresql" else "+run_id"
     sql = f"SELECT event_type, count(*) FROM events WHERE {run} = ? AND id > ?"
     params: list = [run_id, after_position]
     if upto_position is not None:
@@ -207,8 +208,10 @@ def _index_seqs(store: SQLiteStore, run_id: str, types: Sequence[str], first_pos
     """Sorted seqs of the run's events of `types` in [first_position, upto_position] (positions
     translated by `offset`), read from the type index alone and parsed in C (orjson)."""
     marks = ",".join("?" * len(types))
+    # SQLite aggregates in index order; PostgreSQL's json_agg needs the order spelled out
+    agg = "json_agg(id - ? ORDER BY id)" if store.backend == "postgresql" else "json_group_array(id - ?)"
     text = store.connection.execute(
-        f"SELECT json_group_array(id - ?) FROM events WHERE run_id = ? AND event_type IN ({marks}) "
+        f"SELECT {agg} FROM events WHERE run_id = ? AND event_type IN ({marks}) "
         "AND id >= ? AND id <= ?", [offset, run_id, *types, first_position, upto_position]).fetchone()[0]
     values = orjson.loads(text) if text else []
     if len(types) > 1:
