@@ -43,7 +43,7 @@ from .fold import EDGE_COLUMNS, FOLD_VERSION, NODE_COLUMNS, RUN_COLUMNS, RunStat
 from .pg_schema import MIGRATION_LOCK_KEY, MIGRATIONS, NOTIFY_CHANNEL, OUR_TABLES, SCHEMA_VERSION
 from .sqlite import (
     DEFAULT_SNAPSHOT_EVERY, EVENT_COLUMNS, STATE_CACHE_RUNS, AppendResult, SQLiteStore, _dict_from_row, _dump_json,
-    _fix_node_id, _row_values, _whoami, row_to_event,
+    RETENTION_LOG_INSERT, _fix_node_id, _row_values, _whoami, retention_log_row, row_to_event,
 )
 from .upcast import UpcasterRegistry, upcasters as default_upcasters
 
@@ -644,17 +644,8 @@ class PostgresStore:
                             continue
                         refolded.append(run_id)
                         self._write_projection(conn, state, list(state.nodes), list(state.edges))
-                    report.update(
-                        events_deleted=sum(r[1] for r in per_run), runs_deleted=len(emptied),
-                        runs_refolded=len(refolded), first_position=min(r[2] for r in per_run),
-                        last_position=max(r[3] for r in per_run))
-                    details = {"per_run": {r[0]: r[1] for r in per_run}, "runs_deleted": emptied,
-                               "runs_refolded": refolded}
-                    conn.execute(
-                        "INSERT INTO retention_log (executed_at, executed_by, max_age_days, cutoff, events_deleted, "
-                        "runs_deleted, first_position, last_position, details) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)",
-                        (now_timestamp(), executed_by, days, cutoff, report["events_deleted"], len(emptied),
-                         report["first_position"], report["last_position"], _dump_json(details)))
+                    conn.execute(RETENTION_LOG_INSERT.replace("?", "%s"),
+                                 retention_log_row(report, per_run, emptied, refolded, executed_by, days, cutoff))
             except BaseException:
                 self._forget_folds()
                 raise

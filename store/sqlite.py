@@ -572,8 +572,12 @@ class SQLiteStore:
                 raise
 
     # ------------------------------------------------------------------------ rebuild / check
-    def fold_all(self, *, progress: Callable[[int, int], None] | None = None) -> dict[str, RunState]:
-        """Fold the whole log from nothing, in position order (read-only)."""
+    def fold_all(self, *, progress: Callable[[int, int], None] | None = None,
+                 on_event: Callable[[RunState, Event], None] | None = None) -> dict[str, RunState]:
+        """Fold the whole log from nothing, in position order (read-only).
+
+        on_event(state, event) runs after each event is folded (rebuild uses it to checkpoint).
+        """
         states: dict[str, RunState] = {}
         upcast = self.upcasters.upcast if self.upcasters else None
         total = self.count_events()
@@ -584,6 +588,8 @@ class SQLiteStore:
                 if s is None:
                     s = states[e.run_id] = RunState(e.run_id)
                 s.apply(upcast(e) if upcast else e)
+                if on_event is not None:
+                    on_event(s, e)
             done += len(batch)
             if progress:
                 progress(done, total)
@@ -617,21 +623,13 @@ class SQLiteStore:
                     conn.execute(f"DELETE FROM {table}")
                 self._states.clear()
                 self._last_snapshot_seq.clear()
-                states: dict[str, RunState] = {}
-                upcast = self.upcasters.upcast if self.upcasters else None
-                total = self.count_events()
-                done = 0
-                for batch in self._scan_batches():
-                    for e in batch:
-                        s = states.get(e.run_id)
-                        if s is None:
-                            s = states[e.run_id] = RunState(e.run_id)
-                        s.apply(upcast(e) if upcast else e)
-                        if e.seq is not None and e.seq - self._last_snapshot_seq.get(e.run_id, 0) >= max(self.snapshot_every, 2 * len(s.nodes)):
-                            self._maybe_snapshot(s)
-                    done += len(batch)
-                    if progress:
-                        progress(done, total)
+
+                def checkpoint(s: RunState, e: Event) -> None:
+                    if e.seq is not None and e.seq - self._last_snapshot_seq.get(e.run_id, 0) >= max(
+                            self.snapshot_every, 2 * len(s.nodes)):
+                        self._maybe_snapshot(s)
+
+                states = self.fold_all(progress=progress, on_event=checkpoint)
                 for s in states.values():
                     self._write_projection(s, list(s.nodes), list(s.edges))
                 conn.execute("COMMIT")
@@ -641,7 +639,8 @@ class SQLiteStore:
                 self._last_snapshot_seq.clear()
                 raise
         return {"runs": len(states), "nodes": sum(len(s.nodes) for s in states.values()),
-                "edges": sum(len(s.edges) for s in states.values()), "events": done}
+                "edges": sum(len(s.edges) for s in states.values()),
+                "events": sum(s.run["event_count"] for s in states.values())}
 
     def stored_state(self, run_id: str) -> RunState:
         """The run's projection rows as a RunState (what the tables hold now)."""
@@ -957,17 +956,8 @@ class SQLiteStore:
                         for e in batch:
                             state.apply(upcast(e) if upcast else e)
                     self._write_projection(state, list(state.nodes), list(state.edges))
-                report.update(
-                    events_deleted=sum(r[1] for r in per_run), runs_deleted=len(emptied),
-                    runs_refolded=len(refolded), first_position=min(r[2] for r in per_run),
-                    last_position=max(r[3] for r in per_run))
-                details = {"per_run": {r[0]: r[1] for r in per_run}, "runs_deleted": emptied,
-                           "runs_refolded": refolded}
-                conn.execute(
-                    "INSERT INTO retention_log (executed_at, executed_by, max_age_days, cutoff, events_deleted, "
-                    "runs_deleted, first_position, last_position, details) VALUES (?,?,?,?,?,?,?,?,?)",
-                    (now_timestamp(), executed_by, days, cutoff, report["events_deleted"], len(emptied),
-                     report["first_position"], report["last_position"], _dump_json(details)))
+                conn.execute(RETENTION_LOG_INSERT,
+                             retention_log_row(report, per_run, emptied, refolded, executed_by, days, cutoff))
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -992,6 +982,23 @@ def _whoami() -> str:
     except Exception:  # no login name in some containers
         user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
     return f"{user}@{os.uname().nodename if hasattr(os, 'uname') else 'localhost'} pid {os.getpid()}"
+
+
+RETENTION_LOG_INSERT = (
+    "INSERT INTO retention_log (executed_at, executed_by, max_age_days, cutoff, events_deleted, runs_deleted, "
+    "first_position, last_position, details) VALUES (?,?,?,?,?,?,?,?,?)")
+
+
+def retention_log_row(report: dict[str, Any], per_run: Sequence[Sequence[Any]], emptied: list[str],
+                      refolded: list[str], executed_by: str, days: int, cutoff: str) -> tuple:
+    """Fill `report` from a retention pass's per-run (run_id, count, min id, max id) rows and return
+    the audit row for retention_log (both backends log the same thing)."""
+    report.update(
+        events_deleted=sum(r[1] for r in per_run), runs_deleted=len(emptied), runs_refolded=len(refolded),
+        first_position=min(r[2] for r in per_run), last_position=max(r[3] for r in per_run))
+    details = {"per_run": {r[0]: r[1] for r in per_run}, "runs_deleted": emptied, "runs_refolded": refolded}
+    return (now_timestamp(), executed_by, days, cutoff, report["events_deleted"], len(emptied),
+            report["first_position"], report["last_position"], _dump_json(details))
 
 
 def _summary(run: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left, bisect_right
-from typing import Iterable
 
 from textual import work
 from textual.worker import get_current_worker
@@ -52,49 +51,51 @@ class FilteringMixin:
             self._after_view_change()
             return
         self._set_busy("searching…" if self.search_text else "filtering…")
-        if self.view.active:
-            self._show_tail_first(upto)
+        counts = self._type_counts_upto(upto) if self.view.active else None
+        if counts is not None:
+            self._show_tail_first(upto, counts)
         self._build_view(self._view_generation, self.run_id, self.view, self.search_text, upto, keep_seq,
-                         jump_to_match)
+                         jump_to_match, counts)
 
-    def _show_tail_first(self, upto: int) -> None:
+    def _type_counts_upto(self, upto: int) -> dict[str, int] | None:
+        """Events per type of the run up to seq `upto` (None until they were counted): the kept
+        counts plus one small range of positions committed since."""
+        counts = self.type_counts
+        if counts is None or self.store is None or self.run_id is None:
+            return None
+        try:
+            position = position_of_seq(self.store, self.run_id, upto) if upto else None
+            since = (type_counts(self.store, self.run_id, after_position=self._counts_position,
+                                 upto_position=position) if position and position > self._counts_position else {})
+        except Exception:
+            return None
+        out = {t: n for t, n in counts.items() if n}
+        for t, n in since.items():
+            out[t] = out.get(t, 0) + n
+        return out
+
+    def _show_tail_first(self, upto: int, counts: dict[str, int]) -> None:
         """A type filter repaints at once: its row count from the type counts and its newest rows
         from the type index; the worker's full list replaces them (keeping the cursor).
 
-        Only for the list's usual state (following the newest event, no node filter, counts known):
-        elsewhere the cursor's row needs the full list anyway.
+        Only for the list's usual state (following the newest event, no node filter): elsewhere
+        the cursor's row needs the full list anyway.
         """
         lst = self.events_list
         view = self.view
-        counts = self.type_counts
-        if (counts is None or view.node_id is not None or not lst.follow or self.replay is not None
-                or self.store is None or self.run_id is None):
+        if view.node_id is not None or not lst.follow or self.replay is not None or self.store is None:
             return
+        shown = sorted(t for t in counts if view.accepts_type(t))
+        height = max(1, lst.scrollable_content_region.height)
         try:
-            if self._counts_position and upto:
-                since = type_counts(self.store, self.run_id, after_position=self._counts_position,
-                                    upto_position=position_of_seq(self.store, self.run_id, upto))
-            else:
-                since = {}
-            def count_of(types: Iterable[str]) -> int:
-                return sum(counts.get(t, 0) + since.get(t, 0) for t in types)
-
-            height = max(1, lst.scrollable_content_region.height)
-            limit = max(TAIL_ROWS, 3 * height)
-            if view.types is not None:
-                shown = sorted(view.types - view.hidden)
-                count = count_of(shown)
-                tail = tail_seqs(self.store, self.run_id, types=shown, upto_seq=upto, limit=limit)
-            else:
-                count = upto - count_of(view.hidden)
-                tail = tail_seqs(self.store, self.run_id, hidden=sorted(view.hidden), upto_seq=upto, limit=limit)
+            tail = tail_seqs(self.store, self.run_id, types=shown, upto_seq=upto, limit=max(TAIL_ROWS, 3 * height))
         except Exception:
             return  # the worker's list still comes
-        lst.set_source(TailRows(count, tail), keep_seq=None)
+        lst.set_source(TailRows(sum(counts[t] for t in shown), tail), keep_seq=None)
 
     @work(thread=True, exclusive=True, group="view")
     def _build_view(self, generation: int, run_id: str, view: ViewFilter, search: str | None, upto: int,
-                    keep_seq: int | None, jump_to_match: bool) -> None:
+                    keep_seq: int | None, jump_to_match: bool, counts: dict[str, int] | None = None) -> None:
         """Rows first (so a filter repaints at once), then the first match, then all matches."""
         worker = get_current_worker()
         assert self.path is not None
@@ -102,7 +103,8 @@ class FilteringMixin:
         try:
             with open_reader(self.path) as store:
                 if view.active:
-                    rows = matching_seqs(store, run_id, view.store_filter(), upto_seq=upto, cancelled=cancelled)
+                    rows = matching_seqs(store, run_id, view.store_filter(), upto_seq=upto, cancelled=cancelled,
+                                         type_counts=counts)
                     if rows is None:
                         return
                     self.from_worker(self._rows_built, generation, view, upto, rows, keep_seq)

@@ -62,13 +62,18 @@ def matching_seqs(
     after_seq: int = 0,
     upto_seq: int | None = None,
     cancelled: Callable[[], bool] = lambda: False,
+    type_counts: dict[str, int] | None = None,
 ) -> array | None:
-    """Sorted seqs of the run's events matching `flt` in (after_seq, upto_seq]; None if cancelled."""
+    """Sorted seqs of the run's events matching `flt` in (after_seq, upto_seq]; None if cancelled.
+
+    type_counts: events per type of the run up to upto_seq, if the caller knows them: a type
+    filter then reads whichever side is smaller, the shown types or the hidden ones.
+    """
     conn = store.connection
     flt = EventFilter(run_id=run_id, types=flt.types, exclude_types=flt.exclude_types, node_id=flt.node_id,
                       search=flt.search)
     if not flt.search and flt.node_id is None and (flt.types is not None or flt.exclude_types):
-        fast = _matching_by_type_index(store, run_id, flt, after_seq, upto_seq)
+        fast = _matching_by_type_index(store, run_id, flt, after_seq, upto_seq, type_counts)
         if fast is not None:
             return fast
     bound_sql, bound_params = _bounds(after_seq, upto_seq, use_seq_index=bool(flt.search))
@@ -105,7 +110,7 @@ def matching_seqs(
 
 
 def _matching_by_type_index(store: SQLiteStore, run_id: str, flt: EventFilter, after_seq: int,
-                            upto_seq: int | None) -> array | None:
+                            upto_seq: int | None, counts: dict[str, int] | None) -> array | None:
     """A type filter from the type index alone when the run's positions are contiguous (see
     `_seq_offset`); None when they are not (the caller then reads each row's seq)."""
     last = upto_seq if upto_seq is not None else last_seq(store, run_id)
@@ -115,10 +120,18 @@ def _matching_by_type_index(store: SQLiteStore, run_id: str, flt: EventFilter, a
     if offset is None:
         return None
     lo, hi = after_seq + 1 + offset, last + offset
-    if flt.types is not None:
-        seqs = _index_seqs(store, run_id, sorted(set(flt.types) - set(flt.exclude_types or ())), lo, hi, offset)
-        return seqs
-    gaps = _index_seqs(store, run_id, sorted(set(flt.exclude_types or ())), lo, hi, offset)
+    hidden = set(flt.exclude_types or ())
+    shown = set(flt.types) - hidden if flt.types is not None else None
+    if counts is not None:
+        present = {t for t, n in counts.items() if n}
+        if shown is None:
+            shown = present - hidden
+        hidden = present - shown
+        if sum(counts[t] for t in shown) > sum(counts[t] for t in hidden):
+            shown = None  # fewer rows to read as the complement
+    if shown is not None:
+        return _index_seqs(store, run_id, sorted(shown), lo, hi, offset)
+    gaps = _index_seqs(store, run_id, sorted(hidden), lo, hi, offset)
     out = array("q")
     previous = after_seq
     for seq in gaps:

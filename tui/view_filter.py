@@ -35,6 +35,12 @@ class ViewFilter:
             return False
         return self.node_id is None or event.node_id == self.node_id
 
+    def accepts_type(self, event_type: str) -> bool:
+        """Whether the type filter lets this type through (the node filter aside)."""
+        if self.types is not None and event_type not in self.types:
+            return False
+        return event_type not in self.hidden
+
     def with_types(self, shown: frozenset[str], known: frozenset[str]) -> "ViewFilter":
         """The filter after the type picker: hide what was unticked (types first seen later show)."""
         if self.types is not None:
