@@ -27,7 +27,7 @@ from agenttui.tui.app import AgentTuiApp
 from agenttui.tui.components.detail import DetailPane
 
 from tui_support import (  # noqa: F401  (anyio_backend is a fixture)
-    SIZE, anyio_backend, file_digest, list_lines, make_db, static_text, wait_for, writer_command,
+    SIZE, anyio_backend, file_digest, make_db, static_text, wait_for, writer_command,
 )
 
 pytestmark = pytest.mark.anyio
