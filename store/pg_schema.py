@@ -16,7 +16,7 @@ The schema version lives in store_meta('schema_version'); migrations run under a
 """
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: pg_advisory_lock key held while migrating ("AgTu" as in SQLite's application_id).
 MIGRATION_LOCK_KEY = 0x41675475
 #: The channel appends NOTIFY on commit; the payload is the last position written.
@@ -203,7 +203,19 @@ GROUP BY n.node_id, n.run_id, n.node_nid, n.task_type, n.task_goal;
 """
 
 #: MIGRATIONS[v] takes a database at version v-1 to version v (each runs as one statement batch).
-MIGRATIONS: dict[int, str] = {1: _V1}
+# v2: the retention audit trail is as immutable as the events it accounts for.
+_V2 = """
+CREATE FUNCTION agenttui_retention_log_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'retention_log is an audit trail: % is not allowed', TG_OP
+        USING ERRCODE = 'integrity_constraint_violation';
+END
+$$;
+CREATE TRIGGER retention_log_no_change BEFORE UPDATE OR DELETE OR TRUNCATE ON retention_log
+    FOR EACH STATEMENT EXECUTE FUNCTION agenttui_retention_log_immutable();
+"""
+
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2}
 
 #: Tables whose presence without our version row means "some other application's database".
 OUR_TABLES = ("events", "runs", "nodes", "edges", "snapshots", "store_meta")

@@ -5,7 +5,7 @@ views), so its queries, including the recursive node-tree query, run unchanged a
 """
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: Marks a database as ours (`PRAGMA application_id`), "AgTu".
 APPLICATION_ID = 0x41675475
 
@@ -167,7 +167,19 @@ LEFT JOIN events e ON n.node_id = e.node_id AND n.run_id = e.run_id
 GROUP BY n.node_id, n.run_id, n.node_nid, n.task_type, n.task_goal;
 """
 
+# v2: the retention audit trail is as immutable as the events it accounts for.
+_V2 = """
+CREATE TRIGGER retention_log_no_update BEFORE UPDATE ON retention_log
+BEGIN
+    SELECT RAISE(ABORT, 'retention_log is an audit trail: UPDATE is not allowed');
+END;
+CREATE TRIGGER retention_log_no_delete BEFORE DELETE ON retention_log
+BEGIN
+    SELECT RAISE(ABORT, 'retention_log is an audit trail: DELETE is not allowed');
+END;
+"""
+
 #: MIGRATIONS[v] takes a database at version v-1 to version v.
-MIGRATIONS: dict[int, str] = {1: _V1}
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2}
 
 PROJECTION_TABLES = ("runs", "nodes", "edges", "snapshots")

@@ -336,6 +336,10 @@ def test_retention_is_audited_and_keeps_projections_consistent(backend):
     assert log["details"]["runs_deleted"] == ["old"]
     with pytest.raises(_DB_ERRORS, match="append-only"):
         s.connection.execute("DELETE FROM events")
+    for tamper in ("DELETE FROM retention_log", "UPDATE retention_log SET executed_by = 'nobody'"):
+        with pytest.raises(_DB_ERRORS, match="audit trail"):
+            s.connection.execute(tamper)
+    assert s.retention_log()[0]["executed_by"] == "tester"
     r = s.append(ev("step_started", "mixed", step=2, ts=_ts(60 * 24 * 21)))
     assert r.first_position == 5  # positions are never reused, even after the newest were deleted
     assert s.run("mixed")["event_count"] == 2

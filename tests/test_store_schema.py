@@ -165,3 +165,27 @@ def test_two_writers_opening_a_new_file_at_once_agree(tmp_path):
     b = SQLiteStore(path)  # migration already done: must just open
     a.append(ev("x"))
     assert b.count_events() == 1
+
+
+def test_a_version_1_file_is_migrated_on_open_and_gains_the_audit_triggers(tmp_path):
+    """Migrations run forward on open: a v1 file (no retention_log guard) is upgraded in place."""
+    import sqlite3
+
+    from agenttui.store.schema import APPLICATION_ID as APP, MIGRATIONS
+    from agenttui.store.sqlite import _split_sql
+
+    path = tmp_path / "v1.db"
+    raw = sqlite3.connect(path, isolation_level=None)
+    for statement in _split_sql(MIGRATIONS[1]):
+        raw.execute(statement)
+    raw.execute("PRAGMA user_version = 1")
+    raw.execute(f"PRAGMA application_id = {APP}")
+    raw.execute("INSERT INTO retention_log (executed_at, executed_by, max_age_days, cutoff, events_deleted, "
+                "runs_deleted) VALUES ('2025-01-01T00:00:00.000000Z', 'old', 7, '2024-12-25T00:00:00.000000Z', 0, 0)")
+    raw.close()
+    store = SQLiteStore(path)
+    assert pragma(store, "user_version") == SCHEMA_VERSION == 2
+    assert store.retention_log()[0]["executed_by"] == "old"
+    with pytest.raises(sqlite3.DatabaseError, match="audit trail"):
+        store.connection.execute("DELETE FROM retention_log")
+    store.close()
