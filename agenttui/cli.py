@@ -582,7 +582,7 @@ def _examples(*lines: str) -> str:
 
 def _add_target(p: argparse.ArgumentParser) -> None:
     p.add_argument("target", nargs="?", metavar="TARGET",
-                   help="the database file (default: $AGENTTUI_DB)")
+                   help="the database file or postgresql:// URL (default: $AGENTTUI_DB, else $DATABASE_URL)")
 
 
 def _add_filters(p: argparse.ArgumentParser) -> None:
@@ -608,7 +608,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG, formatter_class=_Formatter,
         description="An append-only event store for AI-agent runs and a live terminal inspector.",
         epilog=textwrap.dedent("""\
-            TARGET is a SQLite database file; it may be omitted when $AGENTTUI_DB is set.
+            TARGET is a SQLite file or a postgresql:// URL; omit it when $AGENTTUI_DB or
+            $DATABASE_URL is set.
 
             exit codes:
               0  success
@@ -720,8 +721,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("open", help="open the live inspector", formatter_class=_Formatter,
                        description="Open the terminal inspector on a database (read-only). It follows new "
-                                   "events live and waits if the file does not exist yet.",
+                                   "events live (on PostgreSQL through LISTEN/NOTIFY) and waits if the file, or "
+                                   "the server's store, does not exist yet.",
                        epilog=_examples("agenttui open run.db", "agenttui open run.db --run run-42",
+                                        "agenttui open postgresql://agent@db.internal/agents",
+                                        "DATABASE_URL=postgresql://agent@db.internal/agents agenttui open",
                                         "agenttui open run.db --type node_status_changed --type run_error"))
     _add_target(p)
     _add_filters(p)

@@ -108,6 +108,9 @@ def ensure_store(cache: Path, n_events: int | None, n_nodes: int | None, seed: i
     done = cache / f"{name}.done"  # written last: a half-built store from an interrupted run is redone
     run_id = f"bench-{name}"
     if path.exists() and done.exists():
+        # a store cached by an older agenttui: a writer's open migrates it to the installed schema
+        # (the inspector opens read-only and would refuse it)
+        SQLiteStore(path).close()
         return path, run_id
     for stale in cache.glob(f"{name}.db*"):
         stale.unlink()

@@ -55,6 +55,10 @@ FOLD_BATCH = 2000
 #: After a key press, the fold pauses this long between batches for this many seconds.
 FOLD_PAUSE = 0.05
 INPUT_GRACE = 1.0
+#: The detail pane follows the list's cursor once it rests this long (a user's moves) ...
+DETAIL_DEBOUNCE = 0.03
+#: ... or at most this often while the list follows a live run (see _on_cursor_moved).
+DETAIL_FOLLOW = 0.25
 #: Shortest interval between two redraws of the tree, header and slider for live events.
 LIVE_REFRESH = 0.05
 
@@ -397,7 +401,7 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
         """Events per type, from the type index on a worker's connection (a second on a 1M run)."""
         assert self.path is not None
         try:
-            with SQLiteStore(self.path, readonly=True) as store:
+            with open_reader(self.path) as store:
                 counts = type_counts(store, run_id, upto_position=upto_position)
         except Exception:
             return  # the picker counts on demand instead
@@ -548,7 +552,7 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
             self.replay = None
             lst.replay_seq = None
             lst.set_follow(True)
-            lst.refresh_rows()
+            lst.refresh()  # rows are cached by their replay flags too: only changed rows re-render
         else:
             index = max(0, min(index, len(tl) - 1))
             self.replay = index
@@ -557,7 +561,7 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
             if lst.follow:
                 lst.set_follow(False)
             lst.go_to_seq(seq)
-            lst.refresh_rows()
+            lst.refresh()
         self._refresh_replay_panes()
 
     def _refresh_replay_panes(self) -> None:
@@ -621,12 +625,26 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
     # ------------------------------------------------------------------ list, detail and tree
     @on(EventList.CursorMoved)
     def _on_cursor_moved(self, message: EventList.CursorMoved) -> None:
-        if self._detail_timer is not None:
-            self._detail_timer.stop()
-        self._detail_timer = self.set_timer(0.03, self._show_detail)
+        if self.events_list.follow and self.replay is None:
+            # following a live run: the cursor moves with every commit; rebuilding the detail's JSON
+            # tree each time (a layout of the screen) would delay the rows themselves, so the
+            # detail catches up at most every DETAIL_FOLLOW seconds
+            if self._detail_timer is None:
+                self._detail_timer = self.set_timer(DETAIL_FOLLOW, self._show_detail)
+        else:
+            if self._detail_timer is not None:
+                self._detail_timer.stop()
+            self._detail_timer = self.set_timer(DETAIL_DEBOUNCE, self._show_detail_after_frame)
         self._update_status()
 
+    def _show_detail_after_frame(self) -> None:
+        """The detail rebuilds its JSON tree (and the screen's layout) only once the frame the
+        cursor's move asked for is on screen: a key's answer never waits for the detail."""
+        self._detail_timer = None
+        self.call_after_refresh(self._show_detail)
+
     def _show_detail(self) -> None:
+        self._detail_timer = None
         if not self.query("#events"):
             return  # the timer outlived the screen (quitting)
         lst = self.events_list

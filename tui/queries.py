@@ -220,6 +220,8 @@ def _index_seqs(store: SQLiteStore, run_id: str, types: Sequence[str], first_pos
                 offset: int) -> array:
     """Sorted seqs of the run's events of `types` in [first_position, upto_position] (positions
     translated by `offset`), read from the type index alone and parsed in C (orjson)."""
+    if not types:  # nothing to look up (and PostgreSQL refuses an empty `IN ()`)
+        return array("q")
     marks = ",".join("?" * len(types))
     # SQLite aggregates in index order; PostgreSQL's json_agg needs the order spelled out
     agg = "json_agg(id - ? ORDER BY id)" if store.backend == "postgresql" else "json_group_array(id - ?)"

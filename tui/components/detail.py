@@ -115,6 +115,22 @@ class DetailPane(Tree[_Lazy]):
         self.guide_depth = 3
         self.event: Event | None = None
 
+    # Tree's own bookkeeping asks for a layout of the screen whenever its lines change; this pane's
+    # place on screen is fixed, so showing another event only repaints it (see quiet_size).
+    @property
+    def virtual_size(self) -> Size:  # type: ignore[override]
+        return Widget.virtual_size.__get__(self, type(self))
+
+    @virtual_size.setter
+    def virtual_size(self, size: Size) -> None:
+        set_virtual_size(self, size)
+
+    def _invalidate(self) -> None:
+        self._clear_line_cache()
+        self._updates += 1
+        self.root._reset()
+        self.refresh()
+
     def show_event(self, event: Event | None, *, node_label: str = "") -> None:
         """Show another event (None: nothing selected)."""
         self.event = event

@@ -28,6 +28,7 @@ from agenttui.summary import summarize
 from ..colors import type_style
 from ..literal import clean
 from ..queries import events_by_seqs
+from .quiet_size import set_virtual_size
 
 EVENT_CACHE = 4096
 STRIP_CACHE = 1024
@@ -391,7 +392,8 @@ class EventList(ScrollView, can_focus=True):
 
     # ---------------------------------------------------------------- rendering
     def _update_virtual_size(self) -> None:
-        self.virtual_size = Size(self.scrollable_content_region.width, self.source.count)
+        # a live append must not cost a layout of the whole screen per commit (see quiet_size)
+        set_virtual_size(self, Size(self.scrollable_content_region.width, self.source.count))
 
     def on_resize(self, event: events.Resize) -> None:
         self._strips.clear()

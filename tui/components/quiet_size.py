@@ -1,0 +1,28 @@
+"""Growing or shrinking a scrollable widget's content without a layout of the whole screen.
+
+Assigning `virtual_size` (Textual's reactive) asks for a layout of the screen, after which the
+compositor repaints every widget. A live list that grows by one row per commit, or a detail pane
+that shows another event at each slider step, would pay that on every frame, though its own size
+on screen does not change. When the scrollbars stay as they are (shown or hidden), updating the
+scrollbars and repainting the widget itself is all it takes.
+"""
+from __future__ import annotations
+
+from textual.geometry import Size
+from textual.widget import Widget
+
+
+def set_virtual_size(widget: Widget, size: Size) -> None:
+    """Set `widget.virtual_size`, with a layout only if a scrollbar appears or disappears."""
+    old = Widget.virtual_size.__get__(widget, type(widget))
+    if size == old:
+        return
+    region = widget.scrollable_content_region
+    width, height = region.width, region.height
+    if (widget.is_mounted and width and height
+            and (old.height > height) == (size.height > height) and (old.width > width) == (size.width > width)):
+        widget.set_reactive(Widget.virtual_size, size)
+        widget._scroll_update(size)
+        widget.refresh()
+    else:
+        Widget.virtual_size.__set__(widget, size)
