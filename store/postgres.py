@@ -239,7 +239,7 @@ class PostgresStore:
         Tools that read the shared schema directly (the TUI's windowed queries) work on both
         backends through it. One per store, for one thread at a time, as SQLite's is.
         """
-        if self._raw is None:
+        if self._raw is None or self._raw.closed:  # reconnect after a server restart dropped it
             self._raw = _QmarkConnection(self._connect())
         return self._raw
 
@@ -760,6 +760,11 @@ class _QmarkConnection:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor:
         return self._conn.execute(_qmark(sql), list(params))
+
+    @property
+    def closed(self) -> bool:
+        """True once closed, or broken (psycopg marks a connection the server dropped as closed)."""
+        return self._conn.closed
 
     def close(self) -> None:
         self._conn.close()

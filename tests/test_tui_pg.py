@@ -68,15 +68,17 @@ def all_text(app: AgentTuiApp) -> str:
 
 
 @pytest.mark.anyio
-async def test_open_a_postgres_url_and_follow_a_writer_process(pg_url: str) -> None:
+@pytest.mark.parametrize("listen", [True, False], ids=["listen", "poll"])
+async def test_open_a_postgres_url_and_follow_a_writer_process(pg_url: str, listen: bool) -> None:
     load_sample(pg_url)
-    app = AgentTuiApp(with_password(pg_url, "s3cret-pw"))
+    # listening, the wait's 1 s timeout is only a safety net: the latency printed is NOTIFY's
+    app = AgentTuiApp(with_password(pg_url, "s3cret-pw"), use_file_events=listen, poll_interval=1.0 if listen else 0.05)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.timeline is not None, "the run to load from PostgreSQL")
         lst = app.events_list
         assert app.run_id == SAMPLE_RUN
         assert lst.count == SAMPLE_RUN_EVENTS
-        assert app.watcher is not None and app.watcher.mode == "listen"
+        assert app.watcher is not None and app.watcher.mode == ("listen" if listen else "poll")
         assert app.tree._tree_nodes, "the plan tree is drawn"  # noqa: SLF001
         assert f"events {SAMPLE_RUN_EVENTS}" in static_text(app.query_one("#header"))
 
@@ -100,7 +102,7 @@ async def test_open_a_postgres_url_and_follow_a_writer_process(pg_url: str) -> N
         assert writer.returncode == 0
         committed = {int(i): float(t) for i, t in (line.split() for line in out.splitlines() if line[0].isdigit())}
         latencies = sorted((seen_at[i] - committed[i]) * 1000 for i in range(count))
-        print(f"\nPostgreSQL commit -> visible in the event list (LISTEN/NOTIFY): "
+        print(f"\nPostgreSQL commit -> visible in the event list ({app.watcher.mode}): "
               f"p50 {statistics.median(latencies):.1f} ms, max {latencies[-1]:.1f} ms, n={count}")
 
         await pilot.pause(0.1)
@@ -118,12 +120,18 @@ async def test_a_type_filter_and_a_search_run_on_postgres(pg_url: str) -> None:
     load_sample(pg_url)
     with open_store(pg_url, readonly=True) as store:
         tools = store.count_events(EventFilter(run_id=SAMPLE_RUN, types=["tool_invoked"]))
-    assert tools > 0
+        searched = [e.seq for e in store.events(EventFilter(run_id=SAMPLE_RUN, types=["tool_invoked"],
+                                                            search="WEB.search"))]
+    assert tools > 0 and searched
     app = AgentTuiApp(pg_url, types=["tool_invoked"])
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.events_list.source.filtered and not app.busy, "the filtered view")
         assert app.events_list.count == tools
-        await pilot.press("escape")  # clear the type filter
+        await pilot.press("slash", *"WEB.search", "enter")  # case-insensitive, as on SQLite
+        await wait_for(pilot, lambda: app.matches is not None, "the search's matches")
+        assert list(app.matches) == searched
+        assert app.events_list.cursor_seq == searched[0]
+        await pilot.press("escape", "escape")  # clear the search, then the type filter
         await wait_for(pilot, lambda: not app.events_list.source.filtered, "the unfiltered view")
         assert app.events_list.count == SAMPLE_RUN_EVENTS
 
@@ -140,8 +148,8 @@ async def test_the_app_waits_for_a_store_no_writer_has_created_yet(pg_url: str) 
 
 
 @pytest.mark.anyio
-async def test_an_unreachable_server_is_named_without_its_password(unused_tcp_port: int) -> None:
-    url = f"postgresql://agent:s3cret-pw@127.0.0.1:{unused_tcp_port}/agents"
+async def test_an_unreachable_server_is_named_without_its_password(free_tcp_port: int) -> None:
+    url = f"postgresql://agent:s3cret-pw@127.0.0.1:{free_tcp_port}/agents"  # nothing listens there
     app = AgentTuiApp(url)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: "cannot open" in static_text(app.query_one("#message")), "the error message")
@@ -149,15 +157,6 @@ async def test_an_unreachable_server_is_named_without_its_password(unused_tcp_po
         shown = all_text(app)
         assert "127.0.0.1" in shown and "retrying" in shown
         assert "s3cret-pw" not in shown
-
-
-@pytest.fixture
-def unused_tcp_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ------------------------------------------------------------------------- without the app
@@ -265,12 +264,47 @@ def test_the_watcher_reconnects_without_skipping_an_event(pg_url: str, pg_server
                 admin.execute("SELECT pg_terminate_backend(%s)", (listener.info.backend_pid,))
             writer.append([{"event_id": f"after-{i}", "run_id": "r", "event_type": "tick", "payload": {}}
                            for i in range(3)])
-            wait_until("the events after the reconnect",
-                       lambda cs: sum(len(c.events) for c in cs if c.kind == "events") >= 4)
+            wait_until("the events after the reconnect, and the problem cleared",
+                       lambda cs: sum(len(c.events) for c in cs if c.kind == "events") >= 4
+                       and [c.message for c in cs if c.kind == "problem"][-1:] == [""])
         finally:
             watcher.stop()
     ids = [e.event_id for c in changes if c.kind == "events" for e in c.events]
     assert ids == ["before", "after-0", "after-1", "after-2"], "each event exactly once, in order"
     problems = [c.message for c in changes if c.kind == "problem"]
-    assert problems, "the lost connection is reported"
-    assert all(display_name(pg_url) in m for m in problems)
+    assert problems and problems[-1] == "", "the lost connection is reported, then cleared"
+    assert all(display_name(pg_url) in m for m in problems[:-1])
+
+
+@pytest.mark.anyio
+async def test_the_inspector_carries_on_when_the_server_drops_its_connections(pg_url: str, pg_server_url: str) -> None:
+    """A server restart or a proxy timeout kills every connection the app holds: the watcher
+    reconnects and shows each later event once, and the list's own connection reopens."""
+    import psycopg
+
+    load_sample(pg_url)
+    with psycopg.connect(pg_server_url, autocommit=True) as admin:
+        opened_after = admin.execute("SELECT now()").fetchone()[0]
+        app = AgentTuiApp(pg_url, poll_interval=0.1)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.timeline is not None, "the run to load")
+            killed = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'agenttui' "
+                "AND backend_start >= %s AND pid <> pg_backend_pid()", (opened_after,)).fetchone()[0]
+            assert killed >= 3, "the app's list, pool and listening connections"
+            with open_store(pg_url) as writer:
+                writer.append([{"event_id": f"after-drop-{i}", "run_id": SAMPLE_RUN, "event_type": "tick",
+                                "payload": {}} for i in range(3)])
+            lst = app.events_list
+            await wait_for(pilot, lambda: lst.count >= SAMPLE_RUN_EVENTS + 3, "the events committed after the drop", 20)
+            await pilot.pause(0.3)
+            assert lst.count == SAMPLE_RUN_EVENTS + 3, "no event is shown twice"
+            assert [lst.event(SAMPLE_RUN_EVENTS + i).event_id for i in (1, 2, 3)] == [
+                f"after-drop-{i}" for i in range(3)]
+            try:  # the first use of the dropped connection fails (the list shows a placeholder) ...
+                queries.events_by_seqs(app.store, SAMPLE_RUN, [1])
+            except psycopg.OperationalError:
+                pass
+            # ... and the next one reconnects
+            assert queries.events_by_seqs(app.store, SAMPLE_RUN, [1])[1].seq == 1
+            assert app.notice == "", "the watcher's notice of the lost connection cleared once it read again"

@@ -2,17 +2,19 @@
 
 Every append commits a NOTIFY carrying its last position (store/postgres.py). This watcher's
 thread blocks in `PostgresStore.wait_for_change(after=last)`, so a commit anywhere on the server
-wakes it within milliseconds, without polling; it then reads `read_after(last)`. The log, not the
-notification, is the truth: a notification that is lost, coalesced or arrives before we listen
-costs at most one `poll_interval`, because every wait ends after that long and re-checks the head
-position. That timeout is also how `poke()` and `stop()` are noticed, and how a dropped connection
-is recovered: the store is reopened and reading resumes after the last position handed over, so
-nothing is skipped or shown twice.
+wakes it within milliseconds; it then reads `read_after(last)`. The log, not the notification, is
+the truth: a notification that is lost, coalesced, arrives before we listen or never arrives (a
+pooler such as PgBouncer in transaction mode drops them) costs at most one `poll_interval`,
+because every wait ends after that long and re-checks the head position. That timeout is also
+how `poke()` and `stop()` are noticed. A dropped connection (server restart, network) is reported
+as a problem and recovered: the store is reopened and reading resumes after the last position
+handed over, so nothing is skipped or shown twice.
 
 Same interface and `Change` kinds as the file watcher (tui/watcher.py): "appeared" when a store
 that could not be opened at start becomes readable (the server came up, a writer created the
 schema), "unusable" for a store this version can never read (a newer schema, tables that are not
-agenttui's), "problem" for a transient failure (server unreachable), retried until it clears.
+agenttui's), "problem" for a transient failure (server unreachable), retried until it clears,
+which a "problem" with an empty message announces (the app's status then drops the notice).
 """
 from __future__ import annotations
 
@@ -31,8 +33,8 @@ RETRY_INTERVAL = 1.0
 class NotifyWatcher:
     """Follows one PostgreSQL store from a background thread; see the module docstring.
 
-    use_notify=False waits `poll_interval` between reads instead of listening (for servers or
-    poolers where LISTEN is unavailable, e.g. PgBouncer in transaction mode).
+    use_notify=False reads every `poll_interval` instead of listening (the polling baseline the
+    tests compare against; listening needs no such switch, see the module docstring).
     """
 
     def __init__(
@@ -54,6 +56,7 @@ class NotifyWatcher:
         self._store: Any = None
         self._last_position: int | None = None
         self._reported = ""
+        self._problem_open = False  # a "problem" was reported and has not cleared yet
         self._lock = threading.Lock()
         #: "listen" while waiting on notifications, "poll" when told not to listen
         self.mode = "starting"
@@ -90,20 +93,21 @@ class NotifyWatcher:
         self.mode = "listen" if self.use_notify else "poll"
         while not self._stop.is_set():
             self.check()
-            if self._stop.is_set():
-                return
-            self._wait()
+            while not self._stop.is_set() and not self._wait():
+                pass
 
-    def _wait(self) -> None:
-        """Until a commit is announced, a poke, or `poll_interval` (RETRY_INTERVAL while disconnected)."""
+    def _wait(self) -> bool:
+        """Until a commit is announced, a poke, or `poll_interval` (RETRY_INTERVAL while disconnected).
+        False when listening timed out with nothing new: the head was checked, no read is needed."""
         store, after = self._store, self._last_position
+        changed = True
         if store is None:
             self._wake.wait(RETRY_INTERVAL)
         elif not self.use_notify or after is None or self._wake.is_set():
             self._wake.wait(self.poll_interval)
         else:
             try:
-                store.wait_for_change(timeout=self.poll_interval, after=after)
+                changed = store.wait_for_change(timeout=self.poll_interval, after=after) is not None
             except Exception as exc:  # the listening connection broke: reconnect on the next check
                 with self._lock:
                     if self._store is store:
@@ -111,7 +115,9 @@ class NotifyWatcher:
                 for change in self._problem(self._describe(exc)):
                     self.on_change(change)
                 self._wake.wait(RETRY_INTERVAL)
+        changed = changed or self._wake.is_set()
         self._wake.clear()
+        return changed
 
     # ---------------------------------------------------------------------------- one check
     def check(self) -> None:
@@ -156,6 +162,10 @@ class NotifyWatcher:
         except Exception as exc:  # the server went away mid-read: what was read is kept
             self._close_store()
             return out + self._problem(self._describe(exc))
+        if self._problem_open:  # reading works again: an empty "problem" clears the one shown
+            self._problem_open = False
+            self._reported = ""
+            out.append(Change("problem", message=""))
         return out
 
     def _describe(self, exc: Exception) -> str:
@@ -166,6 +176,7 @@ class NotifyWatcher:
         if message == self._reported:
             return []
         self._reported = message
+        self._problem_open = True
         return [Change("problem", message=message)]
 
     def _close_store(self) -> None:

@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 from rich.text import Text
+from textual.geometry import Size
+from textual.widget import Widget
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
@@ -20,6 +22,8 @@ from agenttui.store import Event
 
 from ..colors import type_style
 from ..literal import clean
+from .quiet_size import QuietTree
+from .quiet_size import set_virtual_size
 
 #: Characters of a string shown inline on its line.
 INLINE_CHARS = 240
@@ -102,8 +106,12 @@ def _expandable(value: Any) -> bool:
     return isinstance(value, str) and ("\n" in value and len(value) > 0)
 
 
-class DetailPane(Tree[_Lazy]):
-    """A foldable view of the selected event (enter/space folds, arrows move)."""
+class DetailPane(QuietTree, Tree[_Lazy]):
+    """A foldable view of the selected event (enter/space folds, arrows move).
+
+    QuietTree: showing another event repaints the pane without a layout of the screen (its place
+    is fixed), so following a live run or stepping the slider does not repaint every widget.
+    """
 
     DEFAULT_CSS = """
     DetailPane { background: $surface; padding: 0 1; }
@@ -114,22 +122,6 @@ class DetailPane(Tree[_Lazy]):
         self.show_root = True
         self.guide_depth = 3
         self.event: Event | None = None
-
-    # Tree's own bookkeeping asks for a layout of the screen whenever its lines change; this pane's
-    # place on screen is fixed, so showing another event only repaints it (see quiet_size).
-    @property
-    def virtual_size(self) -> Size:  # type: ignore[override]
-        return Widget.virtual_size.__get__(self, type(self))
-
-    @virtual_size.setter
-    def virtual_size(self, size: Size) -> None:
-        set_virtual_size(self, size)
-
-    def _invalidate(self) -> None:
-        self._clear_line_cache()
-        self._updates += 1
-        self.root._reset()
-        self.refresh()
 
     def show_event(self, event: Event | None, *, node_label: str = "") -> None:
         """Show another event (None: nothing selected)."""

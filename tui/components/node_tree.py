@@ -38,6 +38,7 @@ from textual.widgets.tree import TreeNode
 from ..colors import status_style
 from ..literal import clean
 from ..replay import Timeline
+from .quiet_size import QuietTree  # a relabel or a step repaints the tree without a screen layout
 
 __all__ = ["NodeTree", "node_label"]
 
@@ -114,7 +115,7 @@ def _label_key(node: dict[str, Any], chosen: bool) -> tuple:
             node.get("status"), node.get("pending"), node.get("error_count"), chosen)
 
 
-class NodeTree(Tree[str]):
+class NodeTree(QuietTree, Tree[str]):
     """The node tree of one run at one event of its Timeline (see the module docstring)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -26,3 +26,25 @@ def set_virtual_size(widget: Widget, size: Size) -> None:
         widget.refresh()
     else:
         Widget.virtual_size.__set__(widget, size)
+
+
+class QuietTree:
+    """Mix into a `Tree` whose place on screen is fixed by CSS (put it before Tree in the bases).
+
+    Tree asks for a layout of the screen whenever its lines change (nodes added, expanded, a label
+    changed, lines rebuilt); here such changes only repaint the tree, unless a scrollbar comes or goes.
+    """
+
+    @property
+    def virtual_size(self) -> Size:
+        return Widget.virtual_size.__get__(self, type(self))
+
+    @virtual_size.setter
+    def virtual_size(self, size: Size) -> None:
+        set_virtual_size(self, size)  # type: ignore[arg-type]
+
+    def _invalidate(self) -> None:
+        self._clear_line_cache()  # type: ignore[attr-defined]
+        self._updates += 1  # type: ignore[attr-defined]
+        self.root._reset()  # type: ignore[attr-defined]
+        self.refresh()  # type: ignore[attr-defined]
