@@ -1,6 +1,6 @@
 """The inspector benchmark: every figure beside a baseline measured in the same run, printed as JSON.
 
-    python benchmarks/bench_tui.py            # 1M-event run (~10 min the first time, the store is cached)
+    python benchmarks/bench_tui.py            # 1M-event run (4-8 min; +2 min to build the store once)
     python benchmarks/bench_tui.py --quick    # 100k events, fewer repeats (< 2 min once cached)
 
 Prints ONE JSON document on stdout (progress on stderr). Targets are PRODUCT.md's "Targets".

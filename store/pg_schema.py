@@ -213,6 +213,22 @@ END
 $$;
 CREATE TRIGGER retention_log_no_change BEFORE UPDATE OR DELETE OR TRUNCATE ON retention_log
     FOR EACH STATEMENT EXECUTE FUNCTION agenttui_retention_log_immutable();
+
+-- Search folds non-ASCII case like SQLite's agenttui_casefold ("CAFÉ" finds "café"): ICU's root
+-- collation knows Unicode case; without ICU, lower() of the server's ctype is the best there is.
+DO $do$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_collation WHERE collname = 'und-x-icu') THEN
+        EXECUTE 'CREATE FUNCTION agenttui_casefold(text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE '
+                'AS $f$ SELECT lower($1 COLLATE "und-x-icu") $f$';
+    ELSE
+        EXECUTE 'CREATE FUNCTION agenttui_casefold(text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE '
+                'AS $f$ SELECT lower($1) $f$';
+    END IF;
+END
+$do$;
+CREATE FUNCTION agenttui_casefold(json) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT agenttui_casefold($1::text) $$;
 """
 
 MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2}

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from agenttui.store import ConcurrencyError, NotAStoreError, open_store
+from agenttui.store.pg_schema import SCHEMA_VERSION
 from pg_server import pg_schemas, pg_server_url, pg_url  # noqa: F401  (fixtures)
 from store_fixtures import ev
 
@@ -103,7 +104,7 @@ def test_writer_processes_and_a_reader_following_by_position(pg_url):
             for r in range(4):
                 assert reader.run(f"spread-{w}-{r}")["event_count"] == SPREAD_BATCHES // 4 * 3
         assert reader.check() == []
-        assert reader.stats()["schema_version"] == 1
+        assert reader.stats()["schema_version"] == SCHEMA_VERSION
         conflicts = sum(c for kind, _, c in reports if kind == "shared")
         print(f"\n{len(procs)} writer processes, {total} events, {conflicts} concurrency conflicts retried")
     finally:
@@ -239,7 +240,7 @@ def test_migration_is_idempotent_and_readonly_never_migrates(pg_url):
         open_store(pg_url, readonly=True)
     open_store(pg_url).close()
     with open_store(pg_url) as again:  # a second open finds the schema current and leaves it alone
-        assert again.stats()["schema_version"] == 1
+        assert again.stats()["schema_version"] == SCHEMA_VERSION
 
 
 def test_another_applications_tables_are_not_taken_over(pg_url):

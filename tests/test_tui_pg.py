@@ -214,9 +214,6 @@ def test_the_inspector_queries_answer_the_same_on_both_backends(pg_url: str, tmp
     assert answers[1] == answers[0]
 
 
-@pytest.mark.xfail(strict=True, raises=Exception,
-                   reason="store gap: EventFilter's non-ASCII search calls agenttui_casefold(), a SQLite "
-                          "function the PostgreSQL schema does not define")
 def test_a_non_ascii_search_answers_the_same_on_both_backends(pg_url: str, tmp_path: Path) -> None:
     extra = {"event_id": "unicode", "run_id": SAMPLE_RUN, "event_type": "note", "payload": {"text": "Café CRÈME"}}
     load_sample(pg_url)

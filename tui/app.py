@@ -44,6 +44,7 @@ from .components.time_slider import TimeSlider
 from .literal import clean
 from .queries import last_position, last_seq, type_counts
 from .replay import Timeline, load_timeline
+from .store_tree import StoreNodes, load_store_nodes
 from .view_filter import ViewFilter, payload_matches
 from .targets import display_name, open_reader, resolve, watcher_for
 from .watcher import Change, StoreWatcher
@@ -394,7 +395,23 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
         if self.type_counts is None:
             self._count_types(run_id, last_position(self.store, run_id))
         if self.timeline is None:
+            self._load_store_tree(run_id)
             self._load_timeline(run_id)
+
+    @work(thread=True, exclusive=True, group="store-tree")
+    def _load_store_tree(self, run_id: str) -> None:
+        """The tree's top level from the store's projections, shown until the fold is done."""
+        assert self.path is not None
+        try:
+            with SQLiteStore(self.path, readonly=True) as store:
+                nodes = load_store_nodes(store, run_id, lambda: self.store)
+        except Exception:
+            return  # the tree simply waits for the fold
+        self.from_worker(self._store_tree_loaded, run_id, nodes)
+
+    def _store_tree_loaded(self, run_id: str, nodes: StoreNodes) -> None:
+        if run_id == self.run_id and self.timeline is None and len(nodes):
+            self.tree.show(nodes)  # type: ignore[arg-type]  (the part of a Timeline the tree reads)
 
     @work(thread=True, exclusive=True, group="type-counts")
     def _count_types(self, run_id: str, upto_position: int) -> None:

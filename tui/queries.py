@@ -127,7 +127,7 @@ def _matching_by_type_index(store: SQLiteStore, run_id: str, flt: EventFilter, a
         if shown is None:
             shown = present - hidden
         hidden = present - shown
-        if sum(counts[t] for t in shown) > sum(counts[t] for t in hidden):
+        if sum(counts.get(t, 0) for t in shown) > sum(counts.get(t, 0) for t in hidden):
             shown = None  # fewer rows to read as the complement
     if shown is not None:
         return _index_seqs(store, run_id, sorted(shown), lo, hi, offset)

@@ -14,20 +14,19 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from agenttui.store import SQLiteStore
-from agenttui.store.fold import NODE_COLUMNS, nid_key
+from agenttui.store.fold import nid_key
 
 __all__ = ["StoreNodes", "load_store_nodes"]
-
-_NODE_SQL = f"SELECT {', '.join(NODE_COLUMNS)} FROM nodes WHERE run_id = ? AND node_id = ?"
 
 
 def load_store_nodes(store: SQLiteStore, run_id: str, store_of: Callable[[], SQLiteStore | None]) -> "StoreNodes":
     """The run's top level read with `store` (a worker's); later levels read through `store_of()`."""
     conn = store.connection
     row = conn.execute("SELECT event_count FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-    roots = conn.execute(
-        "SELECT n.node_id, n.node_nid FROM nodes n WHERE n.run_id = ? AND NOT EXISTS "
-        "(SELECT 1 FROM edges e WHERE e.child_node_id = n.node_id AND e.run_id = n.run_id)", (run_id,)).fetchall()
+    # two linear reads and a set difference (a correlated NOT EXISTS is planned badly on big runs)
+    children = {r[0] for r in conn.execute("SELECT child_node_id FROM edges WHERE run_id = ?", (run_id,))}
+    roots = [r for r in conn.execute("SELECT node_id, node_nid FROM nodes WHERE run_id = ?", (run_id,))
+             if r[0] not in children]
     roots.sort(key=lambda r: nid_key(r[1]))
     return StoreNodes(run_id, row[0] if row else 0, [r[0] for r in roots], store_of)
 
@@ -81,8 +80,11 @@ class StoreNodes:
 
     def node_at(self, node_id: str, i: int) -> dict[str, Any] | None:
         if node_id not in self._nodes:
-            rows = self._query(_NODE_SQL, (self.run_id, node_id))
-            self._nodes[node_id] = dict(zip(NODE_COLUMNS, rows[0])) if rows else None
+            store = self._store_of()
+            try:
+                self._nodes[node_id] = store.node(self.run_id, node_id) if store is not None else None
+            except Exception:  # gone or locked: unknown for now, asked again next time
+                return None
         return self._nodes[node_id]
 
     def display_at(self, node_id: str, i: int) -> dict[str, Any] | None:
