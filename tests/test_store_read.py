@@ -6,6 +6,7 @@ from collections import Counter
 import pytest
 
 from agenttui.store import UNASSIGNED_RUN_ID, EnvelopeError, EventFilter
+from agenttui.store.schema import SCHEMA_VERSION
 
 from store_fixtures import SAMPLE_RUN, ev, loaded_store, open_store, sample_dicts
 
@@ -201,7 +202,7 @@ def test_node_tree(store):
 def test_stats(store, sample):
     st = store.stats()
     assert st["events"] == len(sample) and st["runs"] == 2 and st["nodes"] == 12 and st["edges"] == 11
-    assert st["schema_version"] == 1 and st["journal_mode"] == "wal"
+    assert st["schema_version"] == SCHEMA_VERSION and st["journal_mode"] == "wal"
     assert (st["first_position"], st["last_position"]) == (1, len(sample))
     assert st["first_timestamp"] == min(d["timestamp"] for d in sample)
     assert st["event_types"] == dict(Counter(d["event_type"] for d in sample))

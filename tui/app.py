@@ -163,6 +163,7 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
         self._counts_position = 0
         self._view_generation = 0
         self._detail_timer = None
+        self._detail_node_label = ""
         self._message: str | None = None
         self._list_header = ""
         self._last_input = 0.0
@@ -489,6 +490,8 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
         self._set_busy("")
         self.events_list.forget_nids()
         self._refresh_replay_panes()
+        if self.detail.event is not None and self.detail.event.node_id:
+            self._show_detail()  # the node's nid is known now
 
     def _set_busy(self, text: str) -> None:
         self.busy = text
@@ -668,7 +671,9 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
         seq = lst.cursor_seq
         e = lst.event(seq) if seq is not None else None
         node_label = (self._nid_of(e.node_id) or "") if e is not None and e.node_id else ""
-        if e is not self.detail.event:
+        if e is not self.detail.event or node_label != self._detail_node_label:
+            # (the same event again when the fold has just named its node)
+            self._detail_node_label = node_label
             self.detail.show_event(e, node_label=node_label)
 
     @on(EventList.FollowChanged)
