@@ -184,18 +184,32 @@ def _dict_from_row(columns: Sequence[str], row: Sequence[Any]) -> dict[str, Any]
     return {c: (_load_json(v) if c in JSON_COLUMNS else v) for c, v in zip(columns, row)}
 
 
+_new_event = object.__new__
+
+
 def row_to_event(row: Sequence[Any]) -> Event:
+    """A stored row as an Event. Rows are already canonical, so Event's __post_init__ (which fills
+    in ids, timestamps and node ids for new events) is skipped: replays read millions of these."""
     pos, event_id, run_id, seq, event_type, ts, payload, node_id, metadata = row
     try:
         data = orjson.loads(payload)
     except orjson.JSONDecodeError:
         data = {"_unparseable_payload": payload}
-    return Event(event_type=event_type, payload=data if isinstance(data, dict) else {"value": data},
-                 run_id=run_id, event_id=event_id, timestamp=ts, node_id=node_id or "",
-                 metadata=_load_json(metadata), position=pos, seq=seq)
+    e = _new_event(Event)
+    e.event_type = event_type
+    e.payload = data if isinstance(data, dict) else {"value": data}
+    e.run_id = run_id
+    e.event_id = event_id
+    e.timestamp = ts
+    e.node_id = node_id
+    e.metadata = None if metadata is None else _load_json(metadata)
+    e.position = pos
+    e.seq = seq
+    return e
 
 
 def _fix_node_id(event: Event) -> Event:
+    """Kept for callers of the old row_to_event, which marked 'no node' with ''."""
     if event.node_id == "":
         event.node_id = None
     return event
