@@ -24,18 +24,21 @@ from typing import Any, Callable
 from agenttui.store import AgentTuiError, NotAStoreError, SchemaError
 
 from .targets import display_name, open_reader
-from .watcher import BATCH, Change
+from .watcher import BATCH, Change, FollowerThread
 
 #: Seconds between attempts to (re)connect while the server cannot be reached.
 RETRY_INTERVAL = 1.0
 
 
-class NotifyWatcher:
+class NotifyWatcher(FollowerThread):
     """Follows one PostgreSQL store from a background thread; see the module docstring.
 
     use_notify=False reads every `poll_interval` instead of listening (the polling baseline the
     tests compare against; listening needs no such switch, see the module docstring).
+    `poke()` checks at once while polling or reconnecting, within `poll_interval` while listening.
     """
+
+    _thread_name = "agenttui-notify-watcher"
 
     def __init__(
         self,
@@ -67,26 +70,13 @@ class NotifyWatcher:
         (None when the caller could not open the store: the watcher reports "appeared" when it can)."""
         with self._lock:
             self._last_position = from_position
-        self._thread = threading.Thread(target=self._run, name="agenttui-notify-watcher", daemon=True)
-        self._thread.start()
+        self._spawn()
 
     def follow_from(self, position: int) -> None:
         """Re-anchor after the caller reopened the store (it has read up to `position`)."""
         with self._lock:
             self._last_position = position
         self._wake.set()
-
-    def poke(self) -> None:
-        """Check soon: at once while polling or reconnecting, within `poll_interval` while listening."""
-        self._wake.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=2)
-        with self._lock:
-            self._close_store()
 
     # ---------------------------------------------------------------------------- thread
     def _run(self) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Callable, Literal
 
@@ -47,7 +48,42 @@ def _file_id(path: str) -> tuple[int, int] | None:
     return (st.st_dev, st.st_ino)
 
 
-class StoreWatcher:
+class FollowerThread(ABC):
+    """What both watchers share (this file's and tui/notify_watcher.py's): one daemon thread that
+    `poke()` wakes early and `stop()` ends, closing the watcher's own store connection."""
+
+    _thread_name = "agenttui-watcher"
+    _stop: threading.Event
+    _wake: threading.Event
+    _thread: threading.Thread | None
+    _lock: threading.Lock
+
+    def _spawn(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=self._thread_name, daemon=True)
+        self._thread.start()
+
+    def poke(self) -> None:
+        """Check soon (tests and the app's own refresh use it)."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2)
+        with self._lock:
+            self._close_store()
+
+    @abstractmethod
+    def _run(self) -> None:
+        """The thread's loop (each watcher has its own wake-up)."""
+
+    @abstractmethod
+    def _close_store(self) -> None:
+        """Close the watcher's own store connection, if open."""
+
+
+class StoreWatcher(FollowerThread):
     """Follows one database file from a background thread; see the module docstring."""
 
     def __init__(
@@ -81,8 +117,7 @@ class StoreWatcher:
         with self._lock:
             self._last_position = from_position
             self._file_id = _file_id(self.path) if from_position is not None else None
-        self._thread = threading.Thread(target=self._run, name="agenttui-watcher", daemon=True)
-        self._thread.start()
+        self._spawn()
 
     def follow_from(self, position: int) -> None:
         """Re-anchor after the caller reopened the file (it has read up to `position`)."""
@@ -92,18 +127,6 @@ class StoreWatcher:
             self._file_id = _file_id(self.path)
             self._data_version = None
         self._wake.set()
-
-    def poke(self) -> None:
-        """Check now (tests and the app's own refresh key use it)."""
-        self._wake.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=2)
-        with self._lock:
-            self._close_store()
 
     # ---------------------------------------------------------------------------- thread
     def _run(self) -> None:
