@@ -702,12 +702,14 @@ class SQLiteStore:
         if f.run_id is not None and f.node_id is None:
             # Within one run seq order is position order, and (run_id, seq) is indexed: paging by
             # seq reads one window of the index instead of sorting the whole run by position.
+            # The position bound stays too: a seq bound computed before a concurrent commit may
+            # be looser than it (never tighter), and the position is what the caller asked for.
             if after is not None:
-                where += " AND seq > ?"
-                params.append(self._seq_bound(f.run_id, after, "after"))
+                where += " AND seq > ? AND id > ?"
+                params.extend((self._seq_bound(f.run_id, after, "after"), after))
             if before is not None:
-                where += " AND seq < ?"
-                params.append(self._seq_bound(f.run_id, before, "before"))
+                where += " AND seq < ? AND id < ?"
+                params.extend((self._seq_bound(f.run_id, before, "before"), before))
             sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE {where} ORDER BY seq {direction}"
         else:
             if after is not None:

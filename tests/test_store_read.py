@@ -250,3 +250,13 @@ def test_run_paging_accepts_cursors_from_other_runs_and_gaps(tmp_path):
         assert [e.position for e in s.events(run_id="a", before=cursor, limit=5, order="desc")] == \
             [p for p in reversed(a_positions) if p < cursor][:5]
     assert [e.position for e in s.iter_events(run_id="b", batch=3)] == b_positions
+
+
+def test_run_pages_keep_the_position_bound_when_the_seq_bound_is_loose(tmp_path, monkeypatch):
+    """A writer may commit between computing the seq bound and reading the page (the replay/live
+    seam of `agenttui serve` hit this): the page must still stop at the position asked for."""
+    s = open_store(tmp_path, "race.db")
+    for i in range(20):
+        s.append(ev("tick", run_id="a", i=i))
+    monkeypatch.setattr(type(s), "_seq_bound", lambda self, run, pos, side: 0 if side == "after" else 2 ** 62)
+    assert [e.position for e in s.events(run_id="a", after=5, before=11, limit=None)] == list(range(6, 11))
