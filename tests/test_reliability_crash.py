@@ -140,12 +140,23 @@ def test_killing_agenttui_serve_loses_nothing_committed(tmp_path: Path, redis_ur
                         what="serve")
         p = ch.context().Process(target=ch.run_cli, args=(str(witness), str(tmp_path / "final.log"), argv))
         p.start()
+        final_log = tmp_path / "final.log"
+
+        def final_log_text() -> str:
+            return final_log.read_text() if final_log.exists() else ""
+
         try:
+            # the last kill may land after everything was stored: wait until this serve is really up
+            # (its SIGTERM handler is installed before it logs "starting") before asking it to stop
+            wait_for(lambda: "agenttui serve starting" in final_log_text(), what="the final serve to start",
+                     timeout=60)
             wait_for(lambda: len(_stored_ids(db)) >= len(sent), what="serve to drain the stream", timeout=60)
+            wait_for(lambda: client.xpending(stream_name, "crash")["pending"] == 0,
+                     what="serve to acknowledge what it stored", timeout=60)
         finally:
             os.kill(p.pid, signal.SIGTERM)
             p.join(30)
-        assert p.exitcode == 0, (tmp_path / "final.log").read_text()
+        assert p.exitcode == 0, final_log_text()
         ch.audit(db, witness, what="serve, after the final drain")
         stored = _stored_ids(db)
         assert len(stored) == len(set(stored)) and set(stored) == set(sent), "every entry stored exactly once"
