@@ -185,6 +185,8 @@ class PostgresStore:
         if version == SCHEMA_VERSION:
             return
         if self.readonly:
+            if version >= 1:
+                return  # an older schema reads the same (bar non-ASCII search); a writer migrates it
             raise NotAStoreError(f"{self.path}: not an agenttui store yet (no schema); a writer creates it")
         # Two processes opening a new database at once: the second waits here, then finds the
         # schema in place. The lock is per database and released even if we crash (session ends).

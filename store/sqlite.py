@@ -35,6 +35,8 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 EVENT_COLUMNS = "id, event_id, run_id, seq, event_type, timestamp, payload, node_id, metadata"
 #: Events folded between two snapshots of a run (at least; large states space them further apart).
 DEFAULT_SNAPSHOT_EVERY = 10_000
+#: The oldest schema a read-only reader (the inspector) can use as it is, without migrating it.
+READABLE_SINCE_VERSION = 1
 #: Runs whose folded state a writer keeps in memory between appends.
 STATE_CACHE_RUNS = 8
 _INSERT_EVENT_SQL = ("INSERT INTO events (id, event_id, run_id, seq, event_type, timestamp, payload, node_id, "
@@ -292,6 +294,8 @@ class SQLiteStore:
         if version == SCHEMA_VERSION:
             return
         if self.readonly:
+            if version >= READABLE_SINCE_VERSION:
+                return  # an older schema reads the same; the next writer to open it migrates it
             raise NotAStoreError(f"{self.path}: not an agenttui store yet (no schema); a writer creates it")
         conn.execute("BEGIN IMMEDIATE")
         try:

@@ -189,3 +189,24 @@ def test_a_version_1_file_is_migrated_on_open_and_gains_the_audit_triggers(tmp_p
     with pytest.raises(sqlite3.DatabaseError, match="audit trail"):
         store.connection.execute("DELETE FROM retention_log")
     store.close()
+
+
+def test_a_read_only_reader_opens_an_older_schema_without_migrating_it(tmp_path):
+    """The inspector opens read-only: a file last written by an older agenttui must still open."""
+    import sqlite3
+
+    from agenttui.store.schema import APPLICATION_ID as APP, MIGRATIONS
+    from agenttui.store.sqlite import _split_sql
+
+    path = tmp_path / "v1.db"
+    raw = sqlite3.connect(path, isolation_level=None)
+    raw.execute("PRAGMA journal_mode = WAL")
+    for statement in _split_sql(MIGRATIONS[1]):
+        raw.execute(statement)
+    raw.execute("PRAGMA user_version = 1")
+    raw.execute(f"PRAGMA application_id = {APP}")
+    raw.close()
+    reader = SQLiteStore(path, readonly=True)
+    assert reader.count_events() == 0 and reader.runs() == []
+    assert pragma(reader, "user_version") == 1  # untouched: readers never migrate
+    reader.close()
