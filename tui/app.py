@@ -9,6 +9,7 @@ in the footer and the help screen, and offered in the command palette.
 """
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import time
@@ -167,6 +168,7 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
         self._detail_timer = None
         self._detail_node_label = ""
         self._message: str | None = None
+        self._status_widget: StatusBar | None = None
         self._list_header = ""
         self._last_input = 0.0
         self._live_refresh = None
@@ -480,6 +482,9 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
             sys.setswitchinterval(interval)
         if worker.is_cancelled or timeline is None:
             return
+        # A million-event history is millions of long-lived objects: left to the collector, each
+        # full collection walks them all (a 1-2 s freeze of the UI). Frozen, collections skip them.
+        gc.freeze()
         self.from_worker(self._timeline_loaded, run_id, timeline)
 
     def _timeline_loaded(self, run_id: str, timeline: Timeline) -> None:
@@ -546,7 +551,7 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
 
     def _refresh_live_panes(self) -> None:
         self._live_refresh = None
-        if not self.query("#status"):
+        if self._status_bar() is None:
             return
         self.run_row = self._live_run()
         if self.replay is None:
@@ -618,8 +623,17 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
         slider.live = self.replay is None
         slider.index = self.replay if self.replay is not None else max(0, total - 1)
 
+    def _status_bar(self) -> StatusBar | None:
+        """The status bar, looked up once (a DOM query per slider step costs ~5 ms)."""
+        bar = self._status_widget
+        if bar is None or not bar.is_attached:
+            found = self.query("#status")
+            bar = self._status_widget = found.first(StatusBar) if found else None
+        return bar
+
     def _update_status(self) -> None:
-        if not self.query("#status"):
+        bar = self._status_bar()
+        if bar is None:
             return  # shutting down: the screen is gone
         lst = self.events_list
         info = StatusInfo(follow=lst.follow, unseen=lst.unseen, row=lst.cursor, rows=lst.count,
@@ -642,7 +656,7 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
                 seq = lst.cursor_seq
                 if seq is not None and lst.is_match(seq):
                     info.match_index = bisect_left(self.matches, seq)
-        self.query_one("#status", StatusBar).show(info)
+        bar.show(info)
 
     # ------------------------------------------------------------------ list, detail and tree
     @on(EventList.CursorMoved)
