@@ -33,7 +33,7 @@ QUERY_PARAMS = ("run", "type", "after", "replay", "token")
 
 
 class BadRequest(ValueError):
-    pass
+    """A WebSocket request whose query parameters cannot be served (answered with HTTP 400)."""
 
 
 @dataclass(frozen=True)
