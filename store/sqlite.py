@@ -272,7 +272,7 @@ class SQLiteStore:
             conn.execute(f"PRAGMA cache_size = {-1024 * int(cache_mb)}")
             conn.execute("PRAGMA temp_store = MEMORY")
             if not self.readonly:
-                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                mode = _switch_to_wal(conn, busy_timeout_ms)
                 if mode.lower() != "wal":
                     raise SchemaError(f"{self.path}: could not switch to WAL mode (got {mode})")
                 conn.execute("PRAGMA synchronous = NORMAL")
@@ -1066,6 +1066,21 @@ def _diff_states(run_id: str, folded: RunState, stored: RunState) -> list[str]:
         if a != b:
             out.append(f"run {run_id!r}: edge {key[0]}->{key[1]} is {b!r} but the events give {a!r}")
     return out
+
+
+def _switch_to_wal(conn: sqlite3.Connection, busy_timeout_ms: int) -> str:
+    """PRAGMA journal_mode = WAL, retried: on a brand-new file several processes race to switch it,
+    and SQLite answers the losers "database is locked" at once, without its busy handler."""
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    delay = 0.005
+    while True:
+        try:
+            return conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
 
 
 def _split_sql(script: str) -> list[str]:
