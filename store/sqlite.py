@@ -703,9 +703,10 @@ class SQLiteStore:
         f = filter or EventFilter(**filter_kwargs)
         where, params = f.where()
         direction = "DESC" if order.lower() == "desc" else "ASC"
-        if f.run_id is not None and f.node_id is None:
+        if f.run_id is not None and f.node_id is None and f.types is None:
             # Within one run seq order is position order, and (run_id, seq) is indexed: paging by
             # seq reads one window of the index instead of sorting the whole run by position.
+            # (Types and nodes have their own indexes, already in position order within a value.)
             # The position bound stays too: a seq bound computed before a concurrent commit may
             # be looser than it (never tighter), and the position is what the caller asked for.
             if after is not None:
