@@ -38,7 +38,7 @@ async def test_the_main_screen_shows_run_tree_list_detail_and_status(tmp_path: P
         await _loaded(app, pilot)
         header = static_text(app.query_one("#header"))
         assert SAMPLE_RUN in header and "completed" in header
-        assert "events 182" in header and "nodes 12" in header
+        assert "182 events" in header and "12 nodes" in header
         assert app.events_list.count == 182
         rows = list_lines(app)
         assert any("run_finished" in row for row in rows), "the newest event is in view"
@@ -226,7 +226,7 @@ async def test_a_run_with_10000_nodes_opens(tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.timeline is not None, "the run to load", 60)
         await pilot.pause()
-        assert "nodes 10,000" in static_text(app.query_one("#header"))
+        assert "10,000 nodes" in static_text(app.query_one("#header"))
         root = app.tree.root.children[0]
         assert root.is_expanded and len(root.children) == 99
         await pilot.press("G", "left_curly_bracket")

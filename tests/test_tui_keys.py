@@ -134,12 +134,12 @@ async def test_time_slider_keys_step_jump_and_return_to_live(sample_db: Path) ->
         await pilot.press("left_curly_bracket", "right_curly_bracket")
         assert app.replay == n - 1 - step
         header = static_text(app.query_one("#header"))
-        assert f"events {n - step}" in header, "the header shows the state as of the cursor"
+        assert f"{n - step} events" in header, "the header shows the state as of the cursor"
         assert app.slider.index == app.replay and not app.slider.live
         await pilot.press("L")
         assert app.replay is None and lst.follow
         assert "LIVE" in _status(app)
-        assert f"events {n}" in static_text(app.query_one("#header"))
+        assert f"{n} events" in static_text(app.query_one("#header"))
 
 
 async def test_p_plays_and_pauses_plus_minus_change_speed(sample_db: Path) -> None:

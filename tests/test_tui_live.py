@@ -36,7 +36,7 @@ async def test_events_from_a_writer_process_appear_in_the_list_tree_and_header(
         assert "live-node-4" in app.timeline.live.nodes
         tree_ids = {node.data for node in app.tree._tree_nodes.values()}  # noqa: SLF001
         assert "live-node-0" in tree_ids, "new root nodes show up in the tree"
-        assert f"events {before + 5}" in static_text(app.query_one("#header"))
+        assert f"{before + 5} events" in static_text(app.query_one("#header"))
 
 
 async def test_scrolling_up_stops_following_and_counts_new_events(tmp_path: Path) -> None:

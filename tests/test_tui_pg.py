@@ -80,7 +80,7 @@ async def test_open_a_postgres_url_and_follow_a_writer_process(pg_url: str, list
         assert lst.count == SAMPLE_RUN_EVENTS
         assert app.watcher is not None and app.watcher.mode == ("listen" if listen else "poll")
         assert app.tree._tree_nodes, "the plan tree is drawn"  # noqa: SLF001
-        assert f"events {SAMPLE_RUN_EVENTS}" in static_text(app.query_one("#header"))
+        assert f"{SAMPLE_RUN_EVENTS} events" in static_text(app.query_one("#header"))
 
         count = 5
         writer = subprocess.Popen([sys.executable, "-c", PG_WRITER, pg_url, SAMPLE_RUN, str(count)],
@@ -111,7 +111,7 @@ async def test_open_a_postgres_url_and_follow_a_writer_process(pg_url: str, list
         assert "pg-node-4" in app.timeline.live.nodes
         tree_ids = {node.data for node in app.tree._tree_nodes.values()}  # noqa: SLF001
         assert "pg-node-0" in tree_ids, "new root nodes show up in the tree"
-        assert f"events {SAMPLE_RUN_EVENTS + count}" in static_text(app.query_one("#header"))
+        assert f"{SAMPLE_RUN_EVENTS + count} events" in static_text(app.query_one("#header"))
         assert "s3cret-pw" not in all_text(app)
 
 

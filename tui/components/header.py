@@ -104,14 +104,16 @@ class RunHeader(Widget):
         text.append(f"  ⏱ {format_elapsed(elapsed_of(run, self.clock(), self.as_of))}")
 
         def figure(label: str, value: Any, style: str = "") -> None:
-            text.append(f"  {label} ", style="dim")
+            # "381 events  24 nodes": value first, so each figure reads as one phrase
+            text.append("   ")
             text.append(f"{value:,}" if isinstance(value, int) else str(value), style=style or "bold")
+            text.append(f" {label}", style="dim")
 
         figure("events", run.get("event_count") or 0)
         nodes = self.node_count if self.node_count is not None else (run.get("total_nodes") or 0)
         figure("nodes", nodes)
-        figure("LLM", run.get("llm_calls") or 0)
-        figure("tools", run.get("tool_calls") or 0)
+        figure("LLM calls", run.get("llm_calls") or 0)
+        figure("tool calls", run.get("tool_calls") or 0)
         errors = run.get("error_count") or 0
         figure("errors", errors, "bold red" if errors else "bold")
         pt, ct = run.get("prompt_tokens") or 0, run.get("completion_tokens") or 0

@@ -66,8 +66,10 @@ def node_label(node_id: str, node: dict[str, Any], *, chosen: bool = False) -> T
     if chosen:
         add("● ", "bold magenta")
     nid = node.get("node_nid")
+    # the nid carries the status colour too: a narrow tree pane cuts the status text off the end
+    state_style = status_style("PENDING" if node.get("pending") else node.get("status") or "?")
     if nid:
-        add(clean(nid, limit=32), "bold")
+        add(clean(nid, limit=32), f"bold {state_style}".strip())
     else:
         add(clean(node_id, limit=12), "dim")
     add("  ")
