@@ -40,8 +40,16 @@ async def wait_for(pilot: Any, condition: Callable[[], bool], what: str, timeout
 
     The timeout only guards against a hang: the tests assert on what happened, not how fast.
     """
+    from textual.css.query import NoMatches
+
+    def holds() -> bool:
+        try:
+            return condition()
+        except NoMatches:  # the screen is being swapped (a message screen comes or goes): not yet
+            return False
+
     deadline = time.monotonic() + timeout
-    while not condition():
+    while not holds():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await pilot.pause(0.02)
