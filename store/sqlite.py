@@ -35,6 +35,9 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 EVENT_COLUMNS = "id, event_id, run_id, seq, event_type, timestamp, payload, node_id, metadata"
 #: Events folded between two snapshots of a run (at least; large states space them further apart).
 DEFAULT_SNAPSHOT_EVERY = 10_000
+#: SQLite page cache per connection (MB), for writers and for read-only readers.
+WRITER_CACHE_MB = 64
+READER_CACHE_MB = 8
 #: The oldest schema a read-only reader (the inspector) can use as it is, without migrating it.
 READABLE_SINCE_VERSION = 1
 #: Runs whose folded state a writer keeps in memory between appends.
@@ -234,7 +237,7 @@ class SQLiteStore:
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         upcasters: UpcasterRegistry | None = None,
         snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
-        cache_mb: int = 64,
+        cache_mb: int | None = None,
         busy_timeout_ms: int = 5000,
     ) -> None:
         self.path = str(path)
@@ -245,6 +248,10 @@ class SQLiteStore:
         self._lock = threading.RLock()
         self._states: OrderedDict[str, RunState] = OrderedDict()
         self._last_snapshot_seq: dict[str, int] = {}
+        if cache_mb is None:
+            # Writers keep hot index pages; a reader mostly scans (the inspector's fold reads a whole
+            # run once), where a big private cache only doubles what the OS page cache already holds.
+            cache_mb = READER_CACHE_MB if readonly else WRITER_CACHE_MB
         self._conn = self._connect(cache_mb, busy_timeout_ms)
 
     # ------------------------------------------------------------------ opening and migration
