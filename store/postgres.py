@@ -43,7 +43,7 @@ from .fold import EDGE_COLUMNS, FOLD_VERSION, NODE_COLUMNS, RUN_COLUMNS, RunStat
 from .pg_schema import MIGRATION_LOCK_KEY, MIGRATIONS, NOTIFY_CHANNEL, OUR_TABLES, SCHEMA_VERSION
 from .sqlite import (
     DEFAULT_SNAPSHOT_EVERY, EVENT_COLUMNS, STATE_CACHE_RUNS, AppendResult, SQLiteStore, _dict_from_row, _dump_json,
-    RETENTION_LOG_INSERT, _fix_node_id, _row_values, _whoami, retention_log_row, row_to_event,
+    RETENTION_LOG_INSERT, _fix_node_id, content_stats, _row_values, _whoami, retention_log_row, row_to_event,
 )
 from .upcast import UpcasterRegistry, upcasters as default_upcasters
 
@@ -521,7 +521,6 @@ class PostgresStore:
         """Storage figures: sizes, counts, span, schema (the SQLite store's keys where they apply)."""
         with self._pool.connection() as conn, conn.transaction():
             q = lambda sql: conn.execute(sql).fetchall()  # noqa: E731
-            first_last = q("SELECT min(id), max(id), min(timestamp), max(timestamp), count(*) FROM events")[0]
             tables = ("events", "runs", "nodes", "edges", "snapshots", "retention_log")
             table_bytes = {t: q(f"SELECT pg_total_relation_size(to_regclass('{t}'))")[0][0] or 0 for t in tables}
             info = conn.info
@@ -534,18 +533,7 @@ class PostgresStore:
                 "database_bytes": q("SELECT pg_database_size(current_database())")[0][0],
                 "table_bytes": table_bytes,
                 "file_bytes": sum(table_bytes.values()),
-                "events": first_last[4],
-                "first_position": first_last[0],
-                "last_position": first_last[1],
-                "first_timestamp": first_last[2],
-                "last_timestamp": first_last[3],
-                "runs": q("SELECT count(*) FROM runs")[0][0],
-                "nodes": q("SELECT count(*) FROM nodes")[0][0],
-                "edges": q("SELECT count(*) FROM edges")[0][0],
-                "snapshots": q("SELECT count(*) FROM snapshots")[0][0],
-                "retention_passes": q("SELECT count(*) FROM retention_log")[0][0],
-                "event_types": dict(q("SELECT event_type, count(*) FROM events GROUP BY event_type "
-                                      "ORDER BY 2 DESC, 1")),
+                **content_stats(q),
             }
 
     # --------------------------------------------------------------------- temporal queries

@@ -845,7 +845,6 @@ class SQLiteStore:
         q = self._query
         file_bytes = os.path.getsize(self.path) if os.path.exists(self.path) else 0
         wal = self.path + "-wal"
-        first_last = q("SELECT min(id), max(id), min(timestamp), max(timestamp), count(*) FROM events")[0]
         return {
             "path": os.path.abspath(self.path),
             "backend": self.backend,
@@ -857,17 +856,7 @@ class SQLiteStore:
             "page_size": q("PRAGMA page_size")[0][0],
             "page_count": q("PRAGMA page_count")[0][0],
             "freelist_pages": q("PRAGMA freelist_count")[0][0],
-            "events": first_last[4],
-            "first_position": first_last[0],
-            "last_position": first_last[1],
-            "first_timestamp": first_last[2],
-            "last_timestamp": first_last[3],
-            "runs": q("SELECT count(*) FROM runs")[0][0],
-            "nodes": q("SELECT count(*) FROM nodes")[0][0],
-            "edges": q("SELECT count(*) FROM edges")[0][0],
-            "snapshots": q("SELECT count(*) FROM snapshots")[0][0],
-            "retention_passes": q("SELECT count(*) FROM retention_log")[0][0],
-            "event_types": dict(q("SELECT event_type, count(*) FROM events GROUP BY event_type ORDER BY 2 DESC")),
+            **content_stats(q),
         }
 
     # --------------------------------------------------------------------- temporal queries
@@ -1010,6 +999,24 @@ def _whoami() -> str:
     except Exception:  # no login name in some containers
         user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
     return f"{user}@{os.uname().nodename if hasattr(os, 'uname') else 'localhost'} pid {os.getpid()}"
+
+
+def content_stats(q: Callable[[str], list[tuple]]) -> dict[str, Any]:
+    """The figures of stats() that both backends count the same way, through their query function."""
+    first_last = q("SELECT min(id), max(id), min(timestamp), max(timestamp), count(*) FROM events")[0]
+    return {
+        "events": first_last[4],
+        "first_position": first_last[0],
+        "last_position": first_last[1],
+        "first_timestamp": first_last[2],
+        "last_timestamp": first_last[3],
+        "runs": q("SELECT count(*) FROM runs")[0][0],
+        "nodes": q("SELECT count(*) FROM nodes")[0][0],
+        "edges": q("SELECT count(*) FROM edges")[0][0],
+        "snapshots": q("SELECT count(*) FROM snapshots")[0][0],
+        "retention_passes": q("SELECT count(*) FROM retention_log")[0][0],
+        "event_types": dict(q("SELECT event_type, count(*) FROM events GROUP BY event_type ORDER BY 2 DESC, 1")),
+    }
 
 
 RETENTION_LOG_INSERT = (

@@ -169,10 +169,3 @@ class NotifyWatcher(FollowerThread):
         self._problem_open = True
         return [Change("problem", message=message)]
 
-    def _close_store(self) -> None:
-        if self._store is not None:
-            try:
-                self._store.close()
-            except Exception:
-                pass
-            self._store = None

@@ -16,7 +16,7 @@ import os
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Any, Callable, Literal
 
 from agenttui.store import Event, NotAStoreError, SchemaError, SQLiteStore
 
@@ -57,6 +57,7 @@ class FollowerThread(ABC):
     _wake: threading.Event
     _thread: threading.Thread | None
     _lock: threading.Lock
+    _store: Any
 
     def _spawn(self) -> None:
         self._thread = threading.Thread(target=self._run, name=self._thread_name, daemon=True)
@@ -78,9 +79,14 @@ class FollowerThread(ABC):
     def _run(self) -> None:
         """The thread's loop (each watcher has its own wake-up)."""
 
-    @abstractmethod
     def _close_store(self) -> None:
-        """Close the watcher's own store connection, if open."""
+        """Close the watcher's own store connection, if open (a broken one may fail to close)."""
+        if self._store is not None:
+            try:
+                self._store.close()
+            except Exception:
+                pass
+            self._store = None
 
 
 class StoreWatcher(FollowerThread):
@@ -250,10 +256,3 @@ class StoreWatcher(FollowerThread):
         self._unusable_reported = message
         return [Change("problem", message=message)]
 
-    def _close_store(self) -> None:
-        if self._store is not None:
-            try:
-                self._store.close()
-            except Exception:
-                pass
-            self._store = None

@@ -13,8 +13,6 @@ from typing import Any
 
 import orjson
 from rich.text import Text
-from textual.geometry import Size
-from textual.widget import Widget
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
@@ -23,7 +21,6 @@ from agenttui.store import Event
 from ..colors import type_style
 from ..literal import clean
 from .quiet_size import QuietTree
-from .quiet_size import set_virtual_size
 
 #: Characters of a string shown inline on its line.
 INLINE_CHARS = 240
