@@ -787,10 +787,12 @@ class SQLiteStore:
         rows = self._query(f"SELECT {EVENT_COLUMNS} FROM events WHERE run_id = ? AND seq = ?", (run_id, seq))
         return self._read_event(rows[0]) if rows else None
 
-    def timeline(self, run_id: str) -> Iterator[Event]:
-        """A run's events in order (its per-run sequence)."""
-        for batch in self._scan_batches(run_id):
-            for e in batch:
+    def timeline(self, run_id: str, *, batch: int = 20_000) -> Iterator[Event]:
+        """A run's events in order (its per-run sequence), read `batch` rows at a time: a reader
+        that keeps what it folds (the inspector's Timeline) wants small pages, or the pages'
+        short-lived rows leave its long-lived objects scattered over twice the memory."""
+        for page in self._scan_batches(run_id, batch):
+            for e in page:
                 yield self.upcasters.upcast(e) if self.upcasters else e
 
     def read_after(self, position: int, limit: int = 1000, filter: EventFilter | None = None) -> list[Event]:

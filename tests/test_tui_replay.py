@@ -302,9 +302,10 @@ def runs(draw) -> list[Event]:
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(runs(), st.lists(st.integers(1, 10), max_size=6))
-def test_random_runs_replay_exactly_whatever_the_batches(events, cuts):
+@given(runs(), st.lists(st.integers(1, 10), max_size=6), st.sampled_from([0, 1, 4096]))
+def test_random_runs_replay_exactly_whatever_the_batches(events, cuts, hot_rows):
     timeline = Timeline("r")
+    timeline.hot_rows = hot_rows  # 0: the fold lets go of every row after each batch
     start = 0
     for cut in cuts:  # live extends arriving in random batches, overlapping the previous one
         timeline.extend(events[max(0, start - 2): start + cut])
@@ -331,6 +332,46 @@ def test_random_runs_replay_exactly_whatever_the_batches(events, cuts):
     for i in range(len(events)):
         assert sorted(timeline.children_at("n0", i), key=lambda c: nid_key(timeline.nid_at(c, i))) == \
             timeline.children_at("n0", i)
+
+
+def test_rows_the_fold_let_go_of_are_rebuilt_exactly(sample):
+    """The fold keeps only recently touched rows as dicts; one event per batch and no rows kept
+    means every row it touches again is rebuilt from the history: the result must not change."""
+    _, events, expected = sample
+    timeline = Timeline(SAMPLE_RUN)
+    timeline.hot_rows = 0
+    for e in events:
+        timeline.extend([e])
+        assert len(timeline._state.nodes) == 0 and len(timeline._state.edges) == 0
+    assert timeline.live.comparable() == expected.live.comparable() == fold(SAMPLE_RUN, events).comparable()
+    for i in range(0, len(events), 7):
+        assert timeline.state_at(i).comparable() == expected.state_at(i).comparable()
+
+
+def test_equal_looking_values_stored_once_keep_their_own_types():
+    """Values repeated across nodes are stored once (results, statuses, edge metadata), but only
+    when truly the same: 1 and True and 1.0 are equal in Python and different in the payload."""
+    events, position = [], 0
+    for k, value in enumerate([1, True, 1.0, "1", None, 1, True]):
+        for et, payload in (("node_created", {"node_nid": str(k), "outer_node_id": "root"}),
+                            ("node_result_available", {"action_name": value, "result_summary": "same"}),
+                            ("edge_added", {"parent_node_id": "root", "child_node_id": f"n{k}",
+                                            "graph_owner_node_id": value})):
+            position += 1
+            events.append(_ev(position, et, node_id=f"n{k}", **payload))
+    timeline = Timeline("r")
+    timeline.hot_rows = 0
+    for e in events:
+        timeline.extend([e])
+    final = fold("r", events)
+    for k in range(7):
+        got = timeline.node_at(f"n{k}", len(events) - 1)["result"]["action_name"]
+        want = final.nodes[f"n{k}"]["result"]["action_name"]
+        assert got == want and type(got) is type(want), k
+        edge = timeline.state_at(-1).edges[("root", f"n{k}")]["metadata"]
+        assert edge == final.edges[("root", f"n{k}")]["metadata"]
+        assert [type(v) for v in edge.values()] == [type(v) for v in final.edges[("root", f"n{k}")]["metadata"].values()]
+    assert timeline.live.comparable() == final.comparable()
 
 
 def test_node_counters_outgrowing_int32_are_widened_not_lost():

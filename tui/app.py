@@ -508,8 +508,7 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
         tl = self.timeline
         if tl is None:
             return None
-        node = tl.live.nodes.get(node_id)
-        return node.get("node_nid") if node else None
+        return tl.nid_at(node_id, len(tl) - 1) if len(tl) else None
 
     # ------------------------------------------------------------------ live events
     def _on_new_events(self, events: list[Event]) -> None:

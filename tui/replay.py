@@ -83,6 +83,13 @@ _run_hot_of = itemgetter(*_RUN_HOT)
 _run_cold_of = itemgetter(*_RUN_COLD)
 _STATUS = 0  # index of "status" in a desc tuple
 _NID = _NODE_DESC.index("node_nid")
+# desc values that repeat across nodes and changes: kept once (see Timeline._share)
+_SHARED = frozenset(_NODE_DESC.index(c) for c in ("status", "node_type", "task_type", "outer_node_id",
+                                                  "root_node_id"))
+_ND = len(_NODE_DESC)
+_NE = 4  # an edge's recorded values: parent_nid, child_nid, metadata, created_at
+#: value types a dict may hold and still be stored once for all its equals (hashable, no -0.0/NaN)
+_FLAT = frozenset({str, int, bool, type(None)})
 
 _EPOCH = datetime(1970, 1, 1)
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -128,32 +135,73 @@ def _widen(values: array | list, more: tuple) -> array | list:
     return list(values) + list(more)
 
 
+class _RowCache(dict):
+    """The fold's node or edge rows: only the ones it touched lately are held as dicts.
+
+    A row the fold asks for again after it was evicted is rebuilt from the history (which is
+    exact at every index, so the rebuilt row equals the one the fold let go). A 1M-event run has
+    ~60k nodes: as dicts they cost ~2 KB each on top of their history.
+    """
+
+    __slots__ = ("_rebuild",)
+
+    def __init__(self, rebuild: Callable[[Any], dict[str, Any] | None]) -> None:
+        super().__init__()
+        self._rebuild = rebuild
+
+    def __missing__(self, key: Any) -> dict[str, Any]:
+        row = self._rebuild(key)
+        if row is None:
+            raise KeyError(key)
+        self[key] = row
+        return row
+
+    def get(self, key: Any, default: Any = None) -> Any:  # type: ignore[override]
+        row = dict.get(self, key)
+        if row is None:
+            row = self._rebuild(key)
+            if row is None:
+                return default
+            self[key] = row
+        return row
+
+
 class _NodeHistory:
     """One node's life: when it appeared, its own events and its field changes."""
 
-    __slots__ = ("born", "own", "d_idx", "d_vals", "c_idx", "c_vals", "c_last", "ts_late", "parent_since")
+    __slots__ = ("node_id", "born", "own", "d_idx", "d_codes", "d_last", "c_idx", "c_vals", "c_last", "ts_late",
+                 "parent_since")
 
-    def __init__(self, born: int) -> None:
+    def __init__(self, node_id: str, born: int) -> None:
+        self.node_id = node_id          # the one copy of the id that edges and child lists share
         self.born = born
         self.own = array("i")           # indices of events whose node_id is this node
         self.d_idx = array("i")         # desc changes: index ...
-        self.d_vals: list[tuple] = []   # ... and the desc tuple after it
+        self.d_codes = array("i")       # ... and the desc after it, as _ND codes into Timeline._values
+        self.d_last: tuple | None = None  # the last desc recorded, while the fold holds the node's row
         self.c_idx = array("i")         # counter changes: index ...
         self.c_vals: array | list = array("i")  # ... and 5 counters after it (widened if need be)
-        self.c_last: tuple = ()         # the last 5 counters recorded
+        self.c_last: tuple | None = ()  # the last 5 counters recorded, while the fold holds the row
         self.ts_late: dict[int, str] | None = None  # own event index -> updated_at when it did not advance
         self.parent_since = -1          # index of the first edge into this node, -1 if none yet
-
-    def desc_at(self, i: int) -> tuple:
-        return self.d_vals[bisect_right(self.d_idx, i) - 1]
 
 
 class Timeline:
     """The run's history: every event folded once, every state reachable by bisects."""
 
+    #: Node (and edge) rows the fold may hold as dicts after a batch; beyond, they are let go.
+    hot_rows = 1024
+
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
-        self.live = RunState(run_id)
+        self._state = RunState(run_id)  # the fold's own state: rows it let go are rebuilt on demand
+        self._state.nodes = _RowCache(self._rebuild_node)
+        self._state.edges = _RowCache(self._rebuild_edge)
+        # Every desc value recorded, once: a desc change is _ND int32 codes into this list (48 bytes,
+        # no tuple). Code 0 is None; repeated short values (statuses, types, parent ids) and small
+        # ints get one code each, found through _codes; other values a code per change.
+        self._values: list[Any] = [None]
+        self._codes: dict[tuple[type, Any], int] = {}
         self._positions = array("q")
         self._seqs = array("q")
         self._types = array("H")
@@ -175,7 +223,8 @@ class Timeline:
         self._maybe_roots: list[str] = []
         self._kids: dict[str, list[str]] = {}
         self._kids_since: dict[str, array] = {}
-        self._edges: dict[tuple[str, str], list] = {}   # key -> [i0, values0, i1, values1, ...]
+        # key -> [i0, 4 codes of (parent_nid, child_nid, metadata, created_at), i1, 4 codes, ...]
+        self._edges: dict[tuple[str, str], array] = {}
         self._mark_idx = array("i")
         self._mark_kind = array("B")
         self._nid_keys: dict[str | None, tuple] = {}  # nid -> nid_key(nid), for sorting siblings
@@ -187,7 +236,7 @@ class Timeline:
         Events at or before the last folded position are skipped, so a live tail that overlaps
         the initial load is harmless. Returns how many events were folded.
         """
-        state = self.live
+        state = self._state
         run = state.run
         nodes = state.nodes
         run_id = self.run_id
@@ -261,26 +310,32 @@ class Timeline:
                     node = nodes[node_id]
                     h = hist.get(node_id)
                     if h is None:
-                        h = hist[node_id] = _NodeHistory(i)
+                        h = hist[node_id] = _NodeHistory(node_id, i)
                         self._maybe_roots.append(node_id)
                         last_desc = None
                     else:
-                        last_desc = h.d_vals[-1]
+                        last_desc = h.d_last
+                        if last_desc is None:
+                            last_desc = self._desc_at(h, i)
                     desc = _desc_of(node)
                     if desc != last_desc:
                         h.d_idx.append(i)
-                        h.d_vals.append(desc)
+                        h.d_codes.extend(self._encode(h.d_codes, desc, last_desc))
                         if desc[_STATUS] == "FAILED" and (last_desc is None or last_desc[_STATUS] != "FAILED"):
                             if kind is None or kind > 1:
                                 kind = 1
+                    h.d_last = desc
                     counts = _counts_of(node)
-                    if counts != h.c_last:
+                    last_counts = h.c_last
+                    if last_counts is None:
+                        last_counts = tuple(h.c_vals[-_N_COUNTS:])
+                    if counts != last_counts:
                         h.c_idx.append(i)
                         try:
                             h.c_vals.extend(counts)
                         except OverflowError:  # a count beyond int32: widen this node's column
                             h.c_vals = _widen(h.c_vals[:len(h.c_idx) * _N_COUNTS - _N_COUNTS], counts)
-                        h.c_last = counts
+                    h.c_last = counts
                     if node_id == own:
                         h.own.append(i)
                         if node["updated_at"] != ts:
@@ -294,19 +349,20 @@ class Timeline:
                     values = (edge["parent_nid"], edge["child_nid"], edge["metadata"], edge["created_at"])
                     log = self._edges.get(key)
                     if log is None:
-                        parent, child = key
-                        self._edges[key] = [i, values]
+                        # keyed by the node ids the history already holds: the payload's copies go
+                        ph, ch = hist[key[0]], hist[key[1]]
+                        parent, child = ph.node_id, ch.node_id
+                        self._edges[(parent, child)] = array("i", (i, *map(self._code, values)))
                         kids = self._kids.get(parent)
                         if kids is None:
                             kids = self._kids[parent] = []
                             self._kids_since[parent] = array("i")
                         kids.append(child)
                         self._kids_since[parent].append(i)
-                        ch = hist[child]
                         if ch.parent_since < 0:
                             ch.parent_since = i
-                    elif log[-1] != values:
-                        log.extend((i, values))
+                    elif self._decode(log[-_NE:]) != values:
+                        log.extend((i, *map(self._code, values)))
 
                 if kind is not None:
                     self._mark_idx.append(i)
@@ -314,7 +370,79 @@ class Timeline:
                 i += 1
         finally:  # an event refused mid-batch leaves what came before it folded and recorded
             self._hot_last, self._cold_last = hot_last, cold_last
+            if len(state.nodes) > self.hot_rows:
+                for node_id in state.nodes:
+                    h = hist[node_id]
+                    h.d_last = h.c_last = None
+                state.nodes.clear()
+            if len(state.edges) > self.hot_rows:
+                state.edges.clear()
         return i - start
+
+    def _encode(self, prev: array, desc: tuple, last: tuple | None) -> list[int]:
+        """Codes of a node's new desc: a value the last desc (`prev`'s tail) already had keeps its
+        code; a repeated short value (every status change decodes a fresh "READY") shares one."""
+        base = len(prev) - _ND
+        code = self._code
+        return [prev[base + k] if last is not None and desc[k] is last[k] else code(desc[k], k in _SHARED)
+                for k in range(_ND)]
+
+    def _code(self, v: Any, shared: bool = False) -> int:
+        """The code of a value in `_values`: None is 0; small ints, `shared` short strings and small
+        flat dicts (a node's result, an edge's metadata: thousands alike) are stored once."""
+        t = type(v)
+        key: Any = None
+        if v is None:
+            return 0
+        if (t is int and -1024 <= v <= 1024) or (shared and t is str and len(v) <= 64):
+            key = (t, v)
+        elif t is dict and len(v) <= 4 and all(type(x) in _FLAT for x in v.values()):
+            # types in the key: {"x": True} must not be answered with an equal {"x": 1}
+            key = (t, tuple((k, type(x), x) for k, x in v.items()))
+        values = self._values
+        if key is None:
+            values.append(v)
+            return len(values) - 1
+        code = self._codes.get(key)
+        if code is None:
+            code = self._codes[key] = len(values)
+            values.append(v)
+        return code
+
+    def _decode(self, codes: Sequence[int]) -> tuple:
+        return tuple(map(self._values.__getitem__, codes))
+
+    def _desc_at(self, h: _NodeHistory, i: int) -> tuple:
+        """The node's desc values as of index i (the last change at or before i)."""
+        k = bisect_right(h.d_idx, i) - 1
+        return self._decode(h.d_codes[k * _ND:(k + 1) * _ND])
+
+    def _desc_value(self, h: _NodeHistory, i: int, column: int) -> Any:
+        return self._values[h.d_codes[(bisect_right(h.d_idx, i) - 1) * _ND + column]]
+
+    def _rebuild_node(self, node_id: str) -> dict[str, Any] | None:
+        """The fold's row of a node it let go of: the history's state after the last folded event."""
+        h = self._nodes.get(node_id)
+        n = len(self._positions)
+        return self._materialise(node_id, h, n - 1) if h is not None and n else None
+
+    def _rebuild_edge(self, key: tuple[str, str]) -> dict[str, Any] | None:
+        log = self._edges.get(key)
+        return self._edge_row(key, self._decode(log[-_NE:])) if log is not None else None
+
+    def _edge_row(self, key: tuple[str, str], values: tuple) -> dict[str, Any]:
+        parent_nid, child_nid, metadata, created_at = values
+        return {"run_id": self.run_id, "parent_node_id": key[0], "child_node_id": key[1],
+                "parent_nid": parent_nid, "child_nid": child_nid, "metadata": metadata, "created_at": created_at}
+
+    @property
+    def live(self) -> RunState:
+        """The state after the newest event, as a full RunState (built on each call: O(nodes)).
+
+        The fold keeps only recently touched rows as dicts; this is the whole picture, equal to
+        `state_at(-1)` (and to folding every event from nothing).
+        """
+        return self.state_at(-1) if len(self._positions) else RunState(self.run_id)
 
     def _parse_ts(self, i: int, ts: str) -> int:
         """Microseconds since the epoch of a canonical store timestamp; others are kept verbatim."""
@@ -429,7 +557,7 @@ class Timeline:
         return self._materialise(node_id, h, i)
 
     def _materialise(self, node_id: str, h: _NodeHistory, i: int) -> dict[str, Any]:
-        node = dict(zip(_NODE_DESC, h.desc_at(i)))
+        node = dict(zip(_NODE_DESC, self._desc_at(h, i)))
         k = bisect_right(h.c_idx, i) - 1
         node.update(zip(_NODE_COUNTS, h.c_vals[k * _N_COUNTS:(k + 1) * _N_COUNTS]))
         n_own = bisect_right(h.own, i)
@@ -448,7 +576,7 @@ class Timeline:
         h = self._nodes.get(node_id)
         if h is None or h.born > i:
             return None
-        node = dict(zip(_NODE_DESC, h.desc_at(i)))
+        node = dict(zip(_NODE_DESC, self._desc_at(h, i)))
         k = bisect_right(h.c_idx, i) - 1
         node.update(zip(_NODE_COUNTS, h.c_vals[k * _N_COUNTS:(k + 1) * _N_COUNTS]))
         return node
@@ -458,13 +586,13 @@ class Timeline:
         h = self._nodes.get(node_id)
         if h is None or h.born > i:
             return None
-        return h.desc_at(i)[_STATUS]
+        return self._desc_value(h, i, _STATUS)
 
     def nid_at(self, node_id: str, i: int) -> str | None:
         h = self._nodes.get(node_id)
         if h is None or h.born > i:
             return None
-        return h.desc_at(i)[_NID]
+        return self._desc_value(h, i, _NID)
 
     def _nid_key(self, nid: str | None) -> tuple:
         key = self._nid_keys.get(nid)
@@ -477,7 +605,7 @@ class Timeline:
         keys = self._nid_keys
         if len(keys) > 4 * len(nodes) + 1024:  # nids that changed leave stale keys behind
             keys.clear()
-        return sorted(ids, key=lambda n: self._nid_key(nodes[n].desc_at(i)[_NID]))
+        return sorted(ids, key=lambda n: self._nid_key(self._desc_value(nodes[n], i, _NID)))
 
     def children_at(self, node_id: str, i: int) -> list[str]:
         """Children of `node_id` by the edges that existed at event i, in nid order ("1.2" < "1.10")."""
@@ -527,16 +655,12 @@ class Timeline:
         for (parent, child), log in self._edges.items():
             if log[0] > i:
                 continue
-            values = log[1]
-            for k in range(2, len(log), 2):
+            at = 1
+            for k in range(_NE + 1, len(log), _NE + 1):
                 if log[k] > i:
                     break
-                values = log[k + 1]
-            parent_nid, child_nid, metadata, created_at = values
-            state.edges[(parent, child)] = {
-                "run_id": self.run_id, "parent_node_id": parent, "child_node_id": child,
-                "parent_nid": parent_nid, "child_nid": child_nid, "metadata": metadata, "created_at": created_at,
-            }
+                at = k + 1
+            state.edges[(parent, child)] = self._edge_row((parent, child), self._decode(log[at:at + _NE]))
         return state
 
     # ----------------------------------------------------------------------- the time axis
@@ -664,7 +788,7 @@ def load_timeline(
     total = row.get("event_count") if row else None
     pending: list[Event] = []
     done = 0
-    for event in store.timeline(run_id):
+    for event in store.timeline(run_id, batch=batch):
         pending.append(event)
         if len(pending) >= batch:
             if cancelled is not None and cancelled():
