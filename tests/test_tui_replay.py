@@ -348,6 +348,22 @@ def test_rows_the_fold_let_go_of_are_rebuilt_exactly(sample):
         assert timeline.state_at(i).comparable() == expected.state_at(i).comparable()
 
 
+@given(st.integers(-5, 5), st.lists(st.integers(0, 3), max_size=30))
+def test_a_counting_column_answers_like_the_array_it_stands_for(start, steps):
+    from agenttui.tui.replay import _Counting
+    column, plain, value = _Counting(), [], start
+    for step in [1] * 10 + steps:  # counts up by one for a while, then maybe breaks the count
+        value += step
+        column.append(value)
+        plain.append(value)
+        assert len(column) == len(plain) and column[-1] == plain[-1] and column[0] == plain[0]
+    for probe in range(start - 2, value + 3):
+        assert column.bisect_right(probe) == bisect_right(plain, probe)
+    assert [column[i] for i in range(len(plain))] == plain
+    with pytest.raises(IndexError):
+        column[len(plain)]
+
+
 def test_equal_looking_values_stored_once_keep_their_own_types():
     """Values repeated across nodes are stored once (results, statuses, edge metadata), but only
     when truly the same: 1 and True and 1.0 are equal in Python and different in the payload."""
