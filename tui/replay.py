@@ -210,21 +210,28 @@ class _Counting:
         return min(self.n, max(0, value - self.start + 1))
 
 
+def _record(values: Sequence[int], stride: int, i: int) -> int:
+    """Offset of the last record at or before index i in a column of `stride`-int records, each
+    starting with its event index (a node's first record is where it was born, so one exists)."""
+    n = len(values) // stride
+    if n == 1 or values[stride] > i:
+        return 0
+    return (bisect_right(range(n), i, key=lambda r: values[r * stride]) - 1) * stride
+
+
 class _NodeHistory:
     """One node's life: when it appeared, its own events and its field changes."""
 
-    __slots__ = ("node_id", "born", "own", "d_idx", "d_codes", "d_last", "c_idx", "c_vals", "c_last", "ts_late",
+    __slots__ = ("node_id", "born", "own", "d_codes", "d_last", "c_vals", "c_last", "ts_late",
                  "parent_since")
 
     def __init__(self, node_id: str, born: int) -> None:
         self.node_id = node_id          # the one copy of the id that edges and child lists share
         self.born = born
         self.own = array("i")           # indices of events whose node_id is this node
-        self.d_idx = array("i")         # desc changes: index ...
-        self.d_codes = array("i")       # ... and the desc after it, as _ND codes into Timeline._values
+        self.d_codes = array("i")       # desc changes: index, then the desc as _ND codes into Timeline._values
         self.d_last: tuple | None = None  # the last desc recorded, while the fold holds the node's row
-        self.c_idx = array("i")         # counter changes: index ...
-        self.c_vals: array | list = array("i")  # ... and 5 counters after it (widened if need be)
+        self.c_vals: array | list = array("i")  # counter changes: index, then 5 counters (widened if need be)
         self.c_last: tuple | None = ()  # the last 5 counters recorded, while the fold holds the row
         self.ts_late: dict[int, str] | None = None  # own event index -> updated_at when it did not advance
         self.parent_since = -1          # index of the first edge into this node, -1 if none yet
@@ -363,8 +370,9 @@ class Timeline:
                             last_desc = self._desc_at(h, i)
                     desc = _desc_of(node)
                     if desc != last_desc:
-                        h.d_idx.append(i)
-                        h.d_codes.extend(self._encode(h.d_codes, desc, last_desc))
+                        desc_codes = self._encode(h.d_codes, desc, last_desc)
+                        h.d_codes.append(i)
+                        h.d_codes.extend(desc_codes)
                         if desc[_STATUS] == "FAILED" and (last_desc is None or last_desc[_STATUS] != "FAILED"):
                             if kind is None or kind > 1:
                                 kind = 1
@@ -374,11 +382,11 @@ class Timeline:
                     if last_counts is None:
                         last_counts = tuple(h.c_vals[-_N_COUNTS:])
                     if counts != last_counts:
-                        h.c_idx.append(i)
+                        kept = len(h.c_vals)
                         try:
-                            h.c_vals.extend(counts)
+                            h.c_vals.extend((i, *counts))
                         except OverflowError:  # a count beyond int32: widen this node's column
-                            h.c_vals = _widen(h.c_vals[:len(h.c_idx) * _N_COUNTS - _N_COUNTS], counts)
+                            h.c_vals = _widen(h.c_vals[:kept], (i, *counts))
                     h.c_last = counts
                     if node_id == own:
                         h.own.append(i)
@@ -458,11 +466,11 @@ class Timeline:
 
     def _desc_at(self, h: _NodeHistory, i: int) -> tuple:
         """The node's desc values as of index i (the last change at or before i)."""
-        k = bisect_right(h.d_idx, i) - 1
-        return self._decode(h.d_codes[k * _ND:(k + 1) * _ND])
+        at = _record(h.d_codes, _ND + 1, i) + 1
+        return self._decode(h.d_codes[at:at + _ND])
 
     def _desc_value(self, h: _NodeHistory, i: int, column: int) -> Any:
-        return self._values[h.d_codes[(bisect_right(h.d_idx, i) - 1) * _ND + column]]
+        return self._values[h.d_codes[_record(h.d_codes, _ND + 1, i) + 1 + column]]
 
     def _rebuild_node(self, node_id: str) -> dict[str, Any] | None:
         """The fold's row of a node it let go of: the history's state after the last folded event."""
@@ -602,8 +610,8 @@ class Timeline:
 
     def _materialise(self, node_id: str, h: _NodeHistory, i: int) -> dict[str, Any]:
         node = dict(zip(_NODE_DESC, self._desc_at(h, i)))
-        k = bisect_right(h.c_idx, i) - 1
-        node.update(zip(_NODE_COUNTS, h.c_vals[k * _N_COUNTS:(k + 1) * _N_COUNTS]))
+        at = _record(h.c_vals, _N_COUNTS + 1, i) + 1
+        node.update(zip(_NODE_COUNTS, h.c_vals[at:at + _N_COUNTS]))
         n_own = bisect_right(h.own, i)
         last = h.own[n_own - 1] if n_own else h.born
         node["node_id"] = node_id
@@ -621,8 +629,8 @@ class Timeline:
         if h is None or h.born > i:
             return None
         node = dict(zip(_NODE_DESC, self._desc_at(h, i)))
-        k = bisect_right(h.c_idx, i) - 1
-        node.update(zip(_NODE_COUNTS, h.c_vals[k * _N_COUNTS:(k + 1) * _N_COUNTS]))
+        at = _record(h.c_vals, _N_COUNTS + 1, i) + 1
+        node.update(zip(_NODE_COUNTS, h.c_vals[at:at + _N_COUNTS]))
         return node
 
     def status_at(self, node_id: str, i: int) -> str | None:
