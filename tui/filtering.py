@@ -2,7 +2,10 @@
 
 A filtered view is built by a worker on its own read-only connection (rows first, so a filter
 repaints at once; then the search's first match; then all matches), and whatever the writer
-committed meanwhile is caught up with one small indexed query when the result lands.
+committed meanwhile is caught up with one small indexed query when the result lands. A search's
+first match is looked for on the UI thread first, within a few thousand positions (the run's
+search index, tui/search_index.py, usually narrows it to a few blocks or none), so it repaints
+in one frame; the worker takes over when that does not decide it.
 
 A mixin of `AgentTuiApp` (it uses the app's store, run and widgets): split out so the app module
 reads as the wiring and each behaviour reads on its own.
@@ -10,6 +13,7 @@ reads as the wiring and each behaviour reads on its own.
 from __future__ import annotations
 
 from array import array
+from functools import partial
 from bisect import bisect_left, bisect_right
 
 from textual import work
@@ -20,12 +24,15 @@ from .components.node_tree import NodeTree
 from .components.search_bar import SearchBar
 from .components.type_picker import TypePicker
 from .literal import clean
-from .queries import first_match, last_seq, matching_seqs, position_of_seq, tail_seqs, type_counts
+from .queries import (first_match, first_match_within, last_seq, matching_seqs, position_of_seq, tail_seqs,
+                      type_counts)
 from .targets import open_reader
 from .view_filter import ViewFilter
 
 #: Rows of a type filter shown before its full list is built (at least three screens' worth).
 TAIL_ROWS = 256
+#: Positions a search may read on the UI thread for its first match (~3 ms) before a worker takes over.
+INLINE_POSITIONS = 10_000
 
 
 class FilteringMixin:
@@ -54,8 +61,35 @@ class FilteringMixin:
         counts = self._type_counts_upto(upto) if self.view.active else None
         if counts is not None:
             self._show_tail_first(upto, counts)
-        self._build_view(self._view_generation, self.run_id, self.view, self.search_text, upto, keep_seq,
-                         jump_to_match, counts)
+        found, first = self._first_match_inline(keep_seq) if jump_to_match else (False, None)
+        if found and first is None:  # the whole run was read: no match to look for
+            self._matches_built(self._view_generation, self.view, self.search_text, upto, array("q"))
+            return
+        build = partial(self._build_view, self._view_generation, self.run_id, self.view, self.search_text, upto,
+                        keep_seq, jump_to_match and not found, counts)
+        if found:
+            # the match is on its way to the screen: the scan for all matches (which competes
+            # with that frame for the GIL) starts once it is painted
+            generation = self._view_generation  # (a newer view by then has its own worker: not replaced)
+            self.call_after_refresh(lambda: generation == self._view_generation and build())
+        else:
+            build()
+
+    def _first_match_inline(self, keep_seq: int | None) -> tuple[bool, int | None]:
+        """Jump to the search's first match from the UI thread when a short read decides it (with
+        the index: a few candidate blocks; a term found nowhere reads none), so the answer costs
+        one frame instead of a worker's hand-over and a "searching…" frame. (False, None): the
+        worker finds it. Not for a filtered list: the worker's rows must land before the jump."""
+        if self.view.active or self.store is None or self.run_id is None or not self.search_text:
+            return False, None
+        try:
+            decided, seq = first_match_within(self.store, self.run_id, self.search_text, after_seq=keep_seq or 0,
+                                              index=self.search_index, max_positions=INLINE_POSITIONS)
+        except Exception:
+            return False, None  # (a locked database, say): the worker tries
+        if decided:
+            self._first_match_found(self._view_generation, self.search_text, seq)
+        return decided, seq
 
     def _type_counts_upto(self, upto: int) -> dict[str, int] | None:
         """Events per type of the run up to seq `upto` (None until they were counted): the kept
@@ -95,7 +129,7 @@ class FilteringMixin:
 
     @work(thread=True, exclusive=True, group="view")
     def _build_view(self, generation: int, run_id: str, view: ViewFilter, search: str | None, upto: int,
-                    keep_seq: int | None, jump_to_match: bool, counts: dict[str, int] | None = None) -> None:
+                    keep_seq: int | None, jump_to_match: bool = False, counts: dict[str, int] | None = None) -> None:
         """Rows first (so a filter repaints at once), then the first match, then all matches."""
         worker = get_current_worker()
         assert self.path is not None
@@ -110,11 +144,18 @@ class FilteringMixin:
                     self.from_worker(self._rows_built, generation, view, upto, rows, keep_seq)
                 if not search:
                     return
+                index = self.search_index  # (None until its worker starts; partly built is fine)
                 if jump_to_match:
-                    first = first_match(store, run_id, view.store_filter(search), after_seq=keep_seq or 0)
+                    first = first_match(store, run_id, view.store_filter(search), after_seq=keep_seq or 0,
+                                        index=index, cancelled=cancelled)
+                    if worker.is_cancelled:
+                        return
                     self.from_worker(self._first_match_found, generation, search, first)
+                    if first is None:  # it read the whole run: no match to look for (later ones: _catch_up)
+                        self.from_worker(self._matches_built, generation, view, search, upto, array("q"))
+                        return
                 matches = matching_seqs(store, run_id, view.store_filter(search), upto_seq=upto,
-                                        cancelled=cancelled)
+                                        cancelled=cancelled, index=index)
                 if matches is None:
                     return
                 self.from_worker(self._matches_built, generation, view, search, upto, matches)
@@ -125,8 +166,8 @@ class FilteringMixin:
         """Add what arrived while a worker ran: one small indexed query past its snapshot."""
         assert self.store is not None and self.run_id is not None
         if last_seq(self.store, self.run_id) > upto:
-            seqs.extend(matching_seqs(self.store, self.run_id, view.store_filter(search), after_seq=upto)
-                        or array("q"))
+            seqs.extend(matching_seqs(self.store, self.run_id, view.store_filter(search), after_seq=upto,
+                                      index=self.search_index) or array("q"))
 
     def _rows_built(self, generation: int, view: ViewFilter, upto: int, rows: array,
                     keep_seq: int | None) -> None:

@@ -7,20 +7,30 @@ connection is used by one thread only: the UI thread's store, or a worker's own 
 
 Filters take the cheapest path the schema offers: shown types and a node come straight from their
 indexes (a few rows, sorted here rather than by walking the whole run in seq order); hidden types
-are the complement of their (usually few) seqs; only a payload search has to read every payload,
-and it does so in chunks so it can be cancelled.
+are the complement of their (usually few) seqs; a payload search reads payloads in position
+(rowid) order over ranges of positions (`search_ranges`: the run's candidate blocks from its
+`SearchIndex`, or the whole run without one), a chunk at a time so it can be cancelled.
 """
 from __future__ import annotations
 
 from array import array
-from typing import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 import orjson
 from agenttui.store import Event, EventFilter, SQLiteStore
 from agenttui.store.sqlite import EVENT_COLUMNS, row_to_event
 
+if TYPE_CHECKING:  # numpy is imported only once an index is built, never to open the app
+    from .search_index import SearchIndex
+
 #: Rows fetched per round trip while scanning payloads (between cancellation checks).
 CHUNK = 20_000
+#: Positions scanned per search query (between cancellation checks): ~30 ms of LIKE in SQLite.
+#: Fewer, longer queries matter: a worker waits for the GIL after each one while the UI thread
+#: paints (up to the 5 ms switch interval), which made 50 queries over 1M rows 2x slower than 10.
+SCAN_POSITIONS = 100_000
+#: Candidate ranges this close are read in one query (the gap costs ~1 ms to scan, a query ~5 ms).
+SCAN_GAP = 4096
 
 
 def _event(store: SQLiteStore, row: Sequence) -> Event:
@@ -63,11 +73,14 @@ def matching_seqs(
     upto_seq: int | None = None,
     cancelled: Callable[[], bool] = lambda: False,
     type_counts: dict[str, int] | None = None,
+    index: SearchIndex | None = None,
 ) -> array | None:
     """Sorted seqs of the run's events matching `flt` in (after_seq, upto_seq]; None if cancelled.
 
     type_counts: events per type of the run up to upto_seq, if the caller knows them: a type
     filter then reads whichever side is smaller, the shown types or the hidden ones.
+    index: the run's search index, if built (or partly built): a search then reads only the
+    payloads of its candidate blocks (and those past it).
     """
     conn = store.connection
     flt = EventFilter(run_id=run_id, types=flt.types, exclude_types=flt.exclude_types, node_id=flt.node_id,
@@ -91,6 +104,8 @@ def matching_seqs(
             previous = seq
         out.extend(range(previous + 1, last + 1))
         return out
+    if flt.search and flt.node_id is None:
+        return _search_seqs(store, run_id, flt, after_seq, upto_seq, index, cancelled)
     where, params = flt.where()
     if not flt.search:
         # a type list or a node: its index gives the few matching rows; sorting them is cheaper
@@ -107,6 +122,91 @@ def matching_seqs(
         if cancelled():
             cur.close()
             return None
+
+
+def first_match_within(store: SQLiteStore, run_id: str, search: str, *, after_seq: int,
+                       index: SearchIndex | None, max_positions: int) -> tuple[bool, int | None]:
+    """`first_match` for a search over the whole run, giving up once it has read `max_positions`
+    positions (or up to twice that, in two queries): (True, seq or None) when decided, (False,
+    None) when the rest is a worker's job. With the index, a term found nowhere is decided
+    without reading a row."""
+    return _first_in_ranges(store, run_id, EventFilter(search=search), after_seq, index, lambda: False,
+                            max_positions)
+
+
+def _first_in_ranges(store: SQLiteStore, run_id: str, flt: EventFilter, after_seq: int, index: SearchIndex | None,
+                     cancelled: Callable[[], bool], budget: int | None) -> tuple[bool, int | None]:
+    assert flt.search is not None
+    first, last = first_position(store, run_id), last_position(store, run_id)
+    split = position_at_or_before(store, run_id, after_seq) if after_seq > 0 else 0
+    split = max(split, first - 1)
+    where, params = _range_where(store, run_id, flt)
+    sql = f"SELECT seq FROM events WHERE id >= ? AND id <= ? AND {where} ORDER BY id LIMIT 1"
+    scanned = 0
+    for lo, hi in ((split + 1, last), (first, split)):
+        size = SCAN_POSITIONS if budget is None else max(1, min(SCAN_POSITIONS, budget))
+        for a, b in _chunks(search_ranges(store, run_id, flt.search, lo, hi, index), size):
+            if cancelled() or (budget is not None and scanned >= budget):
+                return False, None
+            row = store.connection.execute(sql, [a, b, *params]).fetchone()
+            if row is not None:
+                return True, row[0]
+            scanned += b - a + 1
+    return True, None
+
+
+def search_ranges(store: SQLiteStore, run_id: str, search: str, lo: int, hi: int,
+                  index: SearchIndex | None) -> list[tuple[int, int]]:
+    """Position ranges within [lo, hi] holding every event of the run that can match `search`:
+    the index's candidate blocks (and the positions past its last block), or all of [lo, hi]."""
+    if hi < lo:
+        return []
+    if index is None or index.run_id != run_id:
+        return [(lo, hi)]
+    return index.candidate_ranges(search, lo, hi)
+
+
+def _chunks(ranges: Iterable[tuple[int, int]], size: int | None = None) -> Iterable[tuple[int, int]]:
+    """The ranges, those less than SCAN_GAP apart joined, cut into pieces of at most `size`
+    (default SCAN_POSITIONS) positions: one query each."""
+    size = size or SCAN_POSITIONS
+    joined: list[tuple[int, int]] = []
+    for lo, hi in ranges:
+        if joined and lo - joined[-1][1] <= SCAN_GAP:
+            joined[-1] = (joined[-1][0], hi)
+        else:
+            joined.append((lo, hi))
+    for lo, hi in joined:
+        while lo <= hi:
+            yield lo, min(hi, lo + size - 1)
+            lo += size
+
+
+def _range_where(store: SQLiteStore, run_id: str, flt: EventFilter) -> tuple[str, list]:
+    """The filter's conditions for a scan of a position range in rowid order: `+run_id` keeps
+    SQLite from walking the run's seq index and fetching each row at random (4x slower on a 1M
+    run); PostgreSQL has no unary + for text (and plans by cost)."""
+    rest, params = EventFilter(types=flt.types, exclude_types=flt.exclude_types, node_id=flt.node_id,
+                               search=flt.search).where()
+    run = "run_id" if store.backend == "postgresql" else "+run_id"
+    return f"{run} = ? AND {rest}", [run_id, *params]
+
+
+def _search_seqs(store: SQLiteStore, run_id: str, flt: EventFilter, after_seq: int, upto_seq: int | None,
+                 index: SearchIndex | None, cancelled: Callable[[], bool]) -> array | None:
+    """matching_seqs for a search: its position ranges scanned in rowid order (seq order within
+    a run: seqs follow positions), a chunk per query."""
+    out = array("q")
+    lo = position_at_or_before(store, run_id, after_seq) + 1 if after_seq > 0 else first_position(store, run_id)
+    hi = position_at_or_before(store, run_id, upto_seq) if upto_seq is not None else last_position(store, run_id)
+    assert flt.search is not None
+    where, params = _range_where(store, run_id, flt)
+    sql = f"SELECT seq FROM events WHERE id >= ? AND id <= ? AND {where} ORDER BY id"
+    for a, b in _chunks(search_ranges(store, run_id, flt.search, lo, hi, index)):
+        if cancelled():
+            return None
+        out.extend(r[0] for r in store.connection.execute(sql, [a, b, *params]).fetchall())
+    return out
 
 
 def _matching_by_type_index(store: SQLiteStore, run_id: str, flt: EventFilter, after_seq: int,
@@ -141,10 +241,17 @@ def _matching_by_type_index(store: SQLiteStore, run_id: str, flt: EventFilter, a
     return out
 
 
-def first_match(store: SQLiteStore, run_id: str, flt: EventFilter, *, after_seq: int) -> int | None:
-    """The first matching seq after `after_seq` (wrapping to the start), found without a full scan."""
+def first_match(store: SQLiteStore, run_id: str, flt: EventFilter, *, after_seq: int,
+                index: SearchIndex | None = None,
+                cancelled: Callable[[], bool] = lambda: False) -> int | None:
+    """The first matching seq after `after_seq` (wrapping to the start), found without a full scan
+    (None: no match, or cancelled). A search reads position ranges (see `search_ranges`) in order
+    and stops at the first row found; a node filter keeps to the node's index."""
     flt = EventFilter(run_id=run_id, types=flt.types, exclude_types=flt.exclude_types, node_id=flt.node_id,
                       search=flt.search)
+    if flt.search and flt.node_id is None:
+        return _first_in_ranges(store, run_id, flt, after_seq, index, cancelled, None)[1]
+    where, params = flt.where()
     where, params = flt.where()
     for bound, value in ((" AND seq > ?", after_seq), (" AND seq <= ?", after_seq)):
         row = store.connection.execute(f"SELECT seq FROM events WHERE {where}{bound} ORDER BY seq LIMIT 1",
@@ -237,6 +344,20 @@ def _index_seqs(store: SQLiteStore, run_id: str, types: Sequence[str], first_pos
 def last_seq(store: SQLiteStore, run_id: str) -> int:
     row = store.connection.execute("SELECT coalesce(max(seq), 0) FROM events WHERE run_id = ?", (run_id,)).fetchone()
     return row[0]
+
+
+def first_position(store: SQLiteStore, run_id: str) -> int:
+    """The run's first position (0: no events), from the seq index."""
+    row = store.connection.execute("SELECT id FROM events WHERE run_id = ? ORDER BY seq LIMIT 1",
+                                   (run_id,)).fetchone()
+    return row[0] if row else 0
+
+
+def position_at_or_before(store: SQLiteStore, run_id: str, seq: int) -> int:
+    """The position of the run's last event with a seq <= `seq` (0: none): later seqs lie past it."""
+    row = store.connection.execute("SELECT id FROM events WHERE run_id = ? AND seq <= ? ORDER BY seq DESC LIMIT 1",
+                                   (run_id, seq)).fetchone()
+    return row[0] if row else 0
 
 
 def last_position(store: SQLiteStore, run_id: str) -> int:
