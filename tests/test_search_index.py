@@ -343,7 +343,8 @@ async def test_the_app_finds_a_match_before_the_index_is_built_and_after(tmp_pat
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.matches is None and app.search_text is None, "clearing")
         release.set()
-        await wait_for(pilot, lambda: len(app.search_index) == 1500 // 256 and not app.search_index.building,
+        await wait_for(pilot, lambda: len(app.search_index) == 1500 // search_index.BLOCK
+                       and not app.search_index.building,
                        "the index")
         await wait_for(pilot, lambda: app.timeline is not None, "the fold after the index")
         await pilot.press("g")
@@ -365,7 +366,7 @@ async def test_the_app_extends_the_index_with_live_events(tmp_path: Path, monkey
     db = _app_db(tmp_path / "live.db", n=600, needle_at=5)
     app = AgentTuiApp(db, poll_interval=0.05)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.search_index is not None and len(app.search_index) == 2
+        await wait_for(pilot, lambda: app.search_index is not None and len(app.search_index) == 600 // search_index.BLOCK
                        and not app.search_index.building, "the index")
         with SQLiteStore(db) as writer:
             for k in range(4):
@@ -373,7 +374,8 @@ async def test_the_app_extends_the_index_with_live_events(tmp_path: Path, monkey
                                 "payload": {"v": "late-hit-x9" if (k, i) == (3, 50) else "live"}}
                                for i in range(100)])
         await wait_for(pilot, lambda: app.events_list.count == 1000, "the live events")
-        await wait_for(pilot, lambda: len(app.search_index) == 1000 // 256 and not app.search_index.building,
+        await wait_for(pilot, lambda: len(app.search_index) == 1000 // search_index.BLOCK
+                       and not app.search_index.building,
                        "the index to take the live events")
         await pilot.press("slash", *"late-hit-x9", "enter")
         await wait_for(pilot, lambda: app.matches is not None, "the search")

@@ -88,3 +88,24 @@ async def test_a_run_that_starts_after_the_app_opens_an_empty_file(tmp_path: Pat
             writer.append({"event_id": "first", "run_id": "late-run", "event_type": "run_started",
                            "payload": {"input_data": "hello"}})
         await wait_for(pilot, lambda: app.run_id == "late-run" and app.events_list.count == 1, "the new run")
+
+
+async def test_the_status_bar_counts_the_run_as_of_the_newest_event_taken(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between two redraws of the header the run row is stale: the status bar's "of N" must not be
+    (it once read "54/101 of 97" with a type filter on a live run)."""
+    import agenttui.tui.app as app_module
+
+    monkeypatch.setattr(app_module, "LIVE_REFRESH", 60.0)  # the header would not catch up in this test
+    db = make_db(tmp_path / "run.db")
+    app = AgentTuiApp(db, types=["tick"], poll_interval=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.timeline is not None and app.type_counts is not None, "the run to load")
+        total = app.timeline.run_at(len(app.timeline) - 1)["event_count"]
+        with SQLiteStore(db) as writer:
+            writer.append([{"event_id": f"t-{i}", "run_id": SAMPLE_RUN, "event_type": "tick", "payload": {}}
+                           for i in range(4)])
+        await wait_for(pilot, lambda: app.events_list.count == 4, "the 4 new ticks in the filtered list")
+        await pilot.pause(0.05)
+        text = static_text(app.query_one("#status"))
+        assert f"4/4 of {total + 4:,}" in text, text

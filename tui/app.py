@@ -702,7 +702,7 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
             return  # shutting down: the screen is gone
         lst = self.events_list
         info = StatusInfo(follow=lst.follow, unseen=lst.unseen, row=lst.cursor, rows=lst.count,
-                          total=self.run_row.get("event_count", 0) if self.run_row else lst.count,
+                          total=self._run_total(),
                           busy=self.busy, notice=self.notice, speed=SPEEDS[self.speed_index])
         if self._message is not None:
             info.mode = "WAITING"
@@ -722,6 +722,17 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
                 if seq is not None and lst.is_match(seq):
                     info.match_index = bisect_left(self.matches, seq)
         bar.show(info)
+
+    def _run_total(self) -> int:
+        """The run's events as of the newest commit taken: the unfiltered list's own count, else
+        the live per-type counts (the run row is refreshed only every LIVE_REFRESH, so a live run
+        showed "54/101 of 97" between two refreshes)."""
+        lst = self.events_list
+        if not lst.source.filtered:
+            return lst.count
+        if self.type_counts is not None:
+            return sum(self.type_counts.values())
+        return max(self.run_row.get("event_count", 0) if self.run_row else 0, lst.count)
 
     # ------------------------------------------------------------------ list, detail and tree
     @on(EventList.CursorMoved)
