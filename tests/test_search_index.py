@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -380,3 +381,62 @@ async def test_the_app_extends_the_index_with_live_events(tmp_path: Path, monkey
         await pilot.press("slash", *"late-hit-x9", "enter")
         await wait_for(pilot, lambda: app.matches is not None, "the search")
         assert list(app.matches) == [951]
+
+
+@given(raw=st.binary(max_size=60), window=st.integers(1, 9))
+def test_hashing_a_block_in_windows_sets_the_bits_of_hashing_it_whole(raw: bytes, window: int) -> None:
+    whole = np.zeros(1 << search_index.BITS, dtype=bool)
+    whole[search_index.trigram_hashes(raw)] = True
+    assert (search_index.block_bitmap(raw, window=window) == np.packbits(whole, bitorder="little")).all()
+
+
+def test_big_payloads_end_blocks_early_and_are_read_a_few_at_a_time(tmp_path: Path, monkeypatch) -> None:
+    """A run of 10 MB artifacts must not be read 8,192 rows or hashed 128 events at a time; the
+    blocks that end early still find every match."""
+    monkeypatch.setattr(search_index, "BLOCK_CHARS", 400)
+    monkeypatch.setattr(search_index, "READ_CHARS", 1000)
+    monkeypatch.setattr(search_index, "READ_ROWS", 16)
+    monkeypatch.setattr(search_index, "HASH_WINDOW", 64)
+    sizes = [10, 900, 5, 5, 2500, 40, 40, 40, 40, 40, 40, 40, 40, 40, 3000, 7] * 4
+    payloads = [{"i": i, "v": ("big " * (n // 4)) + f"needle-{i}"} for i, n in enumerate(sizes)]
+    path = tmp_path / "big.db"
+    _write(path, payloads, interleave=False)
+    reads: list[int] = []
+    with SQLiteStore(path, readonly=True) as store:
+        real = store.connection
+
+        class Counting:  # the text of the rows each build query handed out
+            def execute(self, sql, params=()):
+                cur = real.execute(sql, params)
+                if "payload FROM events" not in sql:
+                    return cur
+                reads.append([])
+                return _Rows(cur, reads[-1])
+
+        class _Rows:
+            def __init__(self, cur, sizes):
+                self.cur, self.sizes = cur, sizes
+
+            def __iter__(self):
+                for row in self.cur:
+                    self.sizes.append(len(row[1]))
+                    yield row
+
+            def close(self):
+                self.cur.close()
+
+        class Reader:
+            connection = Counting()
+            backend = "sqlite"
+
+        index = SearchIndex(RUN, block=8)
+        assert index.extend(Reader())
+        assert all(sum(sizes[:-1]) < 1000 for sizes in reads), reads  # a query stops at its budget
+        assert len(reads) > len(sizes) // 16
+        assert len(index) > len(sizes) // 8 and index.events <= len(sizes)
+        for i in (0, 1, 4, 14, 20, 63 - 16):
+            assert list(queries.matching_seqs(store, RUN, EventFilter(search=f"needle-{i}"), index=index)) \
+                == _reference(store, f"needle-{i}")
+            ranges = index.candidate_ranges(f"needle-{i}", 1, 10**9)
+            position = queries.position_of_seq(store, RUN, i + 1)
+            assert any(a <= position <= b for a, b in ranges)

@@ -53,8 +53,15 @@ BLOCK = 128
 #: Bits per block's bitmap (as a power of two): 2 KB a block, 17 MB for a 1M-event run (the 1M
 #: demo run's bitmaps at 2^16 bits per 256 events, twice the memory, gave the same candidates).
 BITS = 14
-#: Rows read per query while building (between two looks at whether the build was cancelled).
+#: Rows read per query while building (between two looks at whether the build was cancelled)...
 READ_ROWS = 8192
+#: ... fewer when the payloads are big: a query stops after the row that reaches this many characters.
+READ_CHARS = 8 << 20
+#: A block also ends once its text reaches this many characters (big payloads: a block of 128
+#: 10 MB artifacts would be 1.3 GB of text to hash at once; a block holds at least one event).
+BLOCK_CHARS = 1 << 20
+#: Bytes of text hashed at a time (numpy's temporaries are ~16x this).
+HASH_WINDOW = 1 << 20
 
 _MULTIPLIER = np.uint32(2654435761)  # Knuth's multiplicative hash: spreads 24-bit trigrams over BITS
 
@@ -71,6 +78,15 @@ def trigram_hashes(raw: bytes, bits: int = BITS) -> np.ndarray:
     if len(a) < 3:
         return np.empty(0, dtype=np.uint32)
     return ((a[:-2] << 16) | (a[1:-1] << 8) | a[2:]) * _MULTIPLIER >> np.uint32(32 - bits)
+
+
+def block_bitmap(raw: bytes, bits: int = BITS, window: int = HASH_WINDOW) -> np.ndarray:
+    """The packed bitmap of raw's trigram hashes, hashed `window` bytes at a time (windows overlap
+    by two bytes, so every trigram is in one of them)."""
+    seen = np.zeros(1 << bits, dtype=bool)
+    for start in range(0, max(1, len(raw) - 2), window):
+        seen[trigram_hashes(raw[start:start + window + 2], bits)] = True
+    return np.packbits(seen, bitorder="little")
 
 
 def indexed_text(payloads: list[str]) -> bytes:
@@ -90,6 +106,7 @@ class SearchIndex:
         self._lock = threading.Lock()
         self._build_lock = threading.Lock()  # one builder at a time
         self._count = 0
+        self._events = 0
         #: bit-major (one row per byte of the bitmaps, one column per block): a lookup reads a
         #: term's few rows contiguously instead of one byte per 8 KB block (4 ms -> 0.2 ms at 1M)
         self._bitmaps = np.zeros((self._row_bytes, 0), dtype=np.uint8)
@@ -105,7 +122,7 @@ class SearchIndex:
     @property
     def events(self) -> int:
         """Events of the run indexed (whole blocks)."""
-        return self._count * self.block
+        return self._events
 
     @property
     def covered_position(self) -> int:
@@ -149,24 +166,46 @@ class SearchIndex:
         while True:
             if cancelled():
                 return False
-            rows = conn.execute(sql, (after, self.run_id, READ_ROWS)).fetchall()
+            # READ_ROWS rows, or fewer once they hold READ_CHARS of text (rows come one at a time
+            # from the statement, so a run of 10 MB artifacts is never read 8,192 at once)
+            cur = conn.execute(sql, (after, self.run_id, READ_ROWS))
+            rows: list[tuple[int, str]] = []
+            chars = 0
+            for row in cur:
+                rows.append(row)
+                chars += len(row[1]) if isinstance(row[1], str) else 0
+                if chars >= READ_CHARS:
+                    break
+            cur.close()
             if not rows:
                 return True
             after = rows[-1][0]
+            more = len(rows) == READ_ROWS or chars >= READ_CHARS
             pending.extend(rows)
             done = 0
-            while len(pending) - done >= self.block:
-                self._add_block(pending[done:done + self.block])
-                done += self.block
+            while True:
+                end = self._block_end(pending, done)
+                if end is None:
+                    break
+                self._add_block(pending[done:end])
+                done = end
             del pending[:done]
-            if len(rows) < READ_ROWS:
+            if not more:
                 return True
 
+    def _block_end(self, rows: list[tuple[int, str]], start: int) -> int | None:
+        """Where the block starting at rows[start] ends: after `block` events or BLOCK_CHARS of
+        text; None while neither is reached (the rest waits for more rows)."""
+        chars = 0
+        for k in range(start, min(len(rows), start + self.block)):
+            payload = rows[k][1]
+            chars += len(payload) if isinstance(payload, str) else 0
+            if chars >= BLOCK_CHARS:
+                return k + 1
+        return start + self.block if len(rows) - start >= self.block else None
+
     def _add_block(self, rows: list[tuple[int, str]]) -> None:
-        hashes = trigram_hashes(indexed_text([r[1] for r in rows]), self.bits)
-        seen = np.zeros(1 << self.bits, dtype=bool)
-        seen[hashes] = True
-        bitmap = np.packbits(seen, bitorder="little")
+        bitmap = block_bitmap(indexed_text([r[1] for r in rows]), self.bits)
         with self._lock:
             n = self._count
             if n == len(self._first):
@@ -176,6 +215,7 @@ class SearchIndex:
             self._first[n] = rows[0][0]
             self._last[n] = rows[-1][0]
             self._count = n + 1
+            self._events += len(rows)
 
     def _grow(self, capacity: int) -> None:
         n = self._count
