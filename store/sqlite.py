@@ -192,6 +192,10 @@ def _dict_from_row(columns: Sequence[str], row: Sequence[Any]) -> dict[str, Any]
 _new_event = object.__new__
 
 
+#: Payload and metadata characters after which a page of stored events ends early (see _scan_batches).
+PAGE_CHARS = 32 << 20
+
+
 def row_to_event(row: Sequence[Any]) -> Event:
     """A stored row as an Event. Rows are already canonical, so Event's __post_init__ (which fills
     in ids, timestamps and node ids for new events) is skipped: replays read millions of these."""
@@ -621,16 +625,27 @@ class SQLiteStore:
         return states
 
     def _scan_batches(self, run_id: str | None = None, size: int = 20_000) -> Iterator[list[Event]]:
+        """Stored events (not upcast) in log order, or one run's in seq order: `size` rows a page,
+        fewer once a page holds PAGE_CHARS of payload (a run of 10 MB artifacts is not read
+        20,000 at a time)."""
         last = 0
         while True:
             with self._lock:
                 if run_id is None:
-                    rows = self._conn.execute(
-                        f"SELECT {EVENT_COLUMNS} FROM events WHERE id > ? ORDER BY id LIMIT ?", (last, size)).fetchall()
+                    cur = self._conn.execute(
+                        f"SELECT {EVENT_COLUMNS} FROM events WHERE id > ? ORDER BY id LIMIT ?", (last, size))
                 else:
-                    rows = self._conn.execute(
+                    cur = self._conn.execute(
                         f"SELECT {EVENT_COLUMNS} FROM events WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-                        (run_id, last, size)).fetchall()
+                        (run_id, last, size))
+                rows = []
+                chars = 0
+                for row in cur:
+                    rows.append(row)
+                    chars += len(row[6]) + len(row[8] or "")  # payload, metadata
+                    if chars >= PAGE_CHARS:
+                        break
+                cur.close()
             if not rows:
                 return
             last = rows[-1][0] if run_id is None else rows[-1][3]

@@ -150,6 +150,24 @@ def test_timeline_is_in_run_order(store, sample):
     assert ids(timeline) == [d["event_id"] for d in sample if d["run_id"] == SAMPLE_RUN]
 
 
+def test_whole_run_reads_page_by_payload_size_as_well_as_by_rows(store, sample, monkeypatch):
+    """A run of big artifacts is read a few rows a page (memory), and still whole and in order."""
+    from agenttui.store import sqlite as sqlite_module
+
+    monkeypatch.setattr(sqlite_module, "PAGE_CHARS", 2000)
+    sizes = [50, 5000, 10, 10, 1500, 600, 600, 10, 3000, 10]
+    store.append([ev("artifact", "big", content="x" * n) for n in sizes])
+    pages = list(store._scan_batches("big", 4))  # noqa: SLF001
+    assert [e.payload["content"] for page in pages for e in page] == ["x" * n for n in sizes]
+    for page in pages:
+        text = sum(len(e.payload["content"]) for e in page)
+        assert len(page) <= 4 and (len(page) == 1 or text - len(page[-1].payload["content"]) < 2000)
+    assert len(pages) > len(sizes) // 4 + 1
+    assert [e.seq for e in store.timeline("big", batch=4)] == list(range(1, len(sizes) + 1))
+    assert [e.event_id for e in store.timeline(SAMPLE_RUN)] == [d["event_id"] for d in sample
+                                                                if d["run_id"] == SAMPLE_RUN]
+
+
 def test_read_after_follows_the_log(store, sample):
     assert ids(store.read_after(180)) == [d["event_id"] for d in sample[180:]]
     assert store.read_after(store.last_position()) == []
