@@ -302,3 +302,35 @@ async def test_a_search_for_markup_is_literal_in_the_notice_and_status(sample_db
         assert "/[bold]no[/]" in _status(app)
         notices = [n.message for n in app._notifications]  # noqa: SLF001
         assert any("[bold]no[/]" in m for m in notices)
+
+
+async def test_time_keys_say_so_while_the_history_is_still_loading(sample_db: Path, monkeypatch) -> None:
+    """A big run's history folds in the background for a while: `[`, `{`, `p` and the error-mark
+    keys answer with a notice instead of doing nothing, and work once it is in."""
+    import threading
+
+    import agenttui.tui.app as app_module
+
+    release = threading.Event()
+    real = app_module.load_timeline
+
+    def slow_load(*args, **kwargs):
+        release.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(app_module, "load_timeline", slow_load)
+    app = AgentTuiApp(sample_db)
+    notices: list[str] = []
+    monkeypatch.setattr(app, "notify", lambda message, **kw: notices.append(str(message)))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.events_list.count > 0, "the rows")
+        for key in ("left_square_bracket", "left_curly_bracket", "p"):
+            await pilot.press(key)
+        await pilot.pause()
+        assert len(notices) == 3 and all("history is still loading" in n for n in notices), notices
+        assert app.replay is None and not app.playing
+        release.set()
+        await wait_for(pilot, lambda: app.timeline is not None, "the history")
+        await pilot.press("left_square_bracket")
+        await pilot.pause()
+        assert app.replay == len(app.timeline) - 2

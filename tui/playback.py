@@ -22,25 +22,37 @@ PLAY_FRAME = 1 / 30
 class PlaybackMixin:
     """Time-slider keys and playback (see the module docstring)."""
 
+    def _history_ready(self) -> bool:
+        """Whether the slider can move; if not, say why instead of ignoring the key (a 1M-event
+        run's history takes ~20 s to fold in the background)."""
+        tl = self.timeline
+        if tl is not None and len(tl):
+            return True
+        if tl is None and self.run_id is not None:
+            busy = f" ({self.busy})" if self.busy.startswith("loading run") else ""
+            self.notify(f"the run's history is still loading{busy}: the time slider works once it is in",
+                        timeout=2, markup=False)
+        return False
+
     def on_time_slider_scrubbed(self, message: TimeSlider.Scrubbed) -> None:
-        if self.timeline is None:
+        if not self._history_ready():
             return
         self._stop_playing()
         self._set_replay(message.index)
 
     def action_step(self, delta: int) -> None:
-        tl = self.timeline
-        if tl is None or not len(tl):
+        if not self._history_ready():
             return
+        tl = self.timeline
         self._stop_playing()
         total = len(tl)
         current = self.replay if self.replay is not None else total - 1
         self._set_replay(max(0, min(total - 1, current + delta)))
 
     def action_jump(self, fraction: float) -> None:
-        tl = self.timeline
-        if tl is None or not len(tl):
+        if not self._history_ready():
             return
+        tl = self.timeline
         total = len(tl)
         step = max(1, round(total * abs(fraction)))
         self.action_step(step if fraction > 0 else -step)
@@ -50,9 +62,9 @@ class PlaybackMixin:
         self._set_replay(None)
 
     def action_error_mark(self, direction: int) -> None:
-        tl = self.timeline
-        if tl is None:
+        if not self._history_ready():
             return
+        tl = self.timeline
         if not tl.mark_count():
             self.notify("no errors or failed nodes in this run", timeout=3, markup=False)
             return
@@ -70,9 +82,9 @@ class PlaybackMixin:
             self._stop_playing()
             self._update_status()
             return
-        tl = self.timeline
-        if tl is None or not len(tl):
+        if not self._history_ready():
             return
+        tl = self.timeline
         total = len(tl)
         if self.replay is None:
             seq = self.events_list.cursor_seq or 1
