@@ -434,10 +434,13 @@ class Timeline:
     def _encode(self, prev: array, desc: tuple, last: tuple | None) -> list[int]:
         """Codes of a node's new desc: a value the last desc (`prev`'s tail) already had keeps its
         code; a repeated short value (every status change decodes a fresh "READY") shares one."""
-        base = len(prev) - _ND
-        code = self._code
-        return [prev[base + k] if last is not None and desc[k] is last[k] else code(desc[k], k in _SHARED)
-                for k in range(_ND)]
+        if last is None:
+            return [self._code(v, k in _SHARED) for k, v in enumerate(desc)]
+        out = prev[len(prev) - _ND:].tolist()  # the last desc's codes, then the columns that changed
+        for k in range(_ND):
+            if desc[k] is not last[k]:
+                out[k] = self._code(desc[k], k in _SHARED)
+        return out
 
     def _code(self, v: Any, shared: bool = False) -> int:
         """The code of a value in `_values`: None is 0; small ints, `shared` short strings and small
