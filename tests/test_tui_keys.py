@@ -1,6 +1,7 @@
 """Every key of the inspector does what the help screen says (Pilot, 120x40)."""
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,19 @@ async def _ready(app: AgentTuiApp, pilot) -> EventList:
     await wait_for(pilot, lambda: app.timeline is not None and app.events_list.count > 0, "the run to load")
     await pilot.pause()
     return app.events_list
+
+
+def _held(monkeypatch: pytest.MonkeyPatch, module: object, name: str) -> threading.Event:
+    """Make `module.name` (a worker's slow step) wait until the returned event is set."""
+    release = threading.Event()
+    real = getattr(module, name)
+
+    def held(*args, **kwargs):
+        release.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, held)
+    return release
 
 
 def _status(app: AgentTuiApp) -> str:
@@ -93,6 +107,33 @@ async def test_search_slash_n_N_and_escape(sample_db: Path) -> None:
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.matches is None, "the search to clear")
         assert app.search_text is None
+
+
+async def test_n_finds_the_next_match_while_all_matches_are_still_being_marked(sample_db: Path,
+                                                                             monkeypatch) -> None:
+    """Marking every match of a common term in a big run takes a second; `n` meanwhile goes to the
+    next match anyway (a short read from the cursor), and `N` says the search is still running."""
+    import agenttui.tui.filtering as filtering
+
+    release = _held(monkeypatch, filtering, "matching_seqs")
+    app = AgentTuiApp(sample_db)
+    notices: list[str] = []
+    async with app.run_test(size=SIZE) as pilot:
+        lst = await _ready(app, pilot)
+        monkeypatch.setattr(app, "notify", lambda message, **kw: notices.append(str(message)))
+        await pilot.press("g", "slash", *"web.search", "enter")
+        await wait_for(pilot, lambda: lst.cursor_seq is not None and lst.cursor_seq > 1, "the first match")
+        first = lst.cursor_seq
+        await pilot.press("n")
+        await pilot.pause()
+        second = lst.cursor_seq
+        assert app.matches is None and second > first
+        await pilot.press("N")
+        await pilot.pause()
+        assert lst.cursor_seq == second and notices[-1] == "still searching…"
+        release.set()
+        await wait_for(pilot, lambda: app.matches is not None, "every match")
+        assert list(app.matches)[:2] == [first, second]
 
 
 async def test_t_picks_event_types_and_escape_clears_the_filter(sample_db: Path) -> None:
@@ -307,18 +348,9 @@ async def test_a_search_for_markup_is_literal_in_the_notice_and_status(sample_db
 async def test_time_keys_say_so_while_the_history_is_still_loading(sample_db: Path, monkeypatch) -> None:
     """A big run's history folds in the background for a while: `[`, `{`, `p` and the error-mark
     keys answer with a notice instead of doing nothing, and work once it is in."""
-    import threading
-
     import agenttui.tui.app as app_module
 
-    release = threading.Event()
-    real = app_module.load_timeline
-
-    def slow_load(*args, **kwargs):
-        release.wait(30)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(app_module, "load_timeline", slow_load)
+    release = _held(monkeypatch, app_module, "load_timeline")
     app = AgentTuiApp(sample_db)
     notices: list[str] = []
     monkeypatch.setattr(app, "notify", lambda message, **kw: notices.append(str(message)))

@@ -91,6 +91,28 @@ class FilteringMixin:
             self._first_match_found(self._view_generation, self.search_text, seq)
         return decided, seq
 
+    def _next_match_inline(self, after_seq: int) -> bool:
+        """`n` before the worker has every match: the next one from the UI thread, if a short
+        read finds it (see _first_match_inline). False when it does not decide."""
+        if self.store is None or self.run_id is None or not self.search_text:
+            return False
+        try:
+            decided, seq = first_match_within(self.store, self.run_id, self.search_text, after_seq=after_seq,
+                                              index=self.search_index, max_positions=INLINE_POSITIONS)
+        except Exception:
+            return False
+        if not decided or seq is None:
+            return False
+        self._show_match(seq)
+        return True
+
+    def _show_match(self, seq: int) -> None:
+        lst = self.events_list
+        if lst.follow:
+            lst.set_follow(False)
+        lst.go_to_seq(seq)
+        self._update_status()
+
     def _type_counts_upto(self, upto: int) -> dict[str, int] | None:
         """Events per type of the run up to seq `upto` (None until they were counted): the kept
         counts plus one small range of positions committed since."""
@@ -188,11 +210,7 @@ class FilteringMixin:
         if seq is None:
             self.notify(f"no event payload contains {clean(search, limit=40)!r}", timeout=3, markup=False)
             return
-        lst = self.events_list
-        if lst.follow:
-            lst.set_follow(False)
-        lst.go_to_seq(seq)
-        self._update_status()
+        self._show_match(seq)
 
     def _matches_built(self, generation: int, view: ViewFilter, search: str, upto: int, matches: array) -> None:
         if generation != self._view_generation or self.store is None:
@@ -256,12 +274,16 @@ class FilteringMixin:
         if not self.search_text:
             self.notify("no search yet: press / to search", timeout=2, markup=False)
             return
+        lst = self.events_list
         if matches is None:
+            # all matches are still being marked (a common term in a big run takes a second):
+            # the next one is usually a short read away
+            if direction > 0 and not self.view.active and self._next_match_inline(lst.cursor_seq or 0):
+                return
             self.notify("still searching…", timeout=1, markup=False)
             return
         if not matches:
             return
-        lst = self.events_list
         seq = lst.cursor_seq or 0
         if direction > 0:
             i = bisect_right(matches, seq)
@@ -269,10 +291,7 @@ class FilteringMixin:
         else:
             i = bisect_left(matches, seq) - 1
             target = matches[i] if i >= 0 else matches[-1]
-        if lst.follow:
-            lst.set_follow(False)
-        lst.go_to_seq(target)
-        self._update_status()
+        self._show_match(target)
 
     def action_clear(self) -> None:
         """Escape: close the search, else drop the search, else the node filter, else the type filter."""
