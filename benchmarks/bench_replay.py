@@ -117,7 +117,7 @@ def load(n_events: int, n_nodes: int, *, flat: bool = False, batch: int = 20_000
     chunk = []
     gc.collect()
     figures = {
-        "events": len(timeline), "nodes": len(timeline.live.nodes),
+        "events": len(timeline), "nodes": len(timeline.node_ids()),
         "extend_cpu_s": round(cpu, 2), "extend_wall_s": round(wall, 2),
         "extend_events_per_s_cpu": round(len(timeline) / cpu), "rss_growth_mb": round(_rss_mb() - rss0, 1),
     }
@@ -131,7 +131,7 @@ def query_costs(timeline: Timeline, reps: int = 2000) -> dict:
     rng = random.Random(1)
     n = len(timeline)
     idx = [rng.randrange(n) for _ in range(reps)]
-    ids = list(timeline.live.nodes)
+    ids = timeline.node_ids()
     root = timeline.roots_at(n - 1)[0]
 
     def cost(fn, count: int = reps) -> float:

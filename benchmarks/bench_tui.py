@@ -574,7 +574,7 @@ async def bench_tree(db: Path, run_id: str, repeats: int) -> dict[str, Any]:
     with SQLiteStore(db, readonly=True) as store:
         timeline = load_timeline(store, run_id)
     fold_s = time.perf_counter() - t
-    nodes = len(timeline.live.nodes)
+    nodes = len(timeline.node_ids())
 
     class TreeApp(App[None]):
         def compose(self) -> ComposeResult:

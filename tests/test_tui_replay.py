@@ -54,6 +54,7 @@ def test_the_live_state_is_the_stored_projection(sample):
     assert timeline.live.comparable()["nodes"] == stored.comparable()["nodes"]
     assert timeline.state_at(-1).comparable() == timeline.live.comparable()
     assert timeline.is_live(None) and timeline.is_live(len(timeline) - 1) and not timeline.is_live(0)
+    assert sorted(timeline.node_ids()) == sorted(stored.nodes)
 
 
 def test_per_event_columns(sample):
