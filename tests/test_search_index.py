@@ -122,6 +122,19 @@ def test_first_match_with_and_without_the_index_wraps_like_the_reference(indexed
             assert queries.first_match(store, RUN, EventFilter(search=term), after_seq=after, index=ix) == expected
 
 
+@pytest.mark.parametrize("term", ["alpha", "CAFÉ", "xyzzy", "zzz-none", "日本", "a"], ids=repr)
+def test_the_previous_match_with_and_without_the_index_wraps_like_the_reference(indexed, scans, term: str) -> None:
+    store, index = indexed
+    every = _reference(store, term)
+    last = queries.last_seq(store, RUN)
+    for cursor in (1, 2, 50, 333, last, last + 1):
+        before = [s for s in every if s < cursor]
+        expected = before[-1] if before else (every[-1] if every else None)
+        for idx in (index, None):
+            assert queries.first_match_within(store, RUN, term, after_seq=cursor, index=idx, max_positions=10**9,
+                                              backward=True) == (True, expected), (cursor, idx is None)
+
+
 def test_a_term_of_a_type_filtered_search_still_matches_the_reference(indexed) -> None:
     store, index = indexed
     where, params = EventFilter(run_id=RUN, types=["note"], search="Kelvin").where()

@@ -91,14 +91,15 @@ class FilteringMixin:
             self._first_match_found(self._view_generation, self.search_text, seq)
         return decided, seq
 
-    def _next_match_inline(self, after_seq: int) -> bool:
-        """`n` before the worker has every match: the next one from the UI thread, if a short
-        read finds it (see _first_match_inline). False when it does not decide."""
+    def _next_match_inline(self, from_seq: int, *, backward: bool = False) -> bool:
+        """`n` (`N`: backward) before the worker has every match: the next (previous) one from the
+        UI thread, if a short read finds it (see _first_match_inline). False when it does not decide."""
         if self.store is None or self.run_id is None or not self.search_text:
             return False
         try:
-            decided, seq = first_match_within(self.store, self.run_id, self.search_text, after_seq=after_seq,
-                                              index=self.search_index, max_positions=INLINE_POSITIONS)
+            decided, seq = first_match_within(self.store, self.run_id, self.search_text, after_seq=from_seq,
+                                              index=self.search_index, max_positions=INLINE_POSITIONS,
+                                              backward=backward)
         except Exception:
             return False
         if not decided or seq is None:
@@ -277,8 +278,8 @@ class FilteringMixin:
         lst = self.events_list
         if matches is None:
             # all matches are still being marked (a common term in a big run takes a second):
-            # the next one is usually a short read away
-            if direction > 0 and not self.view.active and self._next_match_inline(lst.cursor_seq or 0):
+            # the next or previous one is usually a short read away
+            if not self.view.active and self._next_match_inline(lst.cursor_seq or 0, backward=direction < 0):
                 return
             self.notify("still searching…", timeout=1, markup=False)
             return

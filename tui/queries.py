@@ -126,27 +126,38 @@ def matching_seqs(
 
 
 def first_match_within(store: SQLiteStore, run_id: str, search: str, *, after_seq: int,
-                       index: SearchIndex | None, max_positions: int) -> tuple[bool, int | None]:
+                       index: SearchIndex | None, max_positions: int,
+                       backward: bool = False) -> tuple[bool, int | None]:
     """`first_match` for a search over the whole run, giving up once it has read `max_positions`
     positions (or up to twice that, in two queries): (True, seq or None) when decided, (False,
     None) when the rest is a worker's job. With the index, a term found nowhere is decided
-    without reading a row."""
+    without reading a row. backward: the last match before `after_seq` instead (wrapping to the
+    run's end), what `N` wants."""
     return _first_in_ranges(store, run_id, EventFilter(search=search), after_seq, index, lambda: False,
-                            max_positions)
+                            max_positions, backward=backward)
 
 
 def _first_in_ranges(store: SQLiteStore, run_id: str, flt: EventFilter, after_seq: int, index: SearchIndex | None,
-                     cancelled: Callable[[], bool], budget: int | None) -> tuple[bool, int | None]:
+                     cancelled: Callable[[], bool], budget: int | None,
+                     *, backward: bool = False) -> tuple[bool, int | None]:
     assert flt.search is not None
     first, last = first_position(store, run_id), last_position(store, run_id)
-    split = position_at_or_before(store, run_id, after_seq) if after_seq > 0 else 0
-    split = max(split, first - 1)
+    if backward:  # seqs before after_seq, newest first, then from the run's end down to it
+        split = position_at_or_before(store, run_id, after_seq - 1) if after_seq > 1 else 0
+        split = max(split, first - 1)
+        spans = ((first, split), (split + 1, last))
+    else:
+        split = position_at_or_before(store, run_id, after_seq) if after_seq > 0 else 0
+        split = max(split, first - 1)
+        spans = ((split + 1, last), (first, split))
     where, params = _range_where(store, run_id, flt)
-    sql = f"SELECT seq FROM events WHERE id >= ? AND id <= ? AND {where} ORDER BY id LIMIT 1"
+    order = "id DESC" if backward else "id"
+    sql = f"SELECT seq FROM events WHERE id >= ? AND id <= ? AND {where} ORDER BY {order} LIMIT 1"
     scanned = 0
-    for lo, hi in ((split + 1, last), (first, split)):
+    for lo, hi in spans:
         size = SCAN_POSITIONS if budget is None else max(1, min(SCAN_POSITIONS, budget))
-        for a, b in _chunks(search_ranges(store, run_id, flt.search, lo, hi, index), size):
+        pieces = _chunks(search_ranges(store, run_id, flt.search, lo, hi, index), size)
+        for a, b in (reversed(list(pieces)) if backward else pieces):
             if cancelled() or (budget is not None and scanned >= budget):
                 return False, None
             row = store.connection.execute(sql, [a, b, *params]).fetchone()
