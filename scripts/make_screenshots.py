@@ -1,7 +1,7 @@
 """Regenerate the README's screenshots (screenshots/*.svg) from a simulated agent run.
 
     python scripts/make_screenshots.py                 # all of them, into screenshots/
-    python scripts/make_screenshots.py --only replay   # one (main-live, type-filter, replay, help, node-tree-large)
+    python scripts/make_screenshots.py --only replay   # one (main-live, type-filter, replay, search, help, node-tree-large)
     python scripts/make_screenshots.py --out /tmp/shots
 
 Each picture is the real inspector driven by Textual's Pilot at a fixed terminal size, on a demo
@@ -122,6 +122,13 @@ async def replay(app: AgentTuiApp, pilot: Any) -> None:
     await expand_tree(app, pilot, levels=2, per_level=3)
 
 
+async def search(app: AgentTuiApp, pilot: Any) -> None:
+    """`/` for a term, then `n` twice: the third match selected, every match marked in the list."""
+    await pilot.press("slash", *"timeline", "enter")
+    await wait_until(pilot, lambda: app.matches is not None and not app.busy, "the search's matches")
+    await pilot.press("n", "n")
+
+
 async def help_screen(app: AgentTuiApp, pilot: Any) -> None:
     await pilot.press("question_mark")
     await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), "the help screen")
@@ -144,6 +151,7 @@ def make_shots(workdir: Path, only: set[str] | None) -> list[Shot]:
         Shot("main-live", live_db, parse_ts(events[cut - 1].timestamp) + LIVE_LAG, main_live),
         Shot("type-filter", full_db, end, type_filter),
         Shot("replay", full_db, end, replay),
+        Shot("search", full_db, end, search),
         Shot("help", full_db, end, help_screen),
     ]
     if only is None or "node-tree-large" in only:
@@ -153,7 +161,7 @@ def make_shots(workdir: Path, only: set[str] | None) -> list[Shot]:
     return [s for s in shots if only is None or s.name in only]
 
 
-NAMES = ("main-live", "type-filter", "replay", "help", "node-tree-large")
+NAMES = ("main-live", "type-filter", "replay", "search", "help", "node-tree-large")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -107,6 +107,19 @@ def test_replayed_state(snap_compare, tmp_path: Path) -> None:
     assert snap_compare(_app(db), terminal_size=TERMINAL, run_before=run_before)
 
 
+def test_search_with_every_match_marked(snap_compare, tmp_path: Path) -> None:
+    """`/web.search` then `n`: the second match selected, every match marked, the status bar's count."""
+    db = make_db(tmp_path / "run.db")
+
+    def second_match(app: AgentTuiApp) -> bool:
+        matches = app.matches
+        return (matches is not None and len(matches) > 1 and not app.busy
+                and app.events_list.cursor_seq == matches[1])
+
+    run_before = _after_keys("slash", *"web.search", "enter", "n", until=second_match)
+    assert snap_compare(_app(db), terminal_size=TERMINAL, run_before=run_before)
+
+
 def test_help_screen(snap_compare, tmp_path: Path) -> None:
     """`?` lists every key with what it does and its id (for remapping)."""
     db = make_db(tmp_path / "run.db")
