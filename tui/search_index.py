@@ -3,7 +3,7 @@
 `EventFilter(search=...)` matches with `LIKE '%term%'` over every payload of the run. LIKE itself is
 cheap (a rowid-ordered scan of 1M payloads costs ~0.25 s); what a search must not do is read
 payloads that cannot match. This index cuts the run (in seq order, which is position order) into
-blocks of `BLOCK` events and keeps, per block, its first and last position and a bitmap of the
+blocks of `BLOCK` events (fewer when their text reaches `BLOCK_CHARS`) and keeps, per block, its first and last position and a bitmap of the
 hashed byte trigrams of the block's payload text. A term's trigrams all set in a block's bitmap
 makes the block a candidate; the search then verifies candidates with SQL on their position
 ranges, so a false positive costs one block's scan and the answer is exactly the SQL's.
@@ -108,7 +108,7 @@ class SearchIndex:
         self._count = 0
         self._events = 0
         #: bit-major (one row per byte of the bitmaps, one column per block): a lookup reads a
-        #: term's few rows contiguously instead of one byte per 8 KB block (4 ms -> 0.2 ms at 1M)
+        #: term's few rows contiguously instead of one byte per block's bitmap (4 ms -> 0.2 ms at 1M)
         self._bitmaps = np.zeros((self._row_bytes, 0), dtype=np.uint8)
         self._first = np.zeros(0, dtype=np.int64)
         self._last = np.zeros(0, dtype=np.int64)
