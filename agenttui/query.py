@@ -25,7 +25,6 @@ from agenttui.summary import safe_text
 
 __all__ = ["QueryError", "QueryResult", "add_query_command", "cmd_query", "main", "run_query"]
 
-SQLITE_HEADER = b"SQLite format 3\x00"
 #: Widest column of the plain table before values are cut (JSON and CSV are never cut).
 MAX_CELL = 60
 EXIT_OK, EXIT_NO, EXIT_ERROR = 0, 1, 2
@@ -64,13 +63,18 @@ def _database_files(target: Path, pattern: str) -> tuple[list[Path], bool]:
 
 
 def _connect_readonly(path: Path) -> sqlite3.Connection:
-    with open(path, "rb") as fh:
-        if fh.read(16) != SQLITE_HEADER:
-            raise sqlite3.DatabaseError("not a SQLite database (wrong file header)")
+    """SQLite judges the header (see store/sqlite.py: reading the file here would drop our locks)."""
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
                            check_same_thread=False)
-    conn.execute("PRAGMA query_only = 1")
-    conn.execute("PRAGMA busy_timeout = 5000")
+    try:
+        conn.execute("PRAGMA query_only = 1")
+        conn.execute("PRAGMA busy_timeout = 5000")
+        conn.execute("PRAGMA schema_version").fetchone()
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        if "file is not a database" in str(exc):
+            raise sqlite3.DatabaseError("not a SQLite database (wrong file header)") from None
+        raise
     return conn
 
 

@@ -31,7 +31,6 @@ from .fold import (
 from .schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 from .upcast import UpcasterRegistry, upcasters as default_upcasters
 
-SQLITE_HEADER = b"SQLite format 3\x00"
 EVENT_COLUMNS = "id, event_id, run_id, seq, event_type, timestamp, payload, node_id, metadata"
 #: Events folded between two snapshots of a run (at least; large states space them further apart).
 DEFAULT_SNAPSHOT_EVERY = 10_000
@@ -44,6 +43,28 @@ READABLE_SINCE_VERSION = 1
 STATE_CACHE_RUNS = 8
 _INSERT_EVENT_SQL = ("INSERT INTO events (id, event_id, run_id, seq, event_type, timestamp, payload, node_id, "
                      "metadata, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)")
+
+
+def is_sqlite_file(path: str | os.PathLike[str]) -> bool:
+    """True when SQLite reads `path` as a database (a folder scan's test), judged through SQLite.
+
+    Never by opening the file in Python: closing that descriptor would drop every POSIX lock this
+    process holds on the file, and an open store of the same file would then miss later commits
+    (see `SQLiteStore._connect`). An empty file is not one yet.
+    """
+    try:
+        if os.path.getsize(path) == 0:
+            return False
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    except (OSError, sqlite3.Error):
+        return False
+    try:
+        conn.execute("PRAGMA schema_version").fetchone()
+        return True
+    except sqlite3.Error as exc:  # locked or busy is still a database
+        return "file is not a database" not in str(exc)
+    finally:
+        conn.close()
 
 
 def _upsert_sql(table: str, columns: Sequence[str], key: Sequence[str], indexed: Sequence[str]) -> str:
@@ -263,13 +284,15 @@ class SQLiteStore:
         p = Path(self.path)
         if p.is_dir():
             raise NotAStoreError(f"{self.path}: is a directory, not an agenttui database file")
+        # The header is judged by SQLite itself (SQLITE_NOTADB below), never by reading the file here:
+        # closing any descriptor of the file drops every POSIX lock this process holds on it, so a
+        # writer in another process that closes next finds no reader, checkpoints and deletes the
+        # -wal and -shm under our open connections, which then never see a commit again (issue 11).
+        # SQLite's own descriptors are safe: it keeps them open while a connection holds a lock.
         exists = p.exists() and p.stat().st_size > 0
-        if exists:
-            with open(p, "rb") as fh:
-                if fh.read(16) != SQLITE_HEADER:
-                    raise NotAStoreError(f"{self.path}: not a SQLite database (wrong file header)")
-        elif self.readonly:
+        if not exists and self.readonly:
             raise FileNotFoundError(f"{self.path}: no such database")
+        conn: sqlite3.Connection | None = None
         try:
             if self.readonly:
                 conn = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True,
@@ -288,8 +311,12 @@ class SQLiteStore:
                     raise SchemaError(f"{self.path}: could not switch to WAL mode (got {mode})")
                 conn.execute("PRAGMA synchronous = NORMAL")
             self._check_and_migrate(conn)
-        except sqlite3.DatabaseError as exc:
-            if "file is not a database" in str(exc) or "malformed" in str(exc):
+        except BaseException as exc:
+            if conn is not None:
+                conn.close()
+            if isinstance(exc, sqlite3.DatabaseError) and "file is not a database" in str(exc):
+                raise NotAStoreError(f"{self.path}: not a SQLite database (wrong file header)") from None
+            if isinstance(exc, sqlite3.DatabaseError) and "malformed" in str(exc):
                 raise NotAStoreError(f"{self.path}: not a usable SQLite database ({exc})") from None
             raise
         return conn

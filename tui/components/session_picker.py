@@ -13,9 +13,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, Label, OptionList
 from textual.widgets.option_list import Option
 
+from agenttui.store.sqlite import is_sqlite_file
+
 from ..literal import clean
 
-SQLITE_HEADER = b"SQLite format 3\x00"
 SUFFIXES = (".db", ".sqlite", ".sqlite3")
 
 
@@ -30,9 +31,8 @@ def session_files(folder: str | os.PathLike[str]) -> list[Path]:
         if not entry.is_file() or not entry.name.endswith(SUFFIXES):
             continue
         try:
-            with open(entry.path, "rb") as fh:
-                if fh.read(16) != SQLITE_HEADER:
-                    continue
+            if not is_sqlite_file(entry.path):
+                continue
             mtime = entry.stat().st_mtime
             if os.path.exists(entry.path + "-wal"):  # a live writer's commits land there
                 mtime = max(mtime, os.stat(entry.path + "-wal").st_mtime)
