@@ -6,38 +6,19 @@ the cursor, change colours or clear the screen.
 """
 from __future__ import annotations
 
-import re
 from typing import Any, Callable
 
 import orjson
 
 from agenttui.store import Event
+from agenttui.terminal_text import escape_controls
 
 #: Longest summary returned (characters), so one event stays one line.
 MAX_SUMMARY = 200
 
-# C0 controls, DEL, C1 controls, and the bidi overrides/isolates that can reorder what is shown
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_WHITESPACE = {"\n": " ", "\r": " ", "\t": " "}
-
-
-def _escape(m: re.Match[str]) -> str:
-    ch = m.group()
-    if ch in _WHITESPACE:
-        return _WHITESPACE[ch]
-    code = ord(ch)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
 def safe_text(value: Any, limit: int | None = None) -> str:
     """`value` as one printable line: controls shown as \\xNN, newlines as spaces, cut at `limit`."""
-    text = value if isinstance(value, str) else str(value)
-    if limit is not None and len(text) > limit * 4:
-        text = text[: limit * 4]  # escaping never shrinks text, so this keeps the work bounded
-    text = _UNSAFE.sub(_escape, text)
-    if limit is not None and len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return text
+    return escape_controls(value, limit)
 
 
 def _short(value: Any, limit: int = 60) -> str:
