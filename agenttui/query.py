@@ -5,8 +5,9 @@ this week" span many files. This runs the same statement against each `*.db` in 
 row with the file it came from, and reports (then skips) files that cannot answer, such as an older
 session without the table the query needs, instead of failing the whole query.
 
-Databases are opened with SQLite's read-only mode plus `PRAGMA query_only`, so a query can never
-change a file an agent may still be writing.
+Databases are opened with SQLite's read-only mode plus `PRAGMA query_only`, and an authorizer
+refuses ATTACH (VACUUM INTO attaches its target), schema and row changes and writing pragmas
+before they run, so a query can neither change a file an agent may still be writing nor create one.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from typing import IO, Any, Iterable, Sequence
 import orjson
 
 from agenttui.store.errors import AgentTuiError
-from agenttui.summary import safe_text
+from agenttui.terminal_text import escape_controls, escape_json
 
 __all__ = ["QueryError", "QueryResult", "add_query_command", "cmd_query", "main", "run_query"]
 
@@ -62,20 +63,67 @@ def _database_files(target: Path, pattern: str) -> tuple[list[Path], bool]:
     raise QueryError(f"{target}: no such file or folder")
 
 
-def _connect_readonly(path: Path) -> sqlite3.Connection:
+#: Actions that would create or change a file. SQLite's read-only mode and `query_only` stop
+#: writes to the database itself, but not ATTACH, which creates the file it names, nor VACUUM
+#: INTO, which creates its target (through an ATTACH) before it is refused.
+_REFUSED_ACTIONS = {
+    sqlite3.SQLITE_ATTACH: "ATTACH", sqlite3.SQLITE_DETACH: "DETACH", sqlite3.SQLITE_INSERT: "INSERT",
+    sqlite3.SQLITE_DELETE: "DELETE", sqlite3.SQLITE_ALTER_TABLE: "ALTER TABLE", sqlite3.SQLITE_REINDEX: "REINDEX",
+    sqlite3.SQLITE_ANALYZE: "ANALYZE", sqlite3.SQLITE_CREATE_VTABLE: "CREATE VIRTUAL TABLE",
+    sqlite3.SQLITE_DROP_VTABLE: "DROP VIRTUAL TABLE",
+    **{getattr(sqlite3, f"SQLITE_{verb}_{what}"): f"{verb} {what.replace('TEMP_', 'TEMP ')}"
+       for verb in ("CREATE", "DROP") for what in ("INDEX", "TABLE", "TEMP_INDEX", "TEMP_TABLE", "TEMP_TRIGGER",
+                                                    "TEMP_VIEW", "TRIGGER", "VIEW")},
+}
+_SCHEMA_TABLES = ("sqlite_master", "sqlite_schema", "sqlite_temp_master", "sqlite_temp_schema")
+#: Pragmas that may take an argument and still only read (the schema introspection ones).
+_READING_PRAGMAS = frozenset({"table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo",
+                              "foreign_key_list", "foreign_key_check", "integrity_check", "quick_check"})
+#: Pragmas that try to write even without an argument (a checkpoint, an optimize pass).
+_WRITING_PRAGMAS = frozenset({"wal_checkpoint", "optimize", "incremental_vacuum"})
+
+
+class _ReadOnlyGuard:
+    """SQLite authorizer that refuses, before a statement runs, whatever could create or change a file.
+
+    `refused` keeps what was refused, for a message better than SQLite's "not authorized".
+    """
+
+    def __init__(self) -> None:
+        self.refused: str | None = None
+
+    def __call__(self, action: int, arg1: str | None, arg2: str | None, _db: str | None, _trigger: str | None) -> int:
+        what = _REFUSED_ACTIONS.get(action)
+        if action == sqlite3.SQLITE_UPDATE and arg1 not in _SCHEMA_TABLES:
+            what = "UPDATE"  # (SQLite's own pragma functions ask to read the schema table this way)
+        elif action == sqlite3.SQLITE_PRAGMA:
+            name = (arg1 or "").lower()
+            if name in _WRITING_PRAGMAS or (arg2 is not None and name not in _READING_PRAGMAS):
+                what = f"PRAGMA {name}" + (f" = {arg2}" if arg2 is not None and name not in _WRITING_PRAGMAS else "")
+        if what is None:
+            return sqlite3.SQLITE_OK
+        # CREATE and DROP first ask to write the schema table, and the first refusal ends the statement
+        self.refused = "a schema change" if arg1 in _SCHEMA_TABLES else what
+        return sqlite3.SQLITE_DENY
+
+
+def _connect_readonly(path: Path) -> tuple[sqlite3.Connection, _ReadOnlyGuard]:
     """SQLite judges the header (see store/sqlite.py: reading the file here would drop our locks)."""
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
                            check_same_thread=False)
+    guard = _ReadOnlyGuard()
     try:
         conn.execute("PRAGMA query_only = 1")
         conn.execute("PRAGMA busy_timeout = 5000")
         conn.execute("PRAGMA schema_version").fetchone()
+        conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)  # a second wall in front of ATTACH
+        conn.set_authorizer(guard)
     except sqlite3.DatabaseError as exc:
         conn.close()
         if "file is not a database" in str(exc):
             raise sqlite3.DatabaseError("not a SQLite database (wrong file header)") from None
         raise
-    return conn
+    return conn, guard
 
 
 def _unique(names: Iterable[str]) -> list[str]:
@@ -109,7 +157,7 @@ def run_query(target: str | Path, sql: str, *, pattern: str = "*.db", params: Se
     for path in files:
         label = str(path.relative_to(root)) if is_folder else str(path)  # --pattern '**/*.db' recurses
         try:
-            conn = _connect_readonly(path)
+            conn, guard = _connect_readonly(path)
         except (sqlite3.Error, OSError) as exc:
             result.skipped.append((label, f"cannot be opened: {exc}"))
             continue
@@ -120,6 +168,9 @@ def run_query(target: str | Path, sql: str, *, pattern: str = "*.db", params: Se
         except sqlite3.Warning as exc:  # e.g. two statements in one string
             raise QueryError(f"the query was refused: {exc}") from None
         except sqlite3.Error as exc:
+            if guard.refused:
+                raise QueryError(f"the query was refused: agenttui query only reads, and {guard.refused} "
+                                 "would create or change a file") from None
             message = str(exc)
             if _is_statement_error(message) or isinstance(exc, sqlite3.ProgrammingError):
                 raise QueryError(f"the query was refused: {message}") from None
@@ -157,15 +208,30 @@ def write_json(result: QueryResult, out: IO[str]) -> None:
     cols = result.columns
     for i, row in enumerate(result.rows):
         obj = {c: _json_value(v) for c, v in zip(cols, row)}
-        out.write(("\n" if i == 0 else ",\n") + orjson.dumps(obj, default=str).decode())
+        out.write(("\n" if i == 0 else ",\n") + escape_json(orjson.dumps(obj, default=str).decode()))
     out.write("\n]\n" if result.rows else "]\n")
 
 
+#: CSV may hold multi-line text (the writer quotes it); every other control is shown escaped.
+_CSV_WHITESPACE = {"\n": "\n", "\t": "\t"}
+
+
+def _csv_value(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, str):
+        return escape_controls(value, whitespace=_CSV_WHITESPACE)
+    return value
+
+
 def write_csv(result: QueryResult, out: IO[str]) -> None:
+    """CSV of the rows; event text is escaped like the table's, since CSV lands on terminals too."""
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(result.columns)
+    writer.writerow([_csv_value(c) for c in result.columns])
     for row in result.rows:
-        writer.writerow(["" if v is None else (v.hex() if isinstance(v, bytes) else v) for v in row])
+        writer.writerow([_csv_value(v) for v in row])
 
 
 def _cell(value: Any) -> str:
@@ -175,7 +241,7 @@ def _cell(value: Any) -> str:
         return f"<{len(value)} bytes>"
     if isinstance(value, float):
         return repr(value)
-    return safe_text(value, MAX_CELL)  # payload text may hold escapes: shown, never interpreted
+    return escape_controls(value, MAX_CELL)  # payload text may hold escapes: shown, never interpreted
 
 
 def write_table(result: QueryResult, out: IO[str]) -> None:
@@ -183,17 +249,17 @@ def write_table(result: QueryResult, out: IO[str]) -> None:
     cells = [[_cell(v) for v in row] for row in result.rows]
     if result.tagged:  # file names are how rows are told apart: never cut them
         for r, row in zip(cells, result.rows):
-            r[0] = safe_text(row[0])
+            r[0] = escape_controls(row[0])
     numeric = [bool(result.rows) and all(isinstance(r[i], (int, float)) and not isinstance(r[i], bool)
                                          for r in result.rows if r[i] is not None)
                for i in range(len(cols))]
-    widths = [max([len(safe_text(c, MAX_CELL))] + [len(r[i]) for r in cells]) for i, c in enumerate(cols)]
+    widths = [max([len(escape_controls(c, MAX_CELL))] + [len(r[i]) for r in cells]) for i, c in enumerate(cols)]
 
     def line(values: Sequence[str]) -> str:
         parts = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)]
         return "  ".join(parts).rstrip()
 
-    out.write(line([safe_text(c, MAX_CELL) for c in cols]) + "\n")
+    out.write(line([escape_controls(c, MAX_CELL) for c in cols]) + "\n")
     out.write("  ".join("-" * w for w in widths) + "\n")
     for r in cells:
         out.write(line(r) + "\n")
@@ -238,7 +304,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     out = sys.stdout
     if not args.quiet:
         for label, reason in result.skipped:
-            print(f"agenttui query: skipped {label}: {reason}", file=sys.stderr)
+            print(f"agenttui query: skipped {escape_controls(label)}: {escape_controls(reason)}", file=sys.stderr)
     if args.json:
         write_json(result, out)
     elif args.csv:
@@ -264,7 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return cmd_query(args)
     except (QueryError, OSError) as exc:
-        print(f"agenttui query: error: {exc}", file=sys.stderr)
+        print(f"agenttui query: error: {escape_controls(str(exc), 2000)}", file=sys.stderr)
         return EXIT_ERROR
 
 

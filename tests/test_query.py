@@ -157,3 +157,106 @@ def test_a_pattern_can_reach_into_subfolders(sessions: Path) -> None:
     assert len(flat.rows) == 2 and len(deep.rows) == 3
     archived = [r for r in deep.rows if r[0].startswith("archive/2026-03/")]
     assert len(archived) == 1 and archived[0][1] == 1
+
+
+# ----------------------------------------------------------------- no file created or changed
+
+def _tree(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file under `folder` with its size and modification time."""
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("sql, names", [
+    ("ATTACH DATABASE '{out}' AS x", "ATTACH"),
+    ("ATTACH DATABASE 'file:{out}?mode=rwc' AS x", "ATTACH"),
+    ("VACUUM INTO '{out}'", "ATTACH"),
+    ("VACUUM", None),
+    ("DETACH DATABASE main", "DETACH"),
+    ("PRAGMA wal_checkpoint(TRUNCATE)", "wal_checkpoint"),
+    ("PRAGMA journal_mode = DELETE", "journal_mode"),
+    ("PRAGMA optimize", "optimize"),
+    ("CREATE TEMP TABLE t AS SELECT 1", "schema change"),
+    ("CREATE INDEX i ON events(run_id)", "schema change"),
+    ("INSERT INTO events(event_id) VALUES ('x')", "INSERT"),
+    ("UPDATE runs SET status = 'x'", "UPDATE"),
+    ("DELETE FROM runs", "DELETE"),
+    ("REINDEX", "REINDEX"),
+    ("ANALYZE", "ANALYZE"),
+])
+def test_no_statement_creates_or_changes_a_file(tmp_path: Path, capsys, sql: str, names: str | None) -> None:
+    folder = tmp_path / "data"
+    db = session(folder, "t", 2)
+    # a writer keeps the WAL open, so a checkpoint or a journal-mode change would have work to do
+    writer = sqlite3.connect(db, isolation_level=None)
+    writer.execute("PRAGMA wal_autocheckpoint = 0")
+    writer.execute("CREATE TABLE IF NOT EXISTS scratch (x)")
+    writer.execute("INSERT INTO scratch VALUES (1)")
+    try:
+        before = _tree(tmp_path)
+        out = tmp_path / "created.db"
+        code = cli_main(["query", str(db), sql.format(out=out)])
+        err = capsys.readouterr().err
+        assert code == 2 and "the query was refused" in err, err
+        if names:
+            assert names in err and "would create or change a file" in err
+        assert not out.exists()
+        assert _tree(tmp_path) == before, "query changed or created a file"
+    finally:
+        writer.close()
+
+
+def test_the_guard_leaves_reading_statements_alone(tmp_path: Path) -> None:
+    db = session(tmp_path, "t", 2)
+    for sql in ("PRAGMA table_info(events)", "SELECT count(*) FROM pragma_table_info('events')",
+                "PRAGMA journal_mode", "PRAGMA integrity_check",
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3) SELECT * FROM c",
+                "SELECT json_extract(payload, '$.args') FROM events"):
+        assert run_query(db, sql).files == [str(db)], sql
+
+
+# ----------------------------------------------------------------- terminal-safe output
+
+HOSTILE = "\x1b]2;owned\x07\x1b]52;c;aGk=\x07\x1b[2J\x9b2J\u202eevil\u2028x"
+
+
+def _hostile_db(tmp_path: Path) -> Path:
+    db = tmp_path / "run.db"
+    with Recorder(db, task="t") as run:
+        run.decision("x", reasoning=HOSTILE + "\nsecond line\ttab")
+    return db
+
+
+SELECT_HOSTILE = ("SELECT json_extract(payload, '$.reasoning') AS \"col\x1b[2J\" FROM events "
+                  "WHERE event_type = 'decision'")
+
+
+def _assert_inert(text: str) -> None:
+    for ch in ("\x1b", "\x07", "\x9b", "\u202e", "\u2028", "\r"):
+        assert ch not in text, f"{ch!r} reached the output"
+
+
+def test_csv_escapes_controls_but_keeps_multi_line_cells(tmp_path: Path, capsys) -> None:
+    assert query_main([str(_hostile_db(tmp_path)), SELECT_HOSTILE, "--csv", "-q"]) == 0
+    out = capsys.readouterr().out
+    _assert_inert(out)
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[0] == ["col\\x1b[2J"]
+    assert rows[1] == ["\\x1b]2;owned\\x07\\x1b]52;c;aGk=\\x07\\x1b[2J\\x9b2J\\u202eevil\\u2028x\nsecond line\ttab"]
+
+
+def test_json_stays_exact_with_controls_as_unicode_escapes(tmp_path: Path, capsys) -> None:
+    assert query_main([str(_hostile_db(tmp_path)), SELECT_HOSTILE, "--json", "-q"]) == 0
+    out = capsys.readouterr().out
+    _assert_inert(out)
+    assert json.loads(out) == [{"col\x1b[2J": HOSTILE + "\nsecond line\ttab"}]
+
+
+def test_a_crafted_file_name_is_shown_escaped_when_skipped(tmp_path: Path, capsys) -> None:
+    folder = tmp_path / "sessions"
+    session(folder, "t", 1)
+    (folder / "x\x1b]2;owned\x07\u202e.db").write_text("not a database")
+    assert query_main([str(folder), "SELECT count(*) FROM events"]) == 0
+    out, err = capsys.readouterr()
+    _assert_inert(out + err)
+    assert "skipped x\\x1b]2;owned\\x07\\u202e.db: cannot be opened: not a SQLite database" in err
