@@ -365,6 +365,20 @@ def apply_event(state: RunState, event: Event) -> Touched:
         if node is not None:
             node["metadata"] = {**node["metadata"], "inner_node_count": p.get("node_count"),
                                 "inner_edge_count": p.get("edge_count")}
+    elif et == "details_updated":  # fields only known later (an OpenTelemetry span's end)
+        r = p.get("run")
+        if isinstance(r, dict):
+            if r.get("task") is not None:
+                run["task"] = _str(r["task"])[:2000]
+            if r.get("model") is not None:
+                run["model"] = _str(r["model"])
+        n = p.get("node")
+        if node is not None and isinstance(n, dict):
+            for col in ("task_goal", "node_type", "task_type"):
+                if n.get(col) is not None:
+                    node[col] = _str(n[col])
+            if isinstance(n.get("metadata"), dict) and n["metadata"]:
+                node["metadata"] = {**node["metadata"], **n["metadata"]}
     elif et == "llm_call_started":
         run["llm_calls"] += 1
         if node is not None:

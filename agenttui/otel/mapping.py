@@ -1,0 +1,406 @@
+"""The one mapping from GenAI spans to agenttui events (documented, as a table, in docs/otel.md).
+
+Pure functions of a `Span` and where it sits in the tree (its nearest enclosing node, the tool call
+that spawned it): the span processor, the OTLP/HTTP receiver and `agenttui import --format otlp` all
+call these, so the same spans give the same events by every way in. Event ids are uuid5 of
+trace id, span id and the event's kind: a re-import or a retried export stores nothing twice.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+
+from agenttui.store import Event
+
+from .spans import STATUS_ERROR, Span
+
+ROLE_NODE, ROLE_LLM, ROLE_TOOL, ROLE_OTHER = "node", "llm", "tool", "other"
+#: gen_ai.operation.name -> (role, node_type for nodes)
+GENAI_OPERATIONS = {
+    "invoke_agent": (ROLE_NODE, "AGENT"), "create_agent": (ROLE_NODE, "AGENT"),
+    "invoke_workflow": (ROLE_NODE, "WORKFLOW"), "plan": (ROLE_NODE, "PLAN"),
+    "chat": (ROLE_LLM, None), "generate_content": (ROLE_LLM, None), "text_completion": (ROLE_LLM, None),
+    "embeddings": (ROLE_LLM, None), "execute_tool": (ROLE_TOOL, None),
+}
+#: openinference.span.kind -> (role, node_type for nodes)
+OPENINFERENCE_KINDS = {
+    "AGENT": (ROLE_NODE, "AGENT"), "CHAIN": (ROLE_NODE, "CHAIN"),
+    "LLM": (ROLE_LLM, None), "EMBEDDING": (ROLE_LLM, None), "TOOL": (ROLE_TOOL, None),
+}
+NAMESPACE = uuid.UUID("5b0b7f3e-6f1c-4d55-9a57-0a7e11e7c0de")
+#: Longest text kept from one attribute (a prompt, a tool result); the rest is cut with a note.
+MAX_TEXT = 65_536
+SOURCE = {"source": "otel"}
+#: Node statuses a span's end gives (the fold's FAILED counts as an error, CANCELLED does not).
+FINISHED, FAILED, CANCELLED, RUNNING = "FINISH", "FAILED", "CANCELLED", "DOING"
+
+
+def classify(span: Span) -> tuple[str, str | None]:
+    """(role, node_type): GenAI's operation name first, then OpenInference's span kind."""
+    attrs = span.attributes
+    op = attrs.get("gen_ai.operation.name")
+    if isinstance(op, str) and op in GENAI_OPERATIONS:
+        return GENAI_OPERATIONS[op]
+    kind = attrs.get("openinference.span.kind")
+    if isinstance(kind, str) and kind.upper() in OPENINFERENCE_KINDS:
+        return OPENINFERENCE_KINDS[kind.upper()]
+    return ROLE_OTHER, None
+
+
+def event_id(span: Span, kind: str) -> str:
+    return str(uuid.uuid5(NAMESPACE, f"{span.trace_id}/{span.span_id}/{kind}"))
+
+
+def timestamp(ns: int) -> str:
+    secs, rest = divmod(ns, 1_000_000_000)
+    return datetime.fromtimestamp(secs, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{rest // 1000:06d}Z"
+
+
+def _first(attrs: dict[str, Any], *keys: str) -> Any:
+    for k in keys:
+        v = attrs.get(k)
+        if v is not None and v != "":
+            return v
+    return None
+
+
+def _clip(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > MAX_TEXT:
+        return value[:MAX_TEXT] + f"… [{len(value) - MAX_TEXT:,} more characters]"
+    return value
+
+
+def _json(value: Any) -> Any:
+    """Attributes that carry JSON as text (messages, tool arguments) are stored as JSON."""
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return _clip(value)
+    return _clip(value)
+
+
+def _count(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return int(value)
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+# ------------------------------------------------------------------------------ what a span says
+
+def model_info(attrs: dict[str, Any]) -> dict[str, Any]:
+    info = {
+        "model": _first(attrs, "gen_ai.request.model", "llm.request.model_name", "llm.model_name", "model_name"),
+        "response_model": _first(attrs, "gen_ai.response.model", "llm.response.model_name", "llm.model_name"),
+        "provider": _first(attrs, "gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system"),
+    }
+    return {k: v for k, v in info.items() if v is not None}
+
+
+def token_usage(attrs: dict[str, Any]) -> dict[str, int] | None:
+    """Input/output tokens under every name in use: GenAI's current and older names, OpenInference's."""
+    pt = _count(_first(attrs, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt"))
+    ct = _count(_first(attrs, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens",
+                       "llm.token_count.completion"))
+    total = _count(attrs.get("llm.token_count.total"))
+    if pt is None and ct is None and total is None:
+        return None
+    usage = {"prompt_tokens": pt or 0, "completion_tokens": ct or 0}
+    usage["total_tokens"] = total if total is not None else usage["prompt_tokens"] + usage["completion_tokens"]
+    return usage
+
+
+def _flattened_messages(attrs: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
+    """OpenInference's `llm.input_messages.0.message.role` style back into a list of messages."""
+    out: dict[int, dict[str, Any]] = {}
+    for key, value in attrs.items():
+        if not key.startswith(prefix):
+            continue
+        index, _, rest = key[len(prefix):].partition(".")
+        if not index.isdigit() or not rest.startswith("message."):
+            continue
+        msg = out.setdefault(int(index), {})
+        field_name = rest[len("message."):]
+        if field_name in ("role", "content", "name", "tool_call_id"):
+            msg[field_name] = _clip(value)
+        elif field_name.startswith("tool_calls."):
+            msg.setdefault("tool_calls", {})[field_name[len("tool_calls."):]] = _clip(value)
+    return [out[i] for i in sorted(out)]
+
+
+_MESSAGE_EVENTS = {"gen_ai.system.message": "system", "gen_ai.user.message": "user",
+                   "gen_ai.assistant.message": "assistant", "gen_ai.tool.message": "tool"}
+
+
+def messages(span: Span) -> tuple[Any, Any]:
+    """(input messages, output messages) when the producer recorded them, else (None, None)."""
+    a = span.attributes
+    inp = _first(a, "gen_ai.input.messages")
+    out = _first(a, "gen_ai.output.messages")
+    inp = _json(inp) if inp is not None else (_flattened_messages(a, "llm.input_messages.") or None)
+    out = _json(out) if out is not None else (_flattened_messages(a, "llm.output_messages.") or None)
+    if inp is None and out is None:  # the older GenAI convention: one span event per message
+        ev_in = [{"role": _MESSAGE_EVENTS[e.name], **{k: _json(v) for k, v in e.attributes.items()}}
+                 for e in span.events if e.name in _MESSAGE_EVENTS]
+        ev_out = [{k: _json(v) for k, v in e.attributes.items()} for e in span.events if e.name == "gen_ai.choice"]
+        inp, out = ev_in or None, ev_out or None
+    return inp, out
+
+
+def _text_of(message: Any) -> str | None:
+    """The text of one message in any of the shapes in use (parts, content string, content list)."""
+    if isinstance(message, str):
+        return message
+    if not isinstance(message, dict):
+        return None
+    if isinstance(message.get("content"), str):
+        return message["content"]
+    for parts_key in ("parts", "content"):
+        parts = message.get(parts_key)
+        if isinstance(parts, list):
+            texts = [p.get("content") or p.get("text") for p in parts if isinstance(p, dict)]
+            texts = [t for t in texts if isinstance(t, str)]
+            if texts:
+                return " ".join(texts)
+    return None
+
+
+def _put_messages(payload: dict[str, Any], msgs: Any, key: str, preview_key: str) -> None:
+    """The messages under `key` and the last one's text, cut short, under `preview_key`."""
+    if msgs is None:
+        return
+    payload[key] = msgs
+    text = _text_of(msgs[-1]) if isinstance(msgs, list) and msgs else None
+    if text:
+        payload[preview_key] = text[:200]
+
+
+def first_user_text(span: Span) -> str | None:
+    """The run's task as its producer asked it: the first user message, else the plain input."""
+    a = span.attributes
+    candidates: list[Any] = []
+    for key in ("pydantic_ai.all_messages", "gen_ai.input.messages", "all_messages_events"):
+        v = a.get(key)
+        if v is not None:
+            candidates.append(_json(v))
+    candidates.append(_flattened_messages(a, "llm.input_messages."))
+    for msgs in candidates:
+        if isinstance(msgs, list):
+            for m in msgs:
+                if isinstance(m, dict) and m.get("role") == "user":
+                    text = _text_of(m)
+                    if text:
+                        return text
+    value = a.get("input.value")
+    if isinstance(value, str) and value:
+        data = _json(value)
+        if isinstance(data, dict):
+            for m in data.get("messages") or []:
+                text = _text_of(m[-1] if isinstance(m, list) and m else m)
+                if text:
+                    return text
+            return None
+        return value if isinstance(data, str) else None
+    return None
+
+
+def node_name(span: Span) -> str:
+    a = span.attributes
+    name = _first(a, "gen_ai.agent.name", "agent_name", "gen_ai.workflow.name", "graph.node.name")
+    return str(name) if name is not None else span.name
+
+
+def tool_info(span: Span) -> dict[str, Any]:
+    a = span.attributes
+    name = _first(a, "gen_ai.tool.name", "tool.name", "tool_call.function.name") or span.name
+    info = {"tool_name": str(name), "api_name": str(name)}
+    call_id = _first(a, "gen_ai.tool.call.id", "tool_call.id")
+    if call_id is not None:
+        info["call_id"] = str(call_id)
+    return info
+
+
+def error_info(span: Span) -> dict[str, Any] | None:
+    """Type, message and stack trace when the span failed (status ERROR, `error.type`, an exception
+    event); `cancelled` when that failure is a cancellation."""
+    a = span.attributes
+    exc = next((e for e in span.events if e.name == "exception"), None)
+    err_type = a.get("error.type")
+    if span.status_code != STATUS_ERROR and err_type is None:
+        return None
+    info: dict[str, Any] = {}
+    if exc is not None:
+        info["error_type"] = exc.attributes.get("exception.type")
+        info["error_message"] = _clip(exc.attributes.get("exception.message"))
+        if exc.attributes.get("exception.stacktrace"):
+            info["stack_trace"] = _clip(exc.attributes["exception.stacktrace"])
+    if not info.get("error_type"):
+        info["error_type"] = err_type or "error"
+    if not info.get("error_message"):
+        info["error_message"] = span.status_message or str(info["error_type"])
+    info["cancelled"] = "cancel" in str(info["error_type"]).lower()
+    return info
+
+
+def _end_status(err: dict[str, Any] | None) -> str:
+    if err is None:
+        return FINISHED
+    return CANCELLED if err["cancelled"] else FAILED
+
+
+def _duration(span: Span) -> float | None:
+    if span.end_ns is None:
+        return None
+    return max(0.0, (span.end_ns - span.start_ns) / 1e9)
+
+
+def _otel_ref(span: Span) -> dict[str, Any]:
+    ref = {"trace_id": span.trace_id, "span_id": span.span_id, "span_name": span.name}
+    if span.parent_id:
+        ref["parent_span_id"] = span.parent_id
+    return ref
+
+
+# ------------------------------------------------------------------------------ events
+
+def _event(span: Span, kind: str, event_type: str, payload: dict[str, Any], node_id: str | None,
+           ns: int) -> Event:
+    return Event(event_type, payload, run_id=span.trace_id, event_id=event_id(span, kind), timestamp=timestamp(ns),
+                 node_id=node_id, metadata=SOURCE)
+
+
+def start_events(span: Span, role: str, node_type: str | None, node: str | None,
+                 spawned_by: dict[str, Any] | None) -> list[Event]:
+    """Events for a span's start. `node` is the nearest enclosing node (for a node span, its outer
+    node); `spawned_by` the tool call whose span encloses this node span, if any."""
+    a = span.attributes
+    out: list[Event] = []
+    ts = span.start_ns
+    if span.parent_id is None:
+        run = {"task": first_user_text(span) or span.name, "run_mode": "otel",
+               "config": model_info(a), "otel": _otel_ref(span)}
+        service = span.resource.get("service.name")
+        if service:
+            run["service"] = service
+        out.append(_event(span, "run_started", "run_started", run, None, ts))
+    if role == ROLE_NODE:
+        payload: dict[str, Any] = {"node_id": span.span_id, "node_type": node_type, "task_goal": node_name(span),
+                                   "status": RUNNING, "otel": _otel_ref(span)}
+        if node is not None:
+            payload["outer_node_id"] = node
+        out.append(_event(span, "node_created", "node_created", payload, span.span_id, ts))
+        if spawned_by is not None:
+            out.append(_event(span, "spawned_by", "details_updated",
+                              {"node_id": span.span_id, "node": {"metadata": {"spawned_by_tool_call": spawned_by}}},
+                              span.span_id, ts))
+    elif role == ROLE_LLM:
+        payload = {**model_info(a), "otel": _otel_ref(span)}
+        agent = a.get("gen_ai.agent.name")
+        if agent is not None:
+            payload["agent_class"] = agent
+        _put_messages(payload, messages(span)[0], "prompt", "prompt_preview")
+        out.append(_event(span, "llm_call_started", "llm_call_started", payload, node, ts))
+    elif role == ROLE_TOOL:
+        payload = {**tool_info(span), "otel": _otel_ref(span)}
+        args = _first(a, "gen_ai.tool.call.arguments", "tool_call.function.arguments", "tool_arguments", "input.value")
+        if args is not None:
+            payload["args"] = _json(args)
+            payload["args_summary"] = str(args)[:200]
+        out.append(_event(span, "tool_invoked", "tool_invoked", payload, node, ts))
+    return out
+
+
+def end_events(span: Span, role: str, node_type: str | None, node: str | None) -> list[Event]:
+    """Events for a span's end: results, tokens, statuses, errors, and fields only known now."""
+    a = span.attributes
+    out: list[Event] = []
+    ts = span.end_ns if span.end_ns is not None else span.start_ns
+    err = error_info(span)
+    duration = _duration(span)
+    if role == ROLE_NODE:
+        details: dict[str, Any] = {"node": {"task_goal": node_name(span), "node_type": node_type,
+                                            "metadata": {k: v for k, v in model_info(a).items()}}}
+        question = first_user_text(span)
+        if question:
+            details["node"]["metadata"]["input"] = question[:2000]
+        out.append(_event(span, "details", "details_updated", {"node_id": span.span_id, **details}, span.span_id, ts))
+        result = _first(a, "final_result", "output.value", "gen_ai.output.messages")
+        if result is not None:
+            out.append(_event(span, "result", "node_result_available",
+                              {"node_id": span.span_id, "action_name": node_type.lower() if node_type else "result",
+                               "result_summary": str(result)[:2000]}, span.span_id, ts))
+        status = {"node_id": span.span_id, "old_status": RUNNING, "new_status": _end_status(err)}
+        if err is not None:
+            status["error"] = err
+        out.append(_event(span, "node_status_changed", "node_status_changed", status, span.span_id, ts))
+    elif role == ROLE_LLM:
+        payload: dict[str, Any] = {**model_info(a), "otel": _otel_ref(span)}
+        if duration is not None:
+            payload["duration_seconds"] = duration
+        usage = token_usage(a)
+        if usage is not None:
+            payload["token_usage"] = usage
+        reasons = _first(a, "gen_ai.response.finish_reasons")
+        if reasons is not None:
+            payload["finish_reasons"] = reasons
+        if a.get("gen_ai.response.id") is not None:
+            payload["response_id"] = a["gen_ai.response.id"]
+        _put_messages(payload, messages(span)[1], "response", "result_summary")
+        if err is not None:
+            payload["error"] = err
+        out.append(_event(span, "llm_call_completed", "llm_call_completed", payload, node, ts))
+    elif role == ROLE_TOOL:
+        payload = {**tool_info(span), "state": "SUCCESS", "otel": _otel_ref(span)}
+        if duration is not None:
+            payload["duration_seconds"] = duration
+        result = _first(a, "gen_ai.tool.call.result", "tool_response", "output.value")
+        if result is not None:
+            payload["result"] = _json(result)
+            payload["result_summary"] = str(result)[:200]
+        if err is not None:
+            payload["state"] = CANCELLED if err["cancelled"] else FAILED
+            payload["error"] = err
+        out.append(_event(span, "tool_returned", "tool_returned", payload, node, ts))
+    else:
+        payload = {"name": span.name, "kind": span.kind, "scope": span.scope, "otel": _otel_ref(span),
+                   "attributes": {k: _clip(v) for k, v in a.items()}}
+        if duration is not None:
+            payload["duration_seconds"] = duration
+        if err is not None:
+            payload["error"] = err
+        out.append(_event(span, "span", "otel_span", payload, node, ts))
+    if span.parent_id is None:
+        task = first_user_text(span)
+        run_details: dict[str, Any] = {}
+        if task:
+            run_details["task"] = task
+        model = model_info(a).get("model")
+        if model:
+            run_details["model"] = model
+        if run_details:
+            out.append(_event(span, "run_details", "details_updated", {"run": run_details}, None, ts))
+        if err is not None and not err["cancelled"]:
+            out.append(_event(span, "run_end", "run_error", {**err, "duration_seconds": duration}, None, ts))
+        else:
+            fin: dict[str, Any] = {"duration_seconds": duration}
+            if err is not None:
+                fin["cancelled"] = True
+            out.append(_event(span, "run_end", "run_finished", fin, None, ts))
+    return out
+
+
+def promoted_node(span: Span, role: str, node: str | None) -> Event:
+    """A non-node span that an earlier child was attached to as if it were a node (its parent came
+    too late to wait for): it becomes a node of its own, so the tree stays connected."""
+    payload: dict[str, Any] = {"node_id": span.span_id, "node_type": role.upper(), "task_goal": span.name,
+                               "status": FINISHED, "otel": _otel_ref(span)}
+    if node is not None:
+        payload["outer_node_id"] = node
+    return _event(span, "promoted_node", "node_created", payload, span.span_id, span.start_ns)

@@ -1,0 +1,133 @@
+"""An OpenTelemetry span processor that records spans into an agenttui store, live.
+
+    provider.add_span_processor(agenttui.otel.SpanProcessor("run.db"))
+
+The agent's thread only snapshots the span and queues it (a started span's attributes are copied,
+a finished span is immutable and queued as is); a writer thread maps and appends in batches, like
+the Recorder's. Node and call events are written when spans START, so the tree grows while the
+agent runs; results, tokens and statuses when they end.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor as _SdkSpanProcessor
+
+from .assemble import TraceAssembler
+from .sink import SinkStats, append_events
+from .spans import from_sdk
+
+log = logging.getLogger("agenttui.otel")
+DEFAULT_FLUSH_INTERVAL = 0.05
+#: How long a span whose parent started before this processor was added waits for that parent.
+DEFAULT_HOLD_SECONDS = 5.0
+
+
+class SpanProcessor(_SdkSpanProcessor):
+    """Writes GenAI spans (and the spans around them) to a store: a path, a postgresql:// URL or an
+    open store you keep owning. `force_flush` writes everything queued; `shutdown` also stops waiting
+    for parents that never came and closes a store it opened."""
+
+    def __init__(self, target: Any, *, flush_interval: float = DEFAULT_FLUSH_INTERVAL,
+                 hold_seconds: float = DEFAULT_HOLD_SECONDS, max_queue: int = 100_000):
+        if flush_interval <= 0:
+            raise ValueError("flush_interval must be > 0 seconds")
+        if hasattr(target, "append"):
+            self.store, self._owns_store = target, False
+        else:
+            from agenttui.store import open_store
+
+            self.store, self._owns_store = open_store(target), True
+        self.flush_interval = flush_interval
+        self.hold_seconds = hold_seconds
+        self.max_queue = max_queue
+        self.stats = SinkStats()
+        self._assembler = TraceAssembler()
+        self._queue: collections.deque[tuple[bool, Any]] = collections.deque()
+        self._wake = threading.Event()
+        self._write_lock = threading.Lock()
+        self._stopping = False
+        self._retry: list[Any] = []
+        self._thread = threading.Thread(target=self._loop, name="agenttui-otel-writer", daemon=True)
+        self._thread.start()
+
+    # -- the SDK's hooks (the agent's thread) --------------------------------------------------
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        if self._stopping:
+            return
+        self._queue.append((False, from_sdk(span, ended=False)))
+        self._after_queue()
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if self._stopping:
+            return
+        self._queue.append((True, span))
+        self._after_queue()
+
+    def _after_queue(self) -> None:
+        if len(self._queue) == 1:
+            self._wake.set()
+        elif len(self._queue) >= self.max_queue:  # the writer is behind: catch up before going on
+            self._drain()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        deadline = time.monotonic() + timeout_millis / 1000
+        while time.monotonic() < deadline:
+            if self._drain():
+                return True
+            time.sleep(0.05)
+        return False
+
+    def shutdown(self) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(timeout=10)
+        for attempt in range(5):
+            if self._drain(release_all=True):
+                break
+            time.sleep(0.05 * (attempt + 1))
+        else:
+            log.error("agenttui otel: %d events could not be written and are lost", len(self._retry))
+        if self._owns_store:
+            self.store.close()
+
+    # -- the writer thread ----------------------------------------------------------------------
+    def _loop(self) -> None:
+        backoff = 0.0
+        while not self._stopping:
+            self._wake.wait(0.5)
+            if self._stopping:
+                return
+            time.sleep(self.flush_interval + backoff)  # let a burst gather into one transaction
+            backoff = 0.0 if self._drain() else min(1.0, max(0.05, backoff * 2))
+
+    def _drain(self, *, release_all: bool = False) -> bool:
+        """Map what is queued and append it; False if the store refused (kept for the next try)."""
+        with self._write_lock:
+            self._wake.clear()
+            events = self._retry
+            self._retry = []
+            asm = self._assembler
+            q = self._queue
+            while q:
+                ended, span = q.popleft()
+                if ended:
+                    events.extend(asm.ended(from_sdk(span, ended=True)))
+                else:
+                    events.extend(asm.started(span))
+            events.extend(asm.release(None if release_all else self.hold_seconds))
+            if not events:
+                return True
+            try:
+                append_events(self.store, events, self.stats)
+            except Exception as exc:
+                self._retry = events
+                log.warning("agenttui otel: could not write %d events (will retry): %s", len(events), exc)
+                return False
+            return True

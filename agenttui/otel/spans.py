@@ -1,0 +1,296 @@
+"""One span shape for every way in: the SDK's ReadableSpan, OTLP JSON and OTLP protobuf all become a
+`Span`, so the mapping to events is written once and cannot drift between the three.
+
+Ids are kept as lowercase hex (the OTLP JSON form), times as integer nanoseconds since the epoch, and
+attribute values as plain Python (str, bool, int, float, lists, dicts for kvlists).
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator
+
+STATUS_UNSET, STATUS_OK, STATUS_ERROR = 0, 1, 2
+_STATUS_NAMES = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2, "UNSET": 0, "OK": 1, "ERROR": 2}
+_KIND_NAMES = {"SPAN_KIND_UNSPECIFIED": 0, "SPAN_KIND_INTERNAL": 1, "SPAN_KIND_SERVER": 2, "SPAN_KIND_CLIENT": 3,
+               "SPAN_KIND_PRODUCER": 4, "SPAN_KIND_CONSUMER": 5}
+#: Nesting allowed inside one attribute value (arrays / kvlists): deeper input is refused, not recursed.
+MAX_VALUE_DEPTH = 64
+
+
+class SpanError(ValueError):
+    """A span that cannot be read; the message names the field, `where` the span's place in its batch."""
+
+    def __init__(self, message: str, where: str = ""):
+        super().__init__(f"{where}: {message}" if where else message)
+        self.reason = message
+        self.where = where
+
+
+@dataclass(slots=True)
+class SpanEvent:
+    name: str
+    time_ns: int
+    attributes: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Span:
+    trace_id: str
+    span_id: str
+    parent_id: str | None
+    name: str
+    start_ns: int
+    end_ns: int | None = None  # None: started, not ended yet (the span processor's on_start)
+    attributes: dict[str, Any] = field(default_factory=dict)
+    events: list[SpanEvent] = field(default_factory=list)
+    status_code: int = STATUS_UNSET
+    status_message: str = ""
+    kind: int = 0
+    resource: dict[str, Any] = field(default_factory=dict)
+    scope: str = ""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.trace_id, self.span_id
+
+
+# ------------------------------------------------------------------------------ SDK ReadableSpan
+
+def from_sdk(span: Any, *, ended: bool) -> Span:
+    """A live or finished `opentelemetry.sdk.trace.ReadableSpan`. A remote parent (a trace continued
+    from another process) is not ours to wait for, so it counts as no parent."""
+    ctx = span.context
+    parent = span.parent
+    parent_id = None if parent is None or parent.is_remote else format(parent.span_id, "016x")
+    status = span.status
+    resource = getattr(span, "resource", None)
+    scope = getattr(span, "instrumentation_scope", None)
+    return Span(
+        trace_id=format(ctx.trace_id, "032x"),
+        span_id=format(ctx.span_id, "016x"),
+        parent_id=parent_id,
+        name=span.name or "",
+        start_ns=span.start_time or 0,
+        end_ns=(span.end_time or span.start_time or 0) if ended else None,
+        attributes=dict(span.attributes or {}),
+        events=[SpanEvent(e.name, e.timestamp or 0, dict(e.attributes or {})) for e in span.events] if ended else [],
+        status_code=int(status.status_code.value) if status is not None else 0,
+        status_message=(status.description or "") if status is not None else "",
+        kind=int(span.kind.value) if span.kind is not None else 0,
+        resource=dict(resource.attributes) if resource is not None else {},
+        scope=scope.name if scope is not None else "",
+    )
+
+
+# ------------------------------------------------------------------------------ OTLP JSON
+
+def _id(value: Any, size: int, name: str, *, required: bool) -> str | None:
+    """Hex per the OTLP JSON spec; base64 (protobuf's default JSON mapping) is tolerated."""
+    if value in (None, ""):
+        if required:
+            raise SpanError(f"{name} is missing")
+        return None
+    if not isinstance(value, str):
+        raise SpanError(f"{name} must be a string, got {type(value).__name__}")
+    if len(value) == size * 2:
+        try:
+            bytes.fromhex(value)
+            return value.lower()
+        except ValueError:
+            pass
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) == size:
+        return raw.hex()
+    raise SpanError(f"{name} {value[:80]!r} is neither {size * 2} hex digits nor base64 of {size} bytes")
+
+
+def _int(value: Any, name: str, default: int | None = 0) -> int | None:
+    """int64 fields arrive as JSON strings (the spec's mapping) or as numbers."""
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        raise SpanError(f"{name} must be an integer, got a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise SpanError(f"{name} must be an integer, got {str(value)[:40]!r}")
+
+
+def _enum(value: Any, names: dict[str, int], name: str) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, str):
+        if value in names:
+            return names[value]
+        raise SpanError(f"{name} {value[:40]!r} is not one of {', '.join(n for n in names if '_' in n)}")
+    return _int(value, name) or 0
+
+
+def _json_value(value: Any, name: str, depth: int = 0) -> Any:
+    if depth > MAX_VALUE_DEPTH:
+        raise SpanError(f"attribute {name!r} is nested deeper than {MAX_VALUE_DEPTH} levels")
+    if not isinstance(value, dict):
+        raise SpanError(f"attribute {name!r}: value must be an AnyValue object")
+    if "stringValue" in value:
+        return value["stringValue"]
+    if "boolValue" in value:
+        return bool(value["boolValue"])
+    if "intValue" in value:
+        return _int(value["intValue"], f"attribute {name!r}")
+    if "doubleValue" in value:
+        v = value["doubleValue"]
+        return float(v) if isinstance(v, (int, float, str)) and not isinstance(v, bool) else None
+    if "arrayValue" in value:
+        items = (value["arrayValue"] or {}).get("values") or []
+        return [_json_value(v, name, depth + 1) for v in items]
+    if "kvlistValue" in value:
+        return _json_attrs((value["kvlistValue"] or {}).get("values") or [], depth + 1)
+    if "bytesValue" in value:
+        return value["bytesValue"]  # base64 text: shown as is
+    return None
+
+
+def _json_attrs(items: Any, depth: int = 0) -> dict[str, Any]:
+    if not isinstance(items, list):
+        raise SpanError("attributes must be a list of {key, value}")
+    out: dict[str, Any] = {}
+    for kv in items:
+        if not isinstance(kv, dict) or not isinstance(kv.get("key"), str):
+            raise SpanError("an attribute has no string 'key'")
+        out[kv["key"]] = _json_value(kv.get("value") or {}, kv["key"], depth)
+    return out
+
+
+def json_request_spans(request: Any) -> Iterator[Span | SpanError]:
+    """Spans of one ExportTraceServiceRequest in its JSON form; a span that cannot be read is yielded
+    as its SpanError (naming where it is) so the spans around it are still taken."""
+    if not isinstance(request, dict):
+        yield SpanError("an ExportTraceServiceRequest must be a JSON object")
+        return
+    rs_list = request.get("resourceSpans", request.get("resource_spans"))
+    if rs_list is None:
+        yield SpanError("no 'resourceSpans' field: not an OTLP trace request")
+        return
+    if not isinstance(rs_list, list):
+        yield SpanError("'resourceSpans' must be a list")
+        return
+    for ri, rs in enumerate(rs_list):
+        if not isinstance(rs, dict):
+            yield SpanError("must be an object", f"resourceSpans[{ri}]")
+            continue
+        try:
+            resource = _json_attrs(((rs.get("resource") or {}).get("attributes")) or [])
+        except SpanError as exc:
+            yield SpanError(f"resource: {exc.reason}", f"resourceSpans[{ri}]")
+            continue
+        for si, ss in enumerate(rs.get("scopeSpans", rs.get("scope_spans")) or []):
+            if not isinstance(ss, dict):
+                yield SpanError("must be an object", f"resourceSpans[{ri}].scopeSpans[{si}]")
+                continue
+            scope = (ss.get("scope") or {}).get("name") or ""
+            for pi, raw in enumerate(ss.get("spans") or []):
+                where = f"resourceSpans[{ri}].scopeSpans[{si}].spans[{pi}]"
+                try:
+                    yield _json_span(raw, resource, scope)
+                except SpanError as exc:
+                    yield SpanError(exc.reason, where)
+
+
+def _json_span(raw: Any, resource: dict[str, Any], scope: str) -> Span:
+    if not isinstance(raw, dict):
+        raise SpanError("a span must be an object")
+    status = raw.get("status") or {}
+    events = []
+    for i, ev in enumerate(raw.get("events") or []):
+        if not isinstance(ev, dict):
+            raise SpanError(f"events[{i}] must be an object")
+        events.append(SpanEvent(str(ev.get("name") or ""), _int(ev.get("timeUnixNano"), f"events[{i}].timeUnixNano"),
+                                _json_attrs(ev.get("attributes") or [])))
+    start = _int(raw.get("startTimeUnixNano"), "startTimeUnixNano", None)
+    if start is None:
+        raise SpanError("startTimeUnixNano is missing")
+    end = _int(raw.get("endTimeUnixNano"), "endTimeUnixNano", None)
+    return Span(
+        trace_id=_id(raw.get("traceId"), 16, "traceId", required=True),  # type: ignore[arg-type]
+        span_id=_id(raw.get("spanId"), 8, "spanId", required=True),  # type: ignore[arg-type]
+        parent_id=_id(raw.get("parentSpanId"), 8, "parentSpanId", required=False),
+        name=str(raw.get("name") or ""),
+        start_ns=start,
+        end_ns=end if end else start,
+        attributes=_json_attrs(raw.get("attributes") or []),
+        events=events,
+        status_code=_enum(status.get("code"), _STATUS_NAMES, "status.code") if isinstance(status, dict) else 0,
+        status_message=str(status.get("message") or "") if isinstance(status, dict) else "",
+        kind=_enum(raw.get("kind"), _KIND_NAMES, "kind"),
+        resource=resource,
+        scope=scope,
+    )
+
+
+# ------------------------------------------------------------------------------ OTLP protobuf
+
+def _pb_value(v: Any, depth: int = 0) -> Any:
+    which = v.WhichOneof("value")
+    if which is None:
+        return None
+    if which == "array_value":
+        if depth >= MAX_VALUE_DEPTH:
+            raise SpanError(f"an attribute is nested deeper than {MAX_VALUE_DEPTH} levels")
+        return [_pb_value(x, depth + 1) for x in v.array_value.values]
+    if which == "kvlist_value":
+        if depth >= MAX_VALUE_DEPTH:
+            raise SpanError(f"an attribute is nested deeper than {MAX_VALUE_DEPTH} levels")
+        return {kv.key: _pb_value(kv.value, depth + 1) for kv in v.kvlist_value.values}
+    if which == "bytes_value":
+        return base64.b64encode(v.bytes_value).decode()
+    return getattr(v, which)
+
+
+def _pb_attrs(items: Iterable[Any]) -> dict[str, Any]:
+    return {kv.key: _pb_value(kv.value) for kv in items}
+
+
+def protobuf_request_spans(body: bytes) -> Iterator[Span | SpanError]:
+    """Spans of a binary ExportTraceServiceRequest (raises SpanError if the body does not decode)."""
+    from google.protobuf.message import DecodeError
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    request = ExportTraceServiceRequest()
+    try:
+        request.ParseFromString(body)
+    except DecodeError as exc:
+        raise SpanError(f"the body is not a protobuf ExportTraceServiceRequest ({exc})") from None
+    for ri, rs in enumerate(request.resource_spans):
+        resource = _pb_attrs(rs.resource.attributes)
+        for si, ss in enumerate(rs.scope_spans):
+            scope = ss.scope.name
+            for pi, s in enumerate(ss.spans):
+                where = f"resourceSpans[{ri}].scopeSpans[{si}].spans[{pi}]"
+                if len(s.trace_id) != 16 or len(s.span_id) != 8:
+                    yield SpanError(f"traceId must be 16 bytes and spanId 8 bytes, got {len(s.trace_id)} and "
+                                    f"{len(s.span_id)}", where)
+                    continue
+                if s.parent_span_id and len(s.parent_span_id) != 8:
+                    yield SpanError(f"parentSpanId must be 8 bytes, got {len(s.parent_span_id)}", where)
+                    continue
+                try:
+                    yield Span(
+                        trace_id=s.trace_id.hex(), span_id=s.span_id.hex(),
+                        parent_id=s.parent_span_id.hex() if s.parent_span_id else None,
+                        name=s.name, start_ns=s.start_time_unix_nano,
+                        end_ns=s.end_time_unix_nano or s.start_time_unix_nano,
+                        attributes=_pb_attrs(s.attributes),
+                        events=[SpanEvent(e.name, e.time_unix_nano, _pb_attrs(e.attributes)) for e in s.events],
+                        status_code=s.status.code, status_message=s.status.message, kind=s.kind,
+                        resource=resource, scope=scope,
+                    )
+                except SpanError as exc:
+                    yield SpanError(exc.reason, where)
