@@ -11,11 +11,15 @@ from .envelope import (
     parse_envelope, parse_json_line,
 )
 from .errors import (
-    AgentTuiError, ConcurrencyError, EnvelopeError, ImmutableEventError, NotAStoreError, SchemaError,
-    SchemaTooNewError, UpcastError,
+    AgentTuiError, ConcurrencyError, EnvelopeError, ImmutableEventError, NotAStoreError, ReadOnlyStoreError,
+    SchemaError, SchemaTooNewError, StoreUnavailableError, UpcastError,
 )
 from .fold import FOLD_VERSION, PENDING, RunState, Touched, apply_event, fold, nid_key
-from .sqlite import AppendResult, EventFilter, SQLiteStore, state_graph
+from .base import BaseStore
+from .protocol import EventStore
+from .rows import AppendResult, EventFilter, state_graph
+from .sqlite import SQLiteStore
+from .urls import is_postgres_url, sqlite_path
 from .upcast import UpcasterRegistry, upcasters
 from .projections import (
     FunctionProjection, Projection, ProjectionError, ProjectionRegistry, Projector, global_projections,
@@ -24,8 +28,9 @@ from .projections import (
 from .recorder import LLMCall, Node, Recorder
 
 __all__ = [
-    "AgentTuiError", "AppendResult", "ConcurrencyError", "DEFAULT_MAX_PAYLOAD_BYTES", "EnvelopeError", "Event",
-    "EventFilter", "FOLD_VERSION", "ImmutableEventError", "NotAStoreError", "PENDING", "RunState",
+    "AgentTuiError", "AppendResult", "BaseStore", "ConcurrencyError", "DEFAULT_MAX_PAYLOAD_BYTES", "EnvelopeError",
+    "Event", "EventFilter", "EventStore", "FOLD_VERSION", "ImmutableEventError", "NotAStoreError", "PENDING",
+    "ReadOnlyStoreError", "RunState", "StoreUnavailableError", "is_postgres_url",
     "SQLiteStore", "SchemaError", "SchemaTooNewError", "Touched", "UNASSIGNED_RUN_ID", "UpcastError", "UpcasterRegistry",
     "apply_event", "fold", "new_event_id", "nid_key", "normalize_timestamp", "now_timestamp", "open_store",
     "parse_envelope", "parse_json_line", "state_graph", "upcasters",
@@ -34,7 +39,7 @@ __all__ = [
 ]
 
 
-def open_store(target: str | os.PathLike[str] | None = None, *, readonly: bool = False, **kwargs):
+def open_store(target: str | os.PathLike[str] | None = None, *, readonly: bool = False, **kwargs) -> EventStore:
     """Open the store a TARGET names: a SQLite file path (the default backend) or a postgresql:// URL.
 
     With no target, $AGENTTUI_DB (or $DATABASE_URL) is used. PostgresStore is imported only for a
@@ -45,10 +50,8 @@ def open_store(target: str | os.PathLike[str] | None = None, *, readonly: bool =
         if not target:
             raise SchemaError("no database given: pass a path or set AGENTTUI_DB")
     t = str(target)
-    if t.startswith(("postgresql://", "postgres://")):
+    if is_postgres_url(t):
         from .postgres import PostgresStore
 
         return PostgresStore(t, readonly=readonly, **kwargs)
-    if t.startswith("sqlite:///"):
-        t = t[len("sqlite:///"):]
-    return SQLiteStore(t, readonly=readonly, **kwargs)
+    return SQLiteStore(sqlite_path(t), readonly=readonly, **kwargs)

@@ -61,5 +61,21 @@ class UpcastError(AgentTuiError):
         super().__init__(f"event {event_id}: upcaster for {event_type!r} v{from_version} failed: {reason}")
 
 
+class ReadOnlyStoreError(AgentTuiError):
+    """A write (append, snapshot, rebuild, retention) on a store opened read-only; nothing was written."""
+
+    def __init__(self, path: str):
+        self.path = path
+        super().__init__(f"{path}: opened read-only")
+
+
+class StoreUnavailableError(AgentTuiError):
+    """The PostgreSQL server cannot be reached (or refused us); the message names the server."""
+
+
 class ImmutableEventError(AgentTuiError):
-    """Someone tried to change or delete a stored event outside audited retention."""
+    """The database refused to change or delete stored events: only audited retention may delete.
+
+    Raised by the store's write paths when the append-only guard (a trigger) fires, for example
+    a retention pass whose permission to delete was not granted; nothing was written.
+    """

@@ -248,7 +248,7 @@ class Projector:
 
     # -- reading the store ----------------------------------------------------------------------
     def _filter(self, since: str | None = None) -> Any:
-        from .sqlite import EventFilter  # late: keeps this module importable without the backend
+        from .rows import EventFilter  # late: keeps this module importable without the backend
 
         return EventFilter(run_id=self.run_id, types=self.event_types, since=since)
 

@@ -6,6 +6,7 @@ read-only view of the same data.
 """
 from __future__ import annotations
 
+import inspect
 import sqlite3
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -13,7 +14,8 @@ from typing import Any
 import pytest
 
 from agenttui.store import (
-    ConcurrencyError, EnvelopeError, EventFilter, SchemaError, SchemaTooNewError, UpcasterRegistry, fold, open_store,
+    ConcurrencyError, EnvelopeError, EventFilter, EventStore, ReadOnlyStoreError, SchemaError, SchemaTooNewError,
+    SQLiteStore, UpcasterRegistry, fold, open_store,
 )
 from pg_server import pg_schemas, pg_server_url, pg_url  # noqa: F401  (fixtures)
 from store_fixtures import SAMPLE_RUN, ev, sample_events
@@ -36,8 +38,9 @@ class Backend:
         self.target = target
         self._opened: list[Any] = []
 
-    def open(self, **kwargs: Any):
+    def open(self, **kwargs: Any) -> EventStore:
         store = open_store(self.target, **kwargs)
+        assert isinstance(store, EventStore)
         self._opened.append(store)
         assert store.backend == {"sqlite": "sqlite", "postgres": "postgresql"}[self.name]
         return store
@@ -64,14 +67,59 @@ def backend(request, tmp_path) -> Backend:
 
 
 @pytest.fixture
-def store(backend: Backend):
+def store(backend: Backend) -> EventStore:
     return backend.open()
 
 
 @pytest.fixture
-def sample_store(store):
+def sample_store(store: EventStore) -> EventStore:
     store.append(sample_events())
     return store
+
+
+def _protocol_members() -> list[str]:
+    return sorted(n for n in vars(EventStore) if not n.startswith("_") or n in ("__enter__", "__exit__"))
+
+
+def _backend_classes() -> list[type]:
+    from agenttui.store.postgres import PostgresStore
+
+    return [SQLiteStore, PostgresStore]
+
+
+@pytest.mark.parametrize("name", _protocol_members())
+def test_both_backends_implement_the_protocol_method_by_method(name):
+    """Every promise of EventStore exists on both classes, with the protocol's parameters and
+    defaults (extra keyword-only parameters with defaults are allowed), and a docstring."""
+    promised = inspect.getattr_static(EventStore, name)
+    for cls in _backend_classes():
+        got = inspect.getattr_static(cls, name, None)
+        if name in EventStore.__annotations__:  # a data attribute
+            assert name in ("path", "readonly") or getattr(cls, name, None) is not None, (cls, name)
+            continue
+        assert got is not None, f"{cls.__name__} lacks {name}"
+        if isinstance(promised, property):
+            assert isinstance(got, property), (cls, name)
+            continue
+        want = inspect.signature(promised)
+        have = inspect.signature(getattr(cls, name))
+        for p in want.parameters.values():
+            assert p.name in have.parameters, f"{cls.__name__}.{name} lacks parameter {p.name}"
+            q = have.parameters[p.name]
+            assert (q.kind, q.default) == (p.kind, p.default), f"{cls.__name__}.{name}({p.name})"
+        extra = [q for q in have.parameters.values() if q.name not in want.parameters]
+        assert all(q.default is not q.empty or q.kind in (q.VAR_KEYWORD, q.VAR_POSITIONAL) for q in extra), \
+            f"{cls.__name__}.{name} needs parameters the protocol does not promise: {extra}"
+        assert (promised.__doc__ or "").strip(), f"EventStore.{name} has no docstring"
+
+
+def test_protocol_lists_the_whole_public_api():
+    """A public method added to one backend but not promised by the protocol is a drift to catch."""
+    promised = set(_protocol_members())
+    backend_only = {"connection_from_pool", "wait_for_change", "listen"}  # PostgreSQL's live signal and pool
+    for cls in _backend_classes():
+        public = {n for n in dir(cls) if not n.startswith("_") and callable(getattr(cls, n, None))}
+        assert public - promised - backend_only == set(), cls.__name__
 
 
 def _ts(minutes: float) -> str:
@@ -351,9 +399,9 @@ def test_readonly_store_reads_but_never_writes(backend):
     backend.open().append(ev("run_started", "a"))
     ro = backend.open(readonly=True)
     assert ro.count_events() == 1
-    with pytest.raises(SchemaError, match="read-only"):
+    with pytest.raises(ReadOnlyStoreError, match="read-only"):
         ro.append(ev("step_started", "a"))
-    with pytest.raises(SchemaError, match="read-only"):
+    with pytest.raises(ReadOnlyStoreError, match="read-only"):
         ro.rebuild()
 
 
@@ -362,3 +410,18 @@ def test_newer_schema_is_refused(backend):
     backend.set_schema_version(s, 99)
     with pytest.raises(SchemaTooNewError, match="99"):
         backend.open()
+
+
+def test_a_delete_without_retentions_permission_is_refused_as_immutable(store, monkeypatch):
+    """The store's write paths report the database's append-only refusal as ImmutableEventError."""
+    from agenttui.store import ImmutableEventError
+
+    store.append([ev("run_started", "old", ts=_ts(-60 * 24 * 10)), ev("step_started", "old", ts=_ts(0))])
+
+    def delete_without_permission(self, tx, cutoff):
+        tx.execute("DELETE FROM events WHERE timestamp < ?", (cutoff,))
+
+    monkeypatch.setattr(type(store), "_delete_events_before", delete_without_permission)
+    with pytest.raises(ImmutableEventError, match="append-only"):
+        store.retention(1, now=datetime(2025, 4, 17, 12, 0, tzinfo=timezone.utc))
+    assert store.count_events() == 2 and store.retention_log() == []

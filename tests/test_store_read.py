@@ -152,9 +152,9 @@ def test_timeline_is_in_run_order(store, sample):
 
 def test_whole_run_reads_page_by_payload_size_as_well_as_by_rows(store, sample, monkeypatch):
     """A run of big artifacts is read a few rows a page (memory), and still whole and in order."""
-    from agenttui.store import sqlite as sqlite_module
+    from agenttui.store import base
 
-    monkeypatch.setattr(sqlite_module, "PAGE_CHARS", 2000)
+    monkeypatch.setattr(base, "PAGE_CHARS", 2000)
     sizes = [50, 5000, 10, 10, 1500, 600, 600, 10, 3000, 10]
     store.append([ev("artifact", "big", content="x" * n) for n in sizes])
     pages = list(store._scan_batches("big", 4))  # noqa: SLF001

@@ -5,7 +5,7 @@ import sqlite3
 
 import pytest
 
-from agenttui.store import NotAStoreError, SchemaError, SchemaTooNewError, SQLiteStore, open_store
+from agenttui.store import NotAStoreError, ReadOnlyStoreError, SchemaError, SchemaTooNewError, SQLiteStore, open_store
 from agenttui.store.schema import APPLICATION_ID, SCHEMA_VERSION
 
 from store_fixtures import ev, loaded_store, sample_dicts
@@ -132,9 +132,10 @@ def test_readonly_store_reads_but_cannot_write(tmp_path):
     loaded_store(tmp_path).close()
     ro = SQLiteStore(tmp_path / "sample.db", readonly=True)
     assert ro.count_events() == len(sample_dicts())
-    for action in (lambda: ro.append(ev("x")), ro.rebuild, lambda: ro.retention(1)):
-        with pytest.raises(SchemaError, match="read-only"):
+    for action in (lambda: ro.append(ev("x")), ro.rebuild, lambda: ro.retention(1), lambda: ro.snapshot("r1")):
+        with pytest.raises(ReadOnlyStoreError, match="read-only") as raised:
             action()
+        assert not isinstance(raised.value, SchemaError)  # the file is fine; the handle is read-only
     ro.close()
 
 
