@@ -21,7 +21,7 @@ from typing import Any
 from agenttui.store import Event
 
 from . import mapping
-from .mapping import ROLE_NODE, ROLE_TOOL
+from .mapping import ROLE_NODE, ROLE_OTHER, ROLE_TOOL
 from .spans import Span
 
 #: Spans remembered for placing later children; the oldest are forgotten first.
@@ -96,6 +96,10 @@ class TraceAssembler:
                 return mapping.end_events(span, placed.role, placed.node_type, parent_node)
             if placed.started and started:
                 return []
+        if started and mapping.classify(span)[0] == ROLE_OTHER:
+            # some producers (OpenInference) say what a span is only when it ends: place it then;
+            # its children wait for it like any child whose parent has not arrived
+            return []
         if span.parent_id is not None and (span.trace_id, span.parent_id) not in self._placed:
             self._held.setdefault((span.trace_id, span.parent_id), []).append(
                 _Held(span, started, ended, self._clock()))

@@ -1,0 +1,324 @@
+"""The OTLP/HTTP trace receiver of `agenttui serve --otlp`: POST /v1/traces, protobuf or JSON, gzip.
+
+Answers as the OTLP/HTTP spec says: 200 with an ExportTraceServiceResponse (its partialSuccess
+counting the spans that could not be read, with the first reasons); 400 with a Status naming the
+problem when the body cannot be decoded at all; 415 for a content type other than
+application/x-protobuf or application/json; 401 without the token; 503 (retryable) if the store
+refuses the write. A 200 is sent only after the events are committed, so an exporter's retry after
+any failure stores nothing twice (event ids come from trace id, span id and kind).
+
+The same listener rule as the WebSocket feed: loopback only unless a token is set.
+"""
+from __future__ import annotations
+
+import asyncio
+import gzip
+import hmac
+import logging
+import threading
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import orjson
+
+from agenttui.otel.assemble import TraceAssembler
+from agenttui.otel.sink import SinkStats, append_events
+from agenttui.otel.spans import SpanError, json_request_spans, protobuf_request_spans
+
+from .logs import emit, get_logger
+
+log = get_logger("otlp")
+TRACES_PATH = "/v1/traces"
+#: Largest request body accepted (compressed or not): an exporter's batch is far smaller.
+MAX_BODY = 64 * 1024 * 1024
+MAX_HEADER_LINES = 100
+#: Seconds a span waits for a parent that has not arrived before it is placed anyway (liveness).
+DEFAULT_HOLD_SECONDS = 5.0
+PROTOBUF, JSON = "application/x-protobuf", "application/json"
+#: google.rpc.Code values used in error bodies.
+INVALID_ARGUMENT, UNAUTHENTICATED, UNAVAILABLE = 3, 16, 14
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, message: str, code: int = INVALID_ARGUMENT):
+        super().__init__(message)
+        self.status, self.message, self.code = status, message, code
+
+
+@dataclass
+class ReceiverStats:
+    requests: int = 0
+    spans: int = 0
+    rejected_spans: int = 0
+    sink: SinkStats = field(default_factory=SinkStats)
+
+
+def decode_request(content_type: str, encoding: str, body: bytes) -> tuple[list[Any], list[str]]:
+    """(spans, reasons for rejected spans) of one request body; HttpError if it cannot be read."""
+    encoding = encoding.strip().lower()
+    if encoding == "gzip":
+        try:
+            body = gzip.decompress(body)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise HttpError(400, f"Content-Encoding gzip, but the body is not gzip data ({exc})") from None
+    elif encoding == "deflate":
+        try:
+            body = zlib.decompress(body)
+        except zlib.error as exc:
+            raise HttpError(400, f"Content-Encoding deflate, but the body is not deflate data ({exc})") from None
+    elif encoding not in ("", "identity"):
+        raise HttpError(415, f"Content-Encoding {encoding!r} is not supported (use gzip or none)")
+    if len(body) > MAX_BODY:
+        raise HttpError(413, f"the decompressed body is over {MAX_BODY:,} bytes")
+    mime = content_type.split(";")[0].strip().lower()
+    if mime == PROTOBUF:
+        try:
+            items = list(protobuf_request_spans(body))
+        except SpanError as exc:
+            raise HttpError(400, str(exc)) from None
+    elif mime == JSON:
+        try:
+            request = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise HttpError(400, f"the body is not JSON ({exc})") from None
+        items = list(json_request_spans(request))
+        if len(items) == 1 and isinstance(items[0], SpanError) and not items[0].where:
+            raise HttpError(400, str(items[0]))
+    else:
+        raise HttpError(415, f"Content-Type {content_type or '(none)'!r} is not supported: "
+                             f"send {PROTOBUF} or {JSON}")
+    spans = [s for s in items if not isinstance(s, SpanError)]
+    return spans, [str(e) for e in items if isinstance(e, SpanError)]
+
+
+def response_body(mime: str, rejected: int, reasons: list[str]) -> bytes:
+    message = "; ".join(reasons[:5]) + (f"; and {len(reasons) - 5} more" if len(reasons) > 5 else "")
+    if mime == PROTOBUF:
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+        resp = ExportTraceServiceResponse()
+        if rejected:
+            resp.partial_success.rejected_spans = rejected
+            resp.partial_success.error_message = message
+        return resp.SerializeToString()
+    if not rejected:
+        return b"{}"
+    return orjson.dumps({"partialSuccess": {"rejectedSpans": str(rejected), "errorMessage": message}})
+
+
+def error_body(mime: str, code: int, message: str) -> bytes:
+    if mime == PROTOBUF:
+        try:
+            from google.rpc.status_pb2 import Status
+        except ImportError:  # googleapis-common-protos missing: a JSON Status still tells the reason
+            return orjson.dumps({"code": code, "message": message})
+        return Status(code=code, message=message).SerializeToString()
+    return orjson.dumps({"code": code, "message": message})
+
+
+class OtlpReceiver:
+    """Receives OTLP/HTTP traces into `store`. Spans of all requests go through one assembler, so a
+    child exported in an earlier batch than its parent still lands under it."""
+
+    def __init__(self, store: Any, host: str = "127.0.0.1", port: int = 4318, *, token: str | None = None,
+                 hold_seconds: float = DEFAULT_HOLD_SECONDS):
+        self.store = store
+        self.host, self.port = host, port
+        self.token = token
+        self.hold_seconds = hold_seconds
+        self.stats = ReceiverStats()
+        self._assembler = TraceAssembler()
+        self._lock = threading.Lock()  # the assembler and the write happen in worker threads
+        self._server: asyncio.base_events.Server | None = None
+        self._releaser: asyncio.Task | None = None
+        self._clients: set[asyncio.Task] = set()
+        self._busy: set[asyncio.Task] = set()  # clients with a request in hand: let them answer
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._client, self.host, self.port, limit=1 << 16)
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._releaser = asyncio.create_task(self._release_loop(), name="agenttui-otlp-release")
+        emit(log, logging.INFO, "OTLP/HTTP receiver listening", url=f"http://{self._display_host()}:{self.port}"
+             f"{TRACES_PATH}", token_required=bool(self.token))
+
+    def _display_host(self) -> str:
+        return f"[{self.host}]" if ":" in self.host else self.host
+
+    async def close(self) -> None:
+        if self._releaser is not None:
+            self._releaser.cancel()
+        if self._server is not None:
+            self._server.close()
+            for task in list(self._clients - self._busy):  # idle keep-alive connections
+                task.cancel()
+            if self._clients:
+                await asyncio.wait(self._clients, timeout=30)
+            await self._server.wait_closed()
+        await asyncio.to_thread(self._write, None, release_all=True)
+
+    async def _release_loop(self) -> None:
+        while True:
+            await asyncio.sleep(min(1.0, self.hold_seconds / 2 or 0.1))
+            try:
+                await asyncio.to_thread(self._write, None, release_all=False)
+            except Exception as exc:  # the store is down: the next tick or request tries again
+                emit(log, logging.WARNING, "could not place spans still waiting for a parent", error=str(exc))
+
+    def _write(self, spans: list[Any] | None, *, release_all: bool) -> None:
+        with self._lock:
+            asm = self._assembler
+            events: list[Any] = []
+            for span in spans or ():
+                events.extend(asm.ended(span))
+            events.extend(asm.release(None if release_all else self.hold_seconds))
+            append_events(self.store, events, self.stats.sink)
+
+    # -- HTTP/1.1 ---------------------------------------------------------------------------------
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._clients.add(task)
+        try:
+            while await self._one_request(reader, writer, task):
+                pass
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.CancelledError):
+            pass
+        finally:
+            self._clients.discard(task)
+            writer.close()
+
+    async def _one_request(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                           task: asyncio.Task) -> bool:
+        line = await reader.readline()
+        if not line:
+            return False
+        self._busy.add(task)
+        try:
+            return await self._answer(line, reader, writer)
+        finally:
+            self._busy.discard(task)
+
+    async def _answer(self, line: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        try:
+            method, target, version = line.decode("latin-1").split()
+        except ValueError:
+            await self._send(writer, 400, "text/plain", b"malformed request line\n", keep_alive=False)
+            return False
+        headers: dict[str, str] = {}
+        for _ in range(MAX_HEADER_LINES):
+            h = await reader.readline()
+            if h in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = h.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        keep_alive = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
+        mime = headers.get("content-type", "").split(";")[0].strip().lower()
+        reply_mime = PROTOBUF if mime == PROTOBUF else JSON
+        body: bytes | None = None
+        try:
+            body = await self._read_body(reader, headers)
+            parts = urlsplit(target)
+            if parts.path != TRACES_PATH:
+                raise HttpError(404, f"no such path {parts.path!r}: OTLP traces go to POST {TRACES_PATH}")
+            if method != "POST":
+                raise HttpError(405, f"{method} is not allowed: send POST {TRACES_PATH}")
+            self._check_token(headers, parts.query)
+            spans, reasons = decode_request(headers.get("content-type", ""), headers.get("content-encoding", ""),
+                                            body)
+            try:
+                await asyncio.to_thread(self._write, spans, release_all=False)
+            except Exception as exc:
+                emit(log, logging.ERROR, "could not store spans; the exporter will retry", error=str(exc))
+                raise HttpError(503, f"the store refused the write: {exc}", UNAVAILABLE) from None
+        except HttpError as exc:
+            self.stats.requests += 1
+            if exc.status < 500 and exc.status != 401:  # those two are logged where they arise
+                emit(log, logging.WARNING, "rejected OTLP request", status=exc.status, reason=exc.message)
+            extra = {"Retry-After": "1"} if exc.status == 503 else {}
+            keep_alive = keep_alive and body is not None  # a body not read to its end leaves the stream unusable
+            await self._send(writer, exc.status, reply_mime, error_body(reply_mime, exc.code, exc.message),
+                             keep_alive=keep_alive, extra=extra)
+            return keep_alive
+        self.stats.requests += 1
+        self.stats.spans += len(spans)
+        self.stats.rejected_spans += len(reasons)
+        await self._send(writer, 200, reply_mime, response_body(reply_mime, len(reasons), reasons),
+                         keep_alive=keep_alive)
+        return keep_alive
+
+    async def _read_body(self, reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            chunks, total = [], 0
+            while True:
+                size_line = await reader.readline()
+                try:
+                    size = int(size_line.split(b";")[0].strip() or b"x", 16)
+                except ValueError:
+                    raise HttpError(400, "malformed chunked body") from None
+                if size == 0:
+                    await reader.readline()
+                    return b"".join(chunks)
+                total += size
+                if total > MAX_BODY:
+                    raise HttpError(413, f"the body is over {MAX_BODY:,} bytes")
+                chunks.append(await reader.readexactly(size))
+                await reader.readline()
+        length_text = headers.get("content-length", "0")
+        if not length_text.isdigit():
+            raise HttpError(400, f"Content-Length {length_text!r} is not a number")
+        length = int(length_text)
+        if length > MAX_BODY:
+            raise HttpError(413, f"the body is over {MAX_BODY:,} bytes")
+        return await reader.readexactly(length) if length else b""
+
+    def _check_token(self, headers: dict[str, str], query: str) -> None:
+        if not self.token:
+            return
+        given = None
+        auth = headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            given = auth[7:].strip()
+        for key, value in parse_qsl(query):
+            if key == "token":
+                given = value
+        if given is None or not hmac.compare_digest(given.encode(), self.token.encode()):
+            emit(log, logging.WARNING, "rejected OTLP request: missing or wrong token", token_given=given is not None)
+            raise HttpError(401, "missing or wrong token: send 'Authorization: Bearer TOKEN' "
+                                 "(OTEL_EXPORTER_OTLP_HEADERS=Authorization=Bearer%20TOKEN)", UNAUTHENTICATED)
+
+    async def _send(self, writer: asyncio.StreamWriter, status: int, mime: str, body: bytes, *,
+                    keep_alive: bool, extra: dict[str, str] | None = None) -> None:
+        reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
+                  413: "Payload Too Large", 415: "Unsupported Media Type", 503: "Service Unavailable"}.get(status, "")
+        head = [f"HTTP/1.1 {status} {reason}", f"Content-Type: {mime}", f"Content-Length: {len(body)}",
+                f"Connection: {'keep-alive' if keep_alive else 'close'}"]
+        head += [f"{k}: {v}" for k, v in (extra or {}).items()]
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+        await writer.drain()
+
+
+class ReceiverThread:
+    """A receiver on its own event loop in a background thread, for programs that are not asyncio
+    (tests, benchmarks, an agent process that wants the receiver in-process)."""
+
+    def __init__(self, store: Any, host: str = "127.0.0.1", port: int = 0, **kwargs: Any):
+        self.receiver = OtlpReceiver(store, host, port, **kwargs)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="agenttui-otlp", daemon=True)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.receiver._display_host()}:{self.receiver.port}{TRACES_PATH}"
+
+    def __enter__(self) -> "ReceiverThread":
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.receiver.start(), self._loop).result(timeout=60)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        asyncio.run_coroutine_threadsafe(self.receiver.close(), self._loop).result(timeout=60)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=60)
+        self._loop.close()
