@@ -191,13 +191,30 @@ def _show(value: str, limit: int = 60) -> str:
 
 # ------------------------------------------------------------------------------- validation
 
+#: Payload fields that name the node an event is about, in the order they are looked up.
+NODE_ID_KEYS = ("node_id", "added_node_id", "child_node_id")
+
+
 def node_id_of(payload: dict[str, Any]) -> str | None:
     """Which node an event is about: the envelope's node_id, else the payload's (as the agent sends)."""
     if not isinstance(payload, dict):
         return None
-    for key in ("node_id", "added_node_id", "child_node_id"):
+    for key in NODE_ID_KEYS:
         v = payload.get(key)
         if isinstance(v, str) and v:
+            return v
+    return None
+
+
+def _checked_node_id_of(payload: dict[str, Any]) -> str | None:
+    """`node_id_of`, held to the id rules: the node id a payload names is stored as the event's, so
+    the store refuses the same values there as in the envelope, and naming the payload field here
+    lets an import refuse that one line instead of its whole batch."""
+    for key in NODE_ID_KEYS:
+        v = payload.get(key)
+        if isinstance(v, str) and v:
+            if not (len(v) <= MAX_ID_LENGTH and "\x00" not in v and v.isascii()):
+                _check_id(v, f"payload.{key}", required=False)
             return v
     return None
 
@@ -220,6 +237,18 @@ def _check_id(value: Any, name: str, *, required: bool) -> str | None:
     if not value.isascii():
         _check_text(value, name)
     return value
+
+
+def _check_event_type(value: Any) -> None:
+    """The rules for event_type, on the slow path (the callers pass plain short ASCII types at once)."""
+    if not isinstance(value, str):
+        raise EnvelopeError(f"event_type must be a string, got {_json_type(value)}", field="event_type")
+    if not value or len(value) > 200:
+        raise EnvelopeError("event_type must be 1 to 200 characters", field="event_type")
+    if "\x00" in value:  # PostgreSQL text cannot hold it: refused on both backends alike
+        raise EnvelopeError("event_type contains a NUL character", field="event_type")
+    if not value.isascii():
+        _check_text(value, "event_type")
 
 
 def _check_text(value: str, name: str) -> None:
@@ -283,12 +312,9 @@ def parse_envelope(obj: Any, *, strict: bool = True) -> Event:
     event_type = obj.get("event_type")
     if event_type is None:
         raise EnvelopeError("missing required field 'event_type'", field="event_type")
-    if not isinstance(event_type, str):
-        raise EnvelopeError(f"event_type must be a string, got {_json_type(event_type)}", field="event_type")
-    if not event_type or len(event_type) > 200:
-        raise EnvelopeError("event_type must be 1 to 200 characters", field="event_type")
-    if not event_type.isascii():
-        _check_text(event_type, "event_type")
+    if not (type(event_type) is str and 0 < len(event_type) <= 200 and "\x00" not in event_type
+            and event_type.isascii()):
+        _check_event_type(event_type)
     # ids: a plain, short, NUL-free ASCII string is by far the common case and passes as is
     # (isascii is O(1)); anything else goes through _check_id, which owns the rules and the messages
     event_id = obj.get("event_id")
@@ -321,7 +347,7 @@ def parse_envelope(obj: Any, *, strict: bool = True) -> Event:
     if metadata is not None and not isinstance(metadata, dict):
         raise EnvelopeError(f"metadata must be a JSON object, got {_json_type(metadata)}", field="metadata")
     if node_id is None:
-        node_id = node_id_of(payload)
+        node_id = _checked_node_id_of(payload)
     # positional: this runs once per imported line
     return Event(event_type, payload, run_id, event_id or new_event_id(), timestamp, node_id, metadata)
 
@@ -334,12 +360,8 @@ def validate_event(event: Event) -> Event:
     events are already canonical, so the common case costs a few type checks and one regex.
     """
     et = event.event_type
-    if not isinstance(et, str):
-        raise EnvelopeError(f"event_type must be a string, got {_json_type(et)}", field="event_type")
-    if not et or len(et) > 200:
-        raise EnvelopeError("event_type must be 1 to 200 characters", field="event_type")
-    if not et.isascii():
-        _check_text(et, "event_type")
+    if not (type(et) is str and 0 < len(et) <= 200 and "\x00" not in et and et.isascii()):
+        _check_event_type(et)
     eid = event.event_id
     if not (type(eid) is str and 0 < len(eid) <= MAX_ID_LENGTH and "\x00" not in eid and eid.isascii()):
         _check_id(eid, "event_id", required=True)
@@ -352,7 +374,7 @@ def validate_event(event: Event) -> Event:
         raise EnvelopeError(f"payload must be a JSON object, got {_json_type(event.payload)}", field="payload")
     nid = event.node_id
     if nid == "":
-        event.node_id = node_id_of(event.payload)
+        event.node_id = _checked_node_id_of(event.payload)
     elif nid is not None and not (type(nid) is str and len(nid) <= MAX_ID_LENGTH and "\x00" not in nid
                                   and nid.isascii()):
         _check_id(nid, "node_id", required=False)

@@ -96,6 +96,7 @@ def test_garbage_timestamp_in_an_envelope_names_the_field():
     ("run_id", {"id": 1}, "run_id must be a string"),
     ("event_type", 7, "event_type must be a string"),
     ("event_type", "", "event_type must be 1 to 200"),
+    ("event_type", "a\x00b", "event_type contains a NUL character"),
     ("payload", [1, 2], "payload must be a JSON object, got an array"),
     ("payload", "text", "payload must be a JSON object, got a string"),
     ("metadata", "causation", "metadata must be a JSON object, got a string"),
@@ -110,6 +111,30 @@ def test_wrong_field_types_are_rejected_naming_the_field(field, value, words):
         parse_envelope(env)
     assert info.value.field == field
     assert words in str(info.value)
+
+
+@pytest.mark.parametrize("key, value, words", [
+    ("node_id", "n" * 513, "payload.node_id is 513 characters long (limit 512)"),
+    ("node_id", "a\x00", "payload.node_id contains a NUL character"),
+    ("added_node_id", "a" * 600, "payload.added_node_id is 600 characters long"),
+    ("child_node_id", "\x00", "payload.child_node_id contains a NUL character"),
+], ids=["node_id too long", "node_id NUL", "added_node_id too long", "child_node_id NUL"])
+def test_the_node_id_a_payload_names_is_held_to_the_id_rules(key, value, words):
+    """It becomes the event's node_id, which the store would refuse: say so here, naming the field."""
+    env = ev("node_created")
+    env["payload"] = {key: value}
+    with pytest.raises(EnvelopeError) as info:
+        parse_envelope(env)
+    assert info.value.field == f"payload.{key}" and words in str(info.value)
+    with pytest.raises(EnvelopeError, match="node_id"):
+        validate_event(Event("node_created", payload={key: value}, node_id=""))
+    env["node_id"] = "n1"  # the envelope names the node: the payload's field is only data
+    assert parse_envelope(env).node_id == "n1"
+
+
+def test_validate_event_holds_python_events_to_the_same_event_type_rule():
+    with pytest.raises(EnvelopeError, match="event_type contains a NUL character"):
+        validate_event(Event("a\x00b"))
 
 
 @pytest.mark.parametrize("field", ["event_id", "event_type", "timestamp", "payload"])

@@ -5,8 +5,9 @@ import io
 import json
 
 import orjson
+import pytest
 
-from agenttui.store import Event, EventFilter, SQLiteStore
+from agenttui.store import EnvelopeError, Event, EventFilter, SQLiteStore
 from agenttui.store.jsonl import ImportReport, export_jsonl, import_jsonl
 from conftest import SAMPLE_EVENTS, SAMPLE_RUN
 
@@ -107,6 +108,44 @@ def test_payload_over_a_configured_limit_is_named_and_its_batch_kept(tmp_path):
         assert "over the" in report.errors[2][1]
         assert report.stored == 5 and report.failed == 3
         assert {e.event_id for e in store.iter_events()} == {f"ok-{i}" for i in range(5)}
+
+
+class _StrictBackend:
+    """A store with a rule of its own, as a backend may have (PostgreSQL's text cannot hold NUL).
+
+    It refuses a batch holding an event of type "poison", naming the event the way the store does
+    ("event 3 (id)") or, with named=False, not saying which.
+    """
+
+    def __init__(self, store: SQLiteStore, *, named: bool) -> None:
+        self.store, self.named, self.calls = store, named, 0
+        self.max_payload_bytes = store.max_payload_bytes
+
+    def append(self, events):
+        self.calls += 1
+        for i, e in enumerate(events):
+            if e.event_type == "poison":
+                raise EnvelopeError("this backend cannot store poison", field="event_type",
+                                    where=f"event {i} ({e.event_id})" if self.named else None)
+        return self.store.append(events)
+
+
+@pytest.mark.parametrize("named", [True, False], ids=["store names the event", "store names no event"])
+def test_an_event_only_the_store_refuses_costs_only_its_line(tmp_path, named):
+    lines = [line(f"ok-{i}") if i % 97 else line(f"bad-{i}", "poison") for i in range(1, 1001)]
+    path = tmp_path / "poison.jsonl"
+    write_lines(path, lines)
+    with SQLiteStore(tmp_path / "s.db") as store:
+        backend = _StrictBackend(store, named=named)
+        report = import_jsonl(backend, path, batch_size=400)
+        bad = [i for i in range(1, 1001) if i % 97 == 0]
+        assert report.errors == [(i, "this backend cannot store poison") for i in bad]
+        assert report.stored == 1000 - len(bad) and report.failed == len(bad)
+        stored = [e.event_id for e in store.iter_events()]
+        assert stored == [f"ok-{i}" for i in range(1, 1001) if i % 97], "every good line, in file order"
+        # a named event costs one refused and one good append; otherwise halving costs ~2 log2(400) calls
+        per_bad = 2 if named else 2 * 9
+        assert backend.calls <= 3 + per_bad * len(bad), "the bad line is found without one append per line"
 
 
 def test_an_over_long_line_is_skipped_without_losing_the_next_one(tmp_path):

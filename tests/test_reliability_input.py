@@ -138,7 +138,7 @@ _MISSING = object()
 #: Per field: values the envelope accepts, and values it refuses (with the paths that refuse them).
 _GOOD: dict[str, Any] = {
     "run_id": st.sampled_from([None, _MISSING, "run-a", "run-b"]) | _TEXT.filter(lambda s: "\x00" not in s),
-    "event_type": _TEXT,
+    "event_type": _TEXT.filter(lambda s: "\x00" not in s),
     "timestamp": st.sampled_from([raw for raw, _ in corpus.GOOD_TIMESTAMPS])
     | st.datetimes(timezones=st.none() | st.just(timezone.utc)).map(lambda d: d.isoformat()),
     "payload": st.dictionaries(st.text(max_size=8), _JSON, max_size=5),
@@ -151,9 +151,11 @@ _BAD: dict[str, list[tuple[Any, bool, bool]]] = {
                  (["x"], True, True), (_MISSING, True, False)],
     "run_id": [(5, True, True), (["r"], True, True), ("r" * (MAX_ID_LENGTH + 1), True, True), ("a\x00", True, True)],
     "event_type": [("", True, True), ("t" * 201, True, True), (7, True, True), (_MISSING, True, True),
-                   ({"t": 1}, True, True)],
+                   ({"t": 1}, True, True), ("a\x00b", True, True)],
     "timestamp": [(v, True, True) for v in corpus.BAD_TIMESTAMPS] + [(_MISSING, True, False)],
-    "payload": [([1], True, True), ("p", True, True), (3.5, True, True), (_MISSING, True, False)],
+    "payload": [([1], True, True), ("p", True, True), (3.5, True, True), (_MISSING, True, False),
+                ({"node_id": "n" * (MAX_ID_LENGTH + 1)}, True, True), ({"added_node_id": "a\x00"}, True, True),
+                ({"child_node_id": "c" * (MAX_ID_LENGTH + 1)}, True, True)],
     "node_id": [(3, True, True), (["n"], True, True), ("n" * (MAX_ID_LENGTH + 1), True, True)],
     "metadata": [(["m"], True, True), ("m", True, True), (1, True, True)],
 }
@@ -178,6 +180,8 @@ def envelopes(draw: Any, index: int) -> tuple[dict[str, Any], str | None, bool, 
             env.pop(bad_field, None)
         else:
             env[bad_field] = value
+        if bad_field == "payload" and isinstance(value, dict):
+            env.pop("node_id", None)  # the payload's node id is the event's only when the envelope has none
     return env, bad_field, cli_bad, api_bad
 
 
@@ -327,13 +331,20 @@ def test_limit_line_size_is_payload_limit_plus_envelope_slack(tmp_path: Path) ->
         assert {e.event_id for e in store.iter_events()} == {"long-ok", "after"}
 
 
-@pytest.mark.parametrize("field", ["event_id", "run_id", "node_id"])
+@pytest.mark.parametrize("field", ["event_id", "run_id", "node_id", "payload.node_id", "payload.added_node_id",
+                                   "payload.child_node_id"])
 def test_limit_id_length_is_512_characters(tmp_path: Path, field: str) -> None:
+    def with_id(eid: str, value: str) -> dict[str, Any]:
+        if field == "event_id":
+            return _env(value, payload={})
+        if field.startswith("payload."):
+            return _env(eid, payload={field.split(".")[1]: value})
+        return _env(eid, **{field: value})
+
     with SQLiteStore(tmp_path / "ids.db") as store:
-        store.append([_env("ok", **{field: "i" * MAX_ID_LENGTH})] if field != "event_id"
-                     else [_env("i" * MAX_ID_LENGTH)])
+        store.append([with_id("ok", "i" * MAX_ID_LENGTH)])
         with pytest.raises(EnvelopeError, match=f"{field} is 513 characters long \\(limit 512\\)"):
-            store.append([_env("too-long", **{field: "j" * (MAX_ID_LENGTH + 1)})])
+            store.append([with_id("too-long", "j" * (MAX_ID_LENGTH + 1))])
         assert store.count_events() == 1
 
 

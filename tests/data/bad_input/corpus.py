@@ -167,6 +167,32 @@ def cases(*, big: bool = True) -> list[Case]:
         stored("payload null means empty", "ok-null-payload", payload=None),
         stored("unknown top-level fields are ignored", "ok-extra", extra={"anything": [1, 2]}),
     ]
+    # rules the store holds every event to: refused as one line, never as the whole batch
+    too_long = "n" * 600
+    deep_300 = {"a": json.loads("[" * 299 + "]" * 299)}  # orjson cannot write it: that is the point
+    out += [
+        rejected("payload node_id over 512 characters", line("pl-nid-long", payload={"node_id": too_long}),
+                 "payload.node_id", "600 characters", "limit 512"),
+        rejected("payload node_id with a NUL", line("pl-nid-nul", payload={"node_id": "a\x00b"}),
+                 "payload.node_id", "NUL"),
+        rejected("payload added_node_id with a NUL", line("pl-added-nul", event_type="node_added",
+                                                          payload={"added_node_id": "x\x00"}),
+                 "payload.added_node_id", "NUL"),
+        rejected("payload child_node_id over 512 characters", line("pl-child-long", event_type="edge_added",
+                                                                   payload={"child_node_id": too_long}),
+                 "payload.child_node_id", "limit 512"),
+        stored("a long payload node_id is only data when the envelope names the node", "ok-env-nid",
+               node_id="n-1", payload={"node_id": too_long}),
+        rejected("node_id over 512 characters", line("nid-long", node_id=too_long), "node_id", "limit 512"),
+        rejected("node_id with a NUL", line("nid-nul", node_id="a\x00"), "node_id", "NUL"),
+        rejected("run_id over 512 characters", line("run-long", run_id="r" * 513), "run_id", "limit 512"),
+        rejected("event_type with a NUL", line("type-nul", event_type="a\x00b"), "event_type", "NUL"),
+        rejected("payload nested 300 levels (parsed, too deep to store)",
+                 json.dumps(env("deep-300", payload=deep_300)).encode(), "payload", "nested", "254"),
+        rejected("metadata nested 300 levels", json.dumps(env("meta-deep", metadata=deep_300)).encode(),
+                 "metadata", "nested", "254"),
+        stored("a valid line after the store-side refusals", "ok-after-store-rules"),
+    ]
     # missing required fields
     out += [
         rejected("missing event_id", line("x", event_id=_DROP), "missing", "event_id", api="stored"),
