@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import queue
 import sqlite3
 import sys
 import tempfile
@@ -23,16 +24,17 @@ import orjson
 from agenttui import __version__
 from agenttui.store import AgentTuiError, EventFilter, NotAStoreError, UpcasterRegistry, open_store
 from agenttui.store.envelope import DEFAULT_MAX_PAYLOAD_BYTES, Event, format_datetime
+from agenttui.store.follow import Change, StoreFollower
 from agenttui.summary import safe_text, summarize
+from agenttui.compare.command import add_diff_command
 from agenttui.copy import add_copy_command
 from agenttui.query import add_query_command
+from agenttui.report.command import add_report_command, add_run_stats_options, cmd_run_stats
 from agenttui.serve import add_serve_command
 
 PROG = "agenttui"
 #: Bad import lines printed to stderr before only their count is given.
 SHOWN_IMPORT_ERRORS = 50
-#: How long `tail --follow` sleeps between checks when file watching is unavailable.
-POLL_INTERVAL = 0.05
 
 EXIT_OK, EXIT_NO, EXIT_ERROR = 0, 1, 2
 
@@ -107,6 +109,14 @@ def cmd_import(args: argparse.Namespace) -> int:
                 raise UsageError(f"{name} is a SQLite database, not a JSONL file "
                                  "(usage: agenttui import TARGET FILE)")
             source.seek(0)
+    fmt = args.format
+    if fmt == "auto":  # OTLP JSON (a collector's file exporter) is told apart by its first line
+        from agenttui.otel.importer import looks_like_otlp
+
+        peek = getattr(source, "peek", None)
+        fmt = "otlp" if peek is not None and looks_like_otlp(peek(4096)[:4096].split(b"\n")[0]) else "jsonl"
+    if fmt == "otlp":
+        from agenttui.otel.importer import import_otlp as import_jsonl  # noqa: F811  (same report shape)
     started = time.perf_counter()
     try:
         with open_store(target, max_payload_bytes=args.max_payload_bytes) as store:
@@ -126,9 +136,10 @@ def cmd_import(args: argparse.Namespace) -> int:
         out["seconds"] = round(elapsed, 3)
         print(orjson.dumps(out).decode(), file=_out())
     elif not args.quiet:
-        rate = f", {report.read / elapsed:,.0f} lines/s" if elapsed > 0 and report.read else ""
+        unit = "spans" if fmt == "otlp" else "lines"  # OTLP: events stored from spans read
+        rate = f", {report.read / elapsed:,.0f} {unit}/s" if elapsed > 0 and report.read else ""
         print(f"{name}: {report.stored:,} stored, {report.duplicates:,} duplicates, {report.failed:,} failed "
-              f"({report.read:,} lines in {elapsed:.2f}s{rate})", file=_out())
+              f"({report.read:,} {unit} in {elapsed:.2f}s{rate})", file=_out())
     return EXIT_OK if report.ok else EXIT_NO
 
 
@@ -182,7 +193,10 @@ class _NodeLabels:
             key = (run_id, node_id)
             nid = self.known.get(key)
             if nid is None and key not in self.missing:
-                row = self.store.node(run_id, node_id)
+                try:
+                    row = self.store.node(run_id, node_id)
+                except Exception:  # the server is away: print the node id now, ask again later
+                    return None
                 nid = row.get("node_nid") if row else None
                 if nid:
                     self.known[key] = nid
@@ -274,7 +288,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
                 emit(recent)
         if args.follow:
             try:
-                _follow(store, f, last, emit)
+                _follow(target, f, last, emit)
             except KeyboardInterrupt:
                 pass
     return EXIT_OK
@@ -289,55 +303,35 @@ def _pages(store: Any, f: EventFilter, after: int, upto: int) -> Iterator[list[E
         after = page[-1].position
 
 
-def _follow(store: Any, f: EventFilter, last: int, emit: Callable[[list[Event]], None]) -> None:
-    """Print events committed after `last` until Ctrl-C.
+def _follow(target: str, f: EventFilter, last: int, emit: Callable[[list[Event]], None]) -> None:
+    """Print events committed after `last` until Ctrl-C, through the store's one follower.
 
-    The database's folder is watched (a WAL commit writes the -wal file) to wake up within a few
-    milliseconds; the store is the judge of what is new (`position > last`), so a spurious wake-up
-    costs one indexed query and a missed one is caught by the periodic timeout. Polling every
-    POLL_INTERVAL is the fallback when the folder cannot be watched.
+    The follower (agenttui.store.follow) wakes on file events or LISTEN/NOTIFY within a few
+    milliseconds and polls as the fallback; a lost server is reopened with backoff and reading
+    resumes after the last event printed, so nothing is skipped or printed twice. What happens
+    to the store itself (lost, back, replaced) is said on stderr, never mixed into the events.
     """
-
-    def drain() -> None:
-        nonlocal last
-        while True:
-            top = store.last_position()
-            if top <= last:
-                return
-            for page in _pages(store, f, last, top):
-                emit(page)
-            last = top
-
-    drain()
-    if hasattr(store, "wait_for_change"):  # PostgreSQL: LISTEN/NOTIFY wakes us on each commit
-        while True:
-            store.wait_for_change(timeout=1.0, after=last)
-            drain()
-    path = os.path.abspath(store.path)
-    folder, base = os.path.split(path)
-    wakeups: Iterator[Any] | None
+    changes: queue.SimpleQueue[Change] = queue.SimpleQueue()
+    follower = StoreFollower(target, changes.put, filter=f)
+    follower.start(last)
     try:
-        import watchfiles
-
-        wakeups = iter(watchfiles.watch(
-            folder, watch_filter=lambda _change, p: os.path.basename(p).startswith(base), debounce=30, step=5,
-            rust_timeout=1000, yield_on_timeout=True, recursive=False, raise_interrupt=True))
-    except Exception:
-        wakeups = None
-    while True:
-        if wakeups is not None:
+        while True:
             try:
-                next(wakeups)
-            except KeyboardInterrupt:
-                raise
-            except Exception:  # no inotify (limits, network file systems): poll from now on
-                wakeups = None
-        else:
-            time.sleep(POLL_INTERVAL)
-        drain()
+                change = changes.get(timeout=0.5)  # a timeout keeps Ctrl-C prompt on every platform
+            except queue.Empty:
+                continue
+            if change.kind == "events":
+                emit(change.events)
+            elif change.kind == "problem":
+                _err(f"{safe_text(change.message)}; retrying" if change.message else "reading again")
+            elif change.kind == "appeared":
+                _err(f"{safe_text(change.message)}; following it from its first event")
+                follower.follow_from(0)
+            elif change.kind in ("replaced", "deleted", "unusable"):
+                _err(safe_text(change.message))
+    finally:
+        follower.stop()
 
-
-# ------------------------------------------------------------------------- rebuild, stats, retention
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
     target = _target(args)
@@ -378,6 +372,8 @@ def _size(n: int | None) -> str:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
+    if args.run is not None:
+        return cmd_run_stats(args, _target(args))
     with open_store(_target(args), readonly=True) as store:
         stats = store.stats()
         runs = store.runs()
@@ -632,9 +628,14 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=_examples("agenttui import run.db events.jsonl",
                                         "zcat events.jsonl.gz | agenttui import run.db -",
                                         "AGENTTUI_DB=run.db agenttui import events.jsonl",
-                                        "agenttui import run.db big.jsonl --max-payload-bytes 1000000"))
+                                        "agenttui import run.db big.jsonl --max-payload-bytes 1000000",
+                                        "agenttui import run.db traces.json --format otlp   # collector file"))
     _add_target(p)
     p.add_argument("file", metavar="FILE", help="a JSONL file, or - for standard input")
+    p.add_argument("--format", choices=("auto", "jsonl", "otlp"), default="auto",
+                   help="jsonl: event envelopes; otlp: OTLP JSON traces, one ExportTraceServiceRequest a line "
+                        "(the OpenTelemetry Collector's file exporter), mapped as docs/otel.md says; "
+                        "auto (default): told by the first line")
     p.add_argument("--max-payload-bytes", type=int, default=DEFAULT_MAX_PAYLOAD_BYTES, metavar="N",
                    help=f"refuse events whose payload is larger (default {DEFAULT_MAX_PAYLOAD_BYTES:,})")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -683,9 +684,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("stats", help="storage figures and runs", formatter_class=_Formatter,
                        description="Sizes, counts, time span, event types and the most recent runs.",
-                       epilog=_examples("agenttui stats run.db", "agenttui stats run.db --json | jq .events"))
+                       epilog=_examples("agenttui stats run.db", "agenttui stats run.db --json | jq .events",
+                                        "agenttui stats run.db --run R --prices prices.toml"))
     _add_target(p)
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    add_run_stats_options(p)
     p.set_defaults(func=cmd_stats)
 
     p = sub.add_parser("retention", help="delete events older than N days (audited)", formatter_class=_Formatter,
@@ -734,6 +737,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_query_command(sub, _Formatter)
     add_serve_command(sub)
     add_copy_command(sub)
+    add_diff_command(sub, _Formatter)
+    add_report_command(sub, _Formatter)
     return parser
 
 
