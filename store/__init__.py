@@ -12,7 +12,7 @@ from .envelope import (
 )
 from .errors import (
     AgentTuiError, ConcurrencyError, EnvelopeError, ImmutableEventError, NotAStoreError, ReadOnlyStoreError,
-    SchemaError, SchemaTooNewError, StoreUnavailableError, UpcastError,
+    SchemaError, SchemaTooNewError, StoreLockedError, StoreUnavailableError, UpcastError,
 )
 from .fold import FOLD_VERSION, PENDING, RunState, Touched, apply_event, fold, nid_key
 from .base import BaseStore
@@ -30,7 +30,7 @@ from .recorder import LLMCall, Node, Recorder
 __all__ = [
     "AgentTuiError", "AppendResult", "BaseStore", "ConcurrencyError", "DEFAULT_MAX_PAYLOAD_BYTES", "EnvelopeError",
     "Event", "EventFilter", "EventStore", "FOLD_VERSION", "ImmutableEventError", "NotAStoreError", "PENDING",
-    "ReadOnlyStoreError", "RunState", "StoreUnavailableError", "is_postgres_url",
+    "ReadOnlyStoreError", "RunState", "StoreLockedError", "StoreUnavailableError", "is_postgres_url",
     "SQLiteStore", "SchemaError", "SchemaTooNewError", "Touched", "UNASSIGNED_RUN_ID", "UpcastError", "UpcasterRegistry",
     "apply_event", "fold", "new_event_id", "nid_key", "normalize_timestamp", "now_timestamp", "open_store",
     "parse_envelope", "parse_json_line", "state_graph", "upcasters",

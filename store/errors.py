@@ -69,6 +69,21 @@ class ReadOnlyStoreError(AgentTuiError):
         super().__init__(f"{path}: opened read-only")
 
 
+class StoreLockedError(AgentTuiError):
+    """Other writers kept the database's write lock longer than this writer agreed to wait.
+
+    Writers normally wait their turn (and retry), so this means a writer held the lock for a long
+    time; the write that raised it stored nothing and can be retried.
+    """
+
+    def __init__(self, path: str, waited: float):
+        self.path = path
+        self.waited = waited
+        super().__init__(
+            f"{path}: another writer kept the database locked for {waited:.0f} s, so this write gave up "
+            "and stored nothing; retry it, or give the store a longer lock_timeout")
+
+
 class StoreUnavailableError(AgentTuiError):
     """The PostgreSQL server cannot be reached (or refused us); the message names the server."""
 

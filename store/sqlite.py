@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import operator
 import os
+import random
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -22,7 +23,9 @@ import orjson
 
 from .base import DEFAULT_SNAPSHOT_EVERY, STATE_CACHE_RUNS, BaseStore, Item  # noqa: F401  (re-exported)
 from .envelope import DEFAULT_MAX_PAYLOAD_BYTES, Event, now_timestamp
-from .errors import ConcurrencyError, ImmutableEventError, NotAStoreError, SchemaError, SchemaTooNewError
+from .errors import (
+    ConcurrencyError, ImmutableEventError, NotAStoreError, SchemaError, SchemaTooNewError, StoreLockedError,
+)
 from .fold import EDGE_COLUMNS, NODE_COLUMNS, RUN_COLUMNS, RunState
 # Names other modules imported from here before the shared half moved to rows.py/base.py: still here.
 from .rows import (  # noqa: F401
@@ -42,6 +45,10 @@ from .upcast import UpcasterRegistry, upcasters as default_upcasters
 #: SQLite page cache per connection (MB), for writers and for read-only readers.
 WRITER_CACHE_MB = 64
 READER_CACHE_MB = 8
+#: Seconds a writer waits, retrying, for other writers to release the write lock before it gives
+#: up with StoreLockedError. SQLite's own busy handler waits only busy_timeout_ms per attempt, and
+#: ten importers committing 10,000-row transactions keep one another waiting longer than that.
+DEFAULT_LOCK_TIMEOUT = 120.0
 #: The oldest schema a read-only reader (the inspector) can use as it is, without migrating it.
 READABLE_SINCE_VERSION = 1
 _INSERT_EVENT_SQL = ("INSERT INTO events (id, event_id, run_id, seq, event_type, timestamp, payload, node_id, "
@@ -129,8 +136,10 @@ class SQLiteStore(BaseStore):
         snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
         cache_mb: int | None = None,
         busy_timeout_ms: int = 5000,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     ) -> None:
         self.path = str(path)
+        self.lock_timeout = lock_timeout
         self._init_shared(readonly=readonly, max_payload_bytes=max_payload_bytes,
                           upcasters=upcasters if upcasters is not None else default_upcasters,
                           snapshot_every=snapshot_every)
@@ -167,7 +176,7 @@ class SQLiteStore(BaseStore):
             conn.execute(f"PRAGMA cache_size = {-1024 * int(cache_mb)}")
             conn.execute("PRAGMA temp_store = MEMORY")
             if not self.readonly:
-                mode = _switch_to_wal(conn, busy_timeout_ms)
+                mode = self._retrying(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
                 if mode.lower() != "wal":
                     raise SchemaError(f"{self.path}: could not switch to WAL mode (got {mode})")
                 conn.execute("PRAGMA synchronous = NORMAL")
@@ -185,7 +194,7 @@ class SQLiteStore(BaseStore):
     def _check_and_migrate(self, conn: sqlite3.Connection) -> None:
         # One read transaction: a process creating the schema right now must not be seen half-way
         # (its tables without its user_version), or its new store would look like someone else's.
-        with _sqlite_transaction(conn, "DEFERRED"):
+        with self._retrying_transaction(conn, "DEFERRED"):
             version = self._judge(conn)
         if version == SCHEMA_VERSION:
             return
@@ -193,7 +202,7 @@ class SQLiteStore(BaseStore):
             if version >= READABLE_SINCE_VERSION:
                 return  # an older schema reads the same; the next writer to open it migrates it
             raise NotAStoreError(f"{self.path}: not an agenttui store yet (no schema); a writer creates it")
-        with _sqlite_transaction(conn):
+        with self._retrying_transaction(conn):
             version = self._judge(conn)  # another process may have created or migrated it meanwhile
             for v in range(version + 1, SCHEMA_VERSION + 1):
                 for statement in _split_sql(MIGRATIONS[v]):
@@ -242,13 +251,50 @@ class SQLiteStore(BaseStore):
         self._refuse_if_readonly()
         with self._lock:
             try:
-                with _sqlite_transaction(self._conn) as conn:
+                with self._retrying_transaction(self._conn) as conn:
                     yield conn
             except BaseException as exc:
                 self._forget_folds()
                 if isinstance(exc, sqlite3.IntegrityError) and "append-only" in str(exc):
                     raise ImmutableEventError(f"{self.path}: {exc}") from None
                 raise
+
+    def _retrying(self, action: Callable[[], Any]) -> Any:
+        """Run `action` until no other writer's lock is in the way, for up to lock_timeout seconds.
+
+        SQLite waits busy_timeout_ms itself; some lock waits it answers at once without its busy
+        handler (switching a new file to WAL, WAL recovery), and a long queue of writers outlasts
+        one busy timeout. Backs off from 5 ms to 200 ms, with jitter so waiting writers spread out.
+        """
+        start = time.monotonic()
+        delay = 0.005
+        while True:
+            try:
+                return action()
+            except sqlite3.OperationalError as exc:
+                if not _is_lock_error(exc):
+                    raise
+                waited = time.monotonic() - start
+                if waited >= self.lock_timeout:
+                    raise StoreLockedError(self.path, waited) from None
+                time.sleep(min(delay * (0.5 + random.random()), max(0.0, self.lock_timeout - waited)))
+                delay = min(delay * 2, 0.2)
+
+    @contextmanager
+    def _retrying_transaction(self, conn: sqlite3.Connection, mode: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
+        """BEGIN `mode` ... COMMIT, or ROLLBACK if the block raises (the connection is otherwise in
+        autocommit mode). Only BEGIN is retried: IMMEDIATE takes the write lock there or not at
+        all, so nothing inside the block waits for it, and no work is ever redone."""
+        self._retrying(lambda: conn.execute(f"BEGIN {mode}"))
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:  # already rolled back by SQLite itself (e.g. disk full)
+                pass
+            raise
 
     # ------------------------------------------------------------------------------- writing
     def _is_stored_id_error(self, exc: BaseException) -> bool:
@@ -349,36 +395,12 @@ class SQLiteStore(BaseStore):
 
 # ------------------------------------------------------------------------------------ helpers
 
-@contextmanager
-def _sqlite_transaction(conn: sqlite3.Connection, mode: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
-    """BEGIN `mode` ... COMMIT, or ROLLBACK if the block raises (the connection is in autocommit mode
-    otherwise). IMMEDIATE takes the write lock at once, so a writer never finds the database
-    changed under a read it already made."""
-    conn.execute(f"BEGIN {mode}")
-    try:
-        yield conn
-        conn.execute("COMMIT")
-    except BaseException:
-        try:
-            conn.execute("ROLLBACK")
-        except sqlite3.Error:  # already rolled back by SQLite itself (e.g. disk full)
-            pass
-        raise
-
-
-def _switch_to_wal(conn: sqlite3.Connection, busy_timeout_ms: int) -> str:
-    """PRAGMA journal_mode = WAL, retried: on a brand-new file several processes race to switch it,
-    and SQLite answers the losers "database is locked" at once, without its busy handler."""
-    deadline = time.monotonic() + busy_timeout_ms / 1000
-    delay = 0.005
-    while True:
-        try:
-            return conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 0.1)
+def _is_lock_error(exc: sqlite3.OperationalError) -> bool:
+    """SQLITE_BUSY or SQLITE_LOCKED (another connection holds the lock), whatever the extended code."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(exc) or "busy" in str(exc)
 
 
 def _split_sql(script: str) -> list[str]:

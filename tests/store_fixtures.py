@@ -132,3 +132,23 @@ def open_and_append(path: str, worker: int, barrier, results) -> None:
         results.put((worker, None))
     except Exception as exc:
         results.put((worker, f"{type(exc).__name__}: {exc}"))
+
+
+def eager_writer(path: str, worker: int, mode: str, count: int) -> None:
+    """A writer process for the ten-writers test, with SQLite's own busy wait cut to 20 ms so that
+    only the store's retrying keeps it from failing with "database is locked".
+
+    mode "batch": `count` events in batches of 200 through one store; "single": one event per
+    open/append/close, the way a per-event hook writes.
+    """
+    from agenttui.store import SQLiteStore
+
+    events = [ev("tool_invoked", f"w{worker}", event_id=f"w{worker}-{i}", tool_name="t") for i in range(count)]
+    if mode == "batch":
+        with SQLiteStore(path, busy_timeout_ms=20) as store:
+            for i in range(0, count, 200):
+                store.append(events[i:i + 200])
+    else:
+        for e in events:
+            with SQLiteStore(path, busy_timeout_ms=20) as store:
+                store.append(e)

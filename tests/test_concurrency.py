@@ -9,9 +9,11 @@ import multiprocessing
 import threading
 from collections import Counter
 
+import orjson
+
 from agenttui.store import SQLiteStore
 
-from store_fixtures import contended_writer, raw_rows
+from store_fixtures import contended_writer, ev, raw_rows
 
 WRITERS = 4
 ROUNDS = 12
@@ -139,4 +141,63 @@ def test_processes_creating_the_same_new_file_at_once_all_succeed(tmp_path):
         assert outcomes == [(w, None) for w in range(WRITERS)]
         store = SQLiteStore(path)
         assert store.count_events() == WRITERS and store.check() == []
+        store.close()
+
+
+def test_ten_writer_processes_at_once_all_finish_and_nobody_sees_locked(tmp_path):
+    """Importers holding 10,000-row transactions, batch writers and per-event writers, all at once
+    on one file: every process exits 0, no message mentions a lock, every event is stored once."""
+    import os
+    import subprocess
+    import sys
+
+    path = str(tmp_path / "ten.db")
+    tests_dir = os.path.dirname(__file__)
+    lines_per_import = 12_000
+    writers: list[tuple[list[str], int]] = []
+    for k in range(3):
+        src = tmp_path / f"import{k}.jsonl"
+        with open(src, "wb") as f:
+            for i in range(lines_per_import):
+                f.write(orjson.dumps(ev("step_started", f"imp{k}", event_id=f"imp{k}-{i}", step=i)) + b"\n")
+        writers.append(([sys.executable, "-m", "agenttui", "import", path, str(src)], lines_per_import))
+    for worker, (mode, count) in enumerate([("batch", 1200)] * 4 + [("single", 60)] * 3):
+        code = (f"import sys; sys.path.insert(0, {tests_dir!r}); from store_fixtures import eager_writer; "
+                f"eager_writer({path!r}, {worker}, {mode!r}, {count})")
+        writers.append(([sys.executable, "-c", code], count))
+    assert len(writers) == 10
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for cmd, _ in writers]
+    outcomes = [(p.wait(timeout=600), p.stderr.read().decode()) for p in procs]
+    for p in procs:
+        p.stdout.close()
+        p.stderr.close()
+    assert [rc for rc, _ in outcomes] == [0] * 10, outcomes
+    assert not any("locked" in err.lower() for _, err in outcomes), outcomes
+    with SQLiteStore(path) as store:
+        assert store.count_events() == sum(n for _, n in writers)
+        assert store.check() == []
+
+
+def test_a_writer_that_waited_too_long_gives_up_clearly_and_stores_nothing(tmp_path):
+    import sqlite3
+
+    from agenttui.store import StoreLockedError
+
+    path = str(tmp_path / "held.db")
+    SQLiteStore(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another program keeps the write lock
+    store = SQLiteStore(path, busy_timeout_ms=20, lock_timeout=0.5)
+    try:
+        try:
+            store.append(ev("run_started", "held"))
+        except StoreLockedError as exc:
+            assert "locked for" in str(exc) and "stored nothing" in str(exc) and path in str(exc)
+        else:
+            raise AssertionError("append went through a held write lock")
+        holder.execute("ROLLBACK")
+        assert store.count_events() == 0
+        assert store.append(ev("run_started", "held")).stored == 1  # the lock is free: it works again
+    finally:
+        holder.close()
         store.close()
