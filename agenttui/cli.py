@@ -115,13 +115,14 @@ def cmd_import(args: argparse.Namespace) -> int:
 
         peek = getattr(source, "peek", None)
         fmt = "otlp" if peek is not None and looks_like_otlp(peek(4096)[:4096].split(b"\n")[0]) else "jsonl"
+    importer = import_jsonl
     if fmt == "otlp":
-        from agenttui.otel.importer import import_otlp as import_jsonl  # noqa: F811  (same report shape)
+        from agenttui.otel.importer import import_otlp as importer  # the same report shape
     started = time.perf_counter()
     try:
         with open_store(target, max_payload_bytes=args.max_payload_bytes) as store:
             with _progress(f"importing {os.path.basename(name)}", None, enabled=not args.quiet) as update:
-                report = import_jsonl(store, source, progress=update)
+                report = importer(store, source, progress=update)
     finally:
         if source is not sys.stdin.buffer:
             source.close()

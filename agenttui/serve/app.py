@@ -34,6 +34,7 @@ class ServeApp:
         self.bridge: StreamBridge | None = None
         self.feed: EventFeedServer | None = None
         self._bridge_task: asyncio.Task | None = None
+        self.otlp: Any = None  # the OTLP/HTTP receiver (agenttui.serve.otlp), with --otlp
 
     @property
     def ws_port(self) -> int | None:
@@ -46,14 +47,22 @@ class ServeApp:
         upcasters = getattr(self.store, "upcasters", None)
         high_water = await asyncio.to_thread(self.store.last_position)
         self.hub = Hub(high_water, transform=upcasters.upcast if upcasters else None)
-        self.bridge = StreamBridge(cfg, self.store, self.hub, self.stop)
-        emit(log, logging.INFO, "agenttui serve starting", db=_display_db(cfg.db), redis=cfg.redis_display,
+        self.bridge = StreamBridge(cfg, self.store, self.hub, self.stop) if cfg.redis_enabled else None
+        emit(log, logging.INFO, "agenttui serve starting", db=_display_db(cfg.db),
+             redis=cfg.redis_display if cfg.redis_enabled else "off",
              stream=cfg.stream, group=cfg.group, consumer=cfg.consumer, dead_letter_stream=cfg.dead_letter_stream,
              replay_latest=cfg.replay_latest, last_position=high_water)
         if cfg.ws_host is not None:
             self.feed = EventFeedServer(cfg, self.store, self.hub, self.health)
             await self.feed.start()
-        self._bridge_task = asyncio.create_task(self.bridge.run(), name="agenttui-serve-bridge")
+        if cfg.otlp_host is not None:
+            from .otlp import OtlpReceiver  # needs the `otel` extra only when asked for
+
+            self.otlp = OtlpReceiver(self.store, cfg.otlp_host, cfg.otlp_port, token=cfg.token)
+            await self.otlp.start()
+        # without Redis (serve --otlp only) the "bridge" is just waiting for the stop
+        run = self.bridge.run() if self.bridge is not None else self.stop.wait()
+        self._bridge_task = asyncio.create_task(run, name="agenttui-serve-bridge")
 
     def request_stop(self, reason: str = "requested") -> None:
         if not self.stop.is_set():
@@ -77,6 +86,8 @@ class ServeApp:
         self.stop.set()
         if self._bridge_task is not None and not self._bridge_task.done():
             await asyncio.wait({self._bridge_task})
+        if self.otlp is not None:  # answers requests in hand, places spans still waiting for a parent
+            await self.otlp.close()
         if self.feed is not None:
             await self.feed.close()
         if self._owns_store and self.store is not None:
@@ -96,6 +107,8 @@ class ServeApp:
             "dead_lettered": stats.dead_lettered if stats else 0,
             "last_position": self.hub.high_water if self.hub else None,
             "clients": self.hub.subscribers if self.hub else 0,
+            **({"otlp_spans": self.otlp.stats.spans, "otlp_rejected_spans": self.otlp.stats.rejected_spans}
+               if self.otlp is not None else {}),
         }
 
 

@@ -39,6 +39,7 @@ environment variables (an option given on the command line wins):
   AGENTTUI_DB             --db              (SQLite path or postgresql:// URL)
   AGENTTUI_WS             --ws              (default %(ws)s; 'off' disables the WebSocket feed)
   AGENTTUI_TOKEN          --token
+  AGENTTUI_OTLP           --otlp            (OTLP/HTTP receiver address; off by default)
   RELOAD_LATEST_SESSION   --replay-latest   (true/false)
   AGENTTUI_LOG_FORMAT     --log-format      (text or json)
   AGENTTUI_LOG_LEVEL      --log-level       (debug, info, warning, error)
@@ -47,6 +48,7 @@ examples:
   agenttui serve --db run.db
   agenttui serve --redis redis://10.0.0.5:6379/0 --db run.db --ws 0.0.0.0:8765 --token s3cret --replay-latest
   websocat 'ws://127.0.0.1:8765/ws/events?type=node_status_changed&replay=latest'
+  agenttui serve --otlp 127.0.0.1:4318 --db run.db     # then OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318
 """ % {"redis": DEFAULT_REDIS_URL, "stream": DEFAULT_STREAM, "group": DEFAULT_GROUP, "ws": DEFAULT_WS}
 
 
@@ -94,6 +96,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     feed.add_argument("--client-queue", metavar="N", type=int, default=DEFAULT_CLIENT_QUEUE,
                       help="events buffered for a slow client before it is disconnected (code 1013, with the "
                            f"position to resume from) (default {DEFAULT_CLIENT_QUEUE})")
+    otlp = parser.add_argument_group("OpenTelemetry (needs agenttui[otel])")
+    otlp.add_argument("--otlp", metavar="HOST:PORT", default=None,
+                      help="also receive OTLP/HTTP traces (POST /v1/traces, protobuf or JSON) here and store "
+                           "their GenAI spans as events (docs/otel.md); without --redis or REDIS_URL, Redis is "
+                           "not used. Any address other than loopback requires --token [env AGENTTUI_OTLP]")
     logs = parser.add_argument_group("logging")
     logs.add_argument("--log-format", choices=("text", "json"), default=None,
                       help="text lines, or one JSON object per line [env AGENTTUI_LOG_FORMAT; default text]")
@@ -115,9 +122,13 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
     ws_host, ws_port = parse_ws_address(args.ws or _env("AGENTTUI_WS", DEFAULT_WS))
     replay = args.replay_latest if args.replay_latest else parse_bool_env("RELOAD_LATEST_SESSION")
     stream = args.stream or _env("AGENTTUI_STREAM", DEFAULT_STREAM)
+    otlp_text = args.otlp or _env("AGENTTUI_OTLP")
+    otlp_host, otlp_port = parse_ws_address(otlp_text, "--otlp") if otlp_text else (None, 0)
+    redis_given = args.redis or _env("REDIS_URL")
+    redis_enabled = (redis_given or "").lower() != "off" and (otlp_host is None or bool(redis_given))
     return ServeConfig(
         db=args.db or _env("AGENTTUI_DB") or "",
-        redis_url=args.redis or _env("REDIS_URL", DEFAULT_REDIS_URL),
+        redis_url=DEFAULT_REDIS_URL if not redis_enabled else args.redis or _env("REDIS_URL", DEFAULT_REDIS_URL),
         stream=stream,
         group=args.group or _env("AGENTTUI_GROUP", DEFAULT_GROUP),
         consumer=args.consumer or _env("AGENTTUI_CONSUMER", ""),
@@ -130,6 +141,9 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
         claim_idle_s=args.claim_idle,
         max_backoff_s=args.max_backoff,
         client_queue=args.client_queue,
+        otlp_host=otlp_host,
+        otlp_port=otlp_port,
+        redis_enabled=redis_enabled,
     )
 
 

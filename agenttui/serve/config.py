@@ -47,6 +47,9 @@ class ServeConfig:
     claim_idle_s: float = DEFAULT_CLAIM_IDLE_S
     max_backoff_s: float = DEFAULT_MAX_BACKOFF_S
     client_queue: int = DEFAULT_CLIENT_QUEUE
+    otlp_host: str | None = None  # None: no OTLP/HTTP receiver
+    otlp_port: int = 4318
+    redis_enabled: bool = True
 
     def __post_init__(self) -> None:
         if not self.consumer:
@@ -78,6 +81,13 @@ class ServeConfig:
                 f"--ws {self.ws_host}:{self.ws_port} listens beyond this machine; set --token or AGENTTUI_TOKEN "
                 "so that clients must authenticate (or bind 127.0.0.1)"
             )
+        if self.otlp_host is not None and not is_loopback(self.otlp_host) and not self.token:
+            raise ConfigError(
+                f"--otlp {self.otlp_host}:{self.otlp_port} listens beyond this machine; set --token or "
+                "AGENTTUI_TOKEN so that exporters must authenticate (or bind 127.0.0.1)"
+            )
+        if not self.redis_enabled and self.otlp_host is None:
+            raise ConfigError("nothing to receive: --redis off needs --otlp HOST:PORT")
 
     @property
     def redis_display(self) -> str:
@@ -99,8 +109,8 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def parse_ws_address(text: str) -> tuple[str | None, int]:
-    """'HOST:PORT', '[v6]:PORT', ':PORT', 'PORT' or 'off' -> (host or None, port)."""
+def parse_ws_address(text: str, option: str = "--ws") -> tuple[str | None, int]:
+    """'HOST:PORT', '[v6]:PORT', ':PORT', 'PORT' or 'off' -> (host or None, port); errors name `option`."""
     value = text.strip()
     if value.lower() in ("off", "none", "no"):
         return None, 0
@@ -108,7 +118,7 @@ def parse_ws_address(text: str) -> tuple[str | None, int]:
     if value.startswith("["):
         end = value.find("]")
         if end < 0 or value[end + 1:end + 2] != ":":
-            raise ConfigError(f"--ws {text!r}: expected [IPv6]:PORT")
+            raise ConfigError(f"{option} {text!r}: expected [IPv6]:PORT")
         host, port_text = value[1:end], value[end + 2:]
     elif ":" in value:
         host, _, port_text = value.rpartition(":")
@@ -116,9 +126,9 @@ def parse_ws_address(text: str) -> tuple[str | None, int]:
     try:
         port = int(port_text)
     except ValueError:
-        raise ConfigError(f"--ws {text!r}: the port must be a number (HOST:PORT, e.g. 127.0.0.1:8765)") from None
+        raise ConfigError(f"{option} {text!r}: the port must be a number (HOST:PORT, e.g. 127.0.0.1:8765)") from None
     if not 0 <= port <= 65535:
-        raise ConfigError(f"--ws {text!r}: port {port} is out of range 0-65535")
+        raise ConfigError(f"{option} {text!r}: port {port} is out of range 0-65535")
     return host, port
 
 
