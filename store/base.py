@@ -10,6 +10,7 @@ sticks to the subset both SQLite and PostgreSQL accept, and the contract suite c
 """
 from __future__ import annotations
 
+import json
 import threading
 import zlib
 from collections import OrderedDict
@@ -665,8 +666,22 @@ class _as_context:
 
 
 def encode_snapshot(state: RunState) -> bytes:
-    """A RunState as a snapshot blob (zlib-compressed JSON)."""
-    return zlib.compress(orjson.dumps(state.to_dict()), 1)
+    """A RunState as a snapshot blob (zlib-compressed JSON).
+
+    The state nests what events carry a few levels deeper than their payloads (a node's result
+    sits under nodes[i].result), so a payload accepted just under orjson's 254-level limit would
+    make orjson refuse the snapshot, and with it every later append of the run. Such states are
+    written by the standard library's encoder instead (same JSON, no such limit below Python's
+    recursion limit); orjson reads them back, as it reads up to 1024 levels.
+    """
+    data = state.to_dict()
+    try:
+        text = orjson.dumps(data)
+    except orjson.JSONEncodeError as exc:
+        if "recursion" not in str(exc).lower():
+            raise
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    return zlib.compress(text, 1)
 
 
 def decode_snapshot(blob: bytes) -> RunState:

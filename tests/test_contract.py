@@ -11,6 +11,7 @@ import sqlite3
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import orjson
 import pytest
 
 from agenttui.store import (
@@ -425,3 +426,72 @@ def test_a_delete_without_retentions_permission_is_refused_as_immutable(store, m
     with pytest.raises(ImmutableEventError, match="append-only"):
         store.retention(1, now=datetime(2025, 4, 17, 12, 0, tzinfo=timezone.utc))
     assert store.count_events() == 2 and store.retention_log() == []
+
+
+# ----------------------------------------------------------------- limits at their edges (issue 17.1)
+
+def _nested(depth: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def _deepest_accepted(store, run_id: str) -> int:
+    """Append node_result_available events nested ever less deeply; the depth of the first accepted.
+    The one just deeper must have been refused by name, not by a crash."""
+    refused = None
+    for depth in range(270, 200, -1):
+        try:
+            store.append(ev("node_result_available", run_id, node_id="n1", action_name="execute",
+                            result_summary=_nested(depth)))
+        except EnvelopeError as exc:
+            assert "nested too deeply" in str(exc), exc
+            refused = depth
+            continue
+        assert refused == depth + 1, "the deepest accepted event must sit right under a refused one"
+        return depth
+    raise AssertionError("no depth was accepted")
+
+
+def _append_past_snapshots(store, run_id: str, n: int = 12) -> None:
+    for i in range(n):
+        store.append(ev("node_status_changed", run_id, node_id="n1", old_status="DOING", new_status=f"S{i}"))
+
+
+def test_an_event_nested_to_the_limit_never_makes_later_appends_of_its_run_fail(backend):
+    store = backend.open(snapshot_every=2)
+    store.append(ev("node_created", "deep", node_id="n1", node_nid="1", task_goal="g"))
+    depth = _deepest_accepted(store, "deep")
+    _append_past_snapshots(store, "deep")  # every second append checkpoints the fold
+    assert store.run("deep")["event_count"] == 14
+    assert store.count_events(run_id="deep") == 14
+    assert store.stats()["snapshots"] >= 1
+    node = store.stored_state("deep").nodes["n1"]
+    assert node["result"]["result_summary"] == _nested(depth) and node["status"] == "S11"
+    for position in range(1, store.last_position() + 1):  # every state_at starts from a snapshot
+        assert store.state_at("deep", position).comparable() == fold(
+            "deep", store.events(run_id="deep", before=position + 1, limit=None)).comparable()
+    assert store.check() == []
+    assert store.rebuild()["events"] == 14 and store.check() == []
+
+
+def test_a_payload_of_exactly_the_size_limit_is_stored_and_one_byte_more_is_refused(backend):
+    limit = 64 * 1024
+    store = backend.open(snapshot_every=2, max_payload_bytes=limit)
+    overhead = len(orjson.dumps({"content": ""}))
+    with pytest.raises(EnvelopeError, match="payload"):
+        store.append(ev("artifact", "big", content="x" * (limit - overhead + 1)))
+    store.append(ev("artifact", "big", content="x" * (limit - overhead)))
+    _append_past_snapshots(store, "big", 4)
+    assert store.count_events(run_id="big") == 5 and store.check() == []
+    assert len(store.events(run_id="big", types=["artifact"])[0].payload["content"]) == limit - overhead
+
+
+def test_a_payload_with_many_keys_round_trips_and_later_appends_work(backend):
+    store = backend.open(snapshot_every=2)
+    wide = {f"k{i:06d}": i for i in range(50_000)}
+    store.append(ev("plan_received", "wide", node_id="n1", raw_plan=[{"id": "a", "goal": "g"}], extra=wide))
+    _append_past_snapshots(store, "wide", 4)
+    assert store.events(run_id="wide", types=["plan_received"])[0].payload["extra"] == wide
+    assert store.count_events(run_id="wide") == 5 and store.check() == []

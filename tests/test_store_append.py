@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import sqlite3
 
+import orjson
 import pytest
 
 from agenttui.store import UNASSIGNED_RUN_ID, ConcurrencyError, Event, SQLiteStore
+from agenttui.store.base import DEFAULT_SNAPSHOT_EVERY
 
 from store_fixtures import SAMPLE_RUN, ev, loaded_store, open_store, raw_rows, sample_dicts
 
@@ -339,3 +341,25 @@ def test_python_only_payload_values_fold_like_their_stored_json(tmp_path):
     assert n["metadata"] == {"plan_size": 2}
     assert store.run("r1")["model"] == "PLAN_NODE"
     assert store.node("r1", str(node))["status"] == "PENDING"
+
+
+def test_import_of_an_event_nested_to_the_limit_stores_the_whole_file(tmp_path, cli):
+    """`agenttui import` of a run holding the deepest event the store accepts, then enough events
+    to pass a snapshot interval: every line stored, exit 0 (issue 17.1, through the import path)."""
+    value: object = "leaf"
+    for _ in range(252):
+        value = [value]
+    lines = [ev("node_created", "deep", node_id="n1", node_nid="1"),
+             ev("node_result_available", "deep", node_id="n1", action_name="execute", result_summary=value)]
+    lines += [ev("node_status_changed", "deep", node_id="n1", old_status="DOING", new_status="FINISH")
+              for _ in range(DEFAULT_SNAPSHOT_EVERY + 10)]  # past the store's snapshot interval
+    src = tmp_path / "deep.jsonl"
+    src.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
+    db = tmp_path / "deep.db"
+    code, _, err = cli("import", db, src)
+    assert code == 0, err
+    with SQLiteStore(db) as store:
+        assert store.count_events(run_id="deep") == len(lines)
+        assert store.stats()["snapshots"] >= 1
+        store.append(ev("step_started", "deep", node_id="n1", step=1))  # and the run stays writable
+        assert store.check() == []
