@@ -1,7 +1,7 @@
 """Regenerate the README's screenshots (screenshots/*.svg) from a simulated agent run.
 
     python scripts/make_screenshots.py                 # all of them, into screenshots/
-    python scripts/make_screenshots.py --only replay   # one (main-live, type-filter, replay, search, help, node-tree-large)
+    python scripts/make_screenshots.py --only replay   # one (main-live, type-filter, replay, search, help, node-tree-large, otel-run)
     python scripts/make_screenshots.py --out /tmp/shots
 
 Each picture is the real inspector driven by Textual's Pilot at a fixed terminal size, on a demo
@@ -141,6 +141,11 @@ async def node_tree_large(app: AgentTuiApp, pilot: Any) -> None:
     await pilot.press("down", "down", "down")
 
 
+async def otel_run(app: AgentTuiApp, pilot: Any) -> None:
+    """A run that came in as OpenTelemetry GenAI spans: planner, two researcher sub-agents, a failed tool."""
+    await expand_tree(app, pilot, levels=2, per_level=3)
+
+
 def make_shots(workdir: Path, only: set[str] | None) -> list[Shot]:
     events = list(generate_run(SEED, run_id=RUN_ID, start=START))
     cut = int(len(events) * LIVE_SHARE)
@@ -154,6 +159,13 @@ def make_shots(workdir: Path, only: set[str] | None) -> list[Shot]:
         Shot("search", full_db, end, search),
         Shot("help", full_db, end, help_screen),
     ]
+    if only is None or "otel-run" in only:
+        from agenttui.otel import import_otlp
+
+        otel_db = workdir / "otel.db"
+        with SQLiteStore(otel_db) as store:
+            import_otlp(store, ROOT / "examples" / "otel_collector_trace.jsonl")
+        shots.append(Shot("otel-run", otel_db, parse_ts("2026-03-01T09:00:10Z"), otel_run))
     if only is None or "node-tree-large" in only:
         large = list(generate_run(SEED, n_nodes=LARGE_NODES, run_id=LARGE_RUN_ID, start=START))
         large_db = write_store(workdir / "large.db", large)
@@ -161,7 +173,7 @@ def make_shots(workdir: Path, only: set[str] | None) -> list[Shot]:
     return [s for s in shots if only is None or s.name in only]
 
 
-NAMES = ("main-live", "type-filter", "replay", "search", "help", "node-tree-large")
+NAMES = ("main-live", "type-filter", "replay", "search", "help", "node-tree-large", "otel-run")
 
 
 def main(argv: list[str] | None = None) -> int:
