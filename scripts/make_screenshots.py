@@ -1,7 +1,7 @@
 """Regenerate the README's screenshots (screenshots/*.svg) from a simulated agent run.
 
     python scripts/make_screenshots.py                 # all of them, into screenshots/
-    python scripts/make_screenshots.py --only replay   # one (main-live, type-filter, replay, search, help, node-tree-large, otel-run)
+    python scripts/make_screenshots.py --only replay   # one (main-live, type-filter, replay, search, help, node-tree-large, otel-run, compare, summary)
     python scripts/make_screenshots.py --out /tmp/shots
 
 Each picture is the real inspector driven by Textual's Pilot at a fixed terminal size, on a demo
@@ -173,7 +173,70 @@ def make_shots(workdir: Path, only: set[str] | None) -> list[Shot]:
     return [s for s in shots if only is None or s.name in only]
 
 
-NAMES = ("main-live", "type-filter", "replay", "search", "help", "node-tree-large", "otel-run")
+# -------------------------------------------------- screens with apps of their own: diff and summary
+
+def _candidate(events: list[Event]) -> list[Event]:
+    """The demo run again as run B, with what a prompt change might do: one tool argument changed
+    halfway, and the node of a later tool call failing."""
+    tools = [i for i, e in enumerate(events) if e.event_type == "tool_invoked"]
+    changed, failing = tools[len(tools) // 2], tools[len(tools) * 3 // 4]
+    failing_node = events[failing].node_id
+    out = []
+    for i, e in enumerate(events):
+        payload = dict(e.payload)
+        if i == changed:
+            payload["args_summary"] = f"{payload.get('args_summary', '')} site:archive.org"
+        if (e.node_id == failing_node and e.event_type in ("node_status_changed", "step_finished")
+                and "FINISH" in (payload.get("new_status"), payload.get("status_after"))):
+            payload["new_status" if e.event_type == "node_status_changed" else "status_after"] = "FAILED"
+        out.append(Event(e.event_type, payload, run_id=f"{RUN_ID}-b", event_id=f"b-{i:06d}", timestamp=e.timestamp,
+                         node_id=e.node_id, metadata=e.metadata))
+    return out
+
+
+async def shoot_compare(workdir: Path, out: Path) -> Path:
+    """`agenttui diff`: jumped to the first divergence, its payloads diffed."""
+    from agenttui.compare import Comparison, Side
+    from agenttui.tui.screens.compare import AlignedTree, CompareApp
+
+    events = list(generate_run(SEED, run_id=RUN_ID, start=START))
+    store = write_store(workdir / "diff.db", events + _candidate(events))
+    with SQLiteStore(store, readonly=True) as s:
+        cmp = Comparison.of_trees(Side.load(s, RUN_ID, RUN_ID), Side.load(s, f"{RUN_ID}-b", f"{RUN_ID}-b"))
+        app = CompareApp(cmp)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: app.steps_ready, "compare: the steps")
+            await pilot.press("d")
+            await wait_until(pilot, lambda: app.query_one(AlignedTree).states is not None, "compare: the replay")
+            await pilot.pause(0.15)
+            target = out / "compare.svg"
+            target.write_text(app.export_screenshot(title="agenttui diff"), encoding="utf-8")
+    return target
+
+
+async def shoot_summary(workdir: Path, out: Path) -> Path:
+    """The run summary panel over the finished demo run."""
+    from textual.app import App
+
+    from agenttui.tui.screens.summary import SummaryScreen
+
+    db = write_store(workdir / "summary.db", list(generate_run(SEED, run_id=RUN_ID, start=START)))
+
+    class Host(App):
+        def on_mount(self) -> None:
+            self.push_screen(SummaryScreen(db, RUN_ID))
+
+    app = Host()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: getattr(app.screen, "summary", None) is not None, "summary: the figures")
+        await pilot.pause(0.1)
+        target = out / "summary.svg"
+        target.write_text(app.export_screenshot(title="agenttui"), encoding="utf-8")
+    return target
+
+
+EXTRA_SHOTS = {"compare": shoot_compare, "summary": shoot_summary}
+NAMES = ("main-live", "type-filter", "replay", "search", "help", "node-tree-large", "otel-run", *EXTRA_SHOTS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -187,6 +250,11 @@ def main(argv: list[str] | None = None) -> int:
             started = time.monotonic()
             target = asyncio.run(shoot(shot, args.out))
             print(f"{target}  ({time.monotonic() - started:.1f} s)")
+        for name, make in EXTRA_SHOTS.items():
+            if not args.only or name in args.only:
+                started = time.monotonic()
+                target = asyncio.run(make(Path(tmp), args.out))
+                print(f"{target}  ({time.monotonic() - started:.1f} s)")
     return 0
 
 
