@@ -497,6 +497,25 @@ def _load_run_app() -> Callable[..., int]:
     return run_app
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Recompute the hash chains; exit 1 naming the first altered event of each broken run."""
+    target = _target(args)
+    with open_store(target, readonly=True) as store:
+        breaks = store.verify(run_id=args.run)
+        figures = store.last_verify
+    for broken in breaks:
+        print(safe_text(str(broken), 500), file=_out())
+    if breaks:
+        _err(f"{target}: {len(breaks):,} broken chain{'s' if len(breaks) != 1 else ''}: the events named above "
+             "were changed, removed or inserted behind the store's back")
+        return EXIT_NO
+    print(f"{target}: {_count(figures['events'], 'event')} in {_count(figures['runs'], 'run')}: "
+          "every hash chain intact", file=_out())
+    for run_id, head in figures["heads"].items() if args.heads else ():
+        print(f"{head}  {safe_text(run_id, 200)}", file=_out())
+    return EXIT_OK
+
+
 def cmd_open(args: argparse.Namespace) -> int:
     target = _target(args)
     run_app = _load_run_app()
@@ -722,6 +741,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nodes", type=int, metavar="N", help="size of the initial plan tree")
     p.add_argument("-q", "--quiet", action="store_true", help="no messages or progress bar")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("verify", help="check the events' hash chains for tampering", formatter_class=_Formatter,
+                       description="Recompute every run's hash chain (each event's hash covers its content and "
+                                   "the previous event of its run) and name the first event of each run that was "
+                                   "changed, removed or inserted behind the store's back (exit 1). Events removed "
+                                   "by audited retention are accounted for. --heads prints each run's newest hash: "
+                                   "keep it elsewhere to detect a rewrite of a whole chain later.",
+                       epilog=_examples("agenttui verify run.db", "agenttui verify run.db --run run-42",
+                                        "agenttui verify postgresql://agent@db.internal/agents --heads"))
+    _add_target(p)
+    p.add_argument("--run", metavar="R", help="check only this run")
+    p.add_argument("--heads", action="store_true", help="also print each intact run's head hash")
+    p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("open", help="open the live inspector", formatter_class=_Formatter,
                        description="Open the terminal inspector on a database (read-only). It follows new "

@@ -20,6 +20,9 @@ Sections:
   queries      p95 of each read-API call on the N-event database vs the hand-written SQL on a
                raw connection.
   state_at     p95 of state_at at random positions of the big run vs folding from zero.
+  hash_chain   the cost of the tamper-evidence hash on append: store.append in batches of 100 with
+               the chained SHA-256 vs the same store with the hash replaced by a constant, taking
+               turns round by round (ratio = throughput with / without; the cost is 1 - ratio).
 
 Databases and the JSONL file live in a temporary folder under /tmp, removed at the end (--keep
 leaves it for inspection).
@@ -318,6 +321,48 @@ def bench_append(workdir: Path, n_events: int, rounds: int) -> dict[str, Any]:
     }
 
 
+def bench_hash_chain(workdir: Path, n_events: int, rounds: int) -> dict[str, Any]:
+    """store.append with the chain hash vs with a constant in its place, rounds taking turns."""
+    import agenttui.store.sqlite as sqlite_backend
+
+    log(f"hash_chain: {n_events:,} events in batches of {APPEND_BATCH}, {rounds} rounds")
+    batches = _make_batches(n_events, seed=400)
+    per_round = -(-len(batches) // rounds)
+    real_hash = sqlite_backend.event_hash
+    constant = bytes(32)
+    stores = {"chained": SQLiteStore(workdir / "chain-on.db"), "constant": SQLiteStore(workdir / "chain-off.db")}
+    times: dict[str, list[float]] = {"chained": [], "constant": []}
+    counts = {"chained": 0, "constant": 0}
+    try:
+        for i in range(rounds):
+            chunk = batches[i * per_round:(i + 1) * per_round]
+            if not chunk:
+                break
+            for who in (("constant", "chained") if i % 2 == 0 else ("chained", "constant")):
+                sqlite_backend.event_hash = real_hash if who == "chained" else (lambda *a: constant)
+                events = [_events_of(b) for b in chunk]
+                t = time.perf_counter()
+                for b in events:
+                    counts[who] += stores[who].append(b).stored
+                times[who].append(time.perf_counter() - t)
+    finally:
+        sqlite_backend.event_hash = real_hash
+        for name, st in stores.items():
+            st.close()
+            _remove_db(workdir / f"chain-{'on' if name == 'chained' else 'off'}.db")
+    with_hash, without = counts["chained"] / sum(times["chained"]), counts["constant"] / sum(times["constant"])
+    round_ratios = [tc / th for th, tc in zip(times["chained"], times["constant"])]
+    log(f"hash_chain: {with_hash:,.0f} ev/s with the chain, {without:,.0f} ev/s without")
+    return {
+        "throughput": figure(with_hash, without, unit="events/s", higher_is_better=True, target=None, passed=None),
+        "cost_share": r3(1 - with_hash / without),
+        "median_round_ratio": r3(statistics.median(round_ratios)),
+        "hash_us_per_event": r3((sum(times["chained"]) - sum(times["constant"])) / counts["chained"] * 1e6),
+        "events": counts["chained"], "batch": APPEND_BATCH, "rounds": rounds,
+        "baseline_path": "the same store.append with event_hash replaced by a constant (no SHA-256, no JSON of the row)",
+    }
+
+
 # ------------------------------------------------------------------------- one-event append
 
 def bench_append_one(workdir: Path, n_calls: int, prefill: int) -> dict[str, Any]:
@@ -545,14 +590,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="a smaller run (under 2 minutes) for a quick check")
     ap.add_argument("--parts", type=int, default=10,
                     help="import the file in this many parts, the two importers taking turns (default 10)")
-    ap.add_argument("--only", action="append", choices=["import", "append", "append_one", "queries", "state_at"],
+    ap.add_argument("--only", action="append",
+                    choices=["import", "append", "append_one", "queries", "state_at", "hash_chain"],
                     help="run only these sections (queries and state_at need import)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder (path printed on stderr)")
     args = ap.parse_args(argv)
     n = args.events or (100_000 if args.quick else 1_000_000)
     if n < 1000:
         ap.error("--events must be at least 1000")
-    only = set(args.only or ["import", "append", "append_one", "queries", "state_at"])
+    only = set(args.only or ["import", "append", "append_one", "queries", "state_at", "hash_chain"])
     if only & {"queries", "state_at"}:
         only.add("import")
     workdir = Path(tempfile.mkdtemp(prefix="agenttui-bench-", dir="/tmp"))
@@ -569,6 +615,8 @@ def main(argv: list[str] | None = None) -> int:
             doc["import"], store_db = bench_import(workdir, n, max(1, args.parts))
         if "append" in only:
             doc["append_batch100"] = bench_append(workdir, 30_000 if args.quick else 200_000, 10)
+        if "hash_chain" in only:
+            doc["hash_chain"] = bench_hash_chain(workdir, 30_000 if args.quick else 200_000, 10)
         if "append_one" in only:
             doc["append_one"] = bench_append_one(workdir, 2_000 if args.quick else 5_000,
                                                  10_000 if args.quick else 50_000)

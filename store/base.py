@@ -22,7 +22,8 @@ import orjson
 
 from .envelope import Event, EnvelopeError, dumps_payload, format_datetime, normalize_timestamp, now_timestamp
 from .envelope import parse_envelope, validate_event
-from .errors import ConcurrencyError, ReadOnlyStoreError
+from .chain import GENESIS, HASHED_COLUMNS, ChainBreak, cut_points, row_hash, verify_rows
+from .errors import ConcurrencyError, ReadOnlyStoreError, SchemaError
 from .fold import EDGE_COLUMNS, FOLD_VERSION, NODE_COLUMNS, RUN_COLUMNS, RunState, Touched, nid_key
 from .rows import (
     EVENT_COLUMNS, PAGE_CHARS, PROJECTION_TABLES, RETENTION_LOG_INSERT, AppendResult, EventFilter, diff_states,
@@ -70,6 +71,10 @@ class BaseStore:
         self._lock = threading.RLock()
         self._states: OrderedDict[str, RunState] = OrderedDict()
         self._last_snapshot_seq: dict[str, int] = {}
+        #: run_id -> (seq, hash) of the run's newest event, for chaining the next one
+        self._heads: dict[str, tuple[int, bytes]] = {}
+        #: what the last verify() checked: events, runs, and each intact run's head hash
+        self.last_verify: dict[str, Any] = {}
 
     # ================================================================== backend hooks
     def _reading(self) -> AbstractContextManager[Any]:
@@ -124,6 +129,7 @@ class BaseStore:
         """Drop the fold cache: after a rollback it may hold folds of rows that never committed."""
         self._states.clear()
         self._last_snapshot_seq.clear()
+        self._heads.clear()
 
     # ================================================================== writing
     def append(
@@ -261,7 +267,18 @@ class BaseStore:
         while len(self._states) > STATE_CACHE_RUNS:
             old, _ = self._states.popitem(last=False)
             self._last_snapshot_seq.pop(old, None)
+            self._heads.pop(old, None)
         return state
+
+    def _chain_prev(self, tx: Any, run_id: str, last_seq: int) -> bytes:
+        """The hash the run's next event chains to: that of its event `last_seq` (GENESIS for a new run)."""
+        if last_seq == 0:
+            return GENESIS
+        head = self._heads.get(run_id)
+        if head is not None and head[0] == last_seq:
+            return head[1]
+        row = tx.execute("SELECT hash FROM events WHERE run_id = ? AND seq = ?", (run_id, last_seq)).fetchone()
+        return bytes(row[0]) if row and row[0] is not None else GENESIS  # verify reports an unhashed row
 
     @staticmethod
     def _load_state(tx: Any, run_id: str) -> RunState:
@@ -625,26 +642,78 @@ class BaseStore:
                 "GROUP BY run_id ORDER BY run_id", (cutoff,)).fetchall()
             if not per_run:
                 return report
+            emptied, refolded = self._retention_plan(tx, per_run)
+            cut_at: dict[str, list[list[Any]]] = {}
+            for run_id, seq, digest in tx.execute(
+                    "SELECT d.run_id, d.seq, d.hash FROM events d WHERE d.timestamp < ? AND EXISTS "
+                    "(SELECT 1 FROM events k WHERE k.run_id = d.run_id AND k.seq = d.seq + 1 AND k.timestamp >= ?) "
+                    "ORDER BY d.run_id, d.seq", (cutoff, cutoff)).fetchall():
+                cut_at.setdefault(run_id, []).append([seq, bytes(digest).hex() if digest is not None else None])
+            # the audit entry first: on PostgreSQL it is what permits the deletion
+            tx.execute(RETENTION_LOG_INSERT, retention_log_row(report, per_run, emptied, refolded, executed_by,
+                                                               days, cutoff, cut_at))
             self._delete_events_before(tx, cutoff)
-            emptied, refolded = [], []
-            for run_id, *_ in per_run:
+            for run_id in (*emptied, *refolded):
                 for table in PROJECTION_TABLES:
                     tx.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
-                self._states.pop(run_id, None)
-                self._last_snapshot_seq.pop(run_id, None)
+            self._forget_folds()
+            for run_id in refolded:
                 state = RunState(run_id)
                 for batch in self._scan_batches(run_id, tx=tx):
                     for e in batch:
                         state.apply(upcast(e) if upcast else e)
-                if not state.run["event_count"]:
-                    emptied.append(run_id)
-                    continue
-                refolded.append(run_id)
                 self._write_projection(tx, state, list(state.nodes), list(state.edges))
-            tx.execute(RETENTION_LOG_INSERT,
-                       retention_log_row(report, per_run, emptied, refolded, executed_by, days, cutoff))
         report["executed_by"] = executed_by
         return report
+
+    @staticmethod
+    def _retention_plan(tx: Any, per_run: Sequence[Sequence[Any]]) -> tuple[list[str], list[str]]:
+        """Which runs a pass empties (all their events go) and which it only shortens."""
+        emptied, refolded = [], []
+        for run_id, deleting, *_ in per_run:
+            total = tx.execute("SELECT count(*) FROM events WHERE run_id = ?", (run_id,)).fetchone()[0]
+            (emptied if total == deleting else refolded).append(run_id)
+        return emptied, refolded
+
+    def verify(self, run_id: str | None = None) -> list[ChainBreak]:
+        """Recompute the hash chains (of one run, or all); the first break of each run, [] if intact.
+
+        A break names the first event whose stored hash is not what its content and the chain
+        before it give: changed, inserted, or preceded by events removed outside retention.
+        The figures of the last call (events, runs, head hash per run) are in `last_verify`.
+        """
+        if not self._has_hash_column():
+            raise SchemaError(f"{self.path}: the store predates hash chains; open it once with a writer "
+                              "(any agenttui command that writes) to migrate and hash its events")
+        cuts = cut_points(r["details"] for r in self.retention_log())
+        where, params = ("WHERE run_id = ?", [run_id]) if run_id is not None else ("", [])
+        last_seqs = dict(self._query(f"SELECT run_id, last_seq FROM runs {where}", params))
+        breaks, summary = verify_rows(self._scan_hashed(run_id), cuts, last_seqs)
+        self.last_verify = summary
+        return breaks
+
+    def _scan_hashed(self, run_id: str | None) -> Iterator[Sequence[Any]]:
+        """Every stored row (HASHED_COLUMNS, hash) in (run_id, seq) order, a page at a time."""
+        cols = f"{HASHED_COLUMNS}, hash"
+        last_run, last_seq = "", 0
+        while True:
+            if run_id is not None:
+                rows = self._query(f"SELECT {cols} FROM events WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT 5000",
+                                   (run_id, last_seq))
+            else:
+                rows = self._query(f"SELECT {cols} FROM events WHERE run_id > ? OR (run_id = ? AND seq > ?) "
+                                   "ORDER BY run_id, seq LIMIT 5000", (last_run, last_run, last_seq))
+            if not rows:
+                return
+            yield from rows
+            last_run, last_seq = rows[-1][2], rows[-1][3]
+
+    def _has_hash_column(self) -> bool:
+        try:
+            self._query("SELECT hash FROM events WHERE id = 0")
+        except Exception:  # an older schema (read-only opens do not migrate)
+            return False
+        return True
 
     def retention_log(self) -> list[dict[str, Any]]:
         rows = self._query(f"SELECT {', '.join(_RETENTION_LOG_COLUMNS)} FROM retention_log ORDER BY id")
@@ -663,6 +732,30 @@ class _as_context:
 
     def __exit__(self, *exc: Any) -> None:
         return None
+
+
+def hash_stored_events(tx: Any) -> int:
+    """Chain and store the hash of every event (the schema migration that adds the column).
+
+    Runs inside the migration's transaction, a page of (run_id, seq) at a time; the caller lifts
+    the update guard around it. Returns how many events it hashed.
+    """
+    done = 0
+    last_run, last_seq, prev = "", 0, GENESIS
+    while True:
+        rows = tx.execute(f"SELECT {HASHED_COLUMNS} FROM events WHERE run_id > ? OR (run_id = ? AND seq > ?) "
+                          "ORDER BY run_id, seq LIMIT 20000", (last_run, last_run, last_seq)).fetchall()
+        if not rows:
+            return done
+        updates = []
+        for row in rows:
+            if row[2] != last_run:
+                last_run, prev = row[2], GENESIS
+            prev = row_hash(prev, row)
+            updates.append((prev, row[0]))
+        tx.executemany("UPDATE events SET hash = ? WHERE id = ?", updates)
+        done += len(rows)
+        last_seq = rows[-1][3]
 
 
 def encode_snapshot(state: RunState) -> bytes:

@@ -16,7 +16,7 @@ The schema version lives in store_meta('schema_version'); migrations run under a
 """
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: pg_advisory_lock key held while migrating ("AgTu" as in SQLite's application_id).
 MIGRATION_LOCK_KEY = 0x41675475
 #: The channel appends NOTIFY on commit; the payload is the last position written.
@@ -231,7 +231,44 @@ CREATE FUNCTION agenttui_casefold(json) RETURNS text LANGUAGE sql IMMUTABLE PARA
     AS $$ SELECT agenttui_casefold($1::text) $$;
 """
 
-MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2}
+# v3: tamper evidence, and a permission to delete that is not a row any connection can write.
+# - events.hash chains each event to the previous one of its run (store/chain.py); the store hashes
+#   the events already stored right after this script (HASH_CHAIN_VERSION), in its transaction,
+#   with the update guard disabled for that one statement batch.
+# - DELETE on events is allowed row by row only when this very transaction has written a
+#   retention_log entry whose cutoff covers the row (xmin of the log row = this transaction).
+#   retention_log is itself immutable, so whoever deletes leaves a permanent audit entry: the
+#   permission is an audit record, not a token to insert and remove again. (A superuser or the
+#   table owner can still disable triggers; the hash chains make that evident.)
+_V3 = r"""
+ALTER TABLE events ADD COLUMN hash BYTEA;
+DROP TRIGGER events_no_delete ON events;
+DROP TABLE retention_guard;
+CREATE OR REPLACE FUNCTION agenttui_events_append_only() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $$
+BEGIN
+    RAISE EXCEPTION 'events are append-only: % is not allowed', TG_OP
+        USING ERRCODE = 'integrity_constraint_violation';
+END
+$$;
+CREATE FUNCTION agenttui_events_delete_guard() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM retention_log
+               WHERE xmin = pg_current_xact_id()::xid AND OLD.timestamp < cutoff) THEN
+        RETURN OLD;
+    END IF;
+    RAISE EXCEPTION 'events are append-only: DELETE is only allowed through audited retention'
+        USING ERRCODE = 'integrity_constraint_violation';
+END
+$$;
+CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+    FOR EACH ROW EXECUTE FUNCTION agenttui_events_delete_guard();
+"""
+#: The migration after whose script the stored events are hashed.
+HASH_CHAIN_VERSION = 3
+
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3}
 
 #: Tables whose presence without our version row means "some other application's database".
 OUR_TABLES = ("events", "runs", "nodes", "edges", "snapshots", "store_meta")

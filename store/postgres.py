@@ -30,18 +30,19 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         f"the PostgreSQL backend needs psycopg 3 and psycopg-pool ({exc.name} is missing): "
         "pip install 'agenttui[postgres]'") from exc
 
-from .base import DEFAULT_SNAPSHOT_EVERY, BaseStore, Item
+from .base import DEFAULT_SNAPSHOT_EVERY, BaseStore, Item, hash_stored_events
+from .chain import event_hash
 from .envelope import DEFAULT_MAX_PAYLOAD_BYTES, Event, EnvelopeError, now_timestamp
 from .errors import ConcurrencyError, ImmutableEventError, NotAStoreError, SchemaError, SchemaTooNewError
 from .errors import StoreUnavailableError  # noqa: F401  (re-exported: it used to live here)
 from .fold import EDGE_COLUMNS, NODE_COLUMNS, RUN_COLUMNS, RunState
-from .pg_schema import MIGRATION_LOCK_KEY, MIGRATIONS, NOTIFY_CHANNEL, OUR_TABLES, SCHEMA_VERSION
+from .pg_schema import HASH_CHAIN_VERSION, MIGRATION_LOCK_KEY, MIGRATIONS, NOTIFY_CHANNEL, OUR_TABLES, SCHEMA_VERSION
 from .rows import AppendResult, content_stats, dump_json, row_values
 from .upcast import UpcasterRegistry, upcasters as default_upcasters
 from .urls import POSTGRES_URL_PREFIXES as URL_PREFIXES  # noqa: F401  (re-exported)
 from .urls import is_postgres_url  # noqa: F401  (re-exported)
 
-_EVENT_INSERT_COLUMNS = "id, event_id, run_id, seq, event_type, timestamp, payload, node_id, metadata, created_at"
+_EVENT_INSERT_COLUMNS = "id, event_id, run_id, seq, event_type, timestamp, payload, node_id, metadata, created_at, hash"
 
 
 def display_url(url: str) -> str:
@@ -180,6 +181,10 @@ class PostgresStore(BaseStore):
             with conn.transaction():
                 for v in range(version + 1, SCHEMA_VERSION + 1):
                     conn.execute(MIGRATIONS[v])
+                    if v == HASH_CHAIN_VERSION:  # hash what is stored, the update guard lifted meanwhile
+                        conn.execute("ALTER TABLE events DISABLE TRIGGER events_no_update")
+                        hash_stored_events(_QmarkConnection(conn))
+                        conn.execute("ALTER TABLE events ENABLE TRIGGER events_no_update")
                 conn.execute("INSERT INTO store_meta (key, value) VALUES ('schema_version', %s) "
                              "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", (str(SCHEMA_VERSION),))
         finally:
@@ -284,13 +289,19 @@ class PostgresStore(BaseStore):
         created = now_timestamp()
         position = head
         seqs = {r: s.run["last_seq"] for r, s in states.items()}
+        prevs = {r: self._chain_prev(tx, r, seq) for r, seq in seqs.items()}
         with conn.cursor().copy(f"COPY events ({_EVENT_INSERT_COLUMNS}) FROM STDIN") as copy:
             for e, pl in items:
                 position += 1
                 seqs[e.run_id] += 1
                 e.position, e.seq = position, seqs[e.run_id]
+                meta = dump_json(e.metadata)
+                digest = prevs[e.run_id] = event_hash(prevs[e.run_id], position, e.event_id, e.run_id, e.seq,
+                                                      e.event_type, e.timestamp, pl, e.node_id, meta, created)
                 copy.write_row((position, e.event_id, e.run_id, e.seq, e.event_type, e.timestamp, pl, e.node_id,
-                                dump_json(e.metadata), created))
+                                meta, created, digest))
+        for r, digest in prevs.items():
+            self._heads[r] = (seqs[r], digest)
 
         dirty = self._fold_batch(states, items, run_ids)
         with conn.pipeline():  # the rest needs no answers: send it without waiting for each
@@ -318,10 +329,9 @@ class PostgresStore(BaseStore):
                 cur.executemany(_EDGE_UPSERT, edge_rows)
 
     def _delete_events_before(self, tx: "_QmarkConnection", cutoff: str) -> None:
-        token = f"retention-{threading.get_ident()}-{time.time_ns()}"
-        tx.execute("INSERT INTO retention_guard (token) VALUES (?)", (token,))
+        """The DELETE; the delete trigger lets each row go because this transaction has already
+        written the retention_log entry covering it (BaseStore.retention writes it first)."""
         tx.execute("DELETE FROM events WHERE timestamp < ?", (cutoff,))
-        tx.execute("DELETE FROM retention_guard WHERE token = ?", (token,))
 
     # ----------------------------------------------------------------------------- reading
     @contextmanager

@@ -56,7 +56,8 @@ class EventStore(Protocol):
         All or nothing: a refused event (EnvelopeError naming it by index and id), a stale
         `expected_version` (ConcurrencyError) or any failure writes nothing. Events whose
         event_id is already stored are skipped and counted as duplicates, so retries are safe.
-        Each stored event gets the next position and its run's next seq.
+        Each stored event gets the next position, its run's next seq, and a hash chained to the
+        previous event of its run. Waits for other writers instead of failing while they commit.
         """
 
     def snapshot(self, run_id: str) -> None:
@@ -68,8 +69,9 @@ class EventStore(Protocol):
     def retention(self, days: int, *, now: datetime | None = None, actor: str | None = None) -> dict[str, Any]:
         """Delete events stamped more than `days` ago (0 keeps all), the only deletion there is.
 
-        Audited: the pass is written to retention_log (who, when, what) in the same transaction;
-        runs left empty are removed, the others refolded.
+        Audited: the pass is written to retention_log (who, when, what, and the hash of each
+        deleted event whose successor stays, where its run's chain resumes) in the same
+        transaction; runs left empty are removed, the others refolded.
         """
 
     # ---------------------------------------------------------------- folds and checks
@@ -82,6 +84,14 @@ class EventStore(Protocol):
 
     def check(self, *, progress: Callable[[int, int], None] | None = None) -> list[str]:
         """Differences between the projections and a fresh fold of the events; [] when consistent."""
+
+    def verify(self, run_id: str | None = None) -> list[Any]:
+        """Recompute the hash chains (of one run, or all); the first break of each broken run, [] if intact.
+
+        Each break (store.chain.ChainBreak) names the first event whose stored hash is not what its
+        content and the chain before it give: changed, inserted, or preceded by events removed
+        outside retention. `last_verify` then holds the figures and every intact run's head hash.
+        """
 
     # ---------------------------------------------------------------- reading events
     def events(self, filter: EventFilter | None = None, *, after: int | None = None, before: int | None = None,

@@ -197,13 +197,17 @@ RETENTION_LOG_INSERT = (
 
 
 def retention_log_row(report: dict[str, Any], per_run: Sequence[Sequence[Any]], emptied: list[str],
-                      refolded: list[str], executed_by: str, days: int, cutoff: str) -> tuple:
+                      refolded: list[str], executed_by: str, days: int, cutoff: str,
+                      cut_at: Mapping[str, list[list[Any]]] | None = None) -> tuple:
     """Fill `report` from a retention pass's per-run (run_id, count, min id, max id) rows and return
     the audit row for retention_log (both backends log the same thing)."""
     report.update(
         events_deleted=sum(r[1] for r in per_run), runs_deleted=len(emptied), runs_refolded=len(refolded),
         first_position=min(r[2] for r in per_run), last_position=max(r[3] for r in per_run))
-    details = {"per_run": {r[0]: r[1] for r in per_run}, "runs_deleted": emptied, "runs_refolded": refolded}
+    details: dict[str, Any] = {"per_run": {r[0]: r[1] for r in per_run}, "runs_deleted": emptied,
+                               "runs_refolded": refolded}
+    if cut_at is not None:  # per run, [seq, hash] of each deleted event whose successor stays (store/chain.py)
+        details["cut_at"] = dict(cut_at)
     return (now_timestamp(), executed_by, days, cutoff, report["events_deleted"], len(emptied),
             report["first_position"], report["last_position"], dump_json(details))
 

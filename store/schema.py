@@ -5,7 +5,7 @@ views), so its queries, including the recursive node-tree query, run unchanged a
 """
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: Marks a database as ours (`PRAGMA application_id`), "AgTu".
 APPLICATION_ID = 0x41675475
 
@@ -179,7 +179,35 @@ BEGIN
 END;
 """
 
+# v3: tamper evidence, and a permission to delete that no other connection can grant itself.
+# - events.hash chains each event to the previous one of its run (store/chain.py). The migration
+#   hashes the events already stored (HASH_CHAIN_VERSION below: the store runs that step in
+#   Python between this script and V3_RESTORE_UPDATE_GUARD, in the same transaction).
+# - Retention's permission used to be a row in retention_guard, which any connection could insert.
+#   Now it is agenttui_retention_allowed(), an SQL function the store registers on its own
+#   connections and answers 1 only inside an audited retention pass. Other programs' connections
+#   do not have the function, so their DELETE fails ("no such function") whatever they write.
+_V3 = """
+DROP TRIGGER events_no_update;
+DROP TRIGGER events_no_delete;
+DROP TABLE retention_guard;
+ALTER TABLE events ADD COLUMN hash BLOB;
+CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+WHEN agenttui_retention_allowed() IS NOT 1
+BEGIN
+    SELECT RAISE(ABORT, 'events are append-only: DELETE is only allowed through audited retention');
+END;
+"""
+V3_RESTORE_UPDATE_GUARD = """
+CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+BEGIN
+    SELECT RAISE(ABORT, 'events are append-only: UPDATE is not allowed');
+END;
+"""
+#: The migration after whose script the stored events are hashed (then V3_RESTORE_UPDATE_GUARD).
+HASH_CHAIN_VERSION = 3
+
 #: MIGRATIONS[v] takes a database at version v-1 to version v.
-MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2}
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3}
 
 PROJECTION_TABLES = ("runs", "nodes", "edges", "snapshots")

@@ -21,7 +21,8 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import orjson
 
-from .base import DEFAULT_SNAPSHOT_EVERY, STATE_CACHE_RUNS, BaseStore, Item  # noqa: F401  (re-exported)
+from .base import DEFAULT_SNAPSHOT_EVERY, STATE_CACHE_RUNS, BaseStore, Item, hash_stored_events  # noqa: F401
+from .chain import event_hash
 from .envelope import DEFAULT_MAX_PAYLOAD_BYTES, Event, now_timestamp
 from .errors import (
     ConcurrencyError, ImmutableEventError, NotAStoreError, SchemaError, SchemaTooNewError, StoreLockedError,
@@ -39,7 +40,7 @@ from .rows import fix_node_id as _fix_node_id  # noqa: F401
 from .rows import load_json as _load_json  # noqa: F401
 from .rows import row_values as _row_values
 from .rows import whoami as _whoami  # noqa: F401
-from .schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
+from .schema import APPLICATION_ID, HASH_CHAIN_VERSION, MIGRATIONS, SCHEMA_VERSION, V3_RESTORE_UPDATE_GUARD
 from .upcast import UpcasterRegistry, upcasters as default_upcasters
 
 #: SQLite page cache per connection (MB), for writers and for read-only readers.
@@ -52,7 +53,7 @@ DEFAULT_LOCK_TIMEOUT = 120.0
 #: The oldest schema a read-only reader (the inspector) can use as it is, without migrating it.
 READABLE_SINCE_VERSION = 1
 _INSERT_EVENT_SQL = ("INSERT INTO events (id, event_id, run_id, seq, event_type, timestamp, payload, node_id, "
-                     "metadata, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)")
+                     "metadata, created_at, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
 
 
 def is_sqlite_file(path: str | os.PathLike[str]) -> bool:
@@ -65,7 +66,8 @@ def is_sqlite_file(path: str | os.PathLike[str]) -> bool:
     try:
         if os.path.getsize(path) == 0:
             return False
-        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+        # immutable: no locks, no -wal/-shm created next to a file that is only being looked at
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro&immutable=1", uri=True)
     except (OSError, sqlite3.Error):
         return False
     try:
@@ -140,6 +142,7 @@ class SQLiteStore(BaseStore):
     ) -> None:
         self.path = str(path)
         self.lock_timeout = lock_timeout
+        self._deleting = False  # True only while retention deletes (agenttui_retention_allowed)
         self._init_shared(readonly=readonly, max_payload_bytes=max_payload_bytes,
                           upcasters=upcasters if upcasters is not None else default_upcasters,
                           snapshot_every=snapshot_every)
@@ -172,6 +175,8 @@ class SQLiteStore(BaseStore):
                     p.parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             conn.create_function("agenttui_casefold", 1, _casefold, deterministic=True)
+            # retention's permission to delete events: only this connection, only inside a pass
+            conn.create_function("agenttui_retention_allowed", 0, lambda: 1 if self._deleting else 0)
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             conn.execute(f"PRAGMA cache_size = {-1024 * int(cache_mb)}")
             conn.execute("PRAGMA temp_store = MEMORY")
@@ -207,6 +212,10 @@ class SQLiteStore(BaseStore):
             for v in range(version + 1, SCHEMA_VERSION + 1):
                 for statement in _split_sql(MIGRATIONS[v]):
                     conn.execute(statement)
+                if v == HASH_CHAIN_VERSION:  # the update guard is down until this step is done
+                    hash_stored_events(conn)
+                    for statement in _split_sql(V3_RESTORE_UPDATE_GUARD):
+                        conn.execute(statement)
             if version < SCHEMA_VERSION:
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
@@ -327,10 +336,11 @@ class SQLiteStore(BaseStore):
         position = row[0] if row else 0
         created = now_timestamp()
         seqs = {r: s.run["last_seq"] for r, s in states.items()}
+        prevs = {r: self._chain_prev(conn, r, seq) for r, seq in seqs.items()}
         rows = []
         add_row = rows.append
         dumps = orjson.dumps
-        for e, pl in items:  # per event: locals only, no helper calls
+        for e, pl in items:  # per event: locals only, no helper calls but the hash
             position += 1
             run_id = e.run_id
             seq = seqs[run_id] + 1
@@ -338,9 +348,14 @@ class SQLiteStore(BaseStore):
             e.position = position
             e.seq = seq
             meta = e.metadata
-            add_row((position, e.event_id, run_id, seq, e.event_type, e.timestamp, pl, e.node_id,
-                     None if meta is None else dumps(meta).decode(), created))
+            meta_text = None if meta is None else dumps(meta).decode()
+            digest = prevs[run_id] = event_hash(prevs[run_id], position, e.event_id, run_id, seq, e.event_type,
+                                                e.timestamp, pl, e.node_id, meta_text, created)
+            add_row((position, e.event_id, run_id, seq, e.event_type, e.timestamp, pl, e.node_id, meta_text,
+                     created, digest))
         conn.executemany(_INSERT_EVENT_SQL, rows)
+        for r, digest in prevs.items():
+            self._heads[r] = (seqs[r], digest)
         dirty = self._fold_batch(states, items, run_ids)
         for r in run_ids:
             self._write_projection(conn, states[r], dirty[r][0], dirty[r][1])
@@ -364,9 +379,14 @@ class SQLiteStore(BaseStore):
             conn.executemany(_UPSERT_EDGE_SQL, [_row_values(state.edges[k], EDGE_COLUMNS) for k in edges])
 
     def _delete_events_before(self, tx: sqlite3.Connection, cutoff: str) -> None:
-        tx.execute("INSERT INTO retention_guard (token) VALUES (?)", (f"retention-{os.getpid()}-{time.time_ns()}",))
-        tx.execute("DELETE FROM events WHERE timestamp < ?", (cutoff,))
-        tx.execute("DELETE FROM retention_guard")
+        """The DELETE, with agenttui_retention_allowed() answering 1 for its duration only: the
+        permission is a function of this connection (which the store's lock keeps to this one
+        statement), not a row another connection could write."""
+        self._deleting = True
+        try:
+            tx.execute("DELETE FROM events WHERE timestamp < ?", (cutoff,))
+        finally:
+            self._deleting = False
 
     # ----------------------------------------------------------------------------- reading
     def stats(self) -> dict[str, Any]:

@@ -413,14 +413,16 @@ def test_newer_schema_is_refused(backend):
         backend.open()
 
 
-def test_a_delete_without_retentions_permission_is_refused_as_immutable(store, monkeypatch):
-    """The store's write paths report the database's append-only refusal as ImmutableEventError."""
+def test_a_delete_beyond_retentions_permission_is_refused_as_immutable(store, monkeypatch):
+    """The store's write paths report the database's append-only refusal as ImmutableEventError:
+    a retention pass that tries to delete more than its audit entry covers (here: everything,
+    without SQLite's permission function switched on) deletes nothing."""
     from agenttui.store import ImmutableEventError
 
     store.append([ev("run_started", "old", ts=_ts(-60 * 24 * 10)), ev("step_started", "old", ts=_ts(0))])
 
     def delete_without_permission(self, tx, cutoff):
-        tx.execute("DELETE FROM events WHERE timestamp < ?", (cutoff,))
+        tx.execute("DELETE FROM events")
 
     monkeypatch.setattr(type(store), "_delete_events_before", delete_without_permission)
     with pytest.raises(ImmutableEventError, match="append-only"):
@@ -495,3 +497,83 @@ def test_a_payload_with_many_keys_round_trips_and_later_appends_work(backend):
     _append_past_snapshots(store, "wide", 4)
     assert store.events(run_id="wide", types=["plan_received"])[0].payload["extra"] == wide
     assert store.count_events(run_id="wide") == 5 and store.check() == []
+
+
+# ----------------------------------------------------------------- tamper evidence (issue 17.5)
+
+def _tamper(backend: Backend, store, *statements: tuple[str, tuple]) -> None:
+    """Run SQL behind the store's back, with the append-only guards lifted as an attacker would."""
+    if backend.name == "sqlite":
+        conn = sqlite3.connect(backend.target, isolation_level=None)
+        conn.create_function("agenttui_retention_allowed", 0, lambda: 1)  # the attacker knows the name
+        conn.execute("DROP TRIGGER events_no_update")
+        try:
+            for sql, params in statements:
+                conn.execute(sql, params)
+        finally:
+            conn.execute("CREATE TRIGGER events_no_update BEFORE UPDATE ON events BEGIN "
+                         "SELECT RAISE(ABORT, 'events are append-only: UPDATE is not allowed'); END")
+            conn.close()
+    else:
+        with store.connection_from_pool() as conn, conn.transaction():
+            conn.execute("ALTER TABLE events DISABLE TRIGGER USER")
+            for sql, params in statements:
+                conn.execute(sql.replace("?", "%s"), params)
+            conn.execute("ALTER TABLE events ENABLE TRIGGER USER")
+
+
+def _chained_store(backend: Backend):
+    store = backend.open()
+    store.append(sample_events())
+    store.append([ev("step_started", "b", step=i) for i in range(6)])
+    assert store.verify() == [] and store.last_verify["events"] == len(sample_events()) + 6
+    return store
+
+
+def test_verify_names_a_changed_event(backend):
+    store = _chained_store(backend)
+    victim = store.event_by_seq("b", 3)
+    _tamper(backend, store, ("UPDATE events SET payload = ? WHERE id = ?", ('{"step":99}', victim.position)))
+    (broken,) = store.verify()
+    assert (broken.run_id, broken.event_id, broken.seq) == ("b", victim.event_id, 3)
+    assert "does not match its hash" in str(broken) and victim.event_id in str(broken)
+    assert store.verify(run_id=SAMPLE_RUN) == []  # other runs' chains are untouched
+
+
+def test_verify_names_the_event_after_a_removed_one(backend):
+    store = _chained_store(backend)
+    gone, after = store.event_by_seq("b", 2), store.event_by_seq("b", 3)
+    _tamper(backend, store, ("DELETE FROM events WHERE id = ?", (gone.position,)))
+    store.rebuild()  # erasing the evidence in the projections does not hide it from the chain
+    (broken,) = store.verify(run_id="b")
+    assert (broken.event_id, broken.seq) == (after.event_id, 3) and "seq 2" in broken.reason
+
+
+def test_verify_names_an_event_inserted_behind_the_stores_back(backend):
+    store = _chained_store(backend)
+    _tamper(backend, store, (
+        "INSERT INTO events (id, event_id, run_id, seq, event_type, timestamp, payload, created_at) "
+        "VALUES (?, 'forged', 'b', 7, 'step_started', '2025-04-17T12:00:00.000000Z', '{}', 'x')",
+        (store.last_position() + 1,)))
+    (broken,) = store.verify(run_id="b")
+    assert broken.event_id == "forged" and "inserted" in broken.reason
+
+
+def test_verify_notices_a_run_whose_newest_events_were_removed(backend):
+    store = _chained_store(backend)
+    _tamper(backend, store, ("DELETE FROM events WHERE run_id = 'b' AND seq > 4", ()))
+    (broken,) = store.verify(run_id="b")
+    assert broken.event_id is None and "stop at seq 4" in broken.reason
+
+
+def test_retention_keeps_every_chain_verifiable(backend):
+    store = backend.open()
+    store.append([ev("step_started", "mixed", ts=_ts(-60 * 24 * 40 + i), step=i) for i in range(3)])
+    store.append([ev("step_started", "mixed", ts=_ts(i), step=i) for i in range(3)])
+    store.append([ev("step_started", "gone", ts=_ts(-60 * 24 * 40), step=0)])
+    report = store.retention(30, now=datetime(2025, 4, 18, tzinfo=timezone.utc))
+    assert report["events_deleted"] == 4
+    assert store.verify() == [] and store.last_verify["runs"] == 1
+    assert store.retention_log()[0]["details"]["cut_at"]["mixed"][0][0] == 3
+    store.append(ev("step_started", "mixed", step=9))  # and the chain goes on from its head
+    assert store.verify() == []

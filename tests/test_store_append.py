@@ -243,14 +243,31 @@ def test_update_on_events_is_refused_by_the_database(tmp_path):
 
 
 def test_delete_on_events_is_refused_by_the_database(tmp_path):
+    """Another program's connection lacks the permission function altogether; the store's own
+    connection has it, answering "no" outside a retention pass."""
     store = loaded_store(tmp_path)
     conn = sqlite3.connect(store.path)
-    with pytest.raises(sqlite3.DatabaseError, match="append-only: DELETE"):
+    with pytest.raises(sqlite3.DatabaseError, match="no such function: agenttui_retention_allowed"):
         conn.execute("DELETE FROM events WHERE id = 5")
-    with pytest.raises(sqlite3.DatabaseError, match="append-only: DELETE"):
+    with pytest.raises(sqlite3.DatabaseError, match="no such function: agenttui_retention_allowed"):
         conn.execute("DELETE FROM events")
     conn.close()
+    with pytest.raises(sqlite3.DatabaseError, match="append-only: DELETE"):
+        store.connection.execute("DELETE FROM events WHERE id = 5")
     assert store.count_events() == len(sample_dicts())
+
+
+def test_the_old_guard_row_bypass_no_longer_deletes_anything(tmp_path):
+    """Issue 17.5: `INSERT INTO retention_guard ...; DELETE FROM events ...; DELETE FROM retention_guard`
+    deleted events with no audit entry. The permission is no longer a row anyone can write."""
+    store = loaded_store(tmp_path)
+    conn = sqlite3.connect(store.path, isolation_level=None)
+    with pytest.raises(sqlite3.DatabaseError, match="no such table: retention_guard"):
+        conn.execute("INSERT INTO retention_guard (token) VALUES ('x')")
+    with pytest.raises(sqlite3.DatabaseError):
+        conn.execute("DELETE FROM events WHERE id < 10")
+    conn.close()
+    assert store.count_events() == len(sample_dicts()) and store.verify() == []
 
 
 @pytest.mark.xfail(strict=True, reason="SQLite fires no DELETE trigger for rows REPLACE removes (unless the "
@@ -363,3 +380,17 @@ def test_import_of_an_event_nested_to_the_limit_stores_the_whole_file(tmp_path, 
         assert store.stats()["snapshots"] >= 1
         store.append(ev("step_started", "deep", node_id="n1", step=1))  # and the run stays writable
         assert store.check() == []
+
+
+def test_verify_command_exits_0_on_intact_chains_and_1_naming_the_changed_event(tmp_path, cli):
+    store = loaded_store(tmp_path)
+    victim = store.event_by_seq(SAMPLE_RUN, 10)
+    store.close()
+    code, out, _ = cli("verify", store.path, "--heads")
+    assert code == 0 and "every hash chain intact" in out and SAMPLE_RUN in out
+    conn = sqlite3.connect(store.path, isolation_level=None)
+    conn.execute("DROP TRIGGER events_no_update")
+    conn.execute("UPDATE events SET timestamp = '2020-01-01T00:00:00.000000Z' WHERE id = ?", (victim.position,))
+    conn.close()
+    code, out, err = cli("verify", store.path, "--run", SAMPLE_RUN)
+    assert code == 1 and victim.event_id in out and "seq 10" in out and "broken chain" in err

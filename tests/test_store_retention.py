@@ -70,6 +70,7 @@ def test_retention_deletes_old_events_removes_empty_runs_and_refolds_the_rest(tm
 def test_retention_is_logged_with_who_when_and_what(tmp_path):
     store = open_store(tmp_path)
     gone, _ = old_and_new(store)
+    cut_hash = raw_rows(store, "SELECT hash FROM events WHERE run_id = 'mixed' AND seq = 3")[0][0]
     store.retention(30, now=NOW, actor="ops@example")
     (entry,) = store.retention_log()
     assert entry["executed_by"] == "ops@example"
@@ -77,7 +78,8 @@ def test_retention_is_logged_with_who_when_and_what(tmp_path):
     assert entry["events_deleted"] == len(gone) and entry["runs_deleted"] == 1
     assert (entry["first_position"], entry["last_position"]) == (1, len(gone))
     assert entry["details"] == {"per_run": {"old": 2, "mixed": 3}, "runs_deleted": ["old"],
-                                "runs_refolded": ["mixed"]}
+                                "runs_refolded": ["mixed"], "cut_at": {"mixed": [[3, cut_hash.hex()]]}}
+    assert store.verify() == []  # the chain of "mixed" resumes at the hash retention recorded
     assert entry["executed_at"].endswith("Z")
     assert store.stats()["retention_passes"] == 1
 
@@ -125,6 +127,6 @@ def test_delete_outside_retention_is_still_refused_afterwards(tmp_path):
     store = open_store(tmp_path)
     old_and_new(store)
     store.retention(30, now=NOW)
-    assert raw_rows(store, "SELECT count(*) FROM retention_guard")[0][0] == 0
+    assert raw_rows(store, "SELECT count(*) FROM sqlite_master WHERE name = 'retention_guard'")[0][0] == 0
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
         store.connection.execute("DELETE FROM events")

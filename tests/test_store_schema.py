@@ -8,7 +8,7 @@ import pytest
 from agenttui.store import NotAStoreError, ReadOnlyStoreError, SchemaError, SchemaTooNewError, SQLiteStore, open_store
 from agenttui.store.schema import APPLICATION_ID, SCHEMA_VERSION
 
-from store_fixtures import ev, loaded_store, sample_dicts
+from store_fixtures import ev, loaded_store, raw_rows, sample_dicts
 
 
 def pragma(store: SQLiteStore, name: str):
@@ -185,7 +185,7 @@ def test_a_version_1_file_is_migrated_on_open_and_gains_the_audit_triggers(tmp_p
                 "runs_deleted) VALUES ('2025-01-01T00:00:00.000000Z', 'old', 7, '2024-12-25T00:00:00.000000Z', 0, 0)")
     raw.close()
     store = SQLiteStore(path)
-    assert pragma(store, "user_version") == SCHEMA_VERSION == 2
+    assert pragma(store, "user_version") == SCHEMA_VERSION == 3
     assert store.retention_log()[0]["executed_by"] == "old"
     with pytest.raises(sqlite3.DatabaseError, match="audit trail"):
         store.connection.execute("DELETE FROM retention_log")
@@ -211,3 +211,35 @@ def test_a_read_only_reader_opens_an_older_schema_without_migrating_it(tmp_path)
     assert reader.count_events() == 0 and reader.runs() == []
     assert pragma(reader, "user_version") == 1  # untouched: readers never migrate
     reader.close()
+
+
+def test_a_version_2_store_gets_its_events_hashed_by_the_migration(tmp_path):
+    """Opening a v2 file with a writer hashes every stored event in the migration's transaction,
+    the same chains the append would have computed; then verify() finds them intact."""
+    import sqlite3
+
+    store = loaded_store(tmp_path, "v2.db")
+    store.append([ev("step_started", "other", step=i) for i in range(5)])
+    appended = dict(raw_rows(store, "SELECT id, hash FROM events"))
+    store.close()
+    raw = sqlite3.connect(tmp_path / "v2.db", isolation_level=None)  # back to what v2 looked like
+    raw.execute("DROP TRIGGER events_no_update")
+    raw.execute("DROP TRIGGER events_no_delete")
+    raw.execute("ALTER TABLE events DROP COLUMN hash")
+    raw.execute("CREATE TABLE retention_guard (token TEXT PRIMARY KEY)")
+    raw.execute("CREATE TRIGGER events_no_update BEFORE UPDATE ON events BEGIN "
+                "SELECT RAISE(ABORT, 'events are append-only: UPDATE is not allowed'); END")
+    raw.execute("CREATE TRIGGER events_no_delete BEFORE DELETE ON events WHEN NOT EXISTS "
+                "(SELECT 1 FROM retention_guard) BEGIN SELECT RAISE(ABORT, 'append-only'); END")
+    raw.execute("PRAGMA user_version = 2")
+    raw.close()
+    ro = SQLiteStore(tmp_path / "v2.db", readonly=True)  # a reader neither migrates nor can verify yet
+    with pytest.raises(SchemaError, match="predates hash chains"):
+        ro.verify()
+    ro.close()
+    with SQLiteStore(tmp_path / "v2.db") as migrated:
+        assert pragma(migrated, "user_version") == 3
+        assert dict(raw_rows(migrated, "SELECT id, hash FROM events")) == appended
+        assert migrated.verify() == [] and migrated.last_verify["events"] == len(appended)
+        with pytest.raises(sqlite3.DatabaseError, match="append-only: UPDATE"):
+            migrated.connection.execute("UPDATE events SET payload = '{}' WHERE id = 1")
