@@ -21,7 +21,7 @@ import pytest
 from agenttui.store import EventFilter, SQLiteStore, open_store
 from agenttui.tui import queries
 from agenttui.tui.app import AgentTuiApp
-from agenttui.tui.notify_watcher import NotifyWatcher
+from agenttui.store.follow import StoreFollower
 from agenttui.tui.targets import display_name
 
 from pg_server import pg_schemas, pg_server_url, pg_url  # noqa: F401  (fixtures)
@@ -248,7 +248,7 @@ def test_the_watcher_reconnects_without_skipping_an_event(pg_url: str, pg_server
             assert arrived.wait_for(lambda: condition(changes), timeout=20), f"timed out waiting for {what}: {changes}"
 
     with open_store(pg_url) as writer:
-        watcher = NotifyWatcher(pg_url, on_change, poll_interval=0.1)
+        watcher = StoreFollower(pg_url, on_change, poll_interval=0.1)
         watcher.start(writer.last_position())
         try:
             writer.append({"event_id": "before", "run_id": "r", "event_type": "tick", "payload": {}})

@@ -1,6 +1,6 @@
 """`agenttui open`: the live inspector on one store file (or a folder of them).
 
-Data flows one way: the writer commits -> the watcher thread sees the file change and reads the new
+Data flows one way: the writer commits -> the store's follower thread sees the commit and reads the new
 events -> this app appends them to the event list and feeds them to the Timeline (the fold), which
 the tree, header and slider show. The app opens the database read-only and never writes to it.
 
@@ -28,6 +28,7 @@ from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
 from agenttui.store import Event, NotAStoreError, SchemaTooNewError, SQLiteStore
+from agenttui.store.follow import StoreFollower
 
 from .commands import InspectorCommands
 from .filtering import FilteringMixin
@@ -47,8 +48,7 @@ from .queries import last_position, last_seq, type_counts
 from .replay import Timeline, load_timeline
 from .store_tree import StoreNodes, load_store_nodes
 from .view_filter import ViewFilter, payload_matches
-from .targets import display_name, is_url, open_reader, resolve, watcher_for
-from .watcher import Change, StoreWatcher
+from .targets import Change, display_name, follower_for, is_url, open_reader, resolve
 
 if TYPE_CHECKING:  # numpy comes with the index, after the first paint
     from .search_index import SearchIndex
@@ -149,7 +149,7 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
         self.use_file_events = use_file_events
         self.user_keymap = dict(keymap or {})
         self.store: SQLiteStore | None = None
-        self.watcher: StoreWatcher | None = None
+        self.watcher: StoreFollower | None = None
         self.run_id: str | None = None
         self.run_row: dict[str, Any] | None = None
         self.timeline: Timeline | None = None
@@ -303,8 +303,8 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
     def _watch(self, position: int | None) -> None:
         if self.watcher is None:
             assert self.path is not None
-            self.watcher = watcher_for(self.path, self._on_watch_change, poll_interval=self.poll_interval,
-                                       use_file_events=self.use_file_events)
+            self.watcher = follower_for(self.path, self._on_watch_change, poll_interval=self.poll_interval,
+                                        use_signal=self.use_file_events)
             self.watcher.start(position)
         elif position is not None:
             self.watcher.follow_from(position)
@@ -582,6 +582,9 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
     def _on_new_events(self, events: list[Event]) -> None:
         if self.store is None:
             return
+        picker = self.screen
+        if isinstance(picker, RunPicker) and any(e.run_id not in picker.run_ids for e in events):
+            picker.update_runs(self.store.runs())
         if self.run_id is None:
             first = next((e.run_id for e in events if e.run_id != "unassigned"), events[0].run_id if events else None)
             if first is None:
@@ -744,6 +747,8 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
     # ------------------------------------------------------------------ list, detail and tree
     @on(EventList.CursorMoved)
     def _on_cursor_moved(self, message: EventList.CursorMoved) -> None:
+        if not self.query("#events"):
+            return  # a move queued while the screen is being torn down (quitting)
         if self.events_list.follow and self.replay is None:
             # following a live run: the cursor moves with every commit; rebuilding the detail's JSON
             # tree each time (a layout of the screen) would delay the rows themselves, so the

@@ -1,5 +1,9 @@
 """Wiring of `agenttui serve`: store, hub, bridge and feed, with an orderly shutdown.
 
+The WebSocket hub is fed by the store's follower (agenttui.store.follow), not by the bridge: every
+event committed to the store reaches the feed, whoever wrote it (this bridge, an OTLP receiver,
+`agenttui import`, the Recorder in another process), in position order and once.
+
 Shutdown order matters for the delivery guarantee: the bridge is stopped first and finishes the
 batch in hand (commit, then acknowledge), only then are WebSocket clients closed (1001) and the
 store closed. A second SIGINT/SIGTERM exits at once, which is still safe: unacknowledged entries
@@ -14,6 +18,7 @@ import signal
 from typing import Any
 
 from agenttui.store import AgentTuiError, open_store
+from agenttui.store.follow import Change, StoreFollower
 
 from .bridge import StreamBridge
 from .config import ServeConfig, redact_url
@@ -35,6 +40,7 @@ class ServeApp:
         self.feed: EventFeedServer | None = None
         self._bridge_task: asyncio.Task | None = None
         self.otlp: Any = None  # the OTLP/HTTP receiver (agenttui.serve.otlp), with --otlp
+        self.follower: StoreFollower | None = None
 
     @property
     def ws_port(self) -> int | None:
@@ -47,7 +53,8 @@ class ServeApp:
         upcasters = getattr(self.store, "upcasters", None)
         high_water = await asyncio.to_thread(self.store.last_position)
         self.hub = Hub(high_water, transform=upcasters.upcast if upcasters else None)
-        self.bridge = StreamBridge(cfg, self.store, self.hub, self.stop) if cfg.redis_enabled else None
+        self.bridge = StreamBridge(cfg, self.store, self.stop) if cfg.redis_enabled else None
+        self.follower = self._follow(high_water)
         emit(log, logging.INFO, "agenttui serve starting", db=_display_db(cfg.db),
              redis=cfg.redis_display if cfg.redis_enabled else "off",
              stream=cfg.stream, group=cfg.group, consumer=cfg.consumer, dead_letter_stream=cfg.dead_letter_stream,
@@ -63,6 +70,22 @@ class ServeApp:
         # without Redis (serve --otlp only) the "bridge" is just waiting for the stop
         run = self.bridge.run() if self.bridge is not None else self.stop.wait()
         self._bridge_task = asyncio.create_task(run, name="agenttui-serve-bridge")
+
+    def _follow(self, high_water: int) -> StoreFollower:
+        """Publish every commit past `high_water` to the hub, on the event loop's thread."""
+        loop = asyncio.get_running_loop()
+        hub = self.hub
+        assert hub is not None
+
+        def on_change(change: Change) -> None:
+            if change.kind == "events":
+                loop.call_soon_threadsafe(hub.publish, change.events)
+            elif change.message:
+                loop.call_soon_threadsafe(emit, log, logging.WARNING, "following the store", problem=change.message)
+
+        follower = StoreFollower(self.config.db or self.store.path, on_change)  # the URL: .path hides options
+        follower.start(high_water)
+        return follower
 
     def request_stop(self, reason: str = "requested") -> None:
         if not self.stop.is_set():
@@ -88,6 +111,9 @@ class ServeApp:
             await asyncio.wait({self._bridge_task})
         if self.otlp is not None:  # answers requests in hand, places spans still waiting for a parent
             await self.otlp.close()
+        if self.follower is not None:
+            await asyncio.to_thread(self.follower.stop)
+            self.follower = None
         if self.feed is not None:
             await self.feed.close()
         if self._owns_store and self.store is not None:

@@ -25,7 +25,6 @@ from agenttui.store import Event, now_timestamp
 
 from .config import ServeConfig
 from .entries import Entry, RejectedEntry, dead_letter_fields, decode_entry
-from .hub import Hub
 from .logs import emit, get_logger
 
 log = get_logger("bridge")
@@ -95,13 +94,16 @@ def parse_read(response: Any) -> list[Entry]:
 
 
 class StreamBridge:
-    """Reads `config.stream` through `config.group`, appends batches to `store`, feeds `hub`."""
+    """Reads `config.stream` through `config.group` and appends batches to `store`.
 
-    def __init__(self, config: ServeConfig, store: Any, hub: Hub, stop: asyncio.Event,
+    It does not publish what it stores: the store's follower feeds the WebSocket hub with every
+    commit, this bridge's and any other writer's (see serve/app.py).
+    """
+
+    def __init__(self, config: ServeConfig, store: Any, stop: asyncio.Event,
                  *, client_factory: Callable[[], aioredis.Redis] | None = None):
         self.config = config
         self.store = store
-        self.hub = hub
         self.stop = stop
         self.stats = BridgeStats()
         self._client_factory = client_factory or self._default_client
@@ -367,26 +369,9 @@ class StreamBridge:
                     rejected.append((entry, f"store refused the event: {exc_one}"))
                     continue
                 self._count(one)
-                if one.stored:
-                    self.hub.publish([event])
             return rejected
         self._count(result)
-        if result.duplicates:
-            await self._settle_positions(events, result)
-        self.hub.publish(events)
         return []
-
-    async def _settle_positions(self, events: list[Event], result: Any) -> None:
-        """After a partly re-delivered batch, take the positions from the store itself: a skipped
-        duplicate must never reach clients as if it were new. One batch's positions are contiguous
-        (the store serialises appends), so one range read covers it."""
-        first, last = result.first_position, result.last_position
-        numbered: dict[str, tuple[int | None, int | None]] = {}
-        if result.stored and first is not None and last is not None:
-            stored = await asyncio.to_thread(self.store.events, after=first - 1, before=last + 1, limit=None)
-            numbered = {e.event_id: (e.position, e.seq) for e in stored}
-        for e in events:
-            e.position, e.seq = numbered.get(e.event_id, (None, None))
 
     def _count(self, result: Any) -> None:
         self.stats.stored += result.stored

@@ -58,6 +58,24 @@ class RunPicker(ModalScreen["str | None"]):
             if r["run_id"] == self.current:
                 options.highlighted = i
 
+    @property
+    def run_ids(self) -> set[str]:
+        return {r["run_id"] for r in self.runs}
+
+    def update_runs(self, runs: list[dict[str, Any]]) -> None:
+        """A run appeared (or its figures moved) while the picker is open: show the list anew,
+        keeping the highlighted run highlighted."""
+        options = self.query_one(OptionList)
+        index = options.highlighted
+        keep = options.get_option_at_index(index).id if index is not None and options.option_count else None
+        self.runs = runs
+        options.clear_options()
+        options.add_options([Option(run_prompt(r, self.current), id=r["run_id"]) for r in runs])
+        self.query_one(Label).update(Text(f"{len(runs)} run(s) in this file — enter opens one, esc goes back"))
+        for i, r in enumerate(runs):
+            if r["run_id"] == keep:
+                options.highlighted = i
+
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)
 
