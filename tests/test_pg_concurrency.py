@@ -264,6 +264,37 @@ def test_truncate_is_refused_too(pg_url):
         assert store.count_events() == 1
 
 
+def test_deleting_events_needs_an_immutable_audit_entry_of_the_same_transaction(pg_url):
+    """Issue 17.5 on PostgreSQL: the old guard row is gone, a bare DELETE is refused, and the only
+    way to delete is to write first, in the same transaction, a retention_log entry covering the
+    rows; that entry cannot be removed afterwards, so the deletion stays on record."""
+    import psycopg
+
+    with open_store(pg_url) as store:
+        store.append([ev("run_started", "r", ts="2025-01-01T00:00:00Z"),
+                      ev("step_started", "r", ts="2025-06-01T00:00:00Z")])
+        with store.connection_from_pool() as conn:
+            with pytest.raises(psycopg.Error, match="retention_guard"):
+                conn.execute("INSERT INTO retention_guard (token) VALUES ('x')")
+            with pytest.raises(psycopg.Error, match="append-only"):
+                conn.execute("DELETE FROM events")
+            # a log entry whose cutoff (February) does not cover the June event: nothing goes
+            with pytest.raises(psycopg.Error, match="append-only"), conn.transaction():
+                conn.execute("INSERT INTO retention_log (executed_at, executed_by, max_age_days, cutoff, events_deleted, "
+                             "runs_deleted) VALUES ('now', 'someone', 1, '2025-02-01T00:00:00.000000Z', 1, 0)")
+                conn.execute("DELETE FROM events")
+            assert store.count_events() == 2 and store.retention_log() == []
+            with conn.transaction():
+                conn.execute("INSERT INTO retention_log (executed_at, executed_by, max_age_days, cutoff, events_deleted, "
+                             "runs_deleted) VALUES ('now', 'someone', 1, '2025-02-01T00:00:00.000000Z', 1, 0)")
+                conn.execute("DELETE FROM events WHERE timestamp < '2025-02-01'")
+            with pytest.raises(psycopg.Error, match="audit trail"):
+                conn.execute("DELETE FROM retention_log")
+        assert store.count_events() == 1 and store.retention_log()[0]["executed_by"] == "someone"
+        (broken,) = store.verify()  # no cut_at recorded: the surviving event's chain shows the gap
+        assert broken.seq == 2 and "missing" in broken.reason
+
+
 def test_unreachable_server_is_a_clear_error_without_the_password():
     pytest.importorskip("psycopg")
     from agenttui.store.postgres import StoreUnavailableError
