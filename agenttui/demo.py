@@ -1,6 +1,6 @@
 """A simulated recursive planning agent, for demos, tests and benchmarks.
 
-It emits exactly the event types and payload shapes of the real agent PRODUCT.md describes: a root
+It emits exactly the event types and payload shapes of the real agent the README's envelope table lists: a root
 task planned into sub-tasks ("1", "1.2", "1.2.3" ...), execute nodes that call an LLM and tools,
 status changes through NOT_READY/READY/DOING/PLAN_DONE/FINAL_TO_FINISH/FINISH, failures with
 retries, decisions and artifacts, and a run_finished or run_error at the end.

@@ -3,7 +3,7 @@
     python benchmarks/bench_store.py [--events 1000000] [--quick] [--parts 10] [--only SECTION] [--keep]
 
 Prints one JSON document on stdout (progress goes to stderr). Each figure carries its baseline, the
-ratio, the target of PRODUCT.md's "Targets" table and whether it passed, because an absolute number
+ratio, the target of the README's "Performance" table and whether it passed, because an absolute number
 from a shared 2-core box means little on its own: the baseline, timed seconds apart on the same
 machine and the same rows, is what makes it comparable. The two sides of the import and of the
 batched append take turns part by part, and CPU-time rates are reported beside wall-clock ones, so

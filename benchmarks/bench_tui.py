@@ -3,7 +3,7 @@
     python benchmarks/bench_tui.py            # 1M-event run (4-8 min; +2 min to build the store once)
     python benchmarks/bench_tui.py --quick    # 100k events, fewer repeats (< 2 min once cached)
 
-Prints ONE JSON document on stdout (progress on stderr). Targets are PRODUCT.md's "Targets".
+Prints ONE JSON document on stdout (progress on stderr). Targets are the README's "Performance" table.
 
 How a "paint" is measured: Textual hands each finished screen update (a CompositorUpdate: every
 changed widget line already rendered) to `App._display`. The benchmark wraps that method on the app

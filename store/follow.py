@@ -34,6 +34,7 @@ from typing import Any, Callable, Literal
 
 from .errors import AgentTuiError, NotAStoreError, SchemaError
 from .envelope import Event
+from .urls import is_postgres_url as is_url
 
 #: events: new events; appeared/replaced/deleted: the store itself; unusable: it cannot be read as a
 #: store by this version; problem: a transient failure, retried (an empty message: it cleared).
@@ -59,11 +60,6 @@ class Change:
     events: list[Event] = field(default_factory=list)
     message: str = ""
     last_position: int = 0
-
-
-def is_url(target: object) -> bool:
-    """True for a postgresql:// (or postgres://) URL, the one kind of target that is not a path."""
-    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
 
 
 def display_name(target: str | None) -> str:

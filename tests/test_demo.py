@@ -12,7 +12,7 @@ from agenttui.store import SQLiteStore
 
 START = "2026-03-01T09:00:00Z"
 
-#: PRODUCT.md's built-in event types and the payload fields the real agent always sends.
+#: The built-in event types (the README's envelope section) and the payload fields the real agent always sends.
 REQUIRED = {
     "run_started": {"input_data", "config", "run_mode"},
     "run_finished": {"total_steps", "duration_seconds", "total_nodes", "total_llm_calls", "total_tool_calls",

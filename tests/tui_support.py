@@ -12,8 +12,6 @@ import pytest
 from agenttui.store import Event, SQLiteStore, parse_json_line
 
 SAMPLE = Path(__file__).parent / "data" / "recursive-agent-run.jsonl"
-if not SAMPLE.exists():
-    SAMPLE = Path("/work/shared/samples/recursive-agent-run.jsonl")
 SAMPLE_RUN = "run-0000-940eee3c"
 SIZE = (120, 40)
 
