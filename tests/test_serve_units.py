@@ -262,3 +262,23 @@ def test_text_log_lines_are_readable(restore_logging: None) -> None:
     emit(get_logger(), logging.INFO, "client connected", peer="127.0.0.1:5000", types=["a"], note="two words")
     line = out.getvalue().strip()
     assert 'INFO    client connected peer=127.0.0.1:5000 types=["a"] note="two words"' in line
+
+
+def test_retry_is_decided_by_the_error_type_not_its_name() -> None:
+    """A refused event is dead-lettered; a store that is away is retried. Names do not decide it."""
+    import sqlite3
+
+    import psycopg
+
+    from agenttui.serve.bridge import is_transient_store_error
+    from agenttui.store.errors import ConcurrencyError, EnvelopeError, StoreLockedError, StoreUnavailableError
+
+    for transient in (sqlite3.OperationalError("database is locked"), OSError(28, "No space left on device"),
+                      StoreUnavailableError("db: no connection"), StoreLockedError("run.db", 30.0),
+                      psycopg.OperationalError("server closed the connection"), psycopg.InterfaceError("closed"),
+                      TimeoutError()):
+        assert is_transient_store_error(transient), transient
+    impostor = type("OperationalError", (Exception,), {})  # same name, not a backend's error
+    for refused in (EnvelopeError("bad field"), ConcurrencyError("r", 1, 2), sqlite3.IntegrityError("x"),
+                    ValueError("x"), impostor("x")):
+        assert not is_transient_store_error(refused), refused

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import random
 import sqlite3
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -22,6 +23,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 
 from agenttui.store import Event, now_timestamp
+from agenttui.store.errors import StoreLockedError, StoreUnavailableError
 
 from .config import ServeConfig
 from .entries import Entry, RejectedEntry, dead_letter_fields, decode_entry
@@ -71,11 +73,18 @@ class StoreUnavailable(Exception):
 
 
 def is_transient_store_error(exc: BaseException) -> bool:
-    """Errors worth retrying the same batch for, as opposed to an event the store refuses."""
-    if isinstance(exc, (OSError, TimeoutError, sqlite3.OperationalError)):
-        return True
-    # other backends (psycopg, ...) name their connection-level failures the DB-API way
-    return type(exc).__name__ in ("OperationalError", "InterfaceError", "DatabaseUnavailable")
+    """Errors worth retrying the same batch for, as opposed to an event the store refuses.
+
+    Decided by type: the store's own (locked past its wait, server unavailable), the OS's, and
+    the backends' connection-level errors (sqlite3's OperationalError: locked, disk I/O; psycopg's
+    OperationalError and InterfaceError: a lost server), psycopg's only when it is in use.
+    """
+    transient: tuple[type[BaseException], ...] = (
+        OSError, TimeoutError, sqlite3.OperationalError, StoreLockedError, StoreUnavailableError)
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is not None:
+        transient += (psycopg.OperationalError, psycopg.InterfaceError)
+    return isinstance(exc, transient)
 
 
 def parse_read(response: Any) -> list[Entry]:
