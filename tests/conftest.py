@@ -7,10 +7,10 @@ from typing import Callable
 
 import pytest
 
-SAMPLE_PATH = Path(__file__).parent / "data" / "recursive-agent-run.jsonl"
+from store_fixtures import SAMPLE as SAMPLE_PATH, SAMPLE_RUN  # noqa: F401  (the one place that names the sample)
+
 #: What the sample holds: 184 events, 182 in one run and 2 sent with a null run_id.
 SAMPLE_EVENTS = 184
-SAMPLE_RUN = "run-0000-940eee3c"
 
 
 @pytest.fixture

@@ -9,15 +9,11 @@ from typing import Any, Callable
 
 import pytest
 
-from agenttui.store import Event, SQLiteStore, parse_json_line
+from agenttui.store import SQLiteStore
 
-SAMPLE = Path(__file__).parent / "data" / "recursive-agent-run.jsonl"
-SAMPLE_RUN = "run-0000-940eee3c"
+from store_fixtures import SAMPLE, SAMPLE_RUN, sample_events  # noqa: F401  (re-exported for the TUI tests)
+
 SIZE = (120, 40)
-
-
-def sample_events() -> list[Event]:
-    return [parse_json_line(line) for line in SAMPLE.read_bytes().splitlines() if line.strip()]
 
 
 def make_db(path: Path, events: list[Any] | None = None) -> Path:
