@@ -26,6 +26,8 @@ from agenttui.store import AgentTuiError, EventFilter, NotAStoreError, UpcasterR
 from agenttui.store.envelope import DEFAULT_MAX_PAYLOAD_BYTES, Event, format_datetime
 from agenttui.store.follow import Change, StoreFollower
 from agenttui.summary import safe_text, summarize
+from agenttui.arg_types import MAX_INT64, MIN_INT64, finite_float, int_in, int_or_all
+from agenttui.terminal_text import escape_controls, escape_json, escape_json_bytes
 from agenttui.compare.command import add_diff_command
 from agenttui.copy import add_copy_command
 from agenttui.query import add_query_command
@@ -45,12 +47,46 @@ class UsageError(AgentTuiError):
 
 # ------------------------------------------------------------------------------ output helpers
 
+#: Human-facing output keeps its line breaks and tabs; every other control character is escaped.
+_LINES = {"\n": "\n", "\t": "\t"}
+
+
+class _TerminalSafe:
+    """stdout for what a command prints for people: file names, run ids and messages inside it
+    may hold escape sequences, and none reaches the terminal (JSON is passed through escape_json
+    first, which leaves nothing here to escape)."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(escape_controls(text, whitespace=_LINES))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def _out() -> IO[str]:
-    return sys.stdout
+    return _TerminalSafe(sys.stdout)  # type: ignore[return-value]
 
 
 def _err(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    print(escape_controls(message, whitespace=_LINES), file=sys.stderr, flush=True)
+
+
+def _json(value: Any, option: int = 0) -> str:
+    """Exact JSON with the characters a terminal acts on written as \\u escapes."""
+    return escape_json(orjson.dumps(value, option=option).decode())
+
+
+class _JsonlOut:
+    """A binary stream for JSONL on stdout, with the same escapes as _json (still exact JSON)."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+
+    def write(self, data: bytes) -> int:
+        return self._stream.write(escape_json_bytes(data))
 
 
 @contextmanager
@@ -60,11 +96,13 @@ def _progress(description: str, total: int | None, *, enabled: bool = True) -> I
         yield lambda completed, total=None: None
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
     with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn(),
                   console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(description, total=total)
+        # the description names a file: shown literally, never read as Rich markup or escapes
+        task = bar.add_task(escape(escape_controls(description, 60)), total=total)
 
         def update(completed: int, total: int | None = None) -> None:
             bar.update(task, completed=completed, **({"total": total} if total is not None else {}))
@@ -135,7 +173,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.json:
         out = report.as_dict()
         out["seconds"] = round(elapsed, 3)
-        print(orjson.dumps(out).decode(), file=_out())
+        print(_json(out), file=_out())
     elif not args.quiet:
         unit = "spans" if fmt == "otlp" else "lines"  # OTLP: events stored from spans read
         rate = f", {report.read / elapsed:,.0f} {unit}/s" if elapsed > 0 and report.read else ""
@@ -166,7 +204,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                 _err(f"exported {_count(n, 'event')} to {args.output}")
         else:
             sys.stdout.flush()
-            export_jsonl(store, sys.stdout.buffer, f)
+            export_jsonl(store, _JsonlOut(sys.stdout.buffer), f)  # type: ignore[arg-type]
             sys.stdout.buffer.flush()
     return EXIT_OK
 
@@ -272,7 +310,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
 
         def emit(events: list[Event]) -> None:
             if args.json:
-                out.write("".join(orjson.dumps(e.to_json()).decode() + "\n" for e in events))
+                out.write(escape_json("".join(orjson.dumps(e.to_json()).decode() + "\n" for e in events)))
             else:
                 out.write("".join(format_event_line(e, labels) + "\n" for e in events))
                 labels.forget_missing()  # a node unknown now may be created by the next batch
@@ -382,7 +420,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     if args.json:
         stats["runs_detail"] = runs
         stats["retention_log"] = retention
-        print(orjson.dumps(stats, option=orjson.OPT_INDENT_2).decode(), file=_out())
+        print(_json(stats, orjson.OPT_INDENT_2), file=_out())
         return EXIT_OK
     out = _out()
     if stats["backend"] == "postgresql":  # figures of a server database, not of a file
@@ -439,8 +477,6 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_retention(args: argparse.Namespace) -> int:
-    if args.days < 0:
-        raise UsageError("--days must be >= 0 (0 keeps events forever)")
     target = _target(args)
     if args.dry_run:
         with open_store(target, readonly=True) as store:
@@ -449,7 +485,7 @@ def cmd_retention(args: argparse.Namespace) -> int:
         with open_store(target) as store:
             report = store.retention(args.days)
     if args.json:
-        print(orjson.dumps(report).decode(), file=_out())
+        print(_json(report), file=_out())
         return EXIT_OK
     out = _out()
     if args.days == 0:
@@ -525,12 +561,6 @@ def cmd_open(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from agenttui.demo import write_live
 
-    if args.rate < 0:
-        raise UsageError("--rate must be >= 0 events per second (0: as fast as possible)")
-    if args.events is not None and args.events < 3:
-        raise UsageError("--events must be at least 3")
-    if args.nodes is not None and args.nodes < 1:
-        raise UsageError("--nodes must be at least 1")
     run_id = f"demo-{datetime.now(timezone.utc):%m%d-%H%M%S}-{os.getpid() % 0x10000:04x}-s{args.seed}"
     options = dict(seed=args.seed, rate=args.rate, n_events=args.events, n_nodes=args.nodes, run_id=run_id)
     if args.headless:
@@ -607,16 +637,11 @@ def _add_filters(p: argparse.ArgumentParser) -> None:
                    help="only this event type (repeat for several)")
 
 
-def _lines_arg(value: str) -> int | None:
-    if value == "all":
-        return None
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number or 'all', got {value!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError("must be >= 0")
-    return n
+#: retention --days: beyond this the cutoff would fall before year 1000 (and a date cannot be
+#: before year 1); nothing is that old.
+MAX_RETENTION_DAYS = 365_000
+#: import --max-payload-bytes: PostgreSQL's largest field is 1 GiB.
+MAX_PAYLOAD_LIMIT = 1 << 30
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -656,7 +681,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="jsonl: event envelopes; otlp: OTLP JSON traces, one ExportTraceServiceRequest a line "
                         "(the OpenTelemetry Collector's file exporter), mapped as docs/otel.md says; "
                         "auto (default): told by the first line")
-    p.add_argument("--max-payload-bytes", type=int, default=DEFAULT_MAX_PAYLOAD_BYTES, metavar="N",
+    p.add_argument("--max-payload-bytes", type=int_in(2, MAX_PAYLOAD_LIMIT, why="PostgreSQL's largest field"),
+                   default=DEFAULT_MAX_PAYLOAD_BYTES, metavar="N",
                    help=f"refuse events whose payload is larger (default {DEFAULT_MAX_PAYLOAD_BYTES:,})")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
@@ -688,7 +714,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-f", "--follow", action="store_true",
                    help="keep printing new events until Ctrl-C (waiting for the database to be created)")
     p.add_argument("--json", action="store_true", help="one JSON object per event (envelope + position, seq)")
-    p.add_argument("-n", "--lines", type=_lines_arg, default=10, metavar="N",
+    p.add_argument("-n", "--lines", type=int_or_all(0), default=10, metavar="N",
                    help="how many recent events to print first: a number or 'all' (default 10)")
     p.set_defaults(func=cmd_tail)
 
@@ -718,7 +744,8 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=_examples("agenttui retention run.db --days 30 --dry-run",
                                         "agenttui retention run.db --days 30"))
     _add_target(p)
-    p.add_argument("--days", type=int, required=True, metavar="N", help="keep the last N days (0: keep all)")
+    p.add_argument("--days", type=int_in(0, MAX_RETENTION_DAYS, why="about a thousand years"), required=True,
+                   metavar="N", help="keep the last N days (0: keep all)")
     p.add_argument("--dry-run", action="store_true", help="only report what would be deleted")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_retention)
@@ -734,11 +761,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--headless", action="store_true", help="only write the run (no inspector)")
     p.add_argument("--db", metavar="PATH", help="the database to write (default without --headless: a new "
                                                 "temporary file)")
-    p.add_argument("--rate", type=float, default=50.0, metavar="EV/S",
+    p.add_argument("--rate", type=finite_float(0), default=50.0, metavar="EV/S",
                    help="events per second (default 50; 0: as fast as possible)")
-    p.add_argument("--seed", type=int, default=0, metavar="N", help="the same seed makes the same run (default 0)")
-    p.add_argument("--events", type=int, metavar="N", help="stop after exactly N events")
-    p.add_argument("--nodes", type=int, metavar="N", help="size of the initial plan tree")
+    p.add_argument("--seed", type=int_in(MIN_INT64), default=0, metavar="N",
+                   help="the same seed makes the same run (default 0)")
+    p.add_argument("--events", type=int_in(3, MAX_INT64), metavar="N", help="stop after exactly N events")
+    p.add_argument("--nodes", type=int_in(1, 1_000_000), metavar="N", help="size of the initial plan tree")
     p.add_argument("-q", "--quiet", action="store_true", help="no messages or progress bar")
     p.set_defaults(func=cmd_demo)
 

@@ -17,11 +17,15 @@ from typing import Any, Callable
 
 import orjson
 
+from agenttui.arg_types import int_in
 from agenttui.store import AgentTuiError, EventFilter, UpcasterRegistry, open_store
+from agenttui.terminal_text import escape_controls, escape_json
 
 #: Events per append on the destination: one transaction each, so a crash mid-copy leaves whole
 #: batches, and a re-run skips them by id.
 DEFAULT_BATCH = 2_000
+#: More events per transaction only holds more of them in memory at once.
+MAX_BATCH = 1_000_000
 
 
 @dataclass
@@ -84,11 +88,11 @@ def cmd_copy(args: argparse.Namespace) -> int:
             open_store(args.dest, upcasters=raw) as dest:
         report = copy_events(source, dest, runs=args.run, batch=args.batch)
     if args.json:
-        print(orjson.dumps(asdict(report)).decode())
+        print(escape_json(orjson.dumps(asdict(report)).decode()))
     elif not args.quiet:
         runs = f"{len(report.runs):,} run{'s' if len(report.runs) != 1 else ''}"
-        print(f"{report.source} -> {report.dest}: {runs}, {report.read:,} events read, {report.stored:,} stored, "
-              f"{report.already_there:,} already there ({report.seconds:.2f}s)")
+        print(f"{escape_controls(report.source)} -> {escape_controls(report.dest)}: {runs}, {report.read:,} events "
+              f"read, {report.stored:,} stored, {report.already_there:,} already there ({report.seconds:.2f}s)")
     return 0
 
 
@@ -109,7 +113,7 @@ def add_copy_command(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("dest", metavar="DEST", help="the store to append to (created if it is a new file)")
     p.add_argument("--run", metavar="R", action="append",
                    help="only this run (repeat for several; null run ids are run 'unassigned')")
-    p.add_argument("--batch", type=int, default=DEFAULT_BATCH, metavar="N",
+    p.add_argument("--batch", type=int_in(1, MAX_BATCH), default=DEFAULT_BATCH, metavar="N",
                    help=f"events per destination transaction (default {DEFAULT_BATCH:,})")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")

@@ -40,6 +40,17 @@ def assert_clean_error(code: int, err: str, *needles: str) -> None:
 
 # ------------------------------------------------------------------------------ version, help
 
+def assert_usage_error(code: int, err: str, command: str, *needles: str) -> None:
+    """argparse's form: the usage (wrapped to the terminal), then one line naming the option and what is wrong."""
+    assert code == 2 and "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert lines[0].startswith(f"usage: agenttui {command}"), err
+    assert all(line.startswith(" ") for line in lines[1:-1]), err
+    assert lines[-1].startswith(f"agenttui {command}: error: argument "), err
+    for needle in needles:
+        assert needle in lines[-1], lines[-1]
+
+
 def test_version_and_help(cli):
     code, out, _ = cli("--version")
     assert code == 0 and out.strip() == f"agenttui {__version__}"
@@ -241,7 +252,7 @@ def test_retention(tmp_path, cli):
     code, out, _ = cli("retention", path, "--days", "0")
     assert code == 0 and "keeps events forever" in out
     code, _, err = cli("retention", path, "--days", "-1")
-    assert_clean_error(code, err, "--days")
+    assert_usage_error(code, err, "retention", "--days", "from 0 to 365,000", "got -1")
 
 
 # --------------------------------------------------------------------------------------- demo
@@ -482,3 +493,113 @@ def test_summaries_survive_odd_payloads():
     huge = Event(event_type="llm_call_started", run_id="r", payload={"prompt_preview": "\x1b" * 100_000, "model": "m"})
     assert len(summarize(huge)) <= 200 and "\x1b" not in summarize(huge)
     assert safe_text("a\tb\nc\x00\x7f\u2066") == "a b c\\x00\\x7f\\u2066"
+
+
+# ------------------------------------------------------------------ out-of-range numbers
+
+@pytest.mark.parametrize("argv, command, words", [
+    (["retention", "{db}", "--days", "1000000000"], "retention", ["--days", "from 0 to 365,000", "got 1000000000"]),
+    (["retention", "{db}", "--days", "1000000000", "--dry-run"], "retention", ["--days", "365,000"]),
+    (["retention", "{db}", "--days", "ten"], "retention", ["--days", "expected a whole number", "got ten"]),
+    (["tail", "{db}", "-n", "99999999999999999999"], "tail",
+     ["-n/--lines", "'all' or from 0 to 9,223,372,036,854,775,807", "got 99999999999999999999"]),
+    (["tail", "{db}", "-n", "-1"], "tail", ["-n/--lines", "got -1"]),
+    (["tail", "{db}", "-n", "9" * 5000], "tail", ["-n/--lines", "expected a whole number", "(5,000 characters)"]),
+    (["import", "{db}", "x.jsonl", "--max-payload-bytes", "1" + "0" * 30], "import",
+     ["--max-payload-bytes", "1,073,741,824"]),
+    (["import", "{db}", "x.jsonl", "--max-payload-bytes", "0"], "import", ["--max-payload-bytes", "from 2"]),
+    (["demo", "--headless", "--db", "{db}", "--rate", "nan"], "demo", ["--rate", "finite", "got nan"]),
+    (["demo", "--headless", "--db", "{db}", "--rate", "1e400"], "demo", ["--rate", "finite"]),
+    (["demo", "--headless", "--db", "{db}", "--rate", "-1"], "demo", ["--rate", ">= 0"]),
+    (["demo", "--headless", "--db", "{db}", "--events", "2"], "demo", ["--events", "from 3"]),
+    (["demo", "--headless", "--db", "{db}", "--nodes", "10000000000"], "demo", ["--nodes", "1,000,000"]),
+    (["demo", "--headless", "--db", "{db}", "--seed", "1" + "0" * 40], "demo", ["--seed", "9,223,372,036,854,775,807"]),
+    (["copy", "{db}", "{db}.2", "--batch", "0"], "copy", ["--batch", "from 1"]),
+    (["copy", "{db}", "{db}.2", "--batch", "1" + "0" * 30], "copy", ["--batch", "1,000,000"]),
+], ids=lambda v: " ".join(v)[:60] if isinstance(v, list) else None)
+def test_out_of_range_numbers_are_one_line_usage_errors(db, cli, argv, command, words):
+    code, out, err = cli(*[a.format(db=db) for a in argv])
+    assert out == ""
+    assert_usage_error(code, err, command, *words)
+
+
+def test_retention_at_its_largest_number_of_days_deletes_nothing(db, cli):
+    code, out, err = cli("retention", db, "--days", "365000")
+    assert code == 0 and "deleted 0 events" in out, err
+
+
+def test_tail_with_more_lines_than_events_prints_them_all(db, cli):
+    code, out, _ = cli("tail", db, "-n", str(2 ** 63 - 1))
+    assert code == 0 and out.count("\n") == SAMPLE_EVENTS
+
+
+# ------------------------------------------------------------------- terminal-safe output
+
+HOSTILE = "\x1b]0;pwned\x07\x9b2J\u202e\u2028\x85"
+ACTED_ON = ("\x1b", "\x07", "\x9b", "\u202e", "\u2028", "\x85", "\r")
+
+
+def _inert(text: str) -> None:
+    for ch in ACTED_ON:
+        assert ch not in text, f"{ch!r} reached the terminal"
+
+
+@pytest.fixture
+def hostile_db(tmp_path):
+    path = tmp_path / f"run{HOSTILE}.db"
+    with SQLiteStore(path) as store:
+        store.append([{"event_id": "h1", "run_id": f"run{HOSTILE}", "event_type": f"type{HOSTILE}",
+                       "payload": {"node_id": "n1", "text": f"text{HOSTILE}\r\n"},
+                       "metadata": {"source": HOSTILE}}])
+    return path
+
+
+@pytest.mark.parametrize("argv", [
+    ["tail", "{db}"], ["stats", "{db}"], ["rebuild", "{db}"], ["rebuild", "{db}", "--check"],
+    ["retention", "{db}", "--days", "30", "--dry-run"], ["retention", "{db}", "--days", "0"],
+    ["export", "{db}", "-o", "{db}.jsonl"], ["copy", "{db}", "{db}.copy.db"],
+], ids=lambda v: " ".join(v))
+def test_text_output_shows_file_names_and_event_text_escaped(hostile_db, cli, argv):
+    code, out, err = cli(*[a.format(db=hostile_db) for a in argv])
+    assert code == 0, err
+    _inert(out + err)
+
+
+@pytest.mark.parametrize("argv", [
+    ["tail", "{db}", "--json"], ["stats", "{db}", "--json"], ["export", "{db}"], ["copy", "{db}", "{db}.c.db", "--json"],
+    ["retention", "{db}", "--days", "30", "--json", "--dry-run"],
+], ids=lambda v: " ".join(v))
+def test_json_output_stays_exact_with_controls_as_unicode_escapes(hostile_db, cli, argv):
+    code, out, err = cli(*[a.format(db=hostile_db) for a in argv])
+    assert code == 0, err
+    _inert(out + err)
+    docs = [json.loads(line) for line in out.splitlines()] if argv[0] in ("tail", "export") else [json.loads(out)]
+    strings: list[str] = []
+
+    def walk(v):
+        if isinstance(v, dict):
+            for k, x in v.items():
+                strings.append(k)
+                walk(x)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x)
+        elif isinstance(v, str):
+            strings.append(v)
+
+    walk(docs)
+    assert any(HOSTILE in t for t in strings) or argv[0] == "retention", "the values are the stored ones, escaped"
+
+
+def test_import_names_a_crafted_file_and_its_bad_lines_escaped(tmp_path, cli):
+    src = tmp_path / f"events{HOSTILE}.jsonl"
+    src.write_bytes(b'{"event_type": 1}\n' + orjson.dumps({"event_id": "x", "event_type": "t", "payload": {},
+                                                          "timestamp": f"2025{HOSTILE}"}) + b"\n")
+    code, out, err = cli("import", tmp_path / "i.db", src)
+    assert code == 1
+    _inert(out + err)
+    assert "events\\x1b]0;pwned" in out and "line 2: timestamp" in err
+    code, out, err = cli("import", tmp_path / "i.db", src, "--json")
+    _inert(out + err)
+    errors = json.loads(out)["errors"]
+    assert [e["line"] for e in errors] == [1, 2] and errors[1]["error"].startswith("timestamp ")
