@@ -7,12 +7,22 @@ from agenttui.store import (  # noqa: E402  (re-exported public API)
     AppendResult, ConcurrencyError, EnvelopeError, Event, EventFilter, RunState, SQLiteStore, UpcasterRegistry,
     open_store, upcasters,
 )
-from agenttui.store import (  # noqa: E402  (recording API and custom projections)
-    Projection, Projector, Recorder, project, register_projection, registry_for,
+from agenttui.store import (  # noqa: E402  (custom projections)
+    Projection, Projector, project, register_projection, registry_for,
 )
 
 __all__ = [
     "AppendResult", "ConcurrencyError", "EnvelopeError", "Event", "EventFilter", "RunState", "SQLiteStore",
     "UpcasterRegistry", "__version__", "open_store", "upcasters",
-    "Projection", "Projector", "Recorder", "project", "register_projection", "registry_for",
+    "Projection", "Projector", "Recorder", "instrument", "project", "register_projection", "registry_for",
 ]
+
+
+def __getattr__(name: str):
+    # the recording API is loaded when first asked for: `import agenttui.store` (the inspector, serve)
+    # does not pay for it
+    if name in ("Recorder", "instrument"):
+        from agenttui import recording
+
+        return getattr(recording, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,6 +11,9 @@ batches; the rest is the store's commit work, done by the flusher thread on the 
 events/s the agent records (its own loop time) and events/s committed (including the final flush,
 i.e. the rate the store sustains behind the agent). The *_cpu_* figures are the agent thread's CPU
 time: on a loaded machine wall times stretch, CPU times much less.
+  logging_json  the same loops writing the same events (same fields) through plain `logging` with a JSON
+                formatter to a file, the PRODUCT.md reference: recorder_vs_logging = recorded time /
+                logging time per iteration (target <= 1.0), and the same ratio of agent-thread CPU time
   visibility    record -> visible in another connection (ms), the "on disk within 50 ms" promise,
                 with the agent idle between events (waiting on a model, as agents mostly do)
   visibility_busy_agent  the same with the agent's thread busy in Python (an agent process writes,
@@ -28,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import logging
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -73,6 +77,60 @@ def step_recorded(run: Recorder, n: int) -> None:
             run.decision("next", chosen_action="continue")
 
 
+class JsonFormatter(logging.Formatter):
+    """What a JSON log line usually holds: time, level, logger, message and the record's fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps({"timestamp": self.formatTime(record), "level": record.levelname, "logger": record.name,
+                           "event": record.getMessage(), **record.__dict__.get("fields", {})}, default=repr)
+
+
+def json_logger(path: Path) -> logging.Logger:
+    logger = logging.getLogger(f"bench.{path.stem}")
+    logger.handlers.clear()
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(JsonFormatter())
+    logger.addHandler(handler)
+    return logger
+
+
+def close_logger(logger: logging.Logger) -> None:
+    for handler in list(logger.handlers):
+        handler.close()
+        logger.removeHandler(handler)
+
+
+def loop_logged(log: logging.Logger, n: int) -> None:
+    """The tool call as two log records with the fields the Recorder's two events carry."""
+    for i in range(n):
+        t0 = time.perf_counter()
+        log.info("tool_invoked", extra={"fields": {"tool_name": "tool", "api_name": "__main__.tool", "args": {
+            "query": "agent observability", "limit": i & 7}, "args_summary": f"query='agent observability', "
+            f"limit={i & 7}"}})
+        result = tool("agent observability", limit=i & 7)
+        log.info("tool_returned", extra={"fields": {"tool_name": "tool", "state": "SUCCESS", "result": result,
+                                                    "duration_seconds": time.perf_counter() - t0}})
+
+
+def step_logged(log: logging.Logger, n: int) -> None:
+    """The agent step as the same ten records the Recorder writes for it."""
+    for i in range(n):
+        node = {"node_id": f"n{i}", "node_goal": "step"}
+        log.info("node_created", extra={"fields": {**node, "task_type": "RETRIEVAL", "layer": 1}})
+        log.info("node_added", extra={"fields": node})
+        log.info("edge_added", extra={"fields": {**node, "parent_node_id": "root"}})
+        log.info("node_status_changed", extra={"fields": {**node, "old_status": "NOT_READY", "new_status": "DOING"}})
+        loop_logged(log, 1)
+        log.info("llm_call_started", extra={"fields": {"model": "m", "prompt": "summarise the sources"}})
+        response = fake_llm("summarise the sources")
+        log.info("llm_call_completed", extra={"fields": {"model": "m", "response": response, "token_usage": {
+            "prompt_tokens": 12, "completion_tokens": 4}}})
+        log.info("decision", extra={"fields": {"decision_type": "next", "chosen_action": "continue"}})
+        log.info("node_status_changed", extra={"fields": {**node, "old_status": "DOING", "new_status": "FINISH"}})
+
+
 class DiscardStore:
     """Accepts batches and drops them: isolates the Recorder's own cost from the store's commits."""
 
@@ -82,17 +140,26 @@ class DiscardStore:
         return None
 
 
-def measure(name: str, plain: Callable[[int], None], recorded: Callable[[Recorder, int], None], n: int,
-            repeats: int, workdir: Path) -> dict[str, Any]:
-    plain(min(n, 1000))  # warm up both paths
+def measure(name: str, plain: Callable[[int], None], recorded: Callable[[Recorder, int], None],
+            logged: Callable[[logging.Logger, int], None], n: int, repeats: int, workdir: Path) -> dict[str, Any]:
+    plain(min(n, 1000))  # warm up every path
+    warm_log = json_logger(workdir / f"warm-{name}.log")
+    logged(warm_log, min(n, 1000))
+    close_logger(warm_log)
     with Recorder(workdir / f"warm-{name}.db", task="warm") as run:
         recorded(run, min(n, 1000))
     base_times, rec_times, commit_times, events, discard_times = [], [], [], [], []
-    rec_cpu, discard_cpu = [], []
+    rec_cpu, discard_cpu, log_times, log_cpu = [], [], [], []
     for r in range(repeats):
         t0 = time.perf_counter()
         plain(n)
         base_times.append(time.perf_counter() - t0)
+        logger = json_logger(workdir / f"{name}-{r}.log")
+        c0, t0 = time.thread_time(), time.perf_counter()
+        logged(logger, n)
+        log_times.append(time.perf_counter() - t0)
+        log_cpu.append(time.thread_time() - c0)
+        close_logger(logger)
         run = Recorder(workdir / f"{name}-{r}.db", task=name).start()
         start_events = sum(run.stats()["counts"].values())
         c0, t0 = time.thread_time(), time.perf_counter()
@@ -124,6 +191,10 @@ def measure(name: str, plain: Callable[[int], None], recorded: Callable[[Recorde
         # CPU time of the agent's thread: what recording costs it in work, whatever the machine's load
         "recorded_cpu_us_per_iteration": round(statistics.median(rec_cpu) / n * 1e6, 3),
         "recorder_only_cpu_us_per_iteration": round(statistics.median(discard_cpu) / n * 1e6, 3),
+        "logging_json_us_per_iteration": round(statistics.median(log_times) / n * 1e6, 3),
+        "logging_json_cpu_us_per_iteration": round(statistics.median(log_cpu) / n * 1e6, 3),
+        "recorder_vs_logging": round(statistics.median(rec_times) / statistics.median(log_times), 2),
+        "recorder_vs_logging_cpu": round(statistics.median(rec_cpu) / statistics.median(log_cpu), 2),
         "events_per_s_recorded": round(ev / statistics.median(rec_times)),
         "events_per_s_committed": round(ev / statistics.median(commit_times)),
     }
@@ -210,8 +281,8 @@ def main() -> int:
             "python": platform.python_version(),
             "sqlite": sqlite3.sqlite_version,
             "cpus": os.cpu_count(),
-            "tool_call": measure("tool_call", loop_plain, loop_recorded, args.calls, args.repeats, workdir),
-            "agent_step": measure("agent_step", step_plain, step_recorded, max(1, args.calls // 5),
+            "tool_call": measure("tool_call", loop_plain, loop_recorded, loop_logged, args.calls, args.repeats, workdir),
+            "agent_step": measure("agent_step", step_plain, step_recorded, step_logged, max(1, args.calls // 5),
                                   args.repeats, workdir),
             "visibility": visibility(workdir, args.visibility_samples),
             "visibility_busy_agent": visibility_busy(workdir, args.busy_seconds),

@@ -25,7 +25,6 @@ from .projections import (
     FunctionProjection, Projection, ProjectionError, ProjectionRegistry, Projector, global_projections,
     load_projections, project, register_projection, registry_for,
 )
-from .recorder import LLMCall, Node, Recorder
 
 __all__ = [
     "AgentTuiError", "AppendResult", "BaseStore", "ConcurrencyError", "DEFAULT_MAX_PAYLOAD_BYTES", "EnvelopeError",
@@ -37,6 +36,19 @@ __all__ = [
     "FunctionProjection", "LLMCall", "Node", "Projection", "ProjectionError", "ProjectionRegistry", "Projector",
     "Recorder", "global_projections", "load_projections", "project", "register_projection", "registry_for",
 ]
+
+
+#: The recording API lives in agenttui.recording; these names stay importable from here, loaded only
+#: when asked for so that opening a store never imports the Recorder.
+_RECORDING_NAMES = frozenset({"LLMCall", "Node", "Recorder", "ToolCall", "instrument", "current_recorder"})
+
+
+def __getattr__(name: str):
+    if name in _RECORDING_NAMES:
+        from agenttui import recording
+
+        return getattr(recording, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def open_store(target: str | os.PathLike[str] | None = None, *, readonly: bool = False, **kwargs) -> EventStore:

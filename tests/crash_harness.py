@@ -37,7 +37,7 @@ import orjson
 MARK = "crash_batch"
 MARK_SIZE = "crash_batch_size"
 #: Modules the forkserver imports once, so that forked writers start without import cost.
-PRELOAD = ["agenttui.cli", "agenttui.store", "agenttui.store.recorder", "agenttui.serve.app",
+PRELOAD = ["agenttui.cli", "agenttui.store", "agenttui.recording.recorder", "agenttui.serve.app",
            "agenttui.serve.bridge", "redis.asyncio", "crash_harness"]
 
 _context: Any = None

@@ -695,7 +695,7 @@ def test_a_forked_child_does_not_write_through_the_parents_connection(tmp_path: 
 
 def test_event_ids_are_unique_time_ordered_and_timestamps_normalised() -> None:
     from agenttui.store import normalize_timestamp
-    from agenttui.store.recorder import _stamper
+    from agenttui.recording.recorder import _stamper
 
     per_thread: dict[int, list[tuple[str, str]]] = {}
 

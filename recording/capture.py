@@ -3,11 +3,22 @@
 An instrumented function can receive or return anything: sockets, DataFrames, objects whose
 `__repr__` raises, NaN, cyclic lists, a 50 MB string. Recording must never fail the agent and never
 produce a payload the store would refuse, so every captured value goes through here first.
+
+Structured values keep their structure: pydantic models (`model_dump`) and dataclasses become JSON
+objects, because a cut repr of a message list is unreadable and unqueryable. Framework context
+objects (pydantic-ai's RunContext and its kin) are never captured: they carry the agent's
+dependencies, often clients holding secrets. They are recognised by class name and module, so
+no framework has to be imported to know them.
 """
 from __future__ import annotations
 
+import dataclasses
+import datetime as _dt
+import enum
 import math
 import reprlib
+import uuid
+from pathlib import PurePath
 from typing import Any
 
 import orjson
@@ -76,6 +87,75 @@ def jsonable(value: Any, *, max_string: int = MAX_STRING, max_items: int = MAX_I
     return _jsonable(value, max_string, max_items, max_depth, set())
 
 
+#: Framework objects handed to tools as context: (module prefix, class name). Subclasses count too.
+CONTEXT_CLASSES: frozenset[tuple[str, str]] = frozenset({
+    ("pydantic_ai", "RunContext"),                                     # pydantic-ai tools and prompts
+    ("agents", "RunContextWrapper"), ("agents", "ToolContext"),        # OpenAI Agents SDK
+    ("google.adk", "ToolContext"), ("google.adk", "CallbackContext"),  # Google ADK
+    ("google.adk", "InvocationContext"), ("google.adk", "ReadonlyContext"),
+    ("langchain_core", "CallbackManagerForToolRun"),                   # LangChain tool callbacks
+    ("langchain_core", "AsyncCallbackManagerForToolRun"),
+    ("langgraph", "Runtime"),                                          # LangGraph's runtime context
+    ("mcp.server.fastmcp", "Context"), ("fastmcp", "Context"),         # MCP servers' request context
+    ("strands", "ToolContext"), ("smolagents", "AgentMemory"),
+})
+_context_types: dict[type, bool] = {}
+
+
+def _is_context_class(cls: type) -> bool:
+    for base in cls.__mro__:
+        module = getattr(base, "__module__", "") or ""
+        for prefix, name in CONTEXT_CLASSES:
+            if base.__name__ == name and (module == prefix or module.startswith(prefix + ".")):
+                return True
+    return False
+
+
+def is_context_object(value: Any) -> bool:
+    """True for a framework context object (see CONTEXT_CLASSES); one dict lookup per type after the
+    first, since this runs on every captured argument."""
+    t = type(value)
+    hit = _context_types.get(t)
+    if hit is None:
+        hit = _context_types[t] = _is_context_class(t)
+    return hit
+
+
+def context_placeholder(value: Any) -> str:
+    return f"<{type(value).__name__} left out>"
+
+
+def _structured(value: Any) -> Any:
+    """The fields of a pydantic model or a dataclass instance, else _MISSING. Never raises."""
+    t = type(value)
+    dump = getattr(t, "model_dump", None)
+    if dump is not None and hasattr(t, "model_fields"):
+        try:
+            return value.model_dump(mode="json")
+        except Exception:  # a field pydantic cannot serialise as JSON: its Python form, bounded below
+            try:
+                return value.model_dump()
+            except Exception:
+                return _MISSING
+    if hasattr(t, "__dataclass_fields__") and not isinstance(value, type):
+        try:
+            return {f.name: getattr(value, f.name, None) for f in dataclasses.fields(value)}
+        except Exception:
+            return _MISSING
+    return _MISSING
+
+
+def _scalar(value: Any) -> Any:
+    """Common value types that have an obvious JSON form, else _MISSING."""
+    if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
+        return value.isoformat()
+    if isinstance(value, (uuid.UUID, PurePath)):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return value.value if isinstance(value.value, (str, int, float, bool)) else value.name
+    return _MISSING
+
+
 def _jsonable(value: Any, max_string: int, max_items: int, depth: int, seen: set[int]) -> Any:
     if value is None or isinstance(value, bool):
         return value
@@ -109,6 +189,21 @@ def _jsonable(value: Any, max_string: int, max_items: int, depth: int, seen: set
             if len(items) > max_items:
                 lst.append(f"\u2026 {len(items) - max_items} more items")
             return lst
+        finally:
+            seen.discard(key)
+    if is_context_object(value):
+        return context_placeholder(value)
+    scalar = _scalar(value)
+    if scalar is not _MISSING:
+        return _jsonable(scalar, max_string, max_items, depth, seen)
+    fields = _structured(value)
+    if fields is not _MISSING:
+        key = id(value)
+        if depth <= 0 or key in seen:
+            return short_repr(value) if depth <= 0 else f"<cycle: {_type_name(value)}>"
+        seen.add(key)
+        try:
+            return _jsonable(fields, max_string, max_items, depth, seen)
         finally:
             seen.discard(key)
     return short_repr(value)

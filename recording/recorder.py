@@ -45,11 +45,12 @@ from typing import Any, Callable, Iterator, TypeVar
 from .capture import (
     MAX_STRING, clip, error_message, error_text, jsonable, scrub_surrogates, short_repr, summary,
 )
-from .envelope import MAX_ID_LENGTH, Event
-from .instrument import instrument_function
-from .errors import EnvelopeError
+from agenttui.store import EnvelopeError, Event, open_store
+from agenttui.store.envelope import MAX_ID_LENGTH
 
-__all__ = ["LLMCall", "Node", "Recorder", "session_filename"]
+from .instrument import ToolCall, instrument_function
+
+__all__ = ["LLMCall", "Node", "Recorder", "ToolCall", "current_recorder", "session_filename"]
 
 log = logging.getLogger("agenttui.recorder")
 
@@ -64,6 +65,9 @@ PROMPT_PREVIEW = 200
 
 #: The innermost open node of the current thread/task, whatever recorder it belongs to.
 _current_node: contextvars.ContextVar["Node | None"] = contextvars.ContextVar("agenttui_current_node", default=None)
+
+#: The run started in this context (a `with Recorder(...)` block, and asyncio tasks created inside it).
+_current_run: contextvars.ContextVar["Recorder | None"] = contextvars.ContextVar("agenttui_current_run", default=None)
 
 #: Recorders whose run is open, so interpreter exit can flush and close them.
 _open_recorders: "weakref.WeakSet[Recorder]" = weakref.WeakSet()
@@ -421,8 +425,6 @@ class Recorder:
             raise ValueError(f"run_id must be a non-empty string of at most {MAX_ID_LENGTH} characters "
                              f"without NUL, got {short_repr(run_id)}")
         if isinstance(target, (str, os.PathLike)):
-            from . import open_store  # late: the package imports this module
-
             self.store = open_store(target)
             self._owns_store = True
         elif hasattr(target, "append"):
@@ -460,6 +462,7 @@ class Recorder:
         self._error_origin: tuple[BaseException, str] | None = None
         self._top_nids = 0
         self._top_lock = threading.Lock()
+        self._run_token: contextvars.Token | None = None
         self._failures = 0
         #: Events committed by this recorder and events it could not store (see `stats`).
         self.committed = 0
@@ -494,6 +497,7 @@ class Recorder:
         self._flusher.start()
         with _open_lock:
             _open_recorders.add(self)
+        self._run_token = _current_run.set(self)
         config = dict(self.config)
         if self.model is not None:
             config.setdefault("model", self.model)
@@ -535,6 +539,12 @@ class Recorder:
         finally:
             self._state = "closed"
             self._error_origin = None  # do not keep the exception's frames alive
+            if self._run_token is not None:
+                try:
+                    _current_run.reset(self._run_token)
+                except ValueError:  # finished in another context than it started in: that one ends with it
+                    pass
+                self._run_token = None
             with _open_lock:
                 _open_recorders.discard(self)
             self._stop_flusher()
@@ -609,12 +619,30 @@ class Recorder:
         return bound  # type: ignore[return-value]
 
     def llm_call(self, model: str | None = None, prompt: Any = None, *, agent_class: str | None = None,
-                 **extra: Any) -> LLMCall:
-        """An LLM call to record: `with run.llm_call(...) as call: call.complete(response, ...)`."""
+                 node: "Node | str | None" = None, **extra: Any) -> LLMCall:
+        """An LLM call to record: `with run.llm_call(...) as call: call.complete(response, ...)`.
+
+        It belongs to `node` (a Node or a node id) if given, else to the current node: callback-style
+        integrations, which learn of a call away from where its node was entered, pass the node.
+        """
         self._require_open("llm_call")
-        node = self.current_node()
-        return LLMCall(self, model or self.model, prompt, agent_class, _capture_fields(extra),
-                       node.node_id if node else None)
+        return LLMCall(self, model or self.model, prompt, agent_class, _capture_fields(extra), self._node_id(node))
+
+    def tool_call(self, tool_name: str, args: dict[str, Any] | None = None, *, api_name: str | None = None,
+                  node: "Node | str | None" = None, capture_result: bool = True, **extra: Any) -> ToolCall:
+        """A tool call to record by hand, for integrations that see a call start and end in separate
+        callbacks: `call = run.tool_call("search", {"q": ...}, node=node).start()` ...
+        `call.complete(result)` or `call.fail(error)`; or `with run.tool_call(...) as call:`.
+
+        `args` are recorded as given (by name); it belongs to `node` if given, else to the current node.
+        """
+        self._require_open("tool_call")
+        if not isinstance(tool_name, str) or not tool_name:
+            raise ValueError(f"tool_name must be a non-empty string, got {short_repr(tool_name)}")
+        if args is not None and not isinstance(args, dict):
+            raise TypeError(f"tool_call() args must be a dict of arguments by name, got {type(args).__name__}")
+        return ToolCall(self, tool_name, api_name=api_name, node_id=self._node_id(node), args=args,
+                        capture_result=capture_result, extra=_capture_fields(extra) if extra else None)
 
     def decision(self, decision_type: str, *, context: Any = None, reasoning: Any = None,
                  chosen_action: Any = None, **extra: Any) -> str | None:
@@ -641,19 +669,24 @@ class Recorder:
         return self._emit_here(event_type, _capture_fields(data))
 
     def instrument(self, fn: Callable[..., Any] | None = None, *, name: str | None = None,
-                   api_name: str | None = None, capture_args: bool = True, capture_result: bool = True) -> Any:
+                   api_name: str | None = None, capture_args: bool = True, capture_result: bool = True,
+                   skip_args: Any = (), skip_context: bool = True) -> Any:
         """Wrap a tool so each call records tool_invoked and tool_returned (args, result or error, time).
 
         Works as `@run.instrument`, `@run.instrument(name=...)` or `run.instrument(fn)`, on plain,
         async, generator and async generator functions. Exceptions are recorded and re-raised
-        unchanged. `capture_args` / `capture_result` = False keep secrets out of the log.
+        unchanged. `skip_args` names arguments never recorded; framework context objects are left
+        out unless `skip_context=False`; `capture_args` / `capture_result` = False record neither.
+        A call made after this run ended is recorded into the run current then, if any
+        (`agenttui.recording.instrument` is the same decorator bound to no run).
         """
         if fn is None:
             return lambda f: self.instrument(f, name=name, api_name=api_name, capture_args=capture_args,
-                                             capture_result=capture_result)
+                                             capture_result=capture_result, skip_args=skip_args,
+                                             skip_context=skip_context)
         if not callable(fn):
             raise TypeError(f"instrument() needs a function, got {type(fn).__name__}")
-        return instrument_function(self, fn, name, api_name, capture_args, capture_result)
+        return instrument_function(self, fn, name, api_name, capture_args, capture_result, skip_args, skip_context)
 
     # -- flushing -------------------------------------------------------------------------------------
     def flush(self) -> None:
@@ -675,6 +708,18 @@ class Recorder:
         with self._top_lock:
             self._top_nids += 1
             return str(self._top_nids)
+
+    def _node_id(self, node: "Node | str | None") -> str | None:
+        if node is None:
+            current = self.current_node()
+            return current.node_id if current else None
+        if isinstance(node, Node):
+            if node.recorder is not self:
+                raise ValueError(f"{node!r} belongs to run {node.recorder.run_id}, not to run {self.run_id}")
+            return node.node_id
+        if isinstance(node, str) and node:
+            return node
+        raise TypeError(f"node must be a Node or a node id, got {short_repr(node)}")
 
     def _current(self) -> Node | None:
         node = _current_node.get()
@@ -816,6 +861,25 @@ class Recorder:
             self.finish(exc, tb=getattr(sys, "last_traceback", None))
         else:
             self.finish()
+
+
+def current_recorder() -> "Recorder | None":
+    """The run a tool called now belongs to: the run of the innermost open node of this thread or
+    task, else the run started in this context, else the only run open in the process (a framework
+    that runs tools in threads of its own without copying the context); None if there is no such run."""
+    node = _current_node.get()
+    while node is not None:
+        if node.recorder._state == "open":
+            return node.recorder
+        node = node._outer
+    run = _current_run.get()
+    if run is not None and run._state == "open":
+        return run
+    with _open_lock:
+        if len(_open_recorders) == 1:
+            for only in _open_recorders:
+                return only if only._state == "open" else None
+    return None
 
 
 def _close_open_recorders() -> None:
