@@ -40,7 +40,7 @@ _SNAPSHOT_UPSERT = (
     "ON CONFLICT (run_id, position) DO UPDATE SET seq = excluded.seq, fold_version = excluded.fold_version, "
     "state = excluded.state, created_at = excluded.created_at")
 _RETENTION_LOG_COLUMNS = ("id", "executed_at", "executed_by", "max_age_days", "cutoff", "events_deleted",
-                          "runs_deleted", "first_position", "last_position", "details")
+                          "runs_deleted", "first_position", "last_position", "details", "cut_at")
 
 #: (event, its payload serialised as stored)
 Item = tuple[Event, str]
@@ -685,7 +685,7 @@ class BaseStore:
         if not self._has_hash_column():
             raise SchemaError(f"{self.path}: the store predates hash chains; open it once with a writer "
                               "(any agenttui command that writes) to migrate and hash its events")
-        cuts = cut_points(r["details"] for r in self.retention_log())
+        cuts = cut_points(r["cut_at"] for r in self.retention_log())
         where, params = ("WHERE run_id = ?", [run_id]) if run_id is not None else ("", [])
         last_seqs = dict(self._query(f"SELECT run_id, last_seq FROM runs {where}", params))
         breaks, summary = verify_rows(self._scan_hashed(run_id), cuts, last_seqs)
@@ -716,8 +716,11 @@ class BaseStore:
         return True
 
     def retention_log(self) -> list[dict[str, Any]]:
-        rows = self._query(f"SELECT {', '.join(_RETENTION_LOG_COLUMNS)} FROM retention_log ORDER BY id")
-        return [{c: (load_json(v) if c == "details" else v) for c, v in zip(_RETENTION_LOG_COLUMNS, r)}
+        columns = ", ".join(_RETENTION_LOG_COLUMNS)
+        if not self._has_hash_column():  # a read-only open of a store older than the hash chains (v3)
+            columns = columns.replace("cut_at", "NULL AS cut_at")
+        rows = self._query(f"SELECT {columns} FROM retention_log ORDER BY id")
+        return [{c: (load_json(v) if c in ("details", "cut_at") else v) for c, v in zip(_RETENTION_LOG_COLUMNS, r)}
                 for r in rows]
 
 

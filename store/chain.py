@@ -8,7 +8,7 @@ event or a row inserted behind the store's back breaks the chain at that event: 
 the first event of each run whose recomputed hash differs from the stored one.
 
 Retention deletes events legitimately; for every deleted event whose successor stays, it records
-the deleted event's hash in retention_log (details.cut_at), so the chain resumes there.
+the deleted event's hash in retention_log.cut_at, so the chain resumes there.
 
 What a chain cannot show: someone who rewrites a run's events AND recomputes every later hash,
 or who removes the newest events of a run (nothing comes after them to break). Keep the head
@@ -61,11 +61,12 @@ class ChainBreak:
         return f"{where}: {self.reason}"
 
 
-def cut_points(retention_details: Iterable[Mapping[str, Any] | None]) -> dict[tuple[str, int], bytes]:
-    """(run_id, seq) -> hash of each event retention deleted while keeping its successor."""
+def cut_points(retention_cuts: Iterable[Mapping[str, Any] | None]) -> dict[tuple[str, int], bytes]:
+    """(run_id, seq) -> hash of each event retention deleted while keeping its successor, from the
+    retention_log.cut_at of every pass."""
     cuts: dict[tuple[str, int], bytes] = {}
-    for details in retention_details:
-        for run_id, points in ((details or {}).get("cut_at") or {}).items():
+    for cut_at in retention_cuts:
+        for run_id, points in (cut_at or {}).items():
             for seq, hex_hash in points:
                 cuts[(run_id, int(seq))] = bytes.fromhex(hex_hash)
     return cuts

@@ -242,6 +242,7 @@ CREATE FUNCTION agenttui_casefold(json) RETURNS text LANGUAGE sql IMMUTABLE PARA
 #   table owner can still disable triggers; the hash chains make that evident.)
 _V3 = r"""
 ALTER TABLE events ADD COLUMN hash BYTEA;
+ALTER TABLE retention_log ADD COLUMN cut_at JSON;
 DROP TRIGGER events_no_delete ON events;
 DROP TABLE retention_guard;
 CREATE OR REPLACE FUNCTION agenttui_events_append_only() RETURNS trigger LANGUAGE plpgsql

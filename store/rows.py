@@ -193,23 +193,22 @@ def content_stats(q: Callable[[str], list[tuple]]) -> dict[str, Any]:
 
 RETENTION_LOG_INSERT = (
     "INSERT INTO retention_log (executed_at, executed_by, max_age_days, cutoff, events_deleted, runs_deleted, "
-    "first_position, last_position, details) VALUES (?,?,?,?,?,?,?,?,?)")
+    "first_position, last_position, details, cut_at) VALUES (?,?,?,?,?,?,?,?,?,?)")
 
 
 def retention_log_row(report: dict[str, Any], per_run: Sequence[Sequence[Any]], emptied: list[str],
                       refolded: list[str], executed_by: str, days: int, cutoff: str,
                       cut_at: Mapping[str, list[list[Any]]] | None = None) -> tuple:
     """Fill `report` from a retention pass's per-run (run_id, count, min id, max id) rows and return
-    the audit row for retention_log (both backends log the same thing)."""
+    the audit row for retention_log (both backends log the same thing). cut_at: per run, [seq,
+    hex hash] of each deleted event whose successor stays, where its hash chain resumes."""
     report.update(
         events_deleted=sum(r[1] for r in per_run), runs_deleted=len(emptied), runs_refolded=len(refolded),
         first_position=min(r[2] for r in per_run), last_position=max(r[3] for r in per_run))
-    details: dict[str, Any] = {"per_run": {r[0]: r[1] for r in per_run}, "runs_deleted": emptied,
-                               "runs_refolded": refolded}
-    if cut_at is not None:  # per run, [seq, hash] of each deleted event whose successor stays (store/chain.py)
-        details["cut_at"] = dict(cut_at)
+    details = {"per_run": {r[0]: r[1] for r in per_run}, "runs_deleted": emptied, "runs_refolded": refolded}
     return (now_timestamp(), executed_by, days, cutoff, report["events_deleted"], len(emptied),
-            report["first_position"], report["last_position"], dump_json(details))
+            report["first_position"], report["last_position"], dump_json(details),
+            dump_json(dict(cut_at or {})))
 
 
 def run_summary(run: dict[str, Any]) -> dict[str, Any]:

@@ -192,6 +192,8 @@ DROP TRIGGER events_no_update;
 DROP TRIGGER events_no_delete;
 DROP TABLE retention_guard;
 ALTER TABLE events ADD COLUMN hash BLOB;
+-- per run, [seq, hex hash] of each deleted event whose successor stays: where its chain resumes
+ALTER TABLE retention_log ADD COLUMN cut_at JSON;
 CREATE TRIGGER events_no_delete BEFORE DELETE ON events
 WHEN agenttui_retention_allowed() IS NOT 1
 BEGIN

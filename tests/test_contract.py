@@ -574,6 +574,6 @@ def test_retention_keeps_every_chain_verifiable(backend):
     report = store.retention(30, now=datetime(2025, 4, 18, tzinfo=timezone.utc))
     assert report["events_deleted"] == 4
     assert store.verify() == [] and store.last_verify["runs"] == 1
-    assert store.retention_log()[0]["details"]["cut_at"]["mixed"][0][0] == 3
+    assert store.retention_log()[0]["cut_at"]["mixed"][0][0] == 3
     store.append(ev("step_started", "mixed", step=9))  # and the chain goes on from its head
     assert store.verify() == []

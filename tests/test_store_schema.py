@@ -226,6 +226,7 @@ def test_a_version_2_store_gets_its_events_hashed_by_the_migration(tmp_path):
     raw.execute("DROP TRIGGER events_no_update")
     raw.execute("DROP TRIGGER events_no_delete")
     raw.execute("ALTER TABLE events DROP COLUMN hash")
+    raw.execute("ALTER TABLE retention_log DROP COLUMN cut_at")
     raw.execute("CREATE TABLE retention_guard (token TEXT PRIMARY KEY)")
     raw.execute("CREATE TRIGGER events_no_update BEFORE UPDATE ON events BEGIN "
                 "SELECT RAISE(ABORT, 'events are append-only: UPDATE is not allowed'); END")
@@ -236,6 +237,7 @@ def test_a_version_2_store_gets_its_events_hashed_by_the_migration(tmp_path):
     ro = SQLiteStore(tmp_path / "v2.db", readonly=True)  # a reader neither migrates nor can verify yet
     with pytest.raises(SchemaError, match="predates hash chains"):
         ro.verify()
+    assert ro.retention_log() == [] and ro.count_events() == len(appended)  # but it reads as before
     ro.close()
     with SQLiteStore(tmp_path / "v2.db") as migrated:
         assert pragma(migrated, "user_version") == 3
