@@ -14,6 +14,9 @@ writes them. Prints one JSON object (medians over interleaved repeats, spans/s):
                   committed); processor_agent_thread is the part the agent's thread pays (on_end only)
   sdk_batch_processor_agent_thread  the SDK's BatchSpanProcessor + OTLP exporter, on_end only: what
                   exporting costs the agent's thread, for comparison with processor_agent_thread
+  store_append_only  the floor under every way in: the events these spans map to (mapped beforehand,
+                  not timed) appended to a fresh store in one call; events_per_span says how many
+  mapping_only    from_sdk + TraceAssembler for every span (no store), the processor's own share
   *_ratio         agenttui rate / the baseline rate (>= 1.0 meets the PRODUCT.md target)
 """
 from __future__ import annotations
@@ -37,7 +40,8 @@ from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor  # noqa: E402
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
 
-from agenttui.otel import SpanProcessor  # noqa: E402
+from agenttui.otel import SpanProcessor, TraceAssembler  # noqa: E402
+from agenttui.otel.spans import from_sdk  # noqa: E402
 from agenttui.serve.otlp import ReceiverThread  # noqa: E402
 from agenttui.store import open_store  # noqa: E402
 
@@ -130,6 +134,29 @@ def bench_processor(spans: list, directory: str) -> tuple[float, float]:
     return total, agent
 
 
+def map_spans(spans: list) -> list:
+    asm = TraceAssembler()
+    events: list = []
+    for s in spans:
+        events.extend(asm.ended(from_sdk(s, ended=True)))
+    events.extend(asm.release(None))
+    return events
+
+
+def bench_mapping(spans: list) -> float:
+    t0 = time.perf_counter()
+    map_spans(spans)
+    return time.perf_counter() - t0
+
+
+def bench_store_append(events: list, directory: str) -> float:
+    path = os.path.join(directory, f"append-{time.monotonic_ns()}.db")
+    with open_store(path) as store:
+        t0 = time.perf_counter()
+        store.append(events)
+        return time.perf_counter() - t0
+
+
 def bench_sdk_batch_agent(spans: list) -> float:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Discard)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -153,7 +180,9 @@ def main() -> None:
     spans = make_spans(args.traces)
     n = len(spans)
     times: dict[str, list[float]] = {k: [] for k in ("sdk_export", "receiver", "processor", "processor_agent_thread",
-                                                     "sdk_batch_processor_agent_thread")}
+                                                     "sdk_batch_processor_agent_thread", "store_append_only",
+                                                     "mapping_only")}
+    events = map_spans(spans)
     with tempfile.TemporaryDirectory() as directory:
         for _ in range(args.repeats):  # interleaved, so machine load hits every variant alike
             times["sdk_export"].append(bench_sdk_export(spans))
@@ -162,6 +191,8 @@ def main() -> None:
             times["processor"].append(total)
             times["processor_agent_thread"].append(agent)
             times["sdk_batch_processor_agent_thread"].append(bench_sdk_batch_agent(spans))
+            times["store_append_only"].append(bench_store_append(events, directory))
+            times["mapping_only"].append(bench_mapping(spans))
     rate = {k: round(n / statistics.median(v)) for k, v in times.items()}
     out = {
         "benchmark": "otel", "spans": n, "traces": args.traces, "repeats": args.repeats,
@@ -171,6 +202,9 @@ def main() -> None:
         "processor_ratio": round(rate["processor"] / rate["sdk_export"], 2),
         "processor_agent_thread_ratio": round(rate["processor_agent_thread"]
                                               / rate["sdk_batch_processor_agent_thread"], 2),
+        "events_per_span": round(len(events) / n, 2),
+        "store_append_only_ratio": round(rate["store_append_only"] / rate["sdk_export"], 2),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "seconds": {k: [round(x, 3) for x in v] for k, v in times.items()},
     }
     print(json.dumps(out, indent=2))
