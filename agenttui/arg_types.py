@@ -33,8 +33,6 @@ def _parse_int(value: str, expected: str) -> int:
 
 def int_in(low: int, high: int = MAX_INT64, *, why: str = "") -> Callable[[str], int]:
     """An argparse type for a whole number from `low` to `high`; `why` explains the upper bound."""
-    expected = f"a whole number {_range(low, high)}"
-
     def parse(value: str) -> int:
         n = _parse_int(value, "a whole number")
         if not low <= n <= high:
@@ -42,7 +40,6 @@ def int_in(low: int, high: int = MAX_INT64, *, why: str = "") -> Callable[[str],
                                              f"got {_shown(value)}")
         return n
 
-    parse.__name__ = expected  # what argparse names in "invalid <type> value"
     return parse
 
 

@@ -17,7 +17,7 @@ import threading
 import time
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from typing import IO, Any, Callable, Iterator, Sequence
+from typing import IO, Any, Callable, Iterator, NoReturn, Sequence
 
 import orjson
 
@@ -606,6 +606,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------ parser
 
+class _Parser(argparse.ArgumentParser):
+    """argparse quotes the arguments it refuses: shown escaped, like every other message."""
+
+    def error(self, message: str) -> NoReturn:
+        super().error(escape_controls(message, whitespace=_LINES))
+
+
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     """Wraps prose to the terminal but keeps indented lines (the examples) exactly as written."""
 
@@ -645,7 +652,7 @@ MAX_PAYLOAD_LIMIT = 1 << 30
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG, formatter_class=_Formatter,
         description="An append-only event store for AI-agent runs and a live terminal inspector.",
         epilog=textwrap.dedent("""\

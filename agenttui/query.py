@@ -54,7 +54,13 @@ class QueryResult:
 
 def _database_files(target: Path, pattern: str) -> tuple[list[Path], bool]:
     if target.is_dir():
-        files = sorted(p for p in target.glob(pattern) if p.is_file())
+        if not pattern or Path(pattern).is_absolute():
+            raise QueryError(f"--pattern must be a glob relative to the folder (such as '*.db'), got "
+                             f"{escape_controls(repr(pattern))}")
+        try:
+            files = sorted(p for p in target.glob(pattern) if p.is_file())
+        except ValueError as exc:  # e.g. '**' not alone in a path segment on older Pythons
+            raise QueryError(f"--pattern {escape_controls(repr(pattern))}: {exc}") from None
         if not files:
             raise QueryError(f"{target}: no files matching {pattern!r} in this folder")
         return files, True

@@ -260,3 +260,14 @@ def test_a_crafted_file_name_is_shown_escaped_when_skipped(tmp_path: Path, capsy
     out, err = capsys.readouterr()
     _assert_inert(out + err)
     assert "skipped x\\x1b]2;owned\\x07\\u202e.db: cannot be opened: not a SQLite database" in err
+
+
+@pytest.mark.parametrize("pattern, words", [
+    ("/abs/*.db", "--pattern must be a glob relative to the folder"),
+    ("", "--pattern must be a glob relative to the folder"),
+    ("a**b.db", "'**' can only be an entire path component"),
+])
+def test_a_pattern_that_cannot_be_globbed_is_a_clear_error(sessions: Path, capsys, pattern: str, words: str) -> None:
+    assert query_main([str(sessions), "SELECT 1", "--pattern", pattern]) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err

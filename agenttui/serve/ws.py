@@ -36,6 +36,10 @@ class BadRequest(ValueError):
     """A WebSocket request whose query parameters cannot be served (answered with HTTP 400)."""
 
 
+#: The largest position a client may ask to follow from (the store's positions are 64-bit).
+MAX_POSITION = 2 ** 63 - 1
+
+
 @dataclass(frozen=True)
 class FeedRequest:
     """What one client asked for in its query string."""
@@ -64,8 +68,10 @@ def parse_feed_query(query: str, *, default_replay: bool) -> FeedRequest:
                 raise BadRequest("'type' must name at least one event type")
             types.extend(parts)
         elif key == "after":
-            if not value.isdigit():
-                raise BadRequest(f"'after' must be a non-negative integer position, got {value!r}")
+            # ASCII digits only (isdigit() also takes '²', which int() refuses), and a position
+            # fits the store's 64-bit integers: anything else would fail in the query, not here
+            if not (value.isascii() and value.isdigit()) or len(value) > 19 or int(value) > MAX_POSITION:
+                raise BadRequest(f"'after' must be a position from 0 to {MAX_POSITION}, got {_shown(value)}")
             after = int(value)
         elif key == "replay":
             word = value.strip().lower()
@@ -79,6 +85,10 @@ def parse_feed_query(query: str, *, default_replay: bool) -> FeedRequest:
             raise BadRequest(f"unknown query parameter {key!r} (known: {', '.join(QUERY_PARAMS)})")
     selector = EventSelector(runs=frozenset(runs) if runs else None, types=frozenset(types) if types else None)
     return FeedRequest(selector=selector, after=after, replay=replay)
+
+
+def _shown(value: str) -> str:
+    return repr(value if len(value) <= 40 else value[:40] + "...")
 
 
 def presented_token(request: Request, query: str) -> str | None:
