@@ -1,14 +1,14 @@
-"""Replay benchmark: load a long run into a Timeline, query states anywhere, paint a 10k-node tree.
+"""Replay benchmark: load a long run into a History, query states anywhere, paint a 10k-node tree.
 
     python benchmarks/bench_replay.py                      # 1M events, 10k nodes (prints JSON)
     python benchmarks/bench_replay.py --events 200000 --tracemalloc
 
 What it measures, and why this way:
 - `extend`: events folded and recorded per second, CPU time only (event generation excluded), in
-  the 20k-event batches `load_timeline` uses. CPU time rather than wall time because the machine
+  the 20k-event batches `load_history` uses. CPU time rather than wall time because the machine
   is shared; both are printed.
 - memory: RSS growth over the load (an upper bound: the allocator keeps freed batch memory) and,
-  with --tracemalloc (slower), the bytes the Timeline itself holds at the end.
+  with --tracemalloc (slower), the bytes the History itself holds at the end.
 - queries at random indices: run_at, node_at, children_at of the root, roots_at, state_at, and
   what the slider asks for (density, index_at_bucket): microseconds each.
 - the 10,000-node tree's first paint through Textual's Pilot, for a realistic tree (fan-out 3-6)
@@ -31,7 +31,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Iterator
 
 from agenttui.store import Event
-from agenttui.tui.replay import Timeline
+from agenttui.tui.history import History
 
 _BASE = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
 
@@ -94,12 +94,12 @@ def _rss_mb() -> float:
 
 
 def load(n_events: int, n_nodes: int, *, flat: bool = False, batch: int = 20_000,
-         trace: bool = False) -> tuple[Timeline, dict]:
+         trace: bool = False) -> tuple[History, dict]:
     gc.collect()
     rss0 = _rss_mb()
     if trace:
         tracemalloc.start()
-    timeline = Timeline("bench")
+    timeline = History("bench")
     cpu = wall = 0.0
     chunk: list[Event] = []
     for event in synthetic_run(n_events, n_nodes, flat=flat):
@@ -127,7 +127,7 @@ def load(n_events: int, n_nodes: int, *, flat: bool = False, batch: int = 20_000
     return timeline, figures
 
 
-def query_costs(timeline: Timeline, reps: int = 2000) -> dict:
+def query_costs(timeline: History, reps: int = 2000) -> dict:
     rng = random.Random(1)
     n = len(timeline)
     idx = [rng.randrange(n) for _ in range(reps)]
@@ -143,20 +143,20 @@ def query_costs(timeline: Timeline, reps: int = 2000) -> dict:
     state_ms = []
     for k in range(5):
         c = time.process_time()
-        timeline.state_at(idx[k])
+        timeline.state_at_index(idx[k])
         state_ms.append((time.process_time() - c) * 1e3)
     return {
         "run_at_us": cost(lambda k: timeline.run_at(idx[k])),
         "node_at_us": cost(lambda k: timeline.node_at(ids[(k * 7919) % len(ids)], idx[k])),
         "children_at_root_us": cost(lambda k: timeline.children_at(root, idx[k])),
         "roots_at_us": cost(lambda k: timeline.roots_at(idx[k])),
-        "density_200_us": cost(lambda k: timeline.density(200), 50),
-        "index_at_bucket_us": cost(lambda k: timeline.index_at_bucket(k % 200, 200)),
+        "density_200_us": cost(lambda k: timeline.axis.density(200), 50),
+        "index_at_bucket_us": cost(lambda k: timeline.axis.index_at_bucket(k % 200, 200)),
         "state_at_ms_median": round(statistics.median(state_ms), 1),
     }
 
 
-async def _paint(timeline: Timeline, figures: dict | None = None) -> float:
+async def _paint(timeline: History, figures: dict | None = None) -> float:
     from textual.app import App
 
     from agenttui.tui.components import NodeTree, TimeSlider
@@ -199,7 +199,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--nodes", type=int, default=10_000)
-    parser.add_argument("--tracemalloc", action="store_true", help="also count the Timeline's own bytes (slower)")
+    parser.add_argument("--tracemalloc", action="store_true", help="also count the History's own bytes (slower)")
     args = parser.parse_args()
     timeline, figures = load(args.events, args.nodes, trace=args.tracemalloc)
     figures.update(query_costs(timeline))

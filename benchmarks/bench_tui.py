@@ -576,12 +576,13 @@ async def bench_tree(db: Path, run_id: str, repeats: int) -> dict[str, Any]:
     from agenttui.store import SQLiteStore
     from agenttui.tui.app import AgentTuiApp
     from agenttui.tui.components.node_tree import NodeTree
-    from agenttui.tui.replay import load_timeline
+    from agenttui.tui.data.reader import InspectorReader
+    from agenttui.tui.history import load_history
 
     log("tree: folding the 10,000-node run once…")
     t = time.perf_counter()
     with SQLiteStore(db, readonly=True) as store:
-        timeline = load_timeline(store, run_id)
+        timeline = load_history(InspectorReader(store), run_id)
     fold_s = time.perf_counter() - t
     nodes = len(timeline.node_ids())
 
@@ -688,7 +689,7 @@ def main(argv: list[str] | None = None) -> int:
             "pass": ratio <= TARGETS["slider_p95_ratio"],
         }
     if "live" in only:
-        # the 1M-event session above leaves a million-object Timeline as garbage: collect it now,
+        # the 1M-event session above leaves a million-object History as garbage: collect it now,
         # or a full collection (~1 s) lands in the middle of the live measurement
         gc.collect()
         log("live: writer process -> screen…")

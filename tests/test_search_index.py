@@ -18,9 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agenttui.store import EventFilter, SQLiteStore
-from agenttui.tui import queries, search_index
+from agenttui.tui.data import reader as queries, search_index
+from agenttui.tui.data.reader import InspectorReader
 from agenttui.tui.app import AgentTuiApp
-from agenttui.tui.search_index import SearchIndex, search_key
+from agenttui.tui.data.search_index import SearchIndex, search_key
 
 from tui_support import SIZE, anyio_backend, wait_for  # noqa: F401
 
@@ -69,7 +70,7 @@ def _reference(store: SQLiteStore, term: str, after: int = 0, upto: int | None =
 
 
 def _positions(store: SQLiteStore, seqs: list[int]) -> list[int]:
-    return [queries.position_of_seq(store, RUN, s) for s in seqs]
+    return [InspectorReader(store).position_of_seq(RUN, s) for s in seqs]
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +79,7 @@ def indexed(tmp_path_factory: pytest.TempPathFactory):
     _write(path, _payloads(700, seed=3))
     store = SQLiteStore(path, readonly=True)
     index = SearchIndex(RUN, block=8)
-    assert index.extend(store)
+    assert index.extend(InspectorReader(store))
     yield store, index
     store.close()
 
@@ -94,14 +95,14 @@ def scans(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> No
 @pytest.mark.parametrize("term", TERMS, ids=repr)
 def test_index_backed_search_equals_plain_like(indexed, scans, term: str) -> None:
     store, index = indexed
-    last = queries.last_seq(store, RUN)
+    last = InspectorReader(store).last_seq(RUN)
     assert len(index) == last // 8, "complete blocks only"
     for after, upto in ((0, None), (0, last), (123, 456), (last - 3, last), (640, 650)):
         expected = _reference(store, term, after, upto)
-        got = queries.matching_seqs(store, RUN, EventFilter(search=term), after_seq=after, upto_seq=upto,
+        got = InspectorReader(store).matching_seqs(RUN, EventFilter(search=term), after_seq=after, upto_seq=upto,
                                     index=index)
         assert list(got) == expected, (after, upto)
-        without = queries.matching_seqs(store, RUN, EventFilter(search=term), after_seq=after, upto_seq=upto)
+        without = InspectorReader(store).matching_seqs(RUN, EventFilter(search=term), after_seq=after, upto_seq=upto)
         assert list(without) == expected
     # the pre-filter alone never leaves out a matching position
     every = _reference(store, term)
@@ -119,19 +120,19 @@ def test_first_match_with_and_without_the_index_wraps_like_the_reference(indexed
         later = [s for s in every if s > after]
         expected = later[0] if later else (every[0] if every else None)
         for ix in (index, None):
-            assert queries.first_match(store, RUN, EventFilter(search=term), after_seq=after, index=ix) == expected
+            assert InspectorReader(store).first_match(RUN, EventFilter(search=term), after_seq=after, index=ix) == expected
 
 
 @pytest.mark.parametrize("term", ["alpha", "CAFÉ", "xyzzy", "zzz-none", "日本", "a"], ids=repr)
 def test_the_previous_match_with_and_without_the_index_wraps_like_the_reference(indexed, scans, term: str) -> None:
     store, index = indexed
     every = _reference(store, term)
-    last = queries.last_seq(store, RUN)
+    last = InspectorReader(store).last_seq(RUN)
     for cursor in (1, 2, 50, 333, last, last + 1):
         before = [s for s in every if s < cursor]
         expected = before[-1] if before else (every[-1] if every else None)
         for idx in (index, None):
-            assert queries.first_match_within(store, RUN, term, after_seq=cursor, index=idx, max_positions=10**9,
+            assert InspectorReader(store).first_match_within(RUN, term, after_seq=cursor, index=idx, max_positions=10**9,
                                               backward=True) == (True, expected), (cursor, idx is None)
 
 
@@ -139,9 +140,9 @@ def test_a_term_of_a_type_filtered_search_still_matches_the_reference(indexed) -
     store, index = indexed
     where, params = EventFilter(run_id=RUN, types=["note"], search="Kelvin").where()
     expected = [r[0] for r in store.connection.execute(f"SELECT seq FROM events WHERE {where} ORDER BY seq", params)]
-    got = queries.matching_seqs(store, RUN, EventFilter(types=["note"], search="Kelvin"), index=index)
+    got = InspectorReader(store).matching_seqs(RUN, EventFilter(types=["note"], search="Kelvin"), index=index)
     assert list(got) == expected and expected
-    none = queries.matching_seqs(store, RUN, EventFilter(types=["other"], search="Kelvin"), index=index)
+    none = InspectorReader(store).matching_seqs(RUN, EventFilter(types=["other"], search="Kelvin"), index=index)
     assert list(none) == []
 
 
@@ -151,21 +152,21 @@ def test_a_bounded_first_match_decides_or_leaves_it_to_the_worker(indexed) -> No
     assert every == []
     # with the index a term found nowhere is decided without reading the blocks; without it,
     # a small budget runs out before the run is read
-    assert queries.first_match_within(store, RUN, "zzz-none", after_seq=0, index=index, max_positions=10) == \
+    assert InspectorReader(store).first_match_within(RUN, "zzz-none", after_seq=0, index=index, max_positions=10) == \
         (True, None)
-    assert queries.first_match_within(store, RUN, "zzz-none", after_seq=0, index=None, max_positions=10) == \
+    assert InspectorReader(store).first_match_within(RUN, "zzz-none", after_seq=0, index=None, max_positions=10) == \
         (False, None)
-    assert queries.first_match_within(store, RUN, "zzz-none", after_seq=0, index=None, max_positions=10**6) == \
+    assert InspectorReader(store).first_match_within(RUN, "zzz-none", after_seq=0, index=None, max_positions=10**6) == \
         (True, None)
     common = _reference(store, "alpha")
     for ix in (index, None):
-        assert queries.first_match_within(store, RUN, "alpha", after_seq=common[3], index=ix,
+        assert InspectorReader(store).first_match_within(RUN, "alpha", after_seq=common[3], index=ix,
                                           max_positions=1000) == (True, common[4])
 
 
 def test_short_terms_cannot_be_prefiltered(indexed) -> None:
     store, index = indexed
-    first, last = queries.first_position(store, RUN), queries.last_position(store, RUN)
+    first, last = InspectorReader(store).first_position(RUN), InspectorReader(store).last_position(RUN)
     for term in ("a", "ab", "é", "\""):  # under 3 bytes once JSON-escaped and folded
         assert len(search_key(term)) < 3
         assert index.candidate_ranges(term, first, last) == [(first, last)]
@@ -174,11 +175,11 @@ def test_short_terms_cannot_be_prefiltered(indexed) -> None:
 
 def test_a_term_found_nowhere_leaves_no_block_and_a_rare_one_few(indexed) -> None:
     store, index = indexed
-    first, last = queries.first_position(store, RUN), queries.last_position(store, RUN)
+    first, last = InspectorReader(store).first_position(RUN), InspectorReader(store).last_position(RUN)
     assert index.candidate_ranges("zzz-none", first, last) in ([], [(index.covered_position + 1, last)])
     rare = index.candidate_ranges(":417,", first, last)
     assert sum(b - a + 1 for a, b in rare) < (last - first) / 10
-    assert list(queries.matching_seqs(store, RUN, EventFilter(search=":417,"), index=index)) == \
+    assert list(InspectorReader(store).matching_seqs(RUN, EventFilter(search=":417,"), index=index)) == \
         _reference(store, ":417,") == [418]
 
 
@@ -188,11 +189,11 @@ def test_terms_across_two_events_never_match(tmp_path: Path) -> None:
     _write(path, payloads, interleave=False)
     with SQLiteStore(path, readonly=True) as store:
         index = SearchIndex(RUN, block=4)
-        index.extend(store)
+        index.extend(InspectorReader(store))
         for term in ("345}{", "45}{", "5}\n{", "345}", "}{"):
             expected = _reference(store, term)
-            assert list(queries.matching_seqs(store, RUN, EventFilter(search=term), index=index)) == expected
-            assert queries.first_match(store, RUN, EventFilter(search=term), after_seq=3, index=index) == \
+            assert list(InspectorReader(store).matching_seqs(RUN, EventFilter(search=term), index=index)) == expected
+            assert InspectorReader(store).first_match(RUN, EventFilter(search=term), after_seq=3, index=index) == \
                 next((s for s in expected if s > 3), None)
         assert _reference(store, "345}{") == [] and _reference(store, "}{") == []
         assert len(_reference(store, "345}")) == 20
@@ -203,7 +204,7 @@ def test_the_index_grows_with_appended_events_and_finds_them_before_and_after(tm
     _write(path, _payloads(100, seed=5))
     with SQLiteStore(path, readonly=True) as store:
         index = SearchIndex(RUN, block=16)
-        index.extend(store)
+        index.extend(InspectorReader(store))
         assert len(index) == 6 and index.events == 96
         covered = index.covered_position
         with SQLiteStore(path) as writer:
@@ -212,15 +213,15 @@ def test_the_index_grows_with_appended_events_and_finds_them_before_and_after(tm
         seq = _reference(store, "NEEDLE-7Q")
         assert len(seq) == 1
         # past the last complete block: scanned, not missed
-        assert list(queries.matching_seqs(store, RUN, EventFilter(search="needle-7q"), index=index)) == seq
-        assert queries.first_match(store, RUN, EventFilter(search="needle-7q"), after_seq=0, index=index) == seq[0]
-        assert index.extend(store)
+        assert list(InspectorReader(store).matching_seqs(RUN, EventFilter(search="needle-7q"), index=index)) == seq
+        assert InspectorReader(store).first_match(RUN, EventFilter(search="needle-7q"), after_seq=0, index=index) == seq[0]
+        assert index.extend(InspectorReader(store))
         assert len(index) == 150 // 16 and index.covered_position > covered
-        ranges = index.candidate_ranges("needle-7q", 1, queries.last_position(store, RUN))
-        position = queries.position_of_seq(store, RUN, seq[0])
+        ranges = index.candidate_ranges("needle-7q", 1, InspectorReader(store).last_position(RUN))
+        position = InspectorReader(store).position_of_seq(RUN, seq[0])
         assert any(a <= position <= b for a, b in ranges)
-        assert sum(b - a + 1 for a, b in ranges) <= 16 + (queries.last_position(store, RUN) - index.covered_position)
-        assert list(queries.matching_seqs(store, RUN, EventFilter(search="needle-7q"), index=index)) == seq
+        assert sum(b - a + 1 for a, b in ranges) <= 16 + (InspectorReader(store).last_position(RUN) - index.covered_position)
+        assert list(InspectorReader(store).matching_seqs(RUN, EventFilter(search="needle-7q"), index=index)) == seq
 
 
 def test_growing_past_the_capacity_keeps_earlier_blocks(tmp_path: Path) -> None:
@@ -228,10 +229,10 @@ def test_growing_past_the_capacity_keeps_earlier_blocks(tmp_path: Path) -> None:
     _write(path, _payloads(300, seed=9), interleave=False)
     with SQLiteStore(path, readonly=True) as store:
         small = SearchIndex(RUN, block=2)  # 150 blocks: the arrays double from 16 several times
-        small.extend(store)
+        small.extend(InspectorReader(store))
         assert len(small) == 150
         for term in ("café", "xyzzy", ":299,"):
-            assert list(queries.matching_seqs(store, RUN, EventFilter(search=term), index=small)) == \
+            assert list(InspectorReader(store).matching_seqs(RUN, EventFilter(search=term), index=small)) == \
                 _reference(store, term)
 
 
@@ -242,22 +243,22 @@ def test_a_cancelled_build_keeps_what_it_finished_and_goes_on_later(tmp_path: Pa
     monkeypatch.setattr(search_index, "READ_ROWS", 50)
     with SQLiteStore(path, readonly=True) as store:
         index = SearchIndex(RUN, block=10)
-        assert index.extend(store, cancelled=lambda: True) is False
+        assert index.extend(InspectorReader(store), cancelled=lambda: True) is False
         assert len(index) == 0
         calls = []
-        assert index.extend(store, cancelled=lambda: calls.append(1) or len(calls) > 3) is False
+        assert index.extend(InspectorReader(store), cancelled=lambda: calls.append(1) or len(calls) > 3) is False
         assert 0 < len(index) < 40
         partial = index.covered_position
-        assert index.extend(store) is True
+        assert index.extend(InspectorReader(store)) is True
         assert len(index) == 40 and index.covered_position > partial
         whole = SearchIndex(RUN, block=10)
-        whole.extend(store)
+        whole.extend(InspectorReader(store))
         assert (index._bitmaps[:, :40] == whole._bitmaps[:, :40]).all()
         assert (index._first[:40] == whole._first[:40]).all()
         # a cancelled search says so (None), it does not return a partial answer
-        assert queries.matching_seqs(store, RUN, EventFilter(search="alpha"), index=index,
+        assert InspectorReader(store).matching_seqs(RUN, EventFilter(search="alpha"), index=index,
                                      cancelled=lambda: True) is None
-        assert queries.first_match(store, RUN, EventFilter(search="alpha"), after_seq=0,
+        assert InspectorReader(store).first_match(RUN, EventFilter(search="alpha"), after_seq=0,
                                    cancelled=lambda: True) is None
 
 
@@ -271,7 +272,7 @@ def test_readers_search_while_a_builder_extends(tmp_path: Path, monkeypatch: pyt
     def build() -> None:
         try:
             with SQLiteStore(path, readonly=True) as s:
-                index.extend(s, cancelled=lambda: time.sleep(0.002) or False)  # slow enough to watch
+                index.extend(InspectorReader(s), cancelled=lambda: time.sleep(0.002) or False)  # slow enough to watch
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -282,7 +283,7 @@ def test_readers_search_while_a_builder_extends(tmp_path: Path, monkeypatch: pyt
         seen = set()
         while thread.is_alive() or not seen:
             seen.add(len(index))
-            got = queries.matching_seqs(store, RUN, EventFilter(search="straße"), index=index)
+            got = InspectorReader(store).matching_seqs(RUN, EventFilter(search="straße"), index=index)
             assert list(got) == expected
         thread.join()
     assert not errors
@@ -306,11 +307,11 @@ def test_hypothesis_index_backed_search_equals_like(texts, pick, start, length, 
         _write(path, [{"t": t} for t in texts])
         with SQLiteStore(path, readonly=True) as store:
             index = SearchIndex(RUN, block=block)
-            index.extend(store)
+            index.extend(InspectorReader(store))
             expected = _reference(store, term)
-            got = queries.matching_seqs(store, RUN, EventFilter(search=term), index=index)
+            got = InspectorReader(store).matching_seqs(RUN, EventFilter(search=term), index=index)
             assert list(got) == expected
-            first = queries.first_match(store, RUN, EventFilter(search=term), after_seq=len(texts) // 2,
+            first = InspectorReader(store).first_match(RUN, EventFilter(search=term), after_seq=len(texts) // 2,
                                         index=index)
             later = [s for s in expected if s > len(texts) // 2]
             assert first == (later[0] if later else (expected[0] if expected else None))
@@ -438,18 +439,18 @@ def test_big_payloads_end_blocks_early_and_are_read_a_few_at_a_time(tmp_path: Pa
             def close(self):
                 self.cur.close()
 
-        class Reader:
+        class CountingStore:  # a store whose connection counts what the index reads
             connection = Counting()
             backend = "sqlite"
 
         index = SearchIndex(RUN, block=8)
-        assert index.extend(Reader())
+        assert index.extend(InspectorReader(CountingStore()))
         assert all(sum(sizes[:-1]) < 1000 for sizes in reads), reads  # a query stops at its budget
         assert len(reads) > len(sizes) // 16
         assert len(index) > len(sizes) // 8 and index.events <= len(sizes)
         for i in (0, 1, 4, 14, 20, 63 - 16):
-            assert list(queries.matching_seqs(store, RUN, EventFilter(search=f"needle-{i}"), index=index)) \
+            assert list(InspectorReader(store).matching_seqs(RUN, EventFilter(search=f"needle-{i}"), index=index)) \
                 == _reference(store, f"needle-{i}")
             ranges = index.candidate_ranges(f"needle-{i}", 1, 10**9)
-            position = queries.position_of_seq(store, RUN, i + 1)
+            position = InspectorReader(store).position_of_seq(RUN, i + 1)
             assert any(a <= position <= b for a, b in ranges)

@@ -45,8 +45,9 @@ async def test_the_main_screen_shows_run_tree_list_detail_and_status(tmp_path: P
         assert "LIVE" in static_text(app.query_one("#status"))
         assert len(app.tree.root.children) >= 1
         detail = app.query_one(DetailPane)
-        await pilot.pause(0.1)
-        assert detail.event is not None and detail.event.event_type == "run_finished"
+        # while following, the detail catches up with the list every DETAIL_FOLLOW (0.25 s)
+        await wait_for(pilot, lambda: detail.event is not None, "the detail to show the cursor's event")
+        assert detail.event.event_type == "run_finished"
         assert app.slider.total == 182 and app.slider.live
 
 

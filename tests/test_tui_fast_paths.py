@@ -12,9 +12,9 @@ import pytest
 
 from agenttui.store import EventFilter, SQLiteStore
 from agenttui.store.fold import nid_key
-from agenttui.tui import queries
+from agenttui.tui.data.reader import InspectorReader
 from agenttui.tui.components.event_list import TailRows
-from agenttui.tui.store_tree import load_store_nodes
+from agenttui.tui.data.store_tree import load_store_nodes
 
 from tui_support import SAMPLE_RUN, sample_events
 
@@ -64,56 +64,56 @@ FILTERS = [
 
 @pytest.mark.parametrize("flt", FILTERS, ids=repr)
 def test_type_filters_match_the_reference(store: SQLiteStore, flt: EventFilter) -> None:
-    last = queries.last_seq(store, SAMPLE_RUN)
-    counts = queries.type_counts(store, SAMPLE_RUN)
+    last = InspectorReader(store).last_seq(SAMPLE_RUN)
+    counts = InspectorReader(store).type_counts(SAMPLE_RUN)
     for after, upto in ((0, last), (40, 120), (last - 1, last)):
         expected = _slow(store, flt, after, upto)
-        assert list(queries.matching_seqs(store, SAMPLE_RUN, flt, after_seq=after, upto_seq=upto)) == expected
+        assert list(InspectorReader(store).matching_seqs(SAMPLE_RUN, flt, after_seq=after, upto_seq=upto)) == expected
         if after == 0 and upto == last:  # the counts are the run's up to `last`: the caller's contract
-            got = queries.matching_seqs(store, SAMPLE_RUN, flt, upto_seq=upto, type_counts=counts)
+            got = InspectorReader(store).matching_seqs(SAMPLE_RUN, flt, upto_seq=upto, type_counts=counts)
             assert list(got) == expected
 
 
 def test_type_counts_over_a_stretch_of_positions(store: SQLiteStore) -> None:
     events = list(store.timeline(SAMPLE_RUN))
-    whole = queries.type_counts(store, SAMPLE_RUN)
+    whole = InspectorReader(store).type_counts(SAMPLE_RUN)
     assert sum(whole.values()) == len(events)
     cut = events[100].position
-    early = queries.type_counts(store, SAMPLE_RUN, upto_position=cut)
-    late = queries.type_counts(store, SAMPLE_RUN, after_position=cut)
+    early = InspectorReader(store).type_counts(SAMPLE_RUN, upto_position=cut)
+    late = InspectorReader(store).type_counts(SAMPLE_RUN, after_position=cut)
     for event_type, n in whole.items():
         assert early.get(event_type, 0) + late.get(event_type, 0) == n
     assert sum(late.values()) == len(events) - 101
-    assert queries.last_position(store, SAMPLE_RUN) == events[-1].position
+    assert InspectorReader(store).last_position(SAMPLE_RUN) == events[-1].position
 
 
 def test_tail_seqs_are_the_newest_matches(store: SQLiteStore) -> None:
-    last = queries.last_seq(store, SAMPLE_RUN)
+    last = InspectorReader(store).last_seq(SAMPLE_RUN)
     for types in (["tool_invoked"], ["tool_invoked", "node_status_changed", "llm_call_completed"]):
         for upto in (last, 90):
             expected = _slow(store, EventFilter(types=types), 0, upto)
-            assert list(queries.tail_seqs(store, SAMPLE_RUN, types=types, upto_seq=upto, limit=7)) == expected[-7:]
+            assert list(InspectorReader(store).tail_seqs(SAMPLE_RUN, types=types, upto_seq=upto, limit=7)) == expected[-7:]
     expected = _slow(store, EventFilter(exclude_types=["llm_call_started"]), 0, last)
-    assert list(queries.tail_seqs(store, SAMPLE_RUN, hidden=["llm_call_started"], upto_seq=last, limit=9)) == expected[-9:]
-    assert list(queries.tail_seqs(store, SAMPLE_RUN, types=["tool_invoked"], upto_seq=0, limit=5)) == []
+    assert list(InspectorReader(store).tail_seqs(SAMPLE_RUN, hidden=["llm_call_started"], upto_seq=last, limit=9)) == expected[-9:]
+    assert list(InspectorReader(store).tail_seqs(SAMPLE_RUN, types=["tool_invoked"], upto_seq=0, limit=5)) == []
 
 
 def test_tail_rows_place_the_known_rows_last() -> None:
     from array import array
 
     rows = TailRows(10, array("q", [40, 55, 70]))
-    assert [rows.seq_at(r) for r in range(10)] == [None] * 7 + [40, 55, 70]
+    assert [rows.seq_of_row(r) for r in range(10)] == [None] * 7 + [40, 55, 70]
     assert rows.row_of(55) == 8 and rows.row_of(56) is None
     assert rows.row_near(60) == 8 and rows.row_near(1) == 6
     assert rows.extend([70, 71, 90]) == 2
-    assert rows.count == 12 and rows.seq_at(11) == 90
+    assert rows.count == 12 and rows.seq_of_row(11) == 90
 
 
 def test_the_store_tree_matches_the_stored_projection(tmp_path: Path) -> None:
     with SQLiteStore(tmp_path / "run.db") as writer:
         writer.append(sample_events())
     with SQLiteStore(tmp_path / "run.db", readonly=True) as store:
-        nodes = load_store_nodes(store, SAMPLE_RUN, lambda: store)
+        nodes = load_store_nodes(InspectorReader(store), SAMPLE_RUN, lambda: InspectorReader(store))
         state = store.stored_state(SAMPLE_RUN)
         assert len(nodes) == store.run(SAMPLE_RUN)["event_count"]
         assert nodes.roots_at(0) == state.roots()

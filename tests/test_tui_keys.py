@@ -113,9 +113,9 @@ async def test_n_finds_the_next_match_while_all_matches_are_still_being_marked(s
                                                                              monkeypatch) -> None:
     """Marking every match of a common term in a big run takes a second; `n` and `N` meanwhile go
     to the next and previous match anyway (a short read from the cursor)."""
-    import agenttui.tui.filtering as filtering
+    from agenttui.tui.data.reader import InspectorReader
 
-    release = _held(monkeypatch, filtering, "matching_seqs")
+    release = _held(monkeypatch, InspectorReader, "matching_seqs")
     app = AgentTuiApp(sample_db)
     notices: list[str] = []
     async with app.run_test(size=SIZE) as pilot:
@@ -148,7 +148,7 @@ async def test_t_picks_event_types_and_escape_clears_the_filter(sample_db: Path)
         # tick only the first listed type (the most frequent)
         await pilot.press("space", "enter")
         await wait_for(pilot, lambda: lst.source.filtered, "the filtered view")
-        kinds = {lst.event(lst.source.seq_at(r)).event_type for r in range(lst.count)}
+        kinds = {lst.event(lst.source.seq_of_row(r)).event_type for r in range(lst.count)}
         assert kinds == {"node_status_changed"}
         assert 0 < lst.count < total
         assert "types" in _status(app)
@@ -165,7 +165,7 @@ async def test_time_slider_keys_step_jump_and_return_to_live(sample_db: Path) ->
         await pilot.press("left_square_bracket")
         assert app.replay == n - 2
         assert "REPLAY" in _status(app)
-        assert lst.replay_seq == app.timeline.seq_at(n - 2)
+        assert lst.replay_seq == app.timeline.seq_of_index(n - 2)
         assert lst.cursor_seq == lst.replay_seq, "the list follows the time cursor"
         await pilot.press("left_square_bracket", "right_square_bracket", "right_square_bracket")
         assert app.replay == n - 1
@@ -255,7 +255,7 @@ async def test_y_copies_the_event_and_x_narrows_to_its_node(sample_db: Path) -> 
         assert event.node_id
         await pilot.press("x")
         await wait_for(pilot, lambda: lst.source.filtered, "the node filter")
-        assert all(lst.event(lst.source.seq_at(r)).node_id == event.node_id for r in range(lst.count))
+        assert all(lst.event(lst.source.seq_of_row(r)).node_id == event.node_id for r in range(lst.count))
         await pilot.press("x")
         await wait_for(pilot, lambda: not lst.source.filtered, "the node filter to clear")
 
@@ -326,7 +326,7 @@ async def test_enter_on_a_tree_node_narrows_the_list_to_its_events(sample_db: Pa
         assert node_id is not None
         await wait_for(pilot, lambda: lst.source.filtered, "the node filter")
         assert lst.count > 0
-        assert all(lst.event(lst.source.seq_at(r)).node_id == node_id for r in range(lst.count))
+        assert all(lst.event(lst.source.seq_of_row(r)).node_id == node_id for r in range(lst.count))
         assert "node" in _status(app)
         await pilot.press("enter")  # the same node again: all events
         await wait_for(pilot, lambda: not lst.source.filtered, "the filter to clear")
@@ -350,7 +350,7 @@ async def test_time_keys_say_so_while_the_history_is_still_loading(sample_db: Pa
     keys answer with a notice instead of doing nothing, and work once it is in."""
     import agenttui.tui.app as app_module
 
-    release = _held(monkeypatch, app_module, "load_timeline")
+    release = _held(monkeypatch, app_module, "load_history")
     app = AgentTuiApp(sample_db)
     notices: list[str] = []
     monkeypatch.setattr(app, "notify", lambda message, **kw: notices.append(str(message)))

@@ -74,7 +74,7 @@ async def test_live_events_respect_the_type_filter(tmp_path: Path) -> None:
             ])
         await wait_for(pilot, lambda: app.timeline is not None and len(app.timeline) == 184, "the new events")
         assert lst.count == before + 1
-        assert lst.event(lst.source.seq_at(lst.count - 1)).event_id == "t-2"
+        assert lst.event(lst.source.seq_of_row(lst.count - 1)).event_id == "t-2"
 
 
 async def test_a_run_that_starts_after_the_app_opens_an_empty_file(tmp_path: Path) -> None:

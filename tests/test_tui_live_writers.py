@@ -38,7 +38,7 @@ def import_command(db: Path, line_file: Path) -> list[str]:
 def shown_ids(app: AgentTuiApp) -> list[str]:
     """Every event id in the list, top to bottom (read through the list's own source)."""
     lst = app.events_list
-    return [lst.event(lst.source.seq_at(i)).event_id for i in range(lst.count)]
+    return [lst.event(lst.source.seq_of_row(i)).event_id for i in range(lst.count)]
 
 
 def status(app: AgentTuiApp):
@@ -196,7 +196,7 @@ async def test_a_run_named_with_run_opens_as_soon_as_it_appears(tmp_path: Path) 
     db = make_db(tmp_path / "run.db")
     app = AgentTuiApp(db, run_id="later-run")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.store is not None and app.events_list.count == 0 and app.run_id == "later-run",
+        await wait_for(pilot, lambda: app.reader is not None and app.events_list.count == 0 and app.run_id == "later-run",
                        "the store to open on the requested (empty) run", 60)
         run_all([writer(db, "new", 10, "per-event", run="later-run")])
         await wait_for(pilot, lambda: app.events_list.count == 10, "the new run's events", ARRIVAL_TIMEOUT)

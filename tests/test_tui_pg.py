@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 
 from agenttui.store import EventFilter, SQLiteStore, open_store
-from agenttui.tui import queries
+from agenttui.tui.data.reader import InspectorReader
 from agenttui.tui.app import AgentTuiApp
 from agenttui.store.follow import StoreFollower
-from agenttui.tui.targets import display_name
+from agenttui.tui.data.targets import display_name
 
 from pg_server import pg_schemas, pg_server_url, pg_url  # noqa: F401  (fixtures)
 from tui_support import (  # noqa: F401  (anyio_backend is a fixture)
@@ -137,11 +137,40 @@ async def test_a_type_filter_and_a_search_run_on_postgres(pg_url: str) -> None:
 
 
 @pytest.mark.anyio
+async def test_the_tree_shows_its_first_level_before_the_fold_on_postgres(pg_url: str,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tree's first level comes from the store's projections while the run folds. It was read
+    with SQLiteStore(target) whatever the target, so on a postgresql:// URL it failed (silently)
+    and the tree stayed empty until the fold was done."""
+    import agenttui.tui.app as app_module
+
+    load_sample(pg_url)
+    with open_store(pg_url, readonly=True) as store:
+        roots = [n["node_id"] for n in store.nodes(SAMPLE_RUN)
+                 if not any(e["child_node_id"] == n["node_id"] for e in store.edges(SAMPLE_RUN))]
+    assert roots
+    release = threading.Event()
+    real_load = app_module.load_history
+    monkeypatch.setattr(app_module, "load_history", lambda *a, **kw: release.wait(60) and real_load(*a, **kw))
+    app = AgentTuiApp(pg_url)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.tree.source is not None, "the tree's first level before the fold", 30)
+            assert app.timeline is None  # (still folding: this is the store's level, not the History's)
+            assert sorted(app.tree.source.roots_at(0)) == sorted(roots)
+            assert "failed" not in app.notice
+            release.set()
+            await wait_for(pilot, lambda: app.timeline is not None, "the fold", 30)
+    finally:
+        release.set()
+
+
+@pytest.mark.anyio
 async def test_the_app_waits_for_a_store_no_writer_has_created_yet(pg_url: str) -> None:
     app = AgentTuiApp(pg_url)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: "waiting for" in static_text(app.query_one("#message")), "the waiting message")
-        assert app.store is None
+        assert app.reader is None
         await asyncio.to_thread(load_sample, pg_url)  # a writer creates the schema and records the run
         await wait_for(pilot, lambda: app.timeline is not None, "the run once the store exists", 20)
         assert app.run_id == SAMPLE_RUN and app.events_list.count == SAMPLE_RUN_EVENTS
@@ -198,17 +227,17 @@ def test_the_inspector_queries_answer_the_same_on_both_backends(pg_url: str, tmp
     answers = []
     for store in (SQLiteStore(tmp_path / "run.db", readonly=True), open_store(pg_url, readonly=True)):
         with store:
-            got = [queries.last_seq(store, SAMPLE_RUN), queries.last_position(store, SAMPLE_RUN),
-                   queries.position_of_seq(store, SAMPLE_RUN, 90),
-                   {s: e.event_id for s, e in queries.events_by_seqs(store, SAMPLE_RUN, [1, 5, 90, 999]).items()},
-                   queries.type_counts(store, SAMPLE_RUN), queries.type_counts(store, SAMPLE_RUN, after_position=100),
-                   list(queries.tail_seqs(store, SAMPLE_RUN, types=["tool_invoked", "tool_returned"], upto_seq=150,
+            got = [InspectorReader(store).last_seq(SAMPLE_RUN), InspectorReader(store).last_position(SAMPLE_RUN),
+                   InspectorReader(store).position_of_seq(SAMPLE_RUN, 90),
+                   {s: e.event_id for s, e in InspectorReader(store).events_by_seqs(SAMPLE_RUN, [1, 5, 90, 999]).items()},
+                   InspectorReader(store).type_counts(SAMPLE_RUN), InspectorReader(store).type_counts(SAMPLE_RUN, after_position=100),
+                   list(InspectorReader(store).tail_seqs(SAMPLE_RUN, types=["tool_invoked", "tool_returned"], upto_seq=150,
                                           limit=7)),
-                   list(queries.tail_seqs(store, SAMPLE_RUN, hidden=["llm_call_started"], upto_seq=150, limit=7))]
+                   list(InspectorReader(store).tail_seqs(SAMPLE_RUN, hidden=["llm_call_started"], upto_seq=150, limit=7))]
             for flt in filters:
-                got.append(list(queries.matching_seqs(store, SAMPLE_RUN, flt)))
-                got.append(list(queries.matching_seqs(store, SAMPLE_RUN, flt, after_seq=40, upto_seq=120)))
-                got.append(queries.first_match(store, SAMPLE_RUN, flt, after_seq=100))
+                got.append(list(InspectorReader(store).matching_seqs(SAMPLE_RUN, flt)))
+                got.append(list(InspectorReader(store).matching_seqs(SAMPLE_RUN, flt, after_seq=40, upto_seq=120)))
+                got.append(InspectorReader(store).first_match(SAMPLE_RUN, flt, after_seq=100))
             answers.append(got)
     assert answers[0][0] == SAMPLE_RUN_EVENTS
     assert answers[1] == answers[0]
@@ -224,9 +253,9 @@ def test_a_non_ascii_search_answers_the_same_on_both_backends(pg_url: str, tmp_p
         writer.append(extra)
     flt = EventFilter(search="café crème")
     with SQLiteStore(tmp_path / "run.db", readonly=True) as lite, open_store(pg_url, readonly=True) as pg:
-        expected = list(queries.matching_seqs(lite, SAMPLE_RUN, flt))
+        expected = list(InspectorReader(lite).matching_seqs(SAMPLE_RUN, flt))
         assert expected == [SAMPLE_RUN_EVENTS + 1]
-        assert list(queries.matching_seqs(pg, SAMPLE_RUN, flt)) == expected
+        assert list(InspectorReader(pg).matching_seqs(SAMPLE_RUN, flt)) == expected
 
 
 def test_the_watcher_reconnects_without_skipping_an_event(pg_url: str, pg_server_url: str) -> None:
@@ -299,9 +328,9 @@ async def test_the_inspector_carries_on_when_the_server_drops_its_connections(pg
             assert [lst.event(SAMPLE_RUN_EVENTS + i).event_id for i in (1, 2, 3)] == [
                 f"after-drop-{i}" for i in range(3)]
             try:  # the first use of the dropped connection fails (the list shows a placeholder) ...
-                queries.events_by_seqs(app.store, SAMPLE_RUN, [1])
+                app.reader.events_by_seqs(SAMPLE_RUN, [1])
             except psycopg.OperationalError:
                 pass
             # ... and the next one reconnects
-            assert queries.events_by_seqs(app.store, SAMPLE_RUN, [1])[1].seq == 1
+            assert app.reader.events_by_seqs(SAMPLE_RUN, [1])[1].seq == 1
             assert app.notice == "", "the watcher's notice of the lost connection cleared once it read again"

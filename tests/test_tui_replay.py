@@ -1,4 +1,4 @@
-"""The Timeline answers "the state at event i" exactly as folding the first i+1 events would.
+"""The History answers "the state at event i" exactly as folding the first i+1 events would.
 
 Checked on every index of the real sample run (loaded through the store, so positions and seqs
 are the store's) and on random event sequences: out-of-order and odd timestamps, nodes referenced
@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 from agenttui.store import Event, fold
 from agenttui.store.envelope import format_datetime
 from agenttui.store.fold import NODE_STATUSES, nid_key
-from agenttui.tui.replay import (
-    MARK_KINDS, NODE_DISPLAY_FIELDS, RUN_DISPLAY_FIELDS, Timeline, TimelineError, load_timeline,
+from agenttui.tui.data.reader import InspectorReader
+from agenttui.tui.history import (
+    MARK_KINDS, NODE_DISPLAY_FIELDS, RUN_DISPLAY_FIELDS, History, HistoryError, load_history,
 )
 
 from store_fixtures import SAMPLE_RUN, loaded_store
@@ -27,7 +28,7 @@ from store_fixtures import SAMPLE_RUN, loaded_store
 def sample(tmp_path_factory):
     store = loaded_store(tmp_path_factory.mktemp("replay"))
     events = list(store.timeline(SAMPLE_RUN))
-    timeline = load_timeline(store, SAMPLE_RUN, batch=50)
+    timeline = load_history(InspectorReader(store), SAMPLE_RUN, batch=50)
     yield store, events, timeline
     store.close()
 
@@ -37,7 +38,7 @@ def test_every_index_of_the_sample_equals_the_fold_of_its_prefix(sample):
     assert len(timeline) == len(events) == 182
     for i in range(len(events)):
         expected = fold(SAMPLE_RUN, events[: i + 1])
-        state = timeline.state_at(i)
+        state = timeline.state_at_index(i)
         assert state.comparable() == expected.comparable(), f"state differs at index {i}"
         assert state.position == expected.position == events[i].position
         assert timeline.run_at(i) == expected.run
@@ -52,7 +53,7 @@ def test_the_live_state_is_the_stored_projection(sample):
     store, _, timeline = sample
     stored = store.stored_state(SAMPLE_RUN)
     assert timeline.live.comparable()["nodes"] == stored.comparable()["nodes"]
-    assert timeline.state_at(-1).comparable() == timeline.live.comparable()
+    assert timeline.state_at_index(-1).comparable() == timeline.live.comparable()
     assert timeline.is_live(None) and timeline.is_live(len(timeline) - 1) and not timeline.is_live(0)
     assert sorted(timeline.node_ids()) == sorted(stored.nodes)
 
@@ -60,8 +61,8 @@ def test_the_live_state_is_the_stored_projection(sample):
 def test_per_event_columns(sample):
     _, events, timeline = sample
     for i, e in enumerate(events):
-        assert timeline.position_at(i) == e.position
-        assert timeline.seq_at(i) == e.seq
+        assert timeline.position_of_index(i) == e.position
+        assert timeline.seq_of_index(i) == e.seq
         assert timeline.type_at(i) == e.event_type
         assert timeline.timestamp_text_at(i) == e.timestamp
         expected = datetime.fromisoformat(e.timestamp.replace("Z", "+00:00")).timestamp()
@@ -114,60 +115,60 @@ def test_marks_are_where_the_fold_counted_an_error_or_failed_a_node(sample):
 def test_density_and_the_time_axis_agree(sample):
     _, events, timeline = sample
     for width in (1, 7, 80, 500):
-        counts = timeline.density(width)
+        counts = timeline.axis.density(width)
         assert len(counts) == width and sum(counts) == len(events)
         # density's buckets are exactly the columns bucket_of puts events in
         by_bucket = [0] * width
         for i in range(len(events)):
-            by_bucket[timeline.bucket_of(i, width)] += 1
+            by_bucket[timeline.axis.bucket_of(i, width)] += 1
         assert by_bucket == counts
-        bounds = timeline.bucket_bounds(width)
+        bounds = timeline.axis.bucket_bounds(width)
         assert [bisect_right(bounds, i) - 1 for i in range(len(events))] == \
-            [timeline.bucket_of(i, width) for i in range(len(events))]
+            [timeline.axis.bucket_of(i, width) for i in range(len(events))]
         for b in range(width):
-            i = timeline.index_at_bucket(b, width)
-            assert timeline.bucket_of(i, width) <= b
+            i = timeline.axis.index_at_bucket(b, width)
+            assert timeline.axis.bucket_of(i, width) <= b
             if i + 1 < len(events):
-                assert timeline.bucket_of(i + 1, width) > b or (i == 0 and timeline.bucket_of(0, width) > b)
-    assert timeline.fraction_at(0) == 0.0 and timeline.fraction_at(len(events) - 1) == 1.0
-    assert timeline.index_at_fraction(1.0) == len(events) - 1 and timeline.index_at_fraction(0.0) == 0
-    mid = timeline.index_at_fraction(0.5)
-    assert timeline.fraction_at(mid) <= 0.5 < timeline.fraction_at(mid + 1)
+                assert timeline.axis.bucket_of(i + 1, width) > b or (i == 0 and timeline.axis.bucket_of(0, width) > b)
+    assert timeline.axis.fraction_at(0) == 0.0 and timeline.axis.fraction_at(len(events) - 1) == 1.0
+    assert timeline.axis.index_at_fraction(1.0) == len(events) - 1 and timeline.axis.index_at_fraction(0.0) == 0
+    mid = timeline.axis.index_at_fraction(0.5)
+    assert timeline.axis.fraction_at(mid) <= 0.5 < timeline.axis.fraction_at(mid + 1)
     with pytest.raises(ValueError, match="buckets"):
-        timeline.density(0)
+        timeline.axis.density(0)
 
 
 def test_load_reports_progress_and_can_be_cancelled(sample):
     store, events, _ = sample
     seen: list[tuple[int, int | None]] = []
-    full = load_timeline(store, SAMPLE_RUN, batch=40, progress=lambda done, total: seen.append((done, total)))
+    full = load_history(InspectorReader(store), SAMPLE_RUN, batch=40, progress=lambda done, total: seen.append((done, total)))
     assert len(full) == len(events)
     assert [d for d, _ in seen] == [40, 80, 120, 160, 182] and {t for _, t in seen} == {182}
     calls = []
-    partial = load_timeline(store, SAMPLE_RUN, batch=40, cancelled=lambda: calls.append(1) or len(calls) > 2)
+    partial = load_history(InspectorReader(store), SAMPLE_RUN, batch=40, cancelled=lambda: calls.append(1) or len(calls) > 2)
     assert len(partial) == 80
     # the unassigned run (events sent with run_id null) loads like any other
-    assert len(load_timeline(store, "unassigned")) == 2
+    assert len(load_history(InspectorReader(store), "unassigned")) == 2
 
 
 def test_extend_skips_what_it_already_has_and_rejects_what_it_cannot_place(sample):
     _, events, _ = sample
-    timeline = Timeline(SAMPLE_RUN)
+    timeline = History(SAMPLE_RUN)
     assert timeline.extend(events[:100]) == 100
     assert timeline.extend(events[50:]) == len(events) - 100  # an overlapping live batch
-    assert timeline.state_at(-1).comparable() == fold(SAMPLE_RUN, events).comparable()
-    with pytest.raises(TimelineError, match="belongs to run 'other'"):
-        Timeline(SAMPLE_RUN).extend([_ev(1, "run_started", run_id="other")])
-    with pytest.raises(TimelineError, match="has no position"):
-        Timeline(SAMPLE_RUN).extend([Event("run_started", run_id=SAMPLE_RUN, event_id="e-1")])
+    assert timeline.state_at_index(-1).comparable() == fold(SAMPLE_RUN, events).comparable()
+    with pytest.raises(HistoryError, match="belongs to run 'other'"):
+        History(SAMPLE_RUN).extend([_ev(1, "run_started", run_id="other")])
+    with pytest.raises(HistoryError, match="has no position"):
+        History(SAMPLE_RUN).extend([Event("run_started", run_id=SAMPLE_RUN, event_id="e-1")])
     # a refused event stops the batch; what came before it stays folded and recorded
-    partial = Timeline(SAMPLE_RUN)
+    partial = History(SAMPLE_RUN)
     stray = _ev(events[60].position + 1, "llm_call_started", run_id="other")
-    with pytest.raises(TimelineError, match=f"event {stray.event_id} at position {stray.position}"):
+    with pytest.raises(HistoryError, match=f"event {stray.event_id} at position {stray.position}"):
         partial.extend(events[:60] + [stray] + events[60:])
     assert len(partial) == 60
     partial.extend(events[60:])
-    assert partial.state_at(-1).comparable() == fold(SAMPLE_RUN, events).comparable()
+    assert partial.state_at_index(-1).comparable() == fold(SAMPLE_RUN, events).comparable()
     assert [partial.run_at(i) for i in range(len(events))] == [fold(SAMPLE_RUN, events[: i + 1]).run
                                                                 for i in range(len(events))]
 
@@ -176,7 +177,7 @@ def test_children_sort_by_nid_numerically_and_nodes_appear_with_their_edges():
     events = [_ev(1, "node_created", node_id="root", node_nid="1")]
     for k in (10, 9, 2):
         events.append(_ev(len(events) + 1, "node_created", node_id=f"n{k}", node_nid=f"1.{k}", outer_node_id="root"))
-    timeline = Timeline("r")
+    timeline = History("r")
     timeline.extend(events)
     assert timeline.children_at("root", 3) == ["n2", "n9", "n10"]
     assert timeline.children_at("root", 1) == ["n10"]
@@ -189,23 +190,23 @@ def test_odd_timestamps_are_kept_verbatim_and_time_never_runs_backwards():
     stamps = ["2026-03-01T09:00:01.000000Z", "2026-03-01T09:00:00.500000Z", "2026-03-01T09:00:02Z",
               "0999-01-01T00:00:00.000001Z", "2026-03-01T09:00:03.250000Z"]
     events = [_ev(k + 1, "tool_invoked", ts=ts, node_id="a") for k, ts in enumerate(stamps)]
-    timeline = Timeline("r")
+    timeline = History("r")
     timeline.extend(events)
     for i, ts in enumerate(stamps):
         assert timeline.timestamp_text_at(i) == ts
-        assert timeline.state_at(i).comparable() == fold("r", events[: i + 1]).comparable()
-    fractions = [timeline.fraction_at(i) for i in range(len(stamps))]
+        assert timeline.state_at_index(i).comparable() == fold("r", events[: i + 1]).comparable()
+    fractions = [timeline.axis.fraction_at(i) for i in range(len(stamps))]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
 
 
 def test_a_run_whose_events_share_one_timestamp_falls_back_to_counting():
     events = [_ev(k + 1, "llm_call_started", ts="2026-03-01T09:00:00.000000Z") for k in range(10)]
-    timeline = Timeline("r")
+    timeline = History("r")
     timeline.extend(events)
-    assert timeline.density(5) == [2, 2, 2, 2, 2]
-    assert timeline.fraction_at(9) == 1.0 and timeline.index_at_fraction(0.5) in (4, 5)
-    assert [timeline.bucket_of(i, 5) for i in range(10)] == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
-    assert [timeline.index_at_bucket(b, 5) for b in range(5)] == [1, 3, 5, 7, 9]
+    assert timeline.axis.density(5) == [2, 2, 2, 2, 2]
+    assert timeline.axis.fraction_at(9) == 1.0 and timeline.axis.index_at_fraction(0.5) in (4, 5)
+    assert [timeline.axis.bucket_of(i, 5) for i in range(10)] == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+    assert [timeline.axis.index_at_bucket(b, 5) for b in range(5)] == [1, 3, 5, 7, 9]
 
 
 def test_display_field_lists_name_real_columns():
@@ -305,7 +306,7 @@ def runs(draw) -> list[Event]:
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(runs(), st.lists(st.integers(1, 10), max_size=6), st.sampled_from([0, 1, 4096]))
 def test_random_runs_replay_exactly_whatever_the_batches(events, cuts, hot_rows):
-    timeline = Timeline("r")
+    timeline = History("r")
     timeline.hot_rows = hot_rows  # 0: the fold lets go of every row after each batch
     start = 0
     for cut in cuts:  # live extends arriving in random batches, overlapping the previous one
@@ -316,7 +317,7 @@ def test_random_runs_replay_exactly_whatever_the_batches(events, cuts, hot_rows)
     before = fold("r", [])
     for i in range(len(events)):
         expected = fold("r", events[: i + 1])
-        assert timeline.state_at(i).comparable() == expected.comparable()
+        assert timeline.state_at_index(i).comparable() == expected.comparable()
         assert timeline.run_at(i) == expected.run
         for node_id in NODES:
             assert timeline.node_at(node_id, i) == expected.nodes.get(node_id)
@@ -329,7 +330,7 @@ def test_random_runs_replay_exactly_whatever_the_batches(events, cuts, hot_rows)
         is_mark = expected.run["error_count"] != before.run["error_count"] or failed
         assert (timeline.next_mark(i - 1) == i) == is_mark
         before = expected
-    assert sum(timeline.density(7)) == len(events)
+    assert sum(timeline.axis.density(7)) == len(events)
     for i in range(len(events)):
         assert sorted(timeline.children_at("n0", i), key=lambda c: nid_key(timeline.nid_at(c, i))) == \
             timeline.children_at("n0", i)
@@ -339,20 +340,20 @@ def test_rows_the_fold_let_go_of_are_rebuilt_exactly(sample):
     """The fold keeps only recently touched rows as dicts; one event per batch and no rows kept
     means every row it touches again is rebuilt from the history: the result must not change."""
     _, events, expected = sample
-    timeline = Timeline(SAMPLE_RUN)
+    timeline = History(SAMPLE_RUN)
     timeline.hot_rows = 0
     for e in events:
         timeline.extend([e])
         assert len(timeline._state.nodes) == 0 and len(timeline._state.edges) == 0
     assert timeline.live.comparable() == expected.live.comparable() == fold(SAMPLE_RUN, events).comparable()
     for i in range(0, len(events), 7):
-        assert timeline.state_at(i).comparable() == expected.state_at(i).comparable()
+        assert timeline.state_at_index(i).comparable() == expected.state_at_index(i).comparable()
 
 
 @given(st.integers(-5, 5), st.lists(st.integers(0, 3), max_size=30))
 def test_a_counting_column_answers_like_the_array_it_stands_for(start, steps):
-    from agenttui.tui.replay import _Counting
-    column, plain, value = _Counting(), [], start
+    from agenttui.tui.history.columns import CountingColumn
+    column, plain, value = CountingColumn(), [], start
     for step in [1] * 10 + steps:  # counts up by one for a while, then maybe breaks the count
         value += step
         column.append(value)
@@ -376,7 +377,7 @@ def test_equal_looking_values_stored_once_keep_their_own_types():
                                             "graph_owner_node_id": value})):
             position += 1
             events.append(_ev(position, et, node_id=f"n{k}", **payload))
-    timeline = Timeline("r")
+    timeline = History("r")
     timeline.hot_rows = 0
     for e in events:
         timeline.extend([e])
@@ -385,7 +386,7 @@ def test_equal_looking_values_stored_once_keep_their_own_types():
         got = timeline.node_at(f"n{k}", len(events) - 1)["result"]["action_name"]
         want = final.nodes[f"n{k}"]["result"]["action_name"]
         assert got == want and type(got) is type(want), k
-        edge = timeline.state_at(-1).edges[("root", f"n{k}")]["metadata"]
+        edge = timeline.state_at_index(-1).edges[("root", f"n{k}")]["metadata"]
         assert edge == final.edges[("root", f"n{k}")]["metadata"]
         assert [type(v) for v in edge.values()] == [type(v) for v in final.edges[("root", f"n{k}")]["metadata"].values()]
     assert timeline.live.comparable() == final.comparable()
@@ -395,7 +396,7 @@ def test_node_counters_outgrowing_int32_are_widened_not_lost():
     sizes = [5, 2 ** 31 + 5, 3, 7]
     events = [_ev(k + 1, "llm_call_completed", node_id="a", token_usage={"prompt_tokens": v})
               for k, v in enumerate(sizes)]
-    timeline = Timeline("r")
+    timeline = History("r")
     timeline.extend(events)
     for i in range(len(events)):
         assert timeline.node_at("a", i) == fold("r", events[: i + 1]).nodes["a"]

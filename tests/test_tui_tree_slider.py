@@ -1,6 +1,6 @@
 """The node tree and the time slider, driven through Textual's Pilot over Timelines.
 
-A tiny app mounts the two widgets over a Timeline of the real sample run (or a synthetic one) and
+A tiny app mounts the two widgets over a History of the real sample run (or a synthetic one) and
 records the messages they post, so each test checks what a user sees and what the app is told.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from agenttui.store import Event
 from agenttui.store.envelope import format_datetime
 from agenttui.tui.colors import status_style
 from agenttui.tui.components import NodeTree, TimeSlider, node_label
-from agenttui.tui.replay import Timeline
+from agenttui.tui.history import History
 
 from store_fixtures import SAMPLE_RUN, sample_events
 
@@ -27,11 +27,11 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def sample_timeline() -> tuple[Timeline, list[Event]]:
+def sample_timeline() -> tuple[History, list[Event]]:
     events = [e for e in sample_events() if e.run_id == SAMPLE_RUN]
     for k, e in enumerate(events, 1):
         e.position, e.seq = k + 2, k
-    timeline = Timeline(SAMPLE_RUN)
+    timeline = History(SAMPLE_RUN)
     timeline.extend(events)
     return timeline, events
 
@@ -39,7 +39,7 @@ def sample_timeline() -> tuple[Timeline, list[Event]]:
 class TreeSliderApp(App):
     CSS = "NodeTree { height: 1fr; } TimeSlider { height: 2; }"
 
-    def __init__(self, timeline: Timeline, index: int | None = None) -> None:
+    def __init__(self, timeline: History, index: int | None = None) -> None:
         super().__init__()
         self.timeline = timeline
         self.start_index = index
@@ -209,7 +209,7 @@ async def test_live_growth_adds_nodes_without_collapsing_or_moving_the_cursor():
     timeline, events = sample_timeline()
     root_id = timeline.roots_at(-1)[0]
     cut = next(i for i in range(len(events)) if timeline.child_count_at(root_id, i) == 2) + 1
-    half = Timeline(SAMPLE_RUN)
+    half = History(SAMPLE_RUN)
     half.extend(events[:cut])
     app = TreeSliderApp(half)
     async with app.run_test(size=SIZE) as pilot:
@@ -257,7 +257,7 @@ async def test_markup_and_escape_sequences_in_goals_render_literally():
     events = [_ev(1, "node_created", node_id="root", node_nid="0", task_goal=goal, node_type="PLAN_NODE"),
               _ev(2, "node_created", node_id="kid", node_nid="0.1", task_goal="[/]", outer_node_id="root"),
               _ev(3, "node_status_changed", node_id="kid", new_status="[red]DONE[/red]")]
-    timeline = Timeline("r")
+    timeline = History("r")
     timeline.extend(events)
     app = TreeSliderApp(timeline)
     async with app.run_test(size=SIZE) as pilot:
@@ -316,23 +316,23 @@ async def test_clicking_and_dragging_the_slider_scrubs():
         assert slider.total == len(timeline) and width == SIZE[0]
         await pilot.click("#slider", offset=(30, 0))
         await pilot.pause()
-        expected = timeline.index_at_bucket(30, width)
+        expected = timeline.axis.index_at_bucket(30, width)
         assert app.messages == [("scrubbed", expected)] and slider.index == expected
-        assert slider.cursor_column() == timeline.bucket_of(expected, width) <= 30
+        assert slider.cursor_column() == timeline.axis.bucket_of(expected, width) <= 30
         await pilot.mouse_down("#slider", offset=(80, 1))
         await pilot.hover("#slider", offset=(90, 1))
         await pilot.mouse_up("#slider", offset=(90, 1))
         await pilot.pause()
-        assert app.messages[-2:] == [("scrubbed", timeline.index_at_bucket(80, width)),
-                                     ("scrubbed", timeline.index_at_bucket(90, width))]
-        assert slider.index == timeline.index_at_bucket(90, width)
+        assert app.messages[-2:] == [("scrubbed", timeline.axis.index_at_bucket(80, width)),
+                                     ("scrubbed", timeline.axis.index_at_bucket(90, width))]
+        assert slider.index == timeline.axis.index_at_bucket(90, width)
 
 
 async def test_the_slider_draws_density_marks_and_cursor_without_recounting():
     timeline, _ = sample_timeline()
     calls = []
-    bucket_bounds = timeline.bucket_bounds
-    timeline.bucket_bounds = lambda buckets: calls.append(buckets) or bucket_bounds(buckets)
+    bucket_bounds = timeline.axis.bucket_bounds
+    timeline.axis.bucket_bounds = lambda buckets: calls.append(buckets) or bucket_bounds(buckets)
     app = TreeSliderApp(timeline)
     async with app.run_test(size=SIZE) as pilot:
         slider = app.query_one(TimeSlider)
@@ -340,7 +340,7 @@ async def test_the_slider_draws_density_marks_and_cursor_without_recounting():
         width = slider.size.width
         bar, track = slider.render_line(0).text, slider.render_line(1).text
         assert len(bar) == len(track) == width
-        mark_columns = {timeline.bucket_of(i, width) for i, _ in timeline.marks()}
+        mark_columns = {timeline.axis.bucket_of(i, width) for i, _ in timeline.marks()}
         assert {x for x, ch in enumerate(track) if ch == "▲"} == mark_columns - {slider.cursor_column()}
         assert track[slider.cursor_column()] == "●" and slider.cursor_column() == width - 1
         bounds = bucket_bounds(width)
@@ -359,7 +359,7 @@ async def test_the_slider_draws_density_marks_and_cursor_without_recounting():
         for i in (0, 10, 60, 120):
             slider.index, slider.live = i, False
             await pilot.pause()
-            assert slider.render_line(1).text[timeline.bucket_of(i, width)] == "●"
+            assert slider.render_line(1).text[timeline.axis.bucket_of(i, width)] == "●"
         assert calls == [width]  # cached: moving the cursor never recounts
         timeline.extend([_ev(10_000, "custom_metric", run_id=SAMPLE_RUN)])
         slider.total = len(timeline)
@@ -380,7 +380,7 @@ def _ev(position: int, event_type: str, *, run_id: str = "r", node_id: str | Non
                  seq=position)
 
 
-def synthetic_run(width: int, depth: int) -> Timeline:
+def synthetic_run(width: int, depth: int) -> History:
     """A root with `width` children per node down to `depth` levels, all created then finished."""
     events: list[Event] = []
 
@@ -394,7 +394,7 @@ def synthetic_run(width: int, depth: int) -> Timeline:
         events.append(_ev(len(events) + 1, "node_status_changed", node_id=node_id, new_status="FINISH"))
 
     add("n0", "0", None, 0)
-    timeline = Timeline("r")
+    timeline = History("r")
     timeline.extend(events)
     return timeline
 
@@ -419,7 +419,7 @@ async def test_a_reloaded_timeline_of_the_same_run_keeps_expansions_choice_and_c
         assert tree.select_node_id(kid)
         await pilot.press("enter")
         await pilot.pause()
-        reloaded = Timeline(SAMPLE_RUN)
+        reloaded = History(SAMPLE_RUN)
         reloaded.extend(events)
         tree.show(reloaded, None)
         await pilot.pause()
@@ -438,7 +438,7 @@ async def test_edges_that_loop_show_the_node_again_without_its_subtree():
               _ev(2, "node_created", node_id="a", node_nid="0.1", outer_node_id="r"),
               _ev(3, "edge_added", parent_node_id="a", child_node_id="b", child_node_nid="0.1.1"),
               _ev(4, "edge_added", parent_node_id="b", child_node_id="a")]
-    timeline = Timeline("r")
+    timeline = History("r")
     timeline.extend(events)
     assert timeline.children_at("b", 3) == ["a"] and timeline.roots_at(3) == ["r"]
     app = TreeSliderApp(timeline)

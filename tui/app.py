@@ -1,7 +1,7 @@
 """`agenttui open`: the live inspector on one store file (or a folder of them).
 
 Data flows one way: the writer commits -> the store's follower thread sees the commit and reads the new
-events -> this app appends them to the event list and feeds them to the Timeline (the fold), which
+events -> this app appends them to the event list and feeds them to the History (the fold), which
 the tree, header and slider show. The app opens the database read-only and never writes to it.
 
 Every key is a `Binding` with an id (remap with AGENTTUI_KEYMAP="search=ctrl+f;quit=ctrl+q"), shown
@@ -10,6 +10,7 @@ in the footer and the help screen, and offered in the command palette.
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import sys
 import time
@@ -23,11 +24,10 @@ from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.widgets import Footer, Static
-from textual.worker import get_current_worker
+from textual.worker import Worker, WorkerState, get_current_worker
 
-from agenttui.store import Event, NotAStoreError, SchemaTooNewError, SQLiteStore
+from agenttui.store import Event, NotAStoreError, SchemaTooNewError
 from agenttui.store.follow import StoreFollower
 
 from .commands import InspectorCommands
@@ -44,15 +44,23 @@ from .components.session_picker import SessionPicker
 from .components.status_bar import StatusBar, StatusInfo
 from .components.time_slider import TimeSlider
 from .literal import clean
-from .queries import last_position, last_seq, type_counts
-from .replay import Timeline, load_timeline
-from .store_tree import StoreNodes, load_store_nodes
+from .messages import (BusyText, HistoryLoaded, SearchIndexDone, SearchIndexStarted, StoreChanged, StoreTreeLoaded,
+                       TypesCounted)
+from .data.reader import InspectorReader
+from .data.store_tree import StoreNodes, load_store_nodes
+from .data.targets import Change, display_name, follower_for, resolve
+from .history import History, load_history
 from .view_filter import ViewFilter, payload_matches
-from .targets import Change, display_name, follower_for, is_url, open_reader, resolve
 
 if TYPE_CHECKING:  # numpy comes with the index, after the first paint
-    from .search_index import SearchIndex
+    from .data.search_index import SearchIndex
 
+logger = logging.getLogger("agenttui.tui")
+
+#: What each worker group does, as a failure report names it.
+WORK_NAMES = {"search-index": "indexing the run for search", "store-tree": "reading the node tree",
+              "type-counts": "counting event types", "timeline": "folding the run's history",
+              "view": "filtering the list"}
 #: How long the UI thread waits on a locked database before showing what it has (and retrying).
 UI_BUSY_TIMEOUT_MS = 250
 #: Events folded between two looks at whether the user is typing (the fold of a big run takes a while).
@@ -70,14 +78,6 @@ INDEX_LAG = 4096
 #: takes each commit at once; at 50 ms these redraws held up a commit's frame often enough to cost
 #: ~10 ms of commit-to-screen p95).
 LIVE_REFRESH = 0.1
-
-
-class StoreChanged(Message):
-    """The watcher saw the file change (new events, appeared, replaced, ...)."""
-
-    def __init__(self, change: Change) -> None:
-        super().__init__()
-        self.change = change
 
 
 class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
@@ -118,6 +118,8 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
         Binding("E", "error_mark(-1)", "Prev error", show=False, id="previous_error",
                 tooltip="Time cursor to the previous error or failed node"),
         Binding("r", "pick_run", "Runs", id="pick_run", tooltip="Choose another run of this file"),
+        Binding("S", "summary", "Summary", show=False, id="summary",
+                tooltip="The run's summary: latency and tokens per model and tool, slowest calls, critical path"),
         Binding("y", "copy", "Copy", show=False, id="copy", tooltip="Copy the selected event as JSON (OSC 52)"),
         Binding("x", "node_filter", "Node filter", show=False, id="node_filter",
                 tooltip="Narrow the list to the selected event's node (toggle)"),
@@ -148,11 +150,12 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
         self.poll_interval = poll_interval
         self.use_file_events = use_file_events
         self.user_keymap = dict(keymap or {})
-        self.store: SQLiteStore | None = None
+        #: the UI thread's read model (workers open their own: a connection serves one thread)
+        self.reader: InspectorReader | None = None
         self.watcher: StoreFollower | None = None
         self.run_id: str | None = None
         self.run_row: dict[str, Any] | None = None
-        self.timeline: Timeline | None = None
+        self.timeline: History | None = None
         self._pending_live: list[Event] = []
         self.view = ViewFilter(types=frozenset(types) if types else None)
         self.search_text: str | None = None
@@ -263,7 +266,7 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
         name = display_name(self.path)
         try:
             # a short busy timeout: the UI thread must not hang on a writer's exclusive lock
-            store = open_reader(self.path, busy_timeout_ms=UI_BUSY_TIMEOUT_MS)
+            reader = InspectorReader.open(self.path, busy_timeout_ms=UI_BUSY_TIMEOUT_MS)
         except FileNotFoundError:
             self._show_message(f"waiting for {name}…\n\n{self.path} does not exist yet; it opens as soon as a "
                                "writer creates it.")
@@ -285,20 +288,20 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
                                error=True)
             self._watch(None)
             return
-        self.store = store
-        position = store.last_position()
+        self.reader = reader
+        position = reader.newest_position()
         self._hide_message()
-        run_id = self.run_id or self.requested_run or store.latest_run_id()
+        run_id = self.run_id or self.requested_run or reader.latest_run_id()
         self._show_run(run_id, reset_view=False)
         self._watch(position)
 
     def _close_store(self) -> None:
-        if self.store is not None:
+        reader, self.reader = self.reader, None
+        if reader is not None:
             try:
-                self.store.close()
-            except Exception:
-                pass
-            self.store = None
+                reader.close()
+            except Exception as exc:  # a connection already broken: nothing is lost, but say so in the log
+                self.report_failure("closing the store", exc, show=False)
 
     def _watch(self, position: int | None) -> None:
         if self.watcher is None:
@@ -322,15 +325,20 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
     def on_store_changed(self, message: StoreChanged) -> None:
         self._apply_change(message.change)
 
-    def from_worker(self, callback: Callable[..., Any], *args: Any) -> None:
-        """Run `callback(*args)` on the app's thread from a worker or the watcher; a no-op once the
-        app is shutting down (a late result has nowhere to go)."""
-        if not self.is_running:
-            return
-        try:
-            self.call_from_thread(callback, *args)
-        except RuntimeError:
-            pass
+    # ------------------------------------------------------------------ failures
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place a worker's failure goes (every worker runs with exit_on_error=False)."""
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            self.report_failure(WORK_NAMES.get(event.worker.group, event.worker.name), event.worker.error)
+
+    def report_failure(self, what: str, exc: BaseException, *, show: bool = True) -> None:
+        """Log a failure (the `logging` module and Textual's log) and, if `show`, put it on the status
+        bar: what failed, and the error's own words (made safe for the terminal)."""
+        logger.warning("%s failed: %s", what, exc, exc_info=exc)
+        self.log.error(f"{what} failed: {exc!r}")
+        if show:
+            self.notice = f"{what} failed: {clean(exc, limit=60)}"
+            self._update_status()
 
     def _apply_change(self, change: Change) -> None:
         if change.kind == "events":
@@ -372,8 +380,8 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
     # ------------------------------------------------------------------ showing a run
     def _show_run(self, run_id: str | None, *, reset_view: bool) -> None:
         """Point every pane at `run_id` (None: the file has no events yet)."""
-        store = self.store
-        assert store is not None
+        reader = self.reader
+        assert reader is not None
         if run_id != self.run_id:
             self._stop_playing()
             self.replay = None
@@ -386,13 +394,13 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
             self.search_text = None
             self.matches = None
         self.run_id = run_id
-        self.run_row = store.run(run_id) if run_id else None
+        self.run_row = reader.run(run_id) if run_id else None
         self.known_types = frozenset()  # filled by the type counts (a GROUP BY is too slow to open with)
         self.type_counts = None
-        total = last_seq(store, run_id) if run_id else 0
+        total = reader.last_seq(run_id) if run_id else 0
         lst = self.events_list
         lst.follow = True
-        lst.attach(store, run_id, AllRows(total), last_position=store.last_position())
+        lst.attach(reader, run_id, AllRows(total), last_position=reader.newest_position())
         self._update_list_header()
         self._update_header()
         if self.view.active:
@@ -413,10 +421,10 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
             self.query_one("#list-header", Static).update(text)
 
     def _after_first_paint(self, run_id: str) -> None:
-        if run_id != self.run_id or self.store is None:
+        if run_id != self.run_id or self.reader is None:
             return
         if self.type_counts is None:
-            self._count_types(run_id, last_position(self.store, run_id))
+            self._count_types(run_id, self.reader.last_position(run_id))
         if self.timeline is None:
             self._load_store_tree(run_id)  # then the index, then the fold (_index_then_fold)
         else:
@@ -427,14 +435,14 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
         tree of a 10,000-node run painted at 0.49 s instead of 0.16 s after first paint while the
         index was built beside it; building index and fold at once made the index ready at 8.8 s
         instead of 3.4 s on a 1M run, and the fold no sooner (27.5 vs 27.9 s)."""
-        if run_id != self.run_id or self.store is None:
+        if run_id != self.run_id or self.reader is None:
             return
-        if self.search_index is None and self.path is not None and not is_url(self.path):
+        if self.search_index is None and self.reader.supports_search_index:
             self._build_search_index(run_id, then_fold=self.timeline is None)
         elif self.timeline is None:
             self._load_timeline(run_id)
 
-    @work(thread=True, exclusive=True, group="search-index")
+    @work(thread=True, exclusive=True, group="search-index", exit_on_error=False)
     def _build_search_index(self, run_id: str, then_fold: bool = False) -> None:
         """Index the run's payloads for `/` (see tui/search_index.py), or extend the index with
         what was appended since. Searches use it while it grows: what it does not cover yet they
@@ -442,67 +450,86 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
         worker = get_current_worker()
         path = self.path
         assert path is not None
-        try:
-            from .search_index import SearchIndex
+        try:  # on failure searches scan the run instead (the failure is reported: see report_failure)
+            from .data.search_index import SearchIndex
 
             index = self.search_index
             if index is None or index.run_id != run_id:
                 index = SearchIndex(run_id)
-                self.from_worker(self._search_index_started, run_id, index)
-            with open_reader(path) as store:
-                index.extend(store, cancelled=lambda: worker.is_cancelled)
-        except Exception:
-            pass  # searches scan the run instead
+                self.post_message(SearchIndexStarted(run_id, index))
+            with InspectorReader.open(path) as reader:
+                index.extend(reader, cancelled=lambda: worker.is_cancelled)
         finally:
-            if then_fold:
-                self.from_worker(self._fold_after_index, run_id)
+            self.post_message(SearchIndexDone(run_id, then_fold))
+
+    def on_search_index_started(self, message: SearchIndexStarted) -> None:
+        if self._status_bar() is None:
+            return  # a late result while the app shuts down: nowhere to show it
+        self._search_index_started(message.run_id, message.index)
+
+    def on_search_index_done(self, message: SearchIndexDone) -> None:
+        if self._status_bar() is None:
+            return  # a late result while the app shuts down: nowhere to show it
+        if message.then_fold:
+            self._fold_after_index(message.run_id)
 
     def _search_index_started(self, run_id: str, index: SearchIndex) -> None:
         if run_id == self.run_id and self.search_index is None:
             self.search_index = index
 
     def _fold_after_index(self, run_id: str) -> None:
-        if run_id != self.run_id or self.timeline is not None or self.store is None:
+        if run_id != self.run_id or self.timeline is not None or self.reader is None:
             return
         if any(w.group == "timeline" and w.is_running for w in self.workers):
             return
         self._load_timeline(run_id)
 
-    @work(thread=True, exclusive=True, group="store-tree")
+    @work(thread=True, exclusive=True, group="store-tree", exit_on_error=False)
     def _load_store_tree(self, run_id: str) -> None:
-        """The tree's top level from the store's projections, shown until the fold is done."""
+        """The tree's top level from the store's projections, shown until the fold is done (on
+        either backend: the worker opens its reader the way the app does)."""
         assert self.path is not None
-        nodes: StoreNodes | None = None
         try:
-            with SQLiteStore(self.path, readonly=True) as store:
-                nodes = load_store_nodes(store, run_id, lambda: self.store)
-        except Exception:
-            pass  # the tree simply waits for the fold
-        self.from_worker(self._store_tree_loaded, run_id, nodes)
+            with InspectorReader.open(self.path) as reader:
+                nodes = load_store_nodes(reader, run_id, lambda: self.reader)
+        except BaseException:
+            # the tree waits for the fold instead; the failure itself is reported (report_failure)
+            self.post_message(StoreTreeLoaded(run_id, None))
+            raise
+        self.post_message(StoreTreeLoaded(run_id, nodes))
+
+    def on_store_tree_loaded(self, message: StoreTreeLoaded) -> None:
+        if self._status_bar() is None:
+            return  # a late result while the app shuts down: nowhere to show it
+        self._store_tree_loaded(message.run_id, message.nodes)
 
     def _store_tree_loaded(self, run_id: str, nodes: StoreNodes | None) -> None:
         if run_id == self.run_id and self.timeline is None and nodes is not None and len(nodes):
-            self.tree.show(nodes)  # type: ignore[arg-type]  (the part of a Timeline the tree reads)
+            self.tree.show(nodes)  # type: ignore[arg-type]  (the part of a History the tree reads)
         self._index_then_fold(run_id)
 
-    @work(thread=True, exclusive=True, group="type-counts")
+    @work(thread=True, exclusive=True, group="type-counts", exit_on_error=False)
     def _count_types(self, run_id: str, upto_position: int) -> None:
-        """Events per type, from the type index on a worker's connection (a second on a 1M run)."""
+        """Events per type, from the type index on a worker's connection (a second on a 1M run).
+        Without them (a failure is reported), the picker counts on demand."""
         assert self.path is not None
-        try:
-            with open_reader(self.path) as store:
-                counts = type_counts(store, run_id, upto_position=upto_position)
-        except Exception:
-            return  # the picker counts on demand instead
-        self.from_worker(self._types_counted, run_id, counts, upto_position)
+        with InspectorReader.open(self.path) as reader:
+            counts = reader.type_counts(run_id, upto_position=upto_position)
+        self.post_message(TypesCounted(run_id, counts, upto_position))
+
+    def on_types_counted(self, message: TypesCounted) -> None:
+        if self._status_bar() is None:
+            return  # a late result while the app shuts down: nowhere to show it
+        self._types_counted(message.run_id, message.counts, message.upto_position)
 
     def _types_counted(self, run_id: str, counts: dict[str, int], upto_position: int) -> None:
-        if run_id != self.run_id or self.store is None:
+        if run_id != self.run_id or self.reader is None:
             return
         try:  # what was committed meanwhile: one small range of the index
-            top = max(upto_position, last_position(self.store, run_id))
-            later = type_counts(self.store, run_id, after_position=upto_position, upto_position=top)
-        except Exception:
+            top = max(upto_position, self.reader.last_position(run_id))
+            later = self.reader.type_counts(run_id, after_position=upto_position, upto_position=top)
+        except Exception as exc:  # (locked past the UI's busy timeout): the picker counts on demand
+            self.report_failure("counting event types", exc, show=False)
             return
         for event_type, n in later.items():
             counts[event_type] = counts.get(event_type, 0) + n
@@ -519,9 +546,9 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
                 counts[e.event_type] = counts.get(e.event_type, 0) + 1
                 self._counts_position = e.position
 
-    @work(thread=True, exclusive=True, group="timeline")
+    @work(thread=True, exclusive=True, group="timeline", exit_on_error=False)
     def _load_timeline(self, run_id: str) -> None:
-        """Fold the run from its events into the slider's Timeline, on a thread (~15-20 s for a
+        """Fold the run from its events into the slider's History, on a thread (~15-20 s for a
         million events, after the first paint; the list, tree and search work meanwhile)."""
         worker = get_current_worker()
         path = self.path
@@ -539,23 +566,34 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
             percent = 100 * done // total if total else -1
             if time.monotonic() - started > 0.2 and total and percent != shown[0]:
                 shown[0] = percent  # (each report waits for the UI thread: once a percent)
-                self.from_worker(self._set_busy, f"loading run {percent}%")
+                self.post_message(BusyText(run_id, f"loading run {percent}%"))
 
         try:
-            with open_reader(path) as store:
-                timeline = load_timeline(store, run_id, batch=FOLD_BATCH, progress=progress,
-                                         cancelled=lambda: worker.is_cancelled)
-        except Exception as exc:
-            self.from_worker(self._set_busy, f"could not fold the run: {clean(exc, limit=60)}")
-            return
+            with InspectorReader.open(path) as reader:
+                timeline = load_history(reader, run_id, batch=FOLD_BATCH, progress=progress,
+                                        cancelled=lambda: worker.is_cancelled)
+        except BaseException:
+            self.post_message(BusyText(run_id, ""))  # the failure itself: report_failure
+            raise
         if worker.is_cancelled or timeline is None:
             return
         # A million-event history is millions of long-lived objects: left to the collector, each
         # full collection walks them all (a 1-2 s freeze of the UI). Frozen, collections skip them.
         gc.freeze()
-        self.from_worker(self._timeline_loaded, run_id, timeline)
+        self.post_message(HistoryLoaded(run_id, timeline))
 
-    def _timeline_loaded(self, run_id: str, timeline: Timeline) -> None:
+    def on_busy_text(self, message: BusyText) -> None:
+        if self._status_bar() is None:
+            return  # a late result while the app shuts down: nowhere to show it
+        if message.run_id == self.run_id:
+            self._set_busy(message.text)
+
+    def on_history_loaded(self, message: HistoryLoaded) -> None:
+        if self._status_bar() is None:
+            return  # a late result while the app shuts down: nowhere to show it
+        self._timeline_loaded(message.run_id, message.history)
+
+    def _timeline_loaded(self, run_id: str, timeline: History) -> None:
         if run_id != self.run_id:
             return
         pending, self._pending_live = self._pending_live, []
@@ -580,11 +618,11 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
 
     # ------------------------------------------------------------------ live events
     def _on_new_events(self, events: list[Event]) -> None:
-        if self.store is None:
+        if self.reader is None:
             return
         picker = self.screen
         if isinstance(picker, RunPicker) and any(e.run_id not in picker.run_ids for e in events):
-            picker.update_runs(self.store.runs())
+            picker.update_runs(self.reader.runs())
         if self.run_id is None:
             first = next((e.run_id for e in events if e.run_id != "unassigned"), events[0].run_id if events else None)
             if first is None:
@@ -639,13 +677,13 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
         tl = self.timeline
         if tl is not None and len(tl):
             return tl.run_at(len(tl) - 1)
-        return self.store.run(self.run_id) if self.store is not None and self.run_id else None
+        return self.reader.run(self.run_id) if self.reader is not None and self.run_id else None
 
     # ------------------------------------------------------------------ filtered views
     # ------------------------------------------------------------------ replay
     def _seq_of_index(self, index: int) -> int:
         tl = self.timeline
-        return tl.seq_at(index) if tl is not None else index + 1
+        return tl.seq_of_index(index) if tl is not None else index + 1
 
     def _set_replay(self, index: int | None) -> None:
         tl = self.timeline
@@ -721,7 +759,7 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
             info.mode = "PLAY" if self.playing else "REPLAY"
             tl = self.timeline
             if tl is not None:
-                info.position, info.timestamp = tl.position_at(self.replay), tl.timestamp_text_at(self.replay)
+                info.position, info.timestamp = tl.position_of_index(self.replay), tl.timestamp_text_at(self.replay)
         node_label = self._nid_of(self.view.node_id) or "" if self.view.node_id else ""
         info.filters = self.view.describe(node_label)
         if self.search_text:
@@ -803,9 +841,9 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
         self._update_status()
 
     def action_pick_run(self) -> None:
-        if self.store is None:
+        if self.reader is None:
             return
-        runs = self.store.runs()
+        runs = self.reader.runs()
         if not runs:
             self.notify("no runs in this file yet", timeout=2, markup=False)
             return
@@ -820,6 +858,15 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
         self.push_screen(RunPicker(runs, self.run_id), chosen)
 
     # ------------------------------------------------------------------ misc
+    def action_summary(self) -> None:
+        """The run summary panel (tui/screens/summary.py) for the run shown; it reads on its own thread."""
+        if self.path is None or self.run_id is None:
+            self.notify("no run to summarise yet", timeout=2, markup=False)
+            return
+        from .screens.summary import SummaryScreen  # (the report's modules: imported on first use, not to open)
+
+        self.push_screen(SummaryScreen(self.path, self.run_id))
+
     def action_copy(self) -> None:
         text = self.detail.payload_text()
         if text is None:
@@ -857,7 +904,7 @@ class AgentTuiApp(FilteringMixin, PlaybackMixin, App[int]):
 
 # ---------------------------------------------------------------------------- timeline helpers
 
-def timeline_total(tl: Timeline) -> int:
+def timeline_total(tl: History) -> int:
     return len(tl)
 
 

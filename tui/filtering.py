@@ -7,7 +7,7 @@ first match is looked for on the UI thread first, within a few thousand position
 search index, tui/search_index.py, usually narrows it to a few blocks or none), so it repaints
 in one frame; the worker takes over when that does not decide it.
 
-A mixin of `AgentTuiApp` (it uses the app's store, run and widgets): split out so the app module
+A mixin of `AgentTuiApp` (it uses the app's reader, run and widgets): split out so the app module
 reads as the wiring and each behaviour reads on its own.
 """
 from __future__ import annotations
@@ -24,9 +24,8 @@ from .components.node_tree import NodeTree
 from .components.search_bar import SearchBar
 from .components.type_picker import TypePicker
 from .literal import clean
-from .queries import (first_match, first_match_within, last_seq, matching_seqs, position_of_seq, tail_seqs,
-                      type_counts)
-from .targets import open_reader
+from .data.reader import InspectorReader
+from .messages import BusyText, FirstMatchFound, MatchesBuilt, RowsBuilt
 from .view_filter import ViewFilter
 
 #: Rows of a type filter shown before its full list is built (at least three screens' worth).
@@ -47,9 +46,9 @@ class FilteringMixin:
             keep_seq = lst.cursor_seq
         self.matches = None
         lst.matches = None
-        if self.store is None or self.run_id is None:
+        if self.reader is None or self.run_id is None:
             return
-        upto = last_seq(self.store, self.run_id)
+        upto = self.reader.last_seq(self.run_id)
         if not self.view.active and lst.source.filtered:
             lst.set_source(AllRows(upto), keep_seq=keep_seq)
         if not self.view.active and not self.search_text:
@@ -80,13 +79,14 @@ class FilteringMixin:
         the index: a few candidate blocks; a term found nowhere reads none), so the answer costs
         one frame instead of a worker's hand-over and a "searching…" frame. (False, None): the
         worker finds it. Not for a filtered list: the worker's rows must land before the jump."""
-        if self.view.active or self.store is None or self.run_id is None or not self.search_text:
+        if self.view.active or self.reader is None or self.run_id is None or not self.search_text:
             return False, None
         try:
-            decided, seq = first_match_within(self.store, self.run_id, self.search_text, after_seq=keep_seq or 0,
+            decided, seq = self.reader.first_match_within(self.run_id, self.search_text, after_seq=keep_seq or 0,
                                               index=self.search_index, max_positions=INLINE_POSITIONS)
-        except Exception:
-            return False, None  # (a locked database, say): the worker tries
+        except Exception as exc:  # (a locked database, say): the worker tries
+            self.report_failure("searching on the UI thread", exc, show=False)
+            return False, None
         if decided:
             self._first_match_found(self._view_generation, self.search_text, seq)
         return decided, seq
@@ -94,13 +94,14 @@ class FilteringMixin:
     def _next_match_inline(self, from_seq: int, *, backward: bool = False) -> bool:
         """`n` (`N`: backward) before the worker has every match: the next (previous) one from the
         UI thread, if a short read finds it (see _first_match_inline). False when it does not decide."""
-        if self.store is None or self.run_id is None or not self.search_text:
+        if self.reader is None or self.run_id is None or not self.search_text:
             return False
         try:
-            decided, seq = first_match_within(self.store, self.run_id, self.search_text, after_seq=from_seq,
+            decided, seq = self.reader.first_match_within(self.run_id, self.search_text, after_seq=from_seq,
                                               index=self.search_index, max_positions=INLINE_POSITIONS,
                                               backward=backward)
-        except Exception:
+        except Exception as exc:  # (a locked database, say): "still searching…", the worker finds it
+            self.report_failure("searching on the UI thread", exc, show=False)
             return False
         if not decided or seq is None:
             return False
@@ -118,13 +119,14 @@ class FilteringMixin:
         """Events per type of the run up to seq `upto` (None until they were counted): the kept
         counts plus one small range of positions committed since."""
         counts = self.type_counts
-        if counts is None or self.store is None or self.run_id is None:
+        if counts is None or self.reader is None or self.run_id is None:
             return None
         try:
-            position = position_of_seq(self.store, self.run_id, upto) if upto else None
-            since = (type_counts(self.store, self.run_id, after_position=self._counts_position,
+            position = self.reader.position_of_seq(self.run_id, upto) if upto else None
+            since = (self.reader.type_counts(self.run_id, after_position=self._counts_position,
                                  upto_position=position) if position and position > self._counts_position else {})
-        except Exception:
+        except Exception as exc:  # (a locked database, say): the worker reads each row's seq instead
+            self.report_failure("counting event types", exc, show=False)
             return None
         out = {t: n for t, n in counts.items() if n}
         for t, n in since.items():
@@ -140,61 +142,78 @@ class FilteringMixin:
         """
         lst = self.events_list
         view = self.view
-        if view.node_id is not None or not lst.follow or self.replay is not None or self.store is None:
+        if view.node_id is not None or not lst.follow or self.replay is not None or self.reader is None:
             return
         shown = sorted(t for t in counts if view.accepts_type(t))
         height = max(1, lst.scrollable_content_region.height)
         try:
-            tail = tail_seqs(self.store, self.run_id, types=shown, upto_seq=upto, limit=max(TAIL_ROWS, 3 * height))
-        except Exception:
-            return  # the worker's list still comes
+            tail = self.reader.tail_seqs(self.run_id, types=shown, upto_seq=upto, limit=max(TAIL_ROWS, 3 * height))
+        except Exception as exc:  # the worker's list still comes
+            self.report_failure("reading a filter's newest rows", exc, show=False)
+            return
         lst.set_source(TailRows(sum(counts[t] for t in shown), tail), keep_seq=None)
 
-    @work(thread=True, exclusive=True, group="view")
+    @work(thread=True, exclusive=True, group="view", exit_on_error=False)
     def _build_view(self, generation: int, run_id: str, view: ViewFilter, search: str | None, upto: int,
                     keep_seq: int | None, jump_to_match: bool = False, counts: dict[str, int] | None = None) -> None:
         """Rows first (so a filter repaints at once), then the first match, then all matches."""
         worker = get_current_worker()
         assert self.path is not None
         cancelled = lambda: worker.is_cancelled  # noqa: E731
-        try:
-            with open_reader(self.path) as store:
+        try:  # a failure is reported by the app (report_failure); the busy text is cleared here
+            with InspectorReader.open(self.path) as reader:
                 if view.active:
-                    rows = matching_seqs(store, run_id, view.store_filter(), upto_seq=upto, cancelled=cancelled,
+                    rows = reader.matching_seqs(run_id, view.store_filter(), upto_seq=upto, cancelled=cancelled,
                                          type_counts=counts)
                     if rows is None:
                         return
-                    self.from_worker(self._rows_built, generation, view, upto, rows, keep_seq)
+                    self.post_message(RowsBuilt(generation, view, upto, rows, keep_seq))
                 if not search:
                     return
                 index = self.search_index  # (None until its worker starts; partly built is fine)
                 if jump_to_match:
-                    first = first_match(store, run_id, view.store_filter(search), after_seq=keep_seq or 0,
+                    first = reader.first_match(run_id, view.store_filter(search), after_seq=keep_seq or 0,
                                         index=index, cancelled=cancelled)
                     if worker.is_cancelled:
                         return
-                    self.from_worker(self._first_match_found, generation, search, first)
+                    self.post_message(FirstMatchFound(generation, search, first))
                     if first is None:  # it read the whole run: no match to look for (later ones: _catch_up)
-                        self.from_worker(self._matches_built, generation, view, search, upto, array("q"))
+                        self.post_message(MatchesBuilt(generation, view, search, upto, array("q")))
                         return
-                matches = matching_seqs(store, run_id, view.store_filter(search), upto_seq=upto,
+                matches = reader.matching_seqs(run_id, view.store_filter(search), upto_seq=upto,
                                         cancelled=cancelled, index=index)
                 if matches is None:
                     return
-                self.from_worker(self._matches_built, generation, view, search, upto, matches)
-        except Exception as exc:
-            self.from_worker(self._set_busy, f"filter failed: {clean(exc, limit=60)}")
+                self.post_message(MatchesBuilt(generation, view, search, upto, matches))
+        except BaseException:
+            self.post_message(BusyText(run_id, ""))
+            raise
+
+    def on_rows_built(self, m: RowsBuilt) -> None:
+        if self._status_bar() is None:
+            return  # a late result while the app shuts down: nowhere to show it
+        self._rows_built(m.generation, m.view, m.upto, m.rows, m.keep_seq)
+
+    def on_first_match_found(self, m: FirstMatchFound) -> None:
+        if self._status_bar() is None:
+            return  # a late result while the app shuts down: nowhere to show it
+        self._first_match_found(m.generation, m.search, m.seq)
+
+    def on_matches_built(self, m: MatchesBuilt) -> None:
+        if self._status_bar() is None:
+            return  # a late result while the app shuts down: nowhere to show it
+        self._matches_built(m.generation, m.view, m.search, m.upto, m.matches)
 
     def _catch_up(self, view: ViewFilter, search: str | None, upto: int, seqs: array) -> None:
         """Add what arrived while a worker ran: one small indexed query past its snapshot."""
-        assert self.store is not None and self.run_id is not None
-        if last_seq(self.store, self.run_id) > upto:
-            seqs.extend(matching_seqs(self.store, self.run_id, view.store_filter(search), after_seq=upto,
+        assert self.reader is not None and self.run_id is not None
+        if self.reader.last_seq(self.run_id) > upto:
+            seqs.extend(self.reader.matching_seqs(self.run_id, view.store_filter(search), after_seq=upto,
                                       index=self.search_index) or array("q"))
 
     def _rows_built(self, generation: int, view: ViewFilter, upto: int, rows: array,
                     keep_seq: int | None) -> None:
-        if generation != self._view_generation or self.store is None:
+        if generation != self._view_generation or self.reader is None:
             return
         self._catch_up(view, None, upto, rows)
         lst = self.events_list
@@ -214,7 +233,7 @@ class FilteringMixin:
         self._show_match(seq)
 
     def _matches_built(self, generation: int, view: ViewFilter, search: str, upto: int, matches: array) -> None:
-        if generation != self._view_generation or self.store is None:
+        if generation != self._view_generation or self.reader is None:
             return
         self._catch_up(view, search, upto, matches)
         self.matches = matches
@@ -313,12 +332,12 @@ class FilteringMixin:
             self.action_live()
 
     def action_pick_types(self) -> None:
-        if self.store is None or self.run_id is None:
+        if self.reader is None or self.run_id is None:
             return
         if self.type_counts is not None:
             counts = {t: n for t, n in self.type_counts.items() if n}
         else:  # not counted yet (the run was just opened): count now
-            counts = self.store.count_by_type(run_id=self.run_id)
+            counts = self.reader.count_by_type(run_id=self.run_id)
         self.known_types = frozenset(counts) | self.known_types
         shown = self.view.shown_types(self.known_types)
 

@@ -1,10 +1,10 @@
 """Moving through time: the slider's keys, error marks and playback in the run's own timing.
 
-The time cursor is an event index of the run's Timeline (None while live); every pane shows the
+The time cursor is an event index of the run's History (None while live); every pane shows the
 state as of that event. Playback advances it frame by frame by the run's own timestamps, times the
 chosen speed, with idle gaps capped so a quiet minute does not stall the replay.
 
-A mixin of `AgentTuiApp` (it uses the app's Timeline and widgets).
+A mixin of `AgentTuiApp` (it uses the app's History and widgets).
 """
 from __future__ import annotations
 

@@ -22,12 +22,12 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from agenttui.store import Event, SQLiteStore
+from agenttui.store import Event
 from agenttui.summary import summarize
 
 from ..colors import type_style
 from ..literal import clean
-from ..queries import events_by_seqs
+from ..data.reader import InspectorReader
 from .quiet_size import set_virtual_size
 
 EVENT_CACHE = 4096
@@ -47,7 +47,7 @@ class AllRows:
     def __init__(self, count: int) -> None:
         self.count = count
 
-    def seq_at(self, row: int) -> int:
+    def seq_of_row(self, row: int) -> int:
         return row + 1
 
     def row_of(self, seq: int) -> int | None:
@@ -78,7 +78,7 @@ class FilteredRows:
     def count(self) -> int:
         return len(self.seqs)
 
-    def seq_at(self, row: int) -> int:
+    def seq_of_row(self, row: int) -> int:
         return self.seqs[row]
 
     def row_of(self, seq: int) -> int | None:
@@ -102,7 +102,7 @@ class FilteredRows:
 class TailRows:
     """A filtered view while a worker builds its full seq array: the exact row count (from per-type
     counts) and the seqs of the last rows, so the newest matches show at once. Earlier rows are
-    placeholders until `FilteredRows` replaces this (seq_at gives None for them)."""
+    placeholders until `FilteredRows` replaces this (seq_of_row gives None for them)."""
 
     filtered = True
 
@@ -114,7 +114,7 @@ class TailRows:
     def _first(self) -> int:
         return self.count - len(self.tail)
 
-    def seq_at(self, row: int) -> int | None:  # type: ignore[override]
+    def seq_of_row(self, row: int) -> int | None:  # type: ignore[override]
         k = row - self._first
         return self.tail[k] if 0 <= k < len(self.tail) else None
 
@@ -194,7 +194,7 @@ class EventList(ScrollView, can_focus=True):
 
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
-        self.store: SQLiteStore | None = None
+        self.reader: InspectorReader | None = None
         self.run_id: str | None = None
         self.source: RowSource = AllRows(0)
         self.cursor = 0
@@ -211,10 +211,10 @@ class EventList(ScrollView, can_focus=True):
         self._missing: set[int] = set()
 
     # ---------------------------------------------------------------- data
-    def attach(self, store: SQLiteStore | None, run_id: str | None, source: RowSource, *,
+    def attach(self, reader: InspectorReader | None, run_id: str | None, source: RowSource, *,
                last_position: int = 0) -> None:
         """Show another run (or the same run from a reopened file)."""
-        self.store = store
+        self.reader = reader
         self.run_id = run_id
         self._events.clear()
         self._missing.clear()
@@ -261,7 +261,7 @@ class EventList(ScrollView, can_focus=True):
     def event(self, seq: int) -> Event | None:
         """The event with this seq, from the cache or the store."""
         e = self._events.get(seq)
-        if e is None and self.store is not None and self.run_id is not None:
+        if e is None and self.reader is not None and self.run_id is not None:
             self._fetch([seq])
             e = self._events.get(seq)
         return e
@@ -279,7 +279,7 @@ class EventList(ScrollView, can_focus=True):
     def cursor_seq(self) -> int | None:
         if not self.source.count:
             return None
-        return self.source.seq_at(max(0, min(self.cursor, self.source.count - 1)))  # None: not known yet
+        return self.source.seq_of_row(max(0, min(self.cursor, self.source.count - 1)))  # None: not known yet
 
     @property
     def count(self) -> int:
@@ -375,7 +375,7 @@ class EventList(ScrollView, can_focus=True):
             return
         row = int(self.scroll_y) + offset.y
         if row < self.source.count:
-            seq = self.source.seq_at(row)
+            seq = self.source.seq_of_row(row)
             if event.chain >= 2 and seq is not None:
                 self.post_message(self.Opened(seq))
             self._user_moved(row)
@@ -408,11 +408,12 @@ class EventList(ScrollView, can_focus=True):
             self._events.popitem(last=False)
 
     def _fetch(self, seqs: list[int]) -> None:
-        if self.store is None or self.run_id is None:
+        if self.reader is None or self.run_id is None:
             return
         try:
-            got = events_by_seqs(self.store, self.run_id, seqs)
-        except Exception:  # the file went away under us: the app reopens it; show placeholders
+            got = self.reader.events_by_seqs(self.run_id, seqs)
+        except Exception as exc:  # the file went away under us: the app reopens it; show placeholders
+            self.log.warning(f"reading rows {seqs[:1]}..{seqs[-1:]} failed: {exc!r}")
             return
         for s in seqs:
             e = got.get(s)
@@ -422,7 +423,7 @@ class EventList(ScrollView, can_focus=True):
                 self._remember(s, e)
 
     def _row_event(self, row: int) -> Event | None:
-        seq = self.source.seq_at(row)
+        seq = self.source.seq_of_row(row)
         if seq is None:
             return None
         e = self._events.get(seq)
@@ -433,7 +434,7 @@ class EventList(ScrollView, can_focus=True):
         top = int(self.scroll_y)
         first = max(0, min(row, top) - FETCH_MARGIN)
         last = min(self.source.count, max(row, top + self.size.height) + FETCH_MARGIN)
-        want = [s for s in (self.source.seq_at(r) for r in range(first, last))
+        want = [s for s in (self.source.seq_of_row(r) for r in range(first, last))
                 if s is not None and s not in self._events]
         self._fetch(want)
         return self._events.get(seq)
@@ -450,7 +451,7 @@ class EventList(ScrollView, can_focus=True):
         base = self.rich_style
         if row >= self.source.count or width <= 0:
             return Strip.blank(width, base)
-        seq = self.source.seq_at(row)
+        seq = self.source.seq_of_row(row)
         if seq is None:  # a filtered view still being built: only its newest rows are known
             strip = Strip([Segment(" " + "…".rjust(self.position_width), self.get_component_rich_style(
                 "event-list--position"))]).crop_extend(0, width, None)

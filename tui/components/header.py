@@ -1,6 +1,6 @@
 """The run header: which run, its status, how long it has taken and what it has done so far.
 
-In replay the figures are the run's as of the slider's event (the Timeline's fold), so the header
+In replay the figures are the run's as of the slider's event (the History's fold), so the header
 animates with playback. Elapsed time of a running run needs "now": it comes from the app's
 injectable clock, so a fixed clock gives a byte-identical screen.
 """

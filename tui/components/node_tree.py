@@ -18,7 +18,7 @@ space or right expands, left collapses (or goes to the parent), j/k/arrows move.
 
 Why it is built this way: a run can have 10,000 nodes and the slider asks for a new state many
 times a second. Only expanded levels get TreeNodes (children are added when a node is first
-expanded), and `show` reconciles the existing TreeNodes with the Timeline in place: labels
+expanded), and `show` reconciles the existing TreeNodes with the History in place: labels
 change only where the state changed, nodes appear and disappear where the edges did, and what
 the user expanded and where the cursor is survive every update. Labels are built from plain
 strings through `literal.clean`, so goals holding Rich markup or escape sequences are shown as
@@ -37,7 +37,7 @@ from textual.widgets.tree import TreeNode
 
 from ..colors import status_style
 from ..literal import clean
-from ..replay import Timeline
+from ..history import History
 from .quiet_size import QuietTree  # a relabel or a step repaints the tree without a screen layout
 
 __all__ = ["NodeTree", "node_label"]
@@ -118,7 +118,7 @@ def _label_key(node: dict[str, Any], chosen: bool) -> tuple:
 
 
 class NodeTree(QuietTree, Tree[str]):
-    """The node tree of one run at one event of its Timeline (see the module docstring)."""
+    """The node tree of one run at one event of its History (see the module docstring)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("j", "cursor_down", "Down", show=False, id="tree.down"),
@@ -149,7 +149,7 @@ class NodeTree(QuietTree, Tree[str]):
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None,
                  disabled: bool = False) -> None:
         super().__init__("nodes", name=name, id=id, classes=classes, disabled=disabled)
-        self.source: Timeline | None = None
+        self.source: History | None = None
         #: the event index shown, None while live
         self.index: int | None = None
         #: the node the user chose (the filter), None if none
@@ -167,7 +167,7 @@ class NodeTree(QuietTree, Tree[str]):
         self.guide_depth = 3
 
     # --------------------------------------------------------------------------- public API
-    def show(self, source: Timeline, index: int | None = None) -> None:
+    def show(self, source: History, index: int | None = None) -> None:
         """Show `source` as of event `index` (None: the newest event, i.e. live)."""
         cursor_id = None
         if source is not self.source:
@@ -246,7 +246,7 @@ class NodeTree(QuietTree, Tree[str]):
         return True
 
     # -------------------------------------------------------------------------- reconciling
-    def _reset(self, source: Timeline, *, keep: bool = False) -> None:
+    def _reset(self, source: History, *, keep: bool = False) -> None:
         self.clear()
         self._tree_nodes.clear()  # Tree.clear keeps the old nodes registered
         self._tree_nodes[self.root.id] = self.root
@@ -269,7 +269,7 @@ class NodeTree(QuietTree, Tree[str]):
         return tuple(reversed(ids))
 
     def _sync(self, parent: TreeNode[str], path: tuple[str, ...]) -> None:
-        """Make `parent`'s children those of the Timeline at the shown index, recursing into expanded ones."""
+        """Make `parent`'s children those of the History at the shown index, recursing into expanded ones."""
         source = self.source
         assert source is not None
         i = self._i

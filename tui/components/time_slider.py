@@ -11,12 +11,12 @@ Usage::
         ...  # message.index: show the state at that event
 
 Line 1 is a sparkline of events per column along the run's time, red
-where an error or a failed node happened (`Timeline.marks`); the cursor's column is highlighted
+where an error or a failed node happened (`History.marks`); the cursor's column is highlighted
 (green while live, amber in replay) and columns after it are dimmed in replay. Line 2, if the
 widget is two lines tall, is a track with the cursor knob and a ▲ under each trouble column.
 A click or a drag scrubs: the slider moves its cursor and posts `Scrubbed`.
 
-The columns (density and marks, from `Timeline.bucket_bounds`) are computed once per width,
+The columns (density and marks, from `History.axis.bucket_bounds`) are computed once per width,
 length and timeline and cached, so moving the cursor costs only assembling two strips.
 
 The axis is time, not event count: a burst of events is a tall bar, an agent waiting on a slow
@@ -35,7 +35,7 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
-from ..replay import MARK_KINDS, Timeline
+from ..history import MARK_KINDS, History
 
 __all__ = ["TimeSlider"]
 
@@ -81,7 +81,7 @@ class TimeSlider(Widget):
         def __repr__(self) -> str:
             return f"TimeSlider.Scrubbed(index={self.index})"
 
-    def __init__(self, timeline: Timeline | None = None, *, name: str | None = None, id: str | None = None,
+    def __init__(self, timeline: History | None = None, *, name: str | None = None, id: str | None = None,
                  classes: str | None = None, disabled: bool = False) -> None:
         super().__init__(name=name, id=id, classes=classes, disabled=disabled)
         self._timeline = timeline
@@ -95,11 +95,11 @@ class TimeSlider(Widget):
 
     # ------------------------------------------------------------------------------- data
     @property
-    def timeline(self) -> Timeline | None:
+    def timeline(self) -> History | None:
         return self._timeline
 
     @timeline.setter
-    def timeline(self, timeline: Timeline | None) -> None:
+    def timeline(self, timeline: History | None) -> None:
         self._timeline = timeline
         self._columns_key = None
         self.total = len(timeline) if timeline is not None else 0
@@ -122,7 +122,7 @@ class TimeSlider(Widget):
         levels = [0] * width
         marks = [-1] * width
         if width > 0 and timeline is not None and len(timeline):
-            bounds = timeline.bucket_bounds(width)
+            bounds = timeline.axis.bucket_bounds(width)
             counts = [bounds[b + 1] - bounds[b] for b in range(width)]
             top = max(counts) or 1
             levels = [(-(-c * 8 // top) if c else 0) for c in counts]
@@ -145,7 +145,7 @@ class TimeSlider(Widget):
             return 0
         timeline = self._timeline
         if timeline is not None and self.index < len(timeline):
-            return timeline.bucket_of(self.index, width)
+            return timeline.axis.bucket_of(self.index, width)
         return min(width - 1, self.index * width // self.total)
 
     def index_at_column(self, column: int, width: int | None = None) -> int:
@@ -156,7 +156,7 @@ class TimeSlider(Widget):
         column = max(0, min(column, width - 1))
         timeline = self._timeline
         if timeline is not None and len(timeline):
-            return min(self.total - 1, timeline.index_at_bucket(column, width))
+            return min(self.total - 1, timeline.axis.index_at_bucket(column, width))
         return min(self.total - 1, -(-(column + 1) * self.total // width) - 1)
 
     # -------------------------------------------------------------------------- rendering

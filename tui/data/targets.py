@@ -1,6 +1,6 @@
 """What the inspector can be pointed at: a SQLite file (or folder of them) or a PostgreSQL URL.
 
-The app and its workers open stores through `open_reader`, and follow them through `follower_for`
+The inspector's readers open stores through `open_store_reader` (see reader.py), and follow them through `follower_for`
 (the store's one follower), so the rest of the TUI does not care which backend it reads. The
 PostgreSQL side (psycopg, LISTEN/NOTIFY) is imported only for a URL: opening a file costs what it did.
 """
@@ -12,7 +12,7 @@ from typing import Any, Callable
 from agenttui.store import SQLiteStore
 from agenttui.store.follow import Change, StoreFollower, display_name, is_url
 
-__all__ = ["Change", "display_name", "follower_for", "is_url", "open_reader", "resolve"]
+__all__ = ["Change", "display_name", "follower_for", "is_url", "open_store_reader", "resolve"]
 
 
 def resolve(target: str | os.PathLike[str]) -> str:
@@ -21,7 +21,7 @@ def resolve(target: str | os.PathLike[str]) -> str:
     return text if is_url(text) else os.path.abspath(text)
 
 
-def open_reader(target: str, **sqlite_options: Any) -> Any:
+def open_store_reader(target: str, **sqlite_options: Any) -> Any:
     """A read-only store on the target; `sqlite_options` (busy_timeout_ms, ...) apply to files only.
 
     A PostgreSQL reader keeps a small pool: the inspector's queries are few and one at a time.
@@ -39,4 +39,4 @@ def follower_for(target: str, on_change: Callable[[Change], None], *, poll_inter
 
     use_signal=False means "poll instead of waiting for the backend's signal" on both backends.
     """
-    return StoreFollower(target, on_change, poll_interval=poll_interval, use_signal=use_signal, opener=open_reader)
+    return StoreFollower(target, on_change, poll_interval=poll_interval, use_signal=use_signal, opener=open_store_reader)

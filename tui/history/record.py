@@ -1,33 +1,34 @@
-"""A run's whole history in memory, so the time slider can show the state at any event at once.
+"""Fold-and-record: a run's whole history in memory, so the time slider can show the state at any
+event index at once.
 
 Usage::
 
-    timeline = load_timeline(store, run_id)          # in a worker thread: folds every event once
-    timeline.extend(new_events)                      # live events later (duplicates are skipped)
-    i = len(timeline) - 1                            # event indices run 0 .. len-1 in seq order
-    timeline.run_at(i)                               # the run row as of event i (inclusive)
-    timeline.node_at(node_id, i)                     # a node row as of i, None if not there yet
-    timeline.roots_at(i), timeline.children_at(node_id, i)
-    timeline.state_at(i)                             # a full RunState, equal to fold(events[:i+1])
-    timeline.density(80), timeline.marks()           # what the slider draws
+    history = load_history(reader, run_id)          # in a worker thread: folds every event once
+    history.extend(new_events)                      # live events later (duplicates are skipped)
+    index = len(history) - 1                        # event indices run 0 .. len-1 in seq order
+    history.run_at(index)                           # the run row as of that index (inclusive)
+    history.node_at(node_id, index)                 # a node row as of it, None if not there yet
+    history.roots_at(index), history.children_at(node_id, index)
+    history.state_at_index(index)                   # a full RunState, equal to fold(events[:index+1])
+    history.axis.density(80), history.marks()       # what the slider draws (see axis.py)
 
 Why not fold from a checkpoint on every scrub: a 1M-event run needs a fold of up to the checkpoint
 interval per step, and a slider that is dragged asks for dozens of states a second. Instead the
 events are folded once, with the ONE fold of `store.fold` (`RunState.apply`), and its `Touched`
 result says which entities changed; for those the new values are recorded as
-(event index, value) changes. A value at index i is then a bisect, so any state costs
+(event index, value) changes. A value at an index is then a bisect, so any state costs
 microseconds per entity shown, whatever the run's length.
 
-Memory is kept small by recording only changes, in `array` columns where values are numbers:
-per event a type code and a timestamp in microseconds (~10 bytes; positions and seqs cost nothing
-while they count up by one), per node one object with a few arrays; a node's field values are
-int32 codes into one table that holds a repeated value (a status, a parent id, a result) once.
-The fold itself keeps only the rows it touched lately: the others are rebuilt from the history
-when it needs them again. A 1M-event demo run (59k nodes) folds into ~200 MB. What
+Memory is kept small by recording only changes, in `array` columns where values are numbers (see
+columns.py): per event a type code and a timestamp in microseconds (~10 bytes; positions and seqs
+cost nothing while they count up by one), per node one object with a few arrays; a node's field
+values are int32 codes into one table that holds a repeated value (a status, a parent id, a
+result) once. The fold itself keeps only the rows it touched lately: the others are rebuilt from
+the history when it needs them again. A 1M-event demo run (59k nodes) folds into ~200 MB. What
 changes on every event (event_count, last_seq, last_position, updated_at) is computed from the
 index instead of recorded.
 
-Not thread-safe: build it in one worker (`load_timeline`), then extend and read it from the UI
+Not thread-safe: build it in one worker (`load_history`), then extend and read it from the UI
 thread only.
 """
 from __future__ import annotations
@@ -41,8 +42,11 @@ from typing import Any, Callable, Iterable, Sequence
 from agenttui.store.envelope import Event, normalize_timestamp
 from agenttui.store.fold import NODE_COLUMNS, RUN_COLUMNS, RunState, apply_event, new_run, nid_key
 
+from .axis import TimeAxis
+from .columns import ChangeColumn, CountingColumn, RowCache, record_offset, widen
+
 __all__ = [
-    "MARK_KINDS", "NODE_DISPLAY_FIELDS", "RUN_DISPLAY_FIELDS", "Timeline", "TimelineError", "load_timeline",
+    "MARK_KINDS", "NODE_DISPLAY_FIELDS", "RUN_DISPLAY_FIELDS", "History", "HistoryError", "load_history",
 ]
 
 #: The node fields the tree and detail views show; every one is exact at any index.
@@ -86,7 +90,7 @@ _run_hot_of = itemgetter(*_RUN_HOT)
 _run_cold_of = itemgetter(*_RUN_COLD)
 _STATUS = 0  # index of "status" in a desc tuple
 _NID = _NODE_DESC.index("node_nid")
-# desc values that repeat across nodes and changes: kept once (see Timeline._share)
+# desc values that repeat across nodes and changes: kept once (see History._share)
 _SHARED = frozenset(_NODE_DESC.index(c) for c in ("status", "node_type", "task_type", "outer_node_id",
                                                   "root_node_id"))
 _ND = len(_NODE_DESC)
@@ -99,124 +103,8 @@ _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _DAY_US = 86_400_000_000
 
 
-class TimelineError(ValueError):
-    """An event a Timeline cannot take (wrong run, no position): the message names the event."""
-
-
-class _Field:
-    """The changes of one run column: indices in an int array, values in a list or an int64 array."""
-
-    __slots__ = ("initial", "idx", "vals")
-
-    def __init__(self, initial: Any, ints: bool) -> None:
-        self.initial = initial
-        self.idx = array("i")
-        self.vals: array | list = array("q") if ints else []
-
-    def add(self, i: int, value: Any) -> None:
-        try:
-            self.vals.append(value)
-        except (TypeError, OverflowError):  # not an int64 (a huge count from a bad payload): use a list
-            self.vals = list(self.vals)
-            self.vals.append(value)
-        self.idx.append(i)
-
-    def at(self, i: int) -> Any:
-        k = bisect_right(self.idx, i)
-        return self.vals[k - 1] if k else self.initial
-
-
-def _widen(values: array | list, more: tuple) -> array | list:
-    """`values` + `more` in the narrowest of int32, int64 or a list that holds them all."""
-    widths = ("i", "q")
-    start = widths.index(values.typecode) if isinstance(values, array) and values.typecode in widths else 2
-    for typecode in widths[start:]:
-        try:
-            return array(typecode, list(values) + list(more))
-        except OverflowError:
-            continue
-    return list(values) + list(more)
-
-
-class _RowCache(dict):
-    """The fold's node or edge rows: only the ones it touched lately are held as dicts.
-
-    A row the fold asks for again after it was evicted is rebuilt from the history (which is
-    exact at every index, so the rebuilt row equals the one the fold let go). A 1M-event run has
-    ~60k nodes: as dicts they cost ~2 KB each on top of their history.
-    """
-
-    __slots__ = ("_rebuild",)
-
-    def __init__(self, rebuild: Callable[[Any], dict[str, Any] | None]) -> None:
-        super().__init__()
-        self._rebuild = rebuild
-
-    def __missing__(self, key: Any) -> dict[str, Any]:
-        row = self._rebuild(key)
-        if row is None:
-            raise KeyError(key)
-        self[key] = row
-        return row
-
-    def get(self, key: Any, default: Any = None) -> Any:  # type: ignore[override]
-        row = dict.get(self, key)
-        if row is None:
-            row = self._rebuild(key)
-            if row is None:
-                return default
-            self[key] = row
-        return row
-
-
-class _Counting:
-    """An int64 column that costs nothing while it counts up by one (a run's seqs 1, 2, 3...; its
-    positions in a one-run file): the array is made only when a value breaks the count."""
-
-    __slots__ = ("start", "n", "values")
-
-    def __init__(self) -> None:
-        self.start = 0
-        self.n = 0
-        self.values: array | None = None
-
-    def append(self, value: int) -> None:
-        if self.values is not None:
-            self.values.append(value)
-        elif self.n and value == self.start + self.n:
-            self.n += 1
-        elif not self.n:
-            self.start, self.n = value, 1
-        else:
-            self.values = array("q", range(self.start, self.start + self.n))
-            self.values.append(value)
-
-    def __len__(self) -> int:
-        return self.n if self.values is None else len(self.values)
-
-    def __getitem__(self, i: int) -> int:
-        if self.values is not None:
-            return self.values[i]
-        if i < 0:
-            i += self.n
-        if not 0 <= i < self.n:
-            raise IndexError(i)
-        return self.start + i
-
-    def bisect_right(self, value: int) -> int:
-        """How many values are <= value (the column is ascending)."""
-        if self.values is not None:
-            return bisect_right(self.values, value)
-        return min(self.n, max(0, value - self.start + 1))
-
-
-def _record(values: Sequence[int], stride: int, i: int) -> int:
-    """Offset of the last record at or before index i in a column of `stride`-int records, each
-    starting with its event index (a node's first record is where it was born, so one exists)."""
-    n = len(values) // stride
-    if n == 1 or values[stride] > i:
-        return 0
-    return (bisect_right(range(n), i, key=lambda r: values[r * stride]) - 1) * stride
+class HistoryError(ValueError):
+    """An event a History cannot take (wrong run, no position): the message names the event."""
 
 
 class _NodeHistory:
@@ -229,7 +117,7 @@ class _NodeHistory:
         self.node_id = node_id          # the one copy of the id that edges and child lists share
         self.born = born
         self.own = array("i")           # indices of events whose node_id is this node
-        self.d_codes = array("i")       # desc changes: index, then the desc as _ND codes into Timeline._values
+        self.d_codes = array("i")       # desc changes: index, then the desc as _ND codes into History._values
         self.d_last: tuple | None = None  # the last desc recorded, while the fold holds the node's row
         self.c_vals: array | list = array("i")  # counter changes: index, then 5 counters (widened if need be)
         self.c_last: tuple | None = ()  # the last 5 counters recorded, while the fold holds the row
@@ -237,7 +125,7 @@ class _NodeHistory:
         self.parent_since = -1          # index of the first edge into this node, -1 if none yet
 
 
-class Timeline:
+class History:
     """The run's history: every event folded once, every state reachable by bisects."""
 
     #: Node (and edge) rows the fold may hold as dicts after a batch; beyond, they are let go.
@@ -245,16 +133,18 @@ class Timeline:
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
+        #: the slider's geometry over this history's time axis
+        self.axis = TimeAxis(self)
         self._state = RunState(run_id)  # the fold's own state: rows it let go are rebuilt on demand
-        self._state.nodes = _RowCache(self._rebuild_node)
-        self._state.edges = _RowCache(self._rebuild_edge)
+        self._state.nodes = RowCache(self._rebuild_node)
+        self._state.edges = RowCache(self._rebuild_edge)
         # Every desc value recorded, once: a desc change is _ND int32 codes into this list (48 bytes,
         # no tuple). Code 0 is None; repeated short values (statuses, types, parent ids) and small
         # ints get one code each, found through _codes; other values a code per change.
         self._values: list[Any] = [None]
         self._codes: dict[tuple[type, Any], int] = {}
-        self._positions = _Counting()
-        self._seqs = _Counting()
+        self._positions = CountingColumn()
+        self._seqs = CountingColumn()
         self._types = array("H")
         self._micros = array("q")
         self._type_names: list[str] = []
@@ -263,8 +153,8 @@ class Timeline:
         self._ts_key = ""                          # cache of the last "YYYY-MM-DDTHH:MM:SS" parsed ...
         self._ts_secs = 0                          # ... and its epoch seconds
         initial = new_run(run_id)
-        self._run_hot = [_Field(initial[c], c in _RUN_INT_COLUMNS) for c in _RUN_HOT]
-        self._run_cold = [_Field(initial[c], False) for c in _RUN_COLD]
+        self._run_hot = [ChangeColumn(initial[c], c in _RUN_INT_COLUMNS) for c in _RUN_HOT]
+        self._run_cold = [ChangeColumn(initial[c], False) for c in _RUN_COLD]
         self._hot_last = _run_hot_of(initial)
         self._cold_last = _run_cold_of(initial)
         self._run_err = 0
@@ -303,12 +193,12 @@ class Timeline:
             for e in events:
                 pos = e.position
                 if pos is None:
-                    raise TimelineError(f"event {e.event_id} ({e.event_type}) has no position: a Timeline folds "
+                    raise HistoryError(f"event {e.event_id} ({e.event_type}) has no position: a History folds "
                                         "stored events")
                 if pos <= last_pos:
                     continue
                 if e.run_id != run_id:
-                    raise TimelineError(f"event {e.event_id} at position {pos} belongs to run {e.run_id!r}, "
+                    raise HistoryError(f"event {e.event_id} at position {pos} belongs to run {e.run_id!r}, "
                                         f"not {run_id!r}")
                 touched = apply_event(state, e)
                 last_pos = pos
@@ -386,7 +276,7 @@ class Timeline:
                         try:
                             h.c_vals.extend((i, *counts))
                         except OverflowError:  # a count beyond int32: widen this node's column
-                            h.c_vals = _widen(h.c_vals[:kept], (i, *counts))
+                            h.c_vals = widen(h.c_vals[:kept], (i, *counts))
                     h.c_last = counts
                     if node_id == own:
                         h.own.append(i)
@@ -469,11 +359,11 @@ class Timeline:
 
     def _desc_at(self, h: _NodeHistory, i: int) -> tuple:
         """The node's desc values as of index i (the last change at or before i)."""
-        at = _record(h.d_codes, _ND + 1, i) + 1
+        at = record_offset(h.d_codes, _ND + 1, i) + 1
         return self._decode(h.d_codes[at:at + _ND])
 
     def _desc_value(self, h: _NodeHistory, i: int, column: int) -> Any:
-        return self._values[h.d_codes[_record(h.d_codes, _ND + 1, i) + 1 + column]]
+        return self._values[h.d_codes[record_offset(h.d_codes, _ND + 1, i) + 1 + column]]
 
     def _rebuild_node(self, node_id: str) -> dict[str, Any] | None:
         """The fold's row of a node it let go of: the history's state after the last folded event."""
@@ -495,9 +385,9 @@ class Timeline:
         """The state after the newest event, as a full RunState (built on each call: O(nodes)).
 
         The fold keeps only recently touched rows as dicts; this is the whole picture, equal to
-        `state_at(-1)` (and to folding every event from nothing).
+        `state_at_index(-1)` (and to folding every event from nothing).
         """
-        return self.state_at(-1) if len(self._positions) else RunState(self.run_id)
+        return self.state_at_index(-1) if len(self._positions) else RunState(self.run_id)
 
     def _parse_ts(self, i: int, ts: str) -> int:
         """Microseconds since the epoch of a canonical store timestamp; others are kept verbatim."""
@@ -525,7 +415,7 @@ class Timeline:
     def __len__(self) -> int:
         return len(self._positions)
 
-    def _check(self, i: int) -> int:
+    def check_index(self, i: int) -> int:
         n = len(self._positions)
         if i < 0:
             i += n
@@ -533,22 +423,22 @@ class Timeline:
             raise IndexError(f"event index {i} is outside this run's 0..{n - 1}")
         return i
 
-    def position_at(self, i: int) -> int:
-        return self._positions[self._check(i)]
+    def position_of_index(self, i: int) -> int:
+        return self._positions[self.check_index(i)]
 
-    def seq_at(self, i: int) -> int:
-        return self._seqs[self._check(i)]
+    def seq_of_index(self, i: int) -> int:
+        return self._seqs[self.check_index(i)]
 
     def type_at(self, i: int) -> str:
-        return self._type_names[self._types[self._check(i)]]
+        return self._type_names[self._types[self.check_index(i)]]
 
     def timestamp_at(self, i: int) -> float:
         """Epoch seconds (float) of event i: what playback in real timing waits on."""
-        return self._micros[self._check(i)] / 1_000_000
+        return self._micros[self.check_index(i)] / 1_000_000
 
     def timestamp_text_at(self, i: int) -> str:
         """Event i's timestamp exactly as stored."""
-        i = self._check(i)
+        i = self.check_index(i)
         odd = self._odd_ts.get(i)
         if odd is not None:
             return odd
@@ -587,7 +477,7 @@ class Timeline:
 
     def run_at(self, i: int) -> dict[str, Any]:
         """The run row as of event i (inclusive), with the same keys as `RunState.run`."""
-        i = self._check(i)
+        i = self.check_index(i)
         run = {"run_id": self.run_id}
         for name, f in zip(_RUN_HOT, self._run_hot):
             run[name] = f.at(i)
@@ -605,7 +495,7 @@ class Timeline:
 
         Nested values (result, metadata) are shared with the history: treat them as read-only.
         """
-        i = self._check(i)
+        i = self.check_index(i)
         h = self._nodes.get(node_id)
         if h is None or h.born > i:
             return None
@@ -613,7 +503,7 @@ class Timeline:
 
     def _materialise(self, node_id: str, h: _NodeHistory, i: int) -> dict[str, Any]:
         node = dict(zip(_NODE_DESC, self._desc_at(h, i)))
-        at = _record(h.c_vals, _N_COUNTS + 1, i) + 1
+        at = record_offset(h.c_vals, _N_COUNTS + 1, i) + 1
         node.update(zip(_NODE_COUNTS, h.c_vals[at:at + _N_COUNTS]))
         n_own = bisect_right(h.own, i)
         last = h.own[n_own - 1] if n_own else h.born
@@ -632,7 +522,7 @@ class Timeline:
         if h is None or h.born > i:
             return None
         node = dict(zip(_NODE_DESC, self._desc_at(h, i)))
-        at = _record(h.c_vals, _N_COUNTS + 1, i) + 1
+        at = record_offset(h.c_vals, _N_COUNTS + 1, i) + 1
         node.update(zip(_NODE_COUNTS, h.c_vals[at:at + _N_COUNTS]))
         return node
 
@@ -664,7 +554,7 @@ class Timeline:
 
     def children_at(self, node_id: str, i: int) -> list[str]:
         """Children of `node_id` by the edges that existed at event i, in nid order ("1.2" < "1.10")."""
-        i = self._check(i)
+        i = self.check_index(i)
         kids = self._kids.get(node_id)
         if not kids:
             return []
@@ -681,7 +571,7 @@ class Timeline:
 
     def roots_at(self, i: int) -> list[str]:
         """Nodes that existed at event i with no parent edge yet, in nid order."""
-        i = self._check(i)
+        i = self.check_index(i)
         nodes = self._nodes
         keep: list[str] = []
         roots: list[str] = []
@@ -702,12 +592,12 @@ class Timeline:
 
     def node_count_at(self, i: int) -> int:
         """How many nodes had been heard of (created or referenced) by event i."""
-        i = self._check(i)
+        i = self.check_index(i)
         return sum(1 for h in self._nodes.values() if h.born <= i)
 
-    def state_at(self, i: int) -> RunState:
+    def state_at_index(self, i: int) -> RunState:
         """A full RunState as of event i, equal to folding the run's first i+1 events from nothing."""
-        i = self._check(i)
+        i = self.check_index(i)
         state = RunState(self.run_id, self.run_at(i), position=self._positions[i])
         for node_id, h in self._nodes.items():
             if h.born <= i:
@@ -724,89 +614,13 @@ class Timeline:
         return state
 
     # ----------------------------------------------------------------------- the time axis
-    def _tmax(self, i: int) -> int:
+    def micros_at(self, i: int) -> int:
+        """Event i's own timestamp, in epoch microseconds."""
+        return self._micros[i]
+
+    def newest_micros_at(self, i: int) -> int:
+        """The newest timestamp among events 0..i (the run's updated_at), in epoch microseconds."""
         return self._micros[self._run_ts_late.get(i, i)]
-
-    def _span(self) -> tuple[int, int]:
-        n = len(self._positions)
-        if n < 2:
-            return 0, 0
-        t0 = self._micros[0]
-        return t0, self._tmax(n - 1) - t0
-
-    def fraction_at(self, i: int) -> float:
-        """Where event i sits along the run, 0.0 .. 1.0: by time, or by count if time stands still.
-
-        Time is the newest timestamp so far (the run's updated_at), so it never goes backwards
-        even when an agent's clock does.
-        """
-        i = self._check(i)
-        t0, span = self._span()
-        if span <= 0:
-            n = len(self._positions)
-            return i / (n - 1) if n > 1 else 1.0
-        return (self._tmax(i) - t0) / span
-
-    def index_at_fraction(self, fraction: float) -> int:
-        """The last event at or before `fraction` of the run (the state a user pointing there means)."""
-        n = len(self._positions)
-        if n == 0:
-            raise IndexError("the timeline is empty")
-        fraction = min(1.0, max(0.0, fraction))
-        t0, span = self._span()
-        if span <= 0:
-            return round(fraction * (n - 1))
-        k = bisect_right(range(n), t0 + fraction * span, key=self._tmax)
-        return max(0, k - 1)
-
-    def bucket_of(self, i: int, buckets: int) -> int:
-        """The bucket (slider column) of event i when the run is cut into `buckets` equal parts."""
-        i = self._check(i)
-        t0, span = self._span()
-        if span <= 0:
-            n = len(self._positions)
-            return min(buckets - 1, i * buckets // n)
-        return min(buckets - 1, (self._tmax(i) - t0) * buckets // span)
-
-    def index_at_bucket(self, bucket: int, buckets: int) -> int:
-        """The last event in `bucket` or, if it has none, the last one before it (0 if none)."""
-        n = len(self._positions)
-        if n == 0:
-            raise IndexError("the timeline is empty")
-        bucket = min(buckets - 1, max(0, bucket))
-        t0, span = self._span()
-        if span <= 0:
-            return max(0, min(n - 1, -(-(bucket + 1) * n // buckets) - 1))
-        # events of buckets <= b are those with (tmax - t0) * buckets < (b + 1) * span
-        limit = t0 + -(-(bucket + 1) * span // buckets)
-        k = bisect_left(range(n), limit, key=self._tmax) if bucket < buckets - 1 else n
-        return max(0, k - 1)
-
-    def bucket_bounds(self, buckets: int) -> list[int]:
-        """Where each bucket starts: bucket b holds event indices bounds[b] .. bounds[b+1]-1.
-
-        (buckets + 1 numbers, the last is len(self).) The slider maps many marks to columns with
-        one C-level bisect each over these, instead of a `bucket_of` call per mark.
-        """
-        if buckets <= 0:
-            raise ValueError(f"buckets must be positive, got {buckets}")
-        n = len(self._positions)
-        if n == 0:
-            return [0] * (buckets + 1)
-        t0, span = self._span()
-        bounds = [0]
-        for b in range(1, buckets):
-            if span <= 0:
-                bounds.append(-(-b * n // buckets))
-            else:
-                bounds.append(bisect_left(range(n), t0 + -(-b * span // buckets), key=self._tmax))
-        bounds.append(n)
-        return bounds
-
-    def density(self, buckets: int) -> list[int]:
-        """Events per bucket when the run's time span is cut into `buckets` equal parts."""
-        bounds = self.bucket_bounds(buckets)
-        return [bounds[b + 1] - bounds[b] for b in range(buckets)]
 
     # ------------------------------------------------------------------------------ trouble
     def marks(self) -> list[tuple[int, str]]:
@@ -827,38 +641,39 @@ class Timeline:
         return self._mark_idx[k - 1] if k else None
 
 
-def load_timeline(
-    store: Any,
+def load_history(
+    reader: Any,
     run_id: str,
     *,
     batch: int = 20_000,
     progress: Callable[[int, int | None], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
-) -> Timeline:
-    """Fold a stored run into a new Timeline, `batch` events at a time (meant for a worker thread).
+) -> History:
+    """Fold a stored run into a new History, `batch` events at a time (meant for a worker thread);
+    `reader` is an InspectorReader (anything with `run` and `run_events`).
 
     progress(done, total) is called after each batch (total from the run row, None if unknown).
     When cancelled() turns true the load stops between batches and returns what it has: the
-    caller asked to stop, so it knows the timeline is partial.
+    caller asked to stop, so it knows the history is partial.
     """
     if batch <= 0:
         raise ValueError(f"batch must be positive, got {batch}")
-    timeline = Timeline(run_id)
-    row = store.run(run_id) if hasattr(store, "run") else None
+    history = History(run_id)
+    row = reader.run(run_id)
     total = row.get("event_count") if row else None
     pending: list[Event] = []
     done = 0
-    for event in store.timeline(run_id, batch=batch):
+    for event in reader.run_events(run_id, batch=batch):
         pending.append(event)
         if len(pending) >= batch:
             if cancelled is not None and cancelled():
-                return timeline
-            done += timeline.extend(pending)
+                return history
+            done += history.extend(pending)
             pending = []
             if progress is not None:
                 progress(done, total)
     if pending and not (cancelled is not None and cancelled()):
-        done += timeline.extend(pending)
+        done += history.extend(pending)
         if progress is not None:
             progress(done, total)
-    return timeline
+    return history

@@ -28,8 +28,8 @@ casefolded if not, then encoded.
   across two payloads only add false positives, never matches (the SQL check is per row).
 - Keys shorter than 3 bytes (one or two ASCII characters, or a single "é") have no trigram:
   every block is a candidate.
-PostgreSQL's casefold is ICU's lower(), not Python's: the app builds this index for SQLite stores
-only and PostgreSQL searches scan position ranges without it.
+PostgreSQL's casefold is ICU's lower(), not Python's: the app builds this index only where
+`InspectorReader.supports_search_index` (SQLite) and PostgreSQL searches scan position ranges without it.
 
 Built by one worker on its own read-only connection, reading the run in rowid order a few
 thousand rows per query (cancellable between them), and extended later with what the writer
@@ -41,10 +41,13 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import orjson
+
+if TYPE_CHECKING:
+    from .reader import InspectorReader
 
 #: Events per block: ~32 KB of payload text at 250 bytes an event. Smaller blocks make a search
 #: read fewer rows around its true matches ("timeout" on the 1M demo run: 248k positions to check
@@ -139,36 +142,31 @@ class SearchIndex:
         return self._bitmaps.nbytes + self._first.nbytes + self._last.nbytes
 
     # ------------------------------------------------------------------ building
-    def extend(self, store: Any, cancelled: Callable[[], bool] = lambda: False) -> bool:
-        """Index the run's complete blocks past the last one indexed, reading `store` (a reader
-        of its own: a SQLite connection serves one thread). False if cancelled on the way; the
-        blocks finished until then stay (the next call goes on from there)."""
+    def extend(self, reader: InspectorReader, cancelled: Callable[[], bool] = lambda: False) -> bool:
+        """Index the run's complete blocks past the last one indexed, reading through `reader` (one
+        of its own: a connection serves one thread). False if cancelled on the way; the blocks
+        finished until then stay (the next call goes on from there)."""
         with self._build_lock:
             started = time.perf_counter()
             try:
-                return self._extend(store, cancelled)
+                return self._extend(reader, cancelled)
             finally:
                 self.build_seconds += time.perf_counter() - started
 
-    def _extend(self, store: Any, cancelled: Callable[[], bool]) -> bool:
-        conn = store.connection
+    def _extend(self, reader: InspectorReader, cancelled: Callable[[], bool]) -> bool:
         after = self.covered_position
         if after == 0:  # start at the run's first event (other runs may come before it)
-            row = conn.execute("SELECT id FROM events WHERE run_id = ? ORDER BY seq LIMIT 1",
-                               (self.run_id,)).fetchone()
-            if row is None:
+            first = reader.first_position(self.run_id)
+            if first == 0:
                 return True
-            after = row[0] - 1
-        # `+run_id`: walk the table in rowid order, not the run index row by row (see queries.py)
-        run = "run_id" if getattr(store, "backend", "sqlite") == "postgresql" else "+run_id"
-        sql = f"SELECT id, payload FROM events WHERE id > ? AND {run} = ? ORDER BY id LIMIT ?"
+            after = first - 1
         pending: list[tuple[int, str]] = []
         while True:
             if cancelled():
                 return False
             # READ_ROWS rows, or fewer once they hold READ_CHARS of text (rows come one at a time
             # from the statement, so a run of 10 MB artifacts is never read 8,192 at once)
-            cur = conn.execute(sql, (after, self.run_id, READ_ROWS))
+            cur = reader.payloads_after(self.run_id, after, READ_ROWS)
             rows: list[tuple[int, str]] = []
             chars = 0
             for row in cur:

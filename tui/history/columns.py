@@ -1,0 +1,132 @@
+"""Column types the history records into: compact, append-only, bisectable.
+
+A 1M-event run is millions of recorded values: these keep them in `array` columns where values
+are numbers (an int32 index and an int64 or list value per change), cost nothing while a column
+only counts up by one (seqs; positions in a one-run file), and let the fold forget rows it has
+not touched lately (`RowCache`, rebuilt from the history on demand).
+"""
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_right
+from typing import Any, Callable, Sequence
+
+__all__ = ["ChangeColumn", "CountingColumn", "RowCache", "record_offset", "widen"]
+
+
+class ChangeColumn:
+    """The changes of one run column: indices in an int array, values in a list or an int64 array."""
+
+    __slots__ = ("initial", "idx", "vals")
+
+    def __init__(self, initial: Any, ints: bool) -> None:
+        self.initial = initial
+        self.idx = array("i")
+        self.vals: array | list = array("q") if ints else []
+
+    def add(self, i: int, value: Any) -> None:
+        try:
+            self.vals.append(value)
+        except (TypeError, OverflowError):  # not an int64 (a huge count from a bad payload): use a list
+            self.vals = list(self.vals)
+            self.vals.append(value)
+        self.idx.append(i)
+
+    def at(self, i: int) -> Any:
+        k = bisect_right(self.idx, i)
+        return self.vals[k - 1] if k else self.initial
+
+
+def widen(values: array | list, more: tuple) -> array | list:
+    """`values` + `more` in the narrowest of int32, int64 or a list that holds them all."""
+    widths = ("i", "q")
+    start = widths.index(values.typecode) if isinstance(values, array) and values.typecode in widths else 2
+    for typecode in widths[start:]:
+        try:
+            return array(typecode, list(values) + list(more))
+        except OverflowError:
+            continue
+    return list(values) + list(more)
+
+
+class RowCache(dict):
+    """The fold's node or edge rows: only the ones it touched lately are held as dicts.
+
+    A row the fold asks for again after it was evicted is rebuilt from the history (which is
+    exact at every index, so the rebuilt row equals the one the fold let go). A 1M-event run has
+    ~60k nodes: as dicts they cost ~2 KB each on top of their history.
+    """
+
+    __slots__ = ("_rebuild",)
+
+    def __init__(self, rebuild: Callable[[Any], dict[str, Any] | None]) -> None:
+        super().__init__()
+        self._rebuild = rebuild
+
+    def __missing__(self, key: Any) -> dict[str, Any]:
+        row = self._rebuild(key)
+        if row is None:
+            raise KeyError(key)
+        self[key] = row
+        return row
+
+    def get(self, key: Any, default: Any = None) -> Any:  # type: ignore[override]
+        row = dict.get(self, key)
+        if row is None:
+            row = self._rebuild(key)
+            if row is None:
+                return default
+            self[key] = row
+        return row
+
+
+class CountingColumn:
+    """An int64 column that costs nothing while it counts up by one (a run's seqs 1, 2, 3...; its
+    positions in a one-run file): the array is made only when a value breaks the count."""
+
+    __slots__ = ("start", "n", "values")
+
+    def __init__(self) -> None:
+        self.start = 0
+        self.n = 0
+        self.values: array | None = None
+
+    def append(self, value: int) -> None:
+        if self.values is not None:
+            self.values.append(value)
+        elif self.n and value == self.start + self.n:
+            self.n += 1
+        elif not self.n:
+            self.start, self.n = value, 1
+        else:
+            self.values = array("q", range(self.start, self.start + self.n))
+            self.values.append(value)
+
+    def __len__(self) -> int:
+        return self.n if self.values is None else len(self.values)
+
+    def __getitem__(self, i: int) -> int:
+        if self.values is not None:
+            return self.values[i]
+        if i < 0:
+            i += self.n
+        if not 0 <= i < self.n:
+            raise IndexError(i)
+        return self.start + i
+
+    def bisect_right(self, value: int) -> int:
+        """How many values are <= value (the column is ascending)."""
+        if self.values is not None:
+            return bisect_right(self.values, value)
+        return min(self.n, max(0, value - self.start + 1))
+
+
+def record_offset(values: Sequence[int], stride: int, i: int) -> int:
+    """Offset of the last record at or before index i in a column of `stride`-int records, each
+    starting with its event index (a node's first record is where it was born, so one exists)."""
+    n = len(values) // stride
+    if n == 1 or values[stride] > i:
+        return 0
+    return (bisect_right(range(n), i, key=lambda r: values[r * stride]) - 1) * stride
+
+
