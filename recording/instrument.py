@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 from .capture import args_summary, error_text, is_context_object, jsonable, summary
 
 if TYPE_CHECKING:
-    from .recorder import Node, Recorder
+    from .recorder import Recorder
 
 __all__ = ["ToolCall", "instrument", "instrument_function"]
 

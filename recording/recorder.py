@@ -813,7 +813,7 @@ class Recorder:
             for event in batch:
                 try:
                     self.store.append(event)
-                except EnvelopeError as exc:
+                except EnvelopeError:
                     scrubbed = scrub_surrogates(event.payload)
                     if scrubbed != event.payload:  # undecodable text: keep the event, escapes visible
                         event.payload = scrubbed

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import os
 import signal
+from functools import partial
 from typing import Any
 
 from agenttui.store import AgentTuiError, open_store
@@ -81,7 +82,8 @@ class ServeApp:
             if change.kind == "events":
                 loop.call_soon_threadsafe(hub.publish, change.events)
             elif change.message:
-                loop.call_soon_threadsafe(emit, log, logging.WARNING, "following the store", problem=change.message)
+                loop.call_soon_threadsafe(partial(emit, log, logging.WARNING, "following the store",
+                                                  problem=change.message))
 
         follower = StoreFollower(self.config.db or self.store.path, on_change)  # the URL: .path hides options
         follower.start(high_water)
