@@ -813,7 +813,8 @@ class Recorder:
             for event in batch:
                 try:
                     self.store.append(event)
-                except EnvelopeError:
+                except EnvelopeError as refused:
+                    exc: Exception = refused
                     scrubbed = scrub_surrogates(event.payload)
                     if scrubbed != event.payload:  # undecodable text: keep the event, escapes visible
                         event.payload = scrubbed
