@@ -5,6 +5,10 @@ compositor repaints every widget. A live list that grows by one row per commit, 
 that shows another event at each slider step, would pay that on every frame, though its own size
 on screen does not change. When the scrollbars stay as they are (shown or hidden), updating the
 scrollbars and repainting the widget itself is all it takes.
+
+This reaches into Textual 8's private API (`Widget._scroll_update`, Tree's line cache and
+`_invalidate`), which is why pyproject.toml pins textual to <9: a new major version must be checked
+against this module (tests/test_tui_fast_paths.py fails if the quiet path stops working).
 """
 from __future__ import annotations
 
