@@ -105,7 +105,7 @@ def _progress(description: str, total: int | None, *, enabled: bool = True) -> I
         task = bar.add_task(escape(escape_controls(description, 60)), total=total)
 
         def update(completed: int, total: int | None = None) -> None:
-            bar.update(task, completed=completed, **({"total": total} if total is not None else {}))
+            bar.update(task, completed=completed, total=total)  # Rich keeps the total when given None
 
         yield update
 
@@ -204,7 +204,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                 _err(f"exported {_count(n, 'event')} to {args.output}")
         else:
             sys.stdout.flush()
-            export_jsonl(store, _JsonlOut(sys.stdout.buffer), f)  # type: ignore[arg-type]
+            export_jsonl(store, _JsonlOut(sys.stdout.buffer), f)
             sys.stdout.buffer.flush()
     return EXIT_OK
 
@@ -450,8 +450,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
         print(f"{k:<{width}}  {v}", file=out)
     if retention:  # the audit trail of deletions: when, by whom, what went
         shown = retention[-10:]
-        print(f"\nretention passes (oldest first{', last 10 of ' + format(len(retention), ',') if len(retention) > 10 else ''})",
-              file=out)
+        last = f", last 10 of {len(retention):,}" if len(retention) > 10 else ""
+        print(f"\nretention passes (oldest first{last})", file=out)
         for r in shown:
             span = (f", positions {r['first_position']:,}..{r['last_position']:,}"
                     if r["first_position"] is not None else "")

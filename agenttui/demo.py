@@ -62,6 +62,8 @@ class _Node:
 class _Simulation:
     """Emits one run into `self.out` a task at a time; generate_run drains it as a stream."""
 
+    root: _Node  # the run's first node: run() creates it before any task reads it
+
     def __init__(self, seed: int, n_events: int | None, n_nodes: int | None, run_id: str | None,
                  start_us: int, id_style: str) -> None:
         if id_style not in ("time", "uuid4"):
@@ -241,7 +243,7 @@ class _Simulation:
                 budgets[i] = 0
                 budgets[max(range(k), key=budgets.__getitem__)] += 1
         first = node.n_children + 1
-        plan = [{"id": f"{node.nid}.{first + i}" if node.nid != "0" else str(first + i),
+        plan: list[dict[str, Any]] = [{"id": f"{node.nid}.{first + i}" if node.nid != "0" else str(first + i),
                  "goal": "", "task_type": "COMPOSITION", "dependency": []} for i in range(k)]
         children = []
         for i in range(k):
@@ -334,7 +336,6 @@ class _Simulation:
             "input_data": {"filename": "task.jsonl", "data": {"prompt": f"Write a report on {self.topic}"}},
             "config": {"model": self.model, "engine_backend": "simulated", "max_depth": 12},
             "run_mode": "report"}, gap_ms=(0, 1))
-        self.root = None  # type: ignore[assignment]
         self.root = self.create_node(None, 0, self.node_budget - 1)
         stack: list[tuple[str, _Node]] = [("visit", self.root)]
         while True:

@@ -122,7 +122,8 @@ def _connect_readonly(path: Path) -> tuple[sqlite3.Connection, _ReadOnlyGuard]:
         conn.execute("PRAGMA query_only = 1")
         conn.execute("PRAGMA busy_timeout = 5000")
         conn.execute("PRAGMA schema_version").fetchone()
-        conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)  # a second wall in front of ATTACH
+        if sys.version_info >= (3, 11):  # a second wall in front of ATTACH (Python 3.10 has only the authorizer)
+            conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
         conn.set_authorizer(guard)
     except sqlite3.DatabaseError as exc:
         conn.close()
@@ -287,7 +288,8 @@ QUERY_EXAMPLES = (
     "      GROUP BY tool\" --csv > failures.csv")
 
 
-def add_query_command(subparsers: Any, formatter_class: type[argparse.HelpFormatter] | None = None) -> argparse.ArgumentParser:
+def add_query_command(subparsers: Any,
+                      formatter_class: type[argparse.HelpFormatter] | None = None) -> argparse.ArgumentParser:
     """Register `query` on an argparse subparsers object (the agenttui command line calls this)."""
     p = subparsers.add_parser(
         "query", help="read-only SQL over a database or a folder of session files",

@@ -208,7 +208,7 @@ class Node:
         self.node_type = node_type
         self.parent = parent
         self.is_root = is_root
-        self.layer = parent.layer + 1 if parent is not None else (0 if is_root else 1)
+        self.layer: int = parent.layer + 1 if parent is not None else (0 if is_root else 1)
         self.status = "NOT_READY"
         self._children = 0
         self._child_lock = threading.Lock()

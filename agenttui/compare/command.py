@@ -17,6 +17,8 @@ from typing import Any
 
 import orjson
 
+from agenttui.terminal_text import escape_json
+
 from agenttui.store import AgentTuiError, open_store
 from agenttui.summary import safe_text
 
@@ -38,7 +40,8 @@ EXAMPLES = """examples:
                           (""" + ", ".join(METRICS) + ")"
 
 
-def add_diff_command(subparsers: Any, formatter_class: type[argparse.HelpFormatter] | None = None) -> argparse.ArgumentParser:
+def add_diff_command(subparsers: Any,
+                     formatter_class: type[argparse.HelpFormatter] | None = None) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "diff", help="compare two runs (one store or two)",
         description="Pair the nodes of two runs (by goal and type, or nid), show what changed and the first "
@@ -127,7 +130,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     if conditions:
         result["fail_on"] = checks
     if args.json:
-        sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
+        sys.stdout.write(escape_json(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode()) + "\n")
     else:
         sys.stdout.write(text_summary(result))
     for c in failed:
@@ -138,7 +141,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
 def text_summary(r: dict[str, Any]) -> str:
     """A few lines for a terminal or a CI log (every value made printable)."""
     t = r["totals"]
-    lines = [f"A: {safe_text(r['a']['target'])} ({r['a']['status']})", f"B: {safe_text(r['b']['target'])} ({r['b']['status']})"]
+    lines = [f"A: {safe_text(r['a']['target'])} ({r['a']['status']})",
+             f"B: {safe_text(r['b']['target'])} ({r['b']['status']})"]
     if r["identical"]:
         lines.append("no differences: the runs did the same things")
     n = r["nodes"]
@@ -154,5 +158,6 @@ def text_summary(r: dict[str, Any]) -> str:
     if div:
         lines.append(f"first divergence: {safe_text(div['description'], 300)}")
     for c in r.get("fail_on", ()):
-        lines.append(f"--fail-on {safe_text(c['condition'])}: {'MET' if c['met'] else 'ok'} ({safe_text(c['detail'], 300)})")
+        verdict = "MET" if c["met"] else "ok"
+        lines.append(f"--fail-on {safe_text(c['condition'])}: {verdict} ({safe_text(c['detail'], 300)})")
     return "\n".join(lines) + "\n"

@@ -45,6 +45,7 @@ class Condition:
         """(met, why) against a comparison's to_dict()."""
         if self.flag is not None:
             return _FLAG_CHECKS[self.flag](result)
+        assert self.metric is not None, "parse_condition gives every condition a flag or a metric"
         t = result["totals"][METRICS[self.metric]]
         a, b = t["a"], t["b"]
         rise = b - a

@@ -7,6 +7,7 @@ in pages), which the screen loads behind the first paint and `--json` waits for.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Callable
 
 from .align import NodePair, align_trees
@@ -56,9 +57,19 @@ def run_totals(tree: PlanTree) -> dict[str, Any]:
     return out
 
 
+def error_count(node: dict[str, Any]) -> int:
+    """A FAILED node that counted no error still failed once: the new-errors list must not miss it."""
+    return (node.get("error_count") or 0) + (1 if node.get("status") == "FAILED" and not node.get("error_count") else 0)
+
+
+def rounded(d: float) -> float:
+    """Float differences lose their binary noise in the JSON; integer counts stay integers."""
+    return round(d, 6) if isinstance(d, float) else d
+
+
 def delta(a: float, b: float) -> dict[str, Any]:
     d = b - a
-    return {"a": a, "b": b, "delta": round(d, 6) if isinstance(d, float) else d,
+    return {"a": a, "b": b, "delta": rounded(d),
             "percent": round(100.0 * d / a, 2) if a else (None if d else 0.0)}
 
 
@@ -78,7 +89,8 @@ class Comparison:
     def of_trees(cls, a: Side, b: Side) -> "Comparison":
         """Phase one: the paired trees, from the projections."""
         pairs = align_trees(a.tree, b.tree)
-        changes = [node_changes(a.tree.nodes[p.a], b.tree.nodes[p.b]) if not p.one_sided else [] for p in pairs]
+        changes = [node_changes(a.tree.nodes[p.a], b.tree.nodes[p.b]) if p.a is not None and p.b is not None else []
+                   for p in pairs]
         cmp = cls(a, b, pairs, changes)
         for i, p in enumerate(pairs):
             if p.a is not None:
@@ -92,7 +104,7 @@ class Comparison:
         for side, name in ((self.a, "a"), (self.b, "b")):
             if side.steps is None:
                 side.steps = RunSteps.read(side.store, side.run_id,
-                                           progress=(lambda n, name=name: progress(name, n)) if progress else None)
+                                           progress=partial(progress, name) if progress else None)
         assert self.a.steps is not None and self.b.steps is not None
         self.steps = align_steps(self.a.steps, self.b.steps, self.pair_of_a, self.pair_of_b)
         self.cursor = cursor_positions(self.steps, self.a.steps, self.b.steps)
@@ -126,7 +138,7 @@ class Comparison:
         removed = [self._node_ref(self.a, p.a) for p in self.pairs if p.b is None]
         changed = []
         for p, fields in zip(self.pairs, self.changes):
-            if fields:
+            if fields and p.a is not None and p.b is not None:  # only two-sided pairs have changed fields
                 na, nb = self.a.tree.nodes[p.a], self.b.tree.nodes[p.b]
                 changed.append({"a": self._node_ref(self.a, p.a), "b": self._node_ref(self.b, p.b),
                                 "fields": {f: [node_result_text(na) if f == "result" else na.get(f),
@@ -154,19 +166,18 @@ class Comparison:
 
     def node_deltas(self, limit: int = 10) -> dict[str, list[dict[str, Any]]]:
         """The paired nodes whose duration and tokens moved most (largest change first)."""
-        rows = []
+        rows: list[tuple[dict[str, Any], dict[str, Any], dict[str, float]]] = []
         for p in self.pairs:
-            if p.one_sided:
+            if p.a is None or p.b is None:
                 continue
             na, nb = self.a.tree.nodes[p.a], self.b.tree.nodes[p.b]
-            rows.append((p, (node_duration(nb) or 0.0) - (node_duration(na) or 0.0), node_tokens(nb) - node_tokens(na)))
+            rows.append((na, nb, {"duration_seconds": (node_duration(nb) or 0.0) - (node_duration(na) or 0.0),
+                                  "tokens": node_tokens(nb) - node_tokens(na)}))
         out = {}
-        for key, idx in (("duration_seconds", 1), ("tokens", 2)):
-            top = sorted((r for r in rows if r[idx]), key=lambda r: -abs(r[idx]))[:limit]
-            out[key] = [{"nid_a": self.a.tree.nodes[r[0].a].get("node_nid"),
-                         "nid_b": self.b.tree.nodes[r[0].b].get("node_nid"),
-                         "goal": self.b.tree.nodes[r[0].b].get("task_goal"),
-                         "delta": round(r[idx], 6) if isinstance(r[idx], float) else r[idx]} for r in top]
+        for key in ("duration_seconds", "tokens"):
+            top = sorted((r for r in rows if r[2][key]), key=lambda r: -abs(r[2][key]))[:limit]
+            out[key] = [{"nid_a": na.get("node_nid"), "nid_b": nb.get("node_nid"), "goal": nb.get("task_goal"),
+                         "delta": rounded(moved[key])} for na, nb, moved in top]
         return out
 
     def new_errors(self) -> list[dict[str, Any]]:
@@ -175,12 +186,8 @@ class Comparison:
         for p in self.pairs:
             if p.b is None:
                 continue
-            nb = self.b.tree.nodes[p.b]
-            errs_b = (nb.get("error_count") or 0) + (1 if nb.get("status") == "FAILED" and not nb.get("error_count") else 0)
-            errs_a = 0
-            if p.a is not None:
-                na = self.a.tree.nodes[p.a]
-                errs_a = (na.get("error_count") or 0) + (1 if na.get("status") == "FAILED" and not na.get("error_count") else 0)
+            errs_b = error_count(self.b.tree.nodes[p.b])
+            errs_a = error_count(self.a.tree.nodes[p.a]) if p.a is not None else 0
             if errs_b and not errs_a:
                 out.append({**(self._node_ref(self.b, p.b) or {}), "errors": errs_b})
         return out

@@ -195,7 +195,7 @@ def align_steps(a: RunSteps, b: RunSteps, pair_of_a: dict[str, int], pair_of_b: 
 
 
 def _event_keys(run: RunSteps, step: Step, pair_of: dict[str, int]) -> list[tuple]:
-    return [(run.types[i], pair_of.get(run.nodes[i], -1) if run.nodes[i] is not None else None)
+    return [(run.types[i], None if (node := run.nodes[i]) is None else pair_of.get(node, -1))
             for i in range(step.start, step.end)]
 
 
@@ -227,7 +227,8 @@ def first_divergence(a: RunSteps, b: RunSteps, steps: Sequence[AlignedStep], pai
                      pair_of_b: dict[str, int]) -> Divergence | None:
     for k, st in enumerate(steps):
         if st.a is None or st.b is None:
-            one = st.a or st.b
+            one = st.a if st.a is not None else st.b
+            assert one is not None, "align_steps pairs a step with nothing, never nothing with nothing"
             run = a if st.a is not None else b
             pos = run.positions[one.start]
             return Divergence(k, "step-only-a" if st.a is not None else "step-only-b", [],

@@ -90,7 +90,8 @@ class PlanTree:
         # nodes on a cycle that no root leads into have parents yet no path from a root: each
         # such cycle is entered at its first node in nid order, so every node is listed once
         seen = {n for n, _ in tree.walk()}
-        for n in sorted((n for n in by_id if n not in seen), key=lambda n: (nid_key(by_id[n].get("node_nid")), order[n])):
+        unreached = (n for n in by_id if n not in seen)
+        for n in sorted(unreached, key=lambda n: (nid_key(by_id[n].get("node_nid")), order[n])):
             if n not in seen:
                 tree.roots.append(n)
                 list(tree.walk_from(n, seen))  # marks the cycle as seen

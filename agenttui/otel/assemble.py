@@ -119,6 +119,7 @@ class TraceAssembler:
         spawned_by = parent.tool if (parent is not None and role == ROLE_NODE and parent.role == ROLE_TOOL) else None
         out: list[Event] = []
         key = span.key
+        node_for_children: str | None
         if key in self._assumed and role != ROLE_NODE:
             # children already hang under this span as a node: keep them connected
             out.append(mapping.promoted_node(span, role, node))

@@ -181,8 +181,8 @@ def _text_of(message: Any) -> str | None:
     for parts_key in ("parts", "content"):
         parts = message.get(parts_key)
         if isinstance(parts, list):
-            texts = [p.get("content") or p.get("text") for p in parts if isinstance(p, dict)]
-            texts = [t for t in texts if isinstance(t, str)]
+            found = [p.get("content") or p.get("text") for p in parts if isinstance(p, dict)]
+            texts = [t for t in found if isinstance(t, str)]
             if texts:
                 return " ".join(texts)
     return None
@@ -352,7 +352,7 @@ def end_events(span: Span, role: str, node_type: str | None, node: str | None) -
             out.append(_event(span, "result", "node_result_available",
                               {"node_id": span.span_id, "action_name": node_type.lower() if node_type else "result",
                                "result_summary": str(result)[:2000]}, span.span_id, ts))
-        status = {"node_id": span.span_id, "old_status": RUNNING, "new_status": _end_status(err)}
+        status: dict[str, Any] = {"node_id": span.span_id, "old_status": RUNNING, "new_status": _end_status(err)}
         if err is not None:
             status["error"] = err
         out.append(_event(span, "node_status_changed", "node_status_changed", status, span.span_id, ts))

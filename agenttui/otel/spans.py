@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Literal, overload
 
 STATUS_UNSET, STATUS_OK, STATUS_ERROR = 0, 1, 2
 _STATUS_NAMES = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2, "UNSET": 0, "OK": 1, "ERROR": 2}
@@ -86,6 +86,12 @@ def from_sdk(span: Any, *, ended: bool) -> Span:
 
 # ------------------------------------------------------------------------------ OTLP JSON
 
+@overload
+def _id(value: Any, size: int, name: str, *, required: Literal[True]) -> str: ...
+@overload
+def _id(value: Any, size: int, name: str, *, required: Literal[False]) -> str | None: ...
+
+
 def _id(value: Any, size: int, name: str, *, required: bool) -> str | None:
     """Hex per the OTLP JSON spec; base64 (protobuf's default JSON mapping) is tolerated."""
     if value in (None, ""):
@@ -107,6 +113,12 @@ def _id(value: Any, size: int, name: str, *, required: bool) -> str | None:
     if len(raw) == size:
         return raw.hex()
     raise SpanError(f"{name} {value[:80]!r} is neither {size * 2} hex digits nor base64 of {size} bytes")
+
+
+@overload
+def _int(value: Any, name: str) -> int: ...
+@overload
+def _int(value: Any, name: str, default: None) -> int | None: ...
 
 
 def _int(value: Any, name: str, default: int | None = 0) -> int | None:
@@ -131,7 +143,7 @@ def _enum(value: Any, names: dict[str, int], name: str) -> int:
         if value in names:
             return names[value]
         raise SpanError(f"{name} {value[:40]!r} is not one of {', '.join(n for n in names if '_' in n)}")
-    return _int(value, name) or 0
+    return _int(value, name)
 
 
 def _json_value(value: Any, name: str, depth: int = 0) -> Any:
@@ -219,8 +231,8 @@ def _json_span(raw: Any, resource: dict[str, Any], scope: str) -> Span:
         raise SpanError("startTimeUnixNano is missing")
     end = _int(raw.get("endTimeUnixNano"), "endTimeUnixNano", None)
     return Span(
-        trace_id=_id(raw.get("traceId"), 16, "traceId", required=True),  # type: ignore[arg-type]
-        span_id=_id(raw.get("spanId"), 8, "spanId", required=True),  # type: ignore[arg-type]
+        trace_id=_id(raw.get("traceId"), 16, "traceId", required=True),
+        span_id=_id(raw.get("spanId"), 8, "spanId", required=True),
         parent_id=_id(raw.get("parentSpanId"), 8, "parentSpanId", required=False),
         name=str(raw.get("name") or ""),
         start_ns=start,

@@ -9,6 +9,9 @@ from typing import Any
 
 import orjson
 
+from agenttui.summary import safe_text
+from agenttui.terminal_text import escape_json
+
 from agenttui.store import AgentTuiError, open_store
 
 from .document import to_html, to_markdown, to_text
@@ -43,7 +46,8 @@ def _target(value: str | None) -> str:
     return target
 
 
-def add_report_command(subparsers: Any, formatter_class: type[argparse.HelpFormatter] | None = None) -> argparse.ArgumentParser:
+def add_report_command(subparsers: Any,
+                       formatter_class: type[argparse.HelpFormatter] | None = None) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "report", help="write a run's post-mortem (Markdown or HTML)",
         description="A post-mortem of one run a person can paste into an issue: the task, outcome, duration, "
@@ -81,7 +85,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         tmp = out.with_name(f".{out.name}.tmp")
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, out)
-        print(f"report: run {run_id} written to {args.output} ({fmt})", file=sys.stderr)
+        print(f"report: run {safe_text(run_id)} written to {safe_text(str(args.output))} ({fmt})", file=sys.stderr)
     else:
         sys.stdout.write(text)
     return 0
@@ -100,7 +104,7 @@ def cmd_run_stats(args: argparse.Namespace, target: str) -> int:
         run_id = resolve_run(store, args.run, target)
         summary = summarize_run(store, run_id, prices=prices)
     if getattr(args, "json", False):
-        sys.stdout.write(orjson.dumps(summary.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+        sys.stdout.write(escape_json(orjson.dumps(summary.to_dict(), option=orjson.OPT_INDENT_2).decode()) + "\n")
     else:
         sys.stdout.write(to_text(build_stats(summary)))
     return 0

@@ -127,8 +127,9 @@ def to_html(doc: Document) -> str:
         elif isinstance(b, Table):
             out.append("<table><thead><tr>" + "".join(f"<th>{_h(h)}</th>" for h in b.headers) + "</tr></thead><tbody>")
             for row in b.rows:
-                out.append("<tr>" + "".join(f'<td class="num">{_h(c)}</td>' if i in b.align_right else f"<td>{_h(c)}</td>"
-                                            for i, c in enumerate(row)) + "</tr>")
+                cells = (f'<td class="num">{_h(c)}</td>' if i in b.align_right else f"<td>{_h(c)}</td>"
+                         for i, c in enumerate(row))
+                out.append("<tr>" + "".join(cells) + "</tr>")
             out.append("</tbody></table>")
         elif isinstance(b, Items):
             out.append(_html_list(b.items))

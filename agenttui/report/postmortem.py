@@ -38,7 +38,9 @@ def seconds(value: Any) -> str:
 
 
 def _n(value: Any) -> str:
-    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else ("-" if value is None else str(value))
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return "-" if value is None else str(value)
 
 
 def _events(store: Any, run_id: str, types: tuple[str, ...]) -> Iterator[Any]:
@@ -97,7 +99,9 @@ def build_report(store: Any, summary: RunSummary) -> Document:
     doc.add(Heading(1, "Task"), Para(run.get("task") or "(the run did not say: no run_started with a task)"))
 
     status = run.get("status") or "unknown"
-    outcome = {"completed": "Completed", "error": "Failed", "running": "Not finished (still running, or the agent stopped without a final event)"}.get(status, status)
+    outcomes = {"completed": "Completed", "error": "Failed",
+                "running": "Not finished (still running, or the agent stopped without a final event)"}
+    outcome = outcomes.get(status, status)
     doc.add(Heading(1, "Outcome"), Para(outcome + (f": {run['error_message']}" if run.get("error_message") else ".")))
 
     doc.add(Heading(1, "Duration"), Table(("", ""), [
@@ -124,7 +128,8 @@ def build_report(store: Any, summary: RunSummary) -> Document:
             items.append((0, f"… and {len(tree.nodes) - MAX_TREE:,} more nodes"))
             break
         n = tree.nodes[node_id]
-        items.append((depth, f"{n.get('node_nid') or node_id[:8]} [{n.get('status')}] {n.get('task_goal') or ''}".rstrip()))
+        line = f"{n.get('node_nid') or node_id[:8]} [{n.get('status')}] {n.get('task_goal') or ''}"
+        items.append((depth, line.rstrip()))
     doc.add(Items(items) if items else Para("No nodes."))
 
     doc.add(Heading(1, "Errors"))
@@ -162,7 +167,8 @@ def build_report(store: Any, summary: RunSummary) -> Document:
             content = p.get("content")
             size = f", {len(content):,} characters" if isinstance(content, str) else ""
             doc.add(Heading(2, f"{p.get('artifact_type') or 'artifact'}: {p.get('path') or '(no path)'}"),
-                    Para(f"Written at {e.timestamp}" + (f" by node {tree.label(e.node_id)}" if e.node_id else "") + size + "."))
+                    Para(f"Written at {e.timestamp}" + (f" by node {tree.label(e.node_id)}" if e.node_id else "")
+                         + size + "."))
             if isinstance(content, str) and content:
                 cut = content[:ARTIFACT_PREVIEW]
                 doc.add(Code(cut + ("\n…" if len(content) > ARTIFACT_PREVIEW else "")))
@@ -191,7 +197,8 @@ def add_summary_sections(doc: Document, summary: RunSummary) -> None:
     doc.add(Heading(1, "Slowest nodes"))
     if d["slowest_nodes"]:
         doc.add(Table(("node", "status", "duration", "goal"),
-                      [(n["nid"], n["status"] or "-", seconds(n["seconds"]), n["goal"] or "") for n in d["slowest_nodes"]],
+                      [(n["nid"], n["status"] or "-", seconds(n["seconds"]), n["goal"] or "")
+                       for n in d["slowest_nodes"]],
                       align_right=(2,)))
     else:
         doc.add(Para("No nodes."))

@@ -112,7 +112,8 @@ class RunSummary:
         out: dict[str, Any] = {
             "run_id": t.run_id, "status": run.get("status"), "task": run.get("task"),
             "start_time": run.get("start_time"), "end_time": run.get("end_time"),
-            "duration_seconds": run.get("duration_seconds"), "wall_seconds": run_wall_seconds(run), "events": run.get("event_count"),
+            "duration_seconds": run.get("duration_seconds"), "wall_seconds": run_wall_seconds(run),
+            "events": run.get("event_count"),
             "nodes": len(t.nodes), "llm_calls": run.get("llm_calls"), "tool_calls": run.get("tool_calls"),
             "errors": run.get("error_count"), "prompt_tokens": run.get("prompt_tokens") or 0,
             "completion_tokens": run.get("completion_tokens") or 0,
@@ -273,7 +274,10 @@ def summarize_run(store: Any, run_id: str, *, prices: PriceTable | None = None,
             m.cost = prices.cost(m.name, m.prompt_tokens, m.completion_tokens)
             if m.cost is None:
                 unpriced.append(m.name)
-    order: Callable[[Iterable[CallGroup]], list[CallGroup]] = lambda gs: sorted(gs, key=lambda g: (-g.count, g.name))
+
+    def order(gs: Iterable[CallGroup]) -> list[CallGroup]:
+        return sorted(gs, key=lambda g: (-g.count, g.name))
+
     return RunSummary(tree, order(models.values()), order(tools.values()), slow, slowest_nodes,
                       critical_path(tree, seconds, g), shape, rate, width,
                       store.count_by_type(EventFilter(run_id=run_id)), prices, unpriced)

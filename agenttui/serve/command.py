@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
+from typing import Any, overload
+
+from agenttui.summary import safe_text
 
 from .config import (
     DEFAULT_BATCH, DEFAULT_CLAIM_IDLE_S, DEFAULT_CLIENT_QUEUE, DEFAULT_GROUP, DEFAULT_MAX_BACKOFF_S,
@@ -52,6 +54,12 @@ examples:
 """ % {"redis": DEFAULT_REDIS_URL, "stream": DEFAULT_STREAM, "group": DEFAULT_GROUP, "ws": DEFAULT_WS}
 
 
+@overload
+def _env(name: str) -> str | None: ...
+@overload
+def _env(name: str, default: str) -> str: ...
+
+
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return value if value not in (None, "") else default
@@ -85,8 +93,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
                      help="store to write: a SQLite file (created if missing) or a postgresql:// URL [env AGENTTUI_DB]")
     feed = parser.add_argument_group("WebSocket feed")
     feed.add_argument("--ws", metavar="HOST:PORT", default=None,
-                      help=f"address of the /ws/events feed; 'off' disables it [env AGENTTUI_WS; default {DEFAULT_WS}]. "
-                           "Any address other than loopback requires a token")
+                      help="address of the /ws/events feed; 'off' disables it "
+                           f"[env AGENTTUI_WS; default {DEFAULT_WS}]. Any address other than loopback requires a token")
     feed.add_argument("--token", metavar="TOKEN", default=None,
                       help="clients must present this token (?token= or 'Authorization: Bearer'); prefer the "
                            "env var, which other users cannot see in the process list [env AGENTTUI_TOKEN]")
@@ -160,7 +168,7 @@ def run_serve_command(args: argparse.Namespace) -> int:
     try:
         config = config_from_args(args)
     except ConfigError as exc:
-        print(f"agenttui serve: error: {exc}", file=sys.stderr)
+        print(f"agenttui serve: error: {safe_text(str(exc), 500)}", file=sys.stderr)
         return 2
     setup_logging(args.log_format or _env("AGENTTUI_LOG_FORMAT", "text"),
                   args.log_level or _env("AGENTTUI_LOG_LEVEL", "info"))

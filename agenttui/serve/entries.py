@@ -8,12 +8,15 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import orjson
 
 from agenttui.store import DEFAULT_MAX_PAYLOAD_BYTES, EnvelopeError, Event, parse_envelope
 from agenttui.store.envelope import format_datetime
+
+if TYPE_CHECKING:  # redis comes with the optional `serve` extra; XADD's own field types
+    from redis.typing import EncodableT, FieldT
 
 PAYLOAD_FIELD = b"json_payload"
 #: Namespace of event ids derived from stream entry ids (entries whose envelope has no event_id).
@@ -84,9 +87,9 @@ def decode_entry(stream: str, entry: Entry, *, max_bytes: int = DEFAULT_MAX_PAYL
         raise RejectedEntry(f"json_payload could not be read as an event: {type(exc).__name__}: {exc}") from None
 
 
-def dead_letter_fields(stream: str, entry: Entry, reason: str, now: str) -> dict[bytes, bytes | str]:
+def dead_letter_fields(stream: str, entry: Entry, reason: str, now: str) -> dict[FieldT, EncodableT]:
     """The original fields untouched (so the entry can be re-sent as is) plus why and whence."""
-    fields: dict[bytes, bytes | str] = dict(entry.fields or {})
+    fields: dict[FieldT, EncodableT] = {k: v for k, v in (entry.fields or {}).items()}
     fields[DEAD_REASON] = reason
     fields[DEAD_SOURCE_STREAM] = stream
     fields[DEAD_SOURCE_ID] = entry.entry_id
