@@ -253,7 +253,7 @@ def test_a_cancelled_build_keeps_what_it_finished_and_goes_on_later(tmp_path: Pa
         assert len(index) == 40 and index.covered_position > partial
         whole = SearchIndex(RUN, block=10)
         whole.extend(InspectorReader(store))
-        assert (index._bitmaps[:, :40] == whole._bitmaps[:, :40]).all()
+        assert (index.bitmaps()[:, :40] == whole.bitmaps()[:, :40]).all()
         assert (index._first[:40] == whole._first[:40]).all()
         # a cancelled search says so (None), it does not return a partial answer
         assert InspectorReader(store).matching_seqs(RUN, EventFilter(search="alpha"), index=index,
@@ -334,7 +334,7 @@ def _app_db(path: Path, n: int = 1500, needle_at: int = 1100) -> Path:
 @pytest.mark.parametrize("inline", [10_000, 0], ids=["first-match-inline", "first-match-in-worker"])
 async def test_the_app_finds_a_match_before_the_index_is_built_and_after(tmp_path: Path, inline: int,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    import agenttui.tui.filtering as filtering
+    import agenttui.tui.screens.inspector as filtering
 
     monkeypatch.setattr(filtering, "INLINE_POSITIONS", inline)
     db = _app_db(tmp_path / "app.db")
@@ -348,53 +348,53 @@ async def test_the_app_finds_a_match_before_the_index_is_built_and_after(tmp_pat
     monkeypatch.setattr(SearchIndex, "extend", held)
     app = AgentTuiApp(db)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.events_list.count == 1500 and app.search_index is not None,
+        await wait_for(pilot, lambda: app.inspector.events_list.count == 1500 and app.inspector.search.index is not None,
                        "the list and the index worker")
-        assert len(app.search_index) == 0 and app.timeline is None, "the fold waits for the index"
+        assert len(app.inspector.search.index) == 0 and app.inspector.history is None, "the fold waits for the index"
         await pilot.press("slash", *"needle-q7", "enter")
-        await wait_for(pilot, lambda: app.matches is not None, "the search without an index")
-        assert list(app.matches) == [1101]
-        assert app.events_list.cursor_seq == 1101
+        await wait_for(pilot, lambda: app.inspector.search.matches is not None, "the search without an index")
+        assert list(app.inspector.search.matches) == [1101]
+        assert app.inspector.events_list.cursor_seq == 1101
         await pilot.press("escape")
-        await wait_for(pilot, lambda: app.matches is None and app.search_text is None, "clearing")
+        await wait_for(pilot, lambda: app.inspector.search.matches is None and app.inspector.search_text is None, "clearing")
         release.set()
-        await wait_for(pilot, lambda: len(app.search_index) == 1500 // search_index.BLOCK
-                       and not app.search_index.building,
+        await wait_for(pilot, lambda: len(app.inspector.search.index) == 1500 // search_index.BLOCK
+                       and not app.inspector.search.index.building,
                        "the index")
-        await wait_for(pilot, lambda: app.timeline is not None, "the fold after the index")
+        await wait_for(pilot, lambda: app.inspector.history is not None, "the fold after the index")
         await pilot.press("g")
         await pilot.press("slash", *"NEEDLE-Q7", "enter")
-        await wait_for(pilot, lambda: app.matches is not None, "the search with the index")
-        assert list(app.matches) == [1101]
-        assert app.events_list.cursor_seq == 1101
+        await wait_for(pilot, lambda: app.inspector.search.matches is not None, "the search with the index")
+        assert list(app.inspector.search.matches) == [1101]
+        assert app.inspector.events_list.cursor_seq == 1101
         await pilot.press("slash", *"nowhere-zq", "enter")
-        await wait_for(pilot, lambda: app.matches is not None and app.search_text == "nowhere-zq",
+        await wait_for(pilot, lambda: app.inspector.search.matches is not None and app.inspector.search_text == "nowhere-zq",
                        "a search with no match")
-        assert list(app.matches) == []
+        assert list(app.inspector.search.matches) == []
 
 
 @pytestmark_app
 async def test_the_app_extends_the_index_with_live_events(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import agenttui.tui.app as app_module
+    import agenttui.tui.search as search_module
 
-    monkeypatch.setattr(app_module, "INDEX_LAG", 300)
+    monkeypatch.setattr(search_module, "INDEX_LAG", 300)
     db = _app_db(tmp_path / "live.db", n=600, needle_at=5)
     app = AgentTuiApp(db, poll_interval=0.05)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.search_index is not None and len(app.search_index) == 600 // search_index.BLOCK
-                       and not app.search_index.building, "the index")
+        await wait_for(pilot, lambda: app.inspector.search.index is not None and len(app.inspector.search.index) == 600 // search_index.BLOCK
+                       and not app.inspector.search.index.building, "the index")
         with SQLiteStore(db) as writer:
             for k in range(4):
                 writer.append([{"event_id": f"live-{k}-{i}", "run_id": RUN, "event_type": "note",
                                 "payload": {"v": "late-hit-x9" if (k, i) == (3, 50) else "live"}}
                                for i in range(100)])
-        await wait_for(pilot, lambda: app.events_list.count == 1000, "the live events")
-        await wait_for(pilot, lambda: len(app.search_index) == 1000 // search_index.BLOCK
-                       and not app.search_index.building,
+        await wait_for(pilot, lambda: app.inspector.events_list.count == 1000, "the live events")
+        await wait_for(pilot, lambda: len(app.inspector.search.index) == 1000 // search_index.BLOCK
+                       and not app.inspector.search.index.building,
                        "the index to take the live events")
         await pilot.press("slash", *"late-hit-x9", "enter")
-        await wait_for(pilot, lambda: app.matches is not None, "the search")
-        assert list(app.matches) == [951]
+        await wait_for(pilot, lambda: app.inspector.search.matches is not None, "the search")
+        assert list(app.inspector.search.matches) == [951]
 
 
 @given(raw=st.binary(max_size=60), window=st.integers(1, 9))

@@ -124,6 +124,11 @@ class InspectorReader:
         row = self._one("SELECT id FROM events WHERE run_id = ? AND seq = ?", (run_id, seq))
         return row[0] if row else None
 
+    def event_id_at(self, run_id: str, position: int) -> str | None:
+        """The event id stored at `position` if it is the run's (what a cached index checks)."""
+        row = self._one("SELECT event_id FROM events WHERE id = ? AND run_id = ?", (position, run_id))
+        return row[0] if row else None
+
     def position_at_or_before(self, run_id: str, seq: int) -> int:
         """The position of the run's last event with a seq <= `seq` (0: none): later seqs lie past it."""
         row = self._one("SELECT id FROM events WHERE run_id = ? AND seq <= ? ORDER BY seq DESC LIMIT 1",

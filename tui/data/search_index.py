@@ -34,8 +34,11 @@ PostgreSQL's casefold is ICU's lower(), not Python's: the app builds this index 
 Built by one worker on its own read-only connection, reading the run in rowid order a few
 thousand rows per query (cancellable between them), and extended later with what the writer
 appended. Only complete blocks are indexed; the run's events past the last one are simply
-scanned by the search. Blocks are appended into arrays that grow by doubling; a reader takes a
-snapshot of (count, arrays) under the lock and works on views of blocks that never change again.
+scanned by the search. Blocks are written into bit-major chunks of CHUNK_BLOCKS; a reader takes a
+snapshot of (count, chunks) under the lock and works on views of blocks that never change again.
+`SearchIndex.cached` keeps full chunks in the user's cache directory (search_cache.py): the next
+open of the same file maps them instead of rebuilding them, and a running inspector holds only
+the chunk being filled in memory (at most CHUNK_BLOCKS * 2 KB), whatever the run's length.
 """
 from __future__ import annotations
 
@@ -48,6 +51,7 @@ import orjson
 
 if TYPE_CHECKING:
     from .reader import InspectorReader
+    from .search_cache import IndexCache
 
 #: Events per block: ~32 KB of payload text at 250 bytes an event. Smaller blocks make a search
 #: read fewer rows around its true matches ("timeout" on the 1M demo run: 248k positions to check
@@ -56,6 +60,9 @@ BLOCK = 128
 #: Bits per block's bitmap (as a power of two): 2 KB a block, 17 MB for a 1M-event run (the 1M
 #: demo run's bitmaps at 2^16 bits per 256 events, twice the memory, gave the same candidates).
 BITS = 14
+#: Blocks per chunk: the unit kept in the user's cache (64k events, 1 MB of bitmaps a file). A lookup
+#: touches a term's few rows of each chunk, a few pages each.
+CHUNK_BLOCKS = 512
 #: Rows read per query while building (between two looks at whether the build was cancelled)...
 READ_ROWS = 8192
 #: ... fewer when the payloads are big: a query stops after the row that reaches this many characters.
@@ -101,22 +108,53 @@ def indexed_text(payloads: list[str]) -> bytes:
 class SearchIndex:
     """Trigram bitmaps of one run's payloads, block by block (see the module docstring)."""
 
-    def __init__(self, run_id: str, *, block: int = BLOCK, bits: int = BITS) -> None:
+    def __init__(self, run_id: str, *, block: int = BLOCK, bits: int = BITS, chunk: int = CHUNK_BLOCKS,
+                 cache: IndexCache | None = None) -> None:
         self.run_id = run_id
         self.block = block
+        self.chunk = chunk
         self.bits = bits
         self._row_bytes = (1 << bits) // 8
         self._lock = threading.Lock()
         self._build_lock = threading.Lock()  # one builder at a time
         self._count = 0
         self._events = 0
-        #: bit-major (one row per byte of the bitmaps, one column per block): a lookup reads a
-        #: term's few rows contiguously instead of one byte per block's bitmap (4 ms -> 0.2 ms at 1M)
-        self._bitmaps = np.zeros((self._row_bytes, 0), dtype=np.uint8)
+        #: bit-major chunks (one row per byte of the bitmaps, one column per block): a lookup reads a
+        #: term's few rows contiguously instead of one byte per block's bitmap (4 ms -> 0.2 ms at 1M).
+        #: Full chunks never change again; with a cache they are files mapped read-only (pages the
+        #: kernel can drop), so a run's index costs a lookup's few pages of memory, not 16 bytes an event.
+        self._chunks: list[np.ndarray] = []
+        self._tail = np.zeros((self._row_bytes, chunk), dtype=np.uint8)
         self._first = np.zeros(0, dtype=np.int64)
         self._last = np.zeros(0, dtype=np.int64)
+        #: where full chunks are kept between sessions (None: in memory only)
+        self.cache = cache
         #: seconds spent in `extend` (the build's cost, for the benchmark and the status line)
         self.build_seconds = 0.0
+
+    @classmethod
+    def cached(cls, target: str, reader: InspectorReader, run_id: str, *, block: int = BLOCK, bits: int = BITS,
+               chunk: int = CHUNK_BLOCKS) -> "SearchIndex":
+        """The run's index as far as the user's cache already holds it (see search_cache.py), with
+        new full chunks written back there; a plain in-memory index when there is no usable cache."""
+        from .search_cache import IndexCache
+
+        cache = IndexCache.for_target(target, run_id, block=block, bits=bits, chunk=chunk)
+        index = cls(run_id, block=block, bits=bits, chunk=chunk, cache=cache)
+        if cache is not None:
+            index._adopt(cache.load(reader))
+        return index
+
+    def _adopt(self, stored: tuple[list[np.ndarray], np.ndarray, np.ndarray, int] | None) -> None:
+        """Start from chunks a cache held (their blocks' first/last positions and event count)."""
+        if not stored:
+            return
+        chunks, first, last, events = stored
+        with self._lock:
+            self._chunks = list(chunks)
+            self._first, self._last = first.copy(), last.copy()
+            self._count = len(first)
+            self._events = events
 
     # ------------------------------------------------------------------ what is indexed
     def __len__(self) -> int:
@@ -139,7 +177,15 @@ class SearchIndex:
 
     @property
     def nbytes(self) -> int:
-        return self._bitmaps.nbytes + self._first.nbytes + self._last.nbytes
+        """Bytes held in memory (mapped chunks of a cache are not counted: the kernel pages them)."""
+        held = sum(c.nbytes for c in self._chunks if not isinstance(c, np.memmap))
+        return held + self._tail.nbytes + self._first.nbytes + self._last.nbytes
+
+    def bitmaps(self) -> np.ndarray:
+        """Every block's bitmap, bit-major, as one array (a copy: for tests and tools)."""
+        with self._lock:
+            n, chunks, tail = self._count, list(self._chunks), self._tail
+        return np.concatenate([*chunks, tail], axis=1)[:, :n]
 
     # ------------------------------------------------------------------ building
     def extend(self, reader: InspectorReader, cancelled: Callable[[], bool] = lambda: False) -> bool:
@@ -148,6 +194,8 @@ class SearchIndex:
         finished until then stay (the next call goes on from there)."""
         with self._build_lock:
             started = time.perf_counter()
+            if self.cache is not None:
+                self.cache.bind(reader)
             try:
                 return self._extend(reader, cancelled)
             finally:
@@ -204,26 +252,34 @@ class SearchIndex:
 
     def _add_block(self, rows: list[tuple[int, str]]) -> None:
         bitmap = block_bitmap(indexed_text([r[1] for r in rows]), self.bits)
+        n = self._count
+        tail = self._tail
+        # blocks below _count are never written again: readers use views of them unlocked
+        tail[:, n % self.chunk] = bitmap
+        full = n % self.chunk == self.chunk - 1
+        stored = None
+        if full and self.cache is not None:
+            first = np.append(self._first[:n], rows[0][0])
+            last = np.append(self._last[:n], rows[-1][0])
+            stored = self.cache.save_chunk(len(self._chunks), tail, first, last, self._events + len(rows))
         with self._lock:
-            n = self._count
             if n == len(self._first):
                 self._grow(max(16, 2 * n))
-            # blocks below _count are never written again: readers use views of them unlocked
-            self._bitmaps[:, n] = bitmap
             self._first[n] = rows[0][0]
             self._last[n] = rows[-1][0]
             self._count = n + 1
             self._events += len(rows)
+            if full:  # the chunk is done: mapped from the cache if it could be written there
+                self._chunks.append(stored if stored is not None else tail)
+                self._tail = np.zeros_like(tail)
 
     def _grow(self, capacity: int) -> None:
         n = self._count
-        bitmaps = np.zeros((self._row_bytes, capacity), dtype=np.uint8)
-        bitmaps[:, :n] = self._bitmaps[:, :n]
         first = np.zeros(capacity, dtype=np.int64)
         first[:n] = self._first[:n]
         last = np.zeros(capacity, dtype=np.int64)
         last[:n] = self._last[:n]
-        self._bitmaps, self._first, self._last = bitmaps, first, last
+        self._first, self._last = first, last
 
     # ------------------------------------------------------------------ searching
     def candidate_ranges(self, search: str, lo: int, hi: int) -> list[tuple[int, int]]:
@@ -234,20 +290,23 @@ class SearchIndex:
             return []
         with self._lock:
             n = self._count
-            bitmaps, first, last = self._bitmaps[:, :n], self._first[:n], self._last[:n]
+            chunks, tail, first, last = list(self._chunks), self._tail, self._first[:n], self._last[:n]
         k0 = int(np.searchsorted(last, lo, side="left"))  # first block ending at or after lo
         k1 = int(np.searchsorted(first, hi, side="right"))  # blocks starting at or before hi
         key = search_key(search)
         hashes = np.unique(trigram_hashes(key, self.bits)) if len(key) >= 3 else ()
-        if k1 > k0:
-            ok = np.ones(k1 - k0, dtype=bool)
+        found = []
+        size = self.chunk
+        for c in range(k0 // size, -(-k1 // size)):
+            bitmaps = chunks[c] if c < len(chunks) else tail
+            a, b = max(k0, c * size), min(k1, (c + 1) * size)
+            ok = np.ones(b - a, dtype=bool)
             for h in hashes:
-                ok &= (bitmaps[h >> 3, k0:k1] & np.uint8(1 << (h & 7))) != 0
+                ok &= (bitmaps[h >> 3, a - c * size:b - c * size] & np.uint8(1 << (h & 7))) != 0
                 if not ok.any():
                     break
-            candidates = np.flatnonzero(ok) + k0
-        else:
-            candidates = np.empty(0, dtype=np.int64)
+            found.append(np.flatnonzero(ok) + a)
+        candidates = np.concatenate(found) if found else np.empty(0, dtype=np.int64)
         out: list[tuple[int, int]] = []
         if len(candidates):
             # runs of adjacent blocks become one range: the run has no event between two of them
