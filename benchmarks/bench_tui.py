@@ -297,7 +297,7 @@ async def _child_open(mode: str, db: str, run_id: str, wait_loaded: bool) -> dic
     else:
         from agenttui.tui.app import AgentTuiApp
         app = AgentTuiApp(db, run_id=run_id)
-        ready = lambda: app.events_list.count > 0  # noqa: E731
+        ready = lambda: app.inspector.events_list.count > 0  # noqa: E731
     out: dict[str, Any] = {}
     probe = FrameProbe(app)
 
@@ -310,7 +310,7 @@ async def _child_open(mode: str, db: str, run_id: str, wait_loaded: bool) -> dic
     async with app.run_test(size=SIZE):
         await until(lambda: "first_paint_s" in out, "the first frame with rows", 120)
         if wait_loaded:
-            await until(lambda: app.timeline is not None and not app.busy, "the run's fold", 900)
+            await until(lambda: app.inspector.history is not None and not app.inspector.busy, "the run's fold", 900)
             out["fully_loaded_s"] = time.perf_counter() - _T_START
     out["peak_rss_mb"] = round(peak_rss_mb(), 1)
     return out
@@ -391,22 +391,22 @@ async def bench_interactive(db: Path, run_id: str, repeats: int, steps: int, see
     async with app.run_test(size=SIZE) as pilot:
         log("interactive: waiting for the search index, then the run's fold (the slider needs it)…")
         t0 = time.perf_counter()
-        await until(lambda: app.search_index is not None and len(app.search_index) > 0
-                    and not app.search_index.building, "the search index", 300)
-        index = app.search_index
+        await until(lambda: app.inspector.search.index is not None and len(app.inspector.search.index) > 0
+                    and not app.inspector.search.index.building, "the search index", 300)
+        index = app.inspector.search.index
         out["search_index"] = {
             "ready_after_open_s": round(time.perf_counter() - t0, 2),
             "build_s": round(index.build_seconds, 2), "blocks": len(index), "events": index.events,
             "mb": round(index.nbytes / 2**20, 1), "rss_after_build_mb": round(rss_mb(), 1),
         }
-        await until(lambda: app.timeline is not None and not app.busy, "the run's fold", 900)
+        await until(lambda: app.inspector.history is not None and not app.inspector.busy, "the run's fold", 900)
         out["fold_s"] = round(time.perf_counter() - t0, 2)
-        lst = app.events_list
+        lst = app.inspector.events_list
         total_events = lst.count
         set_source = Stamp(lst, "set_source")
-        rows_built = Stamp(app, "_rows_built")  # the worker's complete list (the first repaint may be its tail)
-        first_match = Stamp(app, "_first_match_found")
-        all_matches = Stamp(app, "_matches_built")
+        rows_built = Stamp(app.inspector, "_rows_built")  # the worker's complete list (the first repaint may be its tail)
+        first_match = Stamp(app.inspector, "_first_match_found")
+        all_matches = Stamp(app.inspector, "_matches_built")
 
         # -- type filter: pick one type in the picker, time the enter that applies it
         filter_ms: list[float] = []
@@ -422,7 +422,7 @@ async def bench_interactive(db: Path, run_id: str, repeats: int, steps: int, see
             filter_ms.append(1000 * ((await probe.frame_after(set_source.after(t), "the filter")) - t))
             built = await rows_built.wait_after(t, "the complete filtered list", 300)
             full_ms.append(1000 * ((await probe.frame_after(built, "the complete list")) - t))
-            await until(lambda: not app.busy, "the filter", 60)
+            await until(lambda: not app.inspector.busy, "the filter", 60)
             rows = lst.count
             t = time.perf_counter()
             await pilot.press("escape")  # back to every event
@@ -440,7 +440,7 @@ async def bench_interactive(db: Path, run_id: str, repeats: int, steps: int, see
                     ("search_common_no_index", "regulatory"), ("search_absent_no_index", "zyxwvut")]
         for label, term in searches:
             if label.endswith("_no_index"):
-                app.search_index = None
+                app.inspector.search.index = None
             first_ms: list[float] = []
             done_ms: list[float] = []
             for _ in range(repeats):
@@ -452,25 +452,25 @@ async def bench_interactive(db: Path, run_id: str, repeats: int, steps: int, see
                 first_ms.append(1000 * ((await probe.frame_after(found, "the first match")) - t))
                 built = await all_matches.wait_after(t, "all matches", 300)
                 done_ms.append(1000 * ((await probe.frame_after(built, "all matches")) - t))
-                matches = len(app.matches or ())
+                matches = len(app.inspector.search.matches or ())
                 await pilot.press("escape")
-                await until(lambda: app.search_text is None and not app.busy, "clearing the search", 60)
+                await until(lambda: app.inspector.search_text is None and not app.inspector.busy, "clearing the search", 60)
                 await pilot.pause(0.1)
             out[label] = {"term": term, "matches": matches, "first_match": summary(first_ms),
                           "all_matches_marked": summary(done_ms)}
 
         # -- time slider: `[` at random positions
-        total = len(app.timeline)
-        set_replay = Stamp(app, "_set_replay")
+        total = len(app.inspector.history)
+        set_replay = Stamp(app.inspector, "_refresh_replay_panes")  # (what the replay cursor's watcher calls)
         step_ms: list[float] = []
         for _ in range(steps):
             index = rng.randrange(1, total - 1)
-            app._set_replay(index)  # (put the cursor there: not timed)
+            app.inspector.replay = index  # (put the cursor there: not timed)
             await pilot.pause(0.05)
             t = time.perf_counter()
             await pilot.press("left_square_bracket")
             applied = await set_replay.wait_after(t, "the step")
-            assert app.replay == index - 1, (app.replay, index)
+            assert app.inspector.replay == index - 1, (app.inspector.replay, index)
             step_ms.append(1000 * ((await probe.frame_after(applied, "the step")) - t))
         out["slider_step"] = summary(step_ms)
     return out
@@ -530,7 +530,7 @@ async def bench_live(workdir: Path, count: int, seed: int, pattern: str = "long_
     probe = FrameProbe(app)
     arrived: dict[int, float] = {}  # event i -> perf_counter when the app had applied it
     arrived_wall: dict[int, float] = {}
-    original = app._on_new_events
+    original = app.inspector._on_new_events
 
     def on_new_events(events: list[Any]) -> None:
         original(events)
@@ -540,9 +540,9 @@ async def bench_live(workdir: Path, count: int, seed: int, pattern: str = "long_
                 arrived[int(e.payload["i"])] = now
                 arrived_wall[int(e.payload["i"])] = wall
 
-    app._on_new_events = on_new_events
+    app.inspector._on_new_events = on_new_events
     async with app.run_test(size=SIZE):
-        await until(lambda: app.timeline is not None and not app.busy, "the live run to load", 120)
+        await until(lambda: app.inspector.history is not None and not app.inspector.busy, "the live run to load", 120)
         writer = subprocess.Popen([sys.executable, "-c", WRITER, str(db), run_id, str(count), "0.02", pattern],
                                   stdout=subprocess.PIPE, text=True)
         await until(lambda: writer.poll() is not None and len(arrived) >= count, "the writer's events", 120)
@@ -606,7 +606,7 @@ async def bench_tree(db: Path, run_id: str, repeats: int) -> dict[str, Any]:
     probe = FrameProbe(app)
     t = time.perf_counter()
     async with app.run_test(size=SIZE):
-        await until(lambda: bool(app.tree.root.children), "the tree", 900)
+        await until(lambda: bool(app.inspector.tree.root.children), "the tree", 900)
         shown = time.perf_counter()
         e2e = (await probe.frame_after(shown, "the tree")) - t
     widget = statistics.median(widget_s)

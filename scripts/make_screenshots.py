@@ -62,13 +62,13 @@ async def wait_until(pilot: Any, condition: Callable[[], bool], what: str, timeo
 
 def settled(app: AgentTuiApp) -> bool:
     """The run is folded, the list filled, nothing busy, and the detail pane shows the selected event."""
-    return (app.timeline is not None and app.events_list.count > 0 and not app.busy
-            and app.detail.event is not None)
+    return (app.inspector.history is not None and app.inspector.events_list.count > 0 and not app.inspector.busy
+            and app.inspector.detail.event is not None)
 
 
 async def expand_tree(app: AgentTuiApp, pilot: Any, levels: int, per_level: int = 4) -> None:
     """Open the first `per_level` expandable nodes of each of the tree's first `levels` levels."""
-    frontier = list(app.tree.root.children)
+    frontier = list(app.inspector.tree.root.children)
     for _ in range(levels):
         opened = [node for node in frontier if node.allow_expand][:per_level]
         for node in opened:
@@ -116,16 +116,16 @@ async def type_filter(app: AgentTuiApp, pilot: Any) -> None:
 
 async def replay(app: AgentTuiApp, pilot: Any) -> None:
     """Scrubbed back to 65% of the run: statuses, counts and the slider as they were then."""
-    total = len(app.timeline)
+    total = len(app.inspector.history)
     await pilot.press(*["left_curly_bracket"] * 7)
-    await wait_until(pilot, lambda: app.replay is not None and app.replay < total * 0.7, "the replay cursor")
+    await wait_until(pilot, lambda: app.inspector.replay is not None and app.inspector.replay < total * 0.7, "the replay cursor")
     await expand_tree(app, pilot, levels=2, per_level=3)
 
 
 async def search(app: AgentTuiApp, pilot: Any) -> None:
     """`/` for a term, then `n` twice: the third match selected, every match marked in the list."""
     await pilot.press("slash", *"timeline", "enter")
-    await wait_until(pilot, lambda: app.matches is not None and not app.busy, "the search's matches")
+    await wait_until(pilot, lambda: app.inspector.search.matches is not None and not app.inspector.busy, "the search's matches")
     await pilot.press("n", "n")
 
 
@@ -137,7 +137,7 @@ async def help_screen(app: AgentTuiApp, pilot: Any) -> None:
 async def node_tree_large(app: AgentTuiApp, pilot: Any) -> None:
     """A 10,000-node plan, several levels open, the tree focused."""
     await expand_tree(app, pilot, levels=3, per_level=2)
-    app.set_focus(app.tree)
+    app.set_focus(app.inspector.tree)
     await pilot.press("down", "down", "down")
 
 

@@ -26,7 +26,7 @@ def test_otel_run_snapshot(snap_compare, tmp_path: Path) -> None:
     db = make_otel_db(tmp_path / "otel.db")
 
     def tree_filled(app: AgentTuiApp) -> bool:
-        return app.timeline is not None and len(app.timeline.node_ids()) == 3
+        return app.inspector.history is not None and len(app.inspector.history.node_ids()) == 3
 
     assert snap_compare(AgentTuiApp(db, clock=lambda: FROZEN_NOW), terminal_size=TERMINAL,
                         run_before=_settled(tree_filled))

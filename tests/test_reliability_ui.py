@@ -80,7 +80,7 @@ def _widget_lines(widget: Any) -> list[Any]:
 def _assert_drawn_safely(app: AgentTuiApp, where: str) -> str:
     """Every line of the list, tree and detail pane: exact width, no control character. Returns the text."""
     texts = []
-    for widget in (app.events_list, app.tree, app.query_one(DetailPane)):
+    for widget in (app.inspector.events_list, app.inspector.tree, app.query_one(DetailPane)):
         for y, strip in enumerate(_widget_lines(widget)):
             assert strip.cell_length == widget.size.width, f"{where}: {widget.id} line {y} is {strip.cell_length} cells"
             bad = FORBIDDEN & set(strip.text)
@@ -99,11 +99,11 @@ async def test_hostile_text_everywhere_is_drawn_literally_with_the_layout_intact
     app = AgentTuiApp(db, run_id=RUN)
     seen: list[str] = []
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.timeline is not None and app.events_list.count == 8, "the hostile run")
+        await wait_for(pilot, lambda: app.inspector.history is not None and app.inspector.events_list.count == 8, "the hostile run")
         await pilot.pause(0.1)
         seen.append(_assert_drawn_safely(app, "opened"))
         for seq in (2, 6, 7, 8):  # the hostile goal, the nested tool result, the odd type, the long response
-            app.set_focus(app.events_list)
+            app.set_focus(app.inspector.events_list)
             await pilot.press(*(["g", *["j"] * (seq - 1)] if seq < 5 else ["G", *["k"] * (8 - seq)]), "enter")
             await pilot.pause(0.05)
             detail = app.query_one(DetailPane)
@@ -114,12 +114,12 @@ async def test_hostile_text_everywhere_is_drawn_literally_with_the_layout_intact
             if seq == 6:
                 await pilot.press("pagedown", "pagedown")
                 seen.append(_assert_drawn_safely(app, f"event {seq}, scrolled"))
-        app.set_focus(app.tree)
+        app.set_focus(app.inspector.tree)
         for key in ("home", "down", "enter", "right", "down", "enter", "end"):
             await pilot.press(key)
             await pilot.pause(0.02)
             seen.append(_assert_drawn_safely(app, f"tree key {key}"))
-        app.tree.root.expand_all()
+        app.inspector.tree.root.expand_all()
         await pilot.pause(0.05)
         seen.append(_assert_drawn_safely(app, "tree expanded"))
         for key in ("left_square_bracket", "left_curly_bracket", "L", "slash", *"漢字", "enter"):
@@ -187,12 +187,12 @@ async def test_while_another_process_writes_the_inspector_issues_no_write(
     try:
         app = AgentTuiApp(db, run_id="live-run")
         async with app.run_test(size=SIZE) as pilot:
-            await wait_for(pilot, lambda: app.timeline is not None and app.events_list.count > 0, "the live run",
+            await wait_for(pilot, lambda: app.inspector.history is not None and app.inspector.events_list.count > 0, "the live run",
                            timeout=30)
             for key in ("g", "enter", "tab", "down", "left_square_bracket", "L", "slash", *"goal", "enter", "G"):
                 await pilot.press(key)
                 await pilot.pause(0.02)
-            await wait_for(pilot, lambda: app.events_list.count == 40, "every live event", timeout=30)
+            await wait_for(pilot, lambda: app.inspector.events_list.count == 40, "every live event", timeout=30)
             await pilot.press("q")
     finally:
         writer.wait(30)

@@ -27,7 +27,7 @@ def _labels(tree) -> list[str]:
 
 
 async def _loaded(app: AgentTuiApp, pilot) -> None:
-    await wait_for(pilot, lambda: app.timeline is not None and app.events_list.count > 0, "the run to load")
+    await wait_for(pilot, lambda: app.inspector.history is not None and app.inspector.events_list.count > 0, "the run to load")
     await pilot.pause()
 
 
@@ -39,16 +39,16 @@ async def test_the_main_screen_shows_run_tree_list_detail_and_status(tmp_path: P
         header = static_text(app.query_one("#header"))
         assert SAMPLE_RUN in header and "completed" in header
         assert "182 events" in header and "12 nodes" in header
-        assert app.events_list.count == 182
+        assert app.inspector.events_list.count == 182
         rows = list_lines(app)
         assert any("run_finished" in row for row in rows), "the newest event is in view"
         assert "LIVE" in static_text(app.query_one("#status"))
-        assert len(app.tree.root.children) >= 1
+        assert len(app.inspector.tree.root.children) >= 1
         detail = app.query_one(DetailPane)
         # while following, the detail catches up with the list every DETAIL_FOLLOW (0.25 s)
         await wait_for(pilot, lambda: detail.event is not None, "the detail to show the cursor's event")
         assert detail.event.event_type == "run_finished"
-        assert app.slider.total == 182 and app.slider.live
+        assert app.inspector.slider.total == 182 and app.inspector.slider.live
 
 
 async def test_markup_and_escape_sequences_in_events_are_shown_literally(tmp_path: Path) -> None:
@@ -77,7 +77,7 @@ async def test_markup_and_escape_sequences_in_events_are_shown_literally(tmp_pat
         assert "\\u001b[31mred" in labels, "escape sequences are shown as JSON escapes"
         rows = "\n".join(list_lines(app))
         assert "\x1b" not in rows and "[bold]bold?[/]" in rows
-        tree = "\n".join(_labels(app.tree))
+        tree = "\n".join(_labels(app.inspector.tree))
         assert "[red]7[/red]" in tree and "\x1b" not in tree
         screen = app.export_screenshot()
         assert "\x1b" not in screen and "\x07" not in screen
@@ -88,7 +88,7 @@ async def test_markup_and_escape_sequences_in_events_are_shown_literally(tmp_pat
         index = next(i for i, r in enumerate(runs) if r["run_id"].startswith("[blink]"))
         app.screen.query_one("#run-list").highlighted = index
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.run_id.startswith("[blink]") and app.events_list.count == 1, "the run")
+        await wait_for(pilot, lambda: app.inspector.run_id.startswith("[blink]") and app.inspector.events_list.count == 1, "the run")
         await pilot.pause(0.1)
         header = static_text(app.query_one("#header"))
         assert "[blink]run[/blink]\\x1b[2J" in header
@@ -103,9 +103,9 @@ async def test_a_session_leaves_the_database_byte_identical(tmp_path: Path) -> N
     async with app.run_test(size=SIZE) as pilot:
         await _loaded(app, pilot)
         await pilot.press("k", "k", "left_square_bracket", "left_curly_bracket", "slash", *"goal", "enter")
-        await wait_for(pilot, lambda: app.matches is not None, "the search")
+        await wait_for(pilot, lambda: app.inspector.search.matches is not None, "the search")
         await pilot.press("t", "n", "space", "enter")
-        await wait_for(pilot, lambda: app.events_list.source.filtered, "the filter")
+        await wait_for(pilot, lambda: app.inspector.events_list.source.filtered, "the filter")
         await pilot.press("L", "y", "q")
     assert file_digest(db) == before
     # SQLite's read-only WAL readers may leave an empty -wal (and the -shm index): never any content
@@ -123,7 +123,7 @@ async def test_a_missing_database_is_waited_for_then_opened(tmp_path: Path) -> N
         assert app.query_one("#message").display and not app.query_one("#body").display
         assert "WAITING" in static_text(app.query_one("#status"))
         make_db(db)
-        await wait_for(pilot, lambda: app.events_list.count == 182, "the database to be opened")
+        await wait_for(pilot, lambda: app.inspector.events_list.count == 182, "the database to be opened")
         assert app.query_one("#body").display and not app.query_one("#message").display
 
 
@@ -162,11 +162,11 @@ async def test_a_replaced_file_is_reopened_and_a_deleted_one_waited_for(tmp_path
             store.append([{"event_id": f"o-{i}", "run_id": "other-run", "event_type": "tick", "payload": {}}
                           for i in range(4)])
         os.replace(other, db)
-        await wait_for(pilot, lambda: app.run_id == "other-run" and app.events_list.count == 4, "the new file")
+        await wait_for(pilot, lambda: app.inspector.run_id == "other-run" and app.inspector.events_list.count == 4, "the new file")
         os.remove(db)
         await wait_for(pilot, lambda: "was deleted" in static_text(app.query_one("#message")), "the deletion")
         make_db(db)
-        await wait_for(pilot, lambda: app.events_list.count == 182, "the file to come back")
+        await wait_for(pilot, lambda: app.inspector.events_list.count == 182, "the file to come back")
 
 
 async def test_a_folder_lists_its_session_files_newest_first(tmp_path: Path) -> None:
@@ -225,13 +225,13 @@ async def test_a_run_with_10000_nodes_opens(tmp_path: Path) -> None:
         store.append(events)
     app = AgentTuiApp(db)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.timeline is not None, "the run to load", 60)
+        await wait_for(pilot, lambda: app.inspector.history is not None, "the run to load", 60)
         await pilot.pause()
         assert "10,000 nodes" in static_text(app.query_one("#header"))
-        root = app.tree.root.children[0]
+        root = app.inspector.tree.root.children[0]
         assert root.is_expanded and len(root.children) == 99
         await pilot.press("G", "left_curly_bracket")
-        assert app.replay == 10_000 - 1 - 500
+        assert app.inspector.replay == 10_000 - 1 - 500
 
 
 async def test_a_locked_database_gets_a_message_and_opens_once_released(tmp_path: Path) -> None:
@@ -247,6 +247,6 @@ async def test_a_locked_database_gets_a_message_and_opens_once_released(tmp_path
             assert "database is locked" in static_text(app.query_one("#message"))
             locker.execute("ROLLBACK")
             locker.close()
-            await wait_for(pilot, lambda: app.events_list.count == 182, "the database to open once unlocked")
+            await wait_for(pilot, lambda: app.inspector.events_list.count == 182, "the database to open once unlocked")
     finally:
         locker.close()

@@ -25,9 +25,9 @@ def sample_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 async def _ready(app: AgentTuiApp, pilot) -> EventList:
-    await wait_for(pilot, lambda: app.timeline is not None and app.events_list.count > 0, "the run to load")
+    await wait_for(pilot, lambda: app.inspector.history is not None and app.inspector.events_list.count > 0, "the run to load")
     await pilot.pause()
-    return app.events_list
+    return app.inspector.events_list
 
 
 def _held(monkeypatch: pytest.MonkeyPatch, module: object, name: str) -> threading.Event:
@@ -94,8 +94,8 @@ async def test_search_slash_n_N_and_escape(sample_db: Path) -> None:
         lst = await _ready(app, pilot)
         await pilot.press("slash")
         await pilot.press(*"web.search", "enter")
-        await wait_for(pilot, lambda: app.matches is not None, "search matches")
-        matches = list(app.matches)
+        await wait_for(pilot, lambda: app.inspector.search.matches is not None, "search matches")
+        matches = list(app.inspector.search.matches)
         assert matches, "the sample has web.search tool calls"
         assert lst.cursor_seq in matches
         first = lst.cursor_seq
@@ -105,8 +105,8 @@ async def test_search_slash_n_N_and_escape(sample_db: Path) -> None:
         assert lst.cursor_seq == first
         assert "matches" in _status(app)
         await pilot.press("escape")
-        await wait_for(pilot, lambda: app.matches is None, "the search to clear")
-        assert app.search_text is None
+        await wait_for(pilot, lambda: app.inspector.search.matches is None, "the search to clear")
+        assert app.inspector.search_text is None
 
 
 async def test_n_finds_the_next_match_while_all_matches_are_still_being_marked(sample_db: Path,
@@ -127,13 +127,13 @@ async def test_n_finds_the_next_match_while_all_matches_are_still_being_marked(s
         await pilot.press("n")
         await pilot.pause()
         second = lst.cursor_seq
-        assert app.matches is None and second > first
+        assert app.inspector.search.matches is None and second > first
         await pilot.press("N")
         await pilot.pause()
-        assert lst.cursor_seq == first and app.matches is None and not notices, notices
+        assert lst.cursor_seq == first and app.inspector.search.matches is None and not notices, notices
         release.set()
-        await wait_for(pilot, lambda: app.matches is not None, "every match")
-        assert list(app.matches)[:2] == [first, second]
+        await wait_for(pilot, lambda: app.inspector.search.matches is not None, "every match")
+        assert list(app.inspector.search.matches)[:2] == [first, second]
 
 
 async def test_t_picks_event_types_and_escape_clears_the_filter(sample_db: Path) -> None:
@@ -161,24 +161,24 @@ async def test_time_slider_keys_step_jump_and_return_to_live(sample_db: Path) ->
     app = AgentTuiApp(sample_db)
     async with app.run_test(size=SIZE) as pilot:
         lst = await _ready(app, pilot)
-        n = len(app.timeline)
+        n = len(app.inspector.history)
         await pilot.press("left_square_bracket")
-        assert app.replay == n - 2
+        assert app.inspector.replay == n - 2
         assert "REPLAY" in _status(app)
-        assert lst.replay_seq == app.timeline.seq_of_index(n - 2)
+        assert lst.replay_seq == app.inspector.history.seq_of_index(n - 2)
         assert lst.cursor_seq == lst.replay_seq, "the list follows the time cursor"
         await pilot.press("left_square_bracket", "right_square_bracket", "right_square_bracket")
-        assert app.replay == n - 1
+        assert app.inspector.replay == n - 1
         step = max(1, round(n * 0.05))
         await pilot.press("left_curly_bracket")
-        assert app.replay == n - 1 - step
+        assert app.inspector.replay == n - 1 - step
         await pilot.press("left_curly_bracket", "right_curly_bracket")
-        assert app.replay == n - 1 - step
+        assert app.inspector.replay == n - 1 - step
         header = static_text(app.query_one("#header"))
         assert f"{n - step} events" in header, "the header shows the state as of the cursor"
-        assert app.slider.index == app.replay and not app.slider.live
+        assert app.inspector.slider.index == app.inspector.replay and not app.inspector.slider.live
         await pilot.press("L")
-        assert app.replay is None and lst.follow
+        assert app.inspector.replay is None and lst.follow
         assert "LIVE" in _status(app)
         assert f"{n} events" in static_text(app.query_one("#header"))
 
@@ -188,47 +188,47 @@ async def test_p_plays_and_pauses_plus_minus_change_speed(sample_db: Path) -> No
     async with app.run_test(size=SIZE) as pilot:
         await _ready(app, pilot)
         await pilot.press("g", "p")
-        assert app.playing and app.replay is not None
+        assert app.inspector.playback.playing and app.inspector.replay is not None
         assert "PLAY" in _status(app)
-        await wait_for(pilot, lambda: (app.replay or 0) > 0, "playback to advance")
+        await wait_for(pilot, lambda: (app.inspector.replay or 0) > 0, "playback to advance")
         await pilot.press("p")
-        assert not app.playing
-        stopped = app.replay
+        assert not app.inspector.playback.playing
+        stopped = app.inspector.replay
         await pilot.pause(0.2)
-        assert app.replay == stopped, "paused playback stays put"
+        assert app.inspector.replay == stopped, "paused playback stays put"
         assert "REPLAY" in _status(app)
         await pilot.press("plus", "plus")
-        assert SPEEDS[app.speed_index] == 5
+        assert SPEEDS[app.inspector.playback.speed_index] == 5
         await pilot.press("minus")
-        assert SPEEDS[app.speed_index] == 2
+        assert SPEEDS[app.inspector.playback.speed_index] == 2
         for _ in range(5):
             await pilot.press("plus")
-        assert SPEEDS[app.speed_index] == SPEEDS[-1]
+        assert SPEEDS[app.inspector.playback.speed_index] == SPEEDS[-1]
         await pilot.press("p")
-        await wait_for(pilot, lambda: not app.playing, "playback to reach the end of the run")
-        assert app.replay == len(app.timeline) - 1
+        await wait_for(pilot, lambda: not app.inspector.playback.playing, "playback to reach the end of the run")
+        assert app.inspector.replay == len(app.inspector.history) - 1
 
 
 async def test_e_and_E_jump_between_error_marks(sample_db: Path) -> None:
     app = AgentTuiApp(sample_db)
     async with app.run_test(size=SIZE) as pilot:
         await _ready(app, pilot)
-        marks = [i for i, _ in app.timeline.marks()]
+        marks = [i for i, _ in app.inspector.history.marks()]
         assert marks, "the sample run has failures"
         await pilot.press("g", "left_square_bracket")  # into replay at the last-but-one event
         await pilot.press("E")
-        earlier = [m for m in marks if m < len(app.timeline) - 2]
-        assert app.replay == earlier[-1]
+        earlier = [m for m in marks if m < len(app.inspector.history) - 2]
+        assert app.inspector.replay == earlier[-1]
         await pilot.press("e")
         later = [m for m in marks if m > earlier[-1]]
-        assert app.replay == (later[0] if later else earlier[-1])
+        assert app.inspector.replay == (later[0] if later else earlier[-1])
 
 
 async def test_r_picks_another_run(sample_db: Path) -> None:
     app = AgentTuiApp(sample_db)
     async with app.run_test(size=SIZE) as pilot:
         await _ready(app, pilot)
-        assert app.run_id == SAMPLE_RUN
+        assert app.inspector.run_id == SAMPLE_RUN
         await pilot.press("r")
         await pilot.pause()
         assert isinstance(app.screen, RunPicker)
@@ -237,9 +237,9 @@ async def test_r_picks_another_run(sample_db: Path) -> None:
         index = next(i for i, r in enumerate(app.screen.runs) if r["run_id"] == "unassigned")
         app.screen.query_one("#run-list").highlighted = index
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.run_id == "unassigned" and app.events_list.count == 2, "the other run")
+        await wait_for(pilot, lambda: app.inspector.run_id == "unassigned" and app.inspector.events_list.count == 2, "the other run")
         await pilot.press("r", "escape")
-        assert app.run_id == "unassigned"
+        assert app.inspector.run_id == "unassigned"
 
 
 async def test_y_copies_the_event_and_x_narrows_to_its_node(sample_db: Path) -> None:
@@ -277,7 +277,7 @@ async def test_help_screen_and_command_palette_list_the_keys(sample_db: Path) ->
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape")
         await pilot.press("left_square_bracket")
-        assert app.replay is not None
+        assert app.inspector.replay is not None
         await pilot.press("ctrl+p")
         await pilot.press(*"back to live")
         commands = app.screen.query_one(CommandList)
@@ -285,7 +285,7 @@ async def test_help_screen_and_command_palette_list_the_keys(sample_db: Path) ->
         prompt = commands.get_option_at_index(0).prompt
         assert "Back to live" in getattr(prompt, "plain", str(prompt))
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.replay is None, "the palette command to run")
+        await wait_for(pilot, lambda: app.inspector.replay is None, "the palette command to run")
 
 
 async def test_a_user_keymap_remaps_a_binding(sample_db: Path) -> None:
@@ -319,10 +319,10 @@ async def test_enter_on_a_tree_node_narrows_the_list_to_its_events(sample_db: Pa
     app = AgentTuiApp(sample_db)
     async with app.run_test(size=SIZE) as pilot:
         lst = await _ready(app, pilot)
-        app.tree.focus()
-        app.tree.cursor_line = 0
+        app.inspector.tree.focus()
+        app.inspector.tree.cursor_line = 0
         await pilot.press("enter")
-        node_id = app.tree.chosen
+        node_id = app.inspector.tree.chosen
         assert node_id is not None
         await wait_for(pilot, lambda: lst.source.filtered, "the node filter")
         assert lst.count > 0
@@ -330,7 +330,7 @@ async def test_enter_on_a_tree_node_narrows_the_list_to_its_events(sample_db: Pa
         assert "node" in _status(app)
         await pilot.press("enter")  # the same node again: all events
         await wait_for(pilot, lambda: not lst.source.filtered, "the filter to clear")
-        assert app.tree.chosen is None
+        assert app.inspector.tree.chosen is None
 
 
 async def test_a_search_for_markup_is_literal_in_the_notice_and_status(sample_db: Path) -> None:
@@ -338,8 +338,8 @@ async def test_a_search_for_markup_is_literal_in_the_notice_and_status(sample_db
     async with app.run_test(size=SIZE) as pilot:
         await _ready(app, pilot)
         await pilot.press("slash", *"[bold]no[/]", "enter")
-        await wait_for(pilot, lambda: app.matches is not None, "the search to finish")
-        assert len(app.matches) == 0
+        await wait_for(pilot, lambda: app.inspector.search.matches is not None, "the search to finish")
+        assert len(app.inspector.search.matches) == 0
         assert "/[bold]no[/]" in _status(app)
         notices = [n.message for n in app._notifications]  # noqa: SLF001
         assert any("[bold]no[/]" in m for m in notices)
@@ -348,21 +348,21 @@ async def test_a_search_for_markup_is_literal_in_the_notice_and_status(sample_db
 async def test_time_keys_say_so_while_the_history_is_still_loading(sample_db: Path, monkeypatch) -> None:
     """A big run's history folds in the background for a while: `[`, `{`, `p` and the error-mark
     keys answer with a notice instead of doing nothing, and work once it is in."""
-    import agenttui.tui.app as app_module
+    import agenttui.tui.screens.inspector as app_module
 
     release = _held(monkeypatch, app_module, "load_history")
     app = AgentTuiApp(sample_db)
     notices: list[str] = []
     monkeypatch.setattr(app, "notify", lambda message, **kw: notices.append(str(message)))
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.events_list.count > 0, "the rows")
+        await wait_for(pilot, lambda: app.inspector.events_list.count > 0, "the rows")
         for key in ("left_square_bracket", "left_curly_bracket", "p"):
             await pilot.press(key)
         await pilot.pause()
         assert len(notices) == 3 and all("history is still loading" in n for n in notices), notices
-        assert app.replay is None and not app.playing
+        assert app.inspector.replay is None and not app.inspector.playback.playing
         release.set()
-        await wait_for(pilot, lambda: app.timeline is not None, "the history")
+        await wait_for(pilot, lambda: app.inspector.history is not None, "the history")
         await pilot.press("left_square_bracket")
         await pilot.pause()
-        assert app.replay == len(app.timeline) - 2
+        assert app.inspector.replay == len(app.inspector.history) - 2

@@ -22,8 +22,8 @@ async def test_events_from_a_writer_process_appear_in_the_list_tree_and_header(
     db = make_db(tmp_path / "run.db")
     app = AgentTuiApp(db, use_file_events=use_file_events, poll_interval=0.05)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.timeline is not None, "the run to load")
-        lst = app.events_list
+        await wait_for(pilot, lambda: app.inspector.history is not None, "the run to load")
+        lst = app.inspector.events_list
         before = lst.count
         writer = subprocess.Popen(writer_command(db, SAMPLE_RUN, 5))
         try:
@@ -33,8 +33,8 @@ async def test_events_from_a_writer_process_appear_in_the_list_tree_and_header(
         await pilot.pause(0.1)
         assert lst.follow and lst.cursor == lst.count - 1, "follow mode keeps the newest event in view"
         assert lst.event(lst.cursor_seq).event_id == "live-4"
-        assert "live-node-4" in app.timeline.live.nodes
-        tree_ids = {node.data for node in app.tree._tree_nodes.values()}  # noqa: SLF001
+        assert "live-node-4" in app.inspector.history.live.nodes
+        tree_ids = {node.data for node in app.inspector.tree._tree_nodes.values()}  # noqa: SLF001
         assert "live-node-0" in tree_ids, "new root nodes show up in the tree"
         assert f"{before + 5} events" in static_text(app.query_one("#header"))
 
@@ -43,8 +43,8 @@ async def test_scrolling_up_stops_following_and_counts_new_events(tmp_path: Path
     db = make_db(tmp_path / "run.db")
     app = AgentTuiApp(db, poll_interval=0.05)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.timeline is not None, "the run to load")
-        lst = app.events_list
+        await wait_for(pilot, lambda: app.inspector.history is not None, "the run to load")
+        lst = app.inspector.events_list
         await pilot.press("k", "k")
         cursor, before = lst.cursor, lst.count
         with SQLiteStore(db) as writer:
@@ -63,8 +63,8 @@ async def test_live_events_respect_the_type_filter(tmp_path: Path) -> None:
     db = make_db(tmp_path / "run.db")
     app = AgentTuiApp(db, types=["tool_invoked"], poll_interval=0.05)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.events_list.source.filtered, "the filtered view")
-        lst = app.events_list
+        await wait_for(pilot, lambda: app.inspector.events_list.source.filtered, "the filtered view")
+        lst = app.inspector.events_list
         before = lst.count
         with SQLiteStore(db) as writer:
             writer.append([
@@ -72,7 +72,7 @@ async def test_live_events_respect_the_type_filter(tmp_path: Path) -> None:
                 {"event_id": "t-2", "run_id": SAMPLE_RUN, "event_type": "tool_invoked",
                  "payload": {"tool_name": "probe"}},
             ])
-        await wait_for(pilot, lambda: app.timeline is not None and len(app.timeline) == 184, "the new events")
+        await wait_for(pilot, lambda: app.inspector.history is not None and len(app.inspector.history) == 184, "the new events")
         assert lst.count == before + 1
         assert lst.event(lst.source.seq_of_row(lst.count - 1)).event_id == "t-2"
 
@@ -83,29 +83,29 @@ async def test_a_run_that_starts_after_the_app_opens_an_empty_file(tmp_path: Pat
     app = AgentTuiApp(db, poll_interval=0.05)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause(0.1)
-        assert app.run_id is None and app.events_list.count == 0
+        assert app.inspector.run_id is None and app.inspector.events_list.count == 0
         with SQLiteStore(db) as writer:
             writer.append({"event_id": "first", "run_id": "late-run", "event_type": "run_started",
                            "payload": {"input_data": "hello"}})
-        await wait_for(pilot, lambda: app.run_id == "late-run" and app.events_list.count == 1, "the new run")
+        await wait_for(pilot, lambda: app.inspector.run_id == "late-run" and app.inspector.events_list.count == 1, "the new run")
 
 
 async def test_the_status_bar_counts_the_run_as_of_the_newest_event_taken(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Between two redraws of the header the run row is stale: the status bar's "of N" must not be
     (it once read "54/101 of 97" with a type filter on a live run)."""
-    import agenttui.tui.app as app_module
+    import agenttui.tui.screens.inspector as app_module
 
     monkeypatch.setattr(app_module, "LIVE_REFRESH", 60.0)  # the header would not catch up in this test
     db = make_db(tmp_path / "run.db")
     app = AgentTuiApp(db, types=["tick"], poll_interval=0.05)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.timeline is not None and app.type_counts is not None, "the run to load")
-        total = app.timeline.run_at(len(app.timeline) - 1)["event_count"]
+        await wait_for(pilot, lambda: app.inspector.history is not None and app.inspector.type_counts is not None, "the run to load")
+        total = app.inspector.history.run_at(len(app.inspector.history) - 1)["event_count"]
         with SQLiteStore(db) as writer:
             writer.append([{"event_id": f"t-{i}", "run_id": SAMPLE_RUN, "event_type": "tick", "payload": {}}
                            for i in range(4)])
-        await wait_for(pilot, lambda: app.events_list.count == 4, "the 4 new ticks in the filtered list")
+        await wait_for(pilot, lambda: app.inspector.events_list.count == 4, "the 4 new ticks in the filtered list")
         await pilot.pause(0.05)
         text = static_text(app.query_one("#status"))
         assert f"4/4 of {total + 4:,}" in text, text

@@ -37,7 +37,7 @@ def import_command(db: Path, line_file: Path) -> list[str]:
 
 def shown_ids(app: AgentTuiApp) -> list[str]:
     """Every event id in the list, top to bottom (read through the list's own source)."""
-    lst = app.events_list
+    lst = app.inspector.events_list
     return [lst.event(lst.source.seq_of_row(i)).event_id for i in range(lst.count)]
 
 
@@ -51,7 +51,7 @@ def stored_ids(db: Path, run: str = SAMPLE_RUN) -> list[str]:
 
 
 async def open_and_wait(pilot, app: AgentTuiApp) -> None:
-    await wait_for(pilot, lambda: app.timeline is not None and app.events_list.count > 0, "the run to load", 60)
+    await wait_for(pilot, lambda: app.inspector.history is not None and app.inspector.events_list.count > 0, "the run to load", 60)
 
 
 def run_all(procs: list[subprocess.Popen]) -> None:
@@ -64,9 +64,9 @@ async def test_each_writer_pattern_reaches_the_screen_in_order(tmp_path: Path, m
     app = AgentTuiApp(db)
     async with app.run_test(size=SIZE) as pilot:
         await open_and_wait(pilot, app)
-        before = app.events_list.count
+        before = app.inspector.events_list.count
         proc = writer(db, f"{mode}", 30, mode)
-        await wait_for(pilot, lambda: app.events_list.count == before + 30, f"30 events from a {mode} writer",
+        await wait_for(pilot, lambda: app.inspector.events_list.count == before + 30, f"30 events from a {mode} writer",
                        ARRIVAL_TIMEOUT)
         run_all([proc])
         await pilot.pause(0.3)
@@ -82,7 +82,7 @@ async def test_two_hundred_short_lived_writer_processes(tmp_path: Path) -> None:
     app = AgentTuiApp(db)
     async with app.run_test(size=SIZE) as pilot:
         await open_and_wait(pilot, app)
-        before = app.events_list.count
+        before = app.inspector.events_list.count
         running: list[subprocess.Popen] = []
         for k in range(200):
             running.append(writer(db, f"p{k}", 1, "per-event"))
@@ -91,7 +91,7 @@ async def test_two_hundred_short_lived_writer_processes(tmp_path: Path) -> None:
                 running = []
                 await pilot.pause(0)  # the app keeps taking events while writers come and go
         run_all(running)
-        await wait_for(pilot, lambda: app.events_list.count == before + 200, "200 events from 200 processes",
+        await wait_for(pilot, lambda: app.inspector.events_list.count == before + 200, "200 events from 200 processes",
                        ARRIVAL_TIMEOUT)
         await pilot.pause(0.3)
         ids = shown_ids(app)
@@ -105,7 +105,7 @@ async def test_agenttui_import_in_a_loop(tmp_path: Path) -> None:
     app = AgentTuiApp(db)
     async with app.run_test(size=SIZE) as pilot:
         await open_and_wait(pilot, app)
-        before = app.events_list.count
+        before = app.inspector.events_list.count
         for i in range(5):
             line = tmp_path / f"probe-{i}.jsonl"
             line.write_text(f'{{"event_id": "probe-{i}", "run_id": "{SAMPLE_RUN}", "event_type": "probe_{i}", '
@@ -120,11 +120,11 @@ async def test_several_writer_processes_at_once(tmp_path: Path) -> None:
     app = AgentTuiApp(db)
     async with app.run_test(size=SIZE) as pilot:
         await open_and_wait(pilot, app)
-        before = app.events_list.count
+        before = app.inspector.events_list.count
         procs = [writer(db, "long", 60, "long"), writer(db, "one", 20, "per-event"),
                  writer(db, "burst", 200, "bursts", burst=25)]
         run_all(procs)
-        await wait_for(pilot, lambda: app.events_list.count == before + 280, "280 events from 3 writers",
+        await wait_for(pilot, lambda: app.inspector.events_list.count == before + 280, "280 events from 3 writers",
                        ARRIVAL_TIMEOUT)
         await pilot.pause(0.3)
         assert shown_ids(app) == stored_ids(db)
@@ -136,9 +136,9 @@ async def test_bursts_while_filtered_by_type_and_while_searching(tmp_path: Path)
     db = make_db(tmp_path / "run.db")
     app = AgentTuiApp(db, types=["probe"])
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.timeline is not None, "the run to load (no probe events yet)", 60)
+        await wait_for(pilot, lambda: app.inspector.history is not None, "the run to load (no probe events yet)", 60)
         await pilot.press("slash", *"number 7", "enter")
-        await wait_for(pilot, lambda: app.matches is not None, "the search to run", 60)
+        await wait_for(pilot, lambda: app.inspector.search.matches is not None, "the search to run", 60)
         proc = writer(db, "b", 5000, "bursts", types="tick,probe", burst=250, pause=0.02)
         run_all([proc])
         probes = [f"b-{i}" for i in range(1, 5000, 2)]
@@ -146,12 +146,12 @@ async def test_bursts_while_filtered_by_type_and_while_searching(tmp_path: Path)
         await pilot.pause(0.3)
         assert shown_ids(app)[-len(probes):] == probes, "only probe events, every one, in order"
         info = status(app)
-        assert info.rows == app.events_list.count and info.total == len(stored_ids(db))
+        assert info.rows == app.inspector.events_list.count and info.total == len(stored_ids(db))
         # "number 7" (case-insensitive) is in every payload whose i starts with 7; only probes are shown
         expected = sum(1 for i in range(1, 5000, 2) if str(i).startswith("7"))
-        await wait_for(pilot, lambda: app.matches is not None and len(app.matches) >= expected,
+        await wait_for(pilot, lambda: app.inspector.search.matches is not None and len(app.inspector.search.matches) >= expected,
                        "the live matches", ARRIVAL_TIMEOUT)
-        assert len(app.matches) == expected
+        assert len(app.inspector.search.matches) == expected
 
 
 async def test_a_writer_commits_while_the_inspector_folds_a_big_run(tmp_path: Path) -> None:
@@ -163,13 +163,13 @@ async def test_a_writer_commits_while_the_inspector_folds_a_big_run(tmp_path: Pa
                           for i in range(start, start + 5_000)])
     app = AgentTuiApp(db)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.events_list.count > 0, "the first paint", 60)
-        before = app.events_list.count
+        await wait_for(pilot, lambda: app.inspector.events_list.count > 0, "the first paint", 60)
+        before = app.inspector.events_list.count
         proc = writer(db, "during", 50, "per-event")
         run_all([proc])
-        await wait_for(pilot, lambda: app.events_list.count == before + 50, "50 events during the fold",
+        await wait_for(pilot, lambda: app.inspector.events_list.count == before + 50, "50 events during the fold",
                        ARRIVAL_TIMEOUT)
-        await wait_for(pilot, lambda: app.timeline is not None and len(app.timeline) == before + 50,
+        await wait_for(pilot, lambda: app.inspector.history is not None and len(app.inspector.history) == before + 50,
                        "the history to include them once", ARRIVAL_TIMEOUT)
         assert shown_ids(app)[-50:] == [f"during-{i}" for i in range(50)]
 
@@ -181,13 +181,13 @@ async def test_events_after_run_finished_still_show(tmp_path: Path) -> None:
     app = AgentTuiApp(db)
     async with app.run_test(size=SIZE) as pilot:
         await open_and_wait(pilot, app)
-        before = app.events_list.count
+        before = app.inspector.events_list.count
         with SQLiteStore(db) as store:
             store.append({"event_id": "fin", "run_id": SAMPLE_RUN, "event_type": "run_finished",
                           "payload": {"total_steps": 1}})
-        await wait_for(pilot, lambda: app.events_list.count == before + 1, "run_finished")
+        await wait_for(pilot, lambda: app.inspector.events_list.count == before + 1, "run_finished")
         run_all([writer(db, "late", 5, "per-event")])
-        await wait_for(pilot, lambda: app.events_list.count == before + 6, "5 events after run_finished",
+        await wait_for(pilot, lambda: app.inspector.events_list.count == before + 6, "5 events after run_finished",
                        ARRIVAL_TIMEOUT)
         assert shown_ids(app)[-6:] == ["fin"] + [f"late-{i}" for i in range(5)]
 
@@ -196,11 +196,11 @@ async def test_a_run_named_with_run_opens_as_soon_as_it_appears(tmp_path: Path) 
     db = make_db(tmp_path / "run.db")
     app = AgentTuiApp(db, run_id="later-run")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.reader is not None and app.events_list.count == 0 and app.run_id == "later-run",
+        await wait_for(pilot, lambda: app.inspector.reader is not None and app.inspector.events_list.count == 0 and app.inspector.run_id == "later-run",
                        "the store to open on the requested (empty) run", 60)
         run_all([writer(db, "new", 10, "per-event", run="later-run")])
-        await wait_for(pilot, lambda: app.events_list.count == 10, "the new run's events", ARRIVAL_TIMEOUT)
-        assert app.run_id == "later-run"
+        await wait_for(pilot, lambda: app.inspector.events_list.count == 10, "the new run's events", ARRIVAL_TIMEOUT)
+        assert app.inspector.run_id == "later-run"
         assert shown_ids(app) == [f"new-{i}" for i in range(10)]
         assert status(app).total == 10
 
@@ -221,4 +221,4 @@ async def test_a_new_run_shows_in_the_run_picker(tmp_path: Path) -> None:
                        ARRIVAL_TIMEOUT)
         ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
         assert "another-run" in ids
-        assert app.run_id == SAMPLE_RUN, "the open run stays open"
+        assert app.inspector.run_id == SAMPLE_RUN, "the open run stays open"

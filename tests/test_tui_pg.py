@@ -74,12 +74,12 @@ async def test_open_a_postgres_url_and_follow_a_writer_process(pg_url: str, list
     # listening, the wait's 1 s timeout is only a safety net: the latency printed is NOTIFY's
     app = AgentTuiApp(with_password(pg_url, "s3cret-pw"), use_file_events=listen, poll_interval=1.0 if listen else 0.05)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.timeline is not None, "the run to load from PostgreSQL")
-        lst = app.events_list
-        assert app.run_id == SAMPLE_RUN
+        await wait_for(pilot, lambda: app.inspector.history is not None, "the run to load from PostgreSQL")
+        lst = app.inspector.events_list
+        assert app.inspector.run_id == SAMPLE_RUN
         assert lst.count == SAMPLE_RUN_EVENTS
-        assert app.watcher is not None and app.watcher.mode == ("listen" if listen else "poll")
-        assert app.tree._tree_nodes, "the plan tree is drawn"  # noqa: SLF001
+        assert app.inspector.watcher is not None and app.inspector.watcher.mode == ("listen" if listen else "poll")
+        assert app.inspector.tree._tree_nodes, "the plan tree is drawn"  # noqa: SLF001
         assert f"{SAMPLE_RUN_EVENTS} events" in static_text(app.query_one("#header"))
 
         count = 5
@@ -102,14 +102,14 @@ async def test_open_a_postgres_url_and_follow_a_writer_process(pg_url: str, list
         assert writer.returncode == 0
         committed = {int(i): float(t) for i, t in (line.split() for line in out.splitlines() if line[0].isdigit())}
         latencies = sorted((seen_at[i] - committed[i]) * 1000 for i in range(count))
-        print(f"\nPostgreSQL commit -> visible in the event list ({app.watcher.mode}): "
+        print(f"\nPostgreSQL commit -> visible in the event list ({app.inspector.watcher.mode}): "
               f"p50 {statistics.median(latencies):.1f} ms, max {latencies[-1]:.1f} ms, n={count}")
 
         await pilot.pause(0.1)
         assert lst.follow and lst.cursor == lst.count - 1, "follow mode keeps the newest event in view"
         assert lst.event(lst.cursor_seq).event_id == f"pg-live-{count - 1}"
-        assert "pg-node-4" in app.timeline.live.nodes
-        tree_ids = {node.data for node in app.tree._tree_nodes.values()}  # noqa: SLF001
+        assert "pg-node-4" in app.inspector.history.live.nodes
+        tree_ids = {node.data for node in app.inspector.tree._tree_nodes.values()}  # noqa: SLF001
         assert "pg-node-0" in tree_ids, "new root nodes show up in the tree"
         assert f"{SAMPLE_RUN_EVENTS + count} events" in static_text(app.query_one("#header"))
         assert "s3cret-pw" not in all_text(app)
@@ -125,15 +125,15 @@ async def test_a_type_filter_and_a_search_run_on_postgres(pg_url: str) -> None:
     assert tools > 0 and searched
     app = AgentTuiApp(pg_url, types=["tool_invoked"])
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.events_list.source.filtered and not app.busy, "the filtered view")
-        assert app.events_list.count == tools
+        await wait_for(pilot, lambda: app.inspector.events_list.source.filtered and not app.inspector.busy, "the filtered view")
+        assert app.inspector.events_list.count == tools
         await pilot.press("slash", *"WEB.search", "enter")  # case-insensitive, as on SQLite
-        await wait_for(pilot, lambda: app.matches is not None, "the search's matches")
-        assert list(app.matches) == searched
-        assert app.events_list.cursor_seq == searched[0]
+        await wait_for(pilot, lambda: app.inspector.search.matches is not None, "the search's matches")
+        assert list(app.inspector.search.matches) == searched
+        assert app.inspector.events_list.cursor_seq == searched[0]
         await pilot.press("escape", "escape")  # clear the search, then the type filter
-        await wait_for(pilot, lambda: not app.events_list.source.filtered, "the unfiltered view")
-        assert app.events_list.count == SAMPLE_RUN_EVENTS
+        await wait_for(pilot, lambda: not app.inspector.events_list.source.filtered, "the unfiltered view")
+        assert app.inspector.events_list.count == SAMPLE_RUN_EVENTS
 
 
 @pytest.mark.anyio
@@ -142,7 +142,7 @@ async def test_the_tree_shows_its_first_level_before_the_fold_on_postgres(pg_url
     """The tree's first level comes from the store's projections while the run folds. It was read
     with SQLiteStore(target) whatever the target, so on a postgresql:// URL it failed (silently)
     and the tree stayed empty until the fold was done."""
-    import agenttui.tui.app as app_module
+    import agenttui.tui.screens.inspector as app_module
 
     load_sample(pg_url)
     with open_store(pg_url, readonly=True) as store:
@@ -155,12 +155,12 @@ async def test_the_tree_shows_its_first_level_before_the_fold_on_postgres(pg_url
     app = AgentTuiApp(pg_url)
     try:
         async with app.run_test(size=SIZE) as pilot:
-            await wait_for(pilot, lambda: app.tree.source is not None, "the tree's first level before the fold", 30)
-            assert app.timeline is None  # (still folding: this is the store's level, not the History's)
-            assert sorted(app.tree.source.roots_at(0)) == sorted(roots)
-            assert "failed" not in app.notice
+            await wait_for(pilot, lambda: app.inspector.tree.source is not None, "the tree's first level before the fold", 30)
+            assert app.inspector.history is None  # (still folding: this is the store's level, not the History's)
+            assert sorted(app.inspector.tree.source.roots_at(0)) == sorted(roots)
+            assert "failed" not in app.inspector.notice
             release.set()
-            await wait_for(pilot, lambda: app.timeline is not None, "the fold", 30)
+            await wait_for(pilot, lambda: app.inspector.history is not None, "the fold", 30)
     finally:
         release.set()
 
@@ -170,10 +170,10 @@ async def test_the_app_waits_for_a_store_no_writer_has_created_yet(pg_url: str) 
     app = AgentTuiApp(pg_url)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: "waiting for" in static_text(app.query_one("#message")), "the waiting message")
-        assert app.reader is None
+        assert app.inspector.reader is None
         await asyncio.to_thread(load_sample, pg_url)  # a writer creates the schema and records the run
-        await wait_for(pilot, lambda: app.timeline is not None, "the run once the store exists", 20)
-        assert app.run_id == SAMPLE_RUN and app.events_list.count == SAMPLE_RUN_EVENTS
+        await wait_for(pilot, lambda: app.inspector.history is not None, "the run once the store exists", 20)
+        assert app.inspector.run_id == SAMPLE_RUN and app.inspector.events_list.count == SAMPLE_RUN_EVENTS
 
 
 @pytest.mark.anyio
@@ -201,8 +201,8 @@ def test_agenttui_open_uses_database_url(pg_url: str, monkeypatch: pytest.Monkey
         async def drive() -> None:
             app = AgentTuiApp(target, run_id=run_id, types=types)
             async with app.run_test(size=SIZE) as pilot:
-                await wait_for(pilot, lambda: app.timeline is not None, "the run to load")
-                seen.update(target=target, run=app.run_id, rows=app.events_list.count)
+                await wait_for(pilot, lambda: app.inspector.history is not None, "the run to load")
+                seen.update(target=target, run=app.inspector.run_id, rows=app.inspector.events_list.count)
 
         asyncio.run(drive())
         return 0
@@ -313,7 +313,7 @@ async def test_the_inspector_carries_on_when_the_server_drops_its_connections(pg
         opened_after = admin.execute("SELECT now()").fetchone()[0]
         app = AgentTuiApp(pg_url, poll_interval=0.1)
         async with app.run_test(size=SIZE) as pilot:
-            await wait_for(pilot, lambda: app.timeline is not None, "the run to load")
+            await wait_for(pilot, lambda: app.inspector.history is not None, "the run to load")
             killed = admin.execute(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'agenttui' "
                 "AND backend_start >= %s AND pid <> pg_backend_pid()", (opened_after,)).fetchone()[0]
@@ -321,16 +321,16 @@ async def test_the_inspector_carries_on_when_the_server_drops_its_connections(pg
             with open_store(pg_url) as writer:
                 writer.append([{"event_id": f"after-drop-{i}", "run_id": SAMPLE_RUN, "event_type": "tick",
                                 "payload": {}} for i in range(3)])
-            lst = app.events_list
+            lst = app.inspector.events_list
             await wait_for(pilot, lambda: lst.count >= SAMPLE_RUN_EVENTS + 3, "the events committed after the drop", 20)
             await pilot.pause(0.3)
             assert lst.count == SAMPLE_RUN_EVENTS + 3, "no event is shown twice"
             assert [lst.event(SAMPLE_RUN_EVENTS + i).event_id for i in (1, 2, 3)] == [
                 f"after-drop-{i}" for i in range(3)]
             try:  # the first use of the dropped connection fails (the list shows a placeholder) ...
-                app.reader.events_by_seqs(SAMPLE_RUN, [1])
+                app.inspector.reader.events_by_seqs(SAMPLE_RUN, [1])
             except psycopg.OperationalError:
                 pass
             # ... and the next one reconnects
-            assert app.reader.events_by_seqs(SAMPLE_RUN, [1])[1].seq == 1
-            assert app.notice == "", "the watcher's notice of the lost connection cleared once it read again"
+            assert app.inspector.reader.events_by_seqs(SAMPLE_RUN, [1])[1].seq == 1
+            assert app.inspector.notice == "", "the watcher's notice of the lost connection cleared once it read again"

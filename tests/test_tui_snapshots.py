@@ -53,8 +53,8 @@ def _settled(extra: Callable[[AgentTuiApp], bool] = lambda app: True) -> Callabl
         app: AgentTuiApp = pilot.app
 
         def ready() -> bool:
-            return (app.timeline is not None and app.events_list.count > 0 and not app.busy
-                    and app.detail.event is not None and extra(app))
+            return (app.inspector.history is not None and app.inspector.events_list.count > 0 and not app.inspector.busy
+                    and app.inspector.detail.event is not None and extra(app))
 
         await wait_for(pilot, ready, "the run to load and the detail pane to show the selected event")
 
@@ -92,8 +92,8 @@ def test_type_filter_applied(snap_compare, tmp_path: Path) -> None:
     db = make_db(tmp_path / "run.db")
 
     def filtered(app: AgentTuiApp) -> bool:
-        return (not isinstance(app.screen, TypePicker) and app.events_list.source.filtered
-                and app.events_list.count == 48 and not app.busy)
+        return (not isinstance(app.screen, TypePicker) and app.inspector.events_list.source.filtered
+                and app.inspector.events_list.count == 48 and not app.inspector.busy)
 
     run_before = _after_keys("t", "n", "down", "space", "down", "space", "enter", until=filtered)
     assert snap_compare(_app(db), terminal_size=TERMINAL, run_before=run_before)
@@ -103,7 +103,7 @@ def test_replayed_state(snap_compare, tmp_path: Path) -> None:
     """Two steps back and 5% more: the tree, header and slider show the run as of event #173."""
     db = make_db(tmp_path / "run.db")
     run_before = _after_keys("left_square_bracket", "left_square_bracket", "left_curly_bracket",
-                             until=lambda app: app.replay == 170)
+                             until=lambda app: app.inspector.replay == 170)
     assert snap_compare(_app(db), terminal_size=TERMINAL, run_before=run_before)
 
 
@@ -112,9 +112,9 @@ def test_search_with_every_match_marked(snap_compare, tmp_path: Path) -> None:
     db = make_db(tmp_path / "run.db")
 
     def second_match(app: AgentTuiApp) -> bool:
-        matches = app.matches
-        return (matches is not None and len(matches) > 1 and not app.busy
-                and app.events_list.cursor_seq == matches[1])
+        matches = app.inspector.search.matches
+        return (matches is not None and len(matches) > 1 and not app.inspector.busy
+                and app.inspector.events_list.cursor_seq == matches[1])
 
     run_before = _after_keys("slash", *"web.search", "enter", "n", until=second_match)
     assert snap_compare(_app(db), terminal_size=TERMINAL, run_before=run_before)
@@ -136,6 +136,6 @@ def test_hostile_payload_is_shown_literally(snap_compare, tmp_path: Path) -> Non
     db = make_db(tmp_path / "run.db", HOSTILE_EVENTS)
 
     def hostile_selected(app: AgentTuiApp) -> bool:
-        return app.detail.event is not None and app.detail.event.event_id == "hostile-tool"
+        return app.inspector.detail.event is not None and app.inspector.detail.event.event_id == "hostile-tool"
 
     assert snap_compare(_app(db), terminal_size=TERMINAL, run_before=_settled(hostile_selected))
