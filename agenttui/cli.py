@@ -160,7 +160,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     try:
         with open_store(target, max_payload_bytes=args.max_payload_bytes) as store:
             with _progress(f"importing {os.path.basename(name)}", None, enabled=not args.quiet) as update:
-                report = importer(store, source, progress=update)
+                options = {"atomic": not args.commit_batches} if fmt == "jsonl" else {}
+                report = importer(store, source, progress=update, **options)
     finally:
         if source is not sys.stdin.buffer:
             source.close()
@@ -691,6 +692,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-payload-bytes", type=int_in(2, MAX_PAYLOAD_LIMIT, why="PostgreSQL's largest field"),
                    default=DEFAULT_MAX_PAYLOAD_BYTES, metavar="N",
                    help=f"refuse events whose payload is larger (default {DEFAULT_MAX_PAYLOAD_BYTES:,})")
+    p.add_argument("--commit-batches", action="store_true",
+                   help="JSONL: commit every batch of lines as it is stored, for files too big for one transaction "
+                        "or to watch them arrive; a failed import then keeps the batches before the failure "
+                        "(default: the whole file in one transaction, stored all or nothing, seen by readers "
+                        "when it ends)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=cmd_import)

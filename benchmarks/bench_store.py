@@ -45,12 +45,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
+import orjson
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _workload import COMMON_TERM, RARE_TERM, workload, write_jsonl  # noqa: E402
 from agenttui.store import Event, RunState, SQLiteStore, parse_json_line  # noqa: E402
 from agenttui.store.schema import MIGRATIONS, SCHEMA_VERSION  # noqa: E402
-from agenttui.store.sqlite import EVENT_COLUMNS, row_to_event  # noqa: E402
+from agenttui.store.rows import EVENT_COLUMNS, row_to_event  # noqa: E402
 
 BARE_TXN_ROWS = 10_000
 IMPORT_BATCH = 5_000
@@ -127,11 +129,15 @@ def _now() -> str:
 
 
 def bare_import(conn: sqlite3.Connection, jsonl: str, seqs: dict[str, int]) -> int:
-    """The baseline importer: stdlib json, a per-run sequence, executemany in 10k-row transactions."""
+    """The baseline importer: orjson (as the store uses), a per-run sequence, executemany in 10k-row
+    transactions."""
     created = _now()
     rows: list[tuple] = []
     n = 0
-    dumps, loads = json.dumps, json.loads
+    loads = orjson.loads
+
+    def dumps(value: Any) -> str:
+        return orjson.dumps(value).decode()
 
     def flush() -> None:
         conn.execute("BEGIN IMMEDIATE")
@@ -255,7 +261,10 @@ def _events_of(batch: list[dict[str, Any]]) -> list[Event]:
 
 def bare_append_batches(conn: sqlite3.Connection, batches: Iterable[list[Event]], seqs: dict[str, int]) -> int:
     created = _now()
-    dumps = json.dumps
+
+    def dumps(value: Any) -> str:
+        return orjson.dumps(value).decode()
+
     n = 0
     for batch in batches:
         rows = []

@@ -35,7 +35,7 @@ from .upcast import UpcasterRegistry
 DEFAULT_SNAPSHOT_EVERY = 10_000
 #: Runs whose folded state a writer keeps in memory between appends.
 STATE_CACHE_RUNS = 8
-_SNAPSHOT_UPSERT = (
+SNAPSHOT_UPSERT = (
     "INSERT INTO snapshots (run_id, position, seq, fold_version, state, created_at) VALUES (?,?,?,?,?,?) "
     "ON CONFLICT (run_id, position) DO UPDATE SET seq = excluded.seq, fold_version = excluded.fold_version, "
     "state = excluded.state, created_at = excluded.created_at")
@@ -100,9 +100,6 @@ class BaseStore:
         """Delete the events stamped before `cutoff`, with the permission only retention holds."""
         raise NotImplementedError
 
-    def _refuse_unstorable(self, batch: list[Event]) -> None:
-        """Refuse what this backend cannot store though the envelope allows it (default: nothing)."""
-
     #: True when `_insert(check_existing=False)` skips the duplicate check (SQLite's fast path):
     #: a stored id then fails the batch, which is redone once with the check.
     _optimistic_insert = False
@@ -146,18 +143,29 @@ class BaseStore:
         stored are skipped (idempotent retries); a batch made only of those succeeds unchecked.
         """
         self._refuse_if_readonly()
+        batch, payloads = self._prepare(events)
+        with self._lock:
+            return self._append_items(batch, payloads, expected_version)
+
+    def _prepare(self, events: Event | Mapping[str, Any] | Iterable[Event | Mapping[str, Any]], *,
+                 validated: bool = False) -> tuple[list[Event], list[str]]:
+        """Validate a batch and serialise its payloads, before any SQL: a refusal (EnvelopeError
+        naming "event i (id)") leaves an open transaction untouched, so a bulk load can skip that
+        event and go on. validated=True: the events come from parse_json_line/parse_envelope,
+        which ran validate_event's checks already (the payload is still serialised and sized)."""
         if isinstance(events, (Event, Mapping)):
             events = [events]
         batch: list[Event] = []
         payloads: list[str] = []
         max_bytes = self.max_payload_bytes
         for i, e in enumerate(events):  # one pass: this loop is per event on every write path
-            try:
-                e = validate_event(e) if isinstance(e, Event) else parse_envelope(e, strict=False)
-            except EnvelopeError as exc:
-                eid = e.event_id if isinstance(e, Event) else e.get("event_id") if isinstance(e, Mapping) else None
-                shown = eid.encode("utf-8", "backslashreplace").decode() if isinstance(eid, str) else ""
-                raise exc.at(f"event {i}" + (f" ({shown})" if shown else "")) from None
+            if not validated:
+                try:
+                    e = validate_event(e) if isinstance(e, Event) else parse_envelope(e, strict=False)
+                except EnvelopeError as exc:
+                    eid = e.event_id if isinstance(e, Event) else e.get("event_id") if isinstance(e, Mapping) else None
+                    shown = eid.encode("utf-8", "backslashreplace").decode() if isinstance(eid, str) else ""
+                    raise exc.at(f"event {i}" + (f" ({shown})" if shown else "")) from None
             try:
                 payloads.append(dumps_payload(e.payload, max_bytes=max_bytes))
                 if e.metadata is not None:  # checked like the payload: NaN would silently become null
@@ -165,24 +173,28 @@ class BaseStore:
             except EnvelopeError as exc:
                 raise exc.at(f"event {i} ({e.event_id})") from None
             batch.append(e)
-        self._refuse_unstorable(batch)
-        with self._lock:
-            return self._append_items(batch, payloads, expected_version)
+        return batch, payloads
+
+    @staticmethod
+    def _unique_items(batch: list[Event], payloads: list[str], result: AppendResult) -> list[Item]:
+        """The batch as items without its repeated event ids (the first of each kept, the rest counted)."""
+        items: list[Item] = list(zip(batch, payloads))
+        if len({e.event_id for e in batch}) == len(batch):  # one C-level pass tells if any repeat
+            return items
+        seen: set[str] = set()
+        items = []
+        for e, pl in zip(batch, payloads):
+            if e.event_id in seen:
+                result.duplicates += 1
+                continue
+            seen.add(e.event_id)
+            items.append((e, pl))
+        return items
 
     def _append_items(self, batch: list[Event], payloads: list[str],
                       expected_version: int | Mapping[str, int] | None) -> AppendResult:
         result = AppendResult()
-        # duplicates inside the batch: keep the first (the set tells in one C-level pass if any)
-        items: list[Item] = list(zip(batch, payloads))
-        if len({e.event_id for e in batch}) != len(batch):
-            seen: set[str] = set()
-            items = []
-            for e, pl in zip(batch, payloads):
-                if e.event_id in seen:
-                    result.duplicates += 1
-                    continue
-                seen.add(e.event_id)
-                items.append((e, pl))
+        items = self._unique_items(batch, payloads, result)
         if not self._optimistic_insert:
             with self._transaction() as tx:
                 self._insert(tx, items, expected_version, result, check_existing=True)
@@ -203,6 +215,24 @@ class BaseStore:
             with self._transaction() as tx:
                 self._insert(tx, items, expected_version, result, check_existing=True)
         return result
+
+    # ------------------------------------------------------------------ bulk loads
+    def bulk(self, *, atomic: bool = True, optimistic: bool = True) -> AbstractContextManager[Any]:
+        """A session for appending many batches (an import): `session.append(events)` per batch.
+
+        atomic=True: every batch goes into one transaction, committed when the block ends; if the
+        block raises, nothing of it is stored (readers see the whole load at once, at its commit).
+        atomic=False: each batch commits on its own, as `append` does (for streaming files too big
+        to hold in one transaction). optimistic: the backend may skip per-batch duplicate checks
+        against events stored earlier in the same session, raising BulkConflict (nothing stored)
+        if it meets one, so the caller can redo the load with optimistic=False.
+        """
+        from .bulk import CommittedBatches, HeldTransaction
+
+        self._refuse_if_readonly()
+        if not atomic:
+            return CommittedBatches(self)
+        return HeldTransaction(self)
 
     def _fold_batch(self, states: dict[str, RunState], items: list[Item], run_ids: list[str]
                     ) -> dict[str, tuple[dict[str, None], dict[tuple[str, str], None]]]:
@@ -303,14 +333,19 @@ class BaseStore:
     def _maybe_snapshot(self, tx: Any, state: RunState, force: bool = False) -> None:
         """Checkpoint the run's fold when `snapshot_every` events (or twice its node count, so a
         huge tree is not re-serialised too often) have been folded since the last checkpoint."""
+        row = self._snapshot_row(state, force)
+        if row is not None:
+            tx.execute(SNAPSHOT_UPSERT, row)
+
+    def _snapshot_row(self, state: RunState, force: bool = False) -> tuple | None:
+        """The parameters of _SNAPSHOT_UPSERT when the run is due a checkpoint (see _maybe_snapshot)."""
         last = self._last_snapshot_seq.get(state.run_id, 0)
         seq = state.run["last_seq"]
         since = seq - last
         if since <= 0 or (not force and since < max(self.snapshot_every, 2 * len(state.nodes))):
-            return
-        tx.execute(_SNAPSHOT_UPSERT, (state.run_id, state.position, seq, FOLD_VERSION,
-                                      encode_snapshot(state), now_timestamp()))
+            return None
         self._last_snapshot_seq[state.run_id] = seq
+        return (state.run_id, state.position, seq, FOLD_VERSION, encode_snapshot(state), now_timestamp())
 
     def snapshot(self, run_id: str) -> None:
         """Write a checkpoint of the run's current fold now (the store also does so periodically)."""

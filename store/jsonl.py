@@ -103,18 +103,53 @@ def import_jsonl(
     batch_size: int = IMPORT_BATCH,
     progress: Progress | None = None,
     max_errors: int = MAX_KEPT_ERRORS,
+    atomic: bool = True,
 ) -> ImportReport:
     """Append every valid line of a JSONL file (path or binary stream) to `store`.
 
     Bad lines (malformed JSON, invalid UTF-8, NaN, missing fields, over the store's payload limit,
     nesting over 1024 levels) are reported by line number; they never stop the import.
     progress(bytes_done, total_bytes_or_None) is called after each batch.
+
+    atomic=True (the default): the file's good lines are stored in one transaction, so an import
+    that fails (or is killed) part-way stores nothing of the file, and readers see all of it at
+    once when it commits. atomic=False commits every batch as it goes (a file too big for one
+    transaction, or a stream to be followed as it is read); a failure then keeps the batches
+    committed before it.
     """
     if isinstance(source, (str, os.PathLike)):
         with open(source, "rb") as fh:
-            return import_jsonl(store, fh, batch_size=batch_size, progress=progress, max_errors=max_errors)
+            return import_jsonl(store, fh, batch_size=batch_size, progress=progress, max_errors=max_errors,
+                                atomic=atomic)
+    bulk = getattr(store, "bulk", None)
+    if bulk is None:  # a store without bulk sessions: each batch is one append
+        return _import(lambda events, validated: store.append(events), source, batch_size, progress, max_errors,
+                       getattr(store, "max_payload_bytes", None))
+    rewind = _position(source) if atomic else None
+    if rewind is not None:
+        from .bulk import BulkConflict
+
+        try:
+            with bulk(atomic=True, optimistic=True) as session:
+                return _import(session.append, source, batch_size, progress, max_errors, store.max_payload_bytes)
+        except BulkConflict:  # an id repeats across batches: nothing was stored; redo with checks
+            source.seek(rewind)
+    with bulk(atomic=atomic, optimistic=False) as session:
+        return _import(session.append, source, batch_size, progress, max_errors, store.max_payload_bytes)
+
+
+def _position(source: IO[bytes]) -> int | None:
+    """Where a seekable source stands now (to read it again), None for a pipe."""
+    try:
+        return source.tell() if source.seekable() else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _import(append: Callable[..., Any], source: IO[bytes], batch_size: int, progress: Progress | None,
+            max_errors: int, max_bytes: int | None) -> ImportReport:
     report = ImportReport(max_errors=max_errors)
-    max_bytes = getattr(store, "max_payload_bytes", None) or (16 * 1024 * 1024)
+    max_bytes = max_bytes or (16 * 1024 * 1024)
     line_limit = max_bytes + ENVELOPE_SLACK
     total = _total_size(source)
     done = 0
@@ -149,13 +184,13 @@ def import_jsonl(
         batch.append((line_no, event))
         batch_bytes += len(line)
         if len(batch) >= batch_size or batch_bytes >= IMPORT_BATCH_BYTES:
-            _flush(store, batch, report, max_bytes)
+            _flush(append, batch, report)
             batch = []
             batch_bytes = 0
             if progress:
                 progress(done, total)
     if batch:
-        _flush(store, batch, report, max_bytes)
+        _flush(append, batch, report)
     if progress:
         progress(done, total)
     report.errors.sort()  # a line refused inside a batch is found after later ones
@@ -187,7 +222,7 @@ def _check_storable(event: Event, max_bytes: int) -> None:
         dumps_payload(event.metadata, max_bytes=max_bytes, name="metadata")
 
 
-def _flush(store: Any, batch: list[tuple[int, Event]], report: ImportReport, max_bytes: int) -> None:
+def _flush(append: Callable[..., Any], batch: list[tuple[int, Event]], report: ImportReport) -> None:
     """Append one batch; if the store refuses one of its events, name that line and keep the rest.
 
     Every line was validated with the store's rules before it joined the batch, so this is the
@@ -196,7 +231,7 @@ def _flush(store: Any, batch: list[tuple[int, Event]], report: ImportReport, max
     same way. A refusal it does not pin on one event is narrowed down by halving the batch.
     """
     try:
-        result = store.append([e for _, e in batch])
+        result = append([e for _, e in batch], validated=True)
     except EnvelopeError as exc:
         if len(batch) == 1:
             report.fail(batch[0][0], exc.reason)
@@ -204,14 +239,14 @@ def _flush(store: Any, batch: list[tuple[int, Event]], report: ImportReport, max
         bad = _refused_index(exc, batch)
         if bad is None:
             mid = len(batch) // 2
-            _flush(store, batch[:mid], report, max_bytes)
-            _flush(store, batch[mid:], report, max_bytes)
+            _flush(append, batch[:mid], report)
+            _flush(append, batch[mid:], report)
             return
         if bad:
-            _flush(store, batch[:bad], report, max_bytes)
+            _flush(append, batch[:bad], report)
         report.fail(batch[bad][0], exc.reason)
         if bad + 1 < len(batch):
-            _flush(store, batch[bad + 1:], report, max_bytes)
+            _flush(append, batch[bad + 1:], report)
         return
     report.stored += result.stored
     report.duplicates += result.duplicates

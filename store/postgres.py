@@ -32,7 +32,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from .base import DEFAULT_SNAPSHOT_EVERY, BaseStore, Item, hash_stored_events
 from .chain import event_hash
-from .envelope import DEFAULT_MAX_PAYLOAD_BYTES, Event, EnvelopeError, now_timestamp
+from .envelope import DEFAULT_MAX_PAYLOAD_BYTES, now_timestamp
 from .errors import ConcurrencyError, ImmutableEventError, NotAStoreError, SchemaError, SchemaTooNewError
 from .errors import StoreUnavailableError  # noqa: F401  (re-exported: it used to live here)
 from .fold import EDGE_COLUMNS, NODE_COLUMNS, RUN_COLUMNS, RunState
@@ -250,12 +250,6 @@ class PostgresStore(BaseStore):
             raise
 
     # ------------------------------------------------------------------------------- writing
-    def _refuse_unstorable(self, batch: list[Event]) -> None:
-        for i, e in enumerate(batch):
-            if "\x00" in e.event_type:  # PostgreSQL text cannot hold NUL (ids are checked upstream)
-                raise EnvelopeError("event_type contains a NUL character", field="event_type",
-                                    where=f"event {i} ({e.event_id})")
-
     def _insert(self, tx: "_QmarkConnection", items: list[Item], expected_version: Any, result: AppendResult,
                 *, check_existing: bool) -> None:
         """COPY the batch in; always checks for stored ids (one round trip with the runs' versions)."""

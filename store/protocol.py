@@ -60,6 +60,17 @@ class EventStore(Protocol):
         previous event of its run. Waits for other writers instead of failing while they commit.
         """
 
+    def bulk(self, *, atomic: bool = True, optimistic: bool = True) -> Any:
+        """A context manager for a load of many batches: `with store.bulk() as s: s.append(batch)`.
+
+        Each `s.append` keeps `append`'s per-event guarantees and returns its AppendResult.
+        atomic=True: the whole load is one transaction, committed when the block ends; if it
+        raises (or the process dies), nothing of the load is stored, and readers see it all at
+        its commit. atomic=False: each batch commits on its own. optimistic=True lets a backend
+        skip checks against ids stored earlier in the same load; if one repeats, the block raises
+        store.bulk.BulkConflict with nothing stored, and the caller redoes it with optimistic=False.
+        """
+
     def snapshot(self, run_id: str) -> None:
         """Checkpoint the run's fold now, so state_at near the end of the run starts from it."""
 

@@ -21,25 +21,14 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import orjson
 
-from .base import DEFAULT_SNAPSHOT_EVERY, STATE_CACHE_RUNS, BaseStore, Item, hash_stored_events  # noqa: F401
+from .base import DEFAULT_SNAPSHOT_EVERY, SNAPSHOT_UPSERT, BaseStore, Item, hash_stored_events
 from .chain import event_hash
-from .envelope import DEFAULT_MAX_PAYLOAD_BYTES, Event, now_timestamp
+from .envelope import DEFAULT_MAX_PAYLOAD_BYTES, now_timestamp
 from .errors import (
     ConcurrencyError, ImmutableEventError, NotAStoreError, SchemaError, SchemaTooNewError, StoreLockedError,
 )
 from .fold import EDGE_COLUMNS, NODE_COLUMNS, RUN_COLUMNS, RunState
-# Names other modules imported from here before the shared half moved to rows.py/base.py: still here.
-from .rows import (  # noqa: F401
-    EVENT_COLUMNS, PAGE_CHARS, RETENTION_LOG_INSERT, AppendResult, EventFilter, content_stats, retention_log_row,
-    row_to_event, state_graph,
-)
-from .rows import casefold_text as _casefold
-from .rows import dict_from_row as _dict_from_row  # noqa: F401
-from .rows import dump_json as _dump_json  # noqa: F401
-from .rows import fix_node_id as _fix_node_id  # noqa: F401
-from .rows import load_json as _load_json  # noqa: F401
-from .rows import row_values as _row_values
-from .rows import whoami as _whoami  # noqa: F401
+from .rows import AppendResult, casefold_text, content_stats, row_values
 from .schema import APPLICATION_ID, HASH_CHAIN_VERSION, MIGRATIONS, SCHEMA_VERSION, V3_RESTORE_UPDATE_GUARD
 from .upcast import UpcasterRegistry, upcasters as default_upcasters
 
@@ -99,7 +88,8 @@ def _fix_keys_sql(table: str, key: Sequence[str], indexed: Sequence[str]) -> str
             f"WHERE {' AND '.join(f'{k} = ?' for k in key)} AND ({' OR '.join(f'{c} IS NOT ?' for c in indexed)})")
 
 
-def _fix_keys_params(columns: Sequence[str], key: Sequence[str], indexed: Sequence[str]) -> Callable[[Sequence[Any]], tuple]:
+def _fix_keys_params(columns: Sequence[str], key: Sequence[str], indexed: Sequence[str]
+                     ) -> Callable[[Sequence[Any]], tuple]:
     """Maps a row (in `columns` order) to _fix_keys_sql's parameters."""
     return operator.itemgetter(*[columns.index(c) for c in (*indexed, *key, *indexed)])
 
@@ -174,7 +164,7 @@ class SQLiteStore(BaseStore):
                 if p.parent and not p.parent.exists():
                     p.parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            conn.create_function("agenttui_casefold", 1, _casefold, deterministic=True)
+            conn.create_function("agenttui_casefold", 1, casefold_text, deterministic=True)
             # retention's permission to delete events: only this connection, only inside a pass
             conn.create_function("agenttui_retention_allowed", 0, lambda: 1 if self._deleting else 0)
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
@@ -312,12 +302,7 @@ class SQLiteStore(BaseStore):
     def _insert(self, conn: sqlite3.Connection, items: list[Item], expected_version: Any, result: AppendResult,
                 *, check_existing: bool) -> None:
         if check_existing:
-            existing: set[str] = set()
-            ids = [e.event_id for e, _ in items]
-            for i in range(0, len(ids), 5000):
-                chunk = ids[i:i + 5000]
-                existing.update(r[0] for r in conn.execute(
-                    f"SELECT event_id FROM events WHERE event_id IN ({','.join('?' * len(chunk))})", chunk))
+            existing = stored_ids(conn, [e.event_id for e, _ in items])
             result.duplicates += len(existing)
             # a retry whose events are all stored still learns where its runs stand (runs that grow
             # below get their new version instead)
@@ -333,10 +318,27 @@ class SQLiteStore(BaseStore):
             if actual != v:
                 raise ConcurrencyError(r, v, actual)
         row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
-        position = row[0] if row else 0
+        heads = {r: (s.run["last_seq"], self._chain_prev(conn, r, s.run["last_seq"])) for r, s in states.items()}
+        done = AppendResult()  # counted into `result` once the statements ran (a failure is retried)
+        for sql, rows in self._write_plan(items, run_ids, states, heads, row[0] if row else 0, done):
+            conn.executemany(sql, rows)
+        self._heads.update(heads)
+        result.stored += done.stored
+        result.versions.update(done.versions)
+        result.first_position, result.last_position = done.first_position, done.last_position
+
+    def _write_plan(self, items: list[Item], run_ids: list[str], states: Mapping[str, RunState],
+                    heads: dict[str, tuple[int, bytes]], position: int, result: AppendResult
+                    ) -> list[tuple[str, list]]:
+        """Number, hash and fold a batch of new events: the statements that store it, in order.
+
+        heads: per run, (last seq, hash of that event) before the batch; updated to after it.
+        Nothing here touches the database, so a bulk load can compute the next batch's plan
+        while another thread executes this one.
+        """
         created = now_timestamp()
-        seqs = {r: s.run["last_seq"] for r, s in states.items()}
-        prevs = {r: self._chain_prev(conn, r, seq) for r, seq in seqs.items()}
+        seqs = {r: h[0] for r, h in heads.items()}
+        prevs = {r: h[1] for r, h in heads.items()}
         rows = []
         add_row = rows.append
         dumps = orjson.dumps
@@ -353,30 +355,52 @@ class SQLiteStore(BaseStore):
                                                 e.timestamp, pl, e.node_id, meta_text, created)
             add_row((position, e.event_id, run_id, seq, e.event_type, e.timestamp, pl, e.node_id, meta_text,
                      created, digest))
-        conn.executemany(_INSERT_EVENT_SQL, rows)
-        for r, digest in prevs.items():
-            self._heads[r] = (seqs[r], digest)
-        dirty = self._fold_batch(states, items, run_ids)
+        for r in seqs:
+            heads[r] = (seqs[r], prevs[r])
+        plan: list[tuple[str, list]] = [(_INSERT_EVENT_SQL, rows)]
+        dirty = self._fold_batch(states, items, run_ids)  # type: ignore[arg-type]
         for r in run_ids:
-            self._write_projection(conn, states[r], dirty[r][0], dirty[r][1])
-            self._maybe_snapshot(conn, states[r])
+            plan.extend(self._projection_plan(states[r], dirty[r][0], dirty[r][1]))
+            snapshot = self._snapshot_row(states[r])
+            if snapshot is not None:
+                plan.append((SNAPSHOT_UPSERT, [snapshot]))
             result.versions[r] = states[r].run["last_seq"]
         result.stored += len(rows)
-        result.first_position = rows[0][0]
+        if result.first_position is None:
+            result.first_position = rows[0][0]
         result.last_position = rows[-1][0]
+        return plan
+
+    @staticmethod
+    def _projection_plan(state: RunState, nodes: Iterable[str], edges: Iterable[tuple[str, str]]
+                         ) -> list[tuple[str, list]]:
+        """The statements that upsert the run's row and the named node and edge rows."""
+        run_row = row_values(state.run, RUN_COLUMNS)
+        plan: list[tuple[str, list]] = [
+            (_FIX_RUN_SQL, [_fix_run_params(run_row)]),  # first: the upsert leaves these alone
+            (_UPSERT_RUN_SQL, [run_row]),
+        ]
+        if nodes:
+            all_nodes = state.nodes
+            rows = [row_values(all_nodes[n], NODE_COLUMNS) for n in nodes]
+            plan.append((_FIX_NODE_SQL, list(map(_fix_node_params, rows))))
+            plan.append((_UPSERT_NODE_SQL, rows))
+        if edges:
+            plan.append((_UPSERT_EDGE_SQL, [row_values(state.edges[k], EDGE_COLUMNS) for k in edges]))
+        return plan
 
     def _write_projection(self, conn: sqlite3.Connection, state: RunState, nodes: Iterable[str],
                           edges: Iterable[tuple[str, str]]) -> None:
-        run_row = _row_values(state.run, RUN_COLUMNS)
-        conn.execute(_FIX_RUN_SQL, _fix_run_params(run_row))  # first: the upsert leaves these alone
-        conn.execute(_UPSERT_RUN_SQL, run_row)
-        if nodes:
-            all_nodes = state.nodes
-            rows = [_row_values(all_nodes[n], NODE_COLUMNS) for n in nodes]
-            conn.executemany(_FIX_NODE_SQL, map(_fix_node_params, rows))
-            conn.executemany(_UPSERT_NODE_SQL, rows)
-        if edges:
-            conn.executemany(_UPSERT_EDGE_SQL, [_row_values(state.edges[k], EDGE_COLUMNS) for k in edges])
+        for sql, rows in self._projection_plan(state, nodes, edges):
+            conn.executemany(sql, rows)
+
+    def bulk(self, *, atomic: bool = True, optimistic: bool = True) -> Any:
+        if atomic and optimistic and self.path not in ("", ":memory:") and not self.path.startswith("file:"):
+            from .bulk import PipelinedLoad
+
+            self._refuse_if_readonly()
+            return PipelinedLoad(self)
+        return super().bulk(atomic=atomic, optimistic=optimistic)
 
     def _delete_events_before(self, tx: sqlite3.Connection, cutoff: str) -> None:
         """The DELETE, with agenttui_retention_allowed() answering 1 for its duration only: the
@@ -414,6 +438,16 @@ class SQLiteStore(BaseStore):
 
 
 # ------------------------------------------------------------------------------------ helpers
+
+def stored_ids(conn: sqlite3.Connection, ids: Sequence[str]) -> set[str]:
+    """Which of `ids` the events table holds (chunks of 5,000 parameters)."""
+    found: set[str] = set()
+    for i in range(0, len(ids), 5000):
+        chunk = ids[i:i + 5000]
+        found.update(r[0] for r in conn.execute(
+            f"SELECT event_id FROM events WHERE event_id IN ({','.join('?' * len(chunk))})", chunk))
+    return found
+
 
 def _is_lock_error(exc: sqlite3.OperationalError) -> bool:
     """SQLITE_BUSY or SQLITE_LOCKED (another connection holds the lock), whatever the extended code."""

@@ -67,7 +67,8 @@ def test_killing_agenttui_import_loses_nothing_committed(tmp_path: Path) -> None
         src = tmp_path / f"part-{trial}.jsonl"
         src.write_bytes(_jsonl((chunks[trial - 1] if trial else []) + chunks[trial]))
         p = ch.context().Process(target=ch.run_import, args=(
-            str(witness), str(tmp_path / "import.log"), ["import", str(db), str(src), "-q"], IMPORT_BATCH))
+            str(witness), str(tmp_path / "import.log"), ["import", str(db), str(src), "-q", "--commit-batches"],
+            IMPORT_BATCH))
         p.start()
         return p
 
@@ -77,7 +78,8 @@ def test_killing_agenttui_import_loses_nothing_committed(tmp_path: Path) -> None
     full = tmp_path / "all.jsonl"
     full.write_bytes(_jsonl(used))
     p = ch.context().Process(target=ch.run_import, args=(
-        str(witness), str(tmp_path / "final.log"), ["import", str(db), str(full), "-q"], IMPORT_BATCH))
+        str(witness), str(tmp_path / "final.log"), ["import", str(db), str(full), "-q", "--commit-batches"],
+        IMPORT_BATCH))
     p.start()
     p.join(60)
     assert p.exitcode == 0, (tmp_path / "final.log").read_text()

@@ -1,0 +1,271 @@
+"""Bulk loads (an import): many batches appended through one session, all or nothing by default.
+
+A session's `append(events)` keeps `append`'s guarantees per event (validation, idempotent event
+ids, per-run seq, the hash chain, projections folded in the same transaction) but spreads one
+transaction over the whole load, so a failed import leaves nothing of its file behind and readers
+see it at once, at its commit.
+
+Three kinds, chosen by `store.bulk(atomic=..., optimistic=...)`:
+- HeldTransaction: every batch inside one held transaction, each checked against the stored ids
+  (any backend).
+- CommittedBatches: each batch commits on its own (`append`), for files too big for one transaction.
+- PipelinedLoad (SQLite): the held transaction, with the database work on a second thread. The
+  calling thread validates, numbers, hashes and folds batch n+1 while the writer thread executes
+  batch n (sqlite3 releases the GIL while SQLite runs a statement), and into an empty store the
+  secondary indexes are built once at the end instead of row by row. It checks each batch against
+  the ids stored before the load, through a second connection (it sees the last commit, which is the
+  state before the load since the load holds the write lock); an id that repeats across batches of
+  the load itself is caught by the unique index and raised as BulkConflict after rolling back, so
+  the caller redoes the load with optimistic=False (see jsonl.import_jsonl).
+"""
+from __future__ import annotations
+
+import queue
+import sqlite3
+import sys
+import threading
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from .envelope import Event
+from .errors import AgentTuiError
+from .fold import RunState
+from .rows import AppendResult
+
+#: Plans (batches' statements) queued for the writer thread at most: bounds memory, keeps it busy.
+QUEUED_PLANS = 2
+#: Tables whose secondary indexes an empty store's load builds once at the end.
+_REINDEXED_TABLES = ("events", "nodes", "edges")
+
+Events = Event | Mapping[str, Any] | Iterable[Event | Mapping[str, Any]]
+
+
+class BulkConflict(AgentTuiError):
+    """An event id repeated across batches of one optimistic load; nothing of the load was stored."""
+
+
+def _raise_conflict(exc: BaseException) -> None:
+    """A unique-index refusal of an event id (on insert, or building the index) as BulkConflict."""
+    if isinstance(exc, sqlite3.IntegrityError) and "event_id" in str(exc):
+        raise BulkConflict("an event id repeats across batches of this load; nothing was stored") from None
+
+
+class CommittedBatches:
+    """Each batch committed on its own: `append` under the session's interface."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def __enter__(self) -> "CommittedBatches":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+    def append(self, events: Events, *, validated: bool = False) -> AppendResult:
+        return self.store.append(events)
+
+
+class HeldTransaction:
+    """Every batch in one transaction of the store's, each checked against the stored ids."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self._stack = ExitStack()
+        self._tx: Any = None
+
+    def __enter__(self) -> "HeldTransaction":
+        self._stack.enter_context(self.store._lock)
+        self._tx = self._stack.enter_context(self.store._transaction())
+        return self
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self._stack.__exit__(*exc)
+
+    def append(self, events: Events, *, validated: bool = False) -> AppendResult:
+        store = self.store
+        batch, payloads = store._prepare(events, validated=validated)
+        result = AppendResult()
+        store._insert(self._tx, store._unique_items(batch, payloads, result), None, result, check_existing=True)
+        return result
+
+
+class _Writer:
+    """The thread that executes plans, in order, on the load's connection."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.error: BaseException | None = None
+        self._queue: queue.Queue[list[tuple[str, list]] | None] = queue.Queue(QUEUED_PLANS)
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="agenttui-bulk-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            plan = self._queue.get()
+            try:
+                if plan is None:
+                    return
+                if self.error is None and not self._stop:
+                    for sql, rows in plan:
+                        self.conn.executemany(sql, rows)
+            except BaseException as exc:  # reported to the loading thread at its next call
+                self.error = exc
+            finally:
+                self._queue.task_done()
+
+    def submit(self, plan: list[tuple[str, list]]) -> None:
+        self.raise_error()
+        self._queue.put(plan)
+
+    def drain(self) -> None:
+        """Wait until every submitted plan is executed; raise what the thread met, if anything."""
+        self._queue.join()
+        self.raise_error()
+
+    def raise_error(self) -> None:
+        if self.error is not None:
+            _raise_conflict(self.error)
+            raise self.error
+
+    def close(self) -> None:
+        self._stop = True  # plans still queued are skipped: the load is being rolled back or is done
+        self._queue.put(None)
+        self._thread.join()
+
+
+class _Drained:
+    """The load's connection for the occasional read, once the writer has caught up."""
+
+    def __init__(self, writer: _Writer) -> None:
+        self._writer = writer
+
+    def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        self._writer.drain()
+        return self._writer.conn.execute(sql, params)
+
+
+class PipelinedLoad:
+    """SQLite: one transaction for the whole load, its SQL executed by a second thread."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self._stack = ExitStack()
+        self._writer: _Writer | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._indexes: list[str] = []
+        self._heads: dict[str, tuple[int, bytes]] = {}
+        self._position = 0
+
+    # ------------------------------------------------------------------ lifetime
+    def __enter__(self) -> "PipelinedLoad":
+        store = self.store
+        stack = self._stack
+        stack.enter_context(store._lock)
+        conn = stack.enter_context(store._transaction())
+        try:
+            store._forget_folds()  # every state is read inside this transaction
+            empty = conn.execute("SELECT 1 FROM events LIMIT 1").fetchone() is None
+            if empty:
+                self._drop_indexes(conn)
+            else:
+                self._reader = sqlite3.connect(f"{Path(store.path).resolve().as_uri()}?mode=ro", uri=True,
+                                               check_same_thread=False)
+                self._reader.execute("PRAGMA busy_timeout = 5000")
+            row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+            self._position = row[0] if row else 0
+            self._writer = _Writer(conn)
+        except BaseException:
+            self._close_helpers()
+            stack.close()
+            raise
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
+        if exc_type is None:
+            try:
+                self._finish()
+            except BaseException:
+                self._close_helpers()  # the writer first: the rollback below needs the connection idle
+                self._stack.__exit__(*sys.exc_info())
+                raise
+        self._close_helpers()
+        return self._stack.__exit__(exc_type, exc, tb)
+
+    def _finish(self) -> None:
+        writer = self._writer
+        assert writer is not None
+        writer.drain()
+        for sql in self._indexes:
+            try:
+                writer.conn.execute(sql)
+            except sqlite3.IntegrityError as exc:
+                _raise_conflict(exc)
+                raise
+
+    def _close_helpers(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def _drop_indexes(self, conn: sqlite3.Connection) -> None:
+        """Into an empty store, build the secondary indexes once at the end: sorting a million
+        keys costs a fraction of keeping five B-trees in order row by row (random uuid4 ids
+        especially). Dropped inside the load's transaction: a rollback or a crash restores them."""
+        marks = ",".join("?" * len(_REINDEXED_TABLES))
+        rows = conn.execute(f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+                            f"AND tbl_name IN ({marks}) ORDER BY name", _REINDEXED_TABLES).fetchall()
+        for name, sql in rows:
+            conn.execute(f'DROP INDEX "{name}"')
+            self._indexes.append(sql)
+
+    # ------------------------------------------------------------------ appending
+    def append(self, events: Events, *, validated: bool = False) -> AppendResult:
+        store = self.store
+        writer = self._writer
+        assert writer is not None, "append outside the session's block"
+        writer.raise_error()
+        batch, payloads = store._prepare(events, validated=validated)
+        result = AppendResult()
+        items = store._unique_items(batch, payloads, result)
+        if self._reader is not None and items:
+            from .sqlite import stored_ids
+
+            existing = stored_ids(self._reader, [e.event_id for e, _ in items])
+            if existing:
+                result.duplicates += len(existing)
+                items = [(e, pl) for e, pl in items if e.event_id not in existing]
+        if not items:
+            return result
+        run_ids = list(dict.fromkeys(e.run_id for e, _ in items))
+        states = {r: self._state(r) for r in run_ids}
+        heads = {r: self._head(r, states[r]) for r in run_ids}
+        plan = store._write_plan(items, run_ids, states, heads, self._position, result)
+        self._heads.update(heads)
+        self._position = result.last_position
+        writer.submit(plan)
+        return result
+
+    def _state(self, run_id: str) -> RunState:
+        """The run's fold: cached (this load holds the write lock, so nobody else moved it), or
+        read from the database once the writer has caught up."""
+        store = self.store
+        state = store._states.get(run_id)
+        if state is not None:
+            store._states.move_to_end(run_id)
+            return state
+        return store._state_for_write(_Drained(self._writer), run_id)
+
+    def _head(self, run_id: str, state: RunState) -> tuple[int, bytes]:
+        """(last seq, its hash) of the run, kept for every run of the load (the fold cache keeps
+        only a few runs, and the event indexes may be gone until the end)."""
+        head = self._heads.get(run_id)
+        last_seq = state.run["last_seq"]
+        if head is not None and head[0] == last_seq:
+            return head
+        return last_seq, self.store._chain_prev(_Drained(self._writer), run_id, last_seq)
