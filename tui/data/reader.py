@@ -103,6 +103,22 @@ class InspectorReader:
         """Every event of the run in seq order, `batch` at a time (what the fold reads)."""
         return self.store.timeline(run_id, batch=batch)
 
+    def events_after(self, run_id: str, after_position: int, *, batch: int) -> Iterator[Event]:
+        """The run's events past a position, in seq order, `batch` at a time (a window's fold)."""
+        return self.store.iter_events(EventFilter(run_id=run_id), after=after_position, batch=batch)
+
+    def snapshot_before(self, run_id: str, seq: int) -> tuple[int, int] | None:
+        """(position, seq) of the run's newest stored snapshot at or before `seq` that the installed
+        fold can read, None if there is none: where a window of its history can start."""
+        from agenttui.store.fold import FOLD_VERSION
+
+        return self._one("SELECT position, seq FROM snapshots WHERE run_id = ? AND seq <= ? AND fold_version = ? "
+                         "ORDER BY seq DESC LIMIT 1", (run_id, seq, FOLD_VERSION))
+
+    def state_at(self, run_id: str, position: int) -> Any:
+        """The run's folded state as of a position (the store starts from its nearest snapshot)."""
+        return self.store.state_at(run_id, position)
+
     def count_by_type(self, run_id: str) -> dict[str, int]:
         return self.store.count_by_type(run_id=run_id)
 

@@ -111,7 +111,7 @@ class _NodeHistory:
     """One node's life: when it appeared, its own events and its field changes."""
 
     __slots__ = ("node_id", "born", "own", "d_codes", "d_last", "c_vals", "c_last", "ts_late",
-                 "parent_since")
+                 "parent_since", "seed")
 
     def __init__(self, node_id: str, born: int) -> None:
         self.node_id = node_id          # the one copy of the id that edges and child lists share
@@ -123,6 +123,9 @@ class _NodeHistory:
         self.c_last: tuple | None = ()  # the last 5 counters recorded, while the fold holds the row
         self.ts_late: dict[int, str] | None = None  # own event index -> updated_at when it did not advance
         self.parent_since = -1          # index of the first edge into this node, -1 if none yet
+        #: a window's node that existed before it: (event_count, first_position, last_position,
+        #: updated_at) as of the seed state; None for a node born in this history
+        self.seed: tuple | None = None
 
 
 class History:
@@ -169,6 +172,56 @@ class History:
         self._mark_idx = array("i")
         self._mark_kind = array("B")
         self._nid_keys: dict[str | None, tuple] = {}  # nid -> nid_key(nid), for sorting siblings
+        # A window (`from_state`): the run index of this history's first event (internally every
+        # recorded index is local, 0 = that event; the public methods take and return run indices),
+        # and the seed state's run row (None: folded from nothing).
+        self._base = 0
+        self._seed_run: dict[str, Any] | None = None
+        self._seed_position = -1
+
+    @classmethod
+    def from_state(cls, state: RunState) -> History:
+        """A window of a run: a history that starts after `state` (a stored snapshot's, or any
+        state folded by the one fold) instead of from nothing. Its first event is run index
+        `state.run["event_count"]`; `first_index` says so, and `*_at` answers exactly for every
+        index from there on (what came before is the seed state, not recorded)."""
+        self = cls(state.run_id)
+        run = state.run
+        self._base = int(run["event_count"] or 0)
+        self._seed_run = dict(run)
+        self._seed_position = state.position
+        self._run_hot = [ChangeColumn(run[c], c in _RUN_INT_COLUMNS) for c in _RUN_HOT]
+        self._run_cold = [ChangeColumn(run[c], False) for c in _RUN_COLD]
+        self._hot_last = _run_hot_of(run)
+        self._cold_last = _run_cold_of(run)
+        self._run_err = run["error_count"]
+        fold_state = self._state
+        fold_state.run = dict(run)
+        fold_state.position = state.position
+        for node_id, row in state.nodes.items():
+            h = self._nodes[node_id] = _NodeHistory(node_id, 0)
+            h.seed = (row["event_count"], row["first_position"], row["last_position"], row["updated_at"])
+            desc = _desc_of(row)
+            h.d_codes.append(0)
+            h.d_codes.extend(self._encode(h.d_codes, desc, None))
+            h.d_last = desc
+            counts = _counts_of(row)
+            try:
+                h.c_vals.extend((0, *counts))
+            except OverflowError:
+                h.c_vals = widen(array("i"), (0, *counts))
+            h.c_last = counts
+            self._maybe_roots.append(node_id)
+            dict.__setitem__(fold_state.nodes, node_id, row)
+        for key, edge in state.edges.items():
+            self._add_edge(key, (edge["parent_nid"], edge["child_nid"], edge["metadata"], edge["created_at"]), 0)
+            dict.__setitem__(fold_state.edges, key, edge)
+        return self
+
+    @property
+    def first_index(self) -> int:
+        """The run index of this history's first event (0 unless it is a window, see from_state)."""
+        return self._base
 
     # ------------------------------------------------------------------------------- folding
     def extend(self, events: Iterable[Event]) -> int:
@@ -186,7 +239,7 @@ class History:
         hist = self._nodes
         hot_fields, cold_fields = self._run_hot, self._run_cold
         hot_last, cold_last = self._hot_last, self._cold_last
-        last_pos = positions[-1] if positions else -1
+        last_pos = positions[-1] if positions else self._seed_position
         i = len(positions)
         start = i
         try:
@@ -291,18 +344,7 @@ class History:
                     values = (edge["parent_nid"], edge["child_nid"], edge["metadata"], edge["created_at"])
                     log = self._edges.get(key)
                     if log is None:
-                        # keyed by the node ids the history already holds: the payload's copies go
-                        ph, ch = hist[key[0]], hist[key[1]]
-                        parent, child = ph.node_id, ch.node_id
-                        self._edges[(parent, child)] = array("i", (i, *map(self._code, values)))
-                        kids = self._kids.get(parent)
-                        if kids is None:
-                            kids = self._kids[parent] = []
-                            self._kids_since[parent] = array("i")
-                        kids.append(child)
-                        self._kids_since[parent].append(i)
-                        if ch.parent_since < 0:
-                            ch.parent_since = i
+                        self._add_edge(key, values, i)
                     elif self._decode(log[-_NE:]) != values:
                         log.extend((i, *map(self._code, values)))
 
@@ -312,14 +354,28 @@ class History:
                 i += 1
         finally:  # an event refused mid-batch leaves what came before it folded and recorded
             self._hot_last, self._cold_last = hot_last, cold_last
-            if len(state.nodes) > self.hot_rows:
+            if len(state.nodes) > self.hot_rows and positions:  # (a window's seed rows stay until it has events)
                 for node_id in state.nodes:
                     h = hist[node_id]
                     h.d_last = h.c_last = None
                 state.nodes.clear()
-            if len(state.edges) > self.hot_rows:
+            if len(state.edges) > self.hot_rows and positions:
                 state.edges.clear()
         return i - start
+
+    def _add_edge(self, key: tuple[str, str], values: tuple, i: int) -> None:
+        # keyed by the node ids the history already holds: the payload's copies go
+        ph, ch = self._nodes[key[0]], self._nodes[key[1]]
+        parent, child = ph.node_id, ch.node_id
+        self._edges[(parent, child)] = array("i", (i, *map(self._code, values)))
+        kids = self._kids.get(parent)
+        if kids is None:
+            kids = self._kids[parent] = []
+            self._kids_since[parent] = array("i")
+        kids.append(child)
+        self._kids_since[parent].append(i)
+        if ch.parent_since < 0:
+            ch.parent_since = i
 
     def _encode(self, prev: array, desc: tuple, last: tuple | None) -> list[int]:
         """Codes of a node's new desc: a value the last desc (`prev`'s tail) already had keeps its
@@ -335,10 +391,10 @@ class History:
     def _code(self, v: Any, shared: bool = False) -> int:
         """The code of a value in `_values`: None is 0; small ints, `shared` short strings and small
         flat dicts (a node's result, an edge's metadata: thousands alike) are stored once."""
-        t = type(v)
-        key: Any = None
         if v is None:
             return 0
+        t = type(v)
+        key: Any = None
         if (t is int and -1024 <= v <= 1024) or (shared and t is str and len(v) <= 64):
             key = (t, v)
         elif t is dict and len(v) <= 4 and all(type(x) in _FLAT for x in v.values()):
@@ -413,15 +469,20 @@ class History:
 
     # ---------------------------------------------------------------------- per-event columns
     def __len__(self) -> int:
-        return len(self._positions)
+        """The run index after the last event folded (the run's event count so far)."""
+        return self._base + len(self._positions)
 
     def check_index(self, i: int) -> int:
+        """The offset of run index i in this history's columns (negative i counts from the end)."""
         n = len(self._positions)
+        base = self._base
         if i < 0:
-            i += n
-        if not 0 <= i < n:
+            i += base + n
+        if not base <= i < base + n:
+            if base:
+                raise IndexError(f"event index {i} is outside this window's {base}..{base + n - 1}")
             raise IndexError(f"event index {i} is outside this run's 0..{n - 1}")
-        return i
+        return i - base
 
     def position_of_index(self, i: int) -> int:
         return self._positions[self.check_index(i)]
@@ -438,7 +499,9 @@ class History:
 
     def timestamp_text_at(self, i: int) -> str:
         """Event i's timestamp exactly as stored."""
-        i = self.check_index(i)
+        return self._ts_text(self.check_index(i))
+
+    def _ts_text(self, i: int) -> str:
         odd = self._odd_ts.get(i)
         if odd is not None:
             return odd
@@ -451,16 +514,16 @@ class History:
     def index_of_position(self, position: int) -> int | None:
         """Index of the last event at or before a global position (None before the run's first)."""
         k = self._positions.bisect_right(position)
-        return k - 1 if k else None
+        return k - 1 + self._base if k else None
 
     def index_of_seq(self, seq: int) -> int | None:
         """Index of the last event with a run sequence number at or before `seq`."""
         k = self._seqs.bisect_right(seq)
-        return k - 1 if k else None
+        return k - 1 + self._base if k else None
 
     def is_live(self, i: int | None) -> bool:
         """Whether index i shows the newest state (None means live)."""
-        return i is None or i >= len(self._positions) - 1
+        return i is None or i >= len(self) - 1
 
     def event_types(self) -> list[str]:
         """Every event type seen in the run, in order of first appearance."""
@@ -469,7 +532,9 @@ class History:
     def events_of(self, node_id: str) -> Sequence[int]:
         """Indices of the events whose node_id is `node_id` (for narrowing a list to one node)."""
         h = self._nodes.get(node_id)
-        return h.own if h is not None else array("i")
+        if h is None:
+            return array("i")
+        return h.own if not self._base else array("q", (k + self._base for k in h.own))
 
     # ------------------------------------------------------------------------- state at i
     def _ts_max_index(self, i: int) -> int:
@@ -483,11 +548,13 @@ class History:
             run[name] = f.at(i)
         for name, f in zip(_RUN_COLD, self._run_cold):
             run[name] = f.at(i)
-        run["event_count"] = i + 1
+        seed = self._seed_run
+        run["event_count"] = self._base + i + 1
         run["last_seq"] = self._seqs[i]
-        run["first_position"] = self._positions[0]
+        run["first_position"] = seed["first_position"] if seed is not None else self._positions[0]
         run["last_position"] = self._positions[i]
-        run["updated_at"] = self.timestamp_text_at(self._ts_max_index(i))
+        newest = self._ts_max_index(i)
+        run["updated_at"] = self._ts_text(newest) if newest >= 0 or seed is None else seed["updated_at"]
         return {c: run[c] for c in RUN_COLUMNS}
 
     def node_at(self, node_id: str, i: int) -> dict[str, Any] | None:
@@ -507,17 +574,22 @@ class History:
         node.update(zip(_NODE_COUNTS, h.c_vals[at:at + _N_COUNTS]))
         n_own = bisect_right(h.own, i)
         last = h.own[n_own - 1] if n_own else h.born
+        seed = h.seed
         node["node_id"] = node_id
         node["run_id"] = self.run_id
-        node["event_count"] = n_own
-        node["first_position"] = self._positions[h.born]
-        node["last_position"] = self._positions[last]
-        late = h.ts_late.get(last) if h.ts_late and n_own else None
-        node["updated_at"] = late if late is not None else self.timestamp_text_at(last)
+        node["event_count"] = n_own + (seed[0] if seed is not None else 0)
+        node["first_position"] = seed[1] if seed is not None else self._positions[h.born]
+        if seed is not None and not n_own:  # nothing of its own in the window yet: as seeded
+            node["last_position"], node["updated_at"] = seed[2], seed[3]
+        else:
+            node["last_position"] = self._positions[last]
+            late = h.ts_late.get(last) if h.ts_late and n_own else None
+            node["updated_at"] = late if late is not None else self._ts_text(last)
         return {c: node[c] for c in NODE_COLUMNS}
 
     def display_at(self, node_id: str, i: int) -> dict[str, Any] | None:
         """The fields a node's label shows (NODE_DISPLAY_FIELDS and a few more), cheaper than node_at."""
+        i -= self._base
         h = self._nodes.get(node_id)
         if h is None or h.born > i:
             return None
@@ -528,12 +600,14 @@ class History:
 
     def status_at(self, node_id: str, i: int) -> str | None:
         """Just the status (cheaper than node_at for colouring many nodes)."""
+        i -= self._base
         h = self._nodes.get(node_id)
         if h is None or h.born > i:
             return None
         return self._desc_value(h, i, _STATUS)
 
     def nid_at(self, node_id: str, i: int) -> str | None:
+        i -= self._base
         h = self._nodes.get(node_id)
         if h is None or h.born > i:
             return None
@@ -563,11 +637,11 @@ class History:
 
     def has_children_at(self, node_id: str, i: int) -> bool:
         since = self._kids_since.get(node_id)
-        return bool(since) and since[0] <= i
+        return bool(since) and since[0] <= i - self._base
 
     def child_count_at(self, node_id: str, i: int) -> int:
         since = self._kids_since.get(node_id)
-        return bisect_right(since, i) if since else 0
+        return bisect_right(since, i - self._base) if since else 0
 
     def roots_at(self, i: int) -> list[str]:
         """Nodes that existed at event i with no parent edge yet, in nid order."""
@@ -598,7 +672,7 @@ class History:
     def state_at_index(self, i: int) -> RunState:
         """A full RunState as of event i, equal to folding the run's first i+1 events from nothing."""
         i = self.check_index(i)
-        state = RunState(self.run_id, self.run_at(i), position=self._positions[i])
+        state = RunState(self.run_id, self.run_at(i + self._base), position=self._positions[i])
         for node_id, h in self._nodes.items():
             if h.born <= i:
                 state.nodes[node_id] = self._materialise(node_id, h, i)
@@ -616,29 +690,42 @@ class History:
     # ----------------------------------------------------------------------- the time axis
     def micros_at(self, i: int) -> int:
         """Event i's own timestamp, in epoch microseconds."""
-        return self._micros[i]
+        return self._micros[i - self._base]
 
     def newest_micros_at(self, i: int) -> int:
         """The newest timestamp among events 0..i (the run's updated_at), in epoch microseconds."""
-        return self._micros[self._run_ts_late.get(i, i)]
+        i -= self._base
+        k = self._run_ts_late.get(i, i)
+        if k < 0:  # a window's seed state holds a newer timestamp than its events so far
+            return _micros_of(self._seed_run["updated_at"]) if self._seed_run else self._micros[0]
+        return self._micros[k]
 
     # ------------------------------------------------------------------------------ trouble
     def marks(self) -> list[tuple[int, str]]:
         """(index, kind) of every event that raised the run's error count or failed a node."""
-        return [(i, MARK_KINDS[k]) for i, k in zip(self._mark_idx, self._mark_kind)]
+        base = self._base
+        return [(i + base, MARK_KINDS[k]) for i, k in zip(self._mark_idx, self._mark_kind)]
 
     def mark_count(self) -> int:
         return len(self._mark_idx)
 
     def next_mark(self, i: int) -> int | None:
         """Index of the first mark after event i, None if there is none."""
-        k = bisect_right(self._mark_idx, i)
-        return self._mark_idx[k] if k < len(self._mark_idx) else None
+        k = bisect_right(self._mark_idx, i - self._base)
+        return self._mark_idx[k] + self._base if k < len(self._mark_idx) else None
 
     def prev_mark(self, i: int) -> int | None:
         """Index of the last mark before event i, None if there is none."""
-        k = bisect_left(self._mark_idx, i)
-        return self._mark_idx[k - 1] if k else None
+        k = bisect_left(self._mark_idx, i - self._base)
+        return self._mark_idx[k - 1] + self._base if k else None
+
+
+def _micros_of(text: str) -> int:
+    """Epoch microseconds of a stored timestamp (0 if it cannot be read)."""
+    try:
+        return (datetime.fromisoformat(normalize_timestamp(text)[:26]) - _EPOCH) // timedelta(microseconds=1)
+    except Exception:
+        return 0
 
 
 def load_history(
