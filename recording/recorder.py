@@ -29,7 +29,6 @@ import functools
 import logging
 import os
 import platform
-import random
 import re
 import secrets
 import sys
@@ -47,6 +46,7 @@ from .capture import (
 )
 from agenttui.store import EnvelopeError, Event, open_store
 from agenttui.store.envelope import MAX_ID_LENGTH
+from agenttui.store.ids import new_event_id, uuid7_at
 
 from .instrument import ToolCall, instrument_function
 
@@ -77,58 +77,33 @@ _open_lock = threading.Lock()
 # ------------------------------------------------------------------------------ ids and times
 
 class _Stamper:
-    """Event ids (UUIDv7, time-ordered) and timestamps without a system call per event.
+    """Event ids (the store's UUIDv7) and timestamps without a system call per event: the
+    timestamp's date-time prefix is formatted once per second, from the same clock reading as the id.
 
-    `envelope.new_event_id` reads os.urandom per id; that syscall releases the GIL, and getting it
-    back from the flusher thread (busy folding a batch) costs the agent up to the interpreter's
-    switch interval per event. A PRNG seeded from os.urandom (reseeded after fork) keeps ids unique
-    across processes, and the timestamp's date-time prefix is formatted once per second.
+    No lock of its own (the id generator holds one): the (second, prefix) pair is one tuple,
+    swapped atomically, and the clamp below only keeps a stepped-back clock from going backwards.
     """
 
-    __slots__ = ("_lock", "_rng", "_last_ms", "_last_us", "_counter", "_sec", "_prefix")
+    __slots__ = ("_last_us", "_second")
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._rng = random.Random(os.urandom(16))
-        self._last_ms = 0
         self._last_us = 0
-        self._counter = 0
-        self._sec = -1
-        self._prefix = ""
+        self._second: tuple[int, str] = (-1, "")
 
     def ids(self) -> str:
-        return self.next()[0]
-
-    def reseed(self) -> None:
-        """In a forked child: a fresh lock and seed, so parent and child never produce the same id."""
-        self._lock = threading.Lock()
-        self._rng.seed(os.urandom(16))
+        return new_event_id()
 
     def next(self) -> tuple[str, str]:
-        with self._lock:
-            ns = time.time_ns()
-            ms = ns // 1_000_000
-            if ms <= self._last_ms:
-                ms = self._last_ms
-                counter = self._counter + 1
-                if counter >= 1 << 12:
-                    ms += 1
-                    counter = 0
-            else:
-                counter = self._rng.getrandbits(10)
-            self._last_ms, self._counter = ms, counter
-            rand = self._rng.getrandbits(62)
-            us = ns // 1000
-            if us < self._last_us:  # the wall clock stepped back (NTP): keep log order = time order
-                us = self._last_us
-            self._last_us = us
-            sec, micros = divmod(us, 1_000_000)
-            if sec != self._sec:
-                self._sec = sec
-                self._prefix = datetime.fromtimestamp(sec, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-            prefix = self._prefix
-        h = f"{(ms << 80) | (0x7 << 76) | (counter << 64) | (0b10 << 62) | rand:032x}"
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}", f"{prefix}.{micros:06d}Z"
+        ns = time.time_ns()
+        us = ns // 1000
+        if us < self._last_us:  # the wall clock stepped back (NTP): keep log order = time order
+            us = self._last_us
+        self._last_us = us
+        sec, micros = divmod(us, 1_000_000)
+        second = self._second
+        if second[0] != sec:
+            second = self._second = (sec, datetime.fromtimestamp(sec, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"))
+        return uuid7_at(ns), f"{second[1]}.{micros:06d}Z"
 
 
 _stamper = _Stamper()
@@ -895,7 +870,6 @@ def _close_open_recorders() -> None:
 
 def _after_fork_in_child() -> None:
     """A forked child must not write through its parent's SQLite connection (SQLite forbids it)."""
-    _stamper.reseed()
     global _open_lock
     _open_lock = threading.Lock()
     for rec in list(_open_recorders):

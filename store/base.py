@@ -660,9 +660,12 @@ class BaseStore:
         with who ran it and what went, in the same transaction; writers wait for it.
         """
         self._refuse_if_readonly()
-        if days < 0:
-            raise ValueError("days must be >= 0 (0 keeps events forever)")
         now = now or datetime.now(timezone.utc)
+        # the cutoff must be a date: back to year 1 at most (timedelta itself stops at 999,999,999 days)
+        max_days = (now - datetime(1, 1, 1, tzinfo=now.tzinfo or timezone.utc)).days
+        if not 0 <= days <= max_days:
+            raise ValueError(f"days must be between 0 and {max_days:,} (0 keeps events forever; "
+                             f"{max_days:,} reaches back to the year 1), got {days:,}")
         executed_by = actor or whoami()
         report: dict[str, Any] = {"days": days, "events_deleted": 0, "runs_deleted": 0, "runs_refolded": 0,
                                   "cutoff": None}

@@ -6,10 +6,7 @@ malformed event is rejected with the same message naming its field, whatever the
 from __future__ import annotations
 
 import math
-import os
 import re
-import threading
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -17,6 +14,7 @@ from typing import Any
 import orjson
 
 from .errors import EnvelopeError
+from .ids import new_event_id
 
 #: Runs whose events arrived with ``run_id: null`` are kept under this id (and exported as null).
 UNASSIGNED_RUN_ID = "unassigned"
@@ -85,29 +83,6 @@ class Event:
 
 
 # --------------------------------------------------------------------------------------- ids
-
-_uuid7_lock = threading.Lock()
-_uuid7_last = [0, 0]
-
-
-def new_event_id() -> str:
-    """A UUIDv7: time-ordered, so our own writers append to the right edge of the unique index."""
-    with _uuid7_lock:
-        ms = time.time_ns() // 1_000_000
-        if ms <= _uuid7_last[0]:
-            ms = _uuid7_last[0]
-            counter = _uuid7_last[1] + 1
-            if counter >= 1 << 12:
-                ms += 1
-                counter = 0
-        else:
-            counter = int.from_bytes(os.urandom(2), "big") & 0x3FF
-        _uuid7_last[0], _uuid7_last[1] = ms, counter
-    rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
-    value = (ms << 80) | (0x7 << 76) | (counter << 64) | (0b10 << 62) | rand
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
 
 # --------------------------------------------------------------------------------- timestamps
 

@@ -394,3 +394,42 @@ def test_verify_command_exits_0_on_intact_chains_and_1_naming_the_changed_event(
     conn.close()
     code, out, err = cli("verify", store.path, "--run", SAMPLE_RUN)
     assert code == 1 and victim.event_id in out and "seq 10" in out and "broken chain" in err
+
+
+def test_one_uuid7_generator_serves_the_store_and_the_recorder():
+    """new_event_id and the Recorder's stamps draw from one generator: version 7, variant 10, and
+    strictly increasing when interleaved, even within one millisecond."""
+    import uuid
+
+    from agenttui.recording.recorder import _stamper
+    from agenttui.store import new_event_id
+
+    ids = []
+    for _ in range(3000):
+        ids.append(new_event_id())
+        ids.append(_stamper.next()[0])
+        ids.append(_stamper.ids())
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    for i in ids[:50]:
+        u = uuid.UUID(i)
+        assert u.version == 7 and u.variant == uuid.RFC_4122
+
+
+def test_a_forked_child_draws_other_ids_than_its_parent():
+    import os
+
+    from agenttui.store import new_event_id
+
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ids, through the pipe
+        os.write(write_fd, "\n".join(new_event_id() for _ in range(100)).encode())
+        os._exit(0)
+    os.close(write_fd)
+    parent = {new_event_id() for _ in range(100)}
+    with os.fdopen(read_fd, "rb") as fh:
+        child = set(fh.read().decode().split("\n"))
+    os.waitpid(pid, 0)
+    assert len(child) == 100 and not parent & child
+    # the random bits differ, not only the clock: compare the ids' last 62 bits
+    assert not {i[-12:] for i in parent} & {i[-12:] for i in child}

@@ -40,8 +40,21 @@ def test_zero_days_keeps_everything(tmp_path):
 
 
 def test_negative_days_is_an_error(tmp_path):
-    with pytest.raises(ValueError, match=">= 0"):
+    with pytest.raises(ValueError, match="between 0 and"):
         open_store(tmp_path).retention(-1)
+
+
+@pytest.mark.parametrize("days", [10 ** 6, 999_999_999, 10 ** 12, 10 ** 30])
+def test_days_beyond_the_calendar_is_a_value_error_naming_the_range(tmp_path, days):
+    """Not OverflowError from datetime arithmetic: the message says what range works."""
+    store = open_store(tmp_path)
+    store.append(sample_dicts())
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    with pytest.raises(ValueError, match=r"between 0 and 739,616 .*year 1\), got "):
+        store.retention(days, now=now)
+    assert store.count_events() == len(sample_dicts())
+    assert store.retention_log() == []
+    assert store.retention(739_616, now=now)["cutoff"] == "0001-01-01T00:00:00.000000Z"
 
 
 def test_retention_deletes_old_events_removes_empty_runs_and_refolds_the_rest(tmp_path):
