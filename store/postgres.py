@@ -313,14 +313,23 @@ class PostgresStore(BaseStore):
     def _write_projection(tx: "_QmarkConnection", state: RunState, nodes: Iterable[str],
                           edges: Iterable[tuple[str, str]]) -> None:
         conn = tx.raw
-        conn.execute(_RUN_UPSERT, row_values(state.run, RUN_COLUMNS))
+        conn.execute(_RUN_UPSERT, text_row(row_values(state.run, RUN_COLUMNS)))
         with conn.cursor() as cur:
-            node_rows = [row_values(state.nodes[n], NODE_COLUMNS) for n in nodes]
+            node_rows = [text_row(row_values(state.nodes[n], NODE_COLUMNS)) for n in nodes]
             if node_rows:
                 cur.executemany(_NODE_UPSERT, node_rows)
-            edge_rows = [row_values(state.edges[k], EDGE_COLUMNS) for k in edges]
+            edge_rows = [text_row(row_values(state.edges[k], EDGE_COLUMNS)) for k in edges]
             if edge_rows:
                 cur.executemany(_EDGE_UPSERT, edge_rows)
+
+    def _as_stored(self, state: RunState) -> RunState:
+        """The fold as the projection tables hold it here: NUL written as the text \\u0000."""
+        stored = RunState(state.run_id)
+        stored.run = {k: text_value(v) for k, v in state.run.items()}
+        stored.nodes = {text_value(k): {c: text_value(v) for c, v in n.items()} for k, n in state.nodes.items()}
+        stored.edges = {(text_value(p), text_value(c)): {k: text_value(v) for k, v in e.items()}
+                        for (p, c), e in state.edges.items()}
+        return stored
 
     def _delete_events_before(self, tx: "_QmarkConnection", cutoff: str) -> None:
         """The DELETE; the delete trigger lets each row go because this transaction has already
@@ -491,3 +500,19 @@ class _QmarkConnection:
 
     def close(self) -> None:
         self._conn.close()
+
+
+def text_value(value: Any) -> Any:
+    """A projected text value PostgreSQL can store: its text type cannot hold NUL, so a payload
+    string with NUL (copied into node_nid, task_goal, a status, an edge's node id ...) is written
+    with each NUL as the six characters \\u0000, as JSON shows it. The event keeps the original
+    (payloads are json), and rebuild writes the same, so `rebuild --check` stays clean."""
+    return value.replace("\x00", "\\u0000") if type(value) is str and "\x00" in value else value
+
+
+def text_row(values: Sequence[Any]) -> Sequence[Any]:
+    """A projection row's parameters through text_value (the common row, without NUL, as it is)."""
+    for v in values:
+        if type(v) is str and "\x00" in v:
+            return [text_value(x) for x in values]
+    return values

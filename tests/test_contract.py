@@ -577,3 +577,71 @@ def test_retention_keeps_every_chain_verifiable(backend):
     assert store.retention_log()[0]["cut_at"]["mixed"][0][0] == 3
     store.append(ev("step_started", "mixed", step=9))  # and the chain goes on from its head
     assert store.verify() == []
+
+
+def _events_with_nul(run_id: str) -> list[dict]:
+    """Payload strings holding NUL in every projected text column the built-in fold fills."""
+    return [
+        ev("run_started", run_id, input_data="task\x00one", config={"model": "m\x00x"}, run_mode="mode\x00"),
+        ev("node_created", run_id, node_id="a", node_nid="1\x00", task_goal="goal\x00", node_type="PLAN\x00",
+           task_type="RE\x00ASONING", outer_node_id="o\x00uter", root_node_id="r\x00oot"),
+        ev("node_status_changed", run_id, node_id="a", old_status="READY", new_status="DO\x00ING"),
+        ev("edge_added", run_id, parent_node_id="p\x00arent", child_node_id="a", parent_node_nid="1\x00",
+           child_node_nid="1.1\x00"),
+        ev("node_result_available", run_id, node_id="a", action_name="act\x00", result_summary="r\x00"),
+        ev("run_error", run_id, error_type="Err\x00", error_message="bad\x00thing", node_id="a"),
+    ]
+
+
+def test_nul_in_projected_payload_text_keeps_the_run_writable(store: EventStore) -> None:
+    """PostgreSQL text cannot hold NUL: the projection writes it escaped (\\u0000), the event keeps
+    it, later appends of the run work, and rebuild --check agrees with what append wrote."""
+    events = _events_with_nul("nul-run")
+    result = store.append(events)
+    assert result.stored == len(events)
+    assert store.append(ev("node_status_changed", "nul-run", node_id="a", new_status="FINISH")).stored == 1
+    assert store.get_event(events[1]["event_id"]).payload["task_goal"] == "goal\x00"  # the fact, unchanged
+    node = store.node("nul-run", "a")
+    assert node["status"] == "FINISH"
+    assert node["task_goal"] in ("goal\x00", "goal\\u0000")  # SQLite keeps NUL, PostgreSQL escapes it
+    assert store.check() == []
+    store.rebuild()
+    assert store.check() == []
+    assert store.node("nul-run", "a") == node
+    assert store.verify() == []
+
+
+def test_nul_in_projected_payload_text_through_import(store: EventStore, tmp_path) -> None:
+    from agenttui.store.jsonl import import_jsonl
+
+    src = tmp_path / "nul.jsonl"
+    src.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in _events_with_nul("nul-import")))
+    report = import_jsonl(store, src)
+    assert (report.stored, report.failed) == (6, 0)
+    assert store.append(ev("node_status_changed", "nul-import", node_id="a", new_status="FINISH")).stored == 1
+    assert store.check() == []
+
+
+@pytest.mark.parametrize("atomic", [True, False])
+def test_an_import_stopped_midway_stores_all_or_nothing(store: EventStore, tmp_path, atomic: bool) -> None:
+    """Atomic (the default): nothing of the file; committed batches: the batches before the stop."""
+    from agenttui.store.jsonl import import_jsonl
+
+    store.append(ev("custom", "before"))
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b"".join(orjson.dumps(ev("custom", f"run-{i % 3}", n=i)) + b"\n" for i in range(100)))
+    batches = []
+
+    def stop_at_the_third(done: int, total: int | None) -> None:
+        batches.append(done)
+        if len(batches) == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        import_jsonl(store, src, batch_size=20, progress=stop_at_the_third, atomic=atomic)
+    assert store.count_events() == (1 if atomic else 61)
+    assert store.check() == [] and store.verify() == []
+    report = import_jsonl(store, src, batch_size=20)
+    assert (report.stored, report.duplicates) == ((100, 0) if atomic else (40, 60))
+    assert store.count_events() == 101
+    assert store.check() == [] and store.verify() == []
