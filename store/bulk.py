@@ -20,6 +20,7 @@ Three kinds, chosen by `store.bulk(atomic=..., optimistic=...)`:
 """
 from __future__ import annotations
 
+import itertools
 import queue
 import sqlite3
 import sys
@@ -110,7 +111,10 @@ class _Writer:
                     return
                 if self.error is None and not self._stop:
                     for sql, rows in plan:
-                        self.conn.executemany(sql, rows)
+                        if len(rows) >= MULTI_ROW_FROM and sql.startswith(_PLAIN_INSERT):
+                            _insert_rows(self.conn, sql, rows)
+                        else:
+                            self.conn.executemany(sql, rows)
             except BaseException as exc:  # reported to the loading thread at its next call
                 self.error = exc
             finally:
@@ -134,6 +138,29 @@ class _Writer:
         self._stop = True  # plans still queued are skipped: the load is being rolled back or is done
         self._queue.put(None)
         self._thread.join()
+
+
+#: Plain INSERTs of at least this many rows run as multi-row VALUES statements (see _insert_rows).
+MULTI_ROW_FROM = 64
+#: Bound parameters per statement at most (SQLite's default limit is 32,766; ours may be higher).
+_MAX_PARAMETERS = 32_000
+_PLAIN_INSERT = "INSERT INTO events ("
+
+
+def _insert_rows(conn: sqlite3.Connection, sql: str, rows: list) -> None:
+    """executemany's rows as a few multi-row INSERTs, a statement holding thousands of rows.
+
+    executemany steps SQLite once per row, releasing the GIL for each step and waiting to get it
+    back from the loading thread (busy parsing and folding in Python): per row, a hand-over of
+    the GIL. One statement of thousands of rows binds them in one go and then runs with the GIL
+    released until it is done, so the two threads really work at the same time.
+    """
+    head, values = sql.split(" VALUES ", 1)
+    width = values.count("?")
+    per_statement = max(1, _MAX_PARAMETERS // width)
+    for i in range(0, len(rows), per_statement):
+        chunk = rows[i:i + per_statement]
+        conn.execute(f"{head} VALUES {','.join([values] * len(chunk))}", list(itertools.chain.from_iterable(chunk)))
 
 
 class _Drained:
