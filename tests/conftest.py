@@ -13,6 +13,15 @@ from store_fixtures import SAMPLE as SAMPLE_PATH, SAMPLE_RUN  # noqa: F401  (the
 SAMPLE_EVENTS = 184
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _inspector_cache(tmp_path_factory: pytest.TempPathFactory):
+    """The inspector keeps its search index in the user's cache: the suite's goes to a temporary one."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("AGENTTUI_CACHE_DIR", str(tmp_path_factory.mktemp("agenttui-cache")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture
 def sample_path() -> Path:
     """The recursive agent's real sample run, in the exact wire format (184 events)."""

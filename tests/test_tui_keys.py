@@ -345,12 +345,23 @@ async def test_a_search_for_markup_is_literal_in_the_notice_and_status(sample_db
         assert any("[bold]no[/]" in m for m in notices)
 
 
-async def test_time_keys_say_so_while_the_history_is_still_loading(sample_db: Path, monkeypatch) -> None:
-    """A big run's history folds in the background for a while: `[`, `{`, `p` and the error-mark
-    keys answer with a notice instead of doing nothing, and work once it is in."""
+async def test_time_keys_say_so_until_the_outline_is_in_then_work_before_the_history(sample_db: Path,
+                                                                                      monkeypatch) -> None:
+    """A big run's history folds in the background for a while; the slider works from the run's
+    outline (read from the store at once) before it. Until the outline is in, `[`, `{` and `p`
+    answer with a notice instead of doing nothing."""
+    import agenttui.tui.history.outline as outline_module
     import agenttui.tui.screens.inspector as app_module
 
     release = _held(monkeypatch, app_module, "load_history")
+    outline = threading.Event()
+    real_load = outline_module.RunOutline.load.__func__
+
+    def held_outline(cls, *args, **kwargs):
+        outline.wait(30)
+        return real_load(cls, *args, **kwargs)
+
+    monkeypatch.setattr(outline_module.RunOutline, "load", classmethod(held_outline))
     app = AgentTuiApp(sample_db)
     notices: list[str] = []
     monkeypatch.setattr(app, "notify", lambda message, **kw: notices.append(str(message)))
@@ -359,10 +370,16 @@ async def test_time_keys_say_so_while_the_history_is_still_loading(sample_db: Pa
         for key in ("left_square_bracket", "left_curly_bracket", "p"):
             await pilot.press(key)
         await pilot.pause()
-        assert len(notices) == 3 and all("history is still loading" in n for n in notices), notices
+        assert len(notices) == 3 and all("outline is still loading" in n for n in notices), notices
         assert app.inspector.replay is None and not app.inspector.playback.playing
+        outline.set()
+        await wait_for(pilot, lambda: app.inspector.scrub.outline is not None, "the outline")
+        await pilot.press("left_square_bracket")
+        total = app.inspector.events_list.count
+        await wait_for(pilot, lambda: app.inspector.scrub.holds(total - 2), "the window at the cursor")
+        assert app.inspector.replay == total - 2 and app.inspector.history is None
         release.set()
         await wait_for(pilot, lambda: app.inspector.history is not None, "the history")
         await pilot.press("left_square_bracket")
         await pilot.pause()
-        assert app.inspector.replay == len(app.inspector.history) - 2
+        assert app.inspector.replay == len(app.inspector.history) - 3

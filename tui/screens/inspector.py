@@ -56,6 +56,9 @@ from ..data.reader import InspectorReader
 from ..data.store_tree import StoreNodes, load_store_nodes
 from ..data.targets import Change, display_name, follower_for
 from ..history import History, load_history
+from ..history.outline import RunOutline
+from ..history.scrub import Scrub
+from ..history.window import load_window
 from ..literal import clean
 from ..messages import (BusyText, FirstMatchFound, HistoryLoaded, MatchesBuilt, RowsBuilt, SearchIndexDone,
                         SearchIndexStarted, StoreChanged, StoreTreeLoaded, TypesCounted)
@@ -71,7 +74,8 @@ logger = logging.getLogger("agenttui.tui")
 #: What each worker group does, as a failure report names it.
 WORK_NAMES = {"search-index": "indexing the run for search", "store-tree": "reading the node tree",
               "type-counts": "counting event types", "timeline": "folding the run's history",
-              "view": "filtering the list"}
+              "view": "filtering the list", "outline": "reading the run's outline",
+              "window": "loading the state at the replay cursor"}
 #: How long the UI thread waits on a locked database before showing what it has (and retrying).
 UI_BUSY_TIMEOUT_MS = 250
 #: Events folded between two looks at whether the user is typing (the fold of a big run takes a while).
@@ -174,6 +178,8 @@ class InspectorScreen(Screen[None]):
         self.run_id: str | None = None
         self.run_row: dict[str, Any] | None = None
         self.history: History | None = None
+        #: the slider's outline and the replay window until the whole History is folded
+        self.scrub = Scrub()
         #: live events of the run that came while its History was folding (folded in when it lands)
         self._pending_live: list[Event] = []
         self.view = view
@@ -247,9 +253,10 @@ class InspectorScreen(Screen[None]):
     # ------------------------------------------------------------------ reactives
     def validate_replay(self, index: int | None) -> int | None:
         tl = self.history
-        if index is None or tl is None or not len(tl):
+        total = len(tl) if tl is not None else self.scrub.total
+        if index is None or not total:
             return None
-        return max(0, min(index, len(tl) - 1))
+        return max(0, min(index, total - 1))
 
     def watch_replay(self, index: int | None) -> None:
         """The list marks the cursor's event (or follows again), then the panes show its state."""
@@ -266,6 +273,8 @@ class InspectorScreen(Screen[None]):
             lst.set_follow(False)
             lst.go_to_seq(seq)
             lst.refresh()
+            if self.history is None and not self.scrub.holds(index):
+                self._want_window(index)
         self.set_reactive(InspectorScreen.follow, lst.follow)  # (the status below shows it)
         self._refresh_replay_panes()
 
@@ -373,11 +382,13 @@ class InspectorScreen(Screen[None]):
         elif change.kind == "appeared":
             self.notify(f"{display_name(self.path)} appeared", timeout=3, markup=False)
             self.history = None
+            self.scrub.reset(None)
             self.run_id = None
             self._open()
         elif change.kind == "replaced":
             self.notify(clean(change.message), severity="warning", timeout=5, markup=False)
             self.history = None
+            self.scrub.reset(None)
             self.run_id = None  # the new file may hold other runs: start from the requested or latest
             self._open()
         elif change.kind == "deleted":
@@ -413,6 +424,8 @@ class InspectorScreen(Screen[None]):
         if run_id != self.run_id:
             self.playback.stop()
             self.history = None
+            self.scrub.reset(run_id)
+            self.workers.cancel_group(self, "window")
             self.set_reactive(InspectorScreen.replay, None)  # (the panes are redrawn below)
             self.search.forget_index()  # positions of another run (or of a replaced file)
             self.workers.cancel_group(self, "search-index")
@@ -454,6 +467,8 @@ class InspectorScreen(Screen[None]):
             return
         if self.type_counts is None:
             self._count_types(run_id, self.reader.last_position(run_id))
+        if self.history is None and self.scrub.outline is None:
+            self._load_outline(run_id)
         if self.history is None:
             self._load_store_tree(run_id)  # then the index, then the fold (_index_then_fold)
         else:
@@ -482,11 +497,12 @@ class InspectorScreen(Screen[None]):
         try:  # on failure searches scan the run instead (the failure is reported: see report_failure)
             from ..data.search_index import SearchIndex
 
-            index = self.search.index
-            if index is None or index.run_id != run_id:
-                index = SearchIndex(run_id)
-                self.post_message(SearchIndexStarted(run_id, index))
             with InspectorReader.open(path) as reader:
+                index = self.search.index
+                if index is None or index.run_id != run_id:
+                    # what the user's cache holds of it from an earlier open (tui/data/search_cache.py)
+                    index = SearchIndex.cached(path, reader, run_id)
+                    self.post_message(SearchIndexStarted(run_id, index))
                 index.extend(reader, cancelled=lambda: worker.is_cancelled)
         finally:
             self.post_message(SearchIndexDone(run_id, then_fold))
@@ -512,6 +528,72 @@ class InspectorScreen(Screen[None]):
         if any(w.group == "timeline" and w.is_running for w in self.workers):
             return
         self._load_history(run_id)
+
+    @work(thread=True, exclusive=True, group="outline", exit_on_error=False)
+    def _load_outline(self, run_id: str) -> None:
+        """The slider's outline of the run (tui/history/outline.py): its time axis at once, the
+        trouble marks a moment later; the slider and replay work from it before the fold."""
+        assert self.path is not None
+        with InspectorReader.open(self.path) as reader:
+            outline = RunOutline.load(reader, run_id, marks=False)
+            if outline is None:
+                return  # (PostgreSQL: the slider waits for the fold)
+            self.app.call_from_thread(self._outline_loaded, run_id, outline)
+            marks = reader.trouble_marks(run_id)
+        self.app.call_from_thread(self._outline_marked, run_id, outline, marks)
+
+    def _outline_loaded(self, run_id: str, outline: RunOutline) -> None:
+        if run_id != self.run_id or self.scrub.run_id != run_id or self._status_bar() is None:
+            return
+        self.scrub.outline = outline
+        self._update_slider()
+
+    def _outline_marked(self, run_id: str, outline: RunOutline, marks: list[tuple[int, str]]) -> None:
+        if self.scrub.outline is not outline or self._status_bar() is None:
+            return
+        outline.set_marks([(seq - 1, kind) for seq, kind in marks])
+        self.slider.refresh()
+
+    def _want_window(self, index: int) -> None:
+        """The replay cursor is where no window is: fold one for it (the panes show it when in)."""
+        if self.scrub.wanted is not None and not self.scrub.holds(index):
+            w = self.scrub.wanted
+            if abs(index - w) < 2_000:  # the one loading covers it (it folds past what it was asked)
+                return
+        self.scrub.wanted = index
+        self.busy = f"loading the state at event {index + 1:,}"
+        self._load_window(self.run_id, index)
+
+    @work(thread=True, exclusive=True, group="window", exit_on_error=False)
+    def _load_window(self, run_id: str | None, index: int) -> None:
+        """A window of the run's history holding `index` (tui/history/window.py), on a thread."""
+        worker = get_current_worker()
+        assert self.path is not None and run_id is not None
+        try:
+            with InspectorReader.open(self.path) as reader:
+                window = load_window(reader, run_id, index, cancelled=lambda: worker.is_cancelled)
+        except BaseException:  # (reported by the failure handler; the cursor may ask again)
+            self.app.call_from_thread(self._window_loaded, run_id, index, None)
+            raise
+        if not worker.is_cancelled:
+            self.app.call_from_thread(self._window_loaded, run_id, index, window)
+
+    def _window_loaded(self, run_id: str, index: int, window: History | None) -> None:
+        if run_id != self.run_id or self.history is not None or self._status_bar() is None:
+            return
+        if window is None:
+            self.scrub.wanted = None
+            self.busy = ""
+            return
+        self.scrub.window = window
+        if self.scrub.wanted == index:
+            self.scrub.wanted = None
+            if self.busy.startswith("loading the state"):
+                self.busy = ""
+        if self.replay is not None and self.scrub.holds(self.replay):
+            self._refresh_replay_panes()
+        elif self.replay is not None and self.scrub.wanted is None:
+            self._want_window(self.replay)
 
     @work(thread=True, exclusive=True, group="store-tree", exit_on_error=False)
     def _load_store_tree(self, run_id: str) -> None:
@@ -629,6 +711,8 @@ class InspectorScreen(Screen[None]):
         if pending:
             history.extend(pending)  # it skips what the load already folded
         self.history = history
+        self.scrub.window = None  # (the whole run answers every index now)
+        self.scrub.wanted = None
         self.busy = ""
         self.events_list.forget_nids()
         self._refresh_replay_panes()
@@ -667,6 +751,7 @@ class InspectorScreen(Screen[None]):
             self.history.extend(mine)
         else:
             self._pending_live.extend(mine)
+            self.scrub.add_live(mine)
         lst = self.events_list
         shown = [e for e in mine if self.view.accepts(e)] if self.view.active else mine
         self.search.add_live_matches(self.search_text, shown)
@@ -704,7 +789,7 @@ class InspectorScreen(Screen[None]):
 
     def _refresh_replay_panes(self) -> None:
         """Tree, header, slider and status as of the replay cursor (or live)."""
-        tl = self.history
+        tl = self.scrub.source(self.history, self.replay)
         if tl is not None:
             self.tree.show(tl, self.replay)
         self._update_header()
@@ -715,8 +800,9 @@ class InspectorScreen(Screen[None]):
         if self._message is not None:
             return
         tl = self.history
-        if tl is not None and self.replay is not None:
-            self.header.show(self.run_id, tl.run_at(self.replay), as_of=tl.timestamp_text_at(self.replay))
+        shown = self.scrub.source(tl, self.replay)
+        if shown is not None and self.replay is not None:
+            self.header.show(self.run_id, shown.run_at(self.replay), as_of=shown.timestamp_text_at(self.replay))
         elif tl is not None and len(tl):
             self.header.show(self.run_id, tl.run_at(len(tl) - 1))
         elif self.run_id is None:
@@ -726,7 +812,7 @@ class InspectorScreen(Screen[None]):
 
     def _update_slider(self) -> None:
         slider = self.slider
-        tl = self.history
+        tl = self.scrub.slider_source(self.history)
         total = len(tl) if tl is not None else self.events_list.count
         if slider.timeline is not tl:
             slider.timeline = tl
@@ -755,7 +841,7 @@ class InspectorScreen(Screen[None]):
             info.rows = 0
         elif self.replay is not None:
             info.mode = "PLAY" if self.playback.playing else "REPLAY"
-            tl = self.history
+            tl = self.scrub.source(self.history, self.replay)
             if tl is not None:
                 info.position, info.timestamp = tl.position_of_index(self.replay), tl.timestamp_text_at(self.replay)
         node_label = self._nid_of(self.view.node_id) or "" if self.view.node_id else ""
@@ -1064,7 +1150,7 @@ class InspectorScreen(Screen[None]):
         self._update_status()
 
     def _after_view_change(self) -> None:
-        if self.replay is not None and self.history is not None:
+        if self.replay is not None:
             self.events_list.go_to_seq(self._seq_of_index(self.replay))
         self._update_status()
 
@@ -1168,11 +1254,10 @@ class InspectorScreen(Screen[None]):
         """Whether the slider can move; if not, say why instead of ignoring the key (a 1M-event
         run's history takes ~20 s to fold in the background)."""
         tl = self.history
-        if tl is not None and len(tl):
+        if (tl is not None and len(tl)) or (tl is None and self.scrub.total):
             return True
         if tl is None and self.run_id is not None:
-            busy = f" ({self.busy})" if self.busy.startswith("loading run") else ""
-            self.notify(f"the run's history is still loading{busy}: the time slider works once it is in",
+            self.notify("the run's outline is still loading: the time slider works once it is in",
                         timeout=2, markup=False)
         return False
 
@@ -1187,7 +1272,7 @@ class InspectorScreen(Screen[None]):
             return
         tl = self.history
         self.playback.stop()
-        total = len(tl)
+        total = len(tl) if tl is not None else self.scrub.total
         current = self.replay if self.replay is not None else total - 1
         self.replay = max(0, min(total - 1, current + delta))
 
@@ -1195,7 +1280,7 @@ class InspectorScreen(Screen[None]):
         if not self._history_ready():
             return
         tl = self.history
-        total = len(tl)
+        total = len(tl) if tl is not None else self.scrub.total
         step = max(1, round(total * abs(fraction)))
         self.action_step(step if fraction > 0 else -step)
 
@@ -1206,8 +1291,8 @@ class InspectorScreen(Screen[None]):
     def action_error_mark(self, direction: int) -> None:
         if not self._history_ready():
             return
-        tl = self.history
-        if not tl.mark_count():
+        tl = self.scrub.slider_source(self.history)
+        if tl is None or not tl.mark_count():
             self.notify("no errors or failed nodes in this run", timeout=3, markup=False)
             return
         current = self.replay if self.replay is not None else len(tl)
@@ -1226,7 +1311,7 @@ class InspectorScreen(Screen[None]):
             return
         if not self._history_ready():
             return
-        total = len(self.history)
+        total = len(self.history) if self.history is not None else self.scrub.total
         if self.replay is None:
             seq = self.events_list.cursor_seq or 1
             start = seq - 1 if seq < total else 0
@@ -1237,16 +1322,21 @@ class InspectorScreen(Screen[None]):
 
     def _play_frame(self) -> None:
         """Advance to the last event due by now, in the run's own timing times the speed."""
-        tl = self.history
-        if not self.playback.playing or tl is None or self.replay is None:
+        if not self.playback.playing or self.replay is None:
             self.playback.stop()
             return
+        tl = self.scrub.source(self.history, self.replay)
+        if tl is None:
+            return  # the window the cursor is in is loading: playback waits for it
         index = self.playback.advance(tl, self.replay)
         if index != self.replay:
             self.replay = index
-        if index >= len(tl) - 1:
+        total = len(self.history) if self.history is not None else self.scrub.total
+        if index >= total - 1:
             self.playback.stop()
             self._update_status()
+        elif self.history is None and index >= len(tl) - 1:
+            self._want_window(index + 1)  # the window's end: the next one, playback waits for it
 
     def action_speed(self, delta: int) -> None:
         speed = self.playback.change_speed(delta)
