@@ -70,6 +70,9 @@ TARGETS = {
     "slider_p95_ratio": 1.3,
     "live_p95_ms": 50,
     "tree_first_paint_s": 0.5,
+    "slider_usable_s": 1.0,       # open -> `[` shows its state (process start to frame)
+    "peak_rss_mb": 150,           # 1M events
+    "rss_growth_4x": 0.20,        # 1M -> 4M events
 }
 
 
@@ -290,7 +293,8 @@ def bare_app_class() -> Any:
 
 # ---------------------------------------------------------------------------- open (child process)
 
-async def _child_open(mode: str, db: str, run_id: str, wait_loaded: bool) -> dict[str, Any]:
+async def _child_open(mode: str, db: str, run_id: str, wait_loaded: bool,
+                      probe_what: list[str] | None = None) -> dict[str, Any]:
     if mode == "bare":
         app = bare_app_class()(db, run_id)
         ready: Callable[[], bool] = lambda: True  # noqa: E731
@@ -307,13 +311,81 @@ async def _child_open(mode: str, db: str, run_id: str, wait_loaded: bool) -> dic
             out["rss_at_first_paint_mb"] = round(rss_mb(), 1)
 
     probe.on_frame = on_frame
-    async with app.run_test(size=SIZE):
+    async with app.run_test(size=SIZE) as pilot:
         await until(lambda: "first_paint_s" in out, "the first frame with rows", 120)
+        if probe_what and probe_what[0] == "scrub":
+            out.update(await _probe_scrub(app, pilot, probe))
+        elif probe_what and probe_what[0] == "search":
+            out.update(await _probe_search(app, pilot, probe, float(probe_what[1]), probe_what[2],
+                                           out["first_paint_s"]))
         if wait_loaded:
             await until(lambda: app.inspector.history is not None and not app.inspector.busy, "the run's fold", 900)
             out["fully_loaded_s"] = time.perf_counter() - _T_START
     out["peak_rss_mb"] = round(peak_rss_mb(), 1)
     return out
+
+
+async def _probe_scrub(app: Any, pilot: Any, probe: FrameProbe) -> dict[str, Any]:
+    """From the first paint: `[` at once, then `{` (5% back) and a jump to the middle of the run;
+    each timed from the key (or the cursor's move) to the first frame showing that state
+    (the tree and header drawn from a window or the whole History), seconds since the process began."""
+    screen = app.inspector
+    out: dict[str, Any] = {}
+
+    def shown(index: int) -> bool:
+        return (screen.replay == index and screen.tree.index == index
+                and (screen.history is not None or screen.scrub.holds(index)))
+
+    async def timed(label: str, act: Callable[[], Any], index: Callable[[], int]) -> None:
+        t = time.perf_counter()
+        await act()
+        await until(lambda: shown(index()), label, 600)
+        done = await probe.frame_after(time.perf_counter() - 1e-9, label)
+        out[f"{label}_s"] = round(done - t, 3)
+        out[f"{label}_since_process_start_s"] = round(done - _T_START, 3)
+
+    await until(lambda: screen.scrub.outline is not None or screen.history is not None, "the outline", 120)
+    out["outline_since_process_start_s"] = round(time.perf_counter() - _T_START, 3)
+    total = len(screen.history) if screen.history is not None else screen.scrub.total
+    await timed("step_back", lambda: pilot.press("left_square_bracket"), lambda: total - 2)
+    target = [0]
+
+    async def jump_back() -> None:
+        target[0] = screen.replay - round(total * 0.05)
+        await pilot.press("left_curly_bracket")
+
+    await timed("jump_back_5pct", jump_back, lambda: target[0])
+
+    async def middle() -> None:
+        screen.replay = total // 2
+
+    await timed("to_the_middle", middle, lambda: total // 2)
+    out["history_folded_during_probe"] = screen.history is not None
+    return out
+
+
+async def _probe_search(app: Any, pilot: Any, probe: FrameProbe, delay: float, term: str,
+                        first_paint: float) -> dict[str, Any]:
+    """`delay` seconds after the first paint, search for `term`: ms from the enter to the first
+    frame that answers it (the first match shown, or, for a term found nowhere, the list's
+    matches settled at none)."""
+    screen = app.inspector
+    await asyncio.sleep(max(0.0, first_paint + delay - (time.perf_counter() - _T_START)))
+    index = screen.search.index
+    covered = len(index) if index is not None else 0
+    first = Stamp(screen, "_first_match_found")
+    built = Stamp(screen, "_matches_built")
+    await pilot.press("slash", *term)
+    t = time.perf_counter()
+    await pilot.press("enter")
+    answered = await first.wait_after(t, "the first match", 300)
+    first_ms = 1000 * ((await probe.frame_after(answered, "the first match")) - t)
+    done = await built.wait_after(t, "all matches", 300)
+    all_ms = 1000 * ((await probe.frame_after(done, "all matches")) - t)
+    return {"delay_s": delay, "term": term, "first_answer_ms": round(first_ms, 1), "all_matches_ms": round(all_ms, 1),
+            "matches": len(screen.search.matches or ()), "index_blocks_at_search": covered,
+            "index_from_cache": bool(index is not None and index.cache is not None and len(index._chunks)
+                                     and covered and index.build_seconds < 0.5)}
 
 
 def child_env(cache: Path) -> dict[str, str]:
@@ -326,12 +398,16 @@ def child_env(cache: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPYCACHEPREFIX"] = str(cache / "pycache")
+    env.setdefault("AGENTTUI_CACHE_DIR", str(cache / "inspector-cache"))  # never the user's own cache
     return env
 
 
-def run_child(mode: str, db: Path, run_id: str, wait_loaded: bool, env: dict[str, str]) -> dict[str, Any]:
+def run_child(mode: str, db: Path, run_id: str, wait_loaded: bool, env: dict[str, str],
+              probe: list[str] | None = None) -> dict[str, Any]:
     started = time.perf_counter()
     cmd = [sys.executable, __file__, "--child-open", mode, str(db), run_id] + (["--wait-loaded"] if wait_loaded else [])
+    if probe:
+        cmd += ["--probe", *probe]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1200, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"the {mode} open child failed:\n{proc.stderr[-3000:]}")
@@ -376,6 +452,111 @@ def bench_open(db: Path, run_id: str, repeats: int, cache: Path) -> dict[str, An
         "pass_first_paint": first <= TARGETS["open_first_paint_s"],
         "pass_rss": loaded["peak_rss_mb"] <= TARGETS["open_rss_mb"],
     }
+
+
+# ---------------------------------------------------------------------------- scrub, early search, memory
+
+def bench_scrub(db: Path, run_id: str, repeats: int, cache: Path) -> dict[str, Any]:
+    """Time from starting the process until the slider works and `[`, `{` and a jump to the middle
+    show their state, beside the bare Line-API app's first paint (same process shape)."""
+    env = child_env(cache)
+    runs, bare = [], []
+    for _ in range(repeats):
+        runs.append(run_child("app", db, run_id, wait_loaded=False, env=env, probe=["scrub"]))
+        bare.append(run_child("bare", db, run_id, wait_loaded=False, env=env)["first_paint_s"])
+    keys = ("first_paint_s", "outline_since_process_start_s", "step_back_since_process_start_s",
+            "jump_back_5pct_s", "to_the_middle_s", "to_the_middle_since_process_start_s")
+    out: dict[str, Any] = {k: round(statistics.median(r[k] for r in runs), 3) for k in keys}
+    out["runs"] = [{k: r[k] for k in keys} for r in runs]
+    out["peak_rss_mb"] = statistics.median(r["peak_rss_mb"] for r in runs)
+    out["history_folded_during_probe"] = any(r["history_folded_during_probe"] for r in runs)
+    out["baseline_bare_first_paint_s"] = round(statistics.median(bare), 3)
+    usable = out["step_back_since_process_start_s"]
+    out["target_usable_s"] = TARGETS["slider_usable_s"]
+    out["pass"] = usable <= TARGETS["slider_usable_s"]
+    return out
+
+
+def _rare_term(db: Path, run_id: str) -> str:
+    """A node id from three quarters into the run: in the payloads of that node's few events only."""
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        last = conn.execute("SELECT max(seq) FROM events WHERE run_id = ?", (run_id,)).fetchone()[0]
+        row = conn.execute("SELECT node_id FROM events WHERE run_id = ? AND seq >= ? AND node_id IS NOT NULL "
+                           "AND node_id != '' ORDER BY seq LIMIT 1", (run_id, last * 3 // 4)).fetchone()
+        return row[0]
+    finally:
+        conn.close()
+
+
+def _like_scan_ms(db: Path, run_id: str, term: str) -> float:
+    """The baseline: one plain SQLite LIKE over every payload of the run (what a search without an
+    index costs; the bare-tool floor), in ms."""
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        t = time.perf_counter()
+        conn.execute("SELECT count(*) FROM events WHERE +run_id = ? AND payload LIKE ?", (run_id, f"%{term}%")).fetchone()
+        return (time.perf_counter() - t) * 1000
+    finally:
+        conn.close()
+
+
+def bench_search_early(db: Path, run_id: str, cache: Path, delays: tuple[float, ...]) -> dict[str, Any]:
+    """Search at `delays` seconds after the first paint, a term found nowhere and a rare one, each in a
+    fresh process: with a cold index cache (the first open of a file) and a warm one (any later
+    open). The index cache lives under the benchmark's cache directory (AGENTTUI_CACHE_DIR)."""
+    import shutil
+
+    env = child_env(cache)
+    index_cache = Path(env["AGENTTUI_CACHE_DIR"])
+    terms = {"absent": "zyxwvut", "rare": _rare_term(db, run_id)}
+    out: dict[str, Any] = {"terms": terms, "delays_s": list(delays)}
+    for state in ("cold", "warm"):
+        if state == "warm":  # one full open builds (and keeps) the index
+            run_child("app", db, run_id, wait_loaded=False, env=env, probe=["search", "20", "zyxwvut"])
+        rows: dict[str, Any] = {}
+        for label, term in terms.items():
+            for delay in delays:
+                if state == "cold":
+                    shutil.rmtree(index_cache, ignore_errors=True)
+                r = run_child("app", db, run_id, wait_loaded=False, env=env, probe=["search", str(delay), term])
+                rows[f"{label}_at_{delay}s"] = {k: r[k] for k in ("first_answer_ms", "all_matches_ms", "matches",
+                                                                 "index_blocks_at_search")}
+        worst = max(v["first_answer_ms"] for v in rows.values())
+        out[state] = {**rows, "worst_first_answer_ms": worst, "pass": worst <= TARGETS["filter_repaint_ms"]}
+    out["baseline_like_scan_ms"] = {label: round(statistics.median(_like_scan_ms(db, run_id, term) for _ in range(3)), 1)
+                                    for label, term in terms.items()}
+    out["target_ms"] = TARGETS["filter_repaint_ms"]
+    return out
+
+
+def bench_memory(stores: list[tuple[Path, str, int]], cache: Path) -> dict[str, Any]:
+    """Peak RSS of the inspector per run size: once the whole run is folded (the app today), and
+    while scrubbing from windows before the fold; the bare Line-API app's RSS as the baseline."""
+    env = child_env(cache)
+    out: dict[str, Any] = {}
+    for db, run_id, n in stores:
+        log(f"memory: {n:,} events, fold to the end…")
+        loaded = run_child("app", db, run_id, wait_loaded=True, env=env)
+        scrub = run_child("app", db, run_id, wait_loaded=False, env=env, probe=["scrub"])
+        bare = run_child("bare", db, run_id, wait_loaded=False, env=env)
+        out[f"{n}"] = {"peak_rss_whole_history_mb": loaded["peak_rss_mb"], "fully_loaded_s": round(loaded["fully_loaded_s"], 1),
+                       "peak_rss_scrubbing_before_fold_mb": scrub["peak_rss_mb"],
+                       "baseline_bare_rss_mb": bare["rss_at_first_paint_mb"]}
+    sizes = [str(n) for _, _, n in stores]
+    if len(sizes) == 2:
+        small, big = out[sizes[0]], out[sizes[1]]
+        out["growth_whole_history"] = round(big["peak_rss_whole_history_mb"] / small["peak_rss_whole_history_mb"] - 1, 2)
+        out["growth_scrubbing"] = round(big["peak_rss_scrubbing_before_fold_mb"] / small["peak_rss_scrubbing_before_fold_mb"] - 1, 2)
+    first = out[sizes[0]]["peak_rss_whole_history_mb"]
+    out["target_peak_rss_mb"] = TARGETS["peak_rss_mb"]
+    out["target_growth"] = TARGETS["rss_growth_4x"]
+    out["pass"] = first <= TARGETS["peak_rss_mb"] and (len(sizes) < 2 or out["growth_whole_history"] < TARGETS["rss_growth_4x"])
+    return out
 
 
 # ---------------------------------------------------------------------------- filter, search, slider
@@ -631,21 +812,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nodes", type=int, help="initial plan nodes of the big run (default events/100)")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/agenttui-bench-tui"))
-    parser.add_argument("--only", action="append", choices=("open", "filter", "slider", "live", "tree"))
+    parser.add_argument("--only", action="append",
+                        choices=("open", "filter", "slider", "live", "tree", "scrub", "search-early", "memory"))
+    parser.add_argument("--big-events", type=int, default=4_000_000,
+                        help="the second run size of the memory section (default 4,000,000; 0: skip it)")
     parser.add_argument("--child-open", nargs=3, metavar=("MODE", "DB", "RUN"), help=argparse.SUPPRESS)
     parser.add_argument("--wait-loaded", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--probe", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.child_open:
         mode, db, run_id = args.child_open
-        print(json.dumps(asyncio.run(_child_open(mode, db, run_id, args.wait_loaded))))
+        print(json.dumps(asyncio.run(_child_open(mode, db, run_id, args.wait_loaded, args.probe))))
         return 0
 
     n_events = args.events or (100_000 if args.quick else 1_000_000)
     n_nodes = args.nodes or max(100, n_events // 100)
     repeats = 3 if args.quick else 5
     steps = 30 if args.quick else 100
-    only = set(args.only or ("open", "filter", "slider", "live", "tree"))
+    only = set(args.only or ("open", "filter", "slider", "live", "tree", "scrub", "search-early", "memory"))
+    os.environ.setdefault("AGENTTUI_CACHE_DIR", str(args.cache / "inspector-cache"))
     import platform
 
     import textual
@@ -657,6 +843,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     big, big_run = ensure_store(args.cache, n_events, n_nodes, args.seed)
     report["store_mb"] = round(big.stat().st_size / 2**20, 1)
+    report["load_average_at_start"] = [round(x, 2) for x in os.getloadavg()]
     if "open" in only:
         report["open"] = bench_open(big, big_run, repeats, args.cache)
     if only & {"filter", "slider"}:
@@ -696,10 +883,23 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="agenttui-bench-live-") as tmp:
             report["live"] = {pattern: asyncio.run(bench_live(Path(tmp), 100 if args.quick else 300, args.seed, pattern))
                               for pattern in LIVE_PATTERNS}
+    if "scrub" in only:
+        log("scrub: open -> `[`, `{` and the middle of the run shown, in fresh processes…")
+        report["scrub"] = bench_scrub(big, big_run, repeats, args.cache)
+    if "search-early" in only:
+        log("search-early: searches 0.5/1/2 s after the first paint, cold and warm index cache…")
+        report["search_early"] = bench_search_early(big, big_run, args.cache, (0.5, 1.0, 2.0))
+    if "memory" in only:
+        stores = [(big, big_run, n_events)]
+        if args.big_events and not args.quick:
+            bigger, bigger_run = ensure_store(args.cache, args.big_events, max(100, args.big_events // 100), args.seed)
+            stores.append((bigger, bigger_run, args.big_events))
+        report["memory"] = bench_memory(stores, args.cache)
     if "tree" in only:
         gc.collect()
         tree_db, tree_run = ensure_store(args.cache, None, 10_000, args.seed)
         report["tree"] = asyncio.run(bench_tree(tree_db, tree_run, repeats))
+    report["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(report, indent=2))
     return 0
 
