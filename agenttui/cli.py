@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import queue
+import signal
 import sqlite3
 import sys
 import tempfile
@@ -33,6 +34,7 @@ from agenttui.copy import add_copy_command
 from agenttui.query import add_query_command
 from agenttui.report.command import add_report_command, add_run_stats_options, cmd_run_stats
 from agenttui.serve import add_serve_command
+from agenttui.target_check import check_open_target, empty_file_message, is_empty_file
 
 PROG = "agenttui"
 #: Bad import lines printed to stderr before only their count is given.
@@ -298,7 +300,31 @@ def _wait_for_store(target: str) -> tuple[Any, bool]:
             time.sleep(0.1)
 
 
+@contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM (a service manager, `kill`, a CI runner's timeout) stops like Ctrl-C: the same clean
+    exit, with whatever was written so far kept. A process started with SIGINT ignored (a background
+    job, a non-interactive shell) can only be stopped this way short of SIGKILL."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def cmd_tail(args: argparse.Namespace) -> int:
+    with _sigterm_as_ctrl_c():
+        return _tail(args)
+
+
+def _tail(args: argparse.Namespace) -> int:
     target = _target(args)
     try:
         store, waited = _wait_for_store(target) if args.follow else (open_store(target, readonly=True), False)
@@ -556,6 +582,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_open(args: argparse.Namespace) -> int:
     target = _target(args)
     run_app = _load_run_app()
+    check_open_target(target, args.type, args.run)  # what cannot be shown is said here, not in the UI
     return int(run_app(target, run_id=args.run, types=args.type or None) or 0)
 
 
@@ -568,7 +595,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         path = args.db or os.environ.get("AGENTTUI_DB")
         if not path:
             raise UsageError("demo --headless needs --db PATH (or AGENTTUI_DB)")
-        with open_store(path) as store:
+        with _sigterm_as_ctrl_c(), open_store(path) as store:
             pace = "as fast as possible" if args.rate == 0 else f"at {args.rate:g} events/s"
             if not args.quiet:
                 _err(f"demo: writing run {run_id} to {path} {pace} (Ctrl-C to stop)")
@@ -819,6 +846,9 @@ def build_parser() -> argparse.ArgumentParser:
 # -------------------------------------------------------------------------------------- main
 
 def _describe(exc: BaseException) -> str:
+    path = str(exc).rpartition(": no such database")[0]
+    if isinstance(exc, FileNotFoundError) and path and is_empty_file(path):
+        return empty_file_message(path)  # (the store calls a 0-byte file "no such database")
     if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
         return f"{exc.filename}: {exc.strerror}"
     if isinstance(exc, sqlite3.Error):

@@ -11,6 +11,8 @@ Events are copied as stored (no upcasting), so the destination's upcasters see w
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable
@@ -19,6 +21,7 @@ import orjson
 
 from agenttui.arg_types import int_in
 from agenttui.store import AgentTuiError, EventFilter, UpcasterRegistry, open_store
+from agenttui.target_check import no_run_message
 from agenttui.terminal_text import escape_controls, escape_json
 
 #: Events per append on the destination: one transaction each, so a crash mid-copy leaves whole
@@ -46,10 +49,7 @@ def copy_events(source: Any, dest: Any, *, runs: list[str] | None = None, batch:
         raise ValueError("batch must be >= 1")
     started = time.perf_counter()
     if runs:
-        missing = [r for r in runs if source.run(r) is None]
-        if missing:
-            raise AgentTuiError(f"{source.path}: no run {', '.join(repr(r) for r in missing)} "
-                                f"(runs here: {', '.join(r['run_id'] for r in source.runs(limit=10)) or 'none'})")
+        check_runs(source, runs)
     selected = list(runs) if runs else [r["run_id"] for r in source.runs()]
     report = CopyReport(source=source.path, dest=dest.path, runs=selected)
     filters = [EventFilter(run_id=r) for r in runs] if runs else [EventFilter()]
@@ -65,6 +65,13 @@ def copy_events(source: Any, dest: Any, *, runs: list[str] | None = None, batch:
         _flush(dest, pending, report, progress, total)
     report.seconds = round(time.perf_counter() - started, 3)
     return report
+
+
+def check_runs(source: Any, runs: list[str]) -> None:
+    """Refuse runs the source does not hold, naming what it does hold."""
+    missing = [r for r in runs if source.run(r) is None]
+    if missing:
+        raise AgentTuiError(no_run_message(source.path, missing, source.runs()))
 
 
 def _flush(dest: Any, pending: list, report: CopyReport, progress: Callable[[int, int], None] | None,
@@ -84,9 +91,19 @@ def cmd_copy(args: argparse.Namespace) -> int:
     if args.source == args.dest:
         raise AgentTuiError("SOURCE and DEST are the same store; nothing to copy")
     raw = UpcasterRegistry()  # an empty registry: read events exactly as stored
-    with open_store(args.source, readonly=True, upcasters=raw) as source, \
-            open_store(args.dest, upcasters=raw) as dest:
-        report = copy_events(source, dest, runs=args.run, batch=args.batch)
+    with open_store(args.source, readonly=True, upcasters=raw) as source:
+        if args.run:  # before DEST is created: a refused copy leaves nothing behind
+            check_runs(source, args.run)
+        created = _new_files(args.dest)
+        try:
+            with open_store(args.dest, upcasters=raw) as dest:
+                report = copy_events(source, dest, runs=args.run, batch=args.batch)
+        except BaseException:
+            if created and _stored_nothing(args.dest):
+                for path in created:  # (the new, empty store and its -wal/-shm)
+                    with contextlib.suppress(OSError):
+                        os.remove(path)
+            raise
     if args.json:
         print(escape_json(orjson.dumps(asdict(report)).decode()))
     elif not args.quiet:
@@ -94,6 +111,21 @@ def cmd_copy(args: argparse.Namespace) -> int:
         print(f"{escape_controls(report.source)} -> {escape_controls(report.dest)}: {runs}, {report.read:,} events "
               f"read, {report.stored:,} stored, {report.already_there:,} already there ({report.seconds:.2f}s)")
     return 0
+
+
+def _new_files(dest: str) -> list[str]:
+    """The files a copy to `dest` creates (none for a URL or a store that exists)."""
+    if "://" in dest or os.path.exists(dest):
+        return []
+    return [dest, f"{dest}-wal", f"{dest}-shm", f"{dest}-journal"]
+
+
+def _stored_nothing(dest: str) -> bool:
+    try:
+        with open_store(dest, readonly=True) as store:
+            return store.count_events() == 0
+    except Exception:  # not even a store: nothing of the user's in it either
+        return True
 
 
 def add_copy_command(subparsers: Any) -> argparse.ArgumentParser:

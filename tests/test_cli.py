@@ -18,6 +18,18 @@ from agenttui import __version__
 from agenttui.store import SQLiteStore
 from conftest import SAMPLE_EVENTS, SAMPLE_RUN
 
+
+def _ctrl_c_works() -> None:
+    """In the child before exec: SIGINT back to its default, so that Python installs its Ctrl-C
+    handler even when this test run was started with SIGINT ignored (a background job, a CI shell),
+    which the child would otherwise inherit and never stop on SIGINT."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _agenttui(*argv: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "agenttui", *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_ctrl_c_works)
+
 SUBCOMMANDS = ["import", "export", "tail", "rebuild", "stats", "retention", "demo", "open"]
 
 
@@ -335,12 +347,12 @@ def test_newer_schema(db, cli):
 
 # ---------------------------------------------------------------------------- tail --follow, live
 
-def test_tail_follow_prints_events_another_process_writes(tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_tail_follow_prints_events_another_process_writes(tmp_path, stop):
     path = tmp_path / "live.db"
     with SQLiteStore(path) as store:
         store.append({"event_type": "step_started", "run_id": "r", "payload": {"step": 0}})
-    proc = subprocess.Popen([sys.executable, "-m", "agenttui", "tail", str(path), "--follow", "-n", "1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = _agenttui("tail", str(path), "--follow", "-n", "1")
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)
     reader.start()
@@ -362,7 +374,7 @@ def test_tail_follow_prints_events_another_process_writes(tmp_path):
         assert [line.split()[0] for line in lines] == ["1", "2", "3", "4"]
         assert "step 3" in lines[-1]
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         try:
             code = proc.wait(timeout=30)
         finally:
@@ -374,8 +386,7 @@ def test_tail_follow_prints_events_another_process_writes(tmp_path):
 
 def test_tail_follow_waits_for_the_database_to_be_created(tmp_path):
     path = tmp_path / "later.db"
-    proc = subprocess.Popen([sys.executable, "-m", "agenttui", "tail", str(path), "-f", "--json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = _agenttui("tail", str(path), "-f", "--json")
     lines: list[str] = []
     errors: list[str] = []
     threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True).start()
@@ -400,11 +411,10 @@ def test_tail_follow_waits_for_the_database_to_be_created(tmp_path):
     assert code == 0 and not any("Traceback" in e for e in errors)
 
 
-def test_ctrl_c_stops_the_headless_demo_and_closes_its_run(tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_stops_the_headless_demo_and_closes_its_run(tmp_path, stop):
     path = tmp_path / "demo.db"
-    argv = [sys.executable, "-m", "agenttui", "demo", "--headless", "--db", str(path), "--rate", "200"]
-    proc = subprocess.Popen(argv,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = _agenttui("demo", "--headless", "--db", str(path), "--rate", "200")
     try:
         deadline = time.monotonic() + 30
         count = 0
@@ -417,7 +427,7 @@ def test_ctrl_c_stops_the_headless_demo_and_closes_its_run(tmp_path):
                 except Exception:  # the writer may still be creating the schema
                     count = 0
         assert count >= 20
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         code = proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
