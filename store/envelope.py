@@ -323,8 +323,21 @@ def parse_envelope(obj: Any, *, strict: bool = True) -> Event:
         raise EnvelopeError(f"metadata must be a JSON object, got {_json_type(metadata)}", field="metadata")
     if node_id is None:
         node_id = _checked_node_id_of(payload)
-    # positional: this runs once per imported line
-    return Event(event_type, payload, run_id, event_id or new_event_id(), timestamp, node_id, metadata)
+    # Built without Event.__init__: it runs once per imported line, and __post_init__ would only
+    # redo what was just checked (ids, timestamp, the payload's node id).
+    e = _new_event(Event)
+    e.event_type = event_type
+    e.payload = payload
+    e.run_id = run_id
+    e.event_id = event_id or new_event_id()
+    e.timestamp = timestamp
+    e.node_id = node_id
+    e.metadata = metadata
+    e.position = e.seq = None
+    return e
+
+
+_new_event = object.__new__
 
 
 def validate_event(event: Event) -> Event:

@@ -266,3 +266,30 @@ def test_import_help_names_the_opt_out(cli) -> None:
     code, out, _ = cli("import", "--help")
     text = " ".join(out.split())
     assert code == 0 and "--commit-batches" in text and "all or nothing" in text
+
+
+def test_the_bulk_load_writes_what_batch_by_batch_appends_write(tmp_path: Path) -> None:
+    """Same file, same store contents (events with their hashes, runs, nodes, edges, snapshots'
+    positions) whether loaded in one pipelined transaction or committed batch by batch."""
+    from store_fixtures import SAMPLE
+
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(SAMPLE.read_bytes() + b"".join(orjson.dumps(e) + b"\n" for e in _events("imp", 4000, runs=1)))
+    tables = {}
+    for mode in ("bulk", "batches"):
+        path = tmp_path / f"{mode}.db"
+        with SQLiteStore(path, snapshot_every=500) as store:
+            report = import_jsonl(store, src, batch_size=256, atomic=mode == "bulk")
+            assert report.failed == 0 and store.check() == [] and store.verify() == []
+            conn = store.connection
+            tables[mode] = {
+                "events": conn.execute("SELECT id, event_id, run_id, seq, event_type, payload, node_id, metadata "
+                                       "FROM events ORDER BY id").fetchall(),
+                "runs": conn.execute("SELECT * FROM runs ORDER BY run_id").fetchall(),
+                "nodes": conn.execute("SELECT * FROM nodes ORDER BY run_id, node_id").fetchall(),
+                "edges": conn.execute("SELECT * FROM edges ORDER BY id").fetchall(),
+                "snapshots": conn.execute("SELECT run_id, position, seq FROM snapshots ORDER BY 1, 2").fetchall(),
+            }
+    for name in tables["bulk"]:
+        assert tables["bulk"][name] == tables["batches"][name], name
+    assert len(tables["bulk"]["snapshots"]) >= 2
