@@ -26,7 +26,7 @@ from agenttui import __version__
 from agenttui.store import AgentTuiError, EventFilter, NotAStoreError, UpcasterRegistry, open_store
 from agenttui.store.envelope import DEFAULT_MAX_PAYLOAD_BYTES, Event, format_datetime
 from agenttui.store.follow import Change, StoreFollower
-from agenttui.summary import safe_text, summarize
+from agenttui.summary import UNASSIGNED_LABEL, elapsed_of, format_elapsed, has_clock, safe_text, summarize
 from agenttui.arg_types import MAX_INT64, MIN_INT64, finite_float, int_in, int_or_all
 from agenttui.terminal_text import escape_controls, escape_json, escape_json_bytes
 from agenttui.compare.command import add_diff_command
@@ -494,12 +494,16 @@ def cmd_stats(args: argparse.Namespace) -> int:
         print(f"\nruns (most recent first{', 20 of ' + format(len(runs), ',') if len(runs) > 20 else ''})", file=out)
         print(f"  {'run':<28} {'status':<10} {'events':>9} {'nodes':>7} {'llm':>6} {'tools':>6} {'errors':>6} "
               f"{'tokens':>11} {'duration':>9}  started", file=out)
+        now = datetime.now(timezone.utc)
         for r in runs[:20]:
-            dur = r.get("duration_seconds")
-            print(f"  {safe_text(r['run_id'], 28):<28} {safe_text(r['status'] or '-', 10):<10} "
+            # the header's duration (first event to end, or to now while running), not the agent's own
+            clock = has_clock(r["run_id"])
+            dur = format_elapsed(elapsed_of(r, now)) if clock else "-"
+            status = safe_text(r["status"] or "-", 10) if clock else "-"
+            print(f"  {safe_text(r['run_id'], 28):<28} {status:<10} "
                   f"{r['event_count'] or 0:>9,} {r['total_nodes'] or 0:>7,} {r['llm_calls'] or 0:>6,} "
                   f"{r['tool_calls'] or 0:>6,} {r['error_count'] or 0:>6,} {r['total_tokens'] or 0:>11,} "
-                  f"{(f'{dur:.1f}s' if isinstance(dur, (int, float)) else '-'):>9}  {r['start_time'] or '-'}", file=out)
+                  f"{dur:>9}  {(r['start_time'] or '-') if clock else UNASSIGNED_LABEL}", file=out)
     return EXIT_OK
 
 

@@ -6,6 +6,7 @@ the cursor, change colours or clear the screen.
 """
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Callable
 
 import orjson
@@ -19,6 +20,54 @@ MAX_SUMMARY = 200
 def safe_text(value: Any, limit: int | None = None) -> str:
     """`value` as one printable line: controls shown as \\xNN, newlines as spaces, cut at `limit`."""
     return escape_controls(value, limit)
+
+
+#: The pseudo-run of the events sent with a null run_id: it has no status and no clock of its own.
+UNASSIGNED = "unassigned"
+#: What the unassigned pseudo-run is, where a run's status would be.
+UNASSIGNED_LABEL = "events without a run id"
+
+
+def has_clock(run_id: str | None) -> bool:
+    """Whether a run has a status and an elapsed time (the unassigned pseudo-run has neither)."""
+    return run_id != UNASSIGNED
+
+
+def parse_ts(ts: str | None) -> datetime | None:
+    if not ts:
+        return None
+    try:
+        return datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def format_elapsed(seconds: float | None) -> str:
+    """h:mm:ss (mm:ss under an hour); an en dash when unknown."""
+    if seconds is None or seconds < 0:
+        return "–"
+    s = int(seconds)
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+def elapsed_of(run: dict[str, Any], now: datetime | None, as_of: str | None = None) -> float | None:
+    """Seconds from the run's start to its end, to `as_of` (replay), or to `now` while running:
+    the one duration the inspector's header and `agenttui stats` show (the agent's own
+    run_finished.duration_seconds may count something else)."""
+    start = parse_ts(run.get("start_time"))
+    if start is None:
+        return None
+    if as_of is not None:
+        end = parse_ts(as_of)
+    elif run.get("end_time"):
+        end = parse_ts(run.get("end_time"))
+    elif run.get("status") == "running" and now is not None:
+        end = now
+    else:
+        end = parse_ts(run.get("updated_at"))
+    return (end - start).total_seconds() if end else None
 
 
 def _short(value: Any, limit: int = 60) -> str:

@@ -13,18 +13,10 @@ from typing import Any, Sequence
 
 from agenttui.store import AgentTuiError, NotAStoreError, open_store
 
-__all__ = ["UNASSIGNED", "check_open_target", "empty_file_message", "no_run_message", "no_type_message",
-           "run_label", "runs_here"]
+__all__ = ["check_open_target", "empty_file_message", "no_run_message", "no_type_message", "runs_here"]
 
-#: The pseudo-run that holds the events sent with a null run_id.
-UNASSIGNED = "unassigned"
 #: Runs named in a "runs here" list before it says how many more there are.
 LISTED = 10
-
-
-def run_label(run_id: str) -> str:
-    """A run id as a person reads it: the `unassigned` pseudo-run says what it is."""
-    return f"{run_id} (events without a run id)" if run_id == UNASSIGNED else run_id
 
 
 def runs_here(runs: Sequence[dict[str, Any]] | Sequence[str], total: int | None = None) -> str:

@@ -215,7 +215,7 @@ async def test_e_and_E_jump_between_error_marks(sample_db: Path) -> None:
         await _ready(app, pilot)
         marks = [i for i, _ in app.inspector.history.marks()]
         assert marks, "the sample run has failures"
-        await pilot.press("g", "left_square_bracket")  # into replay at the last-but-one event
+        await pilot.press("G", "left_square_bracket")  # into replay at the last-but-one event
         await pilot.press("E")
         earlier = [m for m in marks if m < len(app.inspector.history) - 2]
         assert app.inspector.replay == earlier[-1]
@@ -298,11 +298,13 @@ async def test_a_user_keymap_remaps_a_binding(sample_db: Path) -> None:
         assert app.binding_keys("pick_types") == "ctrl+t"
 
 
-async def test_q_quits(sample_db: Path) -> None:
+@pytest.mark.parametrize("key", ["q", "ctrl+c"])
+async def test_q_quits(sample_db: Path, key: str) -> None:
+    """q, and Ctrl-C as in htop, k9s and lazygit."""
     app = AgentTuiApp(sample_db)
     async with app.run_test(size=SIZE) as pilot:
         await _ready(app, pilot)
-        await pilot.press("q")
+        await pilot.press(key)
         await pilot.pause()
     assert app.return_code == 0
 

@@ -11,7 +11,9 @@ to the bindings of every node in the focus chain, the inspector screen's include
 """
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import sys
 import time
 from datetime import datetime, timezone
@@ -81,10 +83,15 @@ class AgentTuiApp(App[int]):
         # 0.2-0.4 s after first paint instead of ~0.05 s, and keys waited on the fold.
         self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(min(self._switch_interval, 0.0005))
-        keymap = dict(parse_keymap(os.environ.get("AGENTTUI_KEYMAP", "")))
+        text = os.environ.get("AGENTTUI_KEYMAP", "")
+        keymap = dict(parse_keymap(text))
         keymap.update(self.user_keymap)
         if keymap:
             self.set_keymap(keymap)
+        problems = keymap_problems(text, known_binding_ids())
+        if problems:
+            self.notify("\n".join(problems), title="AGENTTUI_KEYMAP", severity="warning", timeout=15, markup=False)
+        self._stop_on_sigterm(True)
 
     def _inspector_ready(self) -> None:
         """The inspector's panes exist (the default screen mounts after the app): open the target,
@@ -107,7 +114,25 @@ class AgentTuiApp(App[int]):
         self.path = path
         self.inspector.open_path(path)
 
+    def _stop_on_sigterm(self, on: bool) -> None:
+        """SIGTERM quits like `q` (the terminal restored, the follower stopped); left to the default,
+        it killed the process with the terminal still in the application's mode."""
+        try:
+            loop = asyncio.get_running_loop()
+            if on:
+                loop.add_signal_handler(signal.SIGTERM, self.exit)
+            else:
+                loop.remove_signal_handler(signal.SIGTERM)
+        except (NotImplementedError, RuntimeError, ValueError):  # Windows; not the main thread
+            pass
+
+    def action_help_quit(self) -> None:
+        """Ctrl-C quits, as in htop, k9s and lazygit (Textual only says how to quit; in the search
+        bar Ctrl-C still copies the selected text, the input's own binding)."""
+        self.exit()
+
     def on_unmount(self) -> None:
+        self._stop_on_sigterm(False)
         sys.setswitchinterval(self._switch_interval)
         self.inspector.close()  # (the follower's thread must not outlive the app)
 
@@ -153,6 +178,39 @@ def parse_keymap(text: str) -> list[tuple[str, str]]:
         if sep and binding_id and keys:
             out.append((binding_id.strip(), keys.strip()))
     return out
+
+
+def keymap_problems(text: str, known: set[str]) -> list[str]:
+    """What in AGENTTUI_KEYMAP does nothing: entries that are not `id=keys`, and ids no key has
+    (a typo would otherwise leave the user wondering why the key did not move)."""
+    problems = []
+    for entry in text.replace(";", " ").split():
+        binding_id, sep, keys = entry.partition("=")
+        if not (sep and binding_id.strip() and keys.strip()):
+            problems.append(f"{entry!r} is not id=keys (e.g. search=ctrl+f)")
+        elif binding_id.strip() not in known:
+            wanted = binding_id.strip()
+            near = sorted(k for k in known if k.split(".")[-1] == wanted.split(".")[-1])  # a pane's prefix left out
+            near += sorted(k for k in known if wanted in k and k not in near)
+            hint = f" (did you mean {', '.join(near[:5])}?)" if near else " (the help screen, ?, lists every id)"
+            problems.append(f"no key has the id {binding_id.strip()!r}{hint}")
+    return problems
+
+
+def known_binding_ids() -> set[str]:
+    """The id of every binding of the inspector's screens and widgets (all in agenttui.tui)."""
+    ids: set[str] = set()
+    todo: list[type] = [DOMNode]
+    seen: set[type] = set()
+    while todo:
+        cls = todo.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
+        todo.extend(cls.__subclasses__())
+        if cls.__module__.startswith(("agenttui.tui", "tui.")):
+            ids.update(b.id for b in cls.__dict__.get("BINDINGS", []) if isinstance(b, Binding) and b.id)
+    return ids
 
 
 def run_app(path: str | os.PathLike[str], run_id: str | None = None, types: Iterable[str] | None = None) -> int:

@@ -12,42 +12,12 @@ from typing import Any, Callable
 from rich.text import Text
 from textual.widget import Widget
 
+from agenttui.summary import UNASSIGNED_LABEL, elapsed_of, format_elapsed, has_clock, parse_ts
+
 from ..colors import status_style
 from ..literal import clean
 
-
-def parse_ts(ts: str | None) -> datetime | None:
-    if not ts:
-        return None
-    try:
-        return datetime.fromisoformat(ts.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def format_elapsed(seconds: float | None) -> str:
-    if seconds is None or seconds < 0:
-        return "–"
-    s = int(seconds)
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
-
-
-def elapsed_of(run: dict[str, Any], now: datetime | None, as_of: str | None = None) -> float | None:
-    """Seconds from the run's start to its end, to `as_of` (replay), or to `now` while running."""
-    start = parse_ts(run.get("start_time"))
-    if start is None:
-        return None
-    if as_of is not None:
-        end = parse_ts(as_of)
-    elif run.get("end_time"):
-        end = parse_ts(run.get("end_time"))
-    elif run.get("status") == "running" and now is not None:
-        end = now
-    else:
-        end = parse_ts(run.get("updated_at"))
-    return (end - start).total_seconds() if end else None
+__all__ = ["RunHeader", "elapsed_of", "fit_figures", "format_elapsed", "parse_ts"]
 
 
 class RunHeader(Widget):
@@ -100,8 +70,11 @@ class RunHeader(Widget):
         status = run.get("status") or "no events yet"
         text.append(clean(self.run_id, limit=40), style="bold")
         text.append("  ")
-        text.append(f"● {clean(status)}", style=status_style(status))
-        text.append(f"  ⏱ {format_elapsed(elapsed_of(run, self.clock(), self.as_of))}")
+        if has_clock(self.run_id):
+            text.append(f"● {clean(status)}", style=status_style(status))
+            text.append(f"  ⏱ {format_elapsed(elapsed_of(run, self.clock(), self.as_of))}")
+        else:  # the events sent with a null run_id: no status, no clock of their own
+            text.append(UNASSIGNED_LABEL, style="italic")
 
         def figure(label: str, value: Any, style: str = "") -> None:
             # "381 events  24 nodes": value first, so each figure reads as one phrase

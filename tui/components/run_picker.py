@@ -11,6 +11,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
+from agenttui.summary import UNASSIGNED_LABEL, has_clock
+
 from ..colors import status_style
 from ..literal import clean
 
@@ -19,9 +21,12 @@ def run_prompt(run: dict[str, Any], current: str | None) -> Text:
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append("● " if run["run_id"] == current else "  ", style="bold")
     text.append(clean(run["run_id"], limit=36).ljust(36), style="bold")
-    status = run.get("status") or "?"
-    text.append(f" {clean(status):<10}", style=status_style(status))
-    text.append(f" {clean((run.get('start_time') or '')[:19])}", style="dim")
+    if has_clock(run["run_id"]):
+        status = run.get("status") or "?"
+        text.append(f" {clean(status):<10}", style=status_style(status))
+        text.append(f" {clean((run.get('start_time') or '')[:19]):<19}", style="dim")
+    else:  # events sent with a null run_id: no status, no start of their own
+        text.append(f" {UNASSIGNED_LABEL:<30}", style="dim italic")
     text.append(f" {run.get('event_count') or 0:>9,} ev {run.get('total_nodes') or 0:>6,} nodes")
     errors = run.get("error_count") or 0
     text.append(f" {errors:>4,} err", style="bold red" if errors else "dim")
@@ -34,7 +39,9 @@ def run_prompt(run: dict[str, Any], current: str | None) -> Text:
 class RunPicker(ModalScreen["str | None"]):
     DEFAULT_CSS = """
     RunPicker { align: center middle; }
-    RunPicker > Vertical { width: 90%; max-width: 150; height: auto; max-height: 80%; border: thick $accent; background: $surface; }
+    RunPicker > Vertical {
+        width: 90%; max-width: 150; height: auto; max-height: 80%; border: thick $accent; background: $surface;
+    }
     RunPicker OptionList { height: auto; max-height: 30; border: none; }
     RunPicker Label { padding: 0 1; color: $text-muted; }
     """

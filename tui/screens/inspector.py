@@ -52,6 +52,9 @@ from ..components.search_bar import SearchBar
 from ..components.status_bar import StatusBar, StatusInfo
 from ..components.time_slider import TimeSlider
 from ..components.type_picker import TypePicker
+from agenttui.target_check import no_run_message
+
+from ..clipboard import clipboard_warning
 from ..data.reader import InspectorReader
 from ..data.store_tree import StoreNodes, load_store_nodes
 from ..data.targets import Change, display_name, follower_for
@@ -126,6 +129,8 @@ class InspectorScreen(Screen[None]):
                 tooltip="Time cursor back 5% of the run"),
         Binding("right_curly_bracket", "jump(0.05)", "+5%", show=False, id="jump_forward",
                 tooltip="Time cursor forward 5% of the run"),
+        Binding("R", "replay_here", "Replay here", show=False, id="replay_here",
+                tooltip="Time cursor to the selected event (on a tree node: its first event; again: its last)"),
         Binding("L", "live", "Live", id="live", tooltip="Back to live (the newest state, following)"),
         Binding("p", "play", "Play", id="play", tooltip="Play the run from the cursor in its real timing / pause"),
         Binding("plus,equals_sign", "speed(1)", "Faster", show=False, id="faster",
@@ -199,6 +204,11 @@ class InspectorScreen(Screen[None]):
         self._status_widget: StatusBar | None = None
         self._list_header = ""
         self._live_refresh = None
+        #: the list's selection as the replay cursor last put it: a selection elsewhere is the user's
+        #: move, which the replay cursor follows (a filtered list may hold the cursor's nearest row)
+        self._replay_row_seq: int | None = None
+        #: the run asked for is not in the file yet: the message says so until its first event
+        self._waiting_for_run = False
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -272,6 +282,7 @@ class InspectorScreen(Screen[None]):
             lst.replay_seq = seq
             lst.set_follow(False)
             lst.go_to_seq(seq)
+            self._replay_row_seq = lst.cursor_seq
             lst.refresh()
             if self.history is None and not self.scrub.holds(index):
                 self._want_window(index)
@@ -436,6 +447,7 @@ class InspectorScreen(Screen[None]):
             self.search.matches = None
         self.run_id = run_id
         self.run_row = reader.run(run_id) if run_id else None
+        self._say_missing_run(reader)
         self.known_types = frozenset()  # filled by the type counts (a GROUP BY is too slow to open with)
         self.type_counts = None
         total = reader.last_seq(run_id) if run_id else 0
@@ -454,6 +466,18 @@ class InspectorScreen(Screen[None]):
             self.call_after_refresh(self._after_first_paint, run_id)
         self._update_slider()
         self._update_status()
+
+    def _say_missing_run(self, reader: InspectorReader) -> None:
+        """A run named with --run that the file does not hold (yet): say so and which runs it does
+        hold, in copy's words, until its first event comes (the follower then shows it)."""
+        run_id = self.run_id
+        if run_id is not None and self.run_row is None and not reader.last_seq(run_id):
+            self._waiting_for_run = True
+            self.show_message(no_run_message(display_name(self.path), [run_id], reader.runs(), yet=True)
+                              + "\n\nit opens as soon as its first event is committed; r picks one of these")
+        elif self._waiting_for_run:
+            self._waiting_for_run = False
+            self._hide_message()
 
     def _update_list_header(self) -> None:
         """Column titles aligned with the rows (the position column widens as the log grows)."""
@@ -740,7 +764,13 @@ class InspectorScreen(Screen[None]):
             return
         mine = [e for e in events if e.run_id == self.run_id]
         if not mine:
+            if self._waiting_for_run:  # (the list of runs the message names may have grown)
+                self._say_missing_run(self.reader)
             return
+        if self._waiting_for_run:
+            self.run_row = self.reader.run(self.run_id)
+            self._say_missing_run(self.reader)
+            self._update_header()
         self._count_live(mine)
         if self.search.take_live(len(mine)):
             self._build_search_index(self.run_id)
@@ -869,6 +899,10 @@ class InspectorScreen(Screen[None]):
     def _on_cursor_moved(self, message: EventList.CursorMoved) -> None:
         if not self.query("#events"):
             return  # a move queued while the screen is being torn down (quitting)
+        seq = self.events_list.cursor_seq
+        if (self.replay is not None and not self.playback.playing and seq is not None
+                and seq != self._replay_row_seq):
+            self.replay = self._index_of_seq(seq)  # in replay, the time cursor follows the selection
         if self.events_list.follow and self.replay is None:
             # following a live run: the cursor moves with every commit; rebuilding the detail's JSON
             # tree each time (a layout of the screen) would delay the rows themselves, so the
@@ -1273,8 +1307,55 @@ class InspectorScreen(Screen[None]):
         tl = self.history
         self.playback.stop()
         total = len(tl) if tl is not None else self.scrub.total
-        current = self.replay if self.replay is not None else total - 1
+        start = self._time_start()
+        current = start if start is not None else total - 1
         self.replay = max(0, min(total - 1, current + delta))
+
+    def _time_start(self) -> int | None:
+        """Where the time keys start: the replay cursor, else the event selected in the list (a user
+        who picked event #10 and pressed `[` means #9, not the run's end); None: from the end."""
+        if self.replay is not None:
+            return self.replay
+        lst = self.events_list
+        if lst.follow or lst.cursor_seq is None:
+            return None
+        return self._index_of_seq(lst.cursor_seq)
+
+    def _index_of_seq(self, seq: int) -> int:
+        tl = self.history
+        if tl is None:
+            return seq - 1  # (before the fold, index = seq - 1: see _seq_of_index)
+        index = tl.index_of_seq(seq)
+        return index if index is not None else 0
+
+    def action_replay_here(self) -> None:
+        """Replay to the selected event; in the tree, to the node's first event (again: its last)."""
+        if not self._history_ready():
+            return
+        if self.focused is self.tree:
+            node = self.tree.cursor_node
+            node_id = node.data if node is not None else None
+            tl = self.history
+            if node_id is None:
+                self.notify("no node selected", timeout=2, markup=False)
+                return
+            if tl is None:
+                self.notify("a node's events are known once the run is folded (see the status bar)",
+                            timeout=3, markup=False)
+                return
+            own = tl.events_of(node_id)
+            if not len(own):
+                self.notify("no event of this node yet", timeout=2, markup=False)
+                return
+            target = own[-1] if self.replay == own[0] else own[0]
+        else:
+            seq = self.events_list.cursor_seq
+            if seq is None:
+                self.notify("no event selected", timeout=2, markup=False)
+                return
+            target = self._index_of_seq(seq)
+        self.playback.stop()
+        self.replay = target
 
     def action_jump(self, fraction: float) -> None:
         if not self._history_ready():
@@ -1295,7 +1376,8 @@ class InspectorScreen(Screen[None]):
         if tl is None or not tl.mark_count():
             self.notify("no errors or failed nodes in this run", timeout=3, markup=False)
             return
-        current = self.replay if self.replay is not None else len(tl)
+        start = self._time_start()
+        current = start if start is not None else len(tl)
         target = tl.next_mark(current) if direction > 0 else tl.prev_mark(current)
         if target is None:
             self.notify("no more errors that way", timeout=2, markup=False)
@@ -1358,5 +1440,10 @@ class InspectorScreen(Screen[None]):
         if text is None:
             return
         self.app.copy_to_clipboard(text)
-        self.notify(f"copied event #{self.detail.event.position} ({len(text):,} characters)", timeout=2, markup=False)
+        copied = f"copied event #{self.detail.event.position} ({len(text):,} characters)"
+        warning = clipboard_warning()
+        if warning:
+            self.notify(f"{copied}; {warning}", severity="warning", timeout=8, markup=False)
+        else:
+            self.notify(copied, timeout=2, markup=False)
 
