@@ -74,7 +74,7 @@ async def test_markup_and_escape_sequences_in_events_are_shown_literally(tmp_pat
         labels = "\n".join(_labels(detail))
         assert "[bold]bold?[/]" in labels and "[link=https://evil.example]" in labels
         assert "\x1b" not in labels and "\x07" not in labels and "\x9b" not in labels
-        assert "\\u001b[31mred" in labels, "escape sequences are shown as JSON escapes"
+        assert "\\x1b[31mred" in labels, "escape sequences are shown escaped"
         rows = "\n".join(list_lines(app))
         assert "\x1b" not in rows and "[bold]bold?[/]" in rows
         tree = "\n".join(_labels(app.inspector.tree))

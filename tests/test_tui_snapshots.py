@@ -1,4 +1,7 @@
-"""SVG snapshots of the inspector's main screens, at a fixed terminal size.
+"""SVG snapshots of the inspector's main screens, at 80x24 and at 160x45.
+
+80x24 is a first-class size (the header drops figures, the list's columns shrink, the help
+scrolls); 160x45 is a usual desktop terminal. Every main screen is drawn at both.
 
 A snapshot catches what the Pilot tests cannot see: a column that slid, a colour that went missing,
 a modal drawn under the list. Each screen is reached the way a user reaches it (keys), after the
@@ -17,13 +20,16 @@ from typing import Any, Callable
 
 import pytest
 
+from textual.containers import VerticalScroll
+
 from agenttui.tui.app import AgentTuiApp
 from agenttui.tui.components.help_screen import HelpScreen
 from agenttui.tui.components.type_picker import TypePicker
 
 from tui_support import SAMPLE_RUN, make_db, wait_for
 
-TERMINAL = (140, 40)
+#: Every screen at both sizes (ids name the size in the snapshot's file name).
+SIZES = pytest.mark.parametrize("size", [(80, 24), (160, 45)], ids=["80x24", "160x45"])
 #: "Now" for every snapshot: a replayed run is shown as running, and its elapsed time must not move.
 FROZEN_NOW = datetime(2026, 3, 1, 9, 30, tzinfo=timezone.utc)
 
@@ -74,20 +80,23 @@ def _after_keys(*keys: str, until: Callable[[AgentTuiApp], bool]) -> Callable[[A
     return run_before
 
 
-def test_main_screen_live(snap_compare, tmp_path: Path) -> None:
+@SIZES
+def test_main_screen_live(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:
     """The sample run, finished, followed live: header counts, tree, list on the newest event, detail."""
     db = make_db(tmp_path / "run.db")
-    assert snap_compare(_app(db), terminal_size=TERMINAL, run_before=_settled())
+    assert snap_compare(_app(db), terminal_size=size, run_before=_settled())
 
 
-def test_type_filter_picker(snap_compare, tmp_path: Path) -> None:
+@SIZES
+def test_type_filter_picker(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:
     """`t` opens the picker with counts per type; llm_call_completed has been unticked."""
     db = make_db(tmp_path / "run.db")
     run_before = _after_keys("t", "down", "space", "down", until=lambda app: isinstance(app.screen, TypePicker))
-    assert snap_compare(_app(db), terminal_size=TERMINAL, run_before=run_before)
+    assert snap_compare(_app(db), terminal_size=size, run_before=run_before)
 
 
-def test_type_filter_applied(snap_compare, tmp_path: Path) -> None:
+@SIZES
+def test_type_filter_applied(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:
     """Only LLM calls shown (`t`, none, tick the two llm_call types, enter): the list and status say so."""
     db = make_db(tmp_path / "run.db")
 
@@ -96,18 +105,20 @@ def test_type_filter_applied(snap_compare, tmp_path: Path) -> None:
                 and app.inspector.events_list.count == 48 and not app.inspector.busy)
 
     run_before = _after_keys("t", "n", "down", "space", "down", "space", "enter", until=filtered)
-    assert snap_compare(_app(db), terminal_size=TERMINAL, run_before=run_before)
+    assert snap_compare(_app(db), terminal_size=size, run_before=run_before)
 
 
-def test_replayed_state(snap_compare, tmp_path: Path) -> None:
+@SIZES
+def test_replayed_state(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:
     """Two steps back and 5% more: the tree, header and slider show the run as of event #173."""
     db = make_db(tmp_path / "run.db")
     run_before = _after_keys("left_square_bracket", "left_square_bracket", "left_curly_bracket",
                              until=lambda app: app.inspector.replay == 170)
-    assert snap_compare(_app(db), terminal_size=TERMINAL, run_before=run_before)
+    assert snap_compare(_app(db), terminal_size=size, run_before=run_before)
 
 
-def test_search_with_every_match_marked(snap_compare, tmp_path: Path) -> None:
+@SIZES
+def test_search_with_every_match_marked(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:
     """`/web.search` then `n`: the second match selected, every match marked, the status bar's count."""
     db = make_db(tmp_path / "run.db")
 
@@ -117,17 +128,19 @@ def test_search_with_every_match_marked(snap_compare, tmp_path: Path) -> None:
                 and app.inspector.events_list.cursor_seq == matches[1])
 
     run_before = _after_keys("slash", *"web.search", "enter", "n", until=second_match)
-    assert snap_compare(_app(db), terminal_size=TERMINAL, run_before=run_before)
+    assert snap_compare(_app(db), terminal_size=size, run_before=run_before)
 
 
-def test_help_screen(snap_compare, tmp_path: Path) -> None:
+@SIZES
+def test_help_screen(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:
     """`?` lists every key with what it does and its id (for remapping)."""
     db = make_db(tmp_path / "run.db")
     run_before = _after_keys("question_mark", until=lambda app: isinstance(app.screen, HelpScreen))
-    assert snap_compare(_app(db), terminal_size=TERMINAL, run_before=run_before)
+    assert snap_compare(_app(db), terminal_size=size, run_before=run_before)
 
 
-def test_hostile_payload_is_shown_literally(snap_compare, tmp_path: Path) -> None:
+@SIZES
+def test_hostile_payload_is_shown_literally(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:
     """Markup, a link, ANSI colours and an OSC 52 clipboard write in a payload: all drawn as text.
 
     The snapshot is the proof a reader can check: `[bold]x[/]` appears with its brackets, in the
@@ -138,4 +151,44 @@ def test_hostile_payload_is_shown_literally(snap_compare, tmp_path: Path) -> Non
     def hostile_selected(app: AgentTuiApp) -> bool:
         return app.inspector.detail.event is not None and app.inspector.detail.event.event_id == "hostile-tool"
 
-    assert snap_compare(_app(db), terminal_size=TERMINAL, run_before=_settled(hostile_selected))
+    assert snap_compare(_app(db), terminal_size=size, run_before=_settled(hostile_selected))
+
+
+@SIZES
+def test_help_screen_scrolled_to_its_end(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:
+    """`?` then End: the help's last rows (the tree's status glyphs) are on screen, at either size."""
+    db = make_db(tmp_path / "run.db")
+
+    def at_end(app: AgentTuiApp) -> bool:
+        if not isinstance(app.screen, HelpScreen):
+            return False
+        view = app.screen.query_one(VerticalScroll)
+        return view.scroll_y >= view.max_scroll_y
+
+    run_before = _after_keys("question_mark", "end", until=at_end)
+    assert snap_compare(_app(db), terminal_size=size, run_before=run_before)
+
+
+@SIZES
+def test_event_list_zoomed(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:
+    """`z` on the list: the list alone (with its column titles), the status bar and the footer."""
+    db = make_db(tmp_path / "run.db")
+    run_before = _after_keys("k", "k", "z", until=lambda app: app.inspector.panes.zoomed == "events")
+    assert snap_compare(_app(db), terminal_size=size, run_before=run_before)
+
+
+@SIZES
+def test_detail_collapsed_and_tree_expanded(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:
+    """`d` folds the detail pane away (the list takes its rows); `*` in the tree opens every node."""
+    db = make_db(tmp_path / "run.db")
+    run_before = _after_keys("d", "shift+tab", "asterisk",
+                             until=lambda app: not app.inspector.detail.display and app.inspector.tree.has_focus)
+    assert snap_compare(_app(db), terminal_size=size, run_before=run_before)
+
+
+def test_main_screen_without_colour(snap_compare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """NO_COLOR at 80x24: statuses read from the tree's glyphs, errors from the list's ✗, the cursor
+    from reverse video."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    db = make_db(tmp_path / "run.db")
+    assert snap_compare(_app(db), terminal_size=(80, 24), run_before=_settled())

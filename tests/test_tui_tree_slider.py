@@ -12,7 +12,7 @@ from textual.app import App, ComposeResult
 
 from agenttui.store import Event
 from agenttui.store.envelope import format_datetime
-from agenttui.tui.colors import status_style
+from agenttui.tui.colors import status_glyph, status_style
 from agenttui.tui.components import NodeTree, TimeSlider, node_label
 from agenttui.tui.history import History
 
@@ -86,8 +86,8 @@ async def test_the_root_opens_on_first_paint_and_children_load_when_expanded():
         assert plan.allow_expand and not plan.is_expanded and len(plan.children) == 0
         assert len(tree._tree_nodes) == 1 + 1 + len(kids)
         lines = screen_lines(tree)
-        assert lines[0].startswith("▼ 0  Goal 0")
-        assert lines[1].startswith("├─ ▶ 1  Goal 1")
+        assert lines[0].startswith("▼ ✓ 0  Goal 0")
+        assert lines[1].startswith("├─ ▶ ✗ 1  Goal 1")
         # cursor onto the plan node, then right arrow expands it and loads its children
         await pilot.press("down", *["down"] * kids.index(plan))
         assert tree.cursor_node is plan
@@ -95,7 +95,7 @@ async def test_the_root_opens_on_first_paint_and_children_load_when_expanded():
         await pilot.pause()
         assert plan.is_expanded
         assert [c.data for c in plan.children] == timeline.children_at(plan.data, len(timeline) - 1)
-        assert any(line.lstrip("│├└─ ▼▶").startswith(f"{timeline.nid_at(plan.children[0].data, len(timeline) - 1)}  ")
+        assert any(line.lstrip("│├└─ ▼▶✓✗◐◑○·◌?").startswith(f"{timeline.nid_at(plan.children[0].data, len(timeline) - 1)}  ")
                    for line in screen_lines(tree))
         await pilot.press("left")  # collapses
         assert not plan.is_expanded
@@ -113,7 +113,7 @@ async def test_labels_show_nid_goal_type_and_a_coloured_status():
         for tree_node in tree.root.children[0].children:
             node = timeline.node_at(tree_node.data, last)
             label = tree_node.label
-            assert label.plain.startswith(f"{node['node_nid']}  {node['task_goal']}")
+            assert label.plain.startswith(f"{status_glyph(node['status'])} {node['node_nid']}  {node['task_goal']}")
             short = {"PLAN_NODE": "PLAN", "EXECUTE_NODE": "EXECUTE"}[node["node_type"]]
             assert f"[{short}·{node['task_type']}] {node['status']}" in label.plain
             status_at = label.plain.index(f"] {node['status']}") + 2
@@ -149,7 +149,7 @@ async def test_a_node_whose_status_came_first_is_pending_then_real():
         (real,) = tree.tree_nodes_of(node_id)
         assert tree.cursor_node is real
         assert "pending" not in real.label.plain
-        assert real.label.plain.startswith(timeline.nid_at(node_id, created) + "  ")
+        assert real.label.plain.startswith("○ " + timeline.nid_at(node_id, created) + "  ")
 
 
 async def test_an_early_index_hides_later_nodes_and_shows_earlier_statuses():
@@ -266,7 +266,7 @@ async def test_markup_and_escape_sequences_in_goals_render_literally():
         root = tree.root.children[0]
         assert "[bold]x[/] \\x1b[31mred\\x1b[0m [link=http://e]y[/link]" in root.label.plain
         kid = root.children[0]
-        assert kid.label.plain == "0.1  [/] [red]DONE[/red]"
+        assert kid.label.plain == "? 0.1  [/] [red]DONE[/red]"  # (an unknown status: no glyph of its own)
         strips = [tree.render_line(y) for y in range(2)]
         text = "".join(strip.text for strip in strips)
         assert "[bold]x[/]" in text and "\\x1b[31m" in text and "[red]DONE[/red]" in text
@@ -284,15 +284,15 @@ async def test_a_ten_thousand_node_run_builds_and_paints():
         await pilot.pause()
         assert len(tree.root.children[0].children) == 100
         assert len(tree._tree_nodes) == 102  # only the expanded level has TreeNodes
-        assert screen_lines(tree)[1].startswith("├─ ▶ 0.1  goal 0.1")
+        assert screen_lines(tree)[1].startswith("├─ ▶ ✓ 0.1  goal 0.1")
         tree.show(flat, None)
         await pilot.pause()
         root = tree.root.children[0]
         assert len(root.children) == 10_000 and tree.last_line == 10_000
-        assert screen_lines(tree)[2].startswith("├─ 0.2  goal 0.2")
+        assert screen_lines(tree)[2].startswith("├─ ✓ 0.2  goal 0.2")
         # labels are built for the lines drawn, the others on demand
         far = root.children[-1]
-        assert far.label.plain == "" and tree.label_of(far).plain == "0.10000  goal 0.10000  [EXECUTE] FINISH"
+        assert far.label.plain == "" and tree.label_of(far).plain == "✓ 0.10000  goal 0.10000  [EXECUTE] FINISH"
         # back to early in the run: thousands of siblings vanish at once, then come back
         tree.show(flat, 50)
         await pilot.pause()
@@ -303,7 +303,7 @@ async def test_a_ten_thousand_node_run_builds_and_paints():
         assert [c.data for c in root.children] == flat.children_at("n0", len(flat) - 1)
         await pilot.press("end")
         assert tree.cursor_node is root.children[-1]
-        assert screen_lines(tree)[-1].startswith("└─ 0.10000  goal 0.10000")
+        assert screen_lines(tree)[-1].startswith("└─ ✓ 0.10000  goal 0.10000")
 
 
 async def test_clicking_and_dragging_the_slider_scrubs():
@@ -402,7 +402,7 @@ def synthetic_run(width: int, depth: int) -> History:
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 def test_node_label_is_plain_text_with_styles_only_from_us(anyio_backend):
     label = node_label("abcdef1234567890", {"node_nid": None, "task_goal": None, "pending": 1, "status": "PENDING"})
-    assert label.plain == "abcdef12345…  (no goal yet) pending"
+    assert label.plain == "◌ abcdef12345…  (no goal yet) pending"
     long_goal = node_label("x", {"node_nid": "1", "task_goal": "g" * 500, "status": "DOING", "pending": 0})
     assert len(long_goal.plain) < 130 and "…" in long_goal.plain
 
@@ -456,5 +456,5 @@ async def test_edges_that_loop_show_the_node_again_without_its_subtree():
         await pilot.pause()
         assert not a_again.is_expanded and not a_again.children
         assert [line for line in screen_lines(tree) if line] == [
-            "▼ 0  (no goal yet) NOT_READY", "└─ ▼ 0.1  (no goal yet) NOT_READY",
-            "   └─ ▼ 0.1.1  (no goal yet) pending", "      └─ 0.1  (no goal yet) NOT_READY"]
+            "▼ · 0  (no goal yet) NOT_READY", "└─ ▼ · 0.1  (no goal yet) NOT_READY",
+            "   └─ ▼ ◌ 0.1.1  (no goal yet) pending", "      └─ · 0.1  (no goal yet) NOT_READY"]

@@ -24,9 +24,11 @@ from textual.app import App
 from textual.binding import Binding
 from textual.dom import DOMNode
 
-from .commands import InspectorCommands
+from .commands import InspectorCommands, key_names
+from .components.detail import DetailPane
 from .components.event_list import EventList
 from .components.help_screen import HelpScreen
+from .components.node_tree import NodeTree
 from .components.search_bar import SearchBar
 from .components.session_picker import SessionPicker
 from .components.time_slider import TimeSlider
@@ -36,6 +38,13 @@ from .screens.inspector import InspectorScreen
 from .view_filter import ViewFilter
 
 __all__ = ["AgentTuiApp", "SPEEDS", "parse_keymap", "run_app"]
+
+#: The help screen's heading for each pane's keys (the inspector screen's work in every pane).
+KEY_GROUPS: dict[type[DOMNode], str] = {
+    InspectorScreen: "Everywhere", EventList: "Event list", NodeTree: "Node tree (left pane)",
+    DetailPane: "Detail pane", TimeSlider: "Time slider", SearchBar: "Search bar",
+}
+
 
 
 class AgentTuiApp(App[int]):
@@ -138,26 +147,38 @@ class AgentTuiApp(App[int]):
 
     # ------------------------------------------------------------------ keys
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.binding_rows()))
+        self.push_screen(HelpScreen(self.binding_groups()))
 
     def key_owners(self) -> list[tuple[type[DOMNode], DOMNode | None]]:
         """Whose bindings the inspector answers to, in the help screen's order, with the node a
         palette command runs its action on (None: the widget's own keys, not in the palette)."""
-        return [(InspectorScreen, self.inspector), (EventList, None), (TimeSlider, None), (SearchBar, None)]
+        return [(InspectorScreen, self.inspector), (EventList, None), (NodeTree, None), (DetailPane, None),
+                (TimeSlider, None), (SearchBar, None)]
 
-    def binding_rows(self) -> list[tuple[str, str, str]]:
-        """(keys, description, id) of every inspector binding, as currently mapped."""
-        rows: list[tuple[str, str, str]] = []
+    def binding_groups(self) -> list[tuple[str, list[tuple[str, str, str]]]]:
+        """(pane, [(keys, description, id)]) of every inspector binding, as currently mapped, with
+        the keys a pane inherits from Textual (its HELP_EXTRA: no id, not remappable)."""
+        groups: list[tuple[str, list[tuple[str, str, str]]]] = []
         seen: set[str] = set()
         for cls, _ in self.key_owners():
+            rows: list[tuple[str, str, str]] = []
             for b in getattr(cls, "BINDINGS", []):
                 if not isinstance(b, Binding) or not b.id or b.id in seen:
                     continue
                 seen.add(b.id)
                 keys = self.binding_keys(b.id) or b.key
-                shown = ", ".join(self.get_key_display(Binding(k.strip(), "")) for k in keys.split(","))
-                rows.append((shown, b.tooltip or b.description or b.action, b.id))
-        return rows
+                rows.append((key_names(self, keys), b.tooltip or b.description or b.action, b.id))
+            rows.extend((keys, description, "") for keys, description in getattr(cls, "HELP_EXTRA", ()))
+            if cls is InspectorScreen and self.COMMAND_PALETTE_BINDING:  # (the App's own key)
+                rows.append((key_names(self, self.COMMAND_PALETTE_BINDING), "Command palette: every action by name",
+                             ""))
+            if rows:
+                groups.append((KEY_GROUPS.get(cls, cls.__name__), rows))
+        return groups
+
+    def binding_rows(self) -> list[tuple[str, str, str]]:
+        """(keys, description, id) of every inspector binding, as currently mapped."""
+        return [row for _, rows in self.binding_groups() for row in rows]
 
     def binding_keys(self, binding_id: str) -> str:
         keys = self._keymap.get(binding_id)

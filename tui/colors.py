@@ -44,6 +44,33 @@ STATUS_STYLES: dict[str, str] = {
 }
 
 
+#: A node's status as a glyph at the start of its tree label, so that a label cut at the pane's
+#: edge, or a terminal without colour (NO_COLOR), still says done / working / failed / waiting.
+STATUS_GLYPHS: dict[str, str] = {
+    "FINISH": "✓",
+    "completed": "✓",
+    "FAILED": "✗",
+    "error": "✗",
+    "DOING": "◐",
+    "running": "◐",
+    "NEED_UPDATE": "◐",
+    "PLAN_DONE": "◑",
+    "FINAL_TO_FINISH": "◑",
+    "NEED_POST_REFLECT": "◑",
+    "READY": "○",
+    "NOT_READY": "·",
+    "PENDING": "◌",
+}
+#: What each glyph means, for the help screen.
+GLYPH_LEGEND = (("✓", "done"), ("◐", "working"), ("◑", "waiting for its sub-tasks or to finish"),
+                ("○", "ready"), ("·", "not ready"), ("✗", "failed"), ("◌", "pending (referenced, not created yet)"),
+                ("?", "no status yet"))
+
+
+def status_glyph(status: str | None) -> str:
+    return STATUS_GLYPHS.get(status or "", "?")
+
+
 def is_error_event(event_type: str, payload: Any) -> bool:
     """An event a user hunting for trouble wants to see in red."""
     if event_type == "run_error":
@@ -52,7 +79,8 @@ def is_error_event(event_type: str, payload: Any) -> bool:
         return False
     if event_type in ("llm_call_completed", "tool_returned") and payload.get("error"):
         return True
-    if event_type == "tool_returned" and str(payload.get("state", "")).upper() in ("FAILED", "FAILURE", "ERROR", "TIMEOUT"):
+    failed_states = ("FAILED", "FAILURE", "ERROR", "TIMEOUT")
+    if event_type == "tool_returned" and str(payload.get("state", "")).upper() in failed_states:
         return True
     return event_type in ("node_status_changed", "step_finished") and (
         payload.get("new_status") == "FAILED" or payload.get("status_after") == "FAILED")

@@ -10,8 +10,18 @@ from __future__ import annotations
 from functools import partial
 from typing import Callable, Iterator
 
+from textual.app import App
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+#: Key names Textual shows as symbols a newcomer may not read as keys.
+_SPELLED = {"⏎": "enter", "^p": "ctrl+p"}
+
+
+def key_names(app: App, keys: str) -> str:
+    """Comma-separated binding keys as a person names them: `[` not `left_square_bracket`."""
+    shown = [app.get_key_display(Binding(k.strip(), "")) for k in keys.split(",") if k.strip()]
+    return ", ".join(_SPELLED.get(k, k) for k in shown)
 
 
 def palette_entries(bindings: list[Binding]) -> Iterator[tuple[str, str, str]]:
@@ -38,7 +48,7 @@ class InspectorCommands(Provider):
     def _key_of(self, binding_id: str) -> str:
         keymap = getattr(self.app, "binding_keys", None)
         keys = keymap(binding_id) if callable(keymap) else ""
-        return f"key: {keys}" if keys else ""
+        return f"key: {key_names(self.app, keys)}" if keys else ""
 
     async def discover(self) -> Hits:
         for title, run, binding_id in self._entries():

@@ -25,7 +25,7 @@ from textual.strip import Strip
 from agenttui.store import Event
 from agenttui.summary import summarize
 
-from ..colors import type_style
+from ..colors import ERROR_STYLE, is_error_event, type_style
 from ..literal import clean
 from ..data.reader import InspectorReader
 from .quiet_size import set_virtual_size
@@ -37,6 +37,37 @@ FETCH_MARGIN = 32
 TYPE_WIDTH = 21
 NODE_WIDTH = 8
 TIME_WIDTH = 12
+#: Column widths (time, type, node; 0 hides a column) from the widest to the narrowest: a list
+#: takes the first layout that leaves the summary at least half its width, so at 80 columns the
+#: summary still reads as a sentence, and the columns shrink or go in the order they matter least.
+LAYOUTS: tuple[tuple[int, int, int], ...] = (
+    (TIME_WIDTH, TYPE_WIDTH, NODE_WIDTH),
+    (TIME_WIDTH, 16, NODE_WIDTH),
+    (8, 16, NODE_WIDTH),
+    (8, 16, 4),
+    (0, 16, 4),
+    (0, 13, 4),
+    (0, 13, 0),
+    (0, 10, 0),
+    (0, 0, 0),
+)
+
+
+def column_layout(width: int, position_width: int) -> tuple[int, int, int]:
+    """(time, type, node) widths for a list `width` cells wide (see LAYOUTS)."""
+    fixed = 1 + position_width + 1  # the gutter, the position and its space
+    for time_w, type_w, node_w in LAYOUTS:
+        used = fixed + sum(w + 1 for w in (time_w, type_w, node_w) if w)
+        if width - used >= (width + 1) // 2:
+            return time_w, type_w, node_w
+    return LAYOUTS[-1]
+
+
+def _cell(text: str, width: int) -> str:
+    """`text` in a column `width` wide and the space after it (cut with … when longer)."""
+    if len(text) > width:
+        text = text[:max(0, width - 1)] + "…"
+    return text.ljust(width) + " "
 
 
 class AllRows:
@@ -164,8 +195,9 @@ class EventList(ScrollView, can_focus=True):
 
     DEFAULT_CSS = """
     EventList { background: $surface; }
-    EventList > .event-list--cursor { background: $accent 45%; text-style: bold; }
-    EventList > .event-list--cursor-blurred { background: $accent 20%; }
+    EventList > .event-list--cursor { background: $block-cursor-background; color: $block-cursor-foreground;
+                                      text-style: bold; }
+    EventList > .event-list--cursor-blurred { background: $block-cursor-blurred-background; color: $text; }
     EventList > .event-list--replay { color: $warning; text-style: bold; }
     EventList > .event-list--future { color: $text-disabled; }
     EventList > .event-list--match { color: $success; text-style: bold; }
@@ -184,6 +216,9 @@ class EventList(ScrollView, can_focus=True):
         def __init__(self, follow: bool) -> None:
             super().__init__()
             self.follow = follow
+
+    class ColumnsChanged(Message):
+        """The columns were laid out anew (a resize): the column titles above the list follow."""
 
     class Opened(Message):
         """Enter on a row: open its event."""
@@ -206,6 +241,8 @@ class EventList(ScrollView, can_focus=True):
         self.matches: array | None = None
         self.nid_of: Callable[[str], str | None] = lambda _node_id: None
         self.position_width = 5
+        #: (time, type, node) column widths for the current width (see column_layout)
+        self.columns = (TIME_WIDTH, TYPE_WIDTH, NODE_WIDTH)
         self._events: OrderedDict[int, Event] = OrderedDict()
         self._strips: OrderedDict[tuple, Strip] = OrderedDict()
         self._missing: set[int] = set()
@@ -222,6 +259,7 @@ class EventList(ScrollView, can_focus=True):
         self.replay_seq = None
         self.unseen = 0
         self.position_width = max(5, len(str(last_position)))
+        self._layout_columns()
         self.set_source(source, keep_seq=None)
 
     def set_source(self, source: RowSource, *, keep_seq: int | None) -> None:
@@ -251,6 +289,7 @@ class EventList(ScrollView, can_focus=True):
             if e.position is not None and len(str(e.position)) > self.position_width:
                 self.position_width = len(str(e.position))
                 self._strips.clear()
+                self._layout_columns()
         if self.follow and self.replay_seq is None:
             self._set_cursor(self.source.count - 1, scroll="end")
         else:
@@ -397,9 +436,20 @@ class EventList(ScrollView, can_focus=True):
 
     def on_resize(self, event: events.Resize) -> None:
         self._strips.clear()
+        self._layout_columns()
         self._update_virtual_size()
         if self.follow and self.replay_seq is None:
             self._scroll_to_cursor("end")
+
+    def _layout_columns(self) -> None:
+        width = self.scrollable_content_region.width
+        if width <= 0:
+            return  # (not laid out yet: the first resize lays the columns out)
+        columns = column_layout(width, self.position_width)
+        if columns != self.columns:
+            self.columns = columns
+            self._strips.clear()
+            self.post_message(self.ColumnsChanged())
 
     def _remember(self, seq: int, e: Event) -> None:
         self._events[seq] = e
@@ -441,9 +491,11 @@ class EventList(ScrollView, can_focus=True):
 
     def header_text(self) -> list[Segment]:
         """The column titles, laid out like the rows."""
-        cells = ["", "#".rjust(self.position_width), "time".ljust(TIME_WIDTH), "type".ljust(TYPE_WIDTH),
-                 "node".ljust(NODE_WIDTH), "summary"]
-        return [Segment(" ".join(cells))]
+        time_w, type_w, node_w = self.columns
+        text = " " + "#".rjust(self.position_width) + " "
+        for title, w in (("time", time_w), ("type", type_w), ("node", node_w)):
+            text += _cell(title, w) if w else ""
+        return [Segment(text + "summary")]
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
@@ -468,7 +520,7 @@ class EventList(ScrollView, can_focus=True):
         )
         e = self._row_event(row)
         nid = (self.nid_of(e.node_id) or "") if e is not None and e.node_id else ""
-        key = (seq, width, flags, nid, self.position_width)
+        key = (seq, width, flags, nid, self.position_width, self.columns)
         strip = self._strips.get(key)
         if strip is not None:
             self._strips.move_to_end(key)
@@ -491,33 +543,41 @@ class EventList(ScrollView, can_focus=True):
         style = self.get_component_rich_style
         pos_style = style("event-list--position")
         time_style = style("event-list--time")
+        error = e is not None and is_error_event(e.event_type, e.payload)
         if is_replay:
             gutter = Segment("▶", style("event-list--replay"))
         elif is_match:
             gutter = Segment("●", style("event-list--match"))
+        elif error:  # (without colour too: NO_COLOR leaves the red of an error row grey)
+            gutter = Segment("✗", Style.parse(ERROR_STYLE))
         else:
             gutter = Segment(" ")
         if e is None:
             segments = [gutter, Segment(" " * self.position_width + " "),
                         Segment(f"(event #{seq} is not readable)", time_style)]
         else:
+            time_w, type_w, node_w = self.columns
             ts = e.timestamp or ""
             segments = [
                 gutter,
                 Segment(str(e.position if e.position is not None else "").rjust(self.position_width) + " ", pos_style),
-                Segment(clean(ts[11:23]).ljust(TIME_WIDTH) + " ", time_style),
-                Segment(clean(e.event_type, limit=TYPE_WIDTH).ljust(TYPE_WIDTH) + " ",
-                        Style.parse(type_style(e.event_type, e.payload))),
-                Segment(clean(nid or (e.node_id or "")[:NODE_WIDTH], limit=NODE_WIDTH).ljust(NODE_WIDTH) + " "),
-                Segment(summarize(e, self.nid_of)),
             ]
+            if time_w:
+                segments.append(Segment(_cell(clean(ts[11:11 + time_w]), time_w), time_style))
+            if type_w:
+                segments.append(Segment(_cell(clean(e.event_type, limit=60), type_w),
+                                        Style.parse(type_style(e.event_type, e.payload))))
+            if node_w:
+                segments.append(Segment(_cell(clean(nid or (e.node_id or "")[:node_w], limit=40), node_w)))
+            segments.append(Segment(summarize(e, self.nid_of)))
         strip = Strip(segments).crop_extend(0, width, None)
         if is_future:
             strip = Strip(Segment.remove_color(strip._segments)).apply_style(style("event-list--future"))
-        if cursor_focus:
-            strip = strip.apply_style(style("event-list--cursor"))
-        elif cursor_blur:
-            strip = strip.apply_style(style("event-list--cursor-blurred"))
+        if cursor_focus or cursor_blur:
+            # the cursor's row in one colour pair: a type's colour on the cursor's background
+            # (red on brown, blue on blue) was unreadable for some types
+            strip = Strip(Segment.remove_color(strip._segments)).apply_style(
+                style("event-list--cursor" if cursor_focus else "event-list--cursor-blurred"))
         if is_replay and not (cursor_focus or cursor_blur):
             strip = strip.apply_style(Style(bold=True))
         return strip.apply_style(base)

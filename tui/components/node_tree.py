@@ -14,7 +14,10 @@ Usage::
     tree.label_of(tree_node)                   # a label, built on demand (off-screen ones are lazy)
 
 Keys: enter (or a click on a label) chooses the node under the cursor, and again clears it;
-space or right expands, left collapses (or goes to the parent), j/k/arrows move.
+space or right expands, left collapses (or goes to the parent), j/k/arrows move, `*`/`O` expands
+every node, `C` collapses them all. Each label starts with a glyph for the node's status
+(colors.STATUS_GLYPHS), so it reads without colour and when the pane cuts the label; a label too
+long for its line loses the end of its goal, not its status.
 
 Why it is built this way: a run can have 10,000 nodes and the slider asks for a new state many
 times a second. Only expanded levels get TreeNodes (children are added when a node is first
@@ -35,7 +38,7 @@ from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from ..colors import status_style
+from ..colors import status_glyph, status_style
 from ..literal import clean
 from ..history import History
 from .quiet_size import QuietTree  # a relabel or a step repaints the tree without a screen layout
@@ -46,52 +49,68 @@ __all__ = ["NodeTree", "node_label"]
 GOAL_LIMIT = 96
 #: with this many top-level nodes or fewer, the first ones with children are opened on first paint
 _AUTO_EXPAND_ROOTS = 5
+#: Nodes `expand_all` opens at most (a 10,000-node tree would take seconds and be unreadable).
+EXPAND_ALL_LIMIT = 2_000
+#: Indentation per level (cells), and the least it is compressed to when the tree is deep for its width.
+GUIDE_DEPTH = 3
+GUIDE_DEPTH_DEEP = 2
+#: The narrowest a label is cut to (its glyph and nid; deeper than that, the tree scrolls sideways).
+MIN_LABEL = 8
 _BLANK = Text("")
 _TYPE_SHORT = {"PLAN_NODE": "PLAN", "EXECUTE_NODE": "EXECUTE"}
 
 
-def node_label(node_id: str, node: dict[str, Any], *, chosen: bool = False) -> Text:
-    """`nid  goal  [TYPE] STATUS` for one node row; every value cleaned and appended as literal text."""
-    parts: list[str] = []
-    spans: list[Span] = []
-    at = 0
+def node_label(node_id: str, node: dict[str, Any], *, chosen: bool = False, width: int | None = None) -> Text:
+    """`glyph nid  goal  [TYPE] STATUS` for one node row; every value cleaned and appended as literal text.
 
-    def add(piece: str, style: str | None = None) -> None:
-        nonlocal at
-        if style:
-            spans.append(Span(at, at + len(piece), style))
-        parts.append(piece)
-        at += len(piece)
-
+    The status glyph comes first, so a cut label still says how the node is; with `width`, the
+    goal is cut to make the label fit (then the type), never the status.
+    """
+    pending = bool(node.get("pending"))
+    status = "PENDING" if pending else (node.get("status") or "?")
+    state_style = status_style(status)
+    head: list[tuple[str, str]] = []
     if chosen:
-        add("● ", "bold magenta")
+        head.append(("● ", "bold magenta"))
+    head.append((f"{status_glyph(status)} ", f"bold {state_style}"))
     nid = node.get("node_nid")
-    # the nid carries the status colour too: a narrow tree pane cuts the status text off the end
-    state_style = status_style("PENDING" if node.get("pending") else node.get("status") or "?")
-    if nid:
-        add(clean(nid, limit=32), f"bold {state_style}".strip())
-    else:
-        add(clean(node_id, limit=12), "dim")
-    add("  ")
+    # the nid carries the status colour too
+    head.append((clean(nid, limit=32), f"bold {state_style}") if nid else (clean(node_id, limit=12), "dim"))
+    head.append(("  ", ""))
     goal = node.get("task_goal")
-    if goal:
-        add(clean(goal, limit=GOAL_LIMIT))
-    else:
-        add("(no goal yet)", "dim italic")
+    goal_piece = (clean(goal, limit=GOAL_LIMIT), "") if goal else ("(no goal yet)", "dim italic")
+    kind_piece = ("", "")
     node_type = node.get("node_type")
     task_type = node.get("task_type")
     if node_type or task_type:
         kind = "·".join(clean(_TYPE_SHORT.get(v, v), limit=24) for v in (node_type, task_type) if v)
-        add(f"  [{kind}]", "dim")
-    if node.get("pending"):
-        add(" pending", status_style("PENDING"))
+        kind_piece = (f"  [{kind}]", "dim")
+    tail: list[tuple[str, str]] = []
+    if pending:
+        tail.append((" pending", status_style("PENDING")))
     else:
-        status = node.get("status") or "?"
-        add(" ")
-        add(clean(status, limit=32), status_style(status))
+        tail.append((" ", ""))
+        tail.append((clean(status, limit=32), state_style))
     errors = node.get("error_count") or 0
     if errors:
-        add(f"  ✗{errors}", "bold red")
+        tail.append((f"  ✗{errors}", "bold red"))
+    if width is not None:
+        fixed = sum(len(t) for t, _ in head) + sum(len(t) for t, _ in tail)
+        if fixed + len(goal_piece[0]) + len(kind_piece[0]) > width:
+            kind_piece = ("", "")
+        room = width - fixed
+        if len(goal_piece[0]) > room:
+            goal_piece = (goal_piece[0][:max(0, room - 1)] + "…" if room > 1 else "", goal_piece[1])
+    parts: list[str] = []
+    spans: list[Span] = []
+    at = 0
+    for piece, style in [*head, goal_piece, kind_piece, *tail]:
+        if not piece:
+            continue
+        if style:
+            spans.append(Span(at, at + len(piece), style))
+        parts.append(piece)
+        at += len(piece)
     return Text("".join(parts), spans=spans, no_wrap=True, end="")
 
 
@@ -104,7 +123,7 @@ def _shown_len(value: str, limit: int) -> int:
 def _estimate_width(node_id: str, key: tuple) -> int:
     """About the cell width node_label will give (for the tree's scroll width before it is built)."""
     nid, goal, node_type, task_type, status, pending, errors, chosen = key
-    width = (2 if chosen else 0) + (_shown_len(str(nid), 32) if nid else _shown_len(node_id, 12)) + 2
+    width = (2 if chosen else 0) + 2 + (_shown_len(str(nid), 32) if nid else _shown_len(node_id, 12)) + 2
     width += _shown_len(str(goal), GOAL_LIMIT) if goal else 13
     if node_type or task_type:
         width += 5 + len(_TYPE_SHORT.get(node_type, node_type or "")) + len(task_type or "")
@@ -121,11 +140,26 @@ class NodeTree(QuietTree, Tree[str]):
     """The node tree of one run at one event of its History (see the module docstring)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("j", "cursor_down", "Down", show=False, id="tree.down"),
-        Binding("k", "cursor_up", "Up", show=False, id="tree.up"),
-        Binding("right", "expand", "Expand", show=False, id="tree.expand"),
-        Binding("left", "collapse", "Collapse", show=False, id="tree.collapse"),
+        Binding("j", "cursor_down", "Down", show=False, id="tree.down", tooltip="Next node"),
+        Binding("k", "cursor_up", "Up", show=False, id="tree.up", tooltip="Previous node"),
+        Binding("right", "expand", "Expand", show=False, id="tree.expand", tooltip="Expand the node"),
+        Binding("left", "collapse", "Collapse", show=False, id="tree.collapse",
+                tooltip="Collapse the node (on a collapsed one: go to its parent)"),
+        Binding("asterisk,O", "expand_all", "Expand all", show=False, id="tree.expand_all",
+                tooltip="Expand every node (at most 2,000)"),
+        Binding("C", "collapse_all", "Collapse all", show=False, id="tree.collapse_all",
+                tooltip="Collapse every node"),
     ]
+
+    #: Keys the tree inherits from Textual's Tree (for the help screen; they have no ids).
+    HELP_EXTRA: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("↑, ↓", "Previous / next node"),
+        ("enter", "Narrow the event list to the node's events (again: all events)"),
+        ("space", "Expand or collapse the node"),
+        ("shift+↑, shift+↓", "Previous / next sibling"),
+        ("shift+←", "To the parent node"),
+        ("pgup, pgdn, home, end", "A page up / down, the first / last node"),
+    )
 
     DEFAULT_CSS = """
     NodeTree { scrollbar-size-vertical: 1; }
@@ -164,7 +198,8 @@ class NodeTree(QuietTree, Tree[str]):
         self._changed = False
         self.show_root = False   # (reactives last: their watchers rebuild lines with the state above)
         self.auto_expand = False
-        self.guide_depth = 3
+        self.guide_depth = GUIDE_DEPTH
+        self._revealed: str | None = None
 
     # --------------------------------------------------------------------------- public API
     def show(self, source: History, index: int | None = None) -> None:
@@ -255,6 +290,7 @@ class NodeTree(QuietTree, Tree[str]):
         self._keys.clear()
         self._stale.clear()
         self._i = -1
+        self._revealed = None
         if not keep:
             self._expanded_ids.clear()
             self._auto_expanded = False
@@ -407,18 +443,59 @@ class NodeTree(QuietTree, Tree[str]):
             return label
         return super().process_label(label)
 
+    def _label_room(self, node: TreeNode[str]) -> int:
+        """Cells left for `node`'s label on its line, after its guides and its fold icon."""
+        depth = 0
+        parent = node.parent
+        while parent is not None and parent is not self.root:
+            depth += 1
+            parent = parent.parent
+        icon = len(self.ICON_NODE) if node._allow_expand else 0
+        return self.scrollable_content_region.width - depth * self.guide_depth - icon
+
     def get_label_width(self, node: TreeNode[str]) -> int:
         # Tree measures every line on each rebuild by rendering its label: use the known width, or
-        # for a label not built yet an estimate from what it will show
+        # for a label not built yet an estimate from what it will show; a label is cut to its line
+        # (render_label), so the tree scrolls sideways only for what cannot be cut
         icon = len(self.ICON_NODE) if node._allow_expand else 0
         if node.id in self._stale:
-            return _estimate_width(node.data, self._keys[node.id]) + icon
-        return node._label.cell_len + icon
+            width = _estimate_width(node.data, self._keys[node.id])
+        else:
+            width = node._label.cell_len
+        room = self._label_room(node)
+        return icon + (min(width, max(room, MIN_LABEL)) if room > 0 else width)
 
     def render_label(self, node: TreeNode[str], base_style: Style, style: Style) -> Text:
         if node.id in self._stale:
             self._build_label(node)
+        room = self._label_room(node)
+        if 0 < room < node._label.cell_len and self.source is not None and node.data is not None:
+            shown = self.source.display_at(node.data, self._i)
+            if shown is not None:  # the goal is cut, not the status (node_label's `width`)
+                full = node._label
+                node._label = node_label(node.data, shown, chosen=node.data == self.chosen,
+                                         width=max(room, MIN_LABEL))
+                try:
+                    return super().render_label(node, base_style, style)
+                finally:
+                    node._label = full
         return super().render_label(node, base_style, style)
+
+    def _build(self) -> None:
+        super()._build()
+        # a deep tree in a narrow pane: two cells a level instead of three, so goals stay in view
+        lines = self._tree_lines_cached or []
+        deepest = max((len(line.path) for line in lines), default=1) - 1
+        width = self.scrollable_content_region.width
+        wanted = GUIDE_DEPTH if deepest * GUIDE_DEPTH <= max(width, 1) // 3 else GUIDE_DEPTH_DEEP
+        if wanted != self.guide_depth:  # (set quietly: its watcher would throw these lines away)
+            self.set_reactive(Tree.guide_depth, wanted)
+            self._clear_line_cache()
+            self._updates += 1
+            super()._build()  # the widths with the new indentation
+
+    def on_resize(self) -> None:
+        self._invalidate()  # labels are cut to the width: recut them
 
     def _on_tree_node_expanded(self, event: Tree.NodeExpanded[str]) -> None:
         node = event.node
@@ -440,6 +517,61 @@ class NodeTree(QuietTree, Tree[str]):
         choice = None if node.data == self.chosen else node.data
         self.set_chosen(choice)
         self.post_message(self.NodeChosen(self, choice))
+
+    def action_expand_all(self) -> None:
+        """Open every node (breadth first, at most EXPAND_ALL_LIMIT); the cursor stays where it is."""
+        if self.source is None or self._i < 0:
+            return
+        cursor = self.cursor_node
+        opened = 0
+        frontier = list(self.root.children)
+        while frontier and opened < EXPAND_ALL_LIMIT:
+            nxt: list[TreeNode[str]] = []
+            for tree_node in frontier:
+                if opened >= EXPAND_ALL_LIMIT:
+                    break
+                if not tree_node._allow_expand:
+                    continue
+                if not tree_node._expanded:
+                    tree_node._expanded = True
+                    self._expanded_ids.add(tree_node.data)
+                    opened += 1
+                self._sync(tree_node, self._ancestry(tree_node))
+                nxt.extend(tree_node._children)
+            frontier = nxt
+        self._invalidate()
+        if frontier:
+            self.notify(f"expanded the first {EXPAND_ALL_LIMIT:,} nodes", timeout=3, markup=False)
+        self._keep_cursor(cursor)
+
+    def action_collapse_all(self) -> None:
+        """Close every node; the cursor goes to the top-level node it was under."""
+        cursor = self.cursor_node
+        for tree_node in self._tree_nodes.values():
+            if tree_node is not self.root:
+                tree_node._expanded = False
+        self._expanded_ids.clear()
+        self._invalidate()
+        while cursor is not None and cursor.parent is not None and cursor.parent is not self.root:
+            cursor = cursor.parent
+        self._keep_cursor(cursor)
+
+    def _keep_cursor(self, cursor: TreeNode[str] | None) -> None:
+        self.last_line  # noqa: B018  (builds the lines so the node knows its line number)
+        if cursor is not None and self._tree_nodes.get(cursor.id) is cursor:
+            self.move_cursor(cursor)
+
+    def reveal(self, node_id: str | None) -> None:
+        """Open the path to `node_id` and put the cursor on it, unless the user is in the tree
+        (the list's selection leads the tree; the same node again costs nothing)."""
+        if node_id is None or node_id == self._revealed or self.has_focus:
+            return
+        cursor = self.cursor_node
+        if cursor is not None and cursor.data == node_id:
+            self._revealed = node_id
+            return
+        if self.select_node_id(node_id):
+            self._revealed = node_id
 
     def action_expand(self) -> None:
         node = self.cursor_node

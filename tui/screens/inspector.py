@@ -47,6 +47,7 @@ from ..components.detail import DetailPane
 from ..components.event_list import AllRows, EventList, FilteredRows, TailRows
 from ..components.header import RunHeader
 from ..components.node_tree import NodeTree
+from ..components.pane_layout import PaneLayout
 from ..components.run_picker import RunPicker
 from ..components.search_bar import SearchBar
 from ..components.status_bar import StatusBar, StatusInfo
@@ -114,6 +115,9 @@ class InspectorScreen(Screen[None]):
         Binding("q", "app.quit", "Quit", id="quit", tooltip="Quit the inspector"),
         Binding("question_mark,f1", "app.help", "Help", id="help", tooltip="This help: every key and its id"),
         Binding("slash", "search", "Search", id="search", tooltip="Search the run's payloads (case-insensitive)"),
+        Binding("z", "zoom", "Zoom", id="zoom", tooltip="Zoom the focused pane to the whole screen / back"),
+        Binding("d", "toggle_detail", "Detail", show=False, id="toggle_detail",
+                tooltip="Collapse the detail pane (more rows for the list) / show it again"),
         Binding("n", "next_match", "Next match", show=False, id="next_match", tooltip="Next search match"),
         Binding("N", "previous_match", "Prev match", show=False, id="previous_match",
                 tooltip="Previous search match"),
@@ -190,6 +194,8 @@ class InspectorScreen(Screen[None]):
         self.view = view
         self.search = Search()
         self.playback = Playback()
+        #: which panes are on screen (zoom, the detail pane collapsed)
+        self.panes = PaneLayout()
         #: what happened last that the user should know (a failure, a problem the follower saw)
         self.notice = ""
         self.known_types: frozenset[str] = frozenset()
@@ -929,10 +935,25 @@ class InspectorScreen(Screen[None]):
         seq = lst.cursor_seq
         e = lst.event(seq) if seq is not None else None
         node_label = (self._nid_of(e.node_id) or "") if e is not None and e.node_id else ""
+        if e is not None:
+            self.tree.reveal(e.node_id)  # the path to the event's node opens in the tree
+        if not self.detail.display:
+            return  # collapsed: shown when it opens again
         if e is not self.detail.event or node_label != self._detail_node_label:
             # (the same event again when the fold has just named its node)
             self._detail_node_label = node_label
             self.detail.show_event(e, node_label=node_label)
+
+    @on(EventList.ColumnsChanged)
+    def _on_columns_changed(self, message: EventList.ColumnsChanged) -> None:
+        self._update_list_header()
+
+    def action_zoom(self) -> None:
+        self.panes.toggle_zoom(self)
+
+    def action_toggle_detail(self) -> None:
+        if self.panes.toggle_detail(self):
+            self._show_detail()  # (it did not follow the cursor while collapsed)
 
     @on(EventList.FollowChanged)
     def _on_follow_changed(self, message: EventList.FollowChanged) -> None:
