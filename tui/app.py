@@ -123,6 +123,21 @@ class AgentTuiApp(App[int]):
         self.path = path
         self.inspector.open_path(path)
 
+    def action_sessions(self) -> None:
+        """Back to the folder's sessions from the one open (escape there comes back to it)."""
+        if not os.path.isdir(self.target):
+            self.notify(f"{self.target} is one store file, not a folder of sessions", timeout=3, markup=False)
+            return
+        if isinstance(self.screen, SessionPicker):
+            return
+
+        def switched(path: str | None) -> None:
+            if path is not None and path != self.path:
+                self.path = path
+                self.inspector.open_path(path)
+
+        self.push_screen(SessionPicker(self.target, current=self.path), switched)
+
     def _stop_on_sigterm(self, on: bool) -> None:
         """SIGTERM quits like `q` (the terminal restored, the follower stopped); left to the default,
         it killed the process with the terminal still in the application's mode."""

@@ -145,6 +145,8 @@ class InspectorScreen(Screen[None]):
         Binding("E", "error_mark(-1)", "Prev error", show=False, id="previous_error",
                 tooltip="Time cursor to the previous error or failed node"),
         Binding("r", "pick_run", "Runs", id="pick_run", tooltip="Choose another run of this file"),
+        Binding("o", "app.sessions", "Sessions", show=False, id="sessions",
+                tooltip="Back to the folder's session files (agenttui open DIR)"),
         Binding("S", "summary", "Summary", show=False, id="summary",
                 tooltip="The run's summary: latency and tokens per model and tool, slowest calls, critical path"),
         Binding("y", "copy", "Copy", show=False, id="copy", tooltip="Copy the selected event as JSON (OSC 52)"),
@@ -310,6 +312,14 @@ class InspectorScreen(Screen[None]):
     # ------------------------------------------------------------------ opening the file
     def open_path(self, path: str) -> None:
         """Show the store at `path` (the app's target, or the session the user chose)."""
+        if self.path is not None and path != self.path:  # another session of the folder
+            self._stop_watcher()  # (it follows the other file)
+            self.playback.stop()
+            self.history = None
+            self.scrub.reset(None)
+            self.run_id = None
+            self.requested_run = None  # (--run named a run of the first session)
+            self._waiting_for_run = False
         self.path = path
         self._open()
 
