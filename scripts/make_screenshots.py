@@ -1,7 +1,7 @@
 """Regenerate the README's screenshots (screenshots/*.svg) from a simulated agent run.
 
     python scripts/make_screenshots.py                 # all of them, into screenshots/
-    python scripts/make_screenshots.py --only replay   # one (main-live, type-filter, replay, search, help, node-tree-large, otel-run, compare, summary)
+    python scripts/make_screenshots.py --only replay   # one (main-live, main-80x24, zoom-80x24, type-filter, replay, search, help, node-tree-large, otel-run, compare, summary)
     python scripts/make_screenshots.py --out /tmp/shots
 
 Each picture is the real inspector driven by Textual's Pilot at a fixed terminal size, on a demo
@@ -29,6 +29,8 @@ from agenttui.tui.components.type_picker import TypePicker
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZE = (150, 45)
+#: The smallest terminal the inspector is designed for (the 80x24 shots).
+SMALL = (80, 24)
 SEED = 7
 START = "2026-03-01T09:00:00Z"
 RUN_ID = "research-agent-7"
@@ -86,11 +88,12 @@ class Shot:
     clock: datetime
     prepare: Callable[[AgentTuiApp, Any], Awaitable[None]]
     timeout: float = 60.0
+    size: tuple[int, int] = SIZE
 
 
 async def shoot(shot: Shot, out: Path) -> Path:
     app = AgentTuiApp(shot.db, clock=lambda: shot.clock)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=shot.size) as pilot:
         await wait_until(pilot, lambda: settled(app), f"{shot.name}: the run to load", shot.timeout)
         await shot.prepare(app, pilot)
         await pilot.pause(0.15)  # the detail pane follows the cursor after a short debounce
@@ -105,6 +108,16 @@ async def shoot(shot: Shot, out: Path) -> Path:
 async def main_live(app: AgentTuiApp, pilot: Any) -> None:
     """Following the newest event, with the tree's current branch opened."""
     await expand_tree(app, pilot, levels=2, per_level=3)
+
+
+async def small_zoomed(app: AgentTuiApp, pilot: Any) -> None:
+    """At 80x24: a few events up, then `z` gives the list the whole screen."""
+    await pilot.press("k", "k", "k", "z")
+    await wait_until(pilot, lambda: app.inspector.panes.zoomed == "events", "the zoomed list")
+
+
+async def nothing(app: AgentTuiApp, pilot: Any) -> None:
+    """The screen as it opens."""
 
 
 async def type_filter(app: AgentTuiApp, pilot: Any) -> None:
@@ -154,6 +167,8 @@ def make_shots(workdir: Path, only: set[str] | None) -> list[Shot]:
     end = parse_ts(events[-1].timestamp)
     shots = [
         Shot("main-live", live_db, parse_ts(events[cut - 1].timestamp) + LIVE_LAG, main_live),
+        Shot("main-80x24", live_db, parse_ts(events[cut - 1].timestamp) + LIVE_LAG, nothing, size=SMALL),
+        Shot("zoom-80x24", full_db, end, small_zoomed, size=SMALL),
         Shot("type-filter", full_db, end, type_filter),
         Shot("replay", full_db, end, replay),
         Shot("search", full_db, end, search),
@@ -236,7 +251,7 @@ async def shoot_summary(workdir: Path, out: Path) -> Path:
 
 
 EXTRA_SHOTS = {"compare": shoot_compare, "summary": shoot_summary}
-NAMES = ("main-live", "type-filter", "replay", "search", "help", "node-tree-large", "otel-run", *EXTRA_SHOTS)
+NAMES = ("main-live", "main-80x24", "zoom-80x24", "type-filter", "replay", "search", "help", "node-tree-large", "otel-run", *EXTRA_SHOTS)
 
 
 def main(argv: list[str] | None = None) -> int:
