@@ -23,6 +23,10 @@ from .errors import EnvelopeError
 #: Events per store.append call (one transaction each) during an import. Fewer, larger commits
 #: matter with random (uuid4) event ids: every commit rewrites most leaf pages of the event_id index.
 IMPORT_BATCH = 20_000
+#: Events per batch of an all-or-nothing import: the loading thread folds one batch while the
+#: writer thread stores the one before, and smaller batches overlap better (measured: 20k -> 5k,
+#: 28k -> 40k events/s on 150k events); they are not commits, so their size costs no WAL pages.
+BULK_BATCH = 5_000
 #: ... unless their lines add up to this many bytes first, so big payloads cannot exhaust memory.
 IMPORT_BATCH_BYTES = 64 * 1024 * 1024
 #: Bad lines whose message an ImportReport keeps; the rest are only counted.
@@ -100,7 +104,7 @@ def import_jsonl(
     store: Any,
     source: str | os.PathLike[str] | IO[bytes],
     *,
-    batch_size: int = IMPORT_BATCH,
+    batch_size: int | None = None,
     progress: Progress | None = None,
     max_errors: int = MAX_KEPT_ERRORS,
     atomic: bool = True,
@@ -115,12 +119,15 @@ def import_jsonl(
     that fails (or is killed) part-way stores nothing of the file, and readers see all of it at
     once when it commits. atomic=False commits every batch as it goes (a file too big for one
     transaction, or a stream to be followed as it is read); a failure then keeps the batches
-    committed before it.
+    committed before it. batch_size: events per append (default BULK_BATCH when atomic, else
+    IMPORT_BATCH events per commit).
     """
     if isinstance(source, (str, os.PathLike)):
         with open(source, "rb") as fh:
             return import_jsonl(store, fh, batch_size=batch_size, progress=progress, max_errors=max_errors,
                                 atomic=atomic)
+    if batch_size is None:
+        batch_size = BULK_BATCH if atomic else IMPORT_BATCH
     bulk = getattr(store, "bulk", None)
     if bulk is None:  # a store without bulk sessions: each batch is one append
         return _import(lambda events, validated: store.append(events), source, batch_size, progress, max_errors,
