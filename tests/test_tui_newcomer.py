@@ -214,3 +214,41 @@ async def test_the_header_and_stats_show_one_duration(sample_db: Path, cli) -> N
         header = static_text(app.query_one("#header"))
     elapsed = header.split("⏱ ")[1].split()[0]
     assert elapsed in line.split(), (elapsed, line)
+
+
+# ----------------------------------------------------------------------------- a readable slider
+
+def test_the_density_row_shows_a_burst_beside_a_much_busier_column() -> None:
+    from agenttui.tui.components.time_slider import bar_levels
+
+    levels = bar_levels([5000, 2, 2, 40, 2, 0])
+    assert levels[0] == 8 and levels[5] == 0 and min(levels[:5]) >= 1
+    assert levels[3] >= levels[1] + 2, "a burst 20x its neighbours stands out (linear: both 1/8)"
+    assert bar_levels([]) == [] and bar_levels([0, 0]) == [0, 0]
+
+
+async def test_the_slider_track_has_the_run_time_at_its_ends_and_the_status_counts_a_columns_marks(
+        sample_db: Path) -> None:
+    from agenttui.tui.components.time_slider import time_labels
+
+    app = AgentTuiApp(sample_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await _ready(app, pilot)
+        ins, slider = app.inspector, app.inspector.slider
+        tl = ins.history
+        start, end = time_labels(tl)
+        assert start == tl.timestamp_text_at(0)[11:19], (start, tl.timestamp_text_at(0))
+        assert end.endswith(tl.timestamp_text_at(len(tl) - 1)[11:19]) and end.startswith("+")
+        track = slider.render_line(1).text
+        assert track.startswith(f"─ {start} ")
+        marks = {tl.axis.bucket_of(i, slider.size.width) for i, _ in tl.marks()}
+        assert marks <= {x for x, ch in enumerate(track) if ch in "▲●"}, "a label never hides a mark"
+        await pilot.press("G", "E")
+        assert ins.replay is not None
+        column = slider.cursor_column()
+        in_column = [i for i, _ in tl.marks() if tl.axis.bucket_of(i, slider.size.width) == column]
+        status = static_text(app.query_one("#status"))
+        expected = f"▲ {len(in_column)} in this column" if len(in_column) > 1 else "in this column"
+        assert expected in status, status
+        await pilot.press("L")
+        assert "in this column" not in static_text(app.query_one("#status"))

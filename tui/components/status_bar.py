@@ -27,6 +27,8 @@ class StatusInfo:
     match_count: int | None = None
     busy: str = ""
     notice: str = ""
+    #: the trouble in the slider cursor's column (TimeSlider.cursor_note), in replay
+    column: str = ""
 
 
 class StatusBar(Widget):
@@ -76,6 +78,8 @@ class StatusBar(Widget):
                 text.append(f"  {i.speed}x", style="bold yellow")
             if i.unseen:
                 text.append(f"  {i.unseen:,} new", style="yellow")
+            if i.column:
+                text.append(f"  {clean(i.column)}", style="bold red")
         if i.rows:
             text.append(f"  {i.row + 1:,}/{i.rows:,}", style="dim")
             if i.rows != i.total:

@@ -12,8 +12,12 @@ Usage::
 
 Line 1 is a sparkline of events per column along the run's time, red
 where an error or a failed node happened (`History.marks`); the cursor's column is highlighted
-(green while live, amber in replay) and columns after it are dimmed in replay. Line 2, if the
-widget is two lines tall, is a track with the cursor knob and a ▲ under each trouble column.
+(green while live, amber in replay) and columns after it are dimmed in replay. Its bars are on a
+log scale: on a linear one, a run whose first column holds most of its events drew every later
+burst as the same lowest bar. Line 2, if the widget is two lines tall, is a track with the cursor
+knob, a ▲ under each trouble column (however many marks it holds: `cursor_note` counts those of
+the cursor's column for the status bar), and the run's time at its ends: the first event's wall
+clock on the left, the elapsed time and the last event's wall clock on the right.
 A click or a drag scrubs: the slider moves its cursor and posts `Scrubbed`.
 
 The columns (density and marks, from `History.axis.bucket_bounds`) are computed once per width,
@@ -24,8 +28,10 @@ LLM call is a gap. (A run whose events all share one timestamp falls back to eve
 """
 from __future__ import annotations
 
+import math
 from bisect import bisect_right
-from typing import ClassVar
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
@@ -35,11 +41,19 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
+from agenttui.summary import format_elapsed
+
 from ..history import MARK_KINDS, History
 
 __all__ = ["TimeSlider"]
 
 _BARS = " ▁▂▃▄▅▆▇█"
+#: Narrower than this, the track has no room for time labels and a readable stretch of marks.
+LABELS_MIN_WIDTH = 40
+_EPOCH = datetime(1970, 1, 1)
+#: What a mark kind is called in the status bar's note on the cursor's column.
+MARK_NAMES = {"run_error": "run error", "failed": "failed node", "llm_error": "failed LLM call",
+              "tool_error": "failed tool call", "error": "error"}
 
 
 class TimeSlider(Widget):
@@ -47,7 +61,7 @@ class TimeSlider(Widget):
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "time-slider--bar", "time-slider--future", "time-slider--mark", "time-slider--cursor",
-        "time-slider--cursor-live", "time-slider--track",
+        "time-slider--cursor-live", "time-slider--track", "time-slider--label",
     }
     DEFAULT_CSS = """
     TimeSlider { height: 2; width: 1fr; background: $panel; }
@@ -57,6 +71,7 @@ class TimeSlider(Widget):
     TimeSlider > .time-slider--cursor { background: $warning; color: $background; text-style: bold; }
     TimeSlider > .time-slider--cursor-live { background: $success; color: $background; text-style: bold; }
     TimeSlider > .time-slider--track { color: $foreground 30%; }
+    TimeSlider > .time-slider--label { color: $foreground 70%; }
     """
 
     #: the cursor's event index
@@ -88,6 +103,8 @@ class TimeSlider(Widget):
         self._columns_key: tuple | None = None
         self._levels: list[int] = []
         self._marks: list[int] = []       # per column: index into MARK_KINDS of its worst mark, -1 none
+        self._mark_counts: list[int] = []  # per column: how many marks it holds
+        self._labels: tuple[str, str] = ("", "")
         self._dragging = False
         if timeline is not None:
             self.set_reactive(TimeSlider.total, len(timeline))
@@ -121,22 +138,38 @@ class TimeSlider(Widget):
             return self._levels, self._marks
         levels = [0] * width
         marks = [-1] * width
+        mark_counts = [0] * width
         if width > 0 and timeline is not None and len(timeline):
             bounds = timeline.axis.bucket_bounds(width)
             counts = [bounds[b + 1] - bounds[b] for b in range(width)]
-            top = max(counts) or 1
-            levels = [(-(-c * 8 // top) if c else 0) for c in counts]
+            levels = bar_levels(counts)
             for i, kind in timeline.marks():
                 if i >= total:
                     break
                 col = min(width - 1, bisect_right(bounds, i) - 1)
                 code = MARK_KINDS.index(kind)
+                mark_counts[col] += 1
                 if marks[col] < 0 or code < marks[col]:
                     marks[col] = code
         elif width > 0 and total:
             levels = [4] * width
-        self._columns_key, self._levels, self._marks = key, levels, marks
+        self._columns_key, self._levels, self._marks, self._mark_counts = key, levels, marks, mark_counts
+        self._labels = time_labels(timeline) if timeline is not None and width >= LABELS_MIN_WIDTH else ("", "")
         return levels, marks
+
+    def cursor_note(self) -> str:
+        """What the cursor's column holds of trouble, for the status bar ("" for none): many marks
+        share a column on a big run, and the track shows one ▲ for them all."""
+        width = self.size.width
+        if width <= 0 or not self.total:
+            return ""
+        self._columns(width)
+        column = self.cursor_column(width)
+        count = self._mark_counts[column] if column < len(self._mark_counts) else 0
+        if not count:
+            return ""
+        worst = MARK_NAMES.get(MARK_KINDS[self._marks[column]], "error")
+        return f"▲ {count:,} in this column (worst: {worst})" if count > 1 else f"▲ a {worst} in this column"
 
     def cursor_column(self, width: int | None = None) -> int:
         """The column the cursor is drawn in."""
@@ -184,6 +217,15 @@ class TimeSlider(Widget):
             track = base + self.get_component_rich_style("time-slider--track")
             chars = ["▲" if marks[x] >= 0 else "─" for x in range(width)]
             styles = [mark_style if marks[x] >= 0 else track for x in range(width)]
+            start, end = self._labels
+            if start and len(start) + len(end) + 12 <= width:
+                # the first and last columns stay track (the cursor sits there at the run's ends);
+                # a label gives way to the marks it would hide
+                label = base + self.get_component_rich_style("time-slider--label")
+                for x0, text in ((1, f" {start} "), (width - len(end) - 3, f" {end} ")):
+                    if all(marks[x] < 0 for x in range(x0, x0 + len(text))):
+                        chars[x0:x0 + len(text)] = list(text)
+                        styles[x0:x0 + len(text)] = [label] * len(text)
             if self.total:
                 chars[cursor] = "●"
                 styles[cursor] = cursor_style
@@ -226,6 +268,34 @@ class TimeSlider(Widget):
             event.stop()
             self._dragging = False
             self.release_mouse()
+
+
+def bar_levels(counts: list[int]) -> list[int]:
+    """Bar heights 0-8 for events per column on a log scale: any event shows (1 at least), the
+    busiest column is full, and a burst ten times its neighbours stands out however busy the
+    busiest column is."""
+    top = max(counts, default=0)
+    if top <= 0:
+        return [0] * len(counts)
+    scale = math.log1p(top)
+    return [max(1, math.ceil(8 * math.log1p(c) / scale - 1e-9)) if c else 0 for c in counts]
+
+
+def time_labels(timeline: Any) -> tuple[str, str]:
+    """The track's ends: the first event's wall clock; the run's elapsed time and its last event's
+    wall clock (UTC, as the store keeps them; with the day when the run spans days)."""
+    n = len(timeline)
+    if not n:
+        return "", ""
+    try:
+        first, last = timeline.micros_at(0), timeline.newest_micros_at(n - 1)
+    except (IndexError, AttributeError):  # (a window: the slider draws the outline instead)
+        return "", ""
+    if not first:
+        return "", ""
+    start, end = _EPOCH + timedelta(microseconds=first), _EPOCH + timedelta(microseconds=last)
+    clock = "%H:%M:%S" if start.date() == end.date() else "%m-%d %H:%M"
+    return start.strftime(clock), f"+{format_elapsed((last - first) / 1e6)} {end.strftime(clock)}"
 
 
 def _runs(chars: list[str], styles: list[Style]) -> list[Segment]:

@@ -890,6 +890,7 @@ class InspectorScreen(Screen[None]):
             tl = self.scrub.source(self.history, self.replay)
             if tl is not None:
                 info.position, info.timestamp = tl.position_of_index(self.replay), tl.timestamp_text_at(self.replay)
+            info.column = self.slider.cursor_note()
         node_label = self._nid_of(self.view.node_id) or "" if self.view.node_id else ""
         info.filters = self.view.describe(node_label)
         if self.search_text:
