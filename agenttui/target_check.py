@@ -77,8 +77,8 @@ def check_open_target(target: str, types: Sequence[str] | None = None, run_id: s
     with store:
         if types:
             # within the run asked for when it is there (its view is what the filter narrows)
-            scope = {"run_id": run_id} if run_id is not None and store.run(run_id) is not None else {}
-            present = set(store.count_by_type(**scope))
+            scope = run_id is not None and store.run(run_id) is not None
+            present = set(store.count_by_type(run_id=run_id) if scope else store.count_by_type())
             missing = [t for t in types if t not in present]
             if missing and present:  # (an empty store: the types may well come; the view waits)
                 where = f"{target} run {run_id!r}" if scope else target

@@ -1472,7 +1472,8 @@ class InspectorScreen(Screen[None]):
         if text is None:
             return
         self.app.copy_to_clipboard(text)
-        copied = f"copied event #{self.detail.event.position} ({len(text):,} characters)"
+        event = self.detail.event
+        copied = f"copied event #{event.position if event is not None else '?'} ({len(text):,} characters)"
         warning = clipboard_warning()
         if warning:
             self.notify(f"{copied}; {warning}", severity="warning", timeout=8, markup=False)
