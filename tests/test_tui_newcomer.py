@@ -252,3 +252,10 @@ async def test_the_slider_track_has_the_run_time_at_its_ends_and_the_status_coun
         assert expected in status, status
         await pilot.press("L")
         assert "in this column" not in static_text(app.query_one("#status"))
+
+
+def test_run_stats_of_the_unassigned_run_say_what_it_is(sample_db: Path, cli) -> None:
+    code, out, _ = cli("stats", sample_db, "--run", "unassigned")
+    assert code == 0
+    assert out.splitlines()[0] == "Run unassigned: events without a run id" and "running" not in out
+    assert [line.split()[-1] for line in out.splitlines() if line.startswith("wall time")] == ["-"]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from agenttui.store import EventFilter
+from agenttui.summary import UNASSIGNED_LABEL, has_clock
 
 from .document import Code, Document, Heading, Items, Para, Table
 from .stats import PAGE, FAILED_STATES, RunSummary, sparkline
@@ -245,9 +246,10 @@ def add_summary_sections(doc: Document, summary: RunSummary) -> None:
 def build_stats(summary: RunSummary) -> Document:
     """The run summary alone (what `agenttui stats TARGET --run R` prints)."""
     run = summary.run
-    doc = Document(f"Run {summary.tree.run_id}: {run.get('status') or 'unknown'}")
+    clock = has_clock(summary.tree.run_id)  # (the unassigned pseudo-run: no status, no clock)
+    doc = Document(f"Run {summary.tree.run_id}: {(run.get('status') or 'unknown') if clock else UNASSIGNED_LABEL}")
     d = summary.to_dict()
-    head = [("task", run.get("task") or "-"), ("wall time", seconds(d["wall_seconds"])),
+    head = [("task", run.get("task") or "-"), ("wall time", seconds(d["wall_seconds"]) if clock else "-"),
             ("events", _n(run.get("event_count"))), ("nodes", _n(len(summary.tree.nodes))),
             ("errors", _n(run.get("error_count"))),
             ("tokens in / out", f"{_n(run.get('prompt_tokens') or 0)} / {_n(run.get('completion_tokens') or 0)}")]
