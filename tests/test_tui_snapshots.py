@@ -28,6 +28,8 @@ from agenttui.tui.components.type_picker import TypePicker
 
 from tui_support import SAMPLE_RUN, make_db, wait_for
 
+#: The size other modules' snapshots (an OpenTelemetry run, compare) are taken at.
+TERMINAL = (140, 40)
 #: Every screen at both sizes (ids name the size in the snapshot's file name).
 SIZES = pytest.mark.parametrize("size", [(80, 24), (160, 45)], ids=["80x24", "160x45"])
 #: "Now" for every snapshot: a replayed run is shown as running, and its elapsed time must not move.
