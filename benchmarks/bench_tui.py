@@ -369,20 +369,28 @@ async def _probe_search(app: Any, pilot: Any, probe: FrameProbe, delay: float, t
     """`delay` seconds after the first paint, search for `term`: ms from the enter to the first
     frame that answers it (the first match shown, or, for a term found nowhere, the list's
     matches settled at none)."""
+    from agenttui.tui.components.search_bar import SearchBar
+
     screen = app.inspector
+    first = Stamp(screen, "_first_match_found")
+    built = Stamp(screen, "_matches_built")
+    # the bar opened and the term put in at once, not through the pilot: typing it key by key (and
+    # the pilot's waits for an idle app) takes longer than the delays measured
+    screen.action_search()
+    screen.query_one(SearchBar).value = term
     await asyncio.sleep(max(0.0, first_paint + delay - (time.perf_counter() - _T_START)))
     index = screen.search.index
     covered = len(index) if index is not None else 0
-    first = Stamp(screen, "_first_match_found")
-    built = Stamp(screen, "_matches_built")
-    await pilot.press("slash", *term)
     t = time.perf_counter()
-    await pilot.press("enter")
+    entered_after_paint = t - _T_START - first_paint
+    bar = screen.query_one(SearchBar)  # what `enter` in the bar does (the pilot would first wait for an idle app)
+    screen.on_input_submitted(SearchBar.Submitted(bar, term))
     answered = await first.wait_after(t, "the first match", 300)
     first_ms = 1000 * ((await probe.frame_after(answered, "the first match")) - t)
     done = await built.wait_after(t, "all matches", 300)
     all_ms = 1000 * ((await probe.frame_after(done, "all matches")) - t)
-    return {"delay_s": delay, "term": term, "first_answer_ms": round(first_ms, 1), "all_matches_ms": round(all_ms, 1),
+    return {"delay_s": delay, "entered_after_first_paint_s": round(entered_after_paint, 3), "term": term,
+            "first_answer_ms": round(first_ms, 1), "all_matches_ms": round(all_ms, 1),
             "matches": len(screen.search.matches or ()), "index_blocks_at_search": covered,
             "index_from_cache": bool(index is not None and index.cache is not None and len(index._chunks)
                                      and covered and index.build_seconds < 0.5)}
@@ -524,8 +532,8 @@ def bench_search_early(db: Path, run_id: str, cache: Path, delays: tuple[float, 
                 if state == "cold":
                     shutil.rmtree(index_cache, ignore_errors=True)
                 r = run_child("app", db, run_id, wait_loaded=False, env=env, probe=["search", str(delay), term])
-                rows[f"{label}_at_{delay}s"] = {k: r[k] for k in ("first_answer_ms", "all_matches_ms", "matches",
-                                                                 "index_blocks_at_search")}
+                rows[f"{label}_at_{delay}s"] = {k: r[k] for k in ("entered_after_first_paint_s", "first_answer_ms",
+                                                                 "all_matches_ms", "matches", "index_blocks_at_search")}
         worst = max(v["first_answer_ms"] for v in rows.values())
         out[state] = {**rows, "worst_first_answer_ms": worst, "pass": worst <= TARGETS["filter_repaint_ms"]}
     out["baseline_like_scan_ms"] = {label: round(statistics.median(_like_scan_ms(db, run_id, term) for _ in range(3)), 1)

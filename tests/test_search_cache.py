@@ -18,6 +18,7 @@ from agenttui.tui.data.search_cache import IndexCache, cache_root, prune
 from agenttui.tui.data.search_index import SearchIndex
 
 from test_search_index import RUN, TERMS, _payloads, _reference, _write
+from tui_support import anyio_backend  # noqa: F401
 
 BLOCK, CHUNK = 4, 3  # 12 events a chunk: a few hundred events make many chunks
 
@@ -172,3 +173,43 @@ def test_the_cache_root_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     monkeypatch.delenv("AGENTTUI_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert search_cache.cache_root() == tmp_path / "xdg" / "agenttui" / "search-index"
+
+
+@pytest.mark.anyio
+async def test_a_second_open_searches_with_the_cached_index_from_its_first_frames(tmp_path: Path,
+                                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    import agenttui.tui.screens.inspector as inspector
+    from agenttui.tui.app import AgentTuiApp
+    from agenttui.tui.data import search_index
+
+    from tui_support import SIZE, wait_for  # (anyio_backend: imported at the top)
+
+    monkeypatch.setattr(search_index, "BLOCK", 16)
+    monkeypatch.setattr(search_index, "CHUNK_BLOCKS", 4)  # 64 events a chunk
+    path = tmp_path / "app.db"
+    _write(path, _payloads(600, seed=12), interleave=False)
+    first = AgentTuiApp(path)
+    async with first.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: first.inspector.history is not None, "the first open's index and fold", 60)
+        assert len(first.inspector.search.index) == 600 // 16
+    release = threading.Event()  # the second open: the tree's first level (and all after it) held back
+    real = inspector.load_store_nodes
+    monkeypatch.setattr(inspector, "load_store_nodes", lambda *a, **k: release.wait(30) and real(*a, **k))
+    second = AgentTuiApp(path)
+    try:
+        async with second.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: second.inspector.search.index is not None, "the cached index")
+            assert second.inspector.tree.source is None, "before the tree's first level"
+            index = second.inspector.search.index
+            assert index is not None and len(index) == 600 // 16 // 4 * 4 and not index.build_seconds
+            await pilot.press("slash", *"straße", "enter")
+            await wait_for(pilot, lambda: second.inspector.search.matches is not None, "the search")
+            with SQLiteStore(path, readonly=True) as store:
+                assert list(second.inspector.search.matches) == _reference(store, "straße")
+            release.set()
+            await wait_for(pilot, lambda: second.inspector.history is not None, "the rest after the tree", 60)
+            assert len(second.inspector.search.index) == 600 // 16 and index.build_seconds
+    finally:
+        release.set()

@@ -108,11 +108,11 @@ def indexed_text(payloads: list[str]) -> bytes:
 class SearchIndex:
     """Trigram bitmaps of one run's payloads, block by block (see the module docstring)."""
 
-    def __init__(self, run_id: str, *, block: int = BLOCK, bits: int = BITS, chunk: int = CHUNK_BLOCKS,
+    def __init__(self, run_id: str, *, block: int | None = None, bits: int = BITS, chunk: int | None = None,
                  cache: IndexCache | None = None) -> None:
         self.run_id = run_id
-        self.block = block
-        self.chunk = chunk
+        self.block = block = block or BLOCK
+        self.chunk = chunk = chunk or CHUNK_BLOCKS
         self.bits = bits
         self._row_bytes = (1 << bits) // 8
         self._lock = threading.Lock()
@@ -133,12 +133,13 @@ class SearchIndex:
         self.build_seconds = 0.0
 
     @classmethod
-    def cached(cls, target: str, reader: InspectorReader, run_id: str, *, block: int = BLOCK, bits: int = BITS,
-               chunk: int = CHUNK_BLOCKS) -> "SearchIndex":
+    def cached(cls, target: str, reader: InspectorReader, run_id: str, *, block: int | None = None,
+               bits: int = BITS, chunk: int | None = None) -> "SearchIndex":
         """The run's index as far as the user's cache already holds it (see search_cache.py), with
         new full chunks written back there; a plain in-memory index when there is no usable cache."""
         from .search_cache import IndexCache
 
+        block, chunk = block or BLOCK, chunk or CHUNK_BLOCKS
         cache = IndexCache.for_target(target, run_id, block=block, bits=bits, chunk=chunk)
         index = cls(run_id, block=block, bits=bits, chunk=chunk, cache=cache)
         if cache is not None:

@@ -507,6 +507,8 @@ class InspectorScreen(Screen[None]):
             return
         if self.type_counts is None:
             self._count_types(run_id, self.reader.last_position(run_id))
+        if self.search.index is None and self.reader.supports_search_index:
+            self._attach_cached_index(run_id)
         if self.history is None and self.scrub.outline is None:
             self._load_outline(run_id)
         if self.history is None:
@@ -521,10 +523,28 @@ class InspectorScreen(Screen[None]):
         instead of 3.4 s on a 1M run, and the fold no sooner (27.5 vs 27.9 s)."""
         if run_id != self.run_id or self.reader is None:
             return
-        if self.search.index is None and self.reader.supports_search_index:
+        index = self.search.index
+        if (index is None or not index.build_seconds) and self.reader.supports_search_index:
+            # (an index from the user's cache has not read the run's newest events yet)
             self._build_search_index(run_id, then_fold=self.history is None)
         elif self.history is None:
             self._load_history(run_id)
+
+    def _attach_cached_index(self, run_id: str) -> None:
+        """What the user's cache holds of the run's search index (tui/data/search_cache.py), on the
+        UI thread right after the first paint: mapping its files and one lookup per 64k events take
+        a few ms, and searches use it at once instead of after the tree's first level; the build
+        worker then indexes the rest."""
+        from ..data.search_index import SearchIndex
+
+        assert self.reader is not None and self.path is not None
+        try:
+            index = SearchIndex.cached(self.path, self.reader, run_id)
+        except Exception as exc:  # (a locked database, say): the build worker tries again
+            self.report_failure("reading the search index cache", exc, show=False)
+            return
+        if len(index):
+            self.search.index = index
 
     @work(thread=True, exclusive=True, group="search-index", exit_on_error=False)
     def _build_search_index(self, run_id: str, then_fold: bool = False) -> None:
@@ -595,9 +615,9 @@ class InspectorScreen(Screen[None]):
         self.slider.refresh()
 
     def _yield_to_window(self) -> None:
-        """Background work (the search index's build) steps aside while the user waits for a
-        replay window: on two cores, it otherwise takes the GIL from the window's fold half the time."""
-        if self.scrub.wanted is not None:
+        """The search index's build steps aside while the user waits for a replay window or a
+        search's matches: on two cores, it otherwise takes the GIL from them half the time."""
+        if self.scrub.wanted is not None or (self.search_text and self.search.matches is None):
             time.sleep(FOLD_PAUSE)
 
     def _want_window(self, index: int) -> None:
