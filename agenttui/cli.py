@@ -639,10 +639,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------ parser
 
 class _Parser(argparse.ArgumentParser):
-    """argparse quotes the arguments it refuses: shown escaped, like every other message."""
+    """argparse quotes the arguments it refuses: shown escaped, like every other message, tabs too
+    (a tab inside a quoted argument is part of what the user typed, not layout)."""
 
     def error(self, message: str) -> NoReturn:
-        super().error(escape_controls(message, whitespace=_LINES))
+        super().error(escape_controls(message, whitespace={"\n": "\n"}))
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):

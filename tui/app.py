@@ -46,7 +46,6 @@ KEY_GROUPS: dict[type[DOMNode], str] = {
 }
 
 
-
 class AgentTuiApp(App[int]):
     """The inspector. `clock` (returns an aware datetime) fixes "now" for deterministic screens."""
 
