@@ -34,6 +34,7 @@ from .envelope import Event
 from .errors import AgentTuiError
 from .fold import RunState
 from .rows import AppendResult
+from .sqlite import stored_ids
 
 #: Plans (batches' statements) queued for the writer thread at most: bounds memory, keeps it busy.
 QUEUED_PLANS = 2
@@ -282,8 +283,6 @@ class PipelinedLoad:
         result = AppendResult()
         items = store._unique_items(batch, payloads, result)
         if self._reader is not None and items:
-            from .sqlite import stored_ids
-
             existing = stored_ids(self._reader, [e.event_id for e, _ in items])
             if existing:
                 result.duplicates += len(existing)
