@@ -15,6 +15,10 @@ Glossary (the same words mean the same thing everywhere in the inspector):
 - time axis: the run's time span cut into slider columns (axis.py); a fraction is 0.0 .. 1.0 along it.
 - mark: an event that raised the run's error count or failed a node (what `e`/`E` jump between).
 - fold: `agenttui.store.fold`, the one function from events to state (live, rebuild, replay, compare).
+- window: a History that starts from a stored snapshot's state (`History.from_state`, window.py) and holds
+  run indices first_index .. len-1; what the replay cursor reads before the whole run is folded.
+- outline: the slider's axis and trouble marks read from the store (outline.py), before the fold.
+- scrub: the outline and the current window of one run, as the inspector holds them (scrub.py).
 """
 from .axis import TimeAxis
 from .record import MARK_KINDS, NODE_DISPLAY_FIELDS, RUN_DISPLAY_FIELDS, History, HistoryError, load_history
