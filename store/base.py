@@ -158,12 +158,15 @@ class BaseStore:
         batch: list[Event] = []
         payloads: list[str] = []
         max_bytes = self.max_payload_bytes
-        for i, e in enumerate(events):  # one pass: this loop is per event on every write path
-            if not validated:
+        for i, item in enumerate(events):  # one pass: this loop is per event on every write path
+            if validated and isinstance(item, Event):
+                e = item
+            else:  # a mapping is parsed even when the caller said validated: it has no Event's fields yet
                 try:
-                    e = validate_event(e) if isinstance(e, Event) else parse_envelope(e, strict=False)
+                    e = validate_event(item) if isinstance(item, Event) else parse_envelope(item, strict=False)
                 except EnvelopeError as exc:
-                    eid = e.event_id if isinstance(e, Event) else e.get("event_id") if isinstance(e, Mapping) else None
+                    eid = (item.event_id if isinstance(item, Event)
+                           else item.get("event_id") if isinstance(item, Mapping) else None)
                     shown = eid.encode("utf-8", "backslashreplace").decode() if isinstance(eid, str) else ""
                     raise exc.at(f"event {i}" + (f" ({shown})" if shown else "")) from None
             try:
@@ -234,7 +237,7 @@ class BaseStore:
             return CommittedBatches(self)
         return HeldTransaction(self)
 
-    def _fold_batch(self, states: dict[str, RunState], items: list[Item], run_ids: list[str]
+    def _fold_batch(self, states: Mapping[str, RunState], items: list[Item], run_ids: list[str]
                     ) -> dict[str, tuple[dict[str, None], dict[tuple[str, str], None]]]:
         """Fold the batch into the runs' cached states; per run, the nodes and edges it touched
         (ordered dicts: edges keep their first-seen order). If the transaction fails later,
@@ -386,6 +389,7 @@ class BaseStore:
         """Stored events (not upcast) in log order, or one run's in seq order: `size` rows a page,
         fewer once a page holds PAGE_CHARS of payload (a run of 10 MB artifacts is not read
         20,000 at a time)."""
+        params: tuple[str, ...]
         if run_id is None:
             sql, key, params = f"SELECT {EVENT_COLUMNS} FROM events WHERE id > ? ORDER BY id LIMIT ?", 0, ()
         else:
@@ -711,7 +715,8 @@ class BaseStore:
     @staticmethod
     def _retention_plan(tx: Any, per_run: Sequence[Sequence[Any]]) -> tuple[list[str], list[str]]:
         """Which runs a pass empties (all their events go) and which it only shortens."""
-        emptied, refolded = [], []
+        emptied: list[str] = []
+        refolded: list[str] = []
         for run_id, deleting, *_ in per_run:
             total = tx.execute("SELECT count(*) FROM events WHERE run_id = ?", (run_id,)).fetchone()[0]
             (emptied if total == deleting else refolded).append(run_id)

@@ -290,15 +290,16 @@ class PipelinedLoad:
         if not items:
             return result
         run_ids = list(dict.fromkeys(e.run_id for e, _ in items))
-        states = {r: self._state(r) for r in run_ids}
-        heads = {r: self._head(r, states[r]) for r in run_ids}
+        states = {r: self._state(writer, r) for r in run_ids}
+        heads = {r: self._head(writer, r, states[r]) for r in run_ids}
         plan = store._write_plan(items, run_ids, states, heads, self._position, result, bulk=True)
         self._heads.update(heads)
+        assert result.last_position is not None, "a plan of at least one event numbers it"
         self._position = result.last_position
         writer.submit(plan)
         return result
 
-    def _state(self, run_id: str) -> RunState:
+    def _state(self, writer: _Writer, run_id: str) -> RunState:
         """The run's fold: cached (this load holds the write lock, so nobody else moved it), or
         read from the database once the writer has caught up."""
         store = self.store
@@ -306,13 +307,13 @@ class PipelinedLoad:
         if state is not None:
             store._states.move_to_end(run_id)
             return state
-        return store._state_for_write(_Drained(self._writer), run_id)
+        return store._state_for_write(_Drained(writer), run_id)
 
-    def _head(self, run_id: str, state: RunState) -> tuple[int, bytes]:
+    def _head(self, writer: _Writer, run_id: str, state: RunState) -> tuple[int, bytes]:
         """(last seq, its hash) of the run, kept for every run of the load (the fold cache keeps
         only a few runs, and the event indexes may be gone until the end)."""
         head = self._heads.get(run_id)
         last_seq = state.run["last_seq"]
         if head is not None and head[0] == last_seq:
             return head
-        return last_seq, self.store._chain_prev(_Drained(self._writer), run_id, last_seq)
+        return last_seq, self.store._chain_prev(_Drained(writer), run_id, last_seq)

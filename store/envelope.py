@@ -131,7 +131,8 @@ def normalize_timestamp(value: Any, *, field_name: str = "timestamp") -> str:
         try:
             dt = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s or 0), micro)
         except ValueError as exc:
-            raise EnvelopeError(f"{field_name} {_show(value)} is not a valid date/time ({exc})", field=field_name) from None
+            raise EnvelopeError(f"{field_name} {_show(value)} is not a valid date/time ({exc})",
+                                field=field_name) from None
         if tz and tz not in ("Z", "z"):
             sign = -1 if tz[0] == "-" else 1
             digits = tz[1:].replace(":", "")

@@ -180,8 +180,11 @@ def _num(value: Any) -> int:
 def _str(value: Any) -> str | None:
     """Text of a payload field, as it reads once stored: the append path folds the caller's Python
     objects (a datetime, an Enum, a tuple) while a rebuild folds their JSON, so convert like JSON."""
-    if value is None:
-        return None
+    return None if value is None else _text(value)
+
+
+def _text(value: Any) -> str:
+    """`_str` of a value already known not to be None."""
     if isinstance(value, str):
         return value
     try:
@@ -272,7 +275,7 @@ def apply_event(state: RunState, event: Event) -> Touched:
             elif isinstance(inp, str):
                 task = inp
         if task is not None:
-            run["task"] = _str(task)[:2000]
+            run["task"] = _text(task)[:2000]
         if run["status"] != "running" and run["end_time"] is None:
             run["status"] = "running"
     elif et == "run_finished":
@@ -341,14 +344,14 @@ def apply_event(state: RunState, event: Event) -> Touched:
     elif et == "node_added":
         added = _str(p.get("added_node_id"))
         if added:
-            child = _node(state, added, event, touched)
-            if child["node_nid"] is None and p.get("added_node_nid") is not None:
-                child["node_nid"] = _str(p.get("added_node_nid"))
+            added_node = _node(state, added, event, touched)
+            if added_node["node_nid"] is None and p.get("added_node_nid") is not None:
+                added_node["node_nid"] = _str(p.get("added_node_nid"))
             owner = _str(p.get("graph_owner_node_id"))
             if owner and owner != added:
                 _node(state, owner, event, touched)
-                if child["outer_node_id"] is None:
-                    child["outer_node_id"] = owner
+                if added_node["outer_node_id"] is None:
+                    added_node["outer_node_id"] = owner
     elif et == "edge_added":
         parent, child = _str(p.get("parent_node_id")), _str(p.get("child_node_id"))
         if parent and child and parent != child:
@@ -369,7 +372,7 @@ def apply_event(state: RunState, event: Event) -> Touched:
         r = p.get("run")
         if isinstance(r, dict):
             if r.get("task") is not None:
-                run["task"] = _str(r["task"])[:2000]
+                run["task"] = _text(r["task"])[:2000]
             if r.get("model") is not None:
                 run["model"] = _str(r["model"])
         n = p.get("node")

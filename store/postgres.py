@@ -106,7 +106,7 @@ class PostgresStore(BaseStore):
         self._raw: _QmarkConnection | None = None
         with self._connect() as conn:
             self._check_and_migrate(conn)
-            schema = conn.execute("SELECT current_schema()").fetchone()[0]
+            schema = _scalar(conn, "SELECT current_schema()")
         # NOTIFY channels are per database: stores in other schemas of it must not wake us
         self.channel = NOTIFY_CHANNEL if schema == "public" else f"{NOTIFY_CHANNEL}.{schema}"
         self._pool = ConnectionPool(
@@ -193,9 +193,9 @@ class PostgresStore(BaseStore):
     def _create_schema_if_named(self, conn: psycopg.Connection) -> None:
         """A URL's search_path may name a schema that does not exist yet: create it (teams share
         one database by giving each store its own schema)."""
-        if conn.execute("SELECT current_schema()").fetchone()[0] is not None:
+        if _scalar(conn, "SELECT current_schema()") is not None:
             return
-        path = conn.execute("SHOW search_path").fetchone()[0]
+        path = _scalar(conn, "SHOW search_path")
         first = next((p.strip() for p in path.split(",") if p.strip() and p.strip() != '"$user"'), None)
         if first is None:
             raise SchemaError(f"{self.path}: search_path {path!r} names no schema to create the store in")
@@ -255,7 +255,7 @@ class PostgresStore(BaseStore):
         """COPY the batch in; always checks for stored ids (one round trip with the runs' versions)."""
         conn = tx.raw
         # locked by _transaction until commit, so positions commit in the order assigned
-        head = conn.execute("SELECT last_position FROM events_head").fetchone()[0]
+        head = _scalar(conn, "SELECT last_position FROM events_head")
         # After the lock, one round trip for both: which ids are stored, and where the runs are.
         mapping = {} if expected_version is None or isinstance(expected_version, int) else dict(expected_version)
         stored: set[str] = set()
@@ -450,6 +450,14 @@ class PostgresStore(BaseStore):
                         return
         finally:
             conn.close()
+
+
+def _scalar(conn: psycopg.Connection, sql: str) -> Any:
+    """The first column of a query that always returns one row (a server setting, the one-row head table)."""
+    row = conn.execute(sql).fetchone()
+    if row is None:
+        raise SchemaError(f"PostgreSQL returned no row for {sql!r}")
+    return row[0]
 
 
 def _ident(name: str) -> str:

@@ -34,7 +34,7 @@ import weakref
 from collections import OrderedDict
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from .envelope import Event, normalize_timestamp
 from .errors import AgentTuiError
@@ -64,10 +64,10 @@ class Projection:
     for your state, and `describe` to choose how the state is shown (a flat dict of figures).
     """
 
-    name: ClassVar[str] = ""
-    version: ClassVar[int] = 1
-    event_types: ClassVar[Iterable[str] | None] = None
-    description: ClassVar[str] = ""
+    name: str = ""
+    version: int = 1
+    event_types: Iterable[str] | None = None
+    description: str = ""
 
     def initial(self) -> Any:
         raise NotImplementedError(f"{type(self).__name__}.initial() must return the empty state")
@@ -91,28 +91,12 @@ class FunctionProjection(Projection):
 
     def __init__(self, name: str, initial: Callable[[], Any], apply: Callable[[Any, Event], Any], *,
                  event_types: Iterable[str] | None = None, version: int = 1, description: str = "") -> None:
-        self._name = name
+        self.name = name
         self._initial = initial
         self._apply = apply
-        self._event_types = frozenset(event_types) if event_types is not None else None
-        self._version = version
-        self._description = description
-
-    @property  # type: ignore[override]
-    def name(self) -> str:
-        return self._name
-
-    @property  # type: ignore[override]
-    def event_types(self) -> frozenset[str] | None:
-        return self._event_types
-
-    @property  # type: ignore[override]
-    def version(self) -> int:
-        return self._version
-
-    @property  # type: ignore[override]
-    def description(self) -> str:
-        return self._description
+        self.event_types = frozenset(event_types) if event_types is not None else None
+        self.version = version
+        self.description = description
 
     def initial(self) -> Any:
         return self._initial()
@@ -252,16 +236,18 @@ class Projector:
 
         return EventFilter(run_id=self.run_id, types=self.event_types, since=since)
 
-    def _events(self, after: int, until: int | None) -> Iterator[Event]:
+    def _events(self, after: int, until: int | None) -> Iterator[tuple[int, Event]]:
+        """(position, event) pairs: a stored event always has its position, which the fold records."""
         last = after
         while True:
             page = self.store.events(self._filter(), after=last, limit=_READ_BATCH)
             if not page:
                 return
             for e in page:
-                if until is not None and e.position > until:
+                position: int = e.position
+                if until is not None and position > until:
                     return
-                yield e
+                yield position, e
             last = page[-1].position
 
     def _apply(self, state: Any, event: Event) -> Any:
@@ -278,7 +264,7 @@ class Projector:
         if until is not None and until <= self._frontier:
             return
         proj_copy = self.projection.copy
-        for e in self._events(self._frontier, until):
+        for position, e in self._events(self._frontier, until):
             try:
                 self._state = self._apply(self._state, e)
             except ProjectionError:
@@ -289,7 +275,7 @@ class Projector:
                     self._frontier, self._state = 0, self.projection.initial()
                 self._since_checkpoint = 0
                 raise
-            self._frontier = e.position
+            self._frontier = position
             self.events_folded += 1
             self._since_checkpoint += 1
             if self._since_checkpoint >= self.checkpoint_every:
@@ -347,7 +333,7 @@ class Projector:
             start, state = self._start_for(self._frontier if prefix_end is None else prefix_end)
             if prefix_end is None and position is None and not excluded and ts is None:
                 return state
-            for e in self._events(start, position):
+            for _, e in self._events(start, position):
                 if (ts is not None and e.timestamp > ts) or (excluded and e.event_id in excluded):
                     continue
                 state = self._apply(state, e)

@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping, Sequence
 import orjson
 
 from .envelope import Event, normalize_timestamp, now_timestamp
-from .fold import EDGE_COLUMNS, JSON_COLUMNS, NODE_COLUMNS, RUN_COLUMNS, RunState
+from .fold import JSON_COLUMNS, NODE_COLUMNS, RUN_COLUMNS, RunState
 
 EVENT_COLUMNS = "id, event_id, run_id, seq, event_type, timestamp, payload, node_id, metadata"
 #: Payload and metadata characters after which a page of stored events ends early (see BaseStore._scan_batches).

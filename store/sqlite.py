@@ -343,7 +343,7 @@ class SQLiteStore(BaseStore):
         created = now_timestamp()
         seqs = {r: h[0] for r, h in heads.items()}
         prevs = {r: h[1] for r, h in heads.items()}
-        rows = []
+        rows: list[tuple[Any, ...]] = []
         add_row = rows.append
         dumps = orjson.dumps
         for e, pl in items:  # per event: locals only, no helper calls but the hash
@@ -362,7 +362,7 @@ class SQLiteStore(BaseStore):
         for r in seqs:
             heads[r] = (seqs[r], prevs[r])
         plan: list[tuple[str, list]] = [(_INSERT_EVENT_SQL, rows)]
-        dirty = self._fold_batch(states, items, run_ids)  # type: ignore[arg-type]
+        dirty = self._fold_batch(states, items, run_ids)
         for r in run_ids:
             plan.extend(self._projection_plan(states[r], dirty[r][0], dirty[r][1], bulk=bulk))
             snapshot = self._snapshot_row(states[r])
@@ -458,11 +458,15 @@ def stored_ids(conn: sqlite3.Connection, ids: Sequence[str]) -> set[str]:
     return found
 
 
+# SQLite's primary result codes; the sqlite3 module names them only from Python 3.11, as it does sqlite_errorcode
+_SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
+
+
 def _is_lock_error(exc: sqlite3.OperationalError) -> bool:
     """SQLITE_BUSY or SQLITE_LOCKED (another connection holds the lock), whatever the extended code."""
     code = getattr(exc, "sqlite_errorcode", None)
     if code is not None:
-        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+        return code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
     return "locked" in str(exc) or "busy" in str(exc)
 
 
