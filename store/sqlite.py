@@ -172,14 +172,16 @@ class SQLiteStore(BaseStore):
             # retention's permission to delete events: only this connection, only inside a pass
             conn.create_function("agenttui_retention_allowed", 0, lambda: 1 if self._deleting else 0)
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-            conn.execute(f"PRAGMA cache_size = {-1024 * int(cache_mb)}")
+            # The first statement reads the schema, which a writer creating or bulk-loading the file
+            # can hold up past busy_timeout: waited for like every other lock (nobody sees "locked").
+            self._retrying(lambda: conn.execute(f"PRAGMA cache_size = {-1024 * int(cache_mb)}"))
             conn.execute("PRAGMA temp_store = MEMORY")
             if not self.readonly:
                 mode = self._retrying(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
                 if mode.lower() != "wal":
                     raise SchemaError(f"{self.path}: could not switch to WAL mode (got {mode})")
                 conn.execute("PRAGMA synchronous = NORMAL")
-            self._check_and_migrate(conn)
+            self._retrying(lambda: self._check_and_migrate(conn))  # idempotent: it judges the file anew
         except BaseException as exc:
             if conn is not None:
                 conn.close()
