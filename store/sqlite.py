@@ -135,7 +135,9 @@ class SQLiteStore(BaseStore):
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     ) -> None:
         self.path = str(path)
-        self.lock_timeout = lock_timeout
+        # A reader never queues behind writers for long: the inspector opens with a 250 ms busy
+        # timeout so its UI thread shows "locked, retrying" instead of freezing.
+        self.lock_timeout = min(lock_timeout, busy_timeout_ms / 1000) if readonly else lock_timeout
         self._deleting = False  # True only while retention deletes (agenttui_retention_allowed)
         self._init_shared(readonly=readonly, max_payload_bytes=max_payload_bytes,
                           upcasters=upcasters if upcasters is not None else default_upcasters,
