@@ -26,6 +26,7 @@ from agenttui import __version__
 from agenttui.store import AgentTuiError, EventFilter, NotAStoreError, UpcasterRegistry, open_store
 from agenttui.store.envelope import DEFAULT_MAX_PAYLOAD_BYTES, Event, format_datetime
 from agenttui.store.follow import Change, StoreFollower
+from agenttui.store.urls import target_from_env
 from agenttui.summary import UNASSIGNED_LABEL, elapsed_of, format_elapsed, has_clock, safe_text, summarize
 from agenttui.arg_types import MAX_INT64, MIN_INT64, finite_float, int_in, int_or_all
 from agenttui.terminal_text import escape_controls, escape_json, escape_json_bytes
@@ -118,7 +119,7 @@ def _count(n: int, noun: str) -> str:
 
 
 def _target(args: argparse.Namespace) -> str:
-    target = args.target or os.environ.get("AGENTTUI_DB") or os.environ.get("DATABASE_URL")
+    target = args.target or target_from_env()
     if not target:
         raise UsageError("no database given: pass TARGET (a .db file or postgresql:// URL) or set AGENTTUI_DB "
                          "or DATABASE_URL")
@@ -132,7 +133,7 @@ def _filter(args: argparse.Namespace) -> EventFilter:
 # ------------------------------------------------------------------------------------ import
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from agenttui.store.jsonl import import_jsonl
+    from agenttui.store.jsonl import ImportReport, import_jsonl
 
     target = _target(args)
     if args.file == "-":
@@ -155,7 +156,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
         peek = getattr(source, "peek", None)
         fmt = "otlp" if peek is not None and looks_like_otlp(peek(4096)[:4096].split(b"\n")[0]) else "jsonl"
-    importer = import_jsonl
+    importer: Callable[..., ImportReport] = import_jsonl  # or import_otlp: the same report, fewer options
     if fmt == "otlp":
         from agenttui.otel.importer import import_otlp as importer  # the same report shape
     started = time.perf_counter()

@@ -59,9 +59,9 @@ def open_store(target: str | os.PathLike[str] | None = None, *, readonly: bool =
     URL, so SQLite users need no psycopg.
     """
     if target is None:
-        target = os.environ.get("AGENTTUI_DB") or os.environ.get("DATABASE_URL")
+        target = target_from_env()
         if not target:
-            raise SchemaError("no database given: pass a path or set AGENTTUI_DB")
+            raise SchemaError("no database given: pass a path or set AGENTTUI_DB (or DATABASE_URL)")
     t = str(target)
     if is_postgres_url(t):
         from .postgres import PostgresStore
