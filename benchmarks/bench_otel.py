@@ -17,7 +17,7 @@ writes them. Prints one JSON object (medians over interleaved repeats, spans/s):
   store_append_only  the floor under every way in: the events these spans map to (mapped beforehand,
                   not timed) appended to a fresh store in one call; events_per_span says how many
   mapping_only    from_sdk + TraceAssembler for every span (no store), the processor's own share
-  *_ratio         agenttui rate / the baseline rate (>= 1.0 meets the PRODUCT.md target)
+  *_ratio         agenttui rate / the baseline rate (>= 1.0 meets the target in the README's Performance table)
 """
 from __future__ import annotations
 

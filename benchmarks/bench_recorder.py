@@ -12,7 +12,7 @@ events/s the agent records (its own loop time) and events/s committed (including
 i.e. the rate the store sustains behind the agent). The *_cpu_* figures are the agent thread's CPU
 time: on a loaded machine wall times stretch, CPU times much less.
   logging_json  the same loops writing the same events (same fields) through plain `logging` with a JSON
-                formatter to a file, the PRODUCT.md reference: recorder_vs_logging = recorded time /
+                formatter to a file, the reference of the README's Performance table: recorder_vs_logging = recorded time /
                 logging time per iteration (target <= 1.0), and the same ratio of agent-thread CPU time
   visibility    record -> visible in another connection (ms), the "on disk within 50 ms" promise,
                 with the agent idle between events (waiting on a model, as agents mostly do)
