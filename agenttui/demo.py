@@ -123,7 +123,7 @@ class _Simulation:
         return f"{self.id_rng.getrandbits(128):032x}"
 
     def emit(self, event_type: str, payload: dict[str, Any], gap_ms: tuple[float, float] = (1, 60),
-             run_id: str | None = "") -> None:
+             run_id: str = "") -> None:
         self.t += int(self.rng.uniform(*gap_ms) * 1000)
         self.out.append(Event(event_type=event_type, payload=payload,
                               run_id=self.run_id if run_id == "" else run_id,

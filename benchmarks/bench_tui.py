@@ -333,7 +333,7 @@ async def _probe_scrub(app: Any, pilot: Any, probe: FrameProbe) -> dict[str, Any
     out: dict[str, Any] = {}
 
     def shown(index: int) -> bool:
-        return (screen.replay == index and screen.tree.index == index
+        return (screen.replay == index and screen.node_tree.index == index
                 and (screen.history is not None or screen.scrub.holds(index)))
 
     async def timed(label: str, act: Callable[[], Any], index: Callable[[], int]) -> None:
@@ -795,7 +795,7 @@ async def bench_tree(db: Path, run_id: str, repeats: int) -> dict[str, Any]:
     probe = FrameProbe(app)
     t = time.perf_counter()
     async with app.run_test(size=SIZE):
-        await until(lambda: bool(app.inspector.tree.root.children), "the tree", 900)
+        await until(lambda: bool(app.inspector.node_tree.root.children), "the tree", 900)
         shown = time.perf_counter()
         e2e = (await probe.frame_after(shown, "the tree")) - t
     widget = statistics.median(widget_s)

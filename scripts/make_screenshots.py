@@ -70,7 +70,7 @@ def settled(app: AgentTuiApp) -> bool:
 
 async def expand_tree(app: AgentTuiApp, pilot: Any, levels: int, per_level: int = 4) -> None:
     """Open the first `per_level` expandable nodes of each of the tree's first `levels` levels."""
-    frontier = list(app.inspector.tree.root.children)
+    frontier = list(app.inspector.node_tree.root.children)
     for _ in range(levels):
         opened = [node for node in frontier if node.allow_expand][:per_level]
         for node in opened:
@@ -150,7 +150,7 @@ async def help_screen(app: AgentTuiApp, pilot: Any) -> None:
 async def node_tree_large(app: AgentTuiApp, pilot: Any) -> None:
     """A 10,000-node plan, several levels open, the tree focused."""
     await expand_tree(app, pilot, levels=3, per_level=2)
-    app.set_focus(app.inspector.tree)
+    app.set_focus(app.inspector.node_tree)
     await pilot.press("down", "down", "down")
 
 

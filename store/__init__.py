@@ -19,7 +19,7 @@ from .base import BaseStore
 from .protocol import EventStore
 from .rows import AppendResult, EventFilter, state_graph
 from .sqlite import SQLiteStore
-from .urls import is_postgres_url, sqlite_path
+from .urls import is_postgres_url, sqlite_path, target_from_env
 from .upcast import UpcasterRegistry, upcasters
 from .projections import (
     FunctionProjection, Projection, ProjectionError, ProjectionRegistry, Projector, global_projections,

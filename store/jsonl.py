@@ -13,7 +13,7 @@ import os
 import re
 import stat
 from dataclasses import dataclass, field
-from typing import IO, Any, Callable, Iterator
+from typing import IO, Any, Callable, Iterator, Protocol
 
 import orjson
 
@@ -35,6 +35,12 @@ MAX_KEPT_ERRORS = 1000
 ENVELOPE_SLACK = 65536
 
 Progress = Callable[[int, "int | None"], None]
+
+
+class BytesWriter(Protocol):
+    """Where an export writes: a binary file, or any object with its write (the CLI's escaping stdout)."""
+
+    def write(self, data: bytes, /) -> object: ...
 
 
 @dataclass
@@ -275,7 +281,7 @@ def _refused_index(exc: EnvelopeError, batch: list[tuple[int, Event]]) -> int | 
     return i if i < len(batch) and batch[i][1].event_id == m.group(2) else None
 
 
-def export_jsonl(store: Any, out: IO[bytes], filter: Any = None, *,
+def export_jsonl(store: Any, out: BytesWriter, filter: Any = None, *,
                  progress: Callable[[int], None] | None = None) -> int:
     """Write the matching events as envelope JSONL, in position order; returns the count.
 

@@ -80,7 +80,7 @@ def _widget_lines(widget: Any) -> list[Any]:
 def _assert_drawn_safely(app: AgentTuiApp, where: str) -> str:
     """Every line of the list, tree and detail pane: exact width, no control character. Returns the text."""
     texts = []
-    for widget in (app.inspector.events_list, app.inspector.tree, app.query_one(DetailPane)):
+    for widget in (app.inspector.events_list, app.inspector.node_tree, app.query_one(DetailPane)):
         for y, strip in enumerate(_widget_lines(widget)):
             assert strip.cell_length == widget.size.width, f"{where}: {widget.id} line {y} is {strip.cell_length} cells"
             bad = FORBIDDEN & set(strip.text)
@@ -114,12 +114,12 @@ async def test_hostile_text_everywhere_is_drawn_literally_with_the_layout_intact
             if seq == 6:
                 await pilot.press("pagedown", "pagedown")
                 seen.append(_assert_drawn_safely(app, f"event {seq}, scrolled"))
-        app.set_focus(app.inspector.tree)
+        app.set_focus(app.inspector.node_tree)
         for key in ("home", "down", "enter", "right", "down", "enter", "end"):
             await pilot.press(key)
             await pilot.pause(0.02)
             seen.append(_assert_drawn_safely(app, f"tree key {key}"))
-        app.inspector.tree.root.expand_all()
+        app.inspector.node_tree.root.expand_all()
         await pilot.pause(0.05)
         seen.append(_assert_drawn_safely(app, "tree expanded"))
         for key in ("left_square_bracket", "left_curly_bracket", "L", "slash", *"漢字", "enter"):

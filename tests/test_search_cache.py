@@ -201,7 +201,7 @@ async def test_a_second_open_searches_with_the_cached_index_from_its_first_frame
     try:
         async with second.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: second.inspector.search.index is not None, "the cached index")
-            assert second.inspector.tree.source is None, "before the tree's first level"
+            assert second.inspector.node_tree.source is None, "before the tree's first level"
             index = second.inspector.search.index
             assert index is not None and len(index) == 600 // 16 // 4 * 4 and not index.build_seconds
             await pilot.press("slash", *"straße", "enter")

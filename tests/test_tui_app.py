@@ -43,7 +43,7 @@ async def test_the_main_screen_shows_run_tree_list_detail_and_status(tmp_path: P
         rows = list_lines(app)
         assert any("run_finished" in row for row in rows), "the newest event is in view"
         assert "LIVE" in static_text(app.query_one("#status"))
-        assert len(app.inspector.tree.root.children) >= 1
+        assert len(app.inspector.node_tree.root.children) >= 1
         detail = app.query_one(DetailPane)
         # while following, the detail catches up with the list every DETAIL_FOLLOW (0.25 s)
         await wait_for(pilot, lambda: detail.event is not None, "the detail to show the cursor's event")
@@ -77,7 +77,7 @@ async def test_markup_and_escape_sequences_in_events_are_shown_literally(tmp_pat
         assert "\\x1b[31mred" in labels, "escape sequences are shown escaped"
         rows = "\n".join(list_lines(app))
         assert "\x1b" not in rows and "[bold]bold?[/]" in rows
-        tree = "\n".join(_labels(app.inspector.tree))
+        tree = "\n".join(_labels(app.inspector.node_tree))
         assert "[red]7[/red]" in tree and "\x1b" not in tree
         screen = app.export_screenshot()
         assert "\x1b" not in screen and "\x07" not in screen
@@ -228,7 +228,7 @@ async def test_a_run_with_10000_nodes_opens(tmp_path: Path) -> None:
         await wait_for(pilot, lambda: app.inspector.history is not None, "the run to load", 60)
         await pilot.pause()
         assert "10,000 nodes" in static_text(app.query_one("#header"))
-        root = app.inspector.tree.root.children[0]
+        root = app.inspector.node_tree.root.children[0]
         assert root.is_expanded and len(root.children) == 99
         await pilot.press("G", "left_curly_bracket")
         assert app.inspector.replay == 10_000 - 1 - 500

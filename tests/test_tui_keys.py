@@ -321,10 +321,10 @@ async def test_enter_on_a_tree_node_narrows_the_list_to_its_events(sample_db: Pa
     app = AgentTuiApp(sample_db)
     async with app.run_test(size=SIZE) as pilot:
         lst = await _ready(app, pilot)
-        app.inspector.tree.focus()
-        app.inspector.tree.cursor_line = 0
+        app.inspector.node_tree.focus()
+        app.inspector.node_tree.cursor_line = 0
         await pilot.press("enter")
-        node_id = app.inspector.tree.chosen
+        node_id = app.inspector.node_tree.chosen
         assert node_id is not None
         await wait_for(pilot, lambda: lst.source.filtered, "the node filter")
         assert lst.count > 0
@@ -332,7 +332,7 @@ async def test_enter_on_a_tree_node_narrows_the_list_to_its_events(sample_db: Pa
         assert "node" in _status(app)
         await pilot.press("enter")  # the same node again: all events
         await wait_for(pilot, lambda: not lst.source.filtered, "the filter to clear")
-        assert app.inspector.tree.chosen is None
+        assert app.inspector.node_tree.chosen is None
 
 
 async def test_a_search_for_markup_is_literal_in_the_notice_and_status(sample_db: Path) -> None:

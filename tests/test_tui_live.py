@@ -34,7 +34,7 @@ async def test_events_from_a_writer_process_appear_in_the_list_tree_and_header(
         assert lst.follow and lst.cursor == lst.count - 1, "follow mode keeps the newest event in view"
         assert lst.event(lst.cursor_seq).event_id == "live-4"
         assert "live-node-4" in app.inspector.history.live.nodes
-        tree_ids = {node.data for node in app.inspector.tree._tree_nodes.values()}  # noqa: SLF001
+        tree_ids = {node.data for node in app.inspector.node_tree._tree_nodes.values()}  # noqa: SLF001
         assert "live-node-0" in tree_ids, "new root nodes show up in the tree"
         assert f"{before + 5} events" in static_text(app.query_one("#header"))
 

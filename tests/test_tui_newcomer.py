@@ -83,7 +83,7 @@ async def test_R_on_a_tree_node_replays_to_its_first_then_its_last_event(sample_
     async with app.run_test(size=SIZE) as pilot:
         await _ready(app, pilot)
         ins = app.inspector
-        tree = ins.tree
+        tree = ins.node_tree
         tree.focus()
         await wait_for(pilot, lambda: tree.cursor_node is not None and tree.cursor_node.data is not None,
                        "a node under the tree's cursor")

@@ -79,7 +79,7 @@ async def test_open_a_postgres_url_and_follow_a_writer_process(pg_url: str, list
         assert app.inspector.run_id == SAMPLE_RUN
         assert lst.count == SAMPLE_RUN_EVENTS
         assert app.inspector.watcher is not None and app.inspector.watcher.mode == ("listen" if listen else "poll")
-        assert app.inspector.tree._tree_nodes, "the plan tree is drawn"  # noqa: SLF001
+        assert app.inspector.node_tree._tree_nodes, "the plan tree is drawn"  # noqa: SLF001
         assert f"{SAMPLE_RUN_EVENTS} events" in static_text(app.query_one("#header"))
 
         count = 5
@@ -109,7 +109,7 @@ async def test_open_a_postgres_url_and_follow_a_writer_process(pg_url: str, list
         assert lst.follow and lst.cursor == lst.count - 1, "follow mode keeps the newest event in view"
         assert lst.event(lst.cursor_seq).event_id == f"pg-live-{count - 1}"
         assert "pg-node-4" in app.inspector.history.live.nodes
-        tree_ids = {node.data for node in app.inspector.tree._tree_nodes.values()}  # noqa: SLF001
+        tree_ids = {node.data for node in app.inspector.node_tree._tree_nodes.values()}  # noqa: SLF001
         assert "pg-node-0" in tree_ids, "new root nodes show up in the tree"
         assert f"{SAMPLE_RUN_EVENTS + count} events" in static_text(app.query_one("#header"))
         assert "s3cret-pw" not in all_text(app)
@@ -155,9 +155,9 @@ async def test_the_tree_shows_its_first_level_before_the_fold_on_postgres(pg_url
     app = AgentTuiApp(pg_url)
     try:
         async with app.run_test(size=SIZE) as pilot:
-            await wait_for(pilot, lambda: app.inspector.tree.source is not None, "the tree's first level before the fold", 30)
+            await wait_for(pilot, lambda: app.inspector.node_tree.source is not None, "the tree's first level before the fold", 30)
             assert app.inspector.history is None  # (still folding: this is the store's level, not the History's)
-            assert sorted(app.inspector.tree.source.roots_at(0)) == sorted(roots)
+            assert sorted(app.inspector.node_tree.source.roots_at(0)) == sorted(roots)
             assert "failed" not in app.inspector.notice
             release.set()
             await wait_for(pilot, lambda: app.inspector.history is not None, "the fold", 30)

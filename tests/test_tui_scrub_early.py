@@ -62,7 +62,7 @@ async def test_slider_replay_and_playback_before_the_fold_match_the_whole_histor
 
         async def shows(index: int, what: str) -> None:
             await wait_for(pilot, lambda: screen.replay == index and screen.scrub.holds(index)
-                           and screen.tree.source is screen.scrub.window and screen.tree.index == index,
+                           and screen.node_tree.source is screen.scrub.window and screen.node_tree.index == index,
                            what, 30)
             window = screen.scrub.window
             assert window.run_at(index) == whole.run_at(index)
@@ -96,7 +96,7 @@ async def test_slider_replay_and_playback_before_the_fold_match_the_whole_histor
         at = screen.replay
         held_fold.set()
         await wait_for(pilot, lambda: screen.history is not None, "the fold", 60)
-        await wait_for(pilot, lambda: screen.tree.source is screen.history, "the tree on the whole history", 30)
+        await wait_for(pilot, lambda: screen.node_tree.source is screen.history, "the tree on the whole history", 30)
         assert screen.replay == at and screen.scrub.window is None
         assert screen.slider.timeline is screen.history
 

@@ -208,7 +208,7 @@ async def test_without_colour_every_tree_line_starts_with_a_status_glyph(tmp_pat
     async with app.run_test(size=SMALL) as pilot:
         await _loaded(app, pilot)
         assert app.no_color
-        tree = app.inspector.tree
+        tree = app.inspector.node_tree
         tree.focus()
         await pilot.press("O")
         await wait_for(pilot, lambda: tree.last_line > 10, "every node expanded")
@@ -235,7 +235,7 @@ async def test_expand_all_collapse_all_and_the_selected_events_node_revealed(tmp
     app = AgentTuiApp(make_db(tmp_path / "run.db"))
     async with app.run_test(size=LARGE) as pilot:
         await _loaded(app, pilot)
-        screen, tree, lst = app.inspector, app.inspector.tree, app.inspector.events_list
+        screen, tree, lst = app.inspector, app.inspector.node_tree, app.inspector.events_list
         history = screen.history
         last = len(history) - 1
         deep = max(history.node_ids(), key=lambda n: (history.nid_at(n, last) or "").count("."))

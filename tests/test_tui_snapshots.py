@@ -184,7 +184,7 @@ def test_detail_collapsed_and_tree_expanded(snap_compare, tmp_path: Path, size: 
     """`d` folds the detail pane away (the list takes its rows); `*` in the tree opens every node."""
     db = make_db(tmp_path / "run.db")
     run_before = _after_keys("d", "shift+tab", "asterisk",
-                             until=lambda app: not app.inspector.detail.display and app.inspector.tree.has_focus)
+                             until=lambda app: not app.inspector.detail.display and app.inspector.node_tree.has_focus)
     assert snap_compare(_app(db), terminal_size=size, run_before=run_before)
 
 

@@ -37,7 +37,7 @@ class InspectorCommands(Provider):
     def _entries(self) -> list[tuple[str, Callable[[], object], str]]:
         owners = getattr(self.app, "key_owners", None)
         pairs = owners() if callable(owners) else [(type(self.app), self.app)]
-        out = []
+        out: list[tuple[str, Callable[[], object], str]] = []
         for cls, node in pairs:
             if node is None:
                 continue

@@ -43,7 +43,7 @@ class StoreTreeLoaded(Message):
     """The tree's first level from the store's projections (shown until the fold is done)."""
 
     run_id: str
-    nodes: StoreNodes
+    nodes: StoreNodes | None  # None: the store could not say (the tree waits for the fold)
 
 
 @dataclass

@@ -41,8 +41,8 @@ def append_events(store: Any, events: Iterable[Event], stats: SinkStats | None =
                                         f"{(event.payload.get('otel') or {}).get('span_id', '?')}: {exc}")
                 log.warning("agenttui otel: event %s (%s) stored without its payload: %s",
                             event.event_id, event.event_type, exc)
-                keep = {k: event.payload[k] for k in ("node_id", "outer_node_id", "new_status", "old_status",
-                                                       "state", "status") if k in event.payload}
+                kept = ("node_id", "outer_node_id", "new_status", "old_status", "state", "status")
+                keep: dict[str, Any] = {k: event.payload[k] for k in kept if k in event.payload}
                 event.payload = {**keep, "recording_error": str(exc)[:2000]}
                 result = store.append(event)
             stats.stored += result.stored

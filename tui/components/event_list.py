@@ -145,7 +145,7 @@ class TailRows:
     def _first(self) -> int:
         return self.count - len(self.tail)
 
-    def seq_of_row(self, row: int) -> int | None:  # type: ignore[override]
+    def seq_of_row(self, row: int) -> int | None:
         k = row - self._first
         return self.tail[k] if 0 <= k < len(self.tail) else None
 
@@ -408,7 +408,7 @@ class EventList(ScrollView, can_focus=True):
     def action_page_up(self) -> None:
         self._user_moved(self.cursor - max(1, self.scrollable_content_region.height - 1))
 
-    def _on_click(self, event: events.Click) -> None:
+    async def _on_click(self, event: events.Click) -> None:  # Widget._on_click (text selection) runs too
         offset = event.get_content_offset(self)
         if offset is None:
             return
@@ -521,10 +521,10 @@ class EventList(ScrollView, can_focus=True):
         e = self._row_event(row)
         nid = (self.nid_of(e.node_id) or "") if e is not None and e.node_id else ""
         key = (seq, width, flags, nid, self.position_width, self.columns)
-        strip = self._strips.get(key)
-        if strip is not None:
+        cached = self._strips.get(key)
+        if cached is not None:
             self._strips.move_to_end(key)
-            return strip
+            return cached
         strip = self._render_row(seq, e, nid, width, flags, base)
         self._strips[key] = strip
         while len(self._strips) > STRIP_CACHE:

@@ -29,7 +29,7 @@ written.
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from rich.style import Style
 from rich.text import Span, Text, TextType
@@ -40,7 +40,6 @@ from textual.widgets.tree import TreeNode
 
 from ..colors import status_glyph, status_style
 from ..literal import clean
-from ..history import History
 from .quiet_size import QuietTree  # a relabel or a step repaints the tree without a screen layout
 
 __all__ = ["NodeTree", "node_label"]
@@ -136,6 +135,32 @@ def _label_key(node: dict[str, Any], chosen: bool) -> tuple:
             node.get("status"), node.get("pending"), node.get("error_count"), chosen)
 
 
+class TreeSource(Protocol):
+    """What the tree reads of a run at an event index: a History, or the store's first levels
+    (tui/data/store_tree.StoreNodes) shown until the fold is done."""
+
+    run_id: str
+
+    def __len__(self) -> int: ...
+
+    def roots_at(self, index: int) -> list[str]: ...
+
+    def children_at(self, node_id: str, index: int) -> list[str]: ...
+
+    def has_children_at(self, node_id: str, index: int) -> bool: ...
+
+    def node_at(self, node_id: str, index: int) -> dict[str, Any] | None: ...
+
+    def display_at(self, node_id: str, index: int) -> dict[str, Any] | None: ...
+
+
+def _id_of(tree_node: TreeNode[str]) -> str:
+    """The store node id a line shows: every TreeNode below the root is added with one."""
+    node_id = tree_node.data
+    assert node_id is not None, "only the tree's root has no node id"
+    return node_id
+
+
 class NodeTree(QuietTree, Tree[str]):
     """The node tree of one run at one event of its History (see the module docstring)."""
 
@@ -183,7 +208,7 @@ class NodeTree(QuietTree, Tree[str]):
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None,
                  disabled: bool = False) -> None:
         super().__init__("nodes", name=name, id=id, classes=classes, disabled=disabled)
-        self.source: History | None = None
+        self.source: TreeSource | None = None
         #: the event index shown, None while live
         self.index: int | None = None
         #: the node the user chose (the filter), None if none
@@ -202,7 +227,7 @@ class NodeTree(QuietTree, Tree[str]):
         self._revealed: str | None = None
 
     # --------------------------------------------------------------------------- public API
-    def show(self, source: History, index: int | None = None) -> None:
+    def show(self, source: TreeSource, index: int | None = None) -> None:
         """Show `source` as of event `index` (None: the newest event, i.e. live)."""
         cursor_id = None
         if source is not self.source:
@@ -229,9 +254,10 @@ class NodeTree(QuietTree, Tree[str]):
             for tree_node in top:
                 if tree_node.allow_expand and not tree_node.is_expanded:
                     self._auto_expanded = True
-                    self._expanded_ids.add(tree_node.data)
+                    node_id = _id_of(tree_node)
+                    self._expanded_ids.add(node_id)
                     tree_node.expand()
-                    self._sync(tree_node, (tree_node.data,))
+                    self._sync(tree_node, (node_id,))
         if self._changed:
             self._invalidate()
         if cursor_id is not None and self.tree_nodes_of(cursor_id):
@@ -281,7 +307,7 @@ class NodeTree(QuietTree, Tree[str]):
         return True
 
     # -------------------------------------------------------------------------- reconciling
-    def _reset(self, source: History, *, keep: bool = False) -> None:
+    def _reset(self, source: TreeSource, *, keep: bool = False) -> None:
         self.clear()
         self._tree_nodes.clear()  # Tree.clear keeps the old nodes registered
         self._tree_nodes[self.root.id] = self.root
@@ -298,9 +324,9 @@ class NodeTree(QuietTree, Tree[str]):
 
     def _ancestry(self, tree_node: TreeNode[str]) -> tuple[str, ...]:
         ids: list[str] = []
-        node = tree_node
+        node: TreeNode[str] | None = tree_node
         while node is not None and node is not self.root:
-            ids.append(node.data)
+            ids.append(_id_of(node))
             node = node.parent
         return tuple(reversed(ids))
 
@@ -310,14 +336,15 @@ class NodeTree(QuietTree, Tree[str]):
         assert source is not None
         i = self._i
         self._synced[parent.id] = self._generation
-        wanted = source.roots_at(i) if parent is self.root else source.children_at(parent.data, i)
+        wanted = source.roots_at(i) if parent is self.root else source.children_at(_id_of(parent), i)
         children = parent._children
         if len(children) != len(wanted) or any(c.data != w for c, w in zip(children, wanted)):
             self._reconcile(parent, wanted)
         for child in parent._children:
             self._relabel(child)
-            in_cycle = child.data in path  # edges can loop: show the node again, not its subtree
-            expandable = not in_cycle and source.has_children_at(child.data, i)
+            child_id = _id_of(child)
+            in_cycle = child_id in path  # edges can loop: show the node again, not its subtree
+            expandable = not in_cycle and source.has_children_at(child_id, i)
             if child._allow_expand != expandable:
                 child.allow_expand = expandable
                 self._changed = True
@@ -326,7 +353,7 @@ class NodeTree(QuietTree, Tree[str]):
                     child._expanded = False
                     self._changed = True
             elif child._expanded:  # even with no children now: ones shown for a later index must go
-                self._sync(child, path + (child.data,))
+                self._sync(child, path + (child_id,))
 
     def _reconcile(self, parent: TreeNode[str], wanted: list[str]) -> None:
         """Replace `parent`'s children list in one pass, reusing the TreeNodes (and subtrees) still wanted.
@@ -369,16 +396,17 @@ class NodeTree(QuietTree, Tree[str]):
         """
         source = self.source
         assert source is not None
-        node = source.display_at(tree_node.data, self._i)
+        node_id = _id_of(tree_node)
+        node = source.display_at(node_id, self._i)
         if node is None:
             return
-        chosen = tree_node.data == self.chosen
+        chosen = node_id == self.chosen
         key = _label_key(node, chosen)
         if self._keys.get(tree_node.id) != key:
             self._keys[tree_node.id] = key
             if now:
                 self._stale.discard(tree_node.id)
-                tree_node._label = node_label(tree_node.data, node, chosen=chosen)
+                tree_node._label = node_label(node_id, node, chosen=chosen)
             else:
                 self._stale.add(tree_node.id)
             tree_node._updates += 1  # (set in place: TreeNode.set_label schedules a callback per node)
@@ -393,9 +421,10 @@ class NodeTree(QuietTree, Tree[str]):
     def _build_label(self, tree_node: TreeNode[str]) -> None:
         self._stale.discard(tree_node.id)
         assert self.source is not None
-        node = self.source.display_at(tree_node.data, self._i)
+        node_id = _id_of(tree_node)
+        node = self.source.display_at(node_id, self._i)
         if node is not None:
-            tree_node._label = node_label(tree_node.data, node, chosen=tree_node.data == self.chosen)
+            tree_node._label = node_label(node_id, node, chosen=node_id == self.chosen)
 
     def _restore_cursor(self, cursor: TreeNode[str] | None) -> None:
         """Keep the cursor on its node; if that node is gone (an earlier index), on its nearest ancestor."""
@@ -416,6 +445,14 @@ class NodeTree(QuietTree, Tree[str]):
         """Node ids from a root down to `node_id`, following the first parent edge found."""
         source = self.source
         assert source is not None
+        parent_at = getattr(source, "parent_at", None)
+        if parent_at is not None:  # a History: walk up, one lookup per level
+            path = [node_id]
+            while (parent := parent_at(path[-1], self._i)) is not None:
+                if parent in path:
+                    break  # a cycle from bad edges: the path stops where it would repeat
+                path.append(parent)
+            return list(reversed(path)) if path[-1] in source.roots_at(self._i) else None
         parents: dict[str, str] = {}
         roots = source.roots_at(self._i)
         frontier = list(roots)
@@ -459,7 +496,7 @@ class NodeTree(QuietTree, Tree[str]):
         # (render_label), so the tree scrolls sideways only for what cannot be cut
         icon = len(self.ICON_NODE) if node._allow_expand else 0
         if node.id in self._stale:
-            width = _estimate_width(node.data, self._keys[node.id])
+            width = _estimate_width(_id_of(node), self._keys[node.id])
         else:
             width = node._label.cell_len
         room = self._label_room(node)
@@ -534,7 +571,7 @@ class NodeTree(QuietTree, Tree[str]):
                     continue
                 if not tree_node._expanded:
                     tree_node._expanded = True
-                    self._expanded_ids.add(tree_node.data)
+                    self._expanded_ids.add(_id_of(tree_node))
                     opened += 1
                 self._sync(tree_node, self._ancestry(tree_node))
                 nxt.extend(tree_node._children)

@@ -12,6 +12,8 @@ against this module (tests/test_tui_fast_paths.py fails if the quiet path stops 
 """
 from __future__ import annotations
 
+from typing import cast
+
 from textual.geometry import Size
 from textual.widget import Widget
 
@@ -41,11 +43,12 @@ class QuietTree:
 
     @property
     def virtual_size(self) -> Size:
-        return Widget.virtual_size.__get__(self, type(self))
+        tree = cast(Widget, self)  # a mixin: self is the Tree it is mixed into
+        return Widget.virtual_size.__get__(tree, type(tree))
 
     @virtual_size.setter
     def virtual_size(self, size: Size) -> None:
-        set_virtual_size(self, size)  # type: ignore[arg-type]
+        set_virtual_size(cast(Widget, self), size)
 
     def _invalidate(self) -> None:
         self._clear_line_cache()  # type: ignore[attr-defined]

@@ -82,6 +82,13 @@ class InspectorReader:
     def _one(self, sql: str, params: Sequence[Any]) -> tuple | None:
         return self.store.connection.execute(sql, params).fetchone()
 
+    def _scalar(self, sql: str, params: Sequence[Any]) -> Any:
+        """The value of an aggregate query, which always returns one row."""
+        row = self._one(sql, params)
+        if row is None:
+            raise RuntimeError(f"the database returned no row for an aggregate: {sql!r}")
+        return row[0]
+
     # ------------------------------------------------------------------ the store's own answers
     def runs(self) -> list[dict[str, Any]]:
         return self.store.runs()
@@ -181,7 +188,7 @@ class InspectorReader:
 
     # ------------------------------------------------------------------ positions and seqs
     def last_seq(self, run_id: str) -> int:
-        return self._one("SELECT coalesce(max(seq), 0) FROM events WHERE run_id = ?", (run_id,))[0]
+        return self._scalar("SELECT coalesce(max(seq), 0) FROM events WHERE run_id = ?", (run_id,))
 
     def first_position(self, run_id: str) -> int:
         """The run's first position (0: no events), from the seq index."""
@@ -481,8 +488,8 @@ class InspectorReader:
         if not types:  # nothing to look up (and PostgreSQL refuses an empty `IN ()`)
             return array("q")
         marks = ",".join("?" * len(types))
-        text = self._one(f"SELECT {self._agg_ids} FROM events WHERE run_id = ? AND event_type IN ({marks}) "
-                         "AND id >= ? AND id <= ?", [offset, run_id, *types, first_position, upto_position])[0]
+        text = self._scalar(f"SELECT {self._agg_ids} FROM events WHERE run_id = ? AND event_type IN ({marks}) "
+                            "AND id >= ? AND id <= ?", [offset, run_id, *types, first_position, upto_position])
         values = orjson.loads(text) if text else []
         if len(types) > 1:
             values.sort()  # one ascending stretch per type: the sort merges them

@@ -3,10 +3,11 @@
 `EventFilter(search=...)` matches with `LIKE '%term%'` over every payload of the run. LIKE itself is
 cheap (a rowid-ordered scan of 1M payloads costs ~0.25 s); what a search must not do is read
 payloads that cannot match. This index cuts the run (in seq order, which is position order) into
-blocks of `BLOCK` events (fewer when their text reaches `BLOCK_CHARS`) and keeps, per block, its first and last position and a bitmap of the
-hashed byte trigrams of the block's payload text. A term's trigrams all set in a block's bitmap
-makes the block a candidate; the search then verifies candidates with SQL on their position
-ranges, so a false positive costs one block's scan and the answer is exactly the SQL's.
+blocks of `BLOCK` events (fewer when their text reaches `BLOCK_CHARS`) and keeps, per block, its
+first and last position and a bitmap of the hashed byte trigrams of the block's payload text. A
+term's trigrams all set in a block's bitmap makes the block a candidate; the search then verifies
+candidates with SQL on their position ranges, so a false positive costs one block's scan and the
+answer is exactly the SQL's.
 
 No false negatives: what is indexed is, per block, the payloads' stored JSON text joined with
 "\\n", lowered (`str.lower`, ASCII blocks) or casefolded (`str.casefold`, any other block; on

@@ -39,4 +39,5 @@ def follower_for(target: str, on_change: Callable[[Change], None], *, poll_inter
 
     use_signal=False means "poll instead of waiting for the backend's signal" on both backends.
     """
-    return StoreFollower(target, on_change, poll_interval=poll_interval, use_signal=use_signal, opener=open_store_reader)
+    return StoreFollower(target, on_change, poll_interval=poll_interval, use_signal=use_signal,
+                         opener=open_store_reader)

@@ -9,18 +9,27 @@ events instead.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .record import History
+from typing import Protocol
 
 __all__ = ["TimeAxis"]
+
+
+class Timeline(Protocol):
+    """What the axis reads of a run's events: a History, or the outline of one not folded yet."""
+
+    def __len__(self) -> int: ...
+
+    def check_index(self, i: int) -> int: ...
+
+    def micros_at(self, i: int) -> int: ...
+
+    def newest_micros_at(self, i: int) -> int: ...
 
 
 class TimeAxis:
     """The time axis of one History (it reads the history's timestamps, never copies them)."""
 
-    def __init__(self, history: History) -> None:
+    def __init__(self, history: Timeline) -> None:
         self._history = history
 
     def _span(self) -> tuple[int, int]:

@@ -70,7 +70,7 @@ class RowCache(dict):
         self[key] = row
         return row
 
-    def get(self, key: Any, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: Any, default: Any = None) -> Any:
         row = dict.get(self, key)
         if row is None:
             row = self._rebuild(key)

@@ -111,7 +111,7 @@ class _NodeHistory:
     """One node's life: when it appeared, its own events and its field changes."""
 
     __slots__ = ("node_id", "born", "own", "d_codes", "d_last", "c_vals", "c_last", "ts_late",
-                 "parent_since", "seed")
+                 "parent_since", "parent", "seed")
 
     def __init__(self, node_id: str, born: int) -> None:
         self.node_id = node_id          # the one copy of the id that edges and child lists share
@@ -123,6 +123,7 @@ class _NodeHistory:
         self.c_last: tuple | None = ()  # the last 5 counters recorded, while the fold holds the row
         self.ts_late: dict[int, str] | None = None  # own event index -> updated_at when it did not advance
         self.parent_since = -1          # index of the first edge into this node, -1 if none yet
+        self.parent: str | None = None  # the parent that edge came from (the tree's path upwards)
         #: a window's node that existed before it: (event_count, first_position, last_position,
         #: updated_at) as of the seed state; None for a node born in this history
         self.seed: tuple | None = None
@@ -264,7 +265,8 @@ class History:
                     self._type_names.append(et)
                 types.append(code)
                 ts = e.timestamp
-                if ts[:19] == self._ts_key and len(ts) == 27 and ts[26] == "Z" and ts[19] == "." and ts[20:26].isdigit():
+                if (ts[:19] == self._ts_key and len(ts) == 27 and ts[26] == "Z" and ts[19] == "."
+                        and ts[20:26].isdigit()):
                     micros.append(self._ts_secs * 1_000_000 + int(ts[20:26]))
                 else:
                     micros.append(self._parse_ts(i, ts))
@@ -376,6 +378,7 @@ class History:
         self._kids_since[parent].append(i)
         if ch.parent_since < 0:
             ch.parent_since = i
+            ch.parent = parent
 
     def _encode(self, prev: array, desc: tuple, last: tuple | None) -> list[int]:
         """Codes of a node's new desc: a value the last desc (`prev`'s tail) already had keeps its
@@ -543,7 +546,7 @@ class History:
     def run_at(self, i: int) -> dict[str, Any]:
         """The run row as of event i (inclusive), with the same keys as `RunState.run`."""
         i = self.check_index(i)
-        run = {"run_id": self.run_id}
+        run: dict[str, Any] = {"run_id": self.run_id}
         for name, f in zip(_RUN_HOT, self._run_hot):
             run[name] = f.at(i)
         for name, f in zip(_RUN_COLD, self._run_cold):
@@ -635,9 +638,20 @@ class History:
         k = bisect_right(self._kids_since[node_id], i)
         return self._sorted(kids[:k], i) if k else []
 
+    def parent_at(self, node_id: str, i: int) -> str | None:
+        """The node's first parent by the edges that existed at event i (None: a root then).
+
+        The tree opens the path to a selected event's node by walking up these: one step per level,
+        where searching down from the roots visited every node of the run (25 ms a step at 1k nodes)."""
+        i = self.check_index(i)
+        h = self._nodes.get(node_id)
+        if h is None or h.parent_since < 0 or h.parent_since > i:
+            return None
+        return h.parent
+
     def has_children_at(self, node_id: str, i: int) -> bool:
         since = self._kids_since.get(node_id)
-        return bool(since) and since[0] <= i - self._base
+        return since is not None and len(since) > 0 and since[0] <= i - self._base
 
     def child_count_at(self, node_id: str, i: int) -> int:
         since = self._kids_since.get(node_id)

@@ -214,12 +214,13 @@ class CompareApp(App):
         if not self.steps_ready:
             t.append(f"reading both runs' steps… {self.progress['a']:,} + {self.progress['b']:,} events", DIM)
         elif cmp.divergence is None:
-            t.append("No divergence: both runs took the same steps with the same tools, arguments, statuses and results.",
-                     Style(color="green"))
+            t.append("No divergence: both runs took the same steps with the same tools, arguments, statuses "
+                     "and results.", Style(color="green"))
         else:
-            t.append("First divergence: ", Style(bold=True)).append(clean(describe(cmp, cmp.divergence), limit=200), CHANGED)
+            t.append("First divergence: ", Style(bold=True))
+            t.append(clean(describe(cmp, cmp.divergence), limit=200), CHANGED)
             t.append("  (d: jump there)", DIM)
-        if self.steps_ready and cmp.steps:
+        if self.steps_ready and cmp.steps and cmp.cursor is not None:  # (load_steps sets both)
             t.append("\n")
             if self.step is None:
                 t.append(f"time: final state ({len(cmp.steps):,} aligned steps; [ and ] step through them)", DIM)
@@ -295,7 +296,9 @@ class CompareApp(App):
 
     @work(thread=True, exclusive=True, group="replay")
     def replay(self, step: int, focus_positions: tuple[int | None, int | None] | None) -> None:
-        pa, pb = self.cmp.cursor[step]
+        cursor = self.cmp.cursor
+        assert cursor is not None, "a step is chosen only once the steps are read (action_step)"
+        pa, pb = cursor[step]
         if focus_positions is not None:  # a jump to an event: each run as of that very event
             pa, pb = focus_positions[0] or pa, focus_positions[1] or pb
         sa = self.cmp.a.store.state_at(self.cmp.a.run_id, pa)
@@ -341,7 +344,8 @@ class CompareApp(App):
         index = 0
         if focus is not None:
             index = next((i for i, (x, y) in enumerate(pairs)
-                          if (x is not None and x.position == focus[0]) or (y is not None and y.position == focus[1])), 0)
+                          if (x is not None and x.position == focus[0])
+                          or (y is not None and y.position == focus[1])), 0)
         else:  # the first pair that does something different (ids aside), else the first
             index = next((i for i, (x, y) in enumerate(pairs) if x is None or y is None
                           or signature(x.event_type, x.payload) != signature(y.event_type, y.payload)), 0)

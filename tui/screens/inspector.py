@@ -37,6 +37,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import var
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
@@ -206,12 +207,12 @@ class InspectorScreen(Screen[None]):
         self.type_counts: dict[str, int] | None = None
         self._counts_position = 0
         self._view_generation = 0
-        self._detail_timer = None
+        self._detail_timer: Timer | None = None
         self._detail_node_label = ""
         self._message: str | None = None
         self._status_widget: StatusBar | None = None
         self._list_header = ""
-        self._live_refresh = None
+        self._live_refresh: Timer | None = None
         #: the list's selection as the replay cursor last put it: a selection elsewhere is the user's
         #: move, which the replay cursor follows (a filtered list may hold the cursor's nearest row)
         self._replay_row_seq: int | None = None
@@ -238,7 +239,7 @@ class InspectorScreen(Screen[None]):
         return self.query_one("#events", EventList)
 
     @property
-    def tree(self) -> NodeTree:
+    def node_tree(self) -> NodeTree:  # (not `tree`: that is Textual's DOM tree of the screen)
         return self.query_one("#tree", NodeTree)
 
     @property
@@ -456,7 +457,7 @@ class InspectorScreen(Screen[None]):
             self.set_reactive(InspectorScreen.replay, None)  # (the panes are redrawn below)
             self.search.forget_index()  # positions of another run (or of a replaced file)
             self.workers.cancel_group(self, "search-index")
-            self.tree.clear()
+            self.node_tree.clear()
         if reset_view:
             self.view = ViewFilter()
             self.set_reactive(InspectorScreen.search_text, None)
@@ -563,7 +564,11 @@ class InspectorScreen(Screen[None]):
                     # what the user's cache holds of it from an earlier open (tui/data/search_cache.py)
                     index = SearchIndex.cached(path, reader, run_id)
                     self.post_message(SearchIndexStarted(run_id, index))
-                index.extend(reader, cancelled=lambda: self._yield_to_window() or worker.is_cancelled)
+                def cancelled() -> bool:
+                    self._yield_to_window()
+                    return worker.is_cancelled
+
+                index.extend(reader, cancelled=cancelled)
         finally:
             self.post_message(SearchIndexDone(run_id, then_fold))
 
@@ -682,7 +687,7 @@ class InspectorScreen(Screen[None]):
 
     def _store_tree_loaded(self, run_id: str, nodes: StoreNodes | None) -> None:
         if run_id == self.run_id and self.history is None and nodes is not None and len(nodes):
-            self.tree.show(nodes)  # type: ignore[arg-type]  (the part of a History the tree reads)
+            self.node_tree.show(nodes)
         self._index_then_fold(run_id)
 
     @work(thread=True, exclusive=True, group="type-counts", exit_on_error=False)
@@ -863,7 +868,7 @@ class InspectorScreen(Screen[None]):
         """Tree, header, slider and status as of the replay cursor (or live)."""
         tl = self.scrub.source(self.history, self.replay)
         if tl is not None:
-            self.tree.show(tl, self.replay)
+            self.node_tree.show(tl, self.replay)
         self._update_header()
         self._update_slider()
         self._update_status()
@@ -973,7 +978,7 @@ class InspectorScreen(Screen[None]):
         e = lst.event(seq) if seq is not None else None
         node_label = (self._nid_of(e.node_id) or "") if e is not None and e.node_id else ""
         if e is not None:
-            self.tree.reveal(e.node_id)  # the path to the event's node opens in the tree
+            self.node_tree.reveal(e.node_id)  # the path to the event's node opens in the tree
         if not self.detail.display:
             return  # collapsed: shown when it opens again
         if e is not self.detail.event or node_label != self._detail_node_label:
@@ -1039,7 +1044,7 @@ class InspectorScreen(Screen[None]):
     def _rebuild_view(self, *, keep_seq: int | None = None, jump_to_match: bool = False) -> None:
         """Show the list for the current filter, and find the search's matches, in a worker."""
         self._view_generation += 1
-        self.tree.set_chosen(self.view.node_id)
+        self.node_tree.set_chosen(self.view.node_id)
         lst = self.events_list
         if keep_seq is None:
             keep_seq = lst.cursor_seq
@@ -1141,7 +1146,8 @@ class InspectorScreen(Screen[None]):
         """
         lst = self.events_list
         view = self.view
-        if view.node_id is not None or not lst.follow or self.replay is not None or self.reader is None:
+        if (view.node_id is not None or not lst.follow or self.replay is not None or self.reader is None
+                or self.run_id is None):
             return
         shown = sorted(t for t in counts if view.accepts_type(t))
         height = max(1, lst.scrollable_content_region.height)
@@ -1231,7 +1237,8 @@ class InspectorScreen(Screen[None]):
             return
         self._show_match(seq)
 
-    def _matches_built(self, generation: int, view: ViewFilter, search: str, upto: int, matches: array) -> None:
+    def _matches_built(self, generation: int, view: ViewFilter, search: str | None, upto: int,
+                       matches: array) -> None:
         if generation != self._view_generation or self.reader is None:
             return
         self._catch_up(view, search, upto, matches)
@@ -1390,8 +1397,8 @@ class InspectorScreen(Screen[None]):
         """Replay to the selected event; in the tree, to the node's first event (again: its last)."""
         if not self._history_ready():
             return
-        if self.focused is self.tree:
-            node = self.tree.cursor_node
+        if self.focused is self.node_tree:
+            node = self.node_tree.cursor_node
             node_id = node.data if node is not None else None
             tl = self.history
             if node_id is None:

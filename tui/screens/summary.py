@@ -78,7 +78,8 @@ class SummaryScreen(Screen):
     def _failed(self, message: str) -> None:
         self.error = message
         self.query_one("#summary", Static).update(
-            Text(f"Cannot summarise run {clean(self.run_id, limit=80)}: {clean(message, limit=500)}", Style(color="red")))
+            Text(f"Cannot summarise run {clean(self.run_id, limit=80)}: {clean(message, limit=500)}",
+                 Style(color="red")))
 
     def action_close(self) -> None:
         self.app.pop_screen()
