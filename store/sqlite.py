@@ -283,6 +283,8 @@ class SQLiteStore(BaseStore):
                     raise
                 waited = time.monotonic() - start
                 if waited >= self.lock_timeout:
+                    if self.readonly:  # a reader says what SQLite said ("database is locked") and retries
+                        raise
                     raise StoreLockedError(self.path, waited) from None
                 time.sleep(min(delay * (0.5 + random.random()), max(0.0, self.lock_timeout - waited)))
                 delay = min(delay * 2, 0.2)
