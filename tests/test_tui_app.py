@@ -169,6 +169,25 @@ async def test_a_replaced_file_is_reopened_and_a_deleted_one_waited_for(tmp_path
         await wait_for(pilot, lambda: app.inspector.events_list.count == 182, "the file to come back")
 
 
+async def test_a_file_overwritten_in_place_is_reopened(tmp_path: Path) -> None:
+    """`cp other.db run.db` keeps the inode (issue 17.8): the inspector notices and shows the new store."""
+    import shutil
+
+    db = make_db(tmp_path / "run.db")
+    app = AgentTuiApp(db, poll_interval=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await _loaded(app, pilot)
+        other = tmp_path / "other.db"
+        with SQLiteStore(other) as store:
+            store.append([{"event_id": f"o-{i}", "run_id": "other-run", "event_type": "tick", "payload": {}}
+                          for i in range(4)])
+        inode = os.stat(db).st_ino
+        shutil.copyfile(other, db)
+        assert os.stat(db).st_ino == inode
+        await wait_for(pilot, lambda: app.inspector.run_id == "other-run" and app.inspector.events_list.count == 4,
+                       "the overwritten file's run", 30)
+
+
 async def test_a_folder_lists_its_session_files_newest_first(tmp_path: Path) -> None:
     old = make_db(tmp_path / "old.db")
     new = make_db(tmp_path / "new.db")
