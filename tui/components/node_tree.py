@@ -218,9 +218,11 @@ class NodeTree(QuietTree, Tree[str]):
         self._synced: dict[Any, int] = {}        # TreeNode id -> generation its children were reconciled at
         self._keys: dict[Any, tuple] = {}        # TreeNode id -> what its label shows
         self._stale: set[Any] = set()            # TreeNode ids whose label Text is not built yet
+        self._cut: dict[Any, tuple[tuple, int, Text]] = {}  # TreeNode id -> (label key, width, label cut to it)
         self._expanded_ids: set[str] = set()     # node ids the user expanded (survive re-creation)
         self._auto_expanded = False
-        self._changed = False
+        self._changed = False    # the lines changed (nodes came or went, opened or closed)
+        self._relabeled = False  # only labels changed: their own lines are drawn again, no others
         self.show_root = False   # (reactives last: their watchers rebuild lines with the state above)
         self.auto_expand = False
         self.guide_depth = GUIDE_DEPTH
@@ -243,7 +245,7 @@ class NodeTree(QuietTree, Tree[str]):
         self._i = n - 1 if index is None else max(0, min(index, n - 1))
         self._generation += 1
         cursor = self.cursor_node
-        self._changed = False
+        self._changed = self._relabeled = False
         self._sync(self.root, ())
         top = self.root.children
         if top and self.cursor_line < 0:
@@ -260,6 +262,8 @@ class NodeTree(QuietTree, Tree[str]):
                     self._sync(tree_node, (node_id,))
         if self._changed:
             self._invalidate()
+        elif self._relabeled:
+            self._refresh_labels()
         if cursor_id is not None and self.tree_nodes_of(cursor_id):
             self.last_line  # noqa: B018  (builds the lines so the node knows its line number)
             self.move_cursor(self.tree_nodes_of(cursor_id)[0])
@@ -273,12 +277,12 @@ class NodeTree(QuietTree, Tree[str]):
         old, self.chosen = self.chosen, node_id
         if self.source is None or self._i < 0:
             return
-        self._changed = False
+        self._relabeled = False
         for tree_node in list(self._tree_nodes.values()):
             if tree_node.data is not None and tree_node.data in (old, node_id):
                 self._relabel(tree_node, now=True)
-        if self._changed:
-            self._invalidate()
+        if self._relabeled:
+            self._refresh_labels()
 
     def tree_nodes_of(self, node_id: str) -> list[TreeNode[str]]:
         """The TreeNodes currently showing `node_id` (a node under two parents shows twice)."""
@@ -315,6 +319,7 @@ class NodeTree(QuietTree, Tree[str]):
         self._synced.clear()
         self._keys.clear()
         self._stale.clear()
+        self._cut.clear()
         self._i = -1
         self._revealed = None
         if not keep:
@@ -386,6 +391,7 @@ class NodeTree(QuietTree, Tree[str]):
         self._synced.pop(tree_node.id, None)
         self._keys.pop(tree_node.id, None)
         self._stale.discard(tree_node.id)
+        self._cut.pop(tree_node.id, None)
 
     def _relabel(self, tree_node: TreeNode[str], *, now: bool = False) -> None:
         """Note what the node's label must show; build the Text now or when its line is first drawn.
@@ -410,7 +416,18 @@ class NodeTree(QuietTree, Tree[str]):
             else:
                 self._stale.add(tree_node.id)
             tree_node._updates += 1  # (set in place: TreeNode.set_label schedules a callback per node)
-            self._changed = True
+            self._relabeled = True
+
+    def _refresh_labels(self) -> None:
+        """Repaint after labels changed in place, the lines staying as they are.
+
+        Tree's line cache is keyed by the `_updates` of every node on a line's path, which
+        `_relabel` bumped: only the changed nodes' lines (and those under them) are drawn again,
+        where `_invalidate` would draw every line on screen at each slider step. The lines are
+        rebuilt (cheap, no drawing) because the scroll width follows the labels' widths.
+        """
+        self._tree_lines_cached = None
+        self.refresh()
 
     def label_of(self, tree_node: TreeNode[str]) -> Text:
         """The node's label, built if its line has not been drawn yet (TreeNode.label may still be blank)."""
@@ -507,16 +524,31 @@ class NodeTree(QuietTree, Tree[str]):
             self._build_label(node)
         room = self._label_room(node)
         if 0 < room < node._label.cell_len and self.source is not None and node.data is not None:
-            shown = self.source.display_at(node.data, self._i)
-            if shown is not None:  # the goal is cut, not the status (node_label's `width`)
+            cut = self._cut_label(node, max(room, MIN_LABEL))
+            if cut is not None:  # the goal is cut, not the status (node_label's `width`)
                 full = node._label
-                node._label = node_label(node.data, shown, chosen=node.data == self.chosen,
-                                         width=max(room, MIN_LABEL))
+                node._label = cut
                 try:
                     return super().render_label(node, base_style, style)
                 finally:
                     node._label = full
         return super().render_label(node, base_style, style)
+
+    def _cut_label(self, node: TreeNode[str], width: int) -> Text | None:
+        """The node's label cut to `width`, built once per label and width (a slider step draws
+        the lines of the nodes it changed; the others come from Tree's cache or from here)."""
+        key = self._keys.get(node.id)
+        cached = self._cut.get(node.id)
+        if cached is not None and key is not None and cached[0] == key and cached[1] == width:
+            return cached[2]
+        assert self.source is not None and node.data is not None
+        shown = self.source.display_at(node.data, self._i)
+        if shown is None:
+            return None
+        cut = node_label(node.data, shown, chosen=node.data == self.chosen, width=width)
+        if key is not None:
+            self._cut[node.id] = (key, width, cut)
+        return cut
 
     def _build(self) -> None:
         super()._build()

@@ -92,6 +92,10 @@ INPUT_GRACE = 1.0
 DETAIL_DEBOUNCE = 0.03
 #: ... or at most this often while the list follows a live run (see _on_cursor_moved).
 DETAIL_FOLLOW = 0.25
+#: The tree opens the path to the selected event's node once the selection rests this long (or at
+#: most this often while following a live run): opening and scrolling the tree redraws all of it,
+#: which at each step of a held `[` (a key repeats every 30-40 ms) would delay the next step's frame.
+REVEAL_REST = 0.08
 #: Shortest interval between two redraws of the tree, header and slider for live events (the list
 #: takes each commit at once; at 50 ms these redraws held up a commit's frame often enough to cost
 #: ~10 ms of commit-to-screen p95).
@@ -208,6 +212,7 @@ class InspectorScreen(Screen[None]):
         self._counts_position = 0
         self._view_generation = 0
         self._detail_timer: Timer | None = None
+        self._reveal_timer: Timer | None = None
         self._detail_node_label = ""
         self._message: str | None = None
         self._status_widget: StatusBar | None = None
@@ -789,6 +794,7 @@ class InspectorScreen(Screen[None]):
         self._refresh_replay_panes()
         if self.detail.event is not None and self.detail.event.node_id:
             self._show_detail()  # the node's nid is known now
+        self._reveal_selection()  # (the tree shows the whole History now, every node in it)
 
     def _nid_of(self, node_id: str) -> str | None:
         tl = self.history
@@ -957,10 +963,15 @@ class InspectorScreen(Screen[None]):
             # detail catches up at most every DETAIL_FOLLOW seconds
             if self._detail_timer is None:
                 self._detail_timer = self.set_timer(DETAIL_FOLLOW, self._show_detail)
+            if self._reveal_timer is None:
+                self._reveal_timer = self.set_timer(REVEAL_REST, self._reveal_selection)
         else:
             if self._detail_timer is not None:
                 self._detail_timer.stop()
             self._detail_timer = self.set_timer(DETAIL_DEBOUNCE, self._show_detail_after_frame)
+            if self._reveal_timer is not None:
+                self._reveal_timer.stop()
+            self._reveal_timer = self.set_timer(REVEAL_REST, self._reveal_selection)
         self._update_status()
 
     def _show_detail_after_frame(self) -> None:
@@ -973,18 +984,28 @@ class InspectorScreen(Screen[None]):
         self._detail_timer = None
         if not self.query("#events"):
             return  # the timer outlived the screen (quitting)
-        lst = self.events_list
-        seq = lst.cursor_seq
-        e = lst.event(seq) if seq is not None else None
+        e = self._selected_event()
         node_label = (self._nid_of(e.node_id) or "") if e is not None and e.node_id else ""
-        if e is not None:
-            self.node_tree.reveal(e.node_id)  # the path to the event's node opens in the tree
         if not self.detail.display:
             return  # collapsed: shown when it opens again
         if e is not self.detail.event or node_label != self._detail_node_label:
             # (the same event again when the fold has just named its node)
             self._detail_node_label = node_label
             self.detail.show_event(e, node_label=node_label)
+
+    def _reveal_selection(self) -> None:
+        """The path to the selected event's node opens in the tree (see REVEAL_REST)."""
+        self._reveal_timer = None
+        if not self.query("#events"):
+            return  # the timer outlived the screen (quitting)
+        e = self._selected_event()
+        if e is not None:
+            self.node_tree.reveal(e.node_id)
+
+    def _selected_event(self) -> Event | None:
+        lst = self.events_list
+        seq = lst.cursor_seq
+        return lst.event(seq) if seq is not None else None
 
     @on(EventList.ColumnsChanged)
     def _on_columns_changed(self, message: EventList.ColumnsChanged) -> None:
