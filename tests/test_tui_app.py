@@ -152,40 +152,37 @@ async def test_a_newer_schema_gets_a_clear_message(tmp_path: Path) -> None:
         assert "newer agenttui" in message and "99" in message
 
 
-async def test_a_replaced_file_is_reopened_and_a_deleted_one_waited_for(tmp_path: Path) -> None:
-    db = make_db(tmp_path / "run.db")
-    app = AgentTuiApp(db, poll_interval=0.05)
-    async with app.run_test(size=SIZE) as pilot:
-        await _loaded(app, pilot)
-        other = tmp_path / "other.db"
-        with SQLiteStore(other) as store:
-            store.append([{"event_id": f"o-{i}", "run_id": "other-run", "event_type": "tick", "payload": {}}
-                          for i in range(4)])
-        os.replace(other, db)
-        await wait_for(pilot, lambda: app.inspector.run_id == "other-run" and app.inspector.events_list.count == 4, "the new file")
-        os.remove(db)
-        await wait_for(pilot, lambda: "was deleted" in static_text(app.query_one("#message")), "the deletion")
-        make_db(db)
-        await wait_for(pilot, lambda: app.inspector.events_list.count == 182, "the file to come back")
+def _other_store(tmp_path: Path) -> Path:
+    """Another store (run "other-run", 4 events) to put in the open file's place."""
+    other = tmp_path / "other.db"
+    with SQLiteStore(other) as store:
+        store.append([{"event_id": f"o-{i}", "run_id": "other-run", "event_type": "tick", "payload": {}}
+                      for i in range(4)])
+    return other
 
 
-async def test_a_file_overwritten_in_place_is_reopened(tmp_path: Path) -> None:
-    """`cp other.db run.db` keeps the inode (issue 17.8): the inspector notices and shows the new store."""
+@pytest.mark.parametrize("how", ["mv", "cp"])
+async def test_a_replaced_file_is_reopened_and_a_deleted_one_waited_for(tmp_path: Path, how: str) -> None:
+    """Replaced by `mv` (a new inode) or overwritten in place by `cp` (the same inode, issue 17.8)."""
     import shutil
 
     db = make_db(tmp_path / "run.db")
     app = AgentTuiApp(db, poll_interval=0.05)
     async with app.run_test(size=SIZE) as pilot:
         await _loaded(app, pilot)
-        other = tmp_path / "other.db"
-        with SQLiteStore(other) as store:
-            store.append([{"event_id": f"o-{i}", "run_id": "other-run", "event_type": "tick", "payload": {}}
-                          for i in range(4)])
+        other = _other_store(tmp_path)
         inode = os.stat(db).st_ino
-        shutil.copyfile(other, db)
-        assert os.stat(db).st_ino == inode
+        if how == "mv":
+            os.replace(other, db)
+        else:
+            shutil.copyfile(other, db)
+            assert os.stat(db).st_ino == inode
         await wait_for(pilot, lambda: app.inspector.run_id == "other-run" and app.inspector.events_list.count == 4,
-                       "the overwritten file's run", 30)
+                       "the new file", 30)
+        os.remove(db)
+        await wait_for(pilot, lambda: "was deleted" in static_text(app.query_one("#message")), "the deletion")
+        make_db(db)
+        await wait_for(pilot, lambda: app.inspector.events_list.count == 182, "the file to come back")
 
 
 async def test_a_folder_lists_its_session_files_newest_first(tmp_path: Path) -> None:
