@@ -163,7 +163,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     try:
         with open_store(target, max_payload_bytes=args.max_payload_bytes) as store:
             with _progress(f"importing {os.path.basename(name)}", None, enabled=not args.quiet) as update:
-                options = {"atomic": not args.commit_batches} if fmt == "jsonl" else {}
+                options = {"atomic": not args.commit_batches}
                 report = importer(store, source, progress=update, **options)
     finally:
         if source is not sys.stdin.buffer:

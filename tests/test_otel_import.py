@@ -119,3 +119,34 @@ def test_errors_cancellation_and_other_spans(tmp_path):
         other = events["otel_span"]
         assert other.node_id == AGENT["spanId"] and other.payload["name"] == "GET /weather"
         assert store.run(TRACE)["error_count"] == 1
+
+
+class _FailsAfter:
+    """A source that yields `lines`, then fails (a read error, a kill) before the file ends."""
+
+    def __init__(self, lines: list[bytes]) -> None:
+        self.lines = lines
+
+    def __iter__(self):
+        yield from self.lines
+        raise OSError("the disk went away mid-file")
+
+
+@pytest.mark.parametrize("atomic", [True, False], ids=["atomic", "commit-batches"])
+def test_an_otlp_import_failing_midway_stores_all_or_nothing(tmp_path, monkeypatch, atomic: bool) -> None:
+    """As for JSONL (issue 17.4): by default a failed import leaves nothing of its file."""
+    from pathlib import Path
+
+    from agenttui.otel import importer
+    from agenttui.store import SQLiteStore
+
+    monkeypatch.setattr(importer, "BATCH_EVENTS", 1)  # every line's events are appended before the next
+    lines = (Path(__file__).parent.parent / "examples" / "otel_collector_trace.jsonl").read_bytes().splitlines(True)
+    with SQLiteStore(tmp_path / "run.db") as store:
+        with pytest.raises(OSError, match="went away"):
+            importer.import_otlp(store, _FailsAfter(lines), atomic=atomic)
+        stored = store.count_events()
+    if atomic:
+        assert stored == 0, "nothing of the file is stored"
+    else:
+        assert stored > 0, "the batches before the failure stay committed"

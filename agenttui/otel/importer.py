@@ -28,13 +28,25 @@ def looks_like_otlp(first_line: bytes) -> bool:
 
 
 def import_otlp(store: Any, source: str | os.PathLike[str] | IO[bytes], *,
-                progress: Callable[[int, int | None], None] | None = None) -> ImportReport:
+                progress: Callable[[int, int | None], None] | None = None, atomic: bool = True) -> ImportReport:
     """Append the events of every readable span; a line or span that cannot be read is reported by
     line number (and the span's place in the request) without stopping the import. `read` and
-    `failed` count spans; `stored` and `duplicates` count events."""
+    `failed` count spans; `stored` and `duplicates` count events.
+
+    atomic=True (the default, as for JSONL): the file's events go into one transaction, so an import
+    that fails or is killed part-way stores nothing of it; atomic=False commits each batch."""
     if isinstance(source, (str, os.PathLike)):
         with open(source, "rb") as fh:
-            return import_otlp(store, fh, progress=progress)
+            return import_otlp(store, fh, progress=progress, atomic=atomic)
+    bulk = getattr(store, "bulk", None)
+    if bulk is None:
+        return _import(store, source, progress)
+    with bulk(atomic=atomic, optimistic=False) as session:  # ids are checked: a span's events may repeat
+        return _import(session, source, progress)
+
+
+def _import(store: Any, source: IO[bytes], progress: Callable[[int, int | None], None] | None) -> ImportReport:
+    """The import itself; `store` is anything with `append` (a store, or a bulk session of one)."""
     report = ImportReport()
     assembler = TraceAssembler(max_spans=1 << 62)  # a file is placed whole: forget nothing
     stats = SinkStats()
