@@ -520,3 +520,57 @@ def test_the_bridge_writes_to_a_postgresql_store_too(pg_url: str, tmp_path: Path
         assert [e.event_id for e in store.iter_events()] == [e["event_id"] for e in envelopes]
     finally:
         store.close()
+
+
+def test_an_event_nested_to_the_limit_never_dead_letters_the_rest_of_its_run(tmp_path: Path, redis_url: str,
+                                                                              stream_name: str) -> None:
+    """Issue 17.1 through serve: the deepest payload the envelope accepts is stored, and every later
+    event of its run too, past several snapshots of the fold (snapshot_every=2), none dead-lettered."""
+    from agenttui.store import EnvelopeError, parse_envelope
+
+    def nested(depth: int) -> Any:
+        value: Any = "leaf"
+        for _ in range(depth):
+            value = [value]
+        return value
+
+    def envelope(i: int, **payload: Any) -> dict:
+        return {"event_id": f"deep-{i}", "run_id": "deep", "timestamp": f"2026-01-01T00:00:{i:02d}Z",
+                "event_type": payload.pop("event_type", "node_status_changed"), "payload": payload}
+
+    depth = 300
+    with SQLiteStore(tmp_path / "probe.db") as probe:  # the deepest result the store accepts
+        while True:
+            try:
+                probe.append(parse_envelope(envelope(1, event_type="node_result_available", node_id="n1",
+                                                     result_summary=nested(depth))))
+                break
+            except EnvelopeError:
+                depth -= 1
+    events = [envelope(0, event_type="node_created", node_id="n1", node_nid="1", task_goal="g"),
+              envelope(1, event_type="node_result_available", node_id="n1", result_summary=nested(depth))]
+    events += [envelope(i, node_id="n1", old_status=f"S{i - 1}", new_status=f"S{i}") for i in range(2, 14)]
+
+    async def scenario() -> tuple[int, int]:
+        cfg = config(tmp_path, redis_url, stream_name)
+        store = SQLiteStore(cfg.db, snapshot_every=2)
+        try:
+            async with redis_client(redis_url) as r, serving(cfg, store=store):
+                # the standard encoder: orjson stops at 255 levels, which the envelope around this payload passes
+                await xadd_all(r, stream_name, [json.dumps(e).encode() for e in events])
+                async def all_stored() -> Any:
+                    dead_now = await r.xrange(cfg.dead_letter_stream) if await r.exists(cfg.dead_letter_stream) else []
+                    assert not dead_now, f"dead-lettered: {dead_now[0][1].get(b'reason', dead_now[0][1])!r}"[:500]
+                    return store.count_events(run_id="deep") == len(events)
+
+                await eventually(all_stored, what="every event stored")
+                await eventually(lambda: _zero(r, stream_name), what="every entry acked")
+                dead = await r.xlen(cfg.dead_letter_stream) if await r.exists(cfg.dead_letter_stream) else 0
+                return dead, store.stats()["snapshots"]
+        finally:
+            store.close()
+
+    dead, snapshots = run(scenario())
+    assert dead == 0, "nothing of the run was dead-lettered"
+    assert snapshots >= 1, "the fold was checkpointed past the deep event"
+    assert stored_ids(str(tmp_path / "serve.db"), "deep") == [e["event_id"] for e in events]
