@@ -45,14 +45,7 @@ def _n(value: Any) -> str:
 
 
 def _events(store: Any, run_id: str, types: tuple[str, ...]) -> Iterator[Any]:
-    f = EventFilter(run_id=run_id, types=types)
-    after = 0
-    while True:
-        page = store.events(f, after=after, limit=PAGE)
-        if not page:
-            return
-        yield from page
-        after = page[-1].position
+    return store.iter_events(EventFilter(run_id=run_id, types=types), batch=PAGE)
 
 
 @dataclass

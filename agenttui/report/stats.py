@@ -162,44 +162,37 @@ def read_calls(store: Any, run_id: str) -> Calls:
     models: dict[str, CallGroup] = {}
     tools: dict[str, CallGroup] = {}
     slow: list[tuple[float, int, Call]] = []
-    f = EventFilter(run_id=run_id, types=CALL_TYPES)
-    after = 0
-    while True:
-        page = store.events(f, after=after, limit=PAGE)
-        if not page:
-            break
-        after = page[-1].position
-        for e in page:
-            p = e.payload if isinstance(e.payload, dict) else {}
-            if e.event_type == "step_started":
-                if e.node_id and e.node_id not in started:
-                    started[e.node_id] = e.timestamp
-                continue
-            if e.event_type == "llm_call_completed":
-                name = str(p.get("model") or "(no model)")
-                g = models.get(name) or models.setdefault(name, CallGroup(name))
-                g.prompt_tokens += _tokens(p.get("token_usage"), "prompt_tokens")
-                g.completion_tokens += _tokens(p.get("token_usage"), "completion_tokens")
-                error = p.get("error")
-                kind = "llm"
-            else:
-                name = str(p.get("api_name") or p.get("tool_name") or "(no tool name)")
-                g = tools.get(name) or tools.setdefault(name, CallGroup(name))
-                state = p.get("state")
-                error = p.get("error") or (state if isinstance(state, str) and state.upper() in FAILED_STATES else None)
-                kind = "tool"
-            g.count += 1
-            if error:
-                g.errors += 1
-            secs = _number(p.get("duration_seconds"))
-            if secs is not None:
-                g.latencies.append(secs)
-                call = Call(kind, name, secs, e.node_id, e.position, str(error) if error else None)
-                item = (secs, -e.position, call)
-                if len(slow) < TOP:
-                    heapq.heappush(slow, item)
-                elif item[:2] > slow[0][:2]:
-                    heapq.heapreplace(slow, item)
+    for e in store.iter_events(EventFilter(run_id=run_id, types=CALL_TYPES), batch=PAGE):
+        p = e.payload if isinstance(e.payload, dict) else {}
+        if e.event_type == "step_started":
+            if e.node_id and e.node_id not in started:
+                started[e.node_id] = e.timestamp
+            continue
+        if e.event_type == "llm_call_completed":
+            name = str(p.get("model") or "(no model)")
+            g = models.get(name) or models.setdefault(name, CallGroup(name))
+            g.prompt_tokens += _tokens(p.get("token_usage"), "prompt_tokens")
+            g.completion_tokens += _tokens(p.get("token_usage"), "completion_tokens")
+            error = p.get("error")
+            kind = "llm"
+        else:
+            name = str(p.get("api_name") or p.get("tool_name") or "(no tool name)")
+            g = tools.get(name) or tools.setdefault(name, CallGroup(name))
+            state = p.get("state")
+            error = p.get("error") or (state if isinstance(state, str) and state.upper() in FAILED_STATES else None)
+            kind = "tool"
+        g.count += 1
+        if error:
+            g.errors += 1
+        secs = _number(p.get("duration_seconds"))
+        if secs is not None:
+            g.latencies.append(secs)
+            call = Call(kind, name, secs, e.node_id, e.position, str(error) if error else None)
+            item = (secs, -e.position, call)
+            if len(slow) < TOP:
+                heapq.heappush(slow, item)
+            elif item[:2] > slow[0][:2]:
+                heapq.heapreplace(slow, item)
     for g in (*models.values(), *tools.values()):
         g.latencies.sort()
     return Calls(models, tools, [c for _, _, c in sorted(slow, key=lambda x: (-x[0], -x[1]))], started)
