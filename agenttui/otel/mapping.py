@@ -55,14 +55,22 @@ def classify(span: Span) -> tuple[str, str | None]:
 def event_id(span: Span, kind: str) -> str:
     """uuid5(NAMESPACE, "trace/span/kind"), computed without the uuid module's per-call overhead
     (this runs for every event on every way in)."""
-    digest = bytearray(hashlib.sha1(_NS_BYTES + f"{span.trace_id}/{span.span_id}/{kind}".encode()).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return _event_id(_id_prefix(span), kind)
 
 
 _NS_BYTES = NAMESPACE.bytes
+#: A SHA-1 hex digit at the uuid's variant position -> the digit with the RFC 4122 variant bits set.
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
+
+
+def _id_prefix(span: Span) -> bytes:
+    """The hashed text up to the kind: shared by all the events of one span."""
+    return _NS_BYTES + f"{span.trace_id}/{span.span_id}/".encode()
+
+
+def _event_id(prefix: bytes, kind: str) -> str:
+    h = hashlib.sha1(prefix + kind.encode()).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -75,9 +83,11 @@ def timestamp(ns: int) -> str:
     return f"{_second(secs)}{rest // 1000:06d}Z"
 
 
-def _first(attrs: dict[str, Any], *keys: str) -> Any:
+def _first(attrs: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    """The first of `keys` with a value (None and "" count as none)."""
+    get = attrs.get
     for k in keys:
-        v = attrs.get(k)
+        v = get(k)
         if v is not None and v != "":
             return v
     return None
@@ -111,20 +121,41 @@ def _count(value: Any) -> int | None:
 
 # ------------------------------------------------------------------------------ what a span says
 
+#: Attribute names in order of preference, per field (GenAI's current names, its older ones, OpenInference's).
+_MODEL = ("gen_ai.request.model", "llm.request.model_name", "llm.model_name", "model_name")
+_RESPONSE_MODEL = ("gen_ai.response.model", "llm.response.model_name", "llm.model_name")
+_PROVIDER = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
+_PROMPT_TOKENS = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt")
+_COMPLETION_TOKENS = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.token_count.completion")
+_NODE_NAME = ("gen_ai.agent.name", "agent_name", "gen_ai.workflow.name", "graph.node.name")
+_TOOL_NAME = ("gen_ai.tool.name", "tool.name", "tool_call.function.name")
+_TOOL_CALL_ID = ("gen_ai.tool.call.id", "tool_call.id")
+_TOOL_ARGS = ("gen_ai.tool.call.arguments", "tool_call.function.arguments", "tool_arguments", "input.value")
+_TOOL_RESULT = ("gen_ai.tool.call.result", "tool_response", "output.value")
+_NODE_RESULT = ("final_result", "output.value", "gen_ai.output.messages")
+_INPUT_MESSAGES = ("gen_ai.input.messages",)
+_OUTPUT_MESSAGES = ("gen_ai.output.messages",)
+_FINISH_REASONS = ("gen_ai.response.finish_reasons",)
+
+
 def model_info(attrs: dict[str, Any]) -> dict[str, Any]:
-    info = {
-        "model": _first(attrs, "gen_ai.request.model", "llm.request.model_name", "llm.model_name", "model_name"),
-        "response_model": _first(attrs, "gen_ai.response.model", "llm.response.model_name", "llm.model_name"),
-        "provider": _first(attrs, "gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system"),
-    }
-    return {k: v for k, v in info.items() if v is not None}
+    info: dict[str, Any] = {}
+    v = _first(attrs, _MODEL)
+    if v is not None:
+        info["model"] = v
+    v = _first(attrs, _RESPONSE_MODEL)
+    if v is not None:
+        info["response_model"] = v
+    v = _first(attrs, _PROVIDER)
+    if v is not None:
+        info["provider"] = v
+    return info
 
 
 def token_usage(attrs: dict[str, Any]) -> dict[str, int] | None:
     """Input/output tokens under every name in use: GenAI's current and older names, OpenInference's."""
-    pt = _count(_first(attrs, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt"))
-    ct = _count(_first(attrs, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens",
-                       "llm.token_count.completion"))
+    pt = _count(_first(attrs, _PROMPT_TOKENS))
+    ct = _count(_first(attrs, _COMPLETION_TOKENS))
     total = _count(attrs.get("llm.token_count.total"))
     if pt is None and ct is None and total is None:
         return None
@@ -155,19 +186,48 @@ _MESSAGE_EVENTS = {"gen_ai.system.message": "system", "gen_ai.user.message": "us
                    "gen_ai.assistant.message": "assistant", "gen_ai.tool.message": "tool"}
 
 
+def _attribute_messages(attrs: dict[str, Any], keys: tuple[str, ...], flat_prefix: str) -> Any:
+    v = _first(attrs, keys)
+    return _json(v) if v is not None else (_flattened_messages(attrs, flat_prefix) or None)
+
+
+def input_messages(span: Span) -> Any:
+    """The input messages when the producer recorded them, else None (`messages(span)[0]`, without
+    reading the output ones)."""
+    a = span.attributes
+    inp = _attribute_messages(a, _INPUT_MESSAGES, "llm.input_messages.")
+    if inp is not None or _attribute_messages(a, _OUTPUT_MESSAGES, "llm.output_messages.") is not None:
+        return inp
+    return _event_messages(span)[0]
+
+
+def output_messages(span: Span) -> Any:
+    """The output messages when the producer recorded them, else None (`messages(span)[1]`)."""
+    a = span.attributes
+    out = _attribute_messages(a, _OUTPUT_MESSAGES, "llm.output_messages.")
+    if out is not None or _attribute_messages(a, _INPUT_MESSAGES, "llm.input_messages.") is not None:
+        return out
+    return _event_messages(span)[1]
+
+
 def messages(span: Span) -> tuple[Any, Any]:
     """(input messages, output messages) when the producer recorded them, else (None, None)."""
     a = span.attributes
-    inp = _first(a, "gen_ai.input.messages")
-    out = _first(a, "gen_ai.output.messages")
-    inp = _json(inp) if inp is not None else (_flattened_messages(a, "llm.input_messages.") or None)
-    out = _json(out) if out is not None else (_flattened_messages(a, "llm.output_messages.") or None)
-    if inp is None and out is None:  # the older GenAI convention: one span event per message
-        ev_in = [{"role": _MESSAGE_EVENTS[e.name], **{k: _json(v) for k, v in e.attributes.items()}}
-                 for e in span.events if e.name in _MESSAGE_EVENTS]
-        ev_out = [{k: _json(v) for k, v in e.attributes.items()} for e in span.events if e.name == "gen_ai.choice"]
-        inp, out = ev_in or None, ev_out or None
+    inp = _attribute_messages(a, _INPUT_MESSAGES, "llm.input_messages.")
+    out = _attribute_messages(a, _OUTPUT_MESSAGES, "llm.output_messages.")
+    if inp is None and out is None:
+        return _event_messages(span)
     return inp, out
+
+
+def _event_messages(span: Span) -> tuple[Any, Any]:
+    """The older GenAI convention: one span event per message."""
+    if not span.events:
+        return None, None
+    ev_in = [{"role": _MESSAGE_EVENTS[e.name], **{k: _json(v) for k, v in e.attributes.items()}}
+             for e in span.events if e.name in _MESSAGE_EVENTS]
+    ev_out = [{k: _json(v) for k, v in e.attributes.items()} for e in span.events if e.name == "gen_ai.choice"]
+    return ev_in or None, ev_out or None
 
 
 def _text_of(message: Any) -> str | None:
@@ -228,16 +288,15 @@ def first_user_text(span: Span) -> str | None:
 
 
 def node_name(span: Span) -> str:
-    a = span.attributes
-    name = _first(a, "gen_ai.agent.name", "agent_name", "gen_ai.workflow.name", "graph.node.name")
+    name = _first(span.attributes, _NODE_NAME)
     return str(name) if name is not None else span.name
 
 
 def tool_info(span: Span) -> dict[str, Any]:
     a = span.attributes
-    name = _first(a, "gen_ai.tool.name", "tool.name", "tool_call.function.name") or span.name
-    info = {"tool_name": str(name), "api_name": str(name)}
-    call_id = _first(a, "gen_ai.tool.call.id", "tool_call.id")
+    name = str(_first(a, _TOOL_NAME) or span.name)
+    info = {"tool_name": name, "api_name": name}
+    call_id = _first(a, _TOOL_CALL_ID)
     if call_id is not None:
         info["call_id"] = str(call_id)
     return info
@@ -246,11 +305,10 @@ def tool_info(span: Span) -> dict[str, Any]:
 def error_info(span: Span) -> dict[str, Any] | None:
     """Type, message and stack trace when the span failed (status ERROR, `error.type`, an exception
     event); `cancelled` when that failure is a cancellation."""
-    a = span.attributes
-    exc = next((e for e in span.events if e.name == "exception"), None)
-    err_type = a.get("error.type")
+    err_type = span.attributes.get("error.type")
     if span.status_code != STATUS_ERROR and err_type is None:
         return None
+    exc = next((e for e in span.events if e.name == "exception"), None)
     info: dict[str, Any] = {}
     if exc is not None:
         info["error_type"] = exc.attributes.get("exception.type")
@@ -286,104 +344,122 @@ def _otel_ref(span: Span) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------ events
 
-def _event(span: Span, kind: str, event_type: str, payload: dict[str, Any], node_id: str | None,
-           ns: int) -> Event:
-    return Event(event_type, payload, run_id=span.trace_id, event_id=event_id(span, kind), timestamp=timestamp(ns),
-                 node_id=node_id, metadata=SOURCE)
+class _Emitter:
+    """Builds one span's events at one moment: the id prefix and the timestamp are computed once for
+    all of them (this runs for every span on every way in)."""
+
+    __slots__ = ("span", "prefix", "ts", "out")
+
+    def __init__(self, span: Span, ns: int, out: list[Event]):
+        self.span, self.prefix, self.ts, self.out = span, _id_prefix(span), timestamp(ns), out
+
+    def __call__(self, kind: str, event_type: str, payload: dict[str, Any], node_id: str | None) -> None:
+        self.out.append(Event(event_type, payload, self.span.trace_id, _event_id(self.prefix, kind), self.ts,
+                              node_id, SOURCE))
 
 
 def start_events(span: Span, role: str, node_type: str | None, node: str | None,
-                 spawned_by: dict[str, Any] | None) -> list[Event]:
-    """Events for a span's start. `node` is the nearest enclosing node (for a node span, its outer
-    node); `spawned_by` the tool call whose span encloses this node span, if any."""
+                 spawned_by: dict[str, Any] | None, tool: dict[str, Any] | None = None,
+                 out: list[Event] | None = None) -> list[Event]:
+    """Events for a span's start, appended to `out` (a new list if None) and returned. `node` is the
+    nearest enclosing node (for a node span, its outer node); `spawned_by` the tool call whose span
+    encloses this node span, if any; `tool` the span's `tool_info` if the caller has it already."""
     a = span.attributes
-    out: list[Event] = []
-    ts = span.start_ns
+    out = [] if out is None else out
+    emit = _Emitter(span, span.start_ns, out)
     if span.parent_id is None:
         run = {"task": first_user_text(span) or span.name, "run_mode": "otel",
                "config": model_info(a), "otel": _otel_ref(span)}
         service = span.resource.get("service.name")
         if service:
             run["service"] = service
-        out.append(_event(span, "run_started", "run_started", run, None, ts))
-    if role == ROLE_NODE:
-        payload: dict[str, Any] = {"node_id": span.span_id, "node_type": node_type, "task_goal": node_name(span),
-                                   "status": RUNNING, "otel": _otel_ref(span)}
-        if node is not None:
-            payload["outer_node_id"] = node
-        out.append(_event(span, "node_created", "node_created", payload, span.span_id, ts))
-        if spawned_by is not None:
-            out.append(_event(span, "spawned_by", "details_updated",
-                              {"node_id": span.span_id, "node": {"metadata": {"spawned_by_tool_call": spawned_by}}},
-                              span.span_id, ts))
-    elif role == ROLE_LLM:
-        payload = {**model_info(a), "otel": _otel_ref(span)}
+        emit("run_started", "run_started", run, None)
+    if role == ROLE_LLM:
+        payload = model_info(a)
+        payload["otel"] = _otel_ref(span)
         agent = a.get("gen_ai.agent.name")
         if agent is not None:
             payload["agent_class"] = agent
-        _put_messages(payload, messages(span)[0], "prompt", "prompt_preview")
-        out.append(_event(span, "llm_call_started", "llm_call_started", payload, node, ts))
+        _put_messages(payload, input_messages(span), "prompt", "prompt_preview")
+        emit("llm_call_started", "llm_call_started", payload, node)
     elif role == ROLE_TOOL:
-        payload = {**tool_info(span), "otel": _otel_ref(span)}
-        args = _first(a, "gen_ai.tool.call.arguments", "tool_call.function.arguments", "tool_arguments", "input.value")
+        payload = dict(tool) if tool is not None else tool_info(span)
+        payload["otel"] = _otel_ref(span)
+        args = _first(a, _TOOL_ARGS)
         if args is not None:
             payload["args"] = _json(args)
             payload["args_summary"] = str(args)[:200]
-        out.append(_event(span, "tool_invoked", "tool_invoked", payload, node, ts))
+        emit("tool_invoked", "tool_invoked", payload, node)
+    elif role == ROLE_NODE:
+        payload = {"node_id": span.span_id, "node_type": node_type, "task_goal": node_name(span),
+                   "status": RUNNING, "otel": _otel_ref(span)}
+        if node is not None:
+            payload["outer_node_id"] = node
+        emit("node_created", "node_created", payload, span.span_id)
+        if spawned_by is not None:
+            emit("spawned_by", "details_updated",
+                 {"node_id": span.span_id, "node": {"metadata": {"spawned_by_tool_call": spawned_by}}}, span.span_id)
     return out
 
 
-def end_events(span: Span, role: str, node_type: str | None, node: str | None) -> list[Event]:
-    """Events for a span's end: results, tokens, statuses, errors, and fields only known now."""
+def end_events(span: Span, role: str, node_type: str | None, node: str | None,
+               tool: dict[str, Any] | None = None, out: list[Event] | None = None) -> list[Event]:
+    """Events for a span's end (results, tokens, statuses, errors, and fields only known now),
+    appended to `out` (a new list if None) and returned; `tool` as for `start_events`."""
     a = span.attributes
-    out: list[Event] = []
-    ts = span.end_ns if span.end_ns is not None else span.start_ns
+    out = [] if out is None else out
+    emit = _Emitter(span, span.end_ns if span.end_ns is not None else span.start_ns, out)
     err = error_info(span)
     duration = _duration(span)
-    if role == ROLE_NODE:
-        details: dict[str, Any] = {"node": {"task_goal": node_name(span), "node_type": node_type,
-                                            "metadata": {k: v for k, v in model_info(a).items()}}}
-        question = first_user_text(span)
-        if question:
-            details["node"]["metadata"]["input"] = question[:2000]
-        out.append(_event(span, "details", "details_updated", {"node_id": span.span_id, **details}, span.span_id, ts))
-        result = _first(a, "final_result", "output.value", "gen_ai.output.messages")
-        if result is not None:
-            out.append(_event(span, "result", "node_result_available",
-                              {"node_id": span.span_id, "action_name": node_type.lower() if node_type else "result",
-                               "result_summary": str(result)[:2000]}, span.span_id, ts))
-        status: dict[str, Any] = {"node_id": span.span_id, "old_status": RUNNING, "new_status": _end_status(err)}
-        if err is not None:
-            status["error"] = err
-        out.append(_event(span, "node_status_changed", "node_status_changed", status, span.span_id, ts))
-    elif role == ROLE_LLM:
-        payload: dict[str, Any] = {**model_info(a), "otel": _otel_ref(span)}
+    is_root = span.parent_id is None
+    question = first_user_text(span) if is_root or role == ROLE_NODE else None
+    if role == ROLE_LLM:
+        payload = model_info(a)
+        payload["otel"] = _otel_ref(span)
         if duration is not None:
             payload["duration_seconds"] = duration
         usage = token_usage(a)
         if usage is not None:
             payload["token_usage"] = usage
-        reasons = _first(a, "gen_ai.response.finish_reasons")
+        reasons = _first(a, _FINISH_REASONS)
         if reasons is not None:
             payload["finish_reasons"] = reasons
-        if a.get("gen_ai.response.id") is not None:
-            payload["response_id"] = a["gen_ai.response.id"]
-        _put_messages(payload, messages(span)[1], "response", "result_summary")
+        response_id = a.get("gen_ai.response.id")
+        if response_id is not None:
+            payload["response_id"] = response_id
+        _put_messages(payload, output_messages(span), "response", "result_summary")
         if err is not None:
             payload["error"] = err
-        out.append(_event(span, "llm_call_completed", "llm_call_completed", payload, node, ts))
+        emit("llm_call_completed", "llm_call_completed", payload, node)
     elif role == ROLE_TOOL:
-        payload = {**tool_info(span), "state": "SUCCESS", "otel": _otel_ref(span)}
+        payload = dict(tool) if tool is not None else tool_info(span)
+        payload["state"] = "SUCCESS"
+        payload["otel"] = _otel_ref(span)
         if duration is not None:
             payload["duration_seconds"] = duration
-        result = _first(a, "gen_ai.tool.call.result", "tool_response", "output.value")
+        result = _first(a, _TOOL_RESULT)
         if result is not None:
             payload["result"] = _json(result)
             payload["result_summary"] = str(result)[:200]
         if err is not None:
             payload["state"] = CANCELLED if err["cancelled"] else FAILED
             payload["error"] = err
-        out.append(_event(span, "tool_returned", "tool_returned", payload, node, ts))
+        emit("tool_returned", "tool_returned", payload, node)
+    elif role == ROLE_NODE:
+        details: dict[str, Any] = {"node": {"task_goal": node_name(span), "node_type": node_type,
+                                            "metadata": model_info(a)}}
+        if question:
+            details["node"]["metadata"]["input"] = question[:2000]
+        emit("details", "details_updated", {"node_id": span.span_id, **details}, span.span_id)
+        result = _first(a, _NODE_RESULT)
+        if result is not None:
+            emit("result", "node_result_available",
+                 {"node_id": span.span_id, "action_name": node_type.lower() if node_type else "result",
+                  "result_summary": str(result)[:2000]}, span.span_id)
+        status: dict[str, Any] = {"node_id": span.span_id, "old_status": RUNNING, "new_status": _end_status(err)}
+        if err is not None:
+            status["error"] = err
+        emit("node_status_changed", "node_status_changed", status, span.span_id)
     else:
         payload = {"name": span.name, "kind": span.kind, "scope": span.scope, "otel": _otel_ref(span),
                    "attributes": {k: _clip(v) for k, v in a.items()}}
@@ -391,24 +467,23 @@ def end_events(span: Span, role: str, node_type: str | None, node: str | None) -
             payload["duration_seconds"] = duration
         if err is not None:
             payload["error"] = err
-        out.append(_event(span, "span", "otel_span", payload, node, ts))
-    if span.parent_id is None:
-        task = first_user_text(span)
+        emit("span", "otel_span", payload, node)
+    if is_root:
         run_details: dict[str, Any] = {}
-        if task:
-            run_details["task"] = task
-        model = model_info(a).get("model")
+        if question:
+            run_details["task"] = question
+        model = _first(a, _MODEL)
         if model:
             run_details["model"] = model
         if run_details:
-            out.append(_event(span, "run_details", "details_updated", {"run": run_details}, None, ts))
+            emit("run_details", "details_updated", {"run": run_details}, None)
         if err is not None and not err["cancelled"]:
-            out.append(_event(span, "run_end", "run_error", {**err, "duration_seconds": duration}, None, ts))
+            emit("run_end", "run_error", {**err, "duration_seconds": duration}, None)
         else:
             fin: dict[str, Any] = {"duration_seconds": duration}
             if err is not None:
                 fin["cancelled"] = True
-            out.append(_event(span, "run_end", "run_finished", fin, None, ts))
+            emit("run_end", "run_finished", fin, None)
     return out
 
 
@@ -419,4 +494,5 @@ def promoted_node(span: Span, role: str, node: str | None) -> Event:
                                "status": FINISHED, "otel": _otel_ref(span)}
     if node is not None:
         payload["outer_node_id"] = node
-    return _event(span, "promoted_node", "node_created", payload, span.span_id, span.start_ns)
+    return Event("node_created", payload, span.trace_id, event_id(span, "promoted_node"), timestamp(span.start_ns),
+                 span.span_id, SOURCE)
