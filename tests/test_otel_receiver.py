@@ -209,3 +209,34 @@ def test_serve_otlp_process_without_redis(tmp_path):
             proc.wait()
     with open_store(tmp_path / "s.db") as store:
         assert store.nodes(TRACE)[0]["status"] == "FINISH"
+
+
+class _RefusingStore:
+    """A store that refuses the next `refuse` writes, as a locked or full database would."""
+
+    def __init__(self, store):
+        self.store, self.refuse = store, 0
+
+    def append(self, events, **kwargs):
+        if self.refuse:
+            self.refuse -= 1
+            raise OSError("disk full")
+        return self.store.append(events, **kwargs)
+
+
+def test_a_refused_write_is_answered_503_and_loses_nothing(tmp_path):
+    """The child came in an earlier request and waits for its parent; the parent's request meets a
+    store that refuses the write: 503, and the exporter's retry stores both the parent and the child
+    (the retry does not carry the child again)."""
+    with open_store(tmp_path / "r.db") as store:
+        flaky = _RefusingStore(store)
+        with ReceiverThread(flaky, hold_seconds=120) as rt:
+            assert post(rt.endpoint, orjson.dumps(request(CHAT)))[0] == 200
+            flaky.refuse = 1
+            status, _, body = post(rt.endpoint, orjson.dumps(request(AGENT)))
+            assert status == 503 and b"disk full" in body
+            assert post(rt.endpoint, orjson.dumps(request(AGENT)))[0] == 200  # the exporter's retry
+        (node,) = store.nodes(TRACE)
+        assert (node["status"], node["llm_calls"]) == ("FINISH", 1)
+        (run,) = store.runs()
+        assert (run["prompt_tokens"], run["completion_tokens"]) == (7, 3)

@@ -62,18 +62,25 @@ class TraceAssembler:
     def held(self) -> int:
         return sum(len(v) for v in self._held.values())
 
-    def started(self, span: Span) -> list[Event]:
-        """A span that has just started (span processor): node and call events at once, live."""
-        return self._arrive(span, started=True, ended=False)
+    def started(self, span: Span, out: list[Event] | None = None) -> list[Event]:
+        """A span that has just started (span processor): node and call events at once, live.
+        Events are appended to `out` (a new list if None), which is returned."""
+        out = [] if out is None else out
+        self._arrive(span, True, False, out)
+        return out
 
-    def ended(self, span: Span) -> list[Event]:
+    def ended(self, span: Span, out: list[Event] | None = None) -> list[Event]:
         """A span that has ended; if its start was never seen, both its start and end events."""
-        return self._arrive(span, started=False, ended=True)
+        out = [] if out is None else out
+        self._arrive(span, False, True, out)
+        return out
 
-    def release(self, older_than: float | None = None) -> list[Event]:
+    def release(self, older_than: float | None = None, out: list[Event] | None = None) -> list[Event]:
         """Stop waiting for parents of spans held longer than `older_than` seconds (all if None)."""
+        out = [] if out is None else out
+        if not self._held:
+            return out
         now = self._clock()
-        out: list[Event] = []
         for parent_key in list(self._held):
             waiting = self._held.get(parent_key)
             if not waiting or (older_than is not None and now - min(h.since for h in waiting) < older_than):
@@ -82,29 +89,31 @@ class TraceAssembler:
                 continue
             self._assumed.add(parent_key)
             self._remember(parent_key, _Placed(ROLE_NODE, parent_key[1], None, False, False, None))
-            out.extend(self._release_children(parent_key))
+            self._release_children(parent_key, out)
         return out
 
     # -- internals ------------------------------------------------------------------------------
-    def _arrive(self, span: Span, *, started: bool, ended: bool) -> list[Event]:
-        key = span.key
+    def _arrive(self, span: Span, started: bool, ended: bool, out: list[Event]) -> None:
+        key = (span.trace_id, span.span_id)
         placed = self._placed.get(key)
         if placed is not None:
             if placed.started and not placed.ended and ended:
                 placed.ended = True
-                parent_node = self._parent_node(span)
-                return mapping.end_events(span, placed.role, placed.node_type, parent_node)
+                # the tool's name and call id are read anew: a producer may set them after the start
+                mapping.end_events(span, placed.role, placed.node_type, self._parent_node(span), None, out)
+                return
             if placed.started and started:
-                return []
-        if started and mapping.classify(span)[0] == ROLE_OTHER:
+                return
+        role, node_type = mapping.classify(span)
+        if started and role == ROLE_OTHER:
             # some producers (OpenInference) say what a span is only when it ends: place it then;
             # its children wait for it like any child whose parent has not arrived
-            return []
+            return
         if span.parent_id is not None and (span.trace_id, span.parent_id) not in self._placed:
             self._held.setdefault((span.trace_id, span.parent_id), []).append(
                 _Held(span, started, ended, self._clock()))
-            return []
-        return self._place(span, started=started, ended=ended)
+            return
+        self._place(span, started, ended, out, role, node_type)
 
     def _parent_node(self, span: Span) -> str | None:
         if span.parent_id is None:
@@ -112,13 +121,12 @@ class TraceAssembler:
         parent = self._placed.get((span.trace_id, span.parent_id))
         return parent.node_for_children if parent is not None else None
 
-    def _place(self, span: Span, *, started: bool, ended: bool) -> list[Event]:
-        role, node_type = mapping.classify(span)
+    def _place(self, span: Span, started: bool, ended: bool, out: list[Event], role: str,
+               node_type: str | None) -> None:
         parent = self._placed.get((span.trace_id, span.parent_id)) if span.parent_id else None
         node = parent.node_for_children if parent is not None else None
         spawned_by = parent.tool if (parent is not None and role == ROLE_NODE and parent.role == ROLE_TOOL) else None
-        out: list[Event] = []
-        key = span.key
+        key = (span.trace_id, span.span_id)
         node_for_children: str | None
         if key in self._assumed and role != ROLE_NODE:
             # children already hang under this span as a node: keep them connected
@@ -127,32 +135,30 @@ class TraceAssembler:
         else:
             node_for_children = span.span_id if role == ROLE_NODE else node
         previous = self._placed.get(key)
-        if previous is not None and previous.started and not started:
-            started_before = True  # its start events were emitted when it started
-        else:
-            started_before = False
-        tool = mapping.tool_info(span) if role == ROLE_TOOL else None
-        if tool is not None:
-            tool = {**tool, "span_id": span.span_id}
-        self._remember(key, _Placed(role, node_for_children, tool, True, ended, node_type))
+        # started_before: its start events were emitted when it started
+        started_before = previous is not None and previous.started and not started
+        info = mapping.tool_info(span) if role == ROLE_TOOL else None
+        self._remember(key, _Placed(role, node_for_children, {**info, "span_id": span.span_id} if info else None,
+                                    True, ended, node_type))
         if not started_before:
-            out.extend(mapping.start_events(span, role, node_type, node, spawned_by))
+            mapping.start_events(span, role, node_type, node, spawned_by, info, out)
         if ended:
-            out.extend(mapping.end_events(span, role, node_type, node))
-        out.extend(self._release_children(key))
-        return out
+            mapping.end_events(span, role, node_type, node, info, out)
+        if self._held:
+            self._release_children(key, out)
 
-    def _release_children(self, parent_key: tuple[str, str]) -> list[Event]:
-        out: list[Event] = []
+    def _release_children(self, parent_key: tuple[str, str], out: list[Event]) -> None:
         for h in self._held.pop(parent_key, ()):
+            role, node_type = mapping.classify(h.span)
             if h.started and not h.ended:
-                out.extend(self._place(h.span, started=True, ended=False))
+                self._place(h.span, True, False, out, role, node_type)
             else:
-                out.extend(self._place(h.span, started=h.started, ended=True))
-        return out
+                self._place(h.span, h.started, True, out, role, node_type)
 
     def _remember(self, key: tuple[str, str], placed: _Placed) -> None:
-        self._placed[key] = placed
-        self._placed.move_to_end(key)
-        while len(self._placed) > self.max_spans:
-            self._placed.popitem(last=False)
+        placed_spans = self._placed
+        placed_spans[key] = placed
+        placed_spans.move_to_end(key)
+        if len(placed_spans) > self.max_spans:
+            while len(placed_spans) > self.max_spans:
+                placed_spans.popitem(last=False)

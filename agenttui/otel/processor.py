@@ -118,10 +118,10 @@ class SpanProcessor(_SdkSpanProcessor):
             while q:
                 ended, span = q.popleft()
                 if ended:
-                    events.extend(asm.ended(from_sdk(span, ended=True)))
+                    asm.ended(from_sdk(span, ended=True), events)
                 else:
-                    events.extend(asm.started(span))
-            events.extend(asm.release(None if release_all else self.hold_seconds))
+                    asm.started(span, events)
+            asm.release(None if release_all else self.hold_seconds, events)
             if not events:
                 return True
             try:

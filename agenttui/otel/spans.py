@@ -319,7 +319,8 @@ def _pb_attrs(items: Iterable[Any]) -> dict[str, Any]:
 
 
 def protobuf_request_spans(body: bytes) -> Iterator[Span | SpanError]:
-    """Spans of a binary ExportTraceServiceRequest (raises SpanError if the body does not decode)."""
+    """Spans of a binary ExportTraceServiceRequest, converted as they are iterated; SpanError at
+    once (before any span) if the body does not decode."""
     from google.protobuf.message import DecodeError
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
@@ -328,29 +329,37 @@ def protobuf_request_spans(body: bytes) -> Iterator[Span | SpanError]:
         request.ParseFromString(body)
     except DecodeError as exc:
         raise SpanError(f"the body is not a protobuf ExportTraceServiceRequest ({exc})") from None
+    return _pb_request_spans(request)
+
+
+def _pb_request_spans(request: Any) -> Iterator[Span | SpanError]:
     for ri, rs in enumerate(request.resource_spans):
         resource = _pb_attrs(rs.resource.attributes)
         for si, ss in enumerate(rs.scope_spans):
             scope = ss.scope.name
             for pi, s in enumerate(ss.spans):
-                where = f"resourceSpans[{ri}].scopeSpans[{si}].spans[{pi}]"
-                if len(s.trace_id) != 16 or len(s.span_id) != 8:
-                    yield SpanError(f"traceId must be 16 bytes and spanId 8 bytes, got {len(s.trace_id)} and "
-                                    f"{len(s.span_id)}", where)
+                trace_id, span_id, parent_id = s.trace_id, s.span_id, s.parent_span_id
+                if len(trace_id) != 16 or len(span_id) != 8 or (parent_id and len(parent_id) != 8):
+                    yield _pb_id_error(trace_id, span_id, parent_id,
+                                       f"resourceSpans[{ri}].scopeSpans[{si}].spans[{pi}]")
                     continue
-                if s.parent_span_id and len(s.parent_span_id) != 8:
-                    yield SpanError(f"parentSpanId must be 8 bytes, got {len(s.parent_span_id)}", where)
-                    continue
+                start = s.start_time_unix_nano
+                status = s.status
                 try:
                     yield Span(
-                        trace_id=s.trace_id.hex(), span_id=s.span_id.hex(),
-                        parent_id=s.parent_span_id.hex() if s.parent_span_id else None,
-                        name=s.name, start_ns=s.start_time_unix_nano,
-                        end_ns=s.end_time_unix_nano or s.start_time_unix_nano,
-                        attributes=_pb_attrs(s.attributes),
-                        events=[SpanEvent(e.name, e.time_unix_nano, _pb_attrs(e.attributes)) for e in s.events],
-                        status_code=s.status.code, status_message=s.status.message, kind=s.kind,
-                        resource=resource, scope=scope,
+                        trace_id.hex(), span_id.hex(), parent_id.hex() if parent_id else None,
+                        s.name, start, s.end_time_unix_nano or start,
+                        _pb_attrs(s.attributes),
+                        [SpanEvent(e.name, e.time_unix_nano, _pb_attrs(e.attributes)) for e in s.events]
+                        if s.events else [],
+                        status.code, status.message, s.kind, resource, scope,
                     )
                 except SpanError as exc:
-                    yield SpanError(exc.reason, where)
+                    yield SpanError(exc.reason, f"resourceSpans[{ri}].scopeSpans[{si}].spans[{pi}]")
+
+
+def _pb_id_error(trace_id: bytes, span_id: bytes, parent_id: bytes, where: str) -> SpanError:
+    if len(trace_id) != 16 or len(span_id) != 8:
+        return SpanError(f"traceId must be 16 bytes and spanId 8 bytes, got {len(trace_id)} and {len(span_id)}",
+                         where)
+    return SpanError(f"parentSpanId must be 8 bytes, got {len(parent_id)}", where)

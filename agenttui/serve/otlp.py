@@ -14,18 +14,19 @@ from __future__ import annotations
 import asyncio
 import gzip
 import hmac
+import itertools
 import logging
 import threading
 import zlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable, Iterator
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
 from agenttui.otel.assemble import TraceAssembler
 from agenttui.otel.sink import SinkStats, append_events
-from agenttui.otel.spans import SpanError, json_request_spans, protobuf_request_spans
+from agenttui.otel.spans import Span, SpanError, json_request_spans, protobuf_request_spans
 
 from .logs import emit, get_logger
 
@@ -55,8 +56,10 @@ class ReceiverStats:
     sink: SinkStats = field(default_factory=SinkStats)
 
 
-def decode_request(content_type: str, encoding: str, body: bytes) -> tuple[list[Any], list[str]]:
-    """(spans, reasons for rejected spans) of one request body; HttpError if it cannot be read."""
+def decode_request(content_type: str, encoding: str, body: bytes) -> Iterator[Span | SpanError]:
+    """The spans of one request body, read one by one as they are mapped (a span that cannot be read
+    comes as its SpanError, naming where it is); HttpError, before any span, if the body cannot be
+    read as a whole."""
     encoding = encoding.strip().lower()
     if encoding == "gzip":
         try:
@@ -75,22 +78,23 @@ def decode_request(content_type: str, encoding: str, body: bytes) -> tuple[list[
     mime = content_type.split(";")[0].strip().lower()
     if mime == PROTOBUF:
         try:
-            items = list(protobuf_request_spans(body))
+            return protobuf_request_spans(body)
         except SpanError as exc:
             raise HttpError(400, str(exc)) from None
-    elif mime == JSON:
+    if mime == JSON:
         try:
             request = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise HttpError(400, f"the body is not JSON ({exc})") from None
-        items = list(json_request_spans(request))
-        if len(items) == 1 and isinstance(items[0], SpanError) and not items[0].where:
-            raise HttpError(400, str(items[0]))
-    else:
-        raise HttpError(415, f"Content-Type {content_type or '(none)'!r} is not supported: "
-                             f"send {PROTOBUF} or {JSON}")
-    spans = [s for s in items if not isinstance(s, SpanError)]
-    return spans, [str(e) for e in items if isinstance(e, SpanError)]
+        items = json_request_spans(request)
+        first = next(items, None)
+        if first is None:
+            return iter(())
+        if isinstance(first, SpanError) and not first.where:  # not a trace request at all
+            raise HttpError(400, str(first))
+        return itertools.chain((first,), items)
+    raise HttpError(415, f"Content-Type {content_type or '(none)'!r} is not supported: "
+                         f"send {PROTOBUF} or {JSON}")
 
 
 def response_body(mime: str, rejected: int, reasons: list[str]) -> bytes:
@@ -130,7 +134,8 @@ class OtlpReceiver:
         self.hold_seconds = hold_seconds
         self.stats = ReceiverStats()
         self._assembler = TraceAssembler()
-        self._lock = threading.Lock()  # the assembler and the write happen in worker threads
+        self._retry: list[Any] = []  # events the store refused, written first next time
+        self._lock = threading.Lock()  # requests are mapped and written in worker threads, one at a time
         self._server: asyncio.base_events.Server | None = None
         self._releaser: asyncio.Task | None = None
         self._clients: set[asyncio.Task] = set()
@@ -156,24 +161,52 @@ class OtlpReceiver:
             if self._clients:
                 await asyncio.wait(self._clients, timeout=30)
             await self._server.wait_closed()
-        await asyncio.to_thread(self._write, None, release_all=True)
+        try:
+            await asyncio.to_thread(self._write, (), release_all=True)
+        except Exception as exc:
+            emit(log, logging.ERROR, "events could not be written and are lost", events=len(self._retry),
+                 error=str(exc))
 
     async def _release_loop(self) -> None:
         while True:
             await asyncio.sleep(min(1.0, self.hold_seconds / 2 or 0.1))
             try:
-                await asyncio.to_thread(self._write, None, release_all=False)
+                await asyncio.to_thread(self._write, (), release_all=False)
             except Exception as exc:  # the store is down: the next tick or request tries again
                 emit(log, logging.WARNING, "could not place spans still waiting for a parent", error=str(exc))
 
-    def _write(self, spans: list[Any] | None, *, release_all: bool) -> None:
+    def _write(self, items: Iterable[Span | SpanError], *, release_all: bool) -> tuple[int, list[str]]:
+        """Map the spans and commit their events: (spans taken, reasons for the spans refused). If
+        the store refuses the write, the events are kept and written first by the next request or
+        release tick: an exporter's retry maps its own spans again, but children placed under them
+        from earlier requests would not come again."""
+        taken = 0
+        reasons: list[str] = []
         with self._lock:
             asm = self._assembler
-            events: list[Any] = []
-            for span in spans or ():
-                events.extend(asm.ended(span))
-            events.extend(asm.release(None if release_all else self.hold_seconds))
-            append_events(self.store, events, self.stats.sink)
+            events, self._retry = self._retry, []
+            try:
+                for item in items:
+                    if isinstance(item, SpanError):
+                        reasons.append(str(item))
+                        continue
+                    asm.ended(item, events)
+                    taken += 1
+                asm.release(None if release_all else self.hold_seconds, events)
+                append_events(self.store, events, self.stats.sink)
+            except BaseException:
+                self._retry = events
+                raise
+        return taken, reasons
+
+    def _ingest(self, content_type: str, encoding: str, body: bytes) -> tuple[int, list[str]]:
+        """Decode, map and commit one request body (on a worker thread, off the event loop)."""
+        items = decode_request(content_type, encoding, body)
+        try:
+            return self._write(items, release_all=False)
+        except Exception as exc:
+            emit(log, logging.ERROR, "could not store spans; the exporter will retry", error=str(exc))
+            raise HttpError(503, f"the store refused the write: {exc}", UNAVAILABLE) from None
 
     # -- HTTP/1.1 ---------------------------------------------------------------------------------
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -225,13 +258,8 @@ class OtlpReceiver:
             if method != "POST":
                 raise HttpError(405, f"{method} is not allowed: send POST {TRACES_PATH}")
             self._check_token(headers, parts.query)
-            spans, reasons = decode_request(headers.get("content-type", ""), headers.get("content-encoding", ""),
-                                            body)
-            try:
-                await asyncio.to_thread(self._write, spans, release_all=False)
-            except Exception as exc:
-                emit(log, logging.ERROR, "could not store spans; the exporter will retry", error=str(exc))
-                raise HttpError(503, f"the store refused the write: {exc}", UNAVAILABLE) from None
+            taken, reasons = await asyncio.to_thread(self._ingest, headers.get("content-type", ""),
+                                                     headers.get("content-encoding", ""), body)
         except HttpError as exc:
             self.stats.requests += 1
             if exc.status < 500 and exc.status != 401:  # those two are logged where they arise
@@ -242,7 +270,7 @@ class OtlpReceiver:
                              keep_alive=keep_alive, extra=extra)
             return keep_alive
         self.stats.requests += 1
-        self.stats.spans += len(spans)
+        self.stats.spans += taken
         self.stats.rejected_spans += len(reasons)
         await self._send(writer, 200, reply_mime, response_body(reply_mime, len(reasons), reasons),
                          keep_alive=keep_alive)
