@@ -110,7 +110,9 @@ def _json(value: Any) -> Any:
 
 
 def _count(value: Any) -> int | None:
-    if isinstance(value, bool):
+    if type(value) is int:
+        return value
+    if value is None or isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
         return int(value)
@@ -236,13 +238,17 @@ def _text_of(message: Any) -> str | None:
         return message
     if not isinstance(message, dict):
         return None
-    if isinstance(message.get("content"), str):
-        return message["content"]
-    for parts_key in ("parts", "content"):
-        parts = message.get(parts_key)
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    for parts in (message.get("parts"), content):
         if isinstance(parts, list):
-            found = [p.get("content") or p.get("text") for p in parts if isinstance(p, dict)]
-            texts = [t for t in found if isinstance(t, str)]
+            texts = []
+            for p in parts:
+                if isinstance(p, dict):
+                    t = p.get("content") or p.get("text")
+                    if isinstance(t, str):
+                        texts.append(t)
             if texts:
                 return " ".join(texts)
     return None
