@@ -240,3 +240,12 @@ def test_a_refused_write_is_answered_503_and_loses_nothing(tmp_path):
         assert (node["status"], node["llm_calls"]) == ("FINISH", 1)
         (run,) = store.runs()
         assert (run["prompt_tokens"], run["completion_tokens"]) == (7, 3)
+
+
+def test_a_request_without_spans_is_answered_200(receiver):
+    rt, store = receiver
+    assert post(rt.endpoint, orjson.dumps({"resourceSpans": []}))[:3] == (200, "application/json", b"{}")
+    status, ctype, body = post(rt.endpoint, ExportTraceServiceRequest().SerializeToString(), "application/x-protobuf")
+    assert (status, ctype) == (200, "application/x-protobuf")
+    assert ExportTraceServiceResponse.FromString(body).partial_success.rejected_spans == 0
+    assert store.last_position() == 0
