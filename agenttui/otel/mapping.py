@@ -80,7 +80,7 @@ def _second(secs: int) -> str:
 
 def timestamp(ns: int) -> str:
     secs, rest = divmod(ns, 1_000_000_000)
-    return f"{_second(secs)}{rest // 1000:06d}Z"
+    return "%s%06dZ" % (_second(secs), rest // 1000)
 
 
 def _first(attrs: dict[str, Any], keys: tuple[str, ...]) -> Any:
@@ -350,18 +350,11 @@ def _otel_ref(span: Span) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------ events
 
-class _Emitter:
-    """Builds one span's events at one moment: the id prefix and the timestamp are computed once for
-    all of them (this runs for every span on every way in)."""
-
-    __slots__ = ("span", "prefix", "ts", "out")
-
-    def __init__(self, span: Span, ns: int, out: list[Event]):
-        self.span, self.prefix, self.ts, self.out = span, _id_prefix(span), timestamp(ns), out
-
-    def __call__(self, kind: str, event_type: str, payload: dict[str, Any], node_id: str | None) -> None:
-        self.out.append(Event(event_type, payload, self.span.trace_id, _event_id(self.prefix, kind), self.ts,
-                              node_id, SOURCE))
+def _add(out: list[Event], event_type: str, payload: dict[str, Any], span: Span, prefix: bytes, kind: str,
+         ts: str, node_id: str | None) -> None:
+    """One event of `span` onto `out`; `prefix` and `ts` are computed once for all the events a span
+    gives at one moment (this runs for every event on every way in)."""
+    out.append(Event(event_type, payload, span.trace_id, _event_id(prefix, kind), ts, node_id, SOURCE))
 
 
 def start_events(span: Span, role: str, node_type: str | None, node: str | None,
@@ -372,14 +365,14 @@ def start_events(span: Span, role: str, node_type: str | None, node: str | None,
     encloses this node span, if any; `tool` the span's `tool_info` if the caller has it already."""
     a = span.attributes
     out = [] if out is None else out
-    emit = _Emitter(span, span.start_ns, out)
+    prefix, ts = _id_prefix(span), timestamp(span.start_ns)
     if span.parent_id is None:
         run = {"task": first_user_text(span) or span.name, "run_mode": "otel",
                "config": model_info(a), "otel": _otel_ref(span)}
         service = span.resource.get("service.name")
         if service:
             run["service"] = service
-        emit("run_started", "run_started", run, None)
+        _add(out, "run_started", run, span, prefix, "run_started", ts, None)
     if role == ROLE_LLM:
         payload = model_info(a)
         payload["otel"] = _otel_ref(span)
@@ -387,7 +380,7 @@ def start_events(span: Span, role: str, node_type: str | None, node: str | None,
         if agent is not None:
             payload["agent_class"] = agent
         _put_messages(payload, input_messages(span), "prompt", "prompt_preview")
-        emit("llm_call_started", "llm_call_started", payload, node)
+        _add(out, "llm_call_started", payload, span, prefix, "llm_call_started", ts, node)
     elif role == ROLE_TOOL:
         payload = dict(tool) if tool is not None else tool_info(span)
         payload["otel"] = _otel_ref(span)
@@ -395,16 +388,16 @@ def start_events(span: Span, role: str, node_type: str | None, node: str | None,
         if args is not None:
             payload["args"] = _json(args)
             payload["args_summary"] = str(args)[:200]
-        emit("tool_invoked", "tool_invoked", payload, node)
+        _add(out, "tool_invoked", payload, span, prefix, "tool_invoked", ts, node)
     elif role == ROLE_NODE:
         payload = {"node_id": span.span_id, "node_type": node_type, "task_goal": node_name(span),
                    "status": RUNNING, "otel": _otel_ref(span)}
         if node is not None:
             payload["outer_node_id"] = node
-        emit("node_created", "node_created", payload, span.span_id)
+        _add(out, "node_created", payload, span, prefix, "node_created", ts, span.span_id)
         if spawned_by is not None:
-            emit("spawned_by", "details_updated",
-                 {"node_id": span.span_id, "node": {"metadata": {"spawned_by_tool_call": spawned_by}}}, span.span_id)
+            link = {"node_id": span.span_id, "node": {"metadata": {"spawned_by_tool_call": spawned_by}}}
+            _add(out, "details_updated", link, span, prefix, "spawned_by", ts, span.span_id)
     return out
 
 
@@ -414,7 +407,7 @@ def end_events(span: Span, role: str, node_type: str | None, node: str | None,
     appended to `out` (a new list if None) and returned; `tool` as for `start_events`."""
     a = span.attributes
     out = [] if out is None else out
-    emit = _Emitter(span, span.end_ns if span.end_ns is not None else span.start_ns, out)
+    prefix, ts = _id_prefix(span), timestamp(span.end_ns if span.end_ns is not None else span.start_ns)
     err = error_info(span)
     duration = _duration(span)
     is_root = span.parent_id is None
@@ -436,7 +429,7 @@ def end_events(span: Span, role: str, node_type: str | None, node: str | None,
         _put_messages(payload, output_messages(span), "response", "result_summary")
         if err is not None:
             payload["error"] = err
-        emit("llm_call_completed", "llm_call_completed", payload, node)
+        _add(out, "llm_call_completed", payload, span, prefix, "llm_call_completed", ts, node)
     elif role == ROLE_TOOL:
         payload = dict(tool) if tool is not None else tool_info(span)
         payload["state"] = "SUCCESS"
@@ -450,22 +443,22 @@ def end_events(span: Span, role: str, node_type: str | None, node: str | None,
         if err is not None:
             payload["state"] = CANCELLED if err["cancelled"] else FAILED
             payload["error"] = err
-        emit("tool_returned", "tool_returned", payload, node)
+        _add(out, "tool_returned", payload, span, prefix, "tool_returned", ts, node)
     elif role == ROLE_NODE:
         details: dict[str, Any] = {"node": {"task_goal": node_name(span), "node_type": node_type,
                                             "metadata": model_info(a)}}
         if question:
             details["node"]["metadata"]["input"] = question[:2000]
-        emit("details", "details_updated", {"node_id": span.span_id, **details}, span.span_id)
+        _add(out, "details_updated", {"node_id": span.span_id, **details}, span, prefix, "details", ts, span.span_id)
         result = _first(a, _NODE_RESULT)
         if result is not None:
-            emit("result", "node_result_available",
-                 {"node_id": span.span_id, "action_name": node_type.lower() if node_type else "result",
-                  "result_summary": str(result)[:2000]}, span.span_id)
+            summary = {"node_id": span.span_id, "action_name": node_type.lower() if node_type else "result",
+                       "result_summary": str(result)[:2000]}
+            _add(out, "node_result_available", summary, span, prefix, "result", ts, span.span_id)
         status: dict[str, Any] = {"node_id": span.span_id, "old_status": RUNNING, "new_status": _end_status(err)}
         if err is not None:
             status["error"] = err
-        emit("node_status_changed", "node_status_changed", status, span.span_id)
+        _add(out, "node_status_changed", status, span, prefix, "node_status_changed", ts, span.span_id)
     else:
         payload = {"name": span.name, "kind": span.kind, "scope": span.scope, "otel": _otel_ref(span),
                    "attributes": {k: _clip(v) for k, v in a.items()}}
@@ -473,7 +466,7 @@ def end_events(span: Span, role: str, node_type: str | None, node: str | None,
             payload["duration_seconds"] = duration
         if err is not None:
             payload["error"] = err
-        emit("span", "otel_span", payload, node)
+        _add(out, "otel_span", payload, span, prefix, "span", ts, node)
     if is_root:
         run_details: dict[str, Any] = {}
         if question:
@@ -482,14 +475,14 @@ def end_events(span: Span, role: str, node_type: str | None, node: str | None,
         if model:
             run_details["model"] = model
         if run_details:
-            emit("run_details", "details_updated", {"run": run_details}, None)
+            _add(out, "details_updated", {"run": run_details}, span, prefix, "run_details", ts, None)
         if err is not None and not err["cancelled"]:
-            emit("run_end", "run_error", {**err, "duration_seconds": duration}, None)
+            _add(out, "run_error", {**err, "duration_seconds": duration}, span, prefix, "run_end", ts, None)
         else:
             fin: dict[str, Any] = {"duration_seconds": duration}
             if err is not None:
                 fin["cancelled"] = True
-            emit("run_end", "run_finished", fin, None)
+            _add(out, "run_finished", fin, span, prefix, "run_end", ts, None)
     return out
 
 
