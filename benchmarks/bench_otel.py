@@ -20,10 +20,11 @@ writes them. Prints one JSON object (medians over interleaved repeats, spans/s):
   decode_only     the exporter's protobuf bodies (encoded beforehand, not timed) read into spans: the
                   receiver's share before the mapping
   *_ratio         agenttui rate / the baseline rate (>= 1.0 meets the target in the README's Performance table)
-  *_ratio_bound   the best ratio this store allows, with decoding and mapping free: the processor's
-                  is store_append_only's; the receiver's is lower, because an exporter waits for each
-                  answer and a 200 waits for the commit, so the receiver's time per batch is the
-                  exporter's own plus the commit: sdk_export / (sdk_export + store_append_only), in time
+  store_append_only_ratio  the best processor_ratio this store allows (decoding and mapping free)
+  receiver_ratio_bound  the best receiver_ratio this store allows: an exporter sends its next batch
+                  only after the answer, and a 200 waits for the commit, so a batch costs the
+                  exporter's own time plus the commit: sdk_export / (sdk_export + store_append_only),
+                  in seconds
 """
 from __future__ import annotations
 
@@ -176,7 +177,7 @@ def bench_sdk_batch_agent(spans: list) -> float:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Discard)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     bsp = BatchSpanProcessor(OTLPSpanExporter(endpoint=f"http://127.0.0.1:{server.server_address[1]}/v1/traces"),
-                             max_queue_size=len(spans) + 1)
+                             max_queue_size=max(len(spans) + 1, 2048))  # none dropped; >= its batch size
     t0 = time.perf_counter()
     for s in spans:
         bsp.on_end(s)
@@ -221,7 +222,6 @@ def main() -> None:
                                               / rate["sdk_batch_processor_agent_thread"], 2),
         "events_per_span": round(len(events) / n, 2),
         "store_append_only_ratio": round(rate["store_append_only"] / rate["sdk_export"], 2),
-        "processor_ratio_bound": round(rate["store_append_only"] / rate["sdk_export"], 2),
         "receiver_ratio_bound": round(statistics.median(times["sdk_export"])
                                       / (statistics.median(times["sdk_export"])
                                          + statistics.median(times["store_append_only"])), 2),
