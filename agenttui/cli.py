@@ -402,6 +402,12 @@ def _follow(target: str, f: EventFilter, last: int, emit: Callable[[list[Event]]
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
     target = _target(args)
+    if args.every is not None and not args.snapshots:
+        raise UsageError("--every goes with --snapshots (how far apart the checkpoints it writes are)")
+    if args.snapshots:
+        if args.check:
+            raise UsageError("--check and --snapshots do different jobs: run them one at a time")
+        return _rebuild_snapshots(target, args)
     if args.check:
         with open_store(target, readonly=True) as store:
             total = store.count_events()
@@ -425,6 +431,29 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
         print(f"{target}: rebuilt {_count(counts['runs'], 'run')}, {_count(counts['nodes'], 'node')}, "
               f"{_count(counts['edges'], 'edge')} from {_count(counts['events'], 'event')} "
               f"in {time.perf_counter() - started:.2f}s", file=_out())
+    return EXIT_OK
+
+
+def _rebuild_snapshots(target: str, args: argparse.Namespace) -> int:
+    """rebuild --snapshots: checkpoints every N events of each run, written beside the appends
+    (store/snapshots.py), so the inspector's time slider shows any moment of a long run at once."""
+    from agenttui.store.snapshots import DEFAULT_DENSE_EVERY
+
+    every = args.every or DEFAULT_DENSE_EVERY
+    if "://" not in target:  # (a file: rebuild --snapshots adds to a store, it never makes one)
+        if not os.path.exists(target):
+            raise UsageError(f"{target}: no such database (--snapshots adds checkpoints to an existing store)")
+        if not os.access(target, os.W_OK) or not os.access(os.path.dirname(os.path.abspath(target)), os.W_OK):
+            raise UsageError(f"{target}: not writable (--snapshots writes checkpoints into the store and "
+                             "its -wal file beside it)")
+    with open_store(target) as store:
+        started = time.perf_counter()
+        with _progress("checkpointing", store.count_events(), enabled=not args.quiet) as update:
+            report = store.write_snapshots(every=every, progress=update)
+        print(f"{target}: {_count(report['written'], 'snapshot')} written ({report['deltas']:,} as deltas, "
+              f"{_size(report['bytes'])}) for {_count(report['runs'], 'run')}, every {every:,} events, "
+              f"{_count(report['events_folded'], 'event')} folded in {time.perf_counter() - started:.2f}s",
+              file=_out())
     return EXIT_OK
 
 
@@ -768,9 +797,15 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Recompute runs, nodes, edges and snapshots from the events in one "
                                    "transaction. With --check, write nothing: compare the stored projections "
                                    "with a fresh fold and list the differences (exit 1 if any).",
-                       epilog=_examples("agenttui rebuild run.db", "agenttui rebuild run.db --check"))
+                       epilog=_examples("agenttui rebuild run.db", "agenttui rebuild run.db --check",
+                                        "agenttui rebuild run.db --snapshots --every 5000"))
     _add_target(p)
     p.add_argument("--check", action="store_true", help="only compare; exit 1 and list differences if any")
+    p.add_argument("--snapshots", action="store_true",
+                   help="only add checkpoints of the fold, at least every --every events of each run (the "
+                        "projections are left as they are; writers may go on appending)")
+    p.add_argument("--every", type=int_in(1, MAX_INT64), metavar="N",
+                   help="events between two checkpoints of --snapshots (default 5,000)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_rebuild)
 

@@ -10,15 +10,11 @@ sticks to the subset both SQLite and PostgreSQL accept, and the contract suite c
 """
 from __future__ import annotations
 
-import json
 import threading
-import zlib
 from collections import OrderedDict
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
-
-import orjson
 
 from .envelope import Event, EnvelopeError, dumps_payload, format_datetime, normalize_timestamp, now_timestamp
 from .envelope import parse_envelope, validate_event
@@ -29,16 +25,14 @@ from .rows import (
     EVENT_COLUMNS, PAGE_CHARS, PROJECTION_TABLES, RETENTION_LOG_INSERT, AppendResult, EventFilter, diff_states,
     dict_from_row, fix_node_id, load_json, retention_log_row, row_to_event, run_summary, state_graph, whoami,
 )
+from .snapshots import SNAPSHOT_UPSERT, encode_snapshot, load_snapshot, write_snapshots
+from .snapshots import decode_snapshot  # noqa: F401 (re-exported for callers of store.base)
 from .upcast import UpcasterRegistry
 
 #: Events folded between two snapshots of a run (at least; large states space them further apart).
 DEFAULT_SNAPSHOT_EVERY = 10_000
 #: Runs whose folded state a writer keeps in memory between appends.
 STATE_CACHE_RUNS = 8
-SNAPSHOT_UPSERT = (
-    "INSERT INTO snapshots (run_id, position, seq, fold_version, state, created_at) VALUES (?,?,?,?,?,?) "
-    "ON CONFLICT (run_id, position) DO UPDATE SET seq = excluded.seq, fold_version = excluded.fold_version, "
-    "state = excluded.state, created_at = excluded.created_at")
 _RETENTION_LOG_COLUMNS = ("id", "executed_at", "executed_by", "max_age_days", "cutoff", "events_deleted",
                           "runs_deleted", "first_position", "last_position", "details", "cut_at")
 
@@ -356,6 +350,20 @@ class BaseStore:
         with self._lock, self._transaction() as tx:
             self._maybe_snapshot(tx, self._state_for_write(tx, run_id), force=True)
 
+    def nearest_snapshot(self, run_id: str, *, seq: int, cache: dict[Any, RunState] | None = None
+                         ) -> tuple[int, RunState] | None:
+        """(seq, state) of the run's newest readable snapshot at or before its event `seq`, None if
+        none: where a replay of the run can start (cache: see store.snapshots.load_snapshot)."""
+        with self._reading() as conn:
+            return load_snapshot(conn, run_id, seq=seq, cache=cache)
+
+    def write_snapshots(self, *, every: int | None = None, run_ids: Iterable[str] | None = None,
+                        progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
+        """Checkpoint each run at least every `every` events, off the append path (store/snapshots.py:
+        `agenttui rebuild --snapshots`), so a state anywhere is a snapshot plus a short fold."""
+        kwargs = {} if every is None else {"every": every}
+        return write_snapshots(self, run_ids=run_ids, progress=progress, **kwargs)
+
     # ================================================================== rebuild / check
     def fold_all(self, *, progress: Callable[[int, int], None] | None = None,
                  on_event: Callable[[RunState, Event], None] | None = None, tx: Any = None) -> dict[str, RunState]:
@@ -636,10 +644,8 @@ class BaseStore:
                                      (run_id, ts_limit)).fetchone()[0]
                 if first is not None:
                     start_before = min(start_before, first - 1)
-            snap = conn.execute(
-                "SELECT seq, state FROM snapshots WHERE run_id = ? AND position <= ? AND fold_version = ? "
-                "ORDER BY position DESC LIMIT 1", (run_id, start_before, FOLD_VERSION)).fetchone()
-        state = decode_snapshot(snap[1]) if snap else RunState(run_id)
+            snap = load_snapshot(conn, run_id, start_before)
+        state = snap[1] if snap else RunState(run_id)
         last_seq = snap[0] if snap else 0
         skip = set(excluded)
         while True:
@@ -807,25 +813,3 @@ def hash_stored_events(tx: Any) -> int:
         done += len(rows)
         last_seq = rows[-1][3]
 
-
-def encode_snapshot(state: RunState) -> bytes:
-    """A RunState as a snapshot blob (zlib-compressed JSON).
-
-    The state nests what events carry a few levels deeper than their payloads (a node's result
-    sits under nodes[i].result), so a payload accepted just under orjson's 254-level limit would
-    make orjson refuse the snapshot, and with it every later append of the run. Such states are
-    written by the standard library's encoder instead (same JSON, no such limit below Python's
-    recursion limit); orjson reads them back, as it reads up to 1024 levels.
-    """
-    data = state.to_dict()
-    try:
-        text = orjson.dumps(data)
-    except orjson.JSONEncodeError as exc:
-        if "recursion" not in str(exc).lower():
-            raise
-        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
-    return zlib.compress(text, 1)
-
-
-def decode_snapshot(blob: bytes) -> RunState:
-    return RunState.from_dict(orjson.loads(zlib.decompress(blob)))

@@ -74,6 +74,18 @@ class EventStore(Protocol):
     def snapshot(self, run_id: str) -> None:
         """Checkpoint the run's fold now, so state_at near the end of the run starts from it."""
 
+    def write_snapshots(self, *, every: int | None = None, run_ids: Iterable[str] | None = None,
+                        progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
+        """Checkpoint each run (or `run_ids`) at least every `every` events (default 5,000) beside the
+        appends, mostly as small deltas, so any state is a snapshot plus a short fold; what it wrote.
+        `every` below 1 raises ValueError; a read-only store raises ReadOnlyStoreError."""
+
+    def nearest_snapshot(self, run_id: str, *, seq: int, cache: dict[Any, RunState] | None = None
+                         ) -> tuple[int, RunState] | None:
+        """(seq, state) of the run's newest snapshot of this fold at or before its event `seq`, None
+        if none. With a `cache` dict kept between calls, the last full snapshot decoded is reused and
+        the states share its rows: the caller must not change them in place."""
+
     def rebuild(self, *, progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
         """Recompute every projection and snapshot from the events in one transaction; the counts."""
 

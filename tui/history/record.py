@@ -179,6 +179,12 @@ class History:
         self._base = 0
         self._seed_run: dict[str, Any] | None = None
         self._seed_position = -1
+        # A window's seed rows, read-only (a snapshot's may be shared with the store's cache), and
+        # each seeded node's first parent. A seeded node gets its _NodeHistory when first read or
+        # folded (`_node`): seeding 58k of them at once took 1.2 s; the tree reads a few dozen.
+        self._seed_nodes: dict[str, dict[str, Any]] = {}
+        self._seed_edges: dict[tuple[str, str], dict[str, Any]] = {}
+        self._seed_parent: dict[str, str] = {}
 
     @classmethod
     def from_state(cls, state: RunState) -> History:
@@ -199,25 +205,65 @@ class History:
         fold_state = self._state
         fold_state.run = dict(run)
         fold_state.position = state.position
-        for node_id, row in state.nodes.items():
-            h = self._nodes[node_id] = _NodeHistory(node_id, 0)
-            h.seed = (row["event_count"], row["first_position"], row["last_position"], row["updated_at"])
-            desc = _desc_of(row)
-            h.d_codes.append(0)
-            h.d_codes.extend(self._encode(h.d_codes, desc, None))
-            h.d_last = desc
-            counts = _counts_of(row)
-            try:
-                h.c_vals.extend((0, *counts))
-            except OverflowError:
-                h.c_vals = widen(array("i"), (0, *counts))
-            h.c_last = counts
-            self._maybe_roots.append(node_id)
-            dict.__setitem__(fold_state.nodes, node_id, row)
-        for key, edge in state.edges.items():
-            self._add_edge(key, (edge["parent_nid"], edge["child_nid"], edge["metadata"], edge["created_at"]), 0)
-            dict.__setitem__(fold_state.edges, key, edge)
+        # the seed rows are read, never changed: the fold gets copies (_rebuild_node, _rebuild_edge)
+        self._seed_nodes = state.nodes
+        self._seed_edges = state.edges
+        # the tree's shape as of the seed at once (no row is read): children, first parents, roots
+        kids, kids_since, parents = self._kids, self._kids_since, self._seed_parent
+        for parent, child in state.edges:
+            siblings = kids.get(parent)
+            if siblings is None:
+                siblings = kids[parent] = []
+                kids_since[parent] = array("i")
+            siblings.append(child)
+            kids_since[parent].append(0)
+            parents.setdefault(child, parent)
+        self._maybe_roots = [node_id for node_id in state.nodes if node_id not in parents]
         return self
+
+    def _node(self, node_id: str) -> _NodeHistory | None:
+        """A node's history, a seeded one made on first use (None: not heard of)."""
+        h = self._nodes.get(node_id)
+        if h is None and self._seed_nodes:
+            row = self._seed_nodes.get(node_id)
+            if row is not None:
+                h = self._nodes[node_id] = _NodeHistory(node_id, 0)
+                h.seed = (row["event_count"], row["first_position"], row["last_position"], row["updated_at"])
+                desc = _desc_of(row)
+                h.d_codes.append(0)
+                h.d_codes.extend(self._encode(h.d_codes, desc, None))
+                h.d_last = desc
+                counts = _counts_of(row)
+                try:
+                    h.c_vals.extend((0, *counts))
+                except OverflowError:
+                    h.c_vals = widen(array("i"), (0, *counts))
+                h.c_last = counts
+                parent = self._seed_parent.get(node_id)
+                if parent is not None:
+                    h.parent_since, h.parent = 0, parent
+        return h
+
+    def _known(self, node_id: str) -> _NodeHistory:
+        """The history of a node this history has heard of (a child, a root candidate)."""
+        h = self._node(node_id)
+        assert h is not None, node_id
+        return h
+
+    def _edge_log(self, key: tuple[str, str]) -> array | None:
+        """An edge's recorded values, a seeded one's made on first use (None: no such edge)."""
+        log = self._edges.get(key)
+        if log is None and self._seed_edges:
+            edge = self._seed_edges.get(key)
+            if edge is not None:
+                values = (edge["parent_nid"], edge["child_nid"], edge["metadata"], edge["created_at"])
+                log = self._edges[key] = array("i", (0, *map(self._code, values)))
+        return log
+
+    @property
+    def last_position(self) -> int:
+        """The store position of the last event folded (a window with none yet: its seed state's)."""
+        return self._positions[-1] if len(self._positions) else self._seed_position
 
     @property
     def first_index(self) -> int:
@@ -304,7 +350,7 @@ class History:
                 own = e.node_id
                 for node_id in touched.nodes:
                     node = nodes[node_id]
-                    h = hist.get(node_id)
+                    h = hist.get(node_id) or self._node(node_id)
                     if h is None:
                         h = hist[node_id] = _NodeHistory(node_id, i)
                         self._maybe_roots.append(node_id)
@@ -344,7 +390,7 @@ class History:
                 for key in touched.edges:
                     edge = state.edges[key]
                     values = (edge["parent_nid"], edge["child_nid"], edge["metadata"], edge["created_at"])
-                    log = self._edges.get(key)
+                    log = self._edge_log(key)
                     if log is None:
                         self._add_edge(key, values, i)
                     elif self._decode(log[-_NE:]) != values:
@@ -356,10 +402,11 @@ class History:
                 i += 1
         finally:  # an event refused mid-batch leaves what came before it folded and recorded
             self._hot_last, self._cold_last = hot_last, cold_last
-            if len(state.nodes) > self.hot_rows and positions:  # (a window's seed rows stay until it has events)
+            if len(state.nodes) > self.hot_rows and positions:
                 for node_id in state.nodes:
-                    h = hist[node_id]
-                    h.d_last = h.c_last = None
+                    h = hist.get(node_id)
+                    if h is not None:  # (None: a window's seeded node the fold only read)
+                        h.d_last = h.c_last = None
                 state.nodes.clear()
             if len(state.edges) > self.hot_rows and positions:
                 state.edges.clear()
@@ -367,7 +414,8 @@ class History:
 
     def _add_edge(self, key: tuple[str, str], values: tuple, i: int) -> None:
         # keyed by the node ids the history already holds: the payload's copies go
-        ph, ch = self._nodes[key[0]], self._nodes[key[1]]
+        ph, ch = self._node(key[0]), self._node(key[1])
+        assert ph is not None and ch is not None  # (the fold makes both ends before the edge)
         parent, child = ph.node_id, ch.node_id
         self._edges[(parent, child)] = array("i", (i, *map(self._code, values)))
         kids = self._kids.get(parent)
@@ -425,14 +473,21 @@ class History:
         return self._values[h.d_codes[record_offset(h.d_codes, _ND + 1, i) + 1 + column]]
 
     def _rebuild_node(self, node_id: str) -> dict[str, Any] | None:
-        """The fold's row of a node it let go of: the history's state after the last folded event."""
+        """The fold's row of a node it let go of (or a window's seeded node it has not had yet): the
+        history's state after the last folded event."""
         h = self._nodes.get(node_id)
         n = len(self._positions)
-        return self._materialise(node_id, h, n - 1) if h is not None and n else None
+        if h is not None and n:
+            return self._materialise(node_id, h, n - 1)
+        seed = self._seed_nodes.get(node_id)
+        return dict(seed) if seed is not None else None  # (a copy: the fold changes rows in place)
 
     def _rebuild_edge(self, key: tuple[str, str]) -> dict[str, Any] | None:
         log = self._edges.get(key)
-        return self._edge_row(key, self._decode(log[-_NE:])) if log is not None else None
+        if log is not None:
+            return self._edge_row(key, self._decode(log[-_NE:]))
+        seed = self._seed_edges.get(key)
+        return dict(seed) if seed is not None else None
 
     def _edge_row(self, key: tuple[str, str], values: tuple) -> dict[str, Any]:
         parent_nid, child_nid, metadata, created_at = values
@@ -566,7 +621,7 @@ class History:
         Nested values (result, metadata) are shared with the history: treat them as read-only.
         """
         i = self.check_index(i)
-        h = self._nodes.get(node_id)
+        h = self._node(node_id)
         if h is None or h.born > i:
             return None
         return self._materialise(node_id, h, i)
@@ -593,7 +648,7 @@ class History:
     def display_at(self, node_id: str, i: int) -> dict[str, Any] | None:
         """The fields a node's label shows (NODE_DISPLAY_FIELDS and a few more), cheaper than node_at."""
         i -= self._base
-        h = self._nodes.get(node_id)
+        h = self._node(node_id)
         if h is None or h.born > i:
             return None
         node = dict(zip(_NODE_DESC, self._desc_at(h, i)))
@@ -604,14 +659,14 @@ class History:
     def status_at(self, node_id: str, i: int) -> str | None:
         """Just the status (cheaper than node_at for colouring many nodes)."""
         i -= self._base
-        h = self._nodes.get(node_id)
+        h = self._node(node_id)
         if h is None or h.born > i:
             return None
         return self._desc_value(h, i, _STATUS)
 
     def nid_at(self, node_id: str, i: int) -> str | None:
         i -= self._base
-        h = self._nodes.get(node_id)
+        h = self._node(node_id)
         if h is None or h.born > i:
             return None
         return self._desc_value(h, i, _NID)
@@ -627,7 +682,8 @@ class History:
         keys = self._nid_keys
         if len(keys) > 4 * len(nodes) + 1024:  # nids that changed leave stale keys behind
             keys.clear()
-        return sorted(ids, key=lambda n: self._nid_key(self._desc_value(nodes[n], i, _NID)))
+        known = self._known
+        return sorted(ids, key=lambda n: self._nid_key(self._desc_value(nodes.get(n) or known(n), i, _NID)))
 
     def children_at(self, node_id: str, i: int) -> list[str]:
         """Children of `node_id` by the edges that existed at event i, in nid order ("1.2" < "1.10")."""
@@ -644,7 +700,7 @@ class History:
         The tree opens the path to a selected event's node by walking up these: one step per level,
         where searching down from the roots visited every node of the run (25 ms a step at 1k nodes)."""
         i = self.check_index(i)
-        h = self._nodes.get(node_id)
+        h = self._node(node_id)
         if h is None or h.parent_since < 0 or h.parent_since > i:
             return None
         return h.parent
@@ -664,7 +720,7 @@ class History:
         keep: list[str] = []
         roots: list[str] = []
         for node_id in self._maybe_roots:
-            h = nodes[node_id]
+            h = nodes.get(node_id) or self._known(node_id)
             if 0 <= h.parent_since <= h.born:
                 continue  # had a parent from the start: never a root, forget it
             keep.append(node_id)
@@ -676,21 +732,30 @@ class History:
     def node_ids(self) -> list[str]:
         """Every node heard of so far (created or referenced), in order of appearance; cheap, unlike
         `live.nodes`, which builds every row."""
-        return list(self._nodes)
+        seed = self._seed_nodes
+        return [*seed, *(n for n in self._nodes if n not in seed)] if seed else list(self._nodes)
 
     def node_count_at(self, i: int) -> int:
         """How many nodes had been heard of (created or referenced) by event i."""
         i = self.check_index(i)
-        return sum(1 for h in self._nodes.values() if h.born <= i)
+        return len(self._seed_nodes) + sum(1 for h in self._nodes.values() if h.seed is None and h.born <= i)
 
     def state_at_index(self, i: int) -> RunState:
         """A full RunState as of event i, equal to folding the run's first i+1 events from nothing."""
         i = self.check_index(i)
         state = RunState(self.run_id, self.run_at(i + self._base), position=self._positions[i])
-        for node_id, h in self._nodes.items():
-            if h.born <= i:
+        hist, edges = self._nodes, self._edges
+        for node_id, row in self._seed_nodes.items():  # (a window's seed first: the fold's order)
+            h = hist.get(node_id)
+            state.nodes[node_id] = self._materialise(node_id, h, i) if h is not None else \
+                {c: row[c] for c in NODE_COLUMNS}
+        for node_id, h in hist.items():
+            if h.seed is None and h.born <= i:
                 state.nodes[node_id] = self._materialise(node_id, h, i)
-        for (parent, child), log in self._edges.items():
+        for key, edge in self._seed_edges.items():
+            if key not in edges:
+                state.edges[key] = dict(edge)
+        for (parent, child), log in edges.items():
             if log[0] > i:
                 continue
             at = 1

@@ -10,7 +10,7 @@ asks for another one; once the whole History is in, it answers everything and th
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .outline import RunOutline
@@ -28,9 +28,27 @@ class Scrub:
     window: History | None = None
     #: the replay index the user asked for that no window holds yet (its window is loading)
     wanted: int | None = None
+    #: the index of a window loading before anyone asked (the run's end, as soon as it is open:
+    #: `[` is what a post-mortem presses first), None if none
+    ahead: int | None = None
+    #: the run index the window is growing to (its worker is reading the events; None: it is not)
+    reach: int | None = None
+    #: load_window's cache: the last full snapshot decoded, shared by the windows built over it
+    snapshots: dict[Any, Any] = field(default_factory=dict)
 
     def reset(self, run_id: str | None) -> None:
-        self.run_id, self.outline, self.window, self.wanted = run_id, None, None, None
+        self.run_id, self.outline, self.window, self.wanted, self.ahead = run_id, None, None, None, None
+        self.reach = None
+        self.snapshots = {}
+
+    def growing_to(self, index: int) -> bool:
+        """Whether the window, still growing, will hold `index`."""
+        w = self.window
+        return w is not None and self.reach is not None and w.first_index <= index < self.reach
+
+    def covers(self, index: int, loading: int | None) -> bool:
+        """Whether the window loading for `loading` will hold `index` too (it folds past its index)."""
+        return loading is not None and loading - 2_000 < index < loading + 2_000
 
     @property
     def total(self) -> int:

@@ -1,17 +1,22 @@
 """Windows of a run's history: the state at any index without folding the run from its start.
 
-The store keeps snapshots of each run's fold (store/base.py: every ~10k events, further apart when a
-run has many nodes). A window is a `History.from_state` seeded with the newest snapshot at or before
-the wanted index, then folded forward with the one fold, a little past that index, so steps and
+The store keeps snapshots of each run's fold (store/snapshots.py): the append path every ~10k
+events, further apart when a run has many nodes (every 2x its node count: 120k events apart late
+in a 1M-event run of 58k nodes), and `agenttui rebuild --snapshots` every 5,000 events as small
+deltas. A window is a `History.from_state` seeded with the newest snapshot at or before the
+wanted index, then folded forward with the one fold, a little past that index, so steps and
 playback around it are bisects. Opening a 1M-event run, the time slider can show any index as soon
-as its window is folded (a snapshot decode plus the events since it), instead of after the whole run.
+as its window is folded, instead of after the whole run.
 
-    window = load_window(reader, run_id, index)      # in a worker: its own reader
-    window.first_index <= index < len(window)        # run indices, as in a whole-run History
+What a window costs: the snapshot's decode (a full one of 58k nodes: 0.5 s; each delta after it:
+a few ms), seeding (its nodes get their recorded histories only when read or folded: ~0.05 s
+whatever the node count), and the fold of the events from the snapshot to the index and `after`
+past it (~45 us an event, reading included). A `cache` dict kept between calls holds the last full
+snapshot decoded, so the next window in the same stretch of the run skips that decode.
 
-How far a window reaches back is set by the store's snapshots: a run whose snapshots are far apart
-(a run with tens of thousands of nodes is checkpointed every 2x its node count) makes slower
-windows; `agenttui rebuild` writes them afresh.
+    cache = {}
+    window = load_window(reader, run_id, index, cache=cache)      # in a worker: its own reader
+    window.first_index <= index < len(window)                     # run indices, as in a whole-run History
 """
 from __future__ import annotations
 
@@ -35,20 +40,17 @@ def load_window(
     after: int = WINDOW_AFTER,
     batch: int = 5_000,
     cancelled: Callable[[], bool] | None = None,
+    cache: dict[Any, RunState] | None = None,
 ) -> History:
     """A window holding run index `index` (unless the run is shorter), from the newest snapshot at
     or before it; `reader` is an InspectorReader of this thread. If cancelled() turns true the fold
-    stops between batches and the window is returned as far as it got."""
+    stops between batches and the window is returned as far as it got. cache: see the module
+    docstring (the window shares rows with it, never changing them)."""
     if index < 0:
         raise ValueError(f"index must be 0 or more, got {index}")
-    snapshot = reader.snapshot_before(run_id, index + 1)
-    if snapshot is not None:
-        position, _ = snapshot
-        state = reader.state_at(run_id, position)
-        if int(state.run.get("event_count") or 0) > index:  # (seqs with gaps: the snapshot is past it)
-            state = RunState(run_id)
-    else:
-        state = RunState(run_id)
+    # the state before the event at `index` (seq index + 1), so the window's first event is at most it
+    found = reader.store.nearest_snapshot(run_id, seq=index, cache=cache) if index else None
+    state = found[1] if found is not None else RunState(run_id)
     window = History.from_state(state) if state.run.get("event_count") else History(run_id)
     want = index + 1 + after - window.first_index
     pending = []

@@ -63,7 +63,7 @@ from ..data.targets import Change, display_name, follower_for
 from ..history import History, load_history
 from ..history.outline import RunOutline
 from ..history.scrub import Scrub
-from ..history.window import load_window
+from ..history.window import WINDOW_AFTER, load_window
 from ..literal import clean
 from ..messages import (BusyText, FirstMatchFound, HistoryLoaded, MatchesBuilt, RowsBuilt, SearchIndexDone,
                         SearchIndexStarted, StoreChanged, StoreTreeLoaded, TypesCounted)
@@ -88,6 +88,12 @@ FOLD_BATCH = 2000
 #: After a key press, the fold pauses this long between batches for this many seconds.
 FOLD_PAUSE = 0.05
 INPUT_GRACE = 1.0
+#: The longest background work waits for a replay window before it goes on beside it (seconds).
+WINDOW_WAIT = 10.0
+#: Events a replay window is first folded past the cursor before it is shown; it then grows to
+#: WINDOW_AFTER past it, WINDOW_CHUNK events at a time (folded on the UI thread: ~5 ms each).
+WINDOW_FIRST = 200
+WINDOW_CHUNK = 500
 #: The detail pane follows the list's cursor once it rests this long (a user's moves) ...
 DETAIL_DEBOUNCE = 0.03
 #: ... or at most this often while the list follows a live run (see _on_cursor_moved).
@@ -517,6 +523,12 @@ class InspectorScreen(Screen[None]):
             self._attach_cached_index(run_id)
         if self.history is None and self.scrub.outline is None:
             self._load_outline(run_id)
+            last = self.reader.last_seq(run_id)
+            if last > 1 and self.reader.store.backend != "postgresql" and self.scrub.window is None:
+                # the state just before the end, ahead of the first `[` (a snapshot plus a short
+                # fold; PostgreSQL targets have no outline: their slider waits for the fold)
+                self.scrub.ahead = last - 2
+                self._load_window(run_id, last - 2)
         if self.history is None:
             self._load_store_tree(run_id)  # then the index, then the fold (_index_then_fold)
         else:
@@ -627,48 +639,114 @@ class InspectorScreen(Screen[None]):
     def _yield_to_window(self) -> None:
         """The search index's build steps aside while the user waits for a replay window or a
         search's matches: on two cores, it otherwise takes the GIL from them half the time."""
-        if self.scrub.wanted is not None or (self.search_text and self.search.matches is None):
+        if self.scrub.wanted is not None:
+            self._wait_for_window(lambda: False, ahead=False)
+        elif self.search_text and self.search.matches is None:
+            time.sleep(FOLD_PAUSE)
+
+    def _wait_for_window(self, cancelled: Callable[[], bool], *, ahead: bool) -> None:
+        """Background work stands still while a replay window the user waits for loads (and, if
+        `ahead`, one loading ahead of the first `[`): it is a snapshot's decode and a fold of a few
+        thousand events, which two other Python threads would make three times as long."""
+        scrub = self.scrub
+        deadline = time.monotonic() + WINDOW_WAIT
+        while ((scrub.wanted is not None or (ahead and scrub.ahead is not None)) and not cancelled()
+               and time.monotonic() < deadline):
             time.sleep(FOLD_PAUSE)
 
     def _want_window(self, index: int) -> None:
         """The replay cursor is where no window is: fold one for it (the panes show it when in)."""
-        if self.scrub.wanted is not None and not self.scrub.holds(index):
-            w = self.scrub.wanted
-            if abs(index - w) < 2_000:  # the one loading covers it (it folds past what it was asked)
-                return
-        self.scrub.wanted = index
+        scrub = self.scrub
+        if scrub.covers(index, scrub.wanted):
+            return
         self.busy = f"loading the state at event {index + 1:,}"
+        if scrub.covers(index, scrub.ahead) or scrub.growing_to(index):
+            scrub.wanted = index  # the window loading ahead of the key, or the one growing, will hold it
+            return
+        scrub.wanted, scrub.ahead, scrub.reach = index, None, None
         self._load_window(self.run_id, index)
 
     @work(thread=True, exclusive=True, group="window", exit_on_error=False)
     def _load_window(self, run_id: str | None, index: int) -> None:
-        """A window of the run's history holding `index` (tui/history/window.py), on a thread."""
+        """A window of the run's history holding `index` (tui/history/window.py), on a thread: folded
+        just past it (what the user waits for), handed over, then grown WINDOW_AFTER further (room
+        for `]` and playback): the events are read here and folded on the UI thread, which owns
+        the window from then on, a chunk at a time (~5 ms each)."""
         worker = get_current_worker()
         assert self.path is not None and run_id is not None
+        window: History | None = None
         try:
             with InspectorReader.open(self.path) as reader:
-                window = load_window(reader, run_id, index, cancelled=lambda: worker.is_cancelled)
+                window = load_window(reader, run_id, index, after=WINDOW_FIRST, batch=WINDOW_CHUNK,
+                                     cancelled=lambda: worker.is_cancelled, cache=self.scrub.snapshots)
+                if worker.is_cancelled:
+                    return
+                reach = index + 1 + WINDOW_AFTER
+                last = window.last_position
+                self.app.call_from_thread(self._window_loaded, run_id, index, window, reach)
+                chunk: list[Any] = []
+                for event in reader.events_after(run_id, last, batch=WINDOW_CHUNK):
+                    chunk.append(event)
+                    if len(chunk) >= WINDOW_CHUNK:
+                        if worker.is_cancelled or not self.app.call_from_thread(self._window_grown, window, chunk):
+                            return
+                        chunk = []
+                        if event.seq is not None and event.seq >= reach:
+                            break
+                if chunk and not worker.is_cancelled:
+                    self.app.call_from_thread(self._window_grown, window, chunk)
         except BaseException:  # (reported by the failure handler; the cursor may ask again)
-            self.app.call_from_thread(self._window_loaded, run_id, index, None)
+            self.app.call_from_thread(self._window_loaded, run_id, index, None, None)
             raise
-        if not worker.is_cancelled:
-            self.app.call_from_thread(self._window_loaded, run_id, index, window)
+        finally:
+            if window is not None and not worker.is_cancelled:
+                self.app.call_from_thread(self._window_grown, window, [])
 
-    def _window_loaded(self, run_id: str, index: int, window: History | None) -> None:
+    def _window_loaded(self, run_id: str, index: int, window: History | None, reach: int | None) -> None:
+        scrub = self.scrub
         if run_id != self.run_id or self.history is not None or self._status_bar() is None:
             return
+        if scrub.ahead == index:
+            scrub.ahead = None
         if window is None:
-            self.scrub.wanted = None
+            scrub.wanted = scrub.reach = None
             self.busy = ""
             return
-        self.scrub.window = window
-        if self.scrub.wanted == index:
-            self.scrub.wanted = None
+        scrub.window, scrub.reach = window, reach
+        self._window_answers(new=True)
+
+    def _window_grown(self, window: History | None, events: list[Any]) -> bool:
+        """More of the current window's events, in seq order (none: it has grown all it will).
+        False if the window is no longer the one in use (the worker stops)."""
+        scrub = self.scrub
+        if window is None or scrub.window is not window or self.history is not None:
+            return False
+        if not events:
+            scrub.reach = None
+            if scrub.wanted is not None and not scrub.holds(scrub.wanted):
+                wanted, scrub.wanted = scrub.wanted, None
+                self._want_window(wanted)  # (it fell short: the run ends, or has a gap)
+            return False
+        last = window.seq_of_index(len(window) - 1) if len(window) > window.first_index else None
+        if last is not None and events[0].seq is not None and events[0].seq > last + 1:
+            return False  # (not contiguous: the window ends where it is)
+        window.extend(events)
+        self._window_answers(new=False)
+        return True
+
+    def _window_answers(self, *, new: bool) -> None:
+        """The window is new or grew: the panes show the cursor's state if it holds it now (a
+        window that only grew past the cursor shows nothing new)."""
+        scrub = self.scrub
+        answered = scrub.wanted is not None and scrub.holds(scrub.wanted)
+        if answered:
+            scrub.wanted = None
             if self.busy.startswith("loading the state"):
                 self.busy = ""
-        if self.replay is not None and self.scrub.holds(self.replay):
-            self._refresh_replay_panes()
-        elif self.replay is not None and self.scrub.wanted is None:
+        if self.replay is not None and scrub.holds(self.replay):
+            if new or answered:
+                self._refresh_replay_panes()
+        elif self.replay is not None and scrub.wanted is None and not scrub.growing_to(self.replay):
             self._want_window(self.replay)
 
     @work(thread=True, exclusive=True, group="store-tree", exit_on_error=False)
@@ -747,9 +825,9 @@ class InspectorScreen(Screen[None]):
             # What is folded so far is history that never becomes garbage: frozen, the collector's
             # full collections (33 of them while a 1M-event run folds) skip it (19 -> 15 s).
             gc.freeze()
-            if time.monotonic() - self._last_input() < INPUT_GRACE or self.scrub.wanted is not None:
-                # the user is at the keyboard, or waits for a replay window: the fold steps aside
-                time.sleep(FOLD_PAUSE)
+            self._wait_for_window(lambda: worker.is_cancelled, ahead=True)
+            if time.monotonic() - self._last_input() < INPUT_GRACE:
+                time.sleep(FOLD_PAUSE)  # the user is at the keyboard: the fold steps aside
             percent = 100 * done // total if total else -1
             if time.monotonic() - started > 0.2 and total and percent != shown[0]:
                 shown[0] = percent  # (each report waits for the UI thread: once a percent)
@@ -788,7 +866,9 @@ class InspectorScreen(Screen[None]):
             history.extend(pending)  # it skips what the load already folded
         self.history = history
         self.scrub.window = None  # (the whole run answers every index now)
-        self.scrub.wanted = None
+        self.scrub.wanted = self.scrub.ahead = None
+        self.scrub.snapshots = {}
+        self.workers.cancel_group(self, "window")
         self.busy = ""
         self.events_list.forget_nids()
         self._refresh_replay_panes()
