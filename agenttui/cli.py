@@ -428,8 +428,9 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         with _progress("rebuilding", total, enabled=not args.quiet) as update:
             counts = store.rebuild(progress=update)
+        blocks = f", {_count(counts['search_blocks'], 'search block')}" if "search_blocks" in counts else ""
         print(f"{target}: rebuilt {_count(counts['runs'], 'run')}, {_count(counts['nodes'], 'node')}, "
-              f"{_count(counts['edges'], 'edge')} from {_count(counts['events'], 'event')} "
+              f"{_count(counts['edges'], 'edge')}{blocks} from {_count(counts['events'], 'event')} "
               f"in {time.perf_counter() - started:.2f}s", file=_out())
     return EXIT_OK
 

@@ -145,16 +145,18 @@ class BaseStore:
                  validated: bool = False) -> tuple[list[Event], list[str]]:
         """Validate a batch and serialise its payloads, before any SQL: a refusal (EnvelopeError
         naming "event i (id)") leaves an open transaction untouched, so a bulk load can skip that
-        event and go on. validated=True: the events come from parse_json_line/parse_envelope,
-        which ran validate_event's checks already (the payload is still serialised and sized)."""
+        event and go on. validated=True: the events were decoded from JSON text by parse_json_line,
+        which ran validate_event's checks already and cannot yield NaN or Infinity (the payload is
+        still serialised and sized)."""
         if isinstance(events, (Event, Mapping)):
             events = [events]
         batch: list[Event] = []
         payloads: list[str] = []
         max_bytes = self.max_payload_bytes
         for i, item in enumerate(events):  # one pass: this loop is per event on every write path
+            from_json = False
             if validated and isinstance(item, Event):
-                e = item
+                e, from_json = item, True
             else:  # a mapping is parsed even when the caller said validated: it has no Event's fields yet
                 try:
                     e = validate_event(item) if isinstance(item, Event) else parse_envelope(item, strict=False)
@@ -164,9 +166,9 @@ class BaseStore:
                     shown = eid.encode("utf-8", "backslashreplace").decode() if isinstance(eid, str) else ""
                     raise exc.at(f"event {i}" + (f" ({shown})" if shown else "")) from None
             try:
-                payloads.append(dumps_payload(e.payload, max_bytes=max_bytes))
+                payloads.append(dumps_payload(e.payload, max_bytes=max_bytes, from_json=from_json))
                 if e.metadata is not None:  # checked like the payload: NaN would silently become null
-                    dumps_payload(e.metadata, max_bytes=max_bytes, name="metadata")
+                    dumps_payload(e.metadata, max_bytes=max_bytes, name="metadata", from_json=from_json)
             except EnvelopeError as exc:
                 raise exc.at(f"event {i} ({e.event_id})") from None
             batch.append(e)

@@ -30,6 +30,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
+from . import search_blocks
 from .envelope import Event
 from .errors import AgentTuiError
 from .fold import RunState
@@ -131,7 +132,9 @@ class _Writer:
                     return
                 if self.error is None and not self._stop:
                     for sql, rows in plan:
-                        if len(rows) >= MULTI_ROW_FROM and sql.startswith("INSERT INTO "):
+                        if sql is None:  # work to run on this thread, in order (search blocks)
+                            rows(self.conn)
+                        elif len(rows) >= MULTI_ROW_FROM and sql.startswith("INSERT INTO "):
                             _insert_rows(self.conn, sql, rows)
                         else:
                             self.conn.executemany(sql, rows)
@@ -232,6 +235,60 @@ class PendingProjections:
         return plan
 
 
+#: Runs whose unfinished search block a pipelined load keeps in memory at most (<= BLOCK - 1
+#: payloads each); see SearchBlockFeed.
+BLOCK_RUNS = 256
+
+
+class SearchBlockFeed:
+    """The search blocks (store/search_blocks.py) a pipelined load completes, with the payloads of
+    each run's unfinished block kept in memory: into an empty store the event indexes only exist
+    at the end of the load, so nothing can be read back. A run that leaves the window of
+    BLOCK_RUNS runs gets no more blocks from this load if its payloads cannot be read back (the
+    inspector indexes the rest of such a run itself); otherwise its block is completed from the
+    database. The bitmaps are hashed on the writer thread, beside the loading thread's parsing."""
+
+    def __init__(self, readable: bool) -> None:
+        self._readable = readable
+        self._runs: dict[str, dict[int, tuple[int, str]]] = {}
+        self._stopped: set[str] = set()
+
+    def plan(self, items: list[Any]) -> list[tuple[Any, Any]]:
+        """The plan entry writing the blocks this batch completes (none if it completes none)."""
+        jobs: list[tuple[str, int, dict[int, tuple[int, str]]]] = []
+        runs = self._runs
+        for e, payload in items:
+            run_id = e.run_id
+            if run_id in self._stopped:
+                continue
+            known = runs.pop(run_id, None)  # re-inserted: the dict's order is recency
+            if known is None:
+                known = {}
+            runs[run_id] = known
+            seq = e.seq
+            known[seq] = (e.position, payload)
+            if seq % search_blocks.BLOCK == 0:
+                block = seq // search_blocks.BLOCK - 1
+                first = block * search_blocks.BLOCK
+                if not self._readable and first + 1 not in known:
+                    known.clear()  # its start is in the database and cannot be read back
+                    continue
+                jobs.append((run_id, block, {s: known.pop(s) for s in list(known) if s <= seq}))
+        while len(runs) > BLOCK_RUNS:
+            run_id = next(iter(runs))
+            del runs[run_id]
+            if not self._readable:
+                self._stopped.add(run_id)
+        if not jobs:
+            return []
+
+        def write(conn: sqlite3.Connection) -> None:
+            rows = [search_blocks.block_row(conn, r, b, known) for r, b, known in jobs]
+            conn.executemany(search_blocks.INSERT_SQL, [row for row in rows if row is not None])
+
+        return [(None, write)]
+
+
 class _Drained:
     """The load's connection for the occasional read, once the writer has caught up."""
 
@@ -254,6 +311,7 @@ class PipelinedLoad:
         self._indexes: list[str] = []
         self._heads: dict[str, tuple[int, bytes]] = {}
         self._position = 0
+        self._blocks = SearchBlockFeed(readable=True)
         self._pending = PendingProjections(
             lambda state, nodes, edges: store._projection_plan(state, nodes, edges, bulk=True))
 
@@ -275,6 +333,7 @@ class PipelinedLoad:
                 self._reader.execute("PRAGMA busy_timeout = 5000")
             row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
             self._position = row[0] if row else 0
+            self._blocks = SearchBlockFeed(readable=not empty)
             self._writer = _Writer(conn)
         except BaseException:
             self._close_helpers()
@@ -346,6 +405,7 @@ class PipelinedLoad:
         plan = store._write_plan(items, run_ids, states, heads, self._position, result, bulk=True,
                                  pending=self._pending)
         plan.extend(self._pending.overflow())
+        plan.extend(self._blocks.plan(items))
         self._heads.update(heads)
         assert result.last_position is not None, "a plan of at least one event numbers it"
         self._position = result.last_position

@@ -5,7 +5,9 @@ views), so its queries, including the recursive node-tree query, run unchanged a
 """
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+from . import search_blocks
+
+SCHEMA_VERSION = 4
 #: Marks a database as ours (`PRAGMA application_id`), "AgTu".
 APPLICATION_ID = 0x41675475
 
@@ -209,7 +211,10 @@ END;
 #: The migration after whose script the stored events are hashed (then V3_RESTORE_UPDATE_GUARD).
 HASH_CHAIN_VERSION = 3
 
+# v4: the search pre-filter's trigram bitmaps, block by block, written by the writers (search_blocks.py)
+_V4 = search_blocks.TABLE_SQL + ";\n"
+
 #: MIGRATIONS[v] takes a database at version v-1 to version v.
-MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3}
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4}
 
 PROJECTION_TABLES = ("runs", "nodes", "edges", "snapshots")

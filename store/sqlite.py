@@ -29,6 +29,7 @@ from .errors import (
 )
 from .fold import EDGE_COLUMNS, NODE_COLUMNS, RUN_COLUMNS, RunState
 from .rows import AppendResult, casefold_text, content_stats, row_values
+from . import search_blocks
 from .schema import APPLICATION_ID, HASH_CHAIN_VERSION, MIGRATIONS, SCHEMA_VERSION, V3_RESTORE_UPDATE_GUARD
 from .upcast import UpcasterRegistry, upcasters as default_upcasters
 
@@ -332,9 +333,13 @@ class SQLiteStore(BaseStore):
                 raise ConcurrencyError(r, v, actual)
         row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
         heads = {r: (s.run["last_seq"], self._chain_prev(conn, r, s.run["last_seq"])) for r, s in states.items()}
+        seq_before = {r: h[0] for r, h in heads.items()}
         done = AppendResult()  # counted into `result` once the statements ran (a failure is retried)
         for sql, rows in self._write_plan(items, run_ids, states, heads, row[0] if row else 0, done):
             conn.executemany(sql, rows)
+        if any(seq_before[r] // search_blocks.BLOCK != heads[r][0] // search_blocks.BLOCK for r in run_ids):
+            conn.executemany(search_blocks.INSERT_SQL, search_blocks.rows_for_batch(
+                conn, [(e.run_id, e.seq or 0, e.position or 0, pl) for e, pl in items], seq_before))  # numbered above
         self._heads.update(heads)
         result.stored += done.stored
         result.versions.update(done.versions)
@@ -425,6 +430,14 @@ class SQLiteStore(BaseStore):
             return PipelinedLoad(self)
         return super().bulk(atomic=atomic, optimistic=optimistic)
 
+    def rebuild(self, **options: Any) -> dict[str, int]:
+        """BaseStore.rebuild, then every run's search blocks recomputed (store/search_blocks.py), in a
+        transaction of their own: a store written before schema 4 gets them for its old runs."""
+        counts = super().rebuild(**options)
+        with self._lock, self._transaction() as tx:
+            counts["search_blocks"] = search_blocks.rebuild(tx)
+        return counts
+
     def _delete_events_before(self, tx: sqlite3.Connection, cutoff: str) -> None:
         """The DELETE, with agenttui_retention_allowed() answering 1 for its duration only: the
         permission is a function of this connection (which the store's lock keeps to this one
@@ -434,6 +447,11 @@ class SQLiteStore(BaseStore):
             tx.execute("DELETE FROM events WHERE timestamp < ?", (cutoff,))
         finally:
             self._deleting = False
+        # a search block with some of its events left still holds all their trigrams (a superset
+        # only adds candidates); one with none left is dropped
+        tx.execute("DELETE FROM search_blocks WHERE NOT EXISTS (SELECT 1 FROM events WHERE events.id BETWEEN "
+                   "search_blocks.first_position AND search_blocks.last_position "
+                   "AND events.run_id = search_blocks.run_id)")
 
     # ----------------------------------------------------------------------------- reading
     def stats(self) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agenttui.store import EventFilter, SQLiteStore
+from agenttui.store import EventFilter, SQLiteStore, search_blocks
 from agenttui.tui.data import reader as queries, search_index
 from agenttui.tui.data.reader import InspectorReader
 from agenttui.tui.app import AgentTuiApp
@@ -322,12 +322,46 @@ def test_hypothesis_index_backed_search_equals_like(texts, pick, start, length, 
 pytestmark_app = pytest.mark.anyio
 
 
-def _app_db(path: Path, n: int = 1500, needle_at: int = 1100) -> Path:
+def _app_db(path: Path, n: int = 1500, needle_at: int = 1100, *, stored_blocks: bool = False) -> Path:
+    """A run of `n` notes, one holding the needle. stored_blocks=False: without the search blocks the
+    writer keeps (as a file from before schema 4), so the inspector builds its whole index itself."""
     with SQLiteStore(path) as writer:
         writer.append([{"event_id": f"a-{i}", "run_id": RUN, "event_type": "note",
                         "payload": {"i": i, "v": "Needle-Q7 here" if i == needle_at else "hay " * (i % 5)}}
                        for i in range(n)])
+        if not stored_blocks:
+            writer.connection.execute("DELETE FROM search_blocks")
     return path
+
+
+@pytestmark_app
+async def test_the_app_starts_from_the_blocks_the_writer_stored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The index covers the writer's blocks at once, before its own build runs (held here), and
+    finds through them what the SQL finds, with the events past the last block scanned."""
+    db = _app_db(tmp_path / "app.db", n=1500, needle_at=700, stored_blocks=True)
+    with SQLiteStore(db) as writer:
+        writer.append([{"event_id": f"tail-{i}", "run_id": RUN, "event_type": "note",
+                        "payload": {"v": "tail needle-q7" if i == 30 else "tail"}} for i in range(40)])
+    release = threading.Event()
+    original = SearchIndex.extend
+
+    def held(self, store, cancelled=lambda: False):
+        release.wait(20)
+        return original(self, store, cancelled)
+
+    monkeypatch.setattr(SearchIndex, "extend", held)
+    app = AgentTuiApp(db)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.inspector.search.index is not None, "the index")
+            index = app.inspector.search.index
+            assert len(index) == 1540 // search_index.BLOCK and index.events == 1536
+            assert index.candidate_ranges("needle-q7", 1, 1540)[0] == (641, 768)  # the block of seq 701
+            await pilot.press("slash", *"NEEDLE-Q7", "enter")
+            await wait_for(pilot, lambda: app.inspector.search.matches is not None, "the search")
+            assert list(app.inspector.search.matches) == [701, 1531]
+    finally:
+        release.set()
 
 
 @pytestmark_app
@@ -410,7 +444,7 @@ def test_big_payloads_end_blocks_early_and_are_read_a_few_at_a_time(tmp_path: Pa
     monkeypatch.setattr(search_index, "BLOCK_CHARS", 400)
     monkeypatch.setattr(search_index, "READ_CHARS", 1000)
     monkeypatch.setattr(search_index, "READ_ROWS", 16)
-    monkeypatch.setattr(search_index, "HASH_WINDOW", 64)
+    monkeypatch.setattr(search_blocks, "HASH_WINDOW", 64)
     sizes = [10, 900, 5, 5, 2500, 40, 40, 40, 40, 40, 40, 40, 40, 40, 3000, 7] * 4
     payloads = [{"i": i, "v": ("big " * (n // 4)) + f"needle-{i}"} for i, n in enumerate(sizes)]
     path = tmp_path / "big.db"

@@ -185,7 +185,7 @@ def test_a_version_1_file_is_migrated_on_open_and_gains_the_audit_triggers(tmp_p
                 "runs_deleted) VALUES ('2025-01-01T00:00:00.000000Z', 'old', 7, '2024-12-25T00:00:00.000000Z', 0, 0)")
     raw.close()
     store = SQLiteStore(path)
-    assert pragma(store, "user_version") == SCHEMA_VERSION == 3
+    assert pragma(store, "user_version") == SCHEMA_VERSION == 4
     assert store.retention_log()[0]["executed_by"] == "old"
     with pytest.raises(sqlite3.DatabaseError, match="audit trail"):
         store.connection.execute("DELETE FROM retention_log")
@@ -240,7 +240,7 @@ def test_a_version_2_store_gets_its_events_hashed_by_the_migration(tmp_path):
     assert ro.retention_log() == [] and ro.count_events() == len(appended)  # but it reads as before
     ro.close()
     with SQLiteStore(tmp_path / "v2.db") as migrated:
-        assert pragma(migrated, "user_version") == 3
+        assert pragma(migrated, "user_version") == SCHEMA_VERSION
         assert dict(raw_rows(migrated, "SELECT id, hash FROM events")) == appended
         assert migrated.verify() == [] and migrated.last_verify["events"] == len(appended)
         with pytest.raises(sqlite3.DatabaseError, match="append-only: UPDATE"):

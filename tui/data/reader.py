@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 import orjson
 from agenttui.store import Event, EventFilter, nid_key
+from agenttui.store import search_blocks
 from agenttui.store.rows import EVENT_COLUMNS, row_to_event
 
 from .targets import open_store_reader
@@ -231,6 +232,17 @@ class InspectorReader:
                     e.node_id = None
                 out[r[3]] = upcasters.upcast(e) if upcasters else e
         return out
+
+    def search_blocks(self, run_id: str) -> list[tuple]:
+        """(block, first_position, last_position, events, bits, bitmap) of the run's search blocks that
+        the writers stored (store/search_blocks.py), by block; [] for a store without them."""
+        if not self.supports_search_index:
+            return []
+        conn = self.store.connection
+        if not search_blocks.has_table(conn):  # a file from before schema 4, opened read-only
+            return []
+        return conn.execute("SELECT block, first_position, last_position, events, bits, bitmap FROM search_blocks "
+                            "WHERE run_id = ? ORDER BY block", (run_id,)).fetchall()
 
     def payloads_after(self, run_id: str, after_position: int, limit: int) -> Any:
         """A cursor over (position, payload) of the run's events past `after_position`, in position

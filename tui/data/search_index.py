@@ -48,19 +48,17 @@ import time
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import orjson
+
+from agenttui.store import search_blocks
 
 if TYPE_CHECKING:
     from .reader import InspectorReader
     from .search_cache import IndexCache
 
-#: Events per block: ~32 KB of payload text at 250 bytes an event. Smaller blocks make a search
-#: read fewer rows around its true matches ("timeout" on the 1M demo run: 248k positions to check
-#: at 128 events a block, 437k at 256), at the same memory for the same bits per event.
-BLOCK = 128
-#: Bits per block's bitmap (as a power of two): 2 KB a block, 17 MB for a 1M-event run (the 1M
-#: demo run's bitmaps at 2^16 bits per 256 events, twice the memory, gave the same candidates).
-BITS = 14
+#: Events per block and bits per block's bitmap: the same as the blocks the store's writers keep
+#: (store/search_blocks.py), so a run's stored blocks and the ones built here mix in one index.
+BLOCK = search_blocks.BLOCK
+BITS = search_blocks.BITS
 #: Blocks per chunk: the unit kept in the user's cache (64k events, 1 MB of bitmaps a file). A lookup
 #: touches a term's few rows of each chunk, a few pages each.
 CHUNK_BLOCKS = 512
@@ -71,39 +69,15 @@ READ_CHARS = 8 << 20
 #: A block also ends once its text reaches this many characters (big payloads: a block of 128
 #: 10 MB artifacts would be 1.3 GB of text to hash at once; a block holds at least one event).
 BLOCK_CHARS = 1 << 20
-#: Bytes of text hashed at a time (numpy's temporaries are ~16x this).
-HASH_WINDOW = 1 << 20
 
-_MULTIPLIER = np.uint32(2654435761)  # Knuth's multiplicative hash: spreads 24-bit trigrams over BITS
-
-
-def search_key(search: str) -> bytes:
-    """The bytes a matching payload's indexed text must contain (see the module docstring)."""
-    term = orjson.dumps(search).decode()[1:-1]
-    return (term.lower() if term.isascii() else term.casefold()).encode()
-
-
-def trigram_hashes(raw: bytes, bits: int = BITS) -> np.ndarray:
-    """Hashes (< 2**bits) of every 3-byte window of raw, in order (empty under 3 bytes)."""
-    a = np.frombuffer(raw, dtype=np.uint8).astype(np.uint32)
-    if len(a) < 3:
-        return np.empty(0, dtype=np.uint32)
-    return ((a[:-2] << 16) | (a[1:-1] << 8) | a[2:]) * _MULTIPLIER >> np.uint32(32 - bits)
-
-
-def block_bitmap(raw: bytes, bits: int = BITS, window: int = HASH_WINDOW) -> np.ndarray:
-    """The packed bitmap of raw's trigram hashes, hashed `window` bytes at a time (windows overlap
-    by two bytes, so every trigram is in one of them)."""
-    seen = np.zeros(1 << bits, dtype=bool)
-    for start in range(0, max(1, len(raw) - 2), window):
-        seen[trigram_hashes(raw[start:start + window + 2], bits)] = True
-    return np.packbits(seen, bitorder="little")
+search_key = search_blocks.search_key
+trigram_hashes = search_blocks.trigram_hashes
+block_bitmap = search_blocks.block_bitmap
 
 
 def indexed_text(payloads: list[str]) -> bytes:
     """A block's payload text as indexed: joined, lowered or casefolded, UTF-8."""
-    text = "\n".join(p if isinstance(p, str) else str(p) for p in payloads)
-    return (text.lower() if text.isascii() else text.casefold()).encode()
+    return search_blocks.indexed_text("\n".join(p if isinstance(p, str) else str(p) for p in payloads))
 
 
 class SearchIndex:
@@ -142,18 +116,56 @@ class SearchIndex:
 
         block, chunk = block or BLOCK, chunk or CHUNK_BLOCKS
         cache = IndexCache.for_target(target, run_id, block=block, bits=bits, chunk=chunk)
+        stored = (cls._stored_blocks(reader, run_id, bits=bits, chunk=chunk)
+                  if block == search_blocks.BLOCK else None)  # blocks of another size do not mix
+        cached = cache.load(reader) if cache is not None else None
+        if stored is not None and (cached is None or stored[3] >= cached[3]):
+            # the store's own blocks cover at least as much: no cache needed for this run
+            index = cls(run_id, block=block, bits=bits, chunk=chunk)
+            index._adopt(stored)
+            return index
         index = cls(run_id, block=block, bits=bits, chunk=chunk, cache=cache)
-        if cache is not None:
-            index._adopt(cache.load(reader))
+        index._adopt(cached)
         return index
 
+    @staticmethod
+    def _stored_blocks(reader: InspectorReader, run_id: str, *, bits: int, chunk: int
+                       ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, int] | None:
+        """The blocks the store's writers kept for the run (store/search_blocks.py), as bit-major
+        chunks: the longest run of consecutive blocks from the one holding the run's first event
+        (a gap would hide the matches in it, so nothing after one is used). None if there are none."""
+        rows = reader.search_blocks(run_id)
+        if not rows or rows[0][4] != bits:
+            return None
+        run_first = reader.first_position(run_id)
+        if rows[0][1] > run_first:  # the run's first events have no block (written before schema 4)
+            return None
+        keep = 1
+        while keep < len(rows) and rows[keep][0] == rows[keep - 1][0] + 1 and rows[keep][4] == bits:
+            keep += 1
+        rows = rows[:keep]
+        row_bytes = (1 << bits) // 8
+        flat = np.frombuffer(b"".join(r[5] for r in rows), dtype=np.uint8).reshape(keep, row_bytes)
+        chunks = [np.ascontiguousarray(flat[k:k + chunk].T) for k in range(0, keep, chunk)]
+        if keep % chunk:  # the unfinished chunk, padded to full width like the index's own tail
+            tail = np.zeros((row_bytes, chunk), dtype=np.uint8)
+            tail[:, :keep % chunk] = chunks[-1]
+            chunks[-1] = tail
+        first = np.array([r[1] for r in rows], dtype=np.int64)
+        last = np.array([r[2] for r in rows], dtype=np.int64)
+        return chunks, first, last, sum(r[3] for r in rows)
+
     def _adopt(self, stored: tuple[list[np.ndarray], np.ndarray, np.ndarray, int] | None) -> None:
-        """Start from chunks a cache held (their blocks' first/last positions and event count)."""
+        """Start from chunks a cache or the store held (their blocks' first/last positions and event
+        count); an unfinished last chunk becomes the tail that new blocks fill."""
         if not stored:
             return
         chunks, first, last, events = stored
+        chunks = list(chunks)
         with self._lock:
-            self._chunks = list(chunks)
+            if len(first) % self.chunk:
+                self._tail = chunks.pop()
+            self._chunks = chunks
             self._first, self._last = first.copy(), last.copy()
             self._count = len(first)
             self._events = events

@@ -1,0 +1,193 @@
+"""Trigram bitmaps of each run's payloads, block by block, written by the store's writers.
+
+The inspector's search pre-filter (tui/data/search_index.py, whose docstring proves that it has no
+false negatives against `EventFilter(search=...)`) needs, per block of a run's events, a bitmap of
+the hashed byte trigrams of their payload text. Built by the inspector itself it takes ~2.6 s for a
+1M-event run on its first open, and a search meanwhile scans what is not indexed yet (0.4-1.7 s).
+So the SQLite store's writers keep those bitmaps too, in `search_blocks`: block k of a run is its
+events with seq in [k*BLOCK + 1, (k+1)*BLOCK]; its row is written by the append (or the bulk load)
+that completes it, in the same transaction, from the payloads as stored. The cost is one indexed
+read of at most BLOCK payloads and one hashing pass per BLOCK events of a run, not per event.
+
+A block's payloads are hashed as their text joined with "\\n", a megabyte of it at a time (lowered
+when ASCII, casefolded otherwise, per group): a match lies inside one payload, and a JSON text never
+holds a raw line feed, so cutting the block into groups anywhere between payloads loses no match,
+and memory stays bounded by the largest payload, not by the block.
+
+Only complete blocks are written; the inspector indexes the rest of a run (the events after its
+last stored block) itself. PostgreSQL stores write none: the inspector does not pre-filter there
+(its casefold is ICU's, not Python's). numpy is imported only when a block is hashed.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+import orjson
+
+if TYPE_CHECKING:
+    import numpy as np
+
+#: Events per block: ~32 KB of payload text at 250 bytes an event (see tui/data/search_index.py).
+BLOCK = 128
+#: Bits per block's bitmap (as a power of two): 2 KB a block, 16 MB for a 1M-event run.
+BITS = 14
+#: Bytes of one payload hashed at a time (numpy's temporaries are ~16x this).
+HASH_WINDOW = 1 << 20
+
+TABLE_SQL = """
+CREATE TABLE IF NOT EXISTS search_blocks (
+    run_id          TEXT NOT NULL,
+    block           INTEGER NOT NULL,      -- k: the run's events with seq in [k*BLOCK + 1, (k+1)*BLOCK]
+    first_position  INTEGER NOT NULL,
+    last_position   INTEGER NOT NULL,
+    events          INTEGER NOT NULL,
+    bits            INTEGER NOT NULL,      -- the bitmap holds 2**bits bits
+    bitmap          BLOB NOT NULL,         -- numpy.packbits(..., bitorder="little") of the trigram hashes
+    UNIQUE (run_id, block)
+)"""
+INSERT_SQL = ("INSERT OR IGNORE INTO search_blocks (run_id, block, first_position, last_position, events, bits, "
+              "bitmap) VALUES (?,?,?,?,?,?,?)")
+_BLOCK_PAYLOADS_SQL = "SELECT seq, id, payload FROM events WHERE run_id = ? AND seq > ? AND seq <= ? ORDER BY seq"
+
+
+def search_key(search: str) -> bytes:
+    """The bytes a matching payload's indexed text must contain (see tui/data/search_index.py)."""
+    term = orjson.dumps(search).decode()[1:-1]
+    return (term.lower() if term.isascii() else term.casefold()).encode()
+
+
+def indexed_text(text: str) -> bytes:
+    """Text as indexed: lowered if ASCII, casefolded otherwise, UTF-8."""
+    return (text.lower() if text.isascii() else text.casefold()).encode()
+
+
+def trigram_hashes(raw: bytes, bits: int = BITS) -> "np.ndarray":
+    """Hashes (< 2**bits) of every 3-byte window of raw, in order (empty under 3 bytes)."""
+    import numpy as np
+
+    a = np.frombuffer(raw, dtype=np.uint8).astype(np.uint32)
+    if len(a) < 3:
+        return np.empty(0, dtype=np.uint32)
+    # Knuth's multiplicative hash spreads the 24-bit trigrams over `bits` bits
+    return ((a[:-2] << 16) | (a[1:-1] << 8) | a[2:]) * np.uint32(2654435761) >> np.uint32(32 - bits)
+
+
+def mark_trigrams(seen: "np.ndarray", raw: bytes, bits: int = BITS, window: int | None = None) -> None:
+    """Set in `seen` (bool, 2**bits) the trigram hashes of raw, `window` bytes at a time (default
+    HASH_WINDOW; windows overlap by two bytes, so every trigram is in one of them)."""
+    window = window or HASH_WINDOW
+    for start in range(0, max(1, len(raw) - 2), window):
+        seen[trigram_hashes(raw[start:start + window + 2], bits)] = True
+
+
+def block_bitmap(raw: bytes, bits: int = BITS, window: int | None = None) -> "np.ndarray":
+    """The packed bitmap of raw's trigram hashes."""
+    import numpy as np
+
+    seen = np.zeros(1 << bits, dtype=bool)
+    mark_trigrams(seen, raw, bits, window)
+    return np.packbits(seen, bitorder="little")
+
+
+def payloads_bitmap(payloads: Iterable[str], bits: int = BITS) -> bytes:
+    """The packed bitmap of a block's payloads: their text joined with "\\n" a megabyte at a time
+    (one hashing pass per group, not per payload: numpy's per-call cost is ~10 us), so memory stays
+    bounded by the largest payload (see the module docstring for why groups may be cut anywhere)."""
+    import numpy as np
+
+    seen = np.zeros(1 << bits, dtype=bool)
+    group: list[str] = []
+    size = 0
+    for payload in payloads:
+        group.append(payload)
+        size += len(payload)
+        if size >= HASH_WINDOW:
+            mark_trigrams(seen, indexed_text("\n".join(group)), bits)
+            group, size = [], 0
+    if group:
+        mark_trigrams(seen, indexed_text("\n".join(group)), bits)
+    return np.packbits(seen, bitorder="little").tobytes()
+
+
+def has_table(conn: Any) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'search_blocks'"
+                        ).fetchone() is not None
+
+
+def completed_blocks(seq_before: int, seq_after: int) -> range:
+    """The block numbers an append taking a run from `seq_before` to `seq_after` completes."""
+    return range(seq_before // BLOCK, seq_after // BLOCK)
+
+
+def block_row(conn: Any, run_id: str, block: int, known: dict[int, tuple[int, str]] | None = None
+              ) -> tuple | None:
+    """INSERT_SQL's parameters for the run's block `block`: its payloads from `known` (seq ->
+    (position, payload)) where it has them, the others read through `conn`, the writing
+    transaction's (a bulk load into an empty store has no event index until its end, so the
+    events it holds itself are never read back)."""
+    lo, hi = block * BLOCK, (block + 1) * BLOCK
+    known = known or {}
+    rows = [v for s, v in known.items() if lo < s <= hi]
+    missing = [s for s in range(lo + 1, hi + 1) if s not in known]
+    if missing:
+        rows.extend((p, t) for seq, p, t in conn.execute(_BLOCK_PAYLOADS_SQL, (run_id, lo, missing[-1]))
+                    if seq not in known)
+    if not rows:  # retention removed the whole block: nothing to search there
+        return None
+    rows.sort()
+    return _row(run_id, block, rows)
+
+
+def rows_for_batch(conn: Any, events: Sequence[tuple[str, int, int, str]], seq_before: dict[str, int]
+                   ) -> list[tuple]:
+    """INSERT_SQL rows for the blocks a batch completes. events: (run_id, seq, position, payload)
+    of the batch as inserted; seq_before: each run's last seq before it."""
+    by_run: dict[str, dict[int, tuple[int, str]]] = {}
+    for run_id, seq, position, payload in events:
+        by_run.setdefault(run_id, {})[seq] = (position, payload)
+    out: list[tuple] = []
+    for run_id, known in by_run.items():
+        before = seq_before.get(run_id, 0)
+        for block in completed_blocks(before, max(known)):
+            row = block_row(conn, run_id, block, known)
+            if row is not None:
+                out.append(row)
+    return out
+
+
+def rebuild(conn: Any) -> int:
+    """Recompute every run's blocks from its stored events (inside the caller's transaction): for a
+    store whose runs were written before schema 4, or to check the ones kept. Returns the count."""
+    conn.execute("DELETE FROM search_blocks")
+    written = 0
+    for (run_id, last_seq) in conn.execute("SELECT run_id, last_seq FROM runs ORDER BY run_id").fetchall():
+        full = last_seq // BLOCK  # blocks 0 .. full-1 are complete
+        if not full:
+            continue
+        cur = conn.execute("SELECT seq, id, payload FROM events WHERE run_id = ? AND seq <= ? ORDER BY seq",
+                           (run_id, full * BLOCK))
+        block = -1
+        rows: list[tuple[int, str]] = []
+        rows_out: list[tuple] = []
+        while batch := cur.fetchmany(4096):
+            for seq, position, payload in batch:
+                k = (seq - 1) // BLOCK
+                if k != block and rows:
+                    rows_out.append(_row(run_id, block, rows))
+                    rows = []
+                block = k
+                rows.append((position, payload))
+            if len(rows_out) >= 64:
+                conn.executemany(INSERT_SQL, rows_out)
+                written += len(rows_out)
+                rows_out = []
+        if rows:
+            rows_out.append(_row(run_id, block, rows))
+        conn.executemany(INSERT_SQL, rows_out)
+        written += len(rows_out)
+    return written
+
+
+def _row(run_id: str, block: int, rows: list[tuple[int, str]]) -> tuple:
+    return (run_id, block, rows[0][0], rows[-1][0], len(rows), BITS,
+            payloads_bitmap(t for _, t in rows if isinstance(t, str)))

@@ -1,0 +1,162 @@
+"""The search blocks the SQLite store's writers keep (store/search_blocks.py): every way of writing
+gives the blocks a fresh computation from the stored events gives, and no block hides a match."""
+from __future__ import annotations
+
+import io
+import random
+import sqlite3
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+
+from agenttui.store import EventFilter, SQLiteStore, bulk, search_blocks
+from agenttui.store.jsonl import import_jsonl
+from agenttui.tui.data.reader import InspectorReader
+from agenttui.tui.data.search_index import SearchIndex
+
+WORDS = ["alpha", "Beta", "gamma", "straße", "ΣΊΣΥΦΟΣ", "naïve", "😀", "needle", "hay", "tool", "x"]
+
+
+def _events(n: int, runs: int, seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    out = []
+    for i in range(n):
+        text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(0, 12)))
+        out.append({"event_id": f"e-{seed}-{i}", "run_id": f"r{rng.randrange(runs)}", "event_type": "note",
+                    "timestamp": (start + timedelta(seconds=i)).isoformat(), "payload": {"i": i, "text": text}})
+    return out
+
+
+def _blocks(path: Path) -> list[tuple]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT run_id, block, first_position, last_position, events, bits, bitmap "
+                            "FROM search_blocks ORDER BY run_id, block").fetchall()
+
+
+def _expected(path: Path) -> list[tuple]:
+    """The blocks computed afresh from the stored events: every full block of BLOCK seqs per run."""
+    with sqlite3.connect(path) as conn:
+        runs = conn.execute("SELECT run_id, last_seq FROM runs ORDER BY run_id").fetchall()
+        return [tuple(search_blocks.block_row(conn, run_id, k))
+                for run_id, last in runs for k in range(last // search_blocks.BLOCK)]
+
+
+@pytest.mark.parametrize("batch", [1, 50, 128, 300])
+def test_appends_of_any_batch_size_write_every_completed_block(tmp_path, batch):
+    events = _events(1100, runs=3, seed=batch)
+    with SQLiteStore(tmp_path / "a.db") as store:
+        for k in range(0, len(events), batch):
+            store.append(events[k:k + batch])
+    blocks = _blocks(tmp_path / "a.db")
+    assert blocks == _expected(tmp_path / "a.db")
+    assert sum(b[4] for b in blocks) == sum(r // 128 * 128 for r in _run_sizes(events))
+
+
+def _run_sizes(events: list[dict]) -> list[int]:
+    sizes: dict[str, int] = {}
+    for e in events:
+        sizes[e["run_id"]] = sizes.get(e["run_id"], 0) + 1
+    return list(sizes.values())
+
+
+@pytest.mark.parametrize("window", [1, bulk.BLOCK_RUNS])
+def test_an_import_writes_the_same_blocks_into_an_empty_and_into_a_used_store(tmp_path, monkeypatch, window):
+    monkeypatch.setattr(bulk, "BLOCK_RUNS", window)
+    events = _events(2000, runs=5, seed=window)
+    jsonl = b"".join(orjson.dumps(e) + b"\n" for e in events)
+    with SQLiteStore(tmp_path / "empty.db") as store:
+        assert import_jsonl(store, io.BytesIO(jsonl), batch_size=97).stored == 2000
+    with SQLiteStore(tmp_path / "used.db") as store:  # a first part appended, the rest imported
+        store.append(events[:333])
+        assert import_jsonl(store, io.BytesIO(jsonl), batch_size=97).stored == 2000 - 333
+    with SQLiteStore(tmp_path / "appended.db") as store:
+        store.append(events)
+    for name in ("empty", "used"):
+        got = _blocks(tmp_path / f"{name}.db")
+        expected = {(b[0], b[1]): b for b in _expected(tmp_path / f"{name}.db")}
+        assert all(expected[(b[0], b[1])] == b for b in got)  # each block written is exactly right
+        if window > 1 or name == "used":  # every block, as appending gives them (a used store's
+            # load reads an evicted run's unfinished block back through the event indexes)
+            assert got == list(expected.values()) == _blocks(tmp_path / "appended.db")
+        else:  # into an empty store, a run that left the window gets no more blocks from this load
+            assert got and len(got) < len(expected)
+
+
+def test_no_block_hides_a_match(tmp_path):
+    """Every event a search finds lies in a candidate range of the index built from stored blocks."""
+    events = _events(1500, runs=2, seed=11)
+    path = tmp_path / "s.db"
+    with SQLiteStore(path) as store:
+        for k in range(0, len(events), 64):
+            store.append(events[k:k + 64])
+    with SQLiteStore(path, readonly=True) as store:
+        reader = InspectorReader(store)
+        for run_id in ("r0", "r1"):
+            index = SearchIndex.cached(str(path) + ".no-cache", reader, run_id)
+            assert index.events == store.run(run_id)["event_count"] // 128 * 128
+            for term in ["STRASSE", "straße", "σίσυφος", "NAÏVE", "needle gamma", "😀", "zz-nowhere", "Beta x"]:
+                hits = [e.position for e in store.events(EventFilter(run_id=run_id, search=term))]
+                ranges = index.candidate_ranges(term, 1, store.last_position())
+                assert all(any(lo <= p <= hi for lo, hi in ranges) for p in hits), term
+
+
+def test_a_store_from_before_schema_4_gets_the_table_and_blocks_from_then_on(tmp_path):
+    path = tmp_path / "old.db"
+    with SQLiteStore(path) as store:
+        store.append(_events(300, runs=1, seed=1))
+    with sqlite3.connect(path) as conn:  # back to schema 3: no table
+        conn.execute("DROP TABLE search_blocks")
+        conn.execute("PRAGMA user_version = 3")
+    with SQLiteStore(path, readonly=True) as store:  # read-only: no migration, no blocks, no error
+        assert InspectorReader(store).search_blocks("r0") == []
+    with SQLiteStore(path) as store:  # migrated on a writable open; the next block boundary writes one
+        store.append(_events(300, runs=1, seed=2))
+    blocks = _blocks(path)
+    assert [b[1] for b in blocks] == [2, 3]  # blocks 0 and 1 were completed before the table existed
+    with SQLiteStore(path, readonly=True) as store:
+        reader = InspectorReader(store)
+        assert SearchIndex._stored_blocks(reader, "r0", bits=search_blocks.BITS, chunk=512) is None, \
+            "blocks that do not start at the run's first event are not used"
+
+
+def test_retention_drops_only_the_blocks_left_without_events(tmp_path):
+    path = tmp_path / "ret.db"
+    events = _events(1000, runs=1, seed=4)  # one event a second from 2026-01-01
+    with SQLiteStore(path) as store:
+        store.append(events)
+        before = _blocks(path)
+        now = datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(days=1, seconds=200)
+        store.retention(1, now=now)  # deletes the first 200 events: block 0 entirely, block 1 partly
+    after = _blocks(path)
+    assert [b[1] for b in after] == [b[1] for b in before][1:]
+    with SQLiteStore(path, readonly=True) as store:
+        stored = SearchIndex._stored_blocks(InspectorReader(store), "r0", bits=search_blocks.BITS, chunk=512)
+        assert stored is not None and len(stored[1]) == len(after)
+
+
+def test_payload_groups_give_the_bitmap_of_the_joined_text(monkeypatch):
+    payloads = ['{"a":"Straße x"}', '{"b":"ΣΊΣΥΦΟΣ"}', '{"c":"' + "y" * 50 + '"}', '{"d":"plain"}']
+    whole = np.unpackbits(np.frombuffer(search_blocks.payloads_bitmap(payloads), dtype=np.uint8), bitorder="little")
+    monkeypatch.setattr(search_blocks, "HASH_WINDOW", 20)  # a group per payload or two
+    cut = np.unpackbits(np.frombuffer(search_blocks.payloads_bitmap(payloads), dtype=np.uint8), bitorder="little")
+    assert not (cut & ~whole).any()  # cutting only drops trigrams that cross two payloads
+    for term in ["straße", "σίσυφος", "yyyy", "plain"]:
+        key = search_blocks.search_key(term)
+        assert all(cut[h] for h in search_blocks.trigram_hashes(key)), term
+
+
+def test_rebuild_recomputes_the_blocks_of_runs_written_before_them(tmp_path):
+    path = tmp_path / "rb.db"
+    with SQLiteStore(path) as store:
+        for k in range(0, 1100, 90):
+            store.append(_events(1100, runs=3, seed=5)[k:k + 90])
+    kept = _blocks(path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("DELETE FROM search_blocks WHERE block % 2 = 0")  # as if written partly before v4
+    with SQLiteStore(path) as store:
+        counts = store.rebuild()
+    assert counts["search_blocks"] == len(kept) and _blocks(path) == kept == _expected(path)
