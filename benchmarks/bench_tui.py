@@ -115,8 +115,18 @@ def ensure_store(cache: Path, n_events: int | None, n_nodes: int | None, seed: i
     run_id = f"bench-{name}"
     if path.exists() and done.exists():
         # a store cached by an older agenttui: a writer's open migrates it to the installed schema
-        # (the inspector opens read-only and would refuse it)
-        SQLiteStore(path).close()
+        # (the inspector opens read-only and would refuse it), and the search blocks the writers keep
+        # since schema 4 are computed once, as appending the run today would have written them
+        from agenttui.store import search_blocks
+
+        with SQLiteStore(path) as store:
+            conn = store.connection
+            if conn.execute("SELECT 1 FROM search_blocks LIMIT 1").fetchone() is None:
+                started = time.perf_counter()
+                conn.execute("BEGIN IMMEDIATE")
+                written = search_blocks.rebuild(conn)
+                conn.execute("COMMIT")
+                log(f"{name}: {written:,} search blocks written in {time.perf_counter() - started:.1f} s")
         return path, run_id
     for stale in cache.glob(f"{name}.db*"):
         stale.unlink()

@@ -65,11 +65,17 @@ def trigram_hashes(raw: bytes, bits: int = BITS) -> "np.ndarray":
     """Hashes (< 2**bits) of every 3-byte window of raw, in order (empty under 3 bytes)."""
     import numpy as np
 
-    a = np.frombuffer(raw, dtype=np.uint8).astype(np.uint32)
+    a = np.frombuffer(raw, dtype=np.uint8)
     if len(a) < 3:
         return np.empty(0, dtype=np.uint32)
-    # Knuth's multiplicative hash spreads the 24-bit trigrams over `bits` bits
-    return ((a[:-2] << 16) | (a[1:-1] << 8) | a[2:]) * np.uint32(2654435761) >> np.uint32(32 - bits)
+    h = a[:-2].astype(np.uint32)  # one array, worked in place (temporaries cost more than the math)
+    h <<= 8
+    h |= a[1:-1]
+    h <<= 8
+    h |= a[2:]
+    h *= np.uint32(2654435761)  # Knuth's multiplicative hash spreads the 24-bit trigrams over `bits`
+    h >>= np.uint32(32 - bits)
+    return h
 
 
 def mark_trigrams(seen: "np.ndarray", raw: bytes, bits: int = BITS, window: int | None = None) -> None:
@@ -138,21 +144,47 @@ def block_row(conn: Any, run_id: str, block: int, known: dict[int, tuple[int, st
     return _row(run_id, block, rows)
 
 
-def rows_for_batch(conn: Any, events: Sequence[tuple[str, int, int, str]], seq_before: dict[str, int]
-                   ) -> list[tuple]:
-    """INSERT_SQL rows for the blocks a batch completes. events: (run_id, seq, position, payload)
-    of the batch as inserted; seq_before: each run's last seq before it."""
-    by_run: dict[str, dict[int, tuple[int, str]]] = {}
-    for run_id, seq, position, payload in events:
-        by_run.setdefault(run_id, {})[seq] = (position, payload)
-    out: list[tuple] = []
-    for run_id, known in by_run.items():
-        before = seq_before.get(run_id, 0)
-        for block in completed_blocks(before, max(known)):
-            row = block_row(conn, run_id, block, known)
-            if row is not None:
-                out.append(row)
-    return out
+#: Runs whose unfinished block's payloads an appending store keeps in memory at most.
+TAIL_RUNS = 64
+
+
+class BlockTails:
+    """Per run, the payloads appended since its last complete block (at most BLOCK - 1), so the
+    append that completes a block reads none of them back (~1 us an event, measured). A run's tail
+    counts only while the run's last seq is the one it was kept at: after another writer's appends
+    (or a rolled-back batch) it is dropped and the block's payloads are read from the database."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, tuple[int, dict[int, tuple[int, str]]]] = {}
+
+    def clear(self) -> None:
+        self._runs.clear()
+
+    def rows_for_batch(self, conn: Any, events: Sequence[tuple[str, int, int, str]],
+                       seq_before: dict[str, int]) -> list[tuple]:
+        """INSERT_SQL rows for the blocks a batch completes. events: (run_id, seq, position,
+        payload) of the batch as inserted; seq_before: each run's last seq before it."""
+        runs = self._runs
+        by_run: dict[str, dict[int, tuple[int, str]]] = {}
+        for run_id in seq_before:
+            kept = runs.pop(run_id, None)
+            by_run[run_id] = kept[1] if kept is not None and kept[0] == seq_before[run_id] else {}
+        for run_id, seq, position, payload in events:
+            by_run[run_id][seq] = (position, payload)
+        out: list[tuple] = []
+        for run_id, known in by_run.items():
+            if not known:
+                continue
+            after = max(known)
+            for block in completed_blocks(seq_before[run_id], after):
+                row = block_row(conn, run_id, block, known)
+                if row is not None:
+                    out.append(row)
+            done = after // BLOCK * BLOCK
+            runs[run_id] = (after, {s: v for s, v in known.items() if s > done} if done else known)
+        while len(runs) > TAIL_RUNS:
+            del runs[next(iter(runs))]
+        return out
 
 
 def rebuild(conn: Any) -> int:

@@ -143,6 +143,7 @@ class SQLiteStore(BaseStore):
         # timeout so its UI thread shows "locked, retrying" instead of freezing.
         self.lock_timeout = min(lock_timeout, busy_timeout_ms / 1000) if readonly else lock_timeout
         self._deleting = False  # True only while retention deletes (agenttui_retention_allowed)
+        self._block_tails = search_blocks.BlockTails()
         self._init_shared(readonly=readonly, max_payload_bytes=max_payload_bytes,
                           upcasters=upcasters if upcasters is not None else default_upcasters,
                           snapshot_every=snapshot_every)
@@ -337,9 +338,10 @@ class SQLiteStore(BaseStore):
         done = AppendResult()  # counted into `result` once the statements ran (a failure is retried)
         for sql, rows in self._write_plan(items, run_ids, states, heads, row[0] if row else 0, done):
             conn.executemany(sql, rows)
-        if any(seq_before[r] // search_blocks.BLOCK != heads[r][0] // search_blocks.BLOCK for r in run_ids):
-            conn.executemany(search_blocks.INSERT_SQL, search_blocks.rows_for_batch(
-                conn, [(e.run_id, e.seq or 0, e.position or 0, pl) for e, pl in items], seq_before))  # numbered above
+        blocks = self._block_tails.rows_for_batch(  # events numbered by the plan above
+            conn, [(e.run_id, e.seq or 0, e.position or 0, pl) for e, pl in items], seq_before)
+        if blocks:
+            conn.executemany(search_blocks.INSERT_SQL, blocks)
         self._heads.update(heads)
         result.stored += done.stored
         result.versions.update(done.versions)
@@ -429,6 +431,10 @@ class SQLiteStore(BaseStore):
             self._refuse_if_readonly()
             return PipelinedLoad(self)
         return super().bulk(atomic=atomic, optimistic=optimistic)
+
+    def _forget_folds(self) -> None:
+        super()._forget_folds()
+        self._block_tails.clear()
 
     def rebuild(self, **options: Any) -> dict[str, int]:
         """BaseStore.rebuild, then every run's search blocks recomputed (store/search_blocks.py), in a

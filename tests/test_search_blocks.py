@@ -160,3 +160,36 @@ def test_rebuild_recomputes_the_blocks_of_runs_written_before_them(tmp_path):
     with SQLiteStore(path) as store:
         counts = store.rebuild()
     assert counts["search_blocks"] == len(kept) and _blocks(path) == kept == _expected(path)
+
+
+def test_two_writers_taking_turns_on_one_run_write_the_right_blocks(tmp_path, monkeypatch):
+    """A writer's kept payloads of the unfinished block are stale once another writer appended to
+    the run: it must read the block back, not complete it from its own part."""
+    monkeypatch.setattr(search_blocks, "TAIL_RUNS", 2)  # and runs fall out of the kept tails
+    path = tmp_path / "two.db"
+    events = _events(1400, runs=4, seed=8)
+    first, second = SQLiteStore(path), SQLiteStore(path)
+    try:
+        for k in range(0, len(events), 45):
+            (first if (k // 45) % 3 else second).append(events[k:k + 45])
+    finally:
+        first.close()
+        second.close()
+    assert _blocks(path) == _expected(path) and len(_blocks(path)) >= 8
+
+
+def test_a_batch_rolled_back_after_its_blocks_were_computed_leaves_nothing_behind(tmp_path, monkeypatch):
+    """The block write itself fails: the batch is rolled back, and neither its rows nor the payloads
+    kept for the next block survive; the same batch appended again gives the right blocks."""
+    path = tmp_path / "rb.db"
+    events = _events(400, runs=1, seed=9)
+    with SQLiteStore(path) as store:
+        store.append(events[:100])
+        monkeypatch.setattr(search_blocks, "INSERT_SQL", "INSERT INTO no_such_table VALUES (?,?,?,?,?,?,?)")
+        with pytest.raises(sqlite3.OperationalError, match="no_such_table"):
+            store.append(events[100:200])  # completes block 0, whose write fails
+        monkeypatch.undo()
+        assert store.count_events() == 100 and _blocks(path) == []
+        store.append(events[100:150])
+        store.append(events[150:300])
+    assert _blocks(path) == _expected(path) and len(_blocks(path)) == 2
