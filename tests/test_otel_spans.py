@@ -127,3 +127,24 @@ def test_an_sdk_span_its_protobuf_and_its_json_give_the_same_events():
     by_json = _events(json_request_spans(orjson.loads(collector_lines(finished)[0])))
     assert len(by_sdk) == 10  # run, node (3), model call (2), tool (2), run details and end
     assert by_sdk == by_protobuf == by_json
+
+
+@pytest.mark.parametrize("kind", ["INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER"])
+def test_a_spans_kind_is_the_otlp_value_by_every_way_in(kind):
+    """The SDK's SpanKind counts from 0 (INTERNAL); OTLP's from 1 (0 is UNSPECIFIED). Other spans keep
+    their kind in their event, which must not depend on how the span came in."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.trace import SpanKind
+
+    tp, memory, _ = _provider("svc")
+    with tp.get_tracer("test").start_as_current_span("invoke_agent a", attributes={"gen_ai.operation.name": "invoke_agent"}):
+        with tp.get_tracer("test").start_as_current_span("GET /x", kind=getattr(SpanKind, kind)):
+            pass
+    finished = list(memory.get_finished_spans())
+    kinds = {"sdk": [s.kind for s in (from_sdk(x, ended=True) for x in finished)],
+             "protobuf": [s.kind for s in protobuf_request_spans(encode_spans(finished).SerializeToString())],
+             "json": [s.kind for s in json_request_spans(orjson.loads(collector_lines(finished)[0]))]}
+    otlp = {"INTERNAL": 1, "SERVER": 2, "CLIENT": 3, "PRODUCER": 4, "CONSUMER": 5}[kind]
+    assert kinds["sdk"] == kinds["protobuf"] == kinds["json"] == [otlp, 1]
+    by_sdk = _events(from_sdk(x, ended=True) for x in finished)
+    assert by_sdk == _events(protobuf_request_spans(encode_spans(finished).SerializeToString()))

@@ -129,7 +129,10 @@ def _enum_values(path: str, names: tuple[str, ...]) -> dict[Any, int]:
 
 
 _STATUS_CODES = _enum_values("opentelemetry.trace.status.StatusCode", ("UNSET", "OK", "ERROR"))
-_KIND_VALUES = _enum_values("opentelemetry.trace.SpanKind", ("INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER"))
+#: The SDK's SpanKind counts from INTERNAL = 0; OTLP (protobuf and JSON) from INTERNAL = 1, 0 being
+#: UNSPECIFIED: spans are kept with OTLP's values, whichever way they came in.
+_KIND_VALUES = {k: v + 1 for k, v in _enum_values("opentelemetry.trace.SpanKind",
+                                                  ("INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")).items()}
 
 
 # ------------------------------------------------------------------------------ OTLP JSON
