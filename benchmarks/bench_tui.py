@@ -30,6 +30,11 @@ Sections:
             after the app received the event: p50/p95.
   tree      10,000-node run: the node tree widget's first paint given the folded run (what the
             tree itself costs), and end to end from opening the file (which includes the fold).
+  scrub     fresh processes open the 1M-event run before its fold: process start to the frame
+            showing `[` (the run's end), `{` (5% back) and a jump to the middle, then 30 `[` steps
+            (p50/p95 vs the bare view's jumps), on the store as its appends left it and on a copy
+            given `agenttui rebuild --snapshots --every N` (--snapshot-every; built once beside the
+            cached store, never in it, the rebuild's time and the snapshots' size reported).
 
 The generated stores are cached under --cache (default /tmp/agenttui-bench-tui), keyed by event
 count, node count and seed: generating and appending a million events takes a few minutes once.
@@ -511,8 +516,16 @@ def ensure_dense(db: Path, every: int) -> tuple[Path, dict[str, Any]]:
 
     dense = db.with_name(f"{db.stem}-dense{every}.db")
     done = dense.with_suffix(".json")  # written last: a half-built copy is redone
-    if dense.exists() and done.exists() and dense.stat().st_mtime >= db.stat().st_mtime:
-        return dense, json.loads(done.read_text())
+
+    def shape(path: Path) -> list[int]:  # (the store's mtime moves whenever a writer opens it)
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+            return list(conn.execute("SELECT count(*), coalesce(max(id), 0) FROM events").fetchone())
+
+    source = shape(db)
+    if dense.exists() and done.exists():
+        info = json.loads(done.read_text())
+        if info.get("source_events_and_last_position") == source:
+            return dense, info
     for stale in db.parent.glob(f"{dense.name}*"):
         stale.unlink()
     log(f"scrub: copying the store and running rebuild --snapshots --every {every:,} on the copy…")
@@ -531,7 +544,8 @@ def ensure_dense(db: Path, every: int) -> tuple[Path, dict[str, Any]]:
     info = {"every": every, "rebuild_snapshots_s": round(took, 1), "load_average_then": load,
             "snapshots_before": n0, "snapshot_mb_before": round(b0 / 2**20, 1),
             "snapshots_after": n1, "snapshot_mb_after": round(b1 / 2**20, 1),
-            "added_mb": round((b1 - b0) / 2**20, 1), "store_mb_before": round(db.stat().st_size / 2**20, 1)}
+            "added_mb": round((b1 - b0) / 2**20, 1), "store_mb_before": round(db.stat().st_size / 2**20, 1),
+            "store_mb_after": round(dense.stat().st_size / 2**20, 1), "source_events_and_last_position": source}
     done.write_text(json.dumps(info))
     return dense, info
 

@@ -621,6 +621,9 @@ class InspectorScreen(Screen[None]):
             if outline is None:
                 return  # (PostgreSQL: the slider waits for the fold)
             self.app.call_from_thread(self._outline_loaded, run_id, outline)
+            # the marks' scan takes a core for ~0.6 s: after the window of the run's end, which the
+            # first `[` waits for (on two cores, beside the type counts' scan, it would wait for both)
+            self._wait_for_window(lambda: get_current_worker().is_cancelled, ahead=True)
             marks = reader.trouble_marks(run_id)
         self.app.call_from_thread(self._outline_marked, run_id, outline, marks)
 
@@ -826,8 +829,12 @@ class InspectorScreen(Screen[None]):
             # full collections (33 of them while a 1M-event run folds) skip it (19 -> 15 s).
             gc.freeze()
             self._wait_for_window(lambda: worker.is_cancelled, ahead=True)
-            if time.monotonic() - self._last_input() < INPUT_GRACE:
-                time.sleep(FOLD_PAUSE)  # the user is at the keyboard: the fold steps aside
+            # the user is at the keyboard: the fold stands still (a window answers the slider
+            # meanwhile), a batch at most every WINDOW_WAIT seconds of typing
+            deadline = time.monotonic() + WINDOW_WAIT
+            while (time.monotonic() - self._last_input() < INPUT_GRACE and time.monotonic() < deadline
+                   and not worker.is_cancelled):
+                time.sleep(FOLD_PAUSE)
             percent = 100 * done // total if total else -1
             if time.monotonic() - started > 0.2 and total and percent != shown[0]:
                 shown[0] = percent  # (each report waits for the UI thread: once a percent)
