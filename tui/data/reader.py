@@ -284,6 +284,12 @@ class InspectorReader:
         rows.sort(key=lambda r: nid_key(r[1]))
         return [r[0] for r in rows]
 
+    def parent(self, run_id: str, node_id: str) -> str | None:
+        """The node's first parent by the edges stored now (None: a root), from the child index."""
+        row = self._one("SELECT parent_node_id FROM edges WHERE child_node_id = ? AND run_id = ? ORDER BY id LIMIT 1",
+                        (node_id, run_id))
+        return row[0] if row else None
+
     def has_children(self, run_id: str, node_id: str) -> bool:
         return self._one("SELECT 1 FROM edges WHERE parent_node_id = ? AND run_id = ? LIMIT 1",
                          (node_id, run_id)) is not None

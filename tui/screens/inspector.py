@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
 import time
 from array import array
 from functools import partial
@@ -88,6 +89,8 @@ FOLD_BATCH = 2000
 #: After a key press, the fold pauses this long between batches for this many seconds.
 FOLD_PAUSE = 0.05
 INPUT_GRACE = 1.0
+#: The longest a search worker waits for the search index being attached before it scans (seconds).
+ATTACH_WAIT = 1.0
 #: The longest background work waits for a replay window before it goes on beside it (seconds).
 WINDOW_WAIT = 10.0
 #: Events a replay window is first folded past the cursor before it is shown; it then grows to
@@ -198,6 +201,11 @@ class InspectorScreen(Screen[None]):
         self.reader: InspectorReader | None = None
         self.watcher: StoreFollower | None = None
         self.run_id: str | None = None
+        #: the search index the attach worker read for a run (store blocks or the user's cache), and
+        #: set once it is done: a search that starts meanwhile waits for it rather than scan the run
+        self._attached: SearchIndex | None = None
+        self._attach_done = threading.Event()
+        self._attach_done.set()
         self.run_row: dict[str, Any] | None = None
         self.history: History | None = None
         #: the slider's outline and the replay window until the whole History is folded
@@ -520,6 +528,8 @@ class InspectorScreen(Screen[None]):
         if self.type_counts is None:
             self._count_types(run_id, self.reader.last_position(run_id))
         if self.search.index is None and self.reader.supports_search_index:
+            self._attached = None
+            self._attach_done.clear()
             self._attach_cached_index(run_id)
         if self.history is None and self.scrub.outline is None:
             self._load_outline(run_id)
@@ -548,21 +558,37 @@ class InspectorScreen(Screen[None]):
         elif self.history is None:
             self._load_history(run_id)
 
+    @work(thread=True, exclusive=True, group="search-attach", exit_on_error=False)
     def _attach_cached_index(self, run_id: str) -> None:
-        """What the user's cache holds of the run's search index (tui/data/search_cache.py), on the
-        UI thread right after the first paint: mapping its files and one lookup per 64k events take
-        a few ms, and searches use it at once instead of after the tree's first level; the build
-        worker then indexes the rest."""
+        """The run's search index as far as the store's search blocks (store/search_blocks.py) or the
+        user's cache (tui/data/search_cache.py) hold it, right after the first paint, so searches use
+        it at once instead of after the tree's first level; the build worker then indexes the rest.
+        On a worker of its own: reading a 1M-event run's 16 MB of blocks (and importing numpy) takes
+        ~0.2 s, which on the UI thread held up the first keys."""
         from ..data.search_index import SearchIndex
 
-        assert self.reader is not None and self.path is not None
+        assert self.path is not None
         try:
-            index = SearchIndex.cached(self.path, self.reader, run_id)
+            with InspectorReader.open(self.path) as reader:
+                index = SearchIndex.cached(self.path, reader, run_id)
+            if len(index):
+                self._attached = index
+                self.post_message(SearchIndexStarted(run_id, index))
         except Exception as exc:  # (a locked database, say): the build worker tries again
-            self.report_failure("reading the search index cache", exc, show=False)
-            return
-        if len(index):
-            self.search.index = index
+            self.report_failure("reading the search index cache", exc, show=False)  # logged only
+        finally:
+            self._attach_done.set()
+
+    def _index_for_search(self, run_id: str) -> SearchIndex | None:
+        """The run's search index for a search worker: the one in use, or, while the attach worker
+        is still reading one (~0.2 s after the first paint), that one once it is in (waiting at most
+        ATTACH_WAIT): scanning a 1M-event run without it costs ~0.3-0.9 s."""
+        index = self.search.index
+        if index is None and self._attach_done.wait(ATTACH_WAIT):
+            attached = self._attached
+            if attached is not None and attached.run_id == run_id:
+                index = attached
+        return index
 
     @work(thread=True, exclusive=True, group="search-index", exit_on_error=False)
     def _build_search_index(self, run_id: str, then_fold: bool = False) -> None:
@@ -576,9 +602,9 @@ class InspectorScreen(Screen[None]):
             from ..data.search_index import SearchIndex
 
             with InspectorReader.open(path) as reader:
-                index = self.search.index
+                index = self._index_for_search(run_id)  # (the attach worker's, once it is in)
                 if index is None or index.run_id != run_id:
-                    # what the user's cache holds of it from an earlier open (tui/data/search_cache.py)
+                    # what the store's blocks or the user's cache hold of it (tui/data/search_index.py)
                     index = SearchIndex.cached(path, reader, run_id)
                     self.post_message(SearchIndexStarted(run_id, index))
                 def cancelled() -> bool:
@@ -677,6 +703,12 @@ class InspectorScreen(Screen[None]):
         the window from then on, a chunk at a time (~5 ms each)."""
         worker = get_current_worker()
         assert self.path is not None and run_id is not None
+        # A load ahead of the first `[` lets the search index's attach (~0.2 s) go first: side by
+        # side on two cores, a search in the first second found no index yet and scanned the run.
+        deadline = time.monotonic() + ATTACH_WAIT
+        while (self.scrub.wanted is None and not worker.is_cancelled and time.monotonic() < deadline
+               and not self._attach_done.wait(0.01)):
+            pass
         window: History | None = None
         try:
             with InspectorReader.open(self.path) as reader:
@@ -1283,7 +1315,7 @@ class InspectorScreen(Screen[None]):
                     self.post_message(RowsBuilt(generation, view, upto, rows, keep_seq))
                 if not search:
                     return
-                index = self.search.index  # (None until its worker starts; partly built is fine)
+                index = self._index_for_search(run_id)  # (partly built is fine)
                 if jump_to_match:
                     first = reader.first_match(run_id, view.store_filter(search), after_seq=keep_seq or 0,
                                         index=index, cancelled=cancelled)
