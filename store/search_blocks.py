@@ -45,8 +45,10 @@ CREATE TABLE IF NOT EXISTS search_blocks (
     bitmap          BLOB NOT NULL,         -- numpy.packbits(..., bitorder="little") of the trigram hashes
     UNIQUE (run_id, block)
 )"""
-INSERT_SQL = ("INSERT OR IGNORE INTO search_blocks (run_id, block, first_position, last_position, events, bits, "
-              "bitmap) VALUES (?,?,?,?,?,?,?)")
+#: (a block already there is the same block: it is kept. Spelled as an upsert, not INSERT OR IGNORE,
+#: so a bulk load sends many rows as one statement, see store/bulk.py _insert_rows)
+INSERT_SQL = ("INSERT INTO search_blocks (run_id, block, first_position, last_position, events, bits, "
+              "bitmap) VALUES (?,?,?,?,?,?,?) ON CONFLICT (run_id, block) DO NOTHING")
 _BLOCK_PAYLOADS_SQL = "SELECT seq, id, payload FROM events WHERE run_id = ? AND seq > ? AND seq <= ? ORDER BY seq"
 
 
@@ -125,23 +127,29 @@ def completed_blocks(seq_before: int, seq_after: int) -> range:
     return range(seq_before // BLOCK, seq_after // BLOCK)
 
 
-def block_row(conn: Any, run_id: str, block: int, known: dict[int, tuple[int, str]] | None = None
-              ) -> tuple | None:
-    """INSERT_SQL's parameters for the run's block `block`: its payloads from `known` (seq ->
-    (position, payload)) where it has them, the others read through `conn`, the writing
-    transaction's (a bulk load into an empty store has no event index until its end, so the
-    events it holds itself are never read back)."""
-    lo, hi = block * BLOCK, (block + 1) * BLOCK
-    known = known or {}
-    rows = [v for s, v in known.items() if lo < s <= hi]
-    missing = [s for s in range(lo + 1, hi + 1) if s not in known]
-    if missing:
-        rows.extend((p, t) for seq, p, t in conn.execute(_BLOCK_PAYLOADS_SQL, (run_id, lo, missing[-1]))
-                    if seq not in known)
-    if not rows:  # retention removed the whole block: nothing to search there
-        return None
-    rows.sort()
-    return _row(run_id, block, rows)
+def block_rows(conn: Any, jobs: Sequence[tuple[str, int, dict[int, tuple[int, str]] | None]]) -> list[tuple]:
+    """INSERT_SQL's parameters for blocks given as (run_id, block, known): each block's payloads
+    from `known` (seq -> (position, payload)) where it has them, the others read through `conn`,
+    the writing transaction's (a bulk load into an empty store has no event index until its end,
+    so the events it holds itself are never read back). A block retention emptied is left out."""
+    found: list[tuple[str, int, list[tuple[int, str]]]] = []
+    for run_id, block, known in jobs:
+        lo, hi = block * BLOCK, (block + 1) * BLOCK
+        known = known or {}
+        rows = [v for s, v in known.items() if lo < s <= hi]
+        missing = [s for s in range(lo + 1, hi + 1) if s not in known]
+        if missing:
+            rows.extend((p, t) for seq, p, t in conn.execute(_BLOCK_PAYLOADS_SQL, (run_id, lo, missing[-1]))
+                        if seq not in known)
+        if rows:
+            rows.sort()
+            found.append((run_id, block, rows))
+    return _rows(found)
+
+
+def _rows(found: Sequence[tuple[str, int, list[tuple[int, str]]]]) -> list[tuple]:
+    return [(run_id, block, rows[0][0], rows[-1][0], len(rows), BITS,
+             payloads_bitmap(t for _, t in rows if isinstance(t, str))) for run_id, block, rows in found]
 
 
 #: Runs whose unfinished block's payloads an appending store keeps in memory at most.
@@ -171,20 +179,17 @@ class BlockTails:
             by_run[run_id] = kept[1] if kept is not None and kept[0] == seq_before[run_id] else {}
         for run_id, seq, position, payload in events:
             by_run[run_id][seq] = (position, payload)
-        out: list[tuple] = []
+        jobs: list[tuple[str, int, dict[int, tuple[int, str]] | None]] = []
         for run_id, known in by_run.items():
             if not known:
                 continue
             after = max(known)
-            for block in completed_blocks(seq_before[run_id], after):
-                row = block_row(conn, run_id, block, known)
-                if row is not None:
-                    out.append(row)
+            jobs.extend((run_id, block, known) for block in completed_blocks(seq_before[run_id], after))
             done = after // BLOCK * BLOCK
             runs[run_id] = (after, {s: v for s, v in known.items() if s > done} if done else known)
         while len(runs) > TAIL_RUNS:
             del runs[next(iter(runs))]
-        return out
+        return block_rows(conn, jobs) if jobs else []
 
 
 def rebuild(conn: Any) -> int:
@@ -200,26 +205,21 @@ def rebuild(conn: Any) -> int:
                            (run_id, full * BLOCK))
         block = -1
         rows: list[tuple[int, str]] = []
-        rows_out: list[tuple] = []
+        found: list[tuple[str, int, list[tuple[int, str]]]] = []
         while batch := cur.fetchmany(4096):
             for seq, position, payload in batch:
                 k = (seq - 1) // BLOCK
                 if k != block and rows:
-                    rows_out.append(_row(run_id, block, rows))
+                    found.append((run_id, block, rows))
                     rows = []
                 block = k
                 rows.append((position, payload))
-            if len(rows_out) >= 64:
-                conn.executemany(INSERT_SQL, rows_out)
-                written += len(rows_out)
-                rows_out = []
+            if len(found) >= 64:
+                conn.executemany(INSERT_SQL, _rows(found))
+                written += len(found)
+                found = []
         if rows:
-            rows_out.append(_row(run_id, block, rows))
-        conn.executemany(INSERT_SQL, rows_out)
-        written += len(rows_out)
+            found.append((run_id, block, rows))
+        conn.executemany(INSERT_SQL, _rows(found))
+        written += len(found)
     return written
-
-
-def _row(run_id: str, block: int, rows: list[tuple[int, str]]) -> tuple:
-    return (run_id, block, rows[0][0], rows[-1][0], len(rows), BITS,
-            payloads_bitmap(t for _, t in rows if isinstance(t, str)))

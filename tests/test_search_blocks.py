@@ -38,11 +38,33 @@ def _blocks(path: Path) -> list[tuple]:
 
 
 def _expected(path: Path) -> list[tuple]:
-    """The blocks computed afresh from the stored events: every full block of BLOCK seqs per run."""
+    """The blocks computed afresh from the stored events, one block at a time (no batching across
+    blocks), with each payload hashed on its own: every full block of BLOCK seqs per run."""
     with sqlite3.connect(path) as conn:
         runs = conn.execute("SELECT run_id, last_seq FROM runs ORDER BY run_id").fetchall()
-        return [tuple(search_blocks.block_row(conn, run_id, k))
-                for run_id, last in runs for k in range(last // search_blocks.BLOCK)]
+        out = []
+        for run_id, last in runs:
+            for k in range(last // search_blocks.BLOCK):
+                rows = conn.execute("SELECT id, payload FROM events WHERE run_id = ? AND seq > ? AND seq <= ? "
+                                    "ORDER BY seq", (run_id, k * 128, k * 128 + 128)).fetchall()
+                if rows:
+                    seen = np.zeros(1 << search_blocks.BITS, dtype=bool)
+                    for _, payload in rows:
+                        seen[search_blocks.trigram_hashes(search_blocks.indexed_text(payload))] = True
+                    out.append((run_id, k, rows[0][0], rows[-1][0], len(rows), search_blocks.BITS, seen))
+        return out
+
+
+def _same(got: list[tuple], expected: list[tuple]) -> bool:
+    """The same blocks, each bitmap holding at least every trigram of each of its payloads (a
+    batched or joined hashing adds the trigrams that cross two payloads, never loses one)."""
+    if [g[:6] for g in got] != [e[:6] for e in expected]:
+        return False
+    for g, e in zip(got, expected):
+        bits = np.unpackbits(np.frombuffer(g[6], dtype=np.uint8), bitorder="little").astype(bool)
+        if (e[6] & ~bits).any():
+            return False
+    return True
 
 
 @pytest.mark.parametrize("batch", [1, 50, 128, 300])
@@ -52,7 +74,7 @@ def test_appends_of_any_batch_size_write_every_completed_block(tmp_path, batch):
         for k in range(0, len(events), batch):
             store.append(events[k:k + batch])
     blocks = _blocks(tmp_path / "a.db")
-    assert blocks == _expected(tmp_path / "a.db")
+    assert _same(blocks, _expected(tmp_path / "a.db"))
     assert sum(b[4] for b in blocks) == sum(r // 128 * 128 for r in _run_sizes(events))
 
 
@@ -78,10 +100,11 @@ def test_an_import_writes_the_same_blocks_into_an_empty_and_into_a_used_store(tm
     for name in ("empty", "used"):
         got = _blocks(tmp_path / f"{name}.db")
         expected = {(b[0], b[1]): b for b in _expected(tmp_path / f"{name}.db")}
-        assert all(expected[(b[0], b[1])] == b for b in got)  # each block written is exactly right
+        assert all(_same([b], [expected[(b[0], b[1])]]) for b in got)  # each block written is right
         if window > 1 or name == "used":  # every block, as appending gives them (a used store's
             # load reads an evicted run's unfinished block back through the event indexes)
-            assert got == list(expected.values()) == _blocks(tmp_path / "appended.db")
+            assert _same(got, list(expected.values()))
+            assert [b[:6] for b in got] == [b[:6] for b in _blocks(tmp_path / "appended.db")]
         else:  # into an empty store, a run that left the window gets no more blocks from this load
             assert got and len(got) < len(expected)
 
@@ -159,7 +182,8 @@ def test_rebuild_recomputes_the_blocks_of_runs_written_before_them(tmp_path):
         conn.execute("DELETE FROM search_blocks WHERE block % 2 = 0")  # as if written partly before v4
     with SQLiteStore(path) as store:
         counts = store.rebuild()
-    assert counts["search_blocks"] == len(kept) and _blocks(path) == kept == _expected(path)
+    assert counts["search_blocks"] == len(kept) and _same(_blocks(path), _expected(path))
+    assert [b[:6] for b in _blocks(path)] == [b[:6] for b in kept]
 
 
 def test_two_writers_taking_turns_on_one_run_write_the_right_blocks(tmp_path, monkeypatch):
@@ -175,7 +199,7 @@ def test_two_writers_taking_turns_on_one_run_write_the_right_blocks(tmp_path, mo
     finally:
         first.close()
         second.close()
-    assert _blocks(path) == _expected(path) and len(_blocks(path)) >= 8
+    assert _same(_blocks(path), _expected(path)) and len(_blocks(path)) >= 8
 
 
 def test_a_batch_rolled_back_after_its_blocks_were_computed_leaves_nothing_behind(tmp_path, monkeypatch):
@@ -192,4 +216,4 @@ def test_a_batch_rolled_back_after_its_blocks_were_computed_leaves_nothing_behin
         assert store.count_events() == 100 and _blocks(path) == []
         store.append(events[100:150])
         store.append(events[150:300])
-    assert _blocks(path) == _expected(path) and len(_blocks(path)) == 2
+    assert _same(_blocks(path), _expected(path)) and len(_blocks(path)) == 2
