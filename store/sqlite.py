@@ -436,10 +436,10 @@ class SQLiteStore(BaseStore):
         super()._forget_folds()
         self._block_tails.clear()
 
-    def rebuild(self, **options: Any) -> dict[str, int]:
+    def rebuild(self, *, progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
         """BaseStore.rebuild, then every run's search blocks recomputed (store/search_blocks.py), in a
         transaction of their own: a store written before schema 4 gets them for its old runs."""
-        counts = super().rebuild(**options)
+        counts = super().rebuild(progress=progress)
         with self._lock, self._transaction() as tx:
             counts["search_blocks"] = search_blocks.rebuild(tx)
         return counts
