@@ -8,11 +8,12 @@ wanted index, then folded forward with the one fold, a little past that index, s
 playback around it are bisects. Opening a 1M-event run, the time slider can show any index as soon
 as its window is folded, instead of after the whole run.
 
-What a window costs: the snapshot's decode (a full one of 58k nodes: 0.5 s; each delta after it:
-a few ms), seeding (its nodes get their recorded histories only when read or folded: ~0.05 s
-whatever the node count), and the fold of the events from the snapshot to the index and `after`
-past it (~45 us an event, reading included). A `cache` dict kept between calls holds the last full
-snapshot decoded, so the next window in the same stretch of the run skips that decode.
+What a window costs: the snapshot's decode (a full snapshot's header, ~50 ms for 58k nodes: its
+rows are parsed when read; each delta after it a few ms), seeding (a node's recorded history is
+made only when the screen reads it or the fold touches it), and the fold of the events from the
+snapshot to the index and `after` past it (~45 us an event, reading included). A `cache` dict kept
+between calls holds the last full snapshot decoded, so the next window from the same stretch of
+the run skips that decode.
 
     cache = {}
     window = load_window(reader, run_id, index, cache=cache)      # in a worker: its own reader

@@ -23,10 +23,12 @@ takes over when that does not decide it.
 """
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from array import array
 from functools import partial
 from typing import TYPE_CHECKING, Any, Callable
@@ -210,6 +212,10 @@ class InspectorScreen(Screen[None]):
         self.history: History | None = None
         #: the slider's outline and the replay window until the whole History is folded
         self.scrub = Scrub()
+        #: the replay windows' own threads: Textual's thread workers share asyncio's default pool
+        #: (6 threads on two cores) with the type counts, the outline, the tree, the search index
+        #: and the list, and a window the user waits for must never queue behind them
+        self._window_pool: ThreadPoolExecutor | None = None
         #: live events of the run that came while its History was folding (folded in when it lands)
         self._pending_live: list[Event] = []
         self.view = view
@@ -287,6 +293,9 @@ class InspectorScreen(Screen[None]):
         """Stop the follower and close the reader (twice is harmless: the app calls it on exit too)."""
         self._stop_watcher()
         self._close_store()
+        if self._window_pool is not None:
+            self._window_pool.shutdown(wait=False, cancel_futures=True)
+            self._window_pool = None
 
     # ------------------------------------------------------------------ reactives
     def validate_replay(self, index: int | None) -> int | None:
@@ -695,13 +704,20 @@ class InspectorScreen(Screen[None]):
         scrub.wanted, scrub.ahead, scrub.reach = index, None, None
         self._load_window(self.run_id, index)
 
-    @work(thread=True, exclusive=True, group="window", exit_on_error=False)
-    def _load_window(self, run_id: str | None, index: int) -> None:
-        """A window of the run's history holding `index` (tui/history/window.py), on a thread: folded
+    @work(exclusive=True, group="window", exit_on_error=False)
+    async def _load_window(self, run_id: str | None, index: int) -> None:
+        """A window of the run's history holding `index`, on a thread of the windows' own (see
+        _window_pool): a new one cancels this one, which stops at its next look (_window_job)."""
+        worker = get_current_worker()
+        if self._window_pool is None:
+            self._window_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="agenttui-window")
+        await asyncio.get_running_loop().run_in_executor(self._window_pool, self._window_job, worker, run_id, index)
+
+    def _window_job(self, worker: Worker, run_id: str | None, index: int) -> None:
+        """A window of the run's history holding `index` (tui/history/window.py): folded
         just past it (what the user waits for), handed over, then grown WINDOW_AFTER further (room
         for `]` and playback): the events are read here and folded on the UI thread, which owns
         the window from then on, a chunk at a time (~5 ms each)."""
-        worker = get_current_worker()
         assert self.path is not None and run_id is not None
         # A load ahead of the first `[` lets the search index's attach (~0.2 s) go first: side by
         # side on two cores, a search in the first second found no index yet and scanned the run.
