@@ -10,7 +10,7 @@ import pytest
 
 from agenttui.cli import main as cli
 from agenttui.demo import generate_run
-from agenttui.store import ReadOnlyStoreError, RunState, SQLiteStore, fold
+from agenttui.store import ReadOnlyStoreError, RunState, SQLiteStore, fold, open_store
 from agenttui.store.fold import FOLD_VERSION
 from agenttui.store.snapshots import (
     DELTA_MAGIC, FULL_MAGIC, LazyRows, decode_snapshot, encode_snapshot, load_snapshot,
@@ -18,6 +18,7 @@ from agenttui.store.snapshots import (
 from agenttui.tui.data.reader import InspectorReader
 from agenttui.tui.history.window import load_window
 
+from pg_server import pg_schemas, pg_server_url, pg_url  # noqa: F401  (fixtures)
 from test_tui_scrub_early import held_fold  # noqa: F401 (the whole-run fold waits for the test)
 from tui_support import SIZE, anyio_backend, wait_for  # noqa: F401
 
@@ -110,6 +111,28 @@ def test_a_window_from_a_dense_snapshot_is_the_whole_fold_at_every_index_it_hold
         window = load_window(reader, "run-a", len(events) - 1, after=0, cache=cache)
         window.extend(events)  # (nothing new: skipped) and a fold of what it holds already happened
         assert {k: base.nodes[k] for k in base.nodes} == before
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_dense_snapshots_on_both_backends(request, tmp_path: Path, backend: str) -> None:
+    target = str(tmp_path / "both.db") if backend == "sqlite" else request.getfixturevalue("pg_url")
+    events = list(generate_run(3, n_events=3000, run_id="run-p", start="2026-03-01T09:00:00Z"))
+    with open_store(target, snapshot_every=100_000) as store:
+        for k in range(0, len(events), 300):
+            store.append(events[k:k + 300])
+        store.snapshot("run-p")  # one full snapshot by the writer's own path, at the end
+        report = store.write_snapshots(every=100)
+        assert report["deltas"] >= 5 and report["events_folded"] == len(events)
+        assert store.write_snapshots(every=100)["written"] == 0
+        stored = list(store.timeline("run-p"))
+        for i in (0, 99, 100, 101, 777, 2345, len(stored) - 2):
+            expected = fold("run-p", stored[:i + 1])
+            assert store.state_at("run-p", stored[i].position).comparable() == expected.comparable()
+            found = store.nearest_snapshot("run-p", seq=i + 1, cache={})
+            assert found is None or found[0] <= i + 1
+        seq, state = store.nearest_snapshot("run-p", seq=len(stored) - 2)
+        assert len(stored) - 2 - seq < 100
+        assert {k: state.nodes[k] for k in state.nodes} == fold("run-p", stored[:seq]).nodes
 
 
 def test_a_second_pass_writes_only_what_was_appended_since(tmp_path: Path) -> None:
