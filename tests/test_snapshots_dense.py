@@ -13,7 +13,7 @@ from agenttui.demo import generate_run
 from agenttui.store import ReadOnlyStoreError, RunState, SQLiteStore, fold, open_store
 from agenttui.store.fold import FOLD_VERSION
 from agenttui.store.snapshots import (
-    DELTA_MAGIC, FULL_MAGIC, LazyRows, decode_snapshot, encode_snapshot, load_snapshot,
+    DELTA_MAGIC, FULL_MAGIC, LazyRows, decode_snapshot, encode_full, encode_snapshot, load_snapshot,
 )
 from agenttui.tui.data.reader import InspectorReader
 from agenttui.tui.history.window import load_window
@@ -186,7 +186,7 @@ def test_snapshots_of_another_fold_version_are_never_read(dense, tmp_path: Path)
 def test_full_snapshot_format_reads_whole_or_a_row_at_a_time_and_the_old_one_still_reads(dense) -> None:
     path, stored, _ = dense
     state = fold("run-a", stored["run-a"])
-    blob = encode_snapshot(state)
+    blob = encode_full(state)
     assert blob[:4] == FULL_MAGIC
     whole = decode_snapshot(blob)
     assert whole.comparable() == state.comparable()
@@ -196,25 +196,16 @@ def test_full_snapshot_format_reads_whole_or_a_row_at_a_time_and_the_old_one_sti
     some = list(state.nodes)[::13]
     assert [lazy.nodes[n] for n in some] == [state.nodes[n] for n in some]
     assert dict(lazy.edges.items()) == state.edges and len(lazy.nodes) == len(state.nodes)
-    import zlib
-
-    import orjson
-    legacy = zlib.compress(orjson.dumps(state.to_dict()), 1)  # what stores written before FULL_MAGIC hold
-    assert decode_snapshot(legacy).comparable() == state.comparable()
+    appends = encode_snapshot(state)  # the append path's form: one JSON document
+    assert appends[:1] == b"\x78" and decode_snapshot(appends).comparable() == state.comparable()
     with pytest.raises(ValueError, match="delta"):
         decode_snapshot(DELTA_MAGIC + b"...")
 
 
-def test_rebuild_snapshots_rewrites_old_format_snapshots_it_passes(tmp_path: Path) -> None:
-    path, stored = _store(tmp_path / "legacy.db", n=800, snapshot_every=250)
-    import zlib
-
-    import orjson
-    with SQLiteStore(path) as store:  # make the writer's snapshots look like an older agenttui's
-        for position, blob in store.connection.execute("SELECT position, state FROM snapshots").fetchall():
-            state = decode_snapshot(blob)
-            store.connection.execute("UPDATE snapshots SET state = ? WHERE position = ?",
-                                     (zlib.compress(orjson.dumps(state.to_dict()), 1), position))
+def test_rebuild_snapshots_rewrites_the_appends_full_snapshots_it_passes(tmp_path: Path) -> None:
+    path, stored = _store(tmp_path / "appends.db", n=800, snapshot_every=250)
+    assert all(b[:1] == b"\x78" for r in RUNS for _, _, b in _snapshots(path, r))  # one JSON document each
+    with SQLiteStore(path) as store:
         report = store.write_snapshots(every=100)
     assert report["reencoded"] >= 4
     assert all(b[:4] in (FULL_MAGIC, DELTA_MAGIC) for r in RUNS for _, _, b in _snapshots(path, r))
