@@ -83,13 +83,23 @@ def _json(value: Any, option: int = 0) -> str:
 
 
 class _JsonlOut:
-    """A binary stream for JSONL on stdout, with the same escapes as _json (still exact JSON)."""
+    """JSONL on stdout as bytes, with the same escapes as _json (still exact JSON). A stdout with no
+    binary buffer (an embedding that swapped in a text stream, as a test harness does) gets the same
+    JSON as text (it is UTF-8)."""
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: Any) -> None:
         self._stream = stream
+        self._binary = getattr(stream, "buffer", None)
 
     def write(self, data: bytes) -> int:
-        return self._stream.write(escape_json_bytes(data))
+        escaped = escape_json_bytes(data)
+        if self._binary is not None:
+            return self._binary.write(escaped)
+        self._stream.write(escaped.decode("utf-8"))
+        return len(escaped)
+
+    def flush(self) -> None:
+        (self._binary or self._stream).flush()
 
 
 @contextmanager
@@ -208,8 +218,9 @@ def cmd_export(args: argparse.Namespace) -> int:
                 _err(f"exported {_count(n, 'event')} to {args.output}")
         else:
             sys.stdout.flush()
-            export_jsonl(store, _JsonlOut(sys.stdout.buffer), f)
-            sys.stdout.buffer.flush()
+            out = _JsonlOut(sys.stdout)
+            export_jsonl(store, out, f)
+            out.flush()
     return EXIT_OK
 
 

@@ -156,6 +156,19 @@ def test_export_round_trip_through_the_cli(tmp_path, db, cli):
     assert len(lines) == SAMPLE_EVENTS and json.loads(lines[0])["run_id"] is None
 
 
+def test_export_to_stdout_as_bytes_and_into_a_text_stream(db, cli, monkeypatch):
+    """stdout: the same JSONL whether it has a binary buffer (a terminal, a pipe) or is a text stream
+    (an embedding or a test harness swapped it; that gave a traceback)."""
+    code, out, _ = cli("export", db)
+    assert code == 0 and len(out.splitlines()) == SAMPLE_EVENTS
+    from agenttui.cli import main
+
+    text = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", text)
+    assert main(["export", str(db)]) == 0
+    assert text.getvalue() == out and all(json.loads(line) for line in out.splitlines())
+
+
 def test_export_writes_stored_payload_versions_not_upcast_ones(tmp_path, cli, monkeypatch):
     from agenttui.store import UpcasterRegistry
 
