@@ -27,9 +27,10 @@ from .envelope import DEFAULT_MAX_PAYLOAD_BYTES, now_timestamp
 from .errors import (
     ConcurrencyError, ImmutableEventError, NotAStoreError, SchemaError, SchemaTooNewError, StoreLockedError,
 )
-from .fold import EDGE_COLUMNS, NODE_COLUMNS, RUN_COLUMNS, RunState
+from .fold import EDGE_COLUMNS, FOLD_VERSION, NODE_COLUMNS, RUN_COLUMNS, RunState
 from .rows import AppendResult, casefold_text, content_stats, row_values
 from . import search_blocks
+from .snapshots import encode_delta
 from .schema import APPLICATION_ID, HASH_CHAIN_VERSION, MIGRATIONS, SCHEMA_VERSION, V3_RESTORE_UPDATE_GUARD
 from .upcast import UpcasterRegistry, upcasters as default_upcasters
 
@@ -144,6 +145,9 @@ class SQLiteStore(BaseStore):
         self.lock_timeout = min(lock_timeout, busy_timeout_ms / 1000) if readonly else lock_timeout
         self._deleting = False  # True only while retention deletes (agenttui_retention_allowed)
         self._block_tails = search_blocks.BlockTails()
+        #: per run: (the state, position and seq of this writer's last checkpoint of it, the node and
+        #: edge keys the fold touched since) - what the next delta checkpoint holds (see _delta_row)
+        self._delta_from: dict[str, tuple[RunState, int, int, dict[str, None], dict[tuple[str, str], None]]] = {}
         self._init_shared(readonly=readonly, max_payload_bytes=max_payload_bytes,
                           upcasters=upcasters if upcasters is not None else default_upcasters,
                           snapshot_every=snapshot_every)
@@ -386,15 +390,43 @@ class SQLiteStore(BaseStore):
                 plan.extend(self._projection_plan(states[r], dirty[r][0], dirty[r][1], bulk=bulk))
             else:
                 pending.add(states[r], dirty[r][0], dirty[r][1])
-            snapshot = self._snapshot_row(states[r])
+            state = states[r]
+            snapshot = self._snapshot_row(state)
+            if snapshot is not None:
+                self._delta_from[r] = (state, state.position, state.run["last_seq"], {}, {})
+            else:
+                snapshot = self._delta_row(state, dirty[r][0], dirty[r][1])
             if snapshot is not None:
                 plan.append((SNAPSHOT_UPSERT, [snapshot]))
-            result.versions[r] = states[r].run["last_seq"]
+            result.versions[r] = state.run["last_seq"]
         result.stored += len(rows)
         if result.first_position is None:
             result.first_position = rows[0][0]
         result.last_position = rows[-1][0]
         return plan
+
+    def _delta_row(self, state: RunState, nodes: Iterable[str], edges: Iterable[tuple[str, str]]) -> tuple | None:
+        """A delta checkpoint (store/snapshots.py) of the run every `snapshot_every` events between
+        its full ones: the rows the fold touched since this writer's previous checkpoint of it.
+
+        Full checkpoints of a big tree are spaced by twice its node count (58k nodes: 117k events
+        apart), so a replay window late in a big run folded up to that many events; a delta costs
+        only what changed (tens of KB), so the appends keep one every 10k events. Only from a
+        checkpoint this writer wrote with this very state: after a reload (another writer moved the
+        run) or a rollback, it waits for its next full one."""
+        track = self._delta_from.get(state.run_id)
+        if track is None or track[0] is not state:
+            self._delta_from.pop(state.run_id, None)
+            return None
+        _, prev_position, prev_seq, touched_nodes, touched_edges = track
+        touched_nodes.update(dict.fromkeys(nodes))
+        touched_edges.update(dict.fromkeys(edges))
+        seq = state.run["last_seq"]
+        if seq - prev_seq < self.snapshot_every:
+            return None
+        blob = encode_delta(state, prev_position, touched_nodes, touched_edges)
+        self._delta_from[state.run_id] = (state, state.position, seq, {}, {})
+        return (state.run_id, state.position, seq, FOLD_VERSION, blob, now_timestamp())
 
     @staticmethod
     def _projection_plan(state: RunState, nodes: Iterable[str], edges: Iterable[tuple[str, str]], *,
@@ -435,6 +467,7 @@ class SQLiteStore(BaseStore):
     def _forget_folds(self) -> None:
         super()._forget_folds()
         self._block_tails.clear()
+        self._delta_from.clear()
 
     def rebuild(self, *, progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
         """BaseStore.rebuild, then every run's search blocks recomputed (store/search_blocks.py), in a
