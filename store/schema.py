@@ -121,7 +121,7 @@ CREATE TABLE snapshots (
     position      INTEGER NOT NULL,
     seq           INTEGER NOT NULL,
     fold_version  INTEGER NOT NULL,
-    state         BLOB NOT NULL,                   -- zlib-compressed JSON of the RunState
+    state         BLOB NOT NULL,                   -- the RunState, full or a delta (store/snapshots.py)
     created_at    TEXT NOT NULL,
     PRIMARY KEY (run_id, position)
 ) WITHOUT ROWID;
