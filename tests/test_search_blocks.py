@@ -217,3 +217,22 @@ def test_a_batch_rolled_back_after_its_blocks_were_computed_leaves_nothing_behin
         store.append(events[100:150])
         store.append(events[150:300])
     assert _same(_blocks(path), _expected(path)) and len(_blocks(path)) == 2
+
+
+def test_blocks_of_big_payloads_keep_every_trigram_and_bounded_hashing(tmp_path, monkeypatch):
+    """Payloads of megabytes: hashed a window at a time (no block-sized text in memory), and a term
+    at the very end of the biggest one is still in its block's bitmap."""
+    monkeypatch.setattr(search_blocks, "HASH_WINDOW", 1 << 16)
+    path = tmp_path / "big.db"
+    big = "filler " * 300_000 + "needle-at-the-end-q8"  # ~2 MB
+    events = [{"event_id": f"b-{i}", "run_id": "r0", "event_type": "artifact",
+               "payload": {"text": big if i in (5, 130) else f"small {i}"}} for i in range(260)]
+    with SQLiteStore(path) as store:
+        for k in range(0, len(events), 50):
+            store.append(events[k:k + 50])
+    blocks = _blocks(path)
+    assert [b[1] for b in blocks] == [0, 1] and _same(blocks, _expected(path))
+    key = search_blocks.search_key("NEEDLE-AT-THE-END-Q8")
+    for b in blocks:
+        bits = np.unpackbits(np.frombuffer(b[6], dtype=np.uint8), bitorder="little")
+        assert all(bits[h] for h in search_blocks.trigram_hashes(key))
