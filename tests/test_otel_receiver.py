@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -249,3 +250,49 @@ def test_a_request_without_spans_is_answered_200(receiver):
     assert (status, ctype) == (200, "application/x-protobuf")
     assert ExportTraceServiceResponse.FromString(body).partial_success.rejected_spans == 0
     assert store.last_position() == 0
+
+
+class _GatedStore:
+    """A store whose appends wait for `gate`, so requests pile up behind the first write."""
+
+    def __init__(self, store):
+        self.store, self.gate, self.entered, self.batches = store, threading.Event(), threading.Event(), []
+
+    def append(self, events, **kwargs):
+        self.entered.set()
+        assert self.gate.wait(60)
+        result = self.store.append(events, **kwargs)
+        self.batches.append(sorted({e.run_id for e in events}))
+        return result
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+
+def test_requests_waiting_for_a_write_are_committed_together_and_answered_after_it(tmp_path):
+    """Group commit: the requests that arrive while a write is under way go into the next
+    transaction, all of them, and none is answered before its events are stored. A bad body among
+    them gets its own 400 and does not hold the others back."""
+    traces = [f"{i:032x}" for i in range(1, 5)]
+    with open_store(tmp_path / "g.db") as store:
+        gated = _GatedStore(store)
+        with ReceiverThread(gated, hold_seconds=120) as rt:
+            answers: dict[str, tuple[int, bool]] = {}
+
+            def send(trace):
+                status = post(rt.endpoint, orjson.dumps(request({**AGENT, "traceId": trace})))[0]
+                answers[trace] = (status, any(r["run_id"] == trace for r in store.runs()))
+
+            first = threading.Thread(target=send, args=(traces[0],))
+            first.start()
+            assert gated.entered.wait(60)
+            others = [threading.Thread(target=send, args=(t,)) for t in traces[1:]]
+            bad = threading.Thread(target=lambda: answers.setdefault("bad", (post(rt.endpoint, b"{no")[0], False)))
+            for t in [*others, bad]:
+                t.start()
+            _wait(lambda: len(rt.receiver._waiting) == 4 or None, "the requests to wait for the write")
+            gated.gate.set()
+            for t in [first, *others, bad]:
+                t.join(60)
+        assert gated.batches == [traces[:1], traces[1:]]
+        assert answers == {**{t: (200, True) for t in traces}, "bad": (400, False)}

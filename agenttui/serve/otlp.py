@@ -7,6 +7,11 @@ application/x-protobuf or application/json; 401 without the token; 503 (retryabl
 refuses the write. A 200 is sent only after the events are committed, so an exporter's retry after
 any failure stores nothing twice (event ids come from trace id, span id and kind).
 
+Requests that arrive while a write is under way are decoded, mapped and committed together, in one
+transaction, by the next write (group commit); each is still answered only after that commit. A
+commit costs about as much as appending 20 events, so many exporters sending small batches (agents
+flushing every few seconds) would otherwise pay it for every request.
+
 The same listener rule as the WebSocket feed: loopback only unless a token is set.
 """
 from __future__ import annotations
@@ -19,7 +24,7 @@ import logging
 import threading
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
@@ -38,6 +43,8 @@ MAX_HEADER_LINES = 100
 #: Seconds a span waits for a parent that has not arrived before it is placed anyway (liveness).
 DEFAULT_HOLD_SECONDS = 5.0
 PROTOBUF, JSON = "application/x-protobuf", "application/json"
+#: Request bodies (bytes) committed in one transaction at most: bounds a group's memory and latency.
+GROUP_BYTES = 16 * 1024 * 1024
 #: google.rpc.Code values used in error bodies.
 INVALID_ARGUMENT, UNAUTHENTICATED, UNAVAILABLE = 3, 16, 14
 
@@ -46,6 +53,14 @@ class HttpError(Exception):
     def __init__(self, status: int, message: str, code: int = INVALID_ARGUMENT):
         super().__init__(message)
         self.status, self.message, self.code = status, message, code
+
+
+@dataclass(slots=True)
+class _Request:
+    content_type: str
+    encoding: str
+    body: bytes
+    answer: "asyncio.Future[tuple[int, list[str]]]"
 
 
 @dataclass
@@ -136,6 +151,8 @@ class OtlpReceiver:
         self._assembler = TraceAssembler()
         self._retry: list[Any] = []  # events the store refused, written first next time
         self._lock = threading.Lock()  # requests are mapped and written in worker threads, one at a time
+        self._waiting: list[_Request] = []  # bodies read, for the next group commit
+        self._committer: asyncio.Task | None = None  # the group commit under way, if any
         self._server: asyncio.base_events.Server | None = None
         self._releaser: asyncio.Task | None = None
         self._clients: set[asyncio.Task] = set()
@@ -162,7 +179,7 @@ class OtlpReceiver:
                 await asyncio.wait(self._clients, timeout=30)
             await self._server.wait_closed()
         try:
-            await asyncio.to_thread(self._write, (), release_all=True)
+            await asyncio.to_thread(self._write, [], release_all=True)
         except Exception as exc:
             emit(log, logging.ERROR, "events could not be written and are lost", events=len(self._retry),
                  error=str(exc))
@@ -171,42 +188,92 @@ class OtlpReceiver:
         while True:
             await asyncio.sleep(min(1.0, self.hold_seconds / 2 or 0.1))
             try:
-                await asyncio.to_thread(self._write, (), release_all=False)
+                await asyncio.to_thread(self._write, [], release_all=False)
             except Exception as exc:  # the store is down: the next tick or request tries again
                 emit(log, logging.WARNING, "could not place spans still waiting for a parent", error=str(exc))
 
-    def _write(self, items: Iterable[Span | SpanError], *, release_all: bool) -> tuple[int, list[str]]:
-        """Map the spans and commit their events: (spans taken, reasons for the spans refused). If
-        the store refuses the write, the events are kept and written first by the next request or
-        release tick: an exporter's retry maps its own spans again, but children placed under them
-        from earlier requests would not come again."""
-        taken = 0
-        reasons: list[str] = []
+    def _write(self, requests: list[_Request], *, release_all: bool) -> list[tuple[int, list[str]] | HttpError]:
+        """Decode and map the requests' spans and commit their events in one transaction: per
+        request, (spans taken, reasons for the spans refused), or the HttpError to answer. If the
+        store refuses the write, the events are kept and written first by the next write: an
+        exporter's retry maps its own spans again, but children placed under them from earlier
+        requests would not come again."""
+        answers: list[tuple[int, list[str]] | HttpError] = []
         with self._lock:
             asm = self._assembler
             events, self._retry = self._retry, []
             try:
-                for item in items:
-                    if isinstance(item, SpanError):
-                        reasons.append(str(item))
-                        continue
-                    asm.ended(item, events)
-                    taken += 1
+                for request in requests:
+                    answers.append(self._map(request, events))
                 asm.release(None if release_all else self.hold_seconds, events)
                 append_events(self.store, events, self.stats.sink)
+            except Exception as exc:
+                self._retry = events
+                if not requests:
+                    raise
+                emit(log, logging.ERROR, "could not store spans; the exporter will retry", error=str(exc))
+                refused = HttpError(503, f"the store refused the write: {exc}", UNAVAILABLE)
+                answers += [refused] * (len(requests) - len(answers))
+                return [a if isinstance(a, HttpError) else refused for a in answers]
             except BaseException:
                 self._retry = events
                 raise
+        return answers
+
+    def _map(self, request: _Request, events: list[Any]) -> tuple[int, list[str]] | HttpError:
+        """One request's spans onto `events`; a body that cannot be decoded is that request's answer alone."""
+        try:
+            items = decode_request(request.content_type, request.encoding, request.body)
+        except HttpError as exc:
+            return exc
+        taken = 0
+        reasons: list[str] = []
+        ended = self._assembler.ended
+        try:
+            for item in items:
+                if isinstance(item, SpanError):
+                    reasons.append(str(item))
+                    continue
+                ended(item, events)
+                taken += 1
+        except Exception as exc:  # the spans placed before it are committed; the exporter's retry is stored once
+            emit(log, logging.ERROR, "could not map spans; the exporter will retry",
+                 error=f"{type(exc).__name__}: {exc}")
+            return HttpError(503, f"the spans could not be mapped: {exc}", UNAVAILABLE)
         return taken, reasons
 
-    def _ingest(self, content_type: str, encoding: str, body: bytes) -> tuple[int, list[str]]:
-        """Decode, map and commit one request body (on a worker thread, off the event loop)."""
-        items = decode_request(content_type, encoding, body)
+    async def _ingest(self, content_type: str, encoding: str, body: bytes) -> tuple[int, list[str]]:
+        """The answer for one request body, once it is committed with the others waiting beside it."""
+        answer: asyncio.Future[tuple[int, list[str]]] = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Request(content_type, encoding, body, answer))
+        if self._committer is None:
+            self._committer = asyncio.create_task(self._commit_waiting(), name="agenttui-otlp-commit")
+        return await answer
+
+    async def _commit_waiting(self) -> None:
+        """Commit the waiting requests, a group at a time, until none is left; requests that arrive
+        meanwhile go into the next group."""
+        group: list[_Request] = []
         try:
-            return self._write(items, release_all=False)
-        except Exception as exc:
-            emit(log, logging.ERROR, "could not store spans; the exporter will retry", error=str(exc))
-            raise HttpError(503, f"the store refused the write: {exc}", UNAVAILABLE) from None
+            while self._waiting:
+                size, cut = 0, 0
+                while cut < len(self._waiting) and size < GROUP_BYTES:
+                    size += len(self._waiting[cut].body)
+                    cut += 1
+                group, self._waiting = self._waiting[:cut], self._waiting[cut:]
+                answers = await asyncio.to_thread(self._write, group, release_all=False)
+                for request, answer in zip(group, answers):
+                    if request.answer.done():  # its client went away
+                        continue
+                    if isinstance(answer, HttpError):
+                        request.answer.set_exception(answer)
+                    else:
+                        request.answer.set_result(answer)
+        finally:
+            self._committer = None
+            for request in group + self._waiting:  # unanswered only if this task was cancelled (loop closing)
+                request.answer.cancel()
+            self._waiting = []
 
     # -- HTTP/1.1 ---------------------------------------------------------------------------------
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -258,8 +325,8 @@ class OtlpReceiver:
             if method != "POST":
                 raise HttpError(405, f"{method} is not allowed: send POST {TRACES_PATH}")
             self._check_token(headers, parts.query)
-            taken, reasons = await asyncio.to_thread(self._ingest, headers.get("content-type", ""),
-                                                     headers.get("content-encoding", ""), body)
+            taken, reasons = await self._ingest(headers.get("content-type", ""),
+                                                headers.get("content-encoding", ""), body)
         except HttpError as exc:
             self.stats.requests += 1
             if exc.status < 500 and exc.status != 401:  # those two are logged where they arise
