@@ -60,6 +60,18 @@ async def test_a_tree_stepped_event_by_event_draws_what_a_fresh_tree_draws():
 
 
 async def test_a_step_that_only_changes_labels_redraws_only_their_lines():
+    found = 0
+    async for tree, index, before in steps_back_with_the_same_lines():
+        if screen_lines(tree) == before["text"]:
+            continue  # nothing shown changed
+        found += 1
+        assert tree._updates == before["updates"], f"a label change at event index {index} redrew every line"
+    assert found, "no step of the sample run changed labels only"
+
+
+async def steps_back_with_the_same_lines(before_each=lambda: None):
+    """The sample run stepped back from its end, all expanded: (tree, index, before) after each
+    step that left the same nodes on the same lines (others draw every line again)."""
     timeline, _ = sample_timeline()
     last = len(timeline) - 1
     app = TwoTrees()
@@ -68,15 +80,34 @@ async def test_a_step_that_only_changes_labels_redraws_only_their_lines():
         tree.show(timeline, last)
         tree.action_expand_all()
         await pilot.pause()
-        found = 0
         for index in range(last - 1, 0, -1):
             before_lines = [line.node for line in tree._tree_lines]
-            before_text = screen_lines(tree)
-            updates = tree._updates
+            before = {"text": screen_lines(tree), "updates": tree._updates, "keys": dict(tree._keys)}
+            before_each()
             tree.show(timeline, index)
             await pilot.pause()
-            if [line.node for line in tree._tree_lines] != before_lines or screen_lines(tree) == before_text:
-                continue  # nodes came or went (every line is drawn again), or nothing shown changed
-            found += 1
-            assert tree._updates == updates, f"a label change at event index {index} redrew every line"
-        assert found, "no step of the sample run changed labels only"
+            if [line.node for line in tree._tree_lines] == before_lines:
+                yield tree, index, before
+
+
+async def test_a_label_changing_above_other_lines_redraws_its_line_only(monkeypatch):
+    """A parent's status changes at many steps; the lines of its children show it only as guides."""
+    from textual.widgets import Tree
+
+    drawn: list = []
+    draw = Tree._render_line
+
+    def counting(self, y, x1, x2, base_style):
+        lines = self._tree_lines
+        drawn.append(lines[y].node.id if y < len(lines) else None)
+        return draw(self, y, x1, x2, base_style)
+
+    monkeypatch.setattr(Tree, "_render_line", counting)
+    above = 0
+    async for tree, index, before in steps_back_with_the_same_lines(drawn.clear):
+        changed = {tree_id for tree_id, key in tree._keys.items() if before["keys"].get(tree_id) != key}
+        visible = tree._tree_lines[tree.scroll_offset.y: tree.scroll_offset.y + tree.size.height]
+        assert {tree_id for tree_id in drawn if tree_id is not None} <= changed, f"at event index {index}"
+        assert {line.node.id for line in visible if line.node.id in changed} <= set(drawn), f"at event index {index}"
+        above += any(node.id in changed for line in visible for node in line.path[:-1])
+    assert above, "no step changed the label of a node with lines shown below it"

@@ -34,7 +34,9 @@ from typing import Any, ClassVar, Protocol
 from rich.style import Style
 from rich.text import Span, Text, TextType
 from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
 from textual.message import Message
+from textual.strip import Strip
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
@@ -219,6 +221,10 @@ class NodeTree(QuietTree, Tree[str]):
         self._keys: dict[Any, tuple] = {}        # TreeNode id -> what its label shows
         self._stale: set[Any] = set()            # TreeNode ids whose label Text is not built yet
         self._cut: dict[Any, tuple[tuple, int, Text]] = {}  # TreeNode id -> (label key, width, label cut to it)
+        #: TreeNode id -> how many of its `_updates` changed only its label / changed nothing (`_render_line`)
+        self._label_bumps: dict[Any, int] = {}
+        self._noop_bumps: dict[Any, int] = {}
+        self._drawn: LRUCache[tuple, Strip] = LRUCache(1024)  # see `_render_line`
         self._expanded_ids: set[str] = set()     # node ids the user expanded (survive re-creation)
         self._auto_expanded = False
         self._changed = False    # the lines changed (nodes came or went, opened or closed)
@@ -320,6 +326,8 @@ class NodeTree(QuietTree, Tree[str]):
         self._keys.clear()
         self._stale.clear()
         self._cut.clear()
+        self._label_bumps.clear()  # (Tree.clear numbers the new nodes from 0 again)
+        self._noop_bumps.clear()
         self._i = -1
         self._revealed = None
         if not keep:
@@ -390,6 +398,8 @@ class NodeTree(QuietTree, Tree[str]):
         self._tree_nodes.pop(tree_node.id, None)
         self._synced.pop(tree_node.id, None)
         self._keys.pop(tree_node.id, None)
+        self._label_bumps.pop(tree_node.id, None)
+        self._noop_bumps.pop(tree_node.id, None)
         self._stale.discard(tree_node.id)
         self._cut.pop(tree_node.id, None)
 
@@ -416,6 +426,7 @@ class NodeTree(QuietTree, Tree[str]):
             else:
                 self._stale.add(tree_node.id)
             tree_node._updates += 1  # (set in place: TreeNode.set_label schedules a callback per node)
+            self._label_bumps[tree_node.id] = self._label_bumps.get(tree_node.id, 0) + 1
             self._relabeled = True
 
     def _refresh_labels(self) -> None:
@@ -549,6 +560,46 @@ class NodeTree(QuietTree, Tree[str]):
         if key is not None:
             self._cut[node.id] = (key, width, cut)
         return cut
+
+    def _render_line(self, y: int, x1: int, x2: int, base_style: Style) -> Strip:
+        """Tree's line, drawn again only if something it shows changed.
+
+        Tree's own cache is keyed by the `_updates` of every node on the line's path, and `_relabel`
+        must bump a node's `_updates` for its own line to be drawn again: so a label that changes high
+        in the tree (a parent's status at each slider step) would redraw every visible line below it,
+        half of a step's time in a deep run. A line shows its ancestors only as guides, which
+        change with their structure, hover and selection (counted in `_updates` too) but never
+        with their labels: this cache leaves the ancestors' label changes (and cursors set again
+        where they were) out of its key, so only the lines of the nodes that changed are drawn again.
+        """
+        lines = self._tree_lines
+        if y >= len(lines):
+            return super()._render_line(y, x1, x2, base_style)
+        path = lines[y].path
+        own = path[-1]
+        label, noop = self._label_bumps, self._noop_bumps
+        key = (y, x1, x2, base_style, self.hover_line >= 0 and any(n._hover for n in path), self.size.width,
+               self._updates, self._pseudo_class_state, own._id, own._updates - noop.get(own._id, 0),
+               tuple(n._updates - label.get(n._id, 0) - noop.get(n._id, 0) for n in path[:-1]))
+        strip = self._drawn.get(key)
+        if strip is None:
+            strip = self._drawn[key] = super()._render_line(y, x1, x2, base_style)
+        return strip
+
+    def watch_cursor_line(self, previous_line: int, line: int) -> None:
+        # Tree sets the cursor again after every rebuild of its lines (each slider step that changed
+        # a label), bumping the cursor node's `_updates` though it stays selected: not a change any
+        # line needs to be drawn again for
+        touched = {n for n in (self._get_node(previous_line), self._get_node(line), self.cursor_node) if n is not None}
+        before = [(n, n._updates, n._selected) for n in touched]
+        super().watch_cursor_line(previous_line, line)
+        for tree_node, updates, selected in before:
+            if tree_node._selected == selected and tree_node._updates != updates:
+                self._noop_bumps[tree_node.id] = self._noop_bumps.get(tree_node.id, 0) + tree_node._updates - updates
+
+    def _clear_line_cache(self) -> None:
+        super()._clear_line_cache()
+        self._drawn.clear()
 
     def _build(self) -> None:
         super()._build()
