@@ -296,3 +296,24 @@ def test_requests_waiting_for_a_write_are_committed_together_and_answered_after_
                 t.join(60)
         assert gated.batches == [traces[:1], traces[1:]]
         assert answers == {**{t: (200, True) for t in traces}, "bad": (400, False)}
+
+
+def test_serve_without_the_feed_does_not_follow_the_store(tmp_path, monkeypatch):
+    """The follower reads back every commit for the WebSocket feed; with --ws off it is not started."""
+    import asyncio
+
+    from agenttui.serve.app import ServeApp
+
+    for name in ("REDIS_URL", "AGENTTUI_TOKEN", "AGENTTUI_OTLP", "AGENTTUI_WS"):
+        monkeypatch.delenv(name, raising=False)
+
+    async def followers(*argv):
+        app = ServeApp(_config("--db", str(tmp_path / "f.db"), "--otlp", "127.0.0.1:0", *argv))
+        await app.start()
+        try:
+            return app.follower is not None
+        finally:
+            await app.close()
+
+    assert asyncio.run(followers("--ws", "off")) is False
+    assert asyncio.run(followers("--ws", "127.0.0.1:0")) is True

@@ -55,7 +55,9 @@ class ServeApp:
         high_water = await asyncio.to_thread(self.store.last_position)
         self.hub = Hub(high_water, transform=upcasters.upcast if upcasters else None)
         self.bridge = StreamBridge(cfg, self.store, self.stop) if cfg.redis_enabled else None
-        self.follower = self._follow(high_water)
+        # the follower reads back every commit, for the WebSocket feed only: with --ws off nobody would
+        # read what it reads, which cost a receiver taking spans flat out 30% of its CPU (bench_otel.py)
+        self.follower = self._follow(high_water) if cfg.ws_host is not None else None
         emit(log, logging.INFO, "agenttui serve starting", db=_display_db(cfg.db),
              redis=cfg.redis_display if cfg.redis_enabled else "off",
              stream=cfg.stream, group=cfg.group, consumer=cfg.consumer, dead_letter_stream=cfg.dead_letter_stream,
