@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import gc
 import json
+import re
 import zlib
+from array import array
 from collections.abc import MutableMapping
 from contextlib import contextmanager
 from itertools import accumulate
@@ -120,7 +122,9 @@ def decode_snapshot(blob: bytes, *, lazy: bool = False) -> RunState:
         raise ValueError("this snapshot is a delta: read it with load_snapshot, which applies it to its base")
     if blob[:len(FULL_MAGIC)] != FULL_MAGIC:  # encode_snapshot's: one JSON document
         with _gc_paused():
-            return RunState.from_dict(orjson.loads(zlib.decompress(blob)))
+            text = zlib.decompress(blob)
+            state = _lazy_document(text) if lazy else None
+            return state if state is not None else RunState.from_dict(orjson.loads(text))
     at = len(FULL_MAGIC) + 4
     size = int.from_bytes(blob[len(FULL_MAGIC):at], "big")
     with _gc_paused():
@@ -157,33 +161,183 @@ def _gc_paused() -> Iterator[None]:
 
 
 class _Body:
-    """A full snapshot's rows: a JSON array in compressed chunks, inflated when a row in them is read."""
+    """A full snapshot's rows: a JSON array in compressed chunks, inflated when a row in them is read.
 
-    __slots__ = ("_blob", "_chunk_ends", "_ends", "_inflated")
+    Only the last few chunks inflated are kept (KEPT_CHUNK_BYTES): a window whose fold touches
+    thousands of seeded nodes reads rows from every chunk, and kept all, they were the whole
+    inflated text again (64 MB late in a 1M-event run); the rows parsed are kept by LazyRows."""
 
-    def __init__(self, blob: memoryview, chunk_ends: list[int], ends: list[int]) -> None:
-        self._blob, self._chunk_ends, self._ends = blob, chunk_ends, ends
+    __slots__ = ("_blob", "_chunk_ends", "_ends", "_inflated", "_size", "_keep")
+
+    def __init__(self, blob: memoryview, chunk_ends: list[int], ends: Any, size: int = CHUNK) -> None:
+        self._blob, self._chunk_ends, self._ends, self._size = blob, chunk_ends, ends, size
         self._inflated: dict[int, bytes] = {}
+        self._keep = max(2, KEPT_CHUNK_BYTES // size)
+
+    def _raw(self, k: int) -> bytes:
+        ends = self._chunk_ends
+        return zlib.decompress(self._blob[ends[k - 1] if k else 0:ends[k]])
 
     def _chunk(self, k: int) -> bytes:
-        text = self._inflated.get(k)
+        inflated = self._inflated
+        text = inflated.pop(k, None)
         if text is None:
-            ends = self._chunk_ends
-            text = self._inflated[k] = zlib.decompress(self._blob[ends[k - 1] if k else 0:ends[k]])
+            text = self._raw(k)
+            if len(inflated) >= self._keep:
+                del inflated[next(iter(inflated))]  # the least recently read
+        inflated[k] = text
         return text
 
     def row(self, number: int) -> Any:
         """Row `number` (nodes first, then edges), parsed."""
-        ends = self._ends
+        ends, size = self._ends, self._size
         start, end = (ends[number - 1] if number else 0) + 1, ends[number]
-        first, last = start // CHUNK, (end - 1) // CHUNK
+        first, last = start // size, (end - 1) // size
         if first == last:
-            return orjson.loads(memoryview(self._chunk(first))[start - first * CHUNK:end - first * CHUNK])
+            return orjson.loads(memoryview(self._chunk(first))[start - first * size:end - first * size])
         text = b"".join(self._chunk(k) for k in range(first, last + 1))
-        return orjson.loads(memoryview(text)[start - first * CHUNK:end - first * CHUNK])
+        return orjson.loads(memoryview(text)[start - first * size:end - first * size])
 
     def whole(self) -> bytes:
-        return b"".join(self._chunk(k) for k in range(len(self._chunk_ends)))
+        return b"".join(map(self._raw, range(len(self._chunk_ends))))
+
+
+#: A legacy snapshot read lazily is recompressed in chunks of this many bytes (a row read inflates one).
+LEGACY_CHUNK = 1 << 16
+#: Inflated chunks a lazily read snapshot keeps, in bytes (the ones read last).
+KEPT_CHUNK_BYTES = 1 << 21
+#: Rows of a legacy snapshot parsed at once while its row boundaries are checked.
+_GROUP = 512
+_NEXT_ROW = re.compile(rb"\},\{")
+
+
+def _lazy_document(text: bytes) -> RunState | None:
+    """encode_snapshot's one JSON document as a lazily read state, never parsed whole: parsed at
+    once, a late snapshot of a 1M-event run (58k nodes, 64 MB of JSON) became ~300 MB of dicts,
+    where a window reads a few thousand rows. Its rows are found and checked a group at a time
+    (the group's text parses as exactly as many rows as boundaries were guessed, else row by row),
+    recompressed in LEGACY_CHUNK pieces and read as encode_full's are. None: not the layout
+    RunState.to_dict writes (the caller parses it whole)."""
+    at = text.find(b',"nodes":[')
+    while at >= 0:  # (the first one at the document's top level, after run_id, position and run)
+        try:
+            head = orjson.loads(text[:at] + b"}")
+            break
+        except orjson.JSONDecodeError:
+            at = text.find(b',"nodes":[', at + 1)
+    else:
+        return None
+    if not isinstance(head, dict) or list(head) != ["run_id", "position", "run"]:
+        return None
+    view = memoryview(text)
+    try:
+        nodes = _rows_of(text, view, at + len(b',"nodes":['), _node_key)
+        if nodes is None or text[nodes[2]:nodes[2] + 10] != b',"edges":[':
+            return None
+        names = {node_id: node_id for node_id in nodes[1]}  # an edge's ends: the node ids' own strings
+
+        def edge_key(row: dict[str, Any]) -> tuple[str, str]:
+            parent, child = row["parent_node_id"], row["child_node_id"]
+            return names.get(parent, parent), names.get(child, child)
+
+        edges = _rows_of(text, view, nodes[2] + 10, edge_key)
+    except (KeyError, TypeError):  # rows without their keys: not a state's rows
+        return None
+    if edges is None or text[edges[2]:] != b"}":
+        return None
+    node_rows, node_ids, _ = nodes
+    edge_rows, edge_keys, _ = edges
+    # the rows as encode_full's body ("[row,row,...]"), compressed a chunk at a time as it is made
+    # (made whole first, it was another copy of the document's 64 MB)
+    chunks: list[bytes] = []
+    ends = array("q")
+    buf = bytearray(b"[")
+    size = 1
+    for start, end in (*node_rows, *edge_rows):
+        if size > 1:
+            buf += b","
+            size += 1
+        buf += view[start:end]
+        size += end - start
+        ends.append(size)
+        while len(buf) >= LEGACY_CHUNK:
+            chunks.append(zlib.compress(buf[:LEGACY_CHUNK], 1))
+            del buf[:LEGACY_CHUNK]
+    buf += b"]"
+    for k in range(0, len(buf), LEGACY_CHUNK):
+        chunks.append(zlib.compress(buf[k:k + LEGACY_CHUNK], 1))
+    lazy = _Body(memoryview(b"".join(chunks)), list(accumulate(map(len, chunks))), ends, LEGACY_CHUNK)
+    state = RunState(head["run_id"], head["run"], position=head["position"])
+    state.nodes = LazyRows(lazy, node_ids, 0)  # type: ignore[assignment]
+    state.edges = LazyRows(lazy, edge_keys, len(node_ids))  # type: ignore[assignment]
+    return state
+
+
+def _rows_of(text: bytes, view: memoryview, at: int, key: Callable[[dict[str, Any]], Any]
+             ) -> tuple[list[tuple[int, int]], list[Any], int] | None:
+    """The rows of the JSON array of objects whose first row starts at `at` (just past its "["):
+    (start, end) of each row's text, its key (a node's id, an edge's (parent, child)) and the offset
+    just past the array's "]". None: not an array of rows.
+
+    A "},{" is guessed to end a row; a group of guesses is right when its text parses as that many
+    rows (a guess inside a row, or past the array's end, leaves a group that does not parse, or
+    parses as fewer rows). A group that fails is halved, down to one row found by parsing."""
+    spans: list[tuple[int, int]] = []
+    keys: list[Any] = []
+    if text[at:at + 1] == b"]":
+        return spans, keys, at + 1
+    guesses = [m.start() for m in _NEXT_ROW.finditer(text, at)]
+    pos, k, size = at, 0, _GROUP
+    while True:
+        take = guesses[k:k + size]
+        if take:
+            try:
+                rows = orjson.loads(b"[" + view[pos:take[-1] + 1] + b"]")
+            except orjson.JSONDecodeError:
+                rows = None
+            if rows is not None and len(rows) == len(take) and all(type(r) is dict for r in rows):
+                for row, end in zip(rows, take):
+                    spans.append((pos, end + 1))
+                    keys.append(key(row))
+                    pos = end + 2
+                k += len(take)
+                size = _GROUP
+                continue
+            if size > 1:
+                size //= 2
+                continue
+        one = _one_row(text, view, pos)
+        if one is None:
+            return None
+        row, end = one
+        spans.append((pos, end))
+        keys.append(key(row))
+        if text[end:end + 1] == b"]":
+            return spans, keys, end + 1
+        pos, size = end + 1, _GROUP
+        while k < len(guesses) and guesses[k] < end:
+            k += 1
+
+
+def _one_row(text: bytes, view: memoryview, start: int) -> tuple[dict[str, Any], int] | None:
+    """The row (an object) starting at `start`, and the offset just past it: the first "}" followed
+    by "," or "]" where the text from `start` parses as one object (a JSON object has one end)."""
+    end = start
+    while True:
+        comma, close = text.find(b"},", end), text.find(b"}]", end)
+        found = min(x for x in (comma, close) if x >= 0) if comma >= 0 or close >= 0 else -1
+        if found < 0:
+            return None
+        end = found + 1
+        try:
+            row = orjson.loads(view[start:end])
+        except orjson.JSONDecodeError:
+            continue
+        return (row, end) if type(row) is dict else None
+
+
+def _node_key(row: dict[str, Any]) -> Any:
+    return row["node_id"]
 
 
 class LazyRows(MutableMapping):
@@ -300,7 +454,7 @@ def _full(run_id: str, position: int, blob: bytes, cache: dict[Any, RunState] | 
     base = cache.get(key)
     if base is None:
         base = decode_snapshot(blob, lazy=True)
-        cache.clear()  # one base at a time: a late one of a big run is ~60 MB of text
+        cache.clear()  # one base at a time: a late one of a big run is ~10 MB compressed, with the rows read
         cache[key] = base
     return RunState(run_id, dict(base.run), _copy(base.nodes), _copy(base.edges), position=base.position)
 
