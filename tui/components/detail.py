@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import orjson
 from rich.console import Console
+from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.widgets import Tree
@@ -161,7 +162,7 @@ class DetailPane(QuietTree, Tree[_Lazy]):
     """
 
     DEFAULT_CSS = """
-    DetailPane { background: $surface; padding: 0 1; }
+    DetailPane { background: $surface; padding: 0 1; overflow-x: hidden; overflow-y: scroll; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("j", "cursor_down", "Down", show=False, id="detail.down", tooltip="Next line"),
@@ -224,6 +225,16 @@ class DetailPane(QuietTree, Tree[_Lazy]):
         """Strings are wrapped at the pane's width: a new width wraps them anew."""
         if self.event is not None and self._content_width() != self._wrap_width:
             self.show_event(self.event, node_label=self._node_label)
+
+    def render_label(self, node: TreeNode[_Lazy], base_style: Style, style: Style) -> Text:
+        # a line never runs past the pane (its values are wrapped; a title or a key that still
+        # does not fit ends in "…"): the pane then never scrolls sideways, and stepping from
+        # event to event never shows or hides a scrollbar, which would lay out the whole screen
+        text = super().render_label(node, base_style, style)
+        room = self._content_width() - self._depth(node) * self.guide_depth
+        if 0 < room < text.cell_len:
+            text.truncate(room, overflow="ellipsis")
+        return text
 
     def _depth(self, node: TreeNode[_Lazy]) -> int:
         depth = 0

@@ -25,8 +25,11 @@ def set_virtual_size(widget: Widget, size: Size) -> None:
         return
     region = widget.scrollable_content_region
     width, height = region.width, region.height
-    if (widget.is_mounted and width and height
-            and (old.height > height) == (size.height > height) and (old.width > width) == (size.width > width)):
+    styles = widget.styles
+    # a scrollbar comes or goes only where overflow is "auto" (one set to "scroll" or "hidden" stays as it is)
+    same_x = styles.overflow_x != "auto" or (old.width > width) == (size.width > width)
+    same_y = styles.overflow_y != "auto" or (old.height > height) == (size.height > height)
+    if widget.is_mounted and width and height and same_x and same_y:
         widget.set_reactive(Widget.virtual_size, size)
         widget._scroll_update(size)
         widget.refresh()
