@@ -23,6 +23,9 @@ printed too. Medians over interleaved repeats.
                   committed, so when the exporters are done, all is stored. CPU: the receiver's process
   receiver_with_feed  the same with serve's WebSocket feed on (its default), no client connected: the
                   store's follower reads every commit back for the feed, in the receiver's process
+  sdk_export_small, receiver_small  the same with `small_exporters` exporters sending batches of
+                  `small_batch` spans: many agents, each flushing a few spans at a time (the
+                  receiver then commits the requests that wait together; see agenttui/serve/otlp.py)
   processor       agenttui.otel.SpanProcessor: on_end for every span, then force_flush (mapped and
                   committed); processor_agent_thread is the part the agent's thread pays (on_end only)
   sdk_batch_processor_agent_thread  the SDK's BatchSpanProcessor + OTLP exporter, on_end only: what
@@ -32,7 +35,7 @@ printed too. Medians over interleaved repeats.
   mapping_only    from_sdk + TraceAssembler for every span (no store), the processor's own share
   decode_only     the exporter's protobuf bodies (encoded beforehand, not timed) read into spans: the
                   receiver's share before the mapping
-  receiver_ratio, processor_ratio   spans per CPU-second, agenttui / sdk_export (>= 1.0 meets the
+  receiver_ratio, receiver_small_ratio, processor_ratio   spans per CPU-second, agenttui / sdk_export (>= 1.0 meets the
                   target in the README's Performance table: one core takes spans in as fast as one
                   core of the SDK's exporters sends them out)
   wall_ratios     the same from wall-clock spans/s
@@ -126,7 +129,7 @@ def _deal(spans: list, exporters: int) -> list[list]:
     return shares
 
 
-def _export_all(endpoint: str, shares: list[list]) -> tuple[float, float]:
+def _export_all(endpoint: str, shares: list[list], batch: int) -> tuple[float, float]:
     """(wall seconds, this process's CPU seconds) until every exporter has sent its share, each its
     batches one after the other (the SDK's BatchSpanProcessor exports one batch at a time) and all
     exporters at once."""
@@ -136,8 +139,8 @@ def _export_all(endpoint: str, shares: list[list]) -> tuple[float, float]:
 
     def send(exporter: OTLPSpanExporter, share: list) -> None:
         go.wait()
-        for i in range(0, len(share), BATCH):
-            if exporter.export(share[i:i + BATCH]).name != "SUCCESS":
+        for i in range(0, len(share), batch):
+            if exporter.export(share[i:i + batch]).name != "SUCCESS":
                 failed.append(f"export to {endpoint} failed")
                 return
 
@@ -185,11 +188,11 @@ def _stopped(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-def bench_sdk_export(shares: list[list]) -> tuple[float, float]:
+def bench_sdk_export(shares: list[list], batch: int = BATCH) -> tuple[float, float]:
     """(wall seconds, the exporters' CPU seconds)."""
     proc, port = _started([sys.executable, __file__, "--null-server"], lambda line: line.strip(), "null server")
     try:
-        return _export_all(f"http://127.0.0.1:{port}/v1/traces", shares)
+        return _export_all(f"http://127.0.0.1:{port}/v1/traces", shares, batch)
     finally:
         _stopped(proc)
 
@@ -202,7 +205,8 @@ def _listening(line: str) -> str | None:
     return record.get("url") if record.get("message") == "OTLP/HTTP receiver listening" else None
 
 
-def bench_receiver(shares: list[list], directory: str, traces: int, *, feed: bool = False) -> tuple[float, float]:
+def bench_receiver(shares: list[list], directory: str, traces: int, batch: int = BATCH, *,
+                   feed: bool = False) -> tuple[float, float]:
     """(wall seconds, the receiver process's CPU seconds) for the exporters to send everything;
     every 200 came after a commit, so it is all stored then."""
     path = os.path.join(directory, f"receiver-{time.monotonic_ns()}.db")
@@ -211,7 +215,7 @@ def bench_receiver(shares: list[list], directory: str, traces: int, *, feed: boo
                               _listening, "agenttui serve --otlp")
     try:
         c0 = _cpu_seconds(proc.pid)
-        elapsed, _ = _export_all(endpoint, shares)
+        elapsed, _ = _export_all(endpoint, shares, batch)
         cpu = _cpu_seconds(proc.pid) - c0
     finally:
         _stopped(proc)
@@ -287,6 +291,8 @@ def main() -> None:
     ap.add_argument("--traces", type=int, default=800)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--exporters", type=int, default=4)
+    ap.add_argument("--small-exporters", type=int, default=16)
+    ap.add_argument("--small-batch", type=int, default=32)
     ap.add_argument("--null-server", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.null_server:
@@ -294,18 +300,22 @@ def main() -> None:
         return
     spans = make_spans(args.traces)
     n = len(spans)
-    shares = _deal(spans, args.exporters)
-    wall: dict[str, list[float]] = {k: [] for k in ("sdk_export", "receiver", "receiver_with_feed", "processor",
+    shares, small = _deal(spans, args.exporters), _deal(spans, args.small_exporters)
+    wall: dict[str, list[float]] = {k: [] for k in ("sdk_export", "receiver", "receiver_with_feed",
+                                                    "sdk_export_small", "receiver_small", "processor",
                                                     "processor_agent_thread", "sdk_batch_processor_agent_thread",
                                                     "store_append_only", "mapping_only", "decode_only")}
-    cpu: dict[str, list[float]] = {k: [] for k in ("sdk_export", "receiver", "receiver_with_feed", "processor")}
+    cpu: dict[str, list[float]] = {k: [] for k in ("sdk_export", "receiver", "receiver_with_feed",
+                                                   "sdk_export_small", "receiver_small", "processor")}
     events = map_spans(spans)
     bodies = [encode_spans(spans[i:i + BATCH]).SerializeToString() for i in range(0, n, BATCH)]
     with tempfile.TemporaryDirectory() as directory:
         for _ in range(args.repeats):  # interleaved, so machine load hits every variant alike
             for key, (w, c) in (("sdk_export", bench_sdk_export(shares)),
                                 ("receiver", bench_receiver(shares, directory, args.traces)),
-                                ("receiver_with_feed", bench_receiver(shares, directory, args.traces, feed=True))):
+                                ("receiver_with_feed", bench_receiver(shares, directory, args.traces, feed=True)),
+                                ("sdk_export_small", bench_sdk_export(small, args.small_batch)),
+                                ("receiver_small", bench_receiver(small, directory, args.traces, args.small_batch))):
                 wall[key].append(w)
                 cpu[key].append(c)
             total, processor_cpu, agent = bench_processor(spans, directory)
@@ -320,14 +330,17 @@ def main() -> None:
     per_cpu = {k: round(n / statistics.median(v)) for k, v in cpu.items()}
     out = {
         "benchmark": "otel", "spans": n, "traces": args.traces, "exporters": args.exporters, "batch": BATCH,
+        "small_exporters": args.small_exporters, "small_batch": args.small_batch,
         "repeats": args.repeats, "python": platform.python_version(), "cpus": os.cpu_count(),
         "spans_per_cpu_s": per_cpu,
         "receiver_ratio": round(per_cpu["receiver"] / per_cpu["sdk_export"], 2),
         "receiver_with_feed_ratio": round(per_cpu["receiver_with_feed"] / per_cpu["sdk_export"], 2),
+        "receiver_small_ratio": round(per_cpu["receiver_small"] / per_cpu["sdk_export_small"], 2),
         "processor_ratio": round(per_cpu["processor"] / per_cpu["sdk_export"], 2),
         "spans_per_s": rate,
         "wall_ratios": {k: round(rate[k] / rate["sdk_export"], 2)
                         for k in ("receiver", "receiver_with_feed", "processor", "store_append_only")},
+        "wall_ratio_small": round(rate["receiver_small"] / rate["sdk_export_small"], 2),
         "processor_agent_thread_ratio": round(rate["processor_agent_thread"]
                                               / rate["sdk_batch_processor_agent_thread"], 2),
         "events_per_span": round(len(events) / n, 2),
