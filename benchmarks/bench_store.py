@@ -348,7 +348,7 @@ def bench_hash_chain(workdir: Path, n_events: int, rounds: int) -> dict[str, Any
     log(f"hash_chain: {n_events:,} events in batches of {APPEND_BATCH}, {rounds} rounds")
     batches = _make_batches(n_events, seed=400)
     per_round = -(-len(batches) // rounds)
-    real_hash = sqlite_backend.event_hash
+    real_hash = sqlite_backend.chained_hash
     constant = bytes(32)
     stores = {"chained": SQLiteStore(workdir / "chain-on.db"), "constant": SQLiteStore(workdir / "chain-off.db")}
     times: dict[str, list[float]] = {"chained": [], "constant": []}
@@ -359,14 +359,14 @@ def bench_hash_chain(workdir: Path, n_events: int, rounds: int) -> dict[str, Any
             if not chunk:
                 break
             for who in (("constant", "chained") if i % 2 == 0 else ("chained", "constant")):
-                sqlite_backend.event_hash = real_hash if who == "chained" else (lambda *a: constant)
+                sqlite_backend.chained_hash = real_hash if who == "chained" else (lambda *a: constant)
                 events = [_events_of(b) for b in chunk]
                 t = time.perf_counter()
                 for b in events:
                     counts[who] += stores[who].append(b).stored
                 times[who].append(time.perf_counter() - t)
     finally:
-        sqlite_backend.event_hash = real_hash
+        sqlite_backend.chained_hash = real_hash
         for name, st in stores.items():
             st.close()
             _remove_db(workdir / f"chain-{'on' if name == 'chained' else 'off'}.db")
@@ -379,7 +379,7 @@ def bench_hash_chain(workdir: Path, n_events: int, rounds: int) -> dict[str, Any
         "median_round_ratio": r3(statistics.median(round_ratios)),
         "hash_us_per_event": r3((sum(times["chained"]) - sum(times["constant"])) / counts["chained"] * 1e6),
         "events": counts["chained"], "batch": APPEND_BATCH, "rounds": rounds,
-        "baseline_path": "the same store.append with event_hash replaced by a constant (no SHA-256, no JSON of the row)",
+        "baseline_path": "the same store.append with chained_hash replaced by a constant (no SHA-256, no JSON of the row)",
     }
 
 

@@ -39,6 +39,12 @@ def event_hash(prev: bytes, position: int, event_id: str, run_id: str, seq: int,
                                   metadata, created_at))).digest()
 
 
+def chained_hash(prev: bytes, hashed: tuple) -> bytes:
+    """event_hash of the row's first ten columns already in a tuple (the append's form: the same
+    tuple, with the hash added, is the row it inserts)."""
+    return _sha256(prev + _dumps(hashed)).digest()
+
+
 def row_hash(prev: bytes, row: Sequence[Any]) -> bytes:
     """event_hash of a row selected as HASHED_COLUMNS (payload/metadata as their stored text)."""
     return event_hash(prev, *row[:10])

@@ -6,6 +6,7 @@ malformed event is rejected with the same message naming its field, whatever the
 from __future__ import annotations
 
 import math
+import operator
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -155,6 +156,51 @@ def normalize_timestamp(value: Any, *, field_name: str = "timestamp") -> str:
     if isinstance(value, datetime):
         return format_datetime(value if value.tzinfo else value.replace(tzinfo=timezone.utc))
     raise EnvelopeError(f"{field_name} must be an ISO 8601 string, got {_json_type(value)}", field=field_name)
+
+
+#: Canonical stamps joined with "\n", digits mapped to "0", equal this template (per batch size).
+_STAMP_DIGITS = bytes.maketrans(b"0123456789", b"0000000000")
+_STAMP_SHAPE = b"0000-00-00T00:00:00.000000Z"
+_STAMP_LEN = len(_STAMP_SHAPE) + 1  # with its "\n"
+_stamp_templates: dict[int, bytes] = {}
+#: "YYYY-MM-DDTHH" prefixes known to be a real date and hour (bounded: cleared when full).
+_valid_hours: set[str] = set()
+_hour_of = operator.itemgetter(slice(0, 13))
+
+
+def canonical_timestamps(stamps: list[Any]) -> bool:
+    """True when every stamp is already canonical (what `normalize_timestamp` returns unchanged):
+    the batch form of its fast path, ~0.1 instead of ~0.6 us a stamp. False sends the batch down
+    the per-event path, which normalises what it can and names what it cannot.
+
+    One C-level pass checks the shape of all of them (ASCII digits where digits go, the separators
+    elsewhere, and, as the joined length is exactly 28 per stamp, no stamp holding a line feed);
+    minutes and seconds are below 60 when their tens digits are 0-5; the date and hour are checked
+    once per distinct "YYYY-MM-DDTHH", by datetime itself, as fromisoformat would."""
+    try:
+        joined = "\n".join(stamps).encode("ascii")
+    except (TypeError, UnicodeEncodeError):
+        return False
+    n = len(stamps)
+    template = _stamp_templates.get(n)
+    if template is None:
+        template = b"\n".join([_STAMP_SHAPE] * n)
+        if n <= 4096:
+            _stamp_templates[n] = template
+    if joined.translate(_STAMP_DIGITS) != template:
+        return False
+    if joined[14::_STAMP_LEN].translate(None, b"012345") or joined[17::_STAMP_LEN].translate(None, b"012345"):
+        return False
+    for hour in set(map(_hour_of, stamps)):
+        if hour not in _valid_hours:
+            try:
+                datetime(int(hour[:4]), int(hour[5:7]), int(hour[8:10]), int(hour[11:13]))
+            except ValueError:
+                return False
+            if len(_valid_hours) >= 65536:
+                _valid_hours.clear()
+            _valid_hours.add(hour)
+    return True
 
 
 def _pad_year(dt: datetime) -> str:
@@ -378,6 +424,54 @@ def validate_event(event: Event) -> Event:
     # canonical stamps take normalize_timestamp's fast path, which still rejects impossible dates
     event.timestamp = normalize_timestamp(event.timestamp)
     return event
+
+
+def canonical_payloads(events: list[Any], max_bytes: int, *, from_json: bool = False) -> list[str] | None:
+    """The payload texts of a batch whose events all take the fast path: plain `Event`s that
+    `validate_event` would leave as they are (short NUL-free ASCII ids and type, a canonical
+    timestamp, dicts for payload and metadata) and whose payload and metadata `dumps_payload`
+    accepts. None as soon as one does not: the caller then takes the per-event path, which
+    normalises what it can and raises the error naming the first bad event, so the result is
+    the same either way. from_json: as for `dumps_payload`, and the events came out of
+    `parse_envelope`, so only the serialisation is left to check."""
+    payloads: list[str] = []
+    add = payloads.append
+    stamps: list[Any] = []
+    add_stamp = stamps.append
+    dumps = orjson.dumps
+    limit = MAX_ID_LENGTH
+    for e in events:
+        if type(e) is not Event:
+            return None
+        if not from_json:
+            et, eid, rid, nid = e.event_type, e.event_id, e.run_id, e.node_id
+            if not (type(et) is str and 0 < len(et) <= 200 and "\x00" not in et and et.isascii()
+                    and type(eid) is str and 0 < len(eid) <= limit and "\x00" not in eid and eid.isascii()
+                    and type(rid) is str and 0 < len(rid) <= limit and "\x00" not in rid and rid.isascii()
+                    and (nid is None or (type(nid) is str and 0 < len(nid) <= limit and "\x00" not in nid
+                                         and nid.isascii()))):
+                return None
+            add_stamp(e.timestamp)
+        payload, meta = e.payload, e.metadata
+        if type(payload) is not dict:
+            return None
+        try:
+            raw = dumps(payload)
+            if meta is not None:
+                if type(meta) is not dict:
+                    return None
+                meta_raw = dumps(meta)
+                if len(meta_raw) > max_bytes or (not from_json and b"null" in meta_raw
+                                                 and find_non_finite(meta) is not None):
+                    return None
+        except orjson.JSONEncodeError:
+            return None
+        if len(raw) > max_bytes or (not from_json and b"null" in raw and find_non_finite(payload) is not None):
+            return None
+        add(raw.decode())
+    if stamps and not canonical_timestamps(stamps):
+        return None
+    return payloads
 
 
 def _json_type(value: Any) -> str:

@@ -59,7 +59,7 @@ def new_node(run_id: str, node_id: str, ts: str, position: int | None) -> dict[s
     return node
 
 
-@dataclass
+@dataclass(slots=True)
 class Touched:
     """What one event changed; `edges` are keys of new or changed edges."""
 
@@ -235,27 +235,31 @@ def apply_event(state: RunState, event: Event) -> Touched:
     p = event.payload
     et = event.event_type
     ts = event.timestamp
-    if event.position is not None:
-        state.position = event.position
+    position = event.position
+    if position is not None:
+        state.position = position
         if run["first_position"] is None:
-            run["first_position"] = event.position
-        run["last_position"] = event.position
+            run["first_position"] = position
+        run["last_position"] = position
     run["event_count"] += 1
-    if event.seq is not None:
-        run["last_seq"] = event.seq
-    else:
-        run["last_seq"] += 1
+    seq = event.seq
+    run["last_seq"] = seq if seq is not None else run["last_seq"] + 1
     if run["start_time"] is None:
         run["start_time"] = ts
         run["created_at"] = ts
-    if run["updated_at"] is None or ts > run["updated_at"]:
+    updated = run["updated_at"]
+    if updated is None or ts > updated:
         run["updated_at"] = ts
 
     node = None
-    if event.node_id:
-        node = _node(state, event.node_id, event, touched)
+    node_id = event.node_id
+    if node_id:  # _node inlined (once per event): `touched` is new, so the node is not in it yet
+        node = state.nodes.get(node_id)
+        if node is None:
+            node = state.nodes[node_id] = new_node(state.run_id, node_id, ts, position)
+        touched.nodes.append(node_id)
         node["event_count"] += 1
-        node["last_position"] = event.position
+        node["last_position"] = position
         if ts > (node["updated_at"] or ""):
             node["updated_at"] = ts
 

@@ -157,39 +157,49 @@ TAIL_RUNS = 64
 
 
 class BlockTails:
-    """Per run, the payloads appended since its last complete block (at most BLOCK - 1), so the
-    append that completes a block reads none of them back (~1 us an event, measured). A run's tail
-    counts only while the run's last seq is the one it was kept at: after another writer's appends
-    (or a rolled-back batch) it is dropped and the block's payloads are read from the database."""
+    """Per run, the positions and payloads appended since its last complete block (at most BLOCK - 1),
+    so the append that completes a block reads none of them back (~1 us an event, measured). A run's
+    tail counts only while the run's last seq is the one it was kept at: after another writer's
+    appends (or a rolled-back batch) it is dropped and the block's payloads are read from the database.
+    Kept as two lists (seqs are consecutive), so an append adds its events with two list slices."""
 
     def __init__(self) -> None:
-        self._runs: dict[str, tuple[int, dict[int, tuple[int, str]]]] = {}
+        #: run_id -> (last seq, positions, payloads) of the run's events after its last complete block
+        self._runs: dict[str, tuple[int, list[int], list[str]]] = {}
 
     def clear(self) -> None:
         self._runs.clear()
 
-    def rows_for_batch(self, conn: Any, events: Sequence[tuple[str, int, int, str]],
-                       seq_before: dict[str, int]) -> list[tuple]:
-        """INSERT_SQL rows for the blocks a batch completes. events: (run_id, seq, position,
-        payload) of the batch as inserted; seq_before: each run's last seq before it."""
+    def rows_for_batch(self, conn: Any, batch: dict[str, tuple[int, list[int], list[str]]]) -> list[tuple]:
+        """INSERT_SQL rows for the blocks a batch completes, per run in the batch's order and by block.
+        batch: per run, (its last seq before the batch, the positions and payloads of the batch's events
+        of it, in seq order)."""
         runs = self._runs
-        by_run: dict[str, dict[int, tuple[int, str]]] = {}
-        for run_id in seq_before:
+        out: list[tuple] = []
+        for run_id, (before, positions, payloads) in batch.items():
+            after = before + len(payloads)
             kept = runs.pop(run_id, None)
-            by_run[run_id] = kept[1] if kept is not None and kept[0] == seq_before[run_id] else {}
-        for run_id, seq, position, payload in events:
-            by_run[run_id][seq] = (position, payload)
-        jobs: list[tuple[str, int, dict[int, tuple[int, str]] | None]] = []
-        for run_id, known in by_run.items():
-            if not known:
-                continue
-            after = max(known)
-            jobs.extend((run_id, block, known) for block in completed_blocks(seq_before[run_id], after))
+            if kept is not None and kept[0] == before:
+                positions = kept[1] + positions
+                payloads = kept[2] + payloads
+            first = after - len(payloads) + 1  # the seq of positions[0]
+            for block in completed_blocks(before, after):
+                lo = block * BLOCK  # the block holds seqs lo + 1 .. lo + BLOCK
+                if lo + 1 >= first:
+                    i = lo + 1 - first
+                    out.append((run_id, block, positions[i], positions[i + BLOCK - 1], BLOCK, BITS,
+                                payloads_bitmap(payloads[i:i + BLOCK])))
+                else:  # its first events are not held: read from the database
+                    n = lo + BLOCK + 1 - first
+                    known = {first + j: (positions[j], payloads[j]) for j in range(n)}
+                    out.extend(block_rows(conn, [(run_id, block, known)]))
             done = after // BLOCK * BLOCK
-            runs[run_id] = (after, {s: v for s, v in known.items() if s > done} if done else known)
+            if done >= first:
+                positions, payloads = positions[done + 1 - first:], payloads[done + 1 - first:]
+            runs[run_id] = (after, positions, payloads)
         while len(runs) > TAIL_RUNS:
             del runs[next(iter(runs))]
-        return block_rows(conn, jobs) if jobs else []
+        return out
 
 
 def rebuild(conn: Any) -> int:

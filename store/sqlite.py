@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Se
 import orjson
 
 from .base import DEFAULT_SNAPSHOT_EVERY, SNAPSHOT_UPSERT, BaseStore, Item, hash_stored_events
-from .chain import event_hash
+from .chain import chained_hash
 from .envelope import DEFAULT_MAX_PAYLOAD_BYTES, now_timestamp
 from .errors import (
     ConcurrencyError, ImmutableEventError, NotAStoreError, SchemaError, SchemaTooNewError, StoreLockedError,
@@ -117,6 +117,47 @@ _UPSERT_EDGE_SQL = (
     "child_nid = excluded.child_nid, metadata = excluded.metadata")
 
 
+_RUN_START = RUN_COLUMNS.index("start_time")
+_NODE_KEYS = operator.itemgetter(*[NODE_COLUMNS.index(c) for c in _NODE_INDEXED])
+_NOT_STORED = object()
+
+
+class _StoredKeys:
+    """What a run's stored rows hold in the columns the upserts leave alone (_RUN_INDEXED,
+    _NODE_INDEXED), as of `state`: taken from the state when it matches the projection tables
+    (loaded from them, or a new run: nothing stored), then kept up to date by every plan built
+    from it. Valid only with that very state object (see SQLiteStore._keys_of); a transaction that
+    fails drops both (_forget_folds)."""
+
+    __slots__ = ("state", "seq", "start_time", "nodes")
+
+    def __init__(self, state: RunState) -> None:
+        self.state = state
+        self.seq = state.run["last_seq"]  # the fold these keys match
+        stored = self.seq > 0
+        self.start_time: Any = state.run["start_time"] if stored else _NOT_STORED
+        self.nodes: dict[str, tuple] = {n: (d["node_nid"], d["outer_node_id"]) for n, d in state.nodes.items()}
+
+    def run_fix(self, run_row: Sequence[Any]) -> bool:
+        """True when the run's stored row needs the guarded UPDATE before its upsert."""
+        start, self.start_time = self.start_time, run_row[_RUN_START]
+        return start is not _NOT_STORED and start != run_row[_RUN_START]
+
+    def node_fixes(self, nodes: Iterable[str], rows: list) -> list:
+        """The rows (of `nodes`, in order) stored with other indexed values than they now have (a
+        node not stored yet is inserted whole by the upsert)."""
+        known = self.nodes
+        fixes = []
+        for n, row in zip(nodes, rows):
+            now = _NODE_KEYS(row)
+            before = known.get(n)
+            if before != now:
+                if before is not None:
+                    fixes.append(row)
+                known[n] = now
+        return fixes
+
+
 class SQLiteStore(BaseStore):
     """The embedded default store. Thread-safe: one connection guarded by a lock.
 
@@ -148,6 +189,8 @@ class SQLiteStore(BaseStore):
         #: per run: (the state, position and seq of this writer's last checkpoint of it, the node and
         #: edge keys the fold touched since) - what the next delta checkpoint holds (see _delta_row)
         self._delta_from: dict[str, tuple[RunState, int, int, dict[str, None], dict[tuple[str, str], None]]] = {}
+        #: per run: the indexed columns of its stored rows, as this writer last wrote them (see _StoredKeys)
+        self._stored_keys: dict[str, _StoredKeys] = {}
         self._init_shared(readonly=readonly, max_payload_bytes=max_payload_bytes,
                           upcasters=upcasters if upcasters is not None else default_upcasters,
                           snapshot_every=snapshot_every)
@@ -342,8 +385,7 @@ class SQLiteStore(BaseStore):
         done = AppendResult()  # counted into `result` once the statements ran (a failure is retried)
         for sql, rows in self._write_plan(items, run_ids, states, heads, row[0] if row else 0, done):
             conn.executemany(sql, rows)
-        blocks = self._block_tails.rows_for_batch(  # events numbered by the plan above
-            conn, [(e.run_id, e.seq or 0, e.position or 0, pl) for e, pl in items], seq_before)
+        blocks = self._block_tails.rows_for_batch(conn, _positions_and_payloads(items, run_ids, seq_before, done))
         if blocks:
             conn.executemany(search_blocks.INSERT_SQL, blocks)
         self._heads.update(heads)
@@ -363,31 +405,48 @@ class SQLiteStore(BaseStore):
         while another thread executes this one.
         """
         created = now_timestamp()
-        seqs = {r: h[0] for r, h in heads.items()}
-        prevs = {r: h[1] for r, h in heads.items()}
         rows: list[tuple[Any, ...]] = []
         add_row = rows.append
         dumps = orjson.dumps
-        for e, pl in items:  # per event: locals only, no helper calls but the hash
-            position += 1
-            run_id = e.run_id
-            seq = seqs[run_id] + 1
-            seqs[run_id] = seq
-            e.position = position
-            e.seq = seq
-            meta = e.metadata
-            meta_text = None if meta is None else dumps(meta).decode()
-            digest = prevs[run_id] = event_hash(prevs[run_id], position, e.event_id, run_id, seq, e.event_type,
-                                                e.timestamp, pl, e.node_id, meta_text, created)
-            add_row((position, e.event_id, run_id, seq, e.event_type, e.timestamp, pl, e.node_id, meta_text,
-                     created, digest))
-        for r in seqs:
-            heads[r] = (seqs[r], prevs[r])
+        chain = chained_hash
+        # per event: locals only, no helper calls but the hash, whose input is the row's first ten columns
+        if len(run_ids) == 1:  # the usual batch: one run, its seq and chain in locals
+            run_id = run_ids[0]
+            seq, prev = heads[run_id]
+            for e, pl in items:
+                position += 1
+                seq += 1
+                e.position = position
+                e.seq = seq
+                meta = e.metadata
+                hashed = (position, e.event_id, run_id, seq, e.event_type, e.timestamp, pl, e.node_id,
+                          None if meta is None else dumps(meta).decode(), created)
+                prev = chain(prev, hashed)
+                add_row(hashed + (prev,))
+            heads[run_id] = (seq, prev)
+        else:
+            seqs = {r: h[0] for r, h in heads.items()}
+            prevs = {r: h[1] for r, h in heads.items()}
+            for e, pl in items:
+                position += 1
+                run_id = e.run_id
+                seq = seqs[run_id] + 1
+                seqs[run_id] = seq
+                e.position = position
+                e.seq = seq
+                meta = e.metadata
+                hashed = (position, e.event_id, run_id, seq, e.event_type, e.timestamp, pl, e.node_id,
+                          None if meta is None else dumps(meta).decode(), created)
+                digest = prevs[run_id] = chain(prevs[run_id], hashed)
+                add_row(hashed + (digest,))
+            for r in seqs:
+                heads[r] = (seqs[r], prevs[r])
         plan: list[tuple[str, list]] = [(_INSERT_EVENT_SQL, rows)]
+        keys = {r: self._keys_of(states[r]) for r in run_ids} if pending is None and not bulk else {}
         dirty = self._fold_batch(states, items, run_ids)
         for r in run_ids:
             if pending is None:
-                plan.extend(self._projection_plan(states[r], dirty[r][0], dirty[r][1], bulk=bulk))
+                plan.extend(self._projection_plan(states[r], dirty[r][0], dirty[r][1], bulk=bulk, stored=keys.get(r)))
             else:
                 pending.add(states[r], dirty[r][0], dirty[r][1])
             state = states[r]
@@ -428,24 +487,43 @@ class SQLiteStore(BaseStore):
         self._delta_from[state.run_id] = (state, state.position, seq, {}, {})
         return (state.run_id, state.position, seq, FOLD_VERSION, blob, now_timestamp())
 
+    def _keys_of(self, state: RunState) -> "_StoredKeys":
+        """The run's _StoredKeys, started anew from `state` unless this writer's last plan for the run
+        was built from this very state object, folded no further since (a state is replaced whenever
+        it may differ from what is stored: another writer's commit, a rollback; and a bulk load folds
+        without these plans), so that `state` is what the projection tables hold, as the fold cache
+        itself assumes (_state_for_write)."""
+        keys = self._stored_keys.get(state.run_id)
+        if keys is None or keys.state is not state or keys.seq != state.run["last_seq"]:
+            keys = self._stored_keys[state.run_id] = _StoredKeys(state)
+        return keys
+
     @staticmethod
     def _projection_plan(state: RunState, nodes: Iterable[str], edges: Iterable[tuple[str, str]], *,
-                         bulk: bool = False) -> list[tuple[str, list]]:
+                         bulk: bool = False, stored: "_StoredKeys | None" = None) -> list[tuple[str, list]]:
         """The statements that upsert the run's row and the named node and edge rows (bulk: one
-        upsert of every column per table, see _UPSERT_NODE_ALL_SQL)."""
+        upsert of every column per table, see _UPSERT_NODE_ALL_SQL). stored: what the run's rows
+        hold in their indexed columns, so the guarded UPDATE of them (_FIX_NODE_SQL) is sent only
+        for rows stored with other values (a no-op read otherwise, ~6 us a node); updated here."""
         run_row = row_values(state.run, RUN_COLUMNS)
+        if stored is not None:
+            stored.seq = state.run["last_seq"]
         if bulk:
             plan: list[tuple[str, list]] = [(_UPSERT_RUN_ALL_SQL, [run_row])]
-        else:
+        elif stored is None or stored.run_fix(run_row):
             plan = [(_FIX_RUN_SQL, [_fix_run_params(run_row)]),  # first: the upsert leaves these alone
                     (_UPSERT_RUN_SQL, [run_row])]
+        else:
+            plan = [(_UPSERT_RUN_SQL, [run_row])]
         if nodes:
             all_nodes = state.nodes
             rows = [row_values(all_nodes[n], NODE_COLUMNS) for n in nodes]
             if bulk:
                 plan.append((_UPSERT_NODE_ALL_SQL, rows))
             else:
-                plan.append((_FIX_NODE_SQL, list(map(_fix_node_params, rows))))
+                fix = list(map(_fix_node_params, rows if stored is None else stored.node_fixes(nodes, rows)))
+                if fix:
+                    plan.append((_FIX_NODE_SQL, fix))
                 plan.append((_UPSERT_NODE_SQL, rows))
         if edges:
             plan.append((_UPSERT_EDGE_SQL, [row_values(state.edges[k], EDGE_COLUMNS) for k in edges]))
@@ -468,6 +546,7 @@ class SQLiteStore(BaseStore):
         super()._forget_folds()
         self._block_tails.clear()
         self._delta_from.clear()
+        self._stored_keys.clear()
 
     def rebuild(self, *, progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
         """BaseStore.rebuild, then every run's search blocks recomputed (store/search_blocks.py), in a
@@ -527,6 +606,21 @@ def stored_ids(conn: sqlite3.Connection, ids: Sequence[str]) -> set[str]:
         found.update(r[0] for r in conn.execute(
             f"SELECT event_id FROM events WHERE event_id IN ({','.join('?' * len(chunk))})", chunk))
     return found
+
+
+def _positions_and_payloads(items: list[Item], run_ids: list[str], seq_before: dict[str, int],
+                            done: AppendResult) -> dict[str, tuple[int, list[int], list[str]]]:
+    """Per run, (last seq before the batch, positions, payloads) of a batch numbered by _write_plan,
+    for BlockTails.rows_for_batch; a one-run batch's positions are one range."""
+    if len(run_ids) == 1:
+        first, last = done.first_position or 0, done.last_position or 0
+        return {run_ids[0]: (seq_before[run_ids[0]], list(range(first, last + 1)), [pl for _, pl in items])}
+    out: dict[str, tuple[int, list[int], list[str]]] = {r: (seq_before[r], [], []) for r in run_ids}
+    for e, pl in items:
+        _, positions, payloads = out[e.run_id]
+        positions.append(e.position or 0)
+        payloads.append(pl)
+    return out
 
 
 # SQLite's primary result codes; the sqlite3 module names them only from Python 3.11, as it does sqlite_errorcode
