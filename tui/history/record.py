@@ -21,12 +21,17 @@ microseconds per entity shown, whatever the run's length.
 
 Memory is kept small by recording only changes, in `array` columns where values are numbers (see
 columns.py): per event a type code and a timestamp in microseconds (~10 bytes; positions and seqs
-cost nothing while they count up by one), per node one object with a few arrays; a node's field
-values are int32 codes into one table that holds a repeated value (a status, a parent id, a
-result) once. The fold itself keeps only the rows it touched lately: the others are rebuilt from
-the history when it needs them again. A 1M-event demo run (59k nodes) folds into ~200 MB. What
-changes on every event (event_count, last_seq, last_position, updated_at) is computed from the
-index instead of recorded.
+cost nothing while they count up by one), per node one object with a few arrays. A node's desc
+(status, nid, goal, result...) is recorded as int32 codes: its values at birth, then an (index,
+column, code) record per column that changed (a status change is 12 bytes, not the whole desc).
+A code names a value: None, small ints, bools and repeated short strings (statuses, types, parent
+ids) are kept once as Python objects; any other value is its JSON (orjson) in one arena, decoded
+when read (a string costs its bytes, not a Python object; a small flat dict such as a result is
+stored once for all its equals). The fold itself keeps only the rows it touched lately: the
+others are rebuilt from the history when it needs them again. A 1M-event demo run (59k nodes)
+folds into ~135 MB of RSS over the interpreter's (was ~160 MB with a Python object per value and
+the whole desc per change). What changes on every event (event_count, last_seq, last_position,
+updated_at) is computed from the index instead of recorded.
 
 Not thread-safe: build it in one worker (`load_history`), then extend and read it from the UI
 thread only.
@@ -36,8 +41,11 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_left, bisect_right
 from datetime import date, datetime, timedelta
+from math import isfinite
 from operator import itemgetter
 from typing import Any, Callable, Iterable, Sequence
+
+import orjson
 
 from agenttui.store.envelope import Event, normalize_timestamp
 from agenttui.store.fold import NODE_COLUMNS, RUN_COLUMNS, RunState, apply_event, new_run, nid_key
@@ -98,6 +106,45 @@ _NE = 4  # an edge's recorded values: parent_nid, child_nid, metadata, created_a
 #: value types a dict may hold and still be stored once for all its equals (hashable, no -0.0/NaN)
 _FLAT = frozenset({str, int, bool, type(None)})
 
+#: a desc change record: index, column, code
+_DS = 3
+#: change records after which a node's whole desc is recorded again (bounds a read's walk back)
+_KEYFRAME = 16
+_CONTAINERS = frozenset({dict, list})
+_dumps = orjson.dumps
+_loads = orjson.loads
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether a desc value is unchanged: an equal string or number of the same type (a container
+    that is another object counts as changed: True == 1 hides inside containers too)."""
+    t = type(a)
+    return t is type(b) and t in _FLAT and a == b
+
+
+def _plain(v: Any) -> bool:
+    """Whether a container is JSON exactly (str keys; str, int, finite float, bool, None, list,
+    dict inside), so its JSON decodes to an equal value of the same types."""
+    if type(v) is dict:
+        return all(type(k) is str for k in v) and all(map(_plain_item, v.values()))
+    return all(map(_plain_item, v))
+
+
+def _plain_item(x: Any) -> bool:
+    t = type(x)
+    return t in _FLAT or (t is float and isfinite(x)) or (t in _CONTAINERS and _plain(x))
+
+
+def _desc_end(d: Sequence[int], i: int) -> int:
+    """Offset just past a node's last desc change record at or before index i (_ND: none)."""
+    n = (len(d) - _ND) // _DS
+    if not n or d[_ND] > i:
+        return _ND
+    if d[len(d) - _DS] <= i:
+        return len(d)
+    return _ND + _DS * bisect_right(range(n), i, key=lambda r: d[_ND + _DS * r])
+
+
 _EPOCH = datetime(1970, 1, 1)
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _DAY_US = 86_400_000_000
@@ -110,14 +157,18 @@ class HistoryError(ValueError):
 class _NodeHistory:
     """One node's life: when it appeared, its own events and its field changes."""
 
-    __slots__ = ("node_id", "born", "own", "d_codes", "d_last", "c_vals", "c_last", "ts_late",
+    __slots__ = ("node_id", "born", "own", "d_codes", "d_since", "d_last", "c_vals", "c_last", "ts_late",
                  "parent_since", "parent", "seed")
 
     def __init__(self, node_id: str, born: int) -> None:
         self.node_id = node_id          # the one copy of the id that edges and child lists share
         self.born = born
         self.own = array("i")           # indices of events whose node_id is this node
-        self.d_codes = array("i")       # desc changes: index, then the desc as _ND codes into History._values
+        #: the desc at birth as _ND value codes (History._code), then one (index, column, code)
+        #: record per column that changed; after _KEYFRAME such records every column is recorded
+        #: again, so a value is always found within _KEYFRAME + _ND records back (see _desc_end)
+        self.d_codes = array("i")
+        self.d_since = 0                # change records since the last whole desc
         self.d_last: tuple | None = None  # the last desc recorded, while the fold holds the node's row
         self.c_vals: array | list = array("i")  # counter changes: index, then 5 counters (widened if need be)
         self.c_last: tuple | None = ()  # the last 5 counters recorded, while the fold holds the row
@@ -147,6 +198,9 @@ class History:
         # ints get one code each, found through _codes; other values a code per change.
         self._values: list[Any] = [None]
         self._codes: dict[tuple[type, Any], int] = {}
+        self._arena = bytearray()           # every other value recorded, as JSON, end to end ...
+        self._ends = array("q")             # ... and where each ends
+        self._shared_json: dict[bytes, int] = {}  # small flat dicts by their JSON: one code each
         self._positions = CountingColumn()
         self._seqs = CountingColumn()
         self._types = array("H")
@@ -230,8 +284,7 @@ class History:
                 h = self._nodes[node_id] = _NodeHistory(node_id, 0)
                 h.seed = (row["event_count"], row["first_position"], row["last_position"], row["updated_at"])
                 desc = _desc_of(row)
-                h.d_codes.append(0)
-                h.d_codes.extend(self._encode(h.d_codes, desc, None))
+                h.d_codes.extend([self._code(v, k in _SHARED) for k, v in enumerate(desc)])
                 h.d_last = desc
                 counts = _counts_of(row)
                 try:
@@ -351,22 +404,22 @@ class History:
                 for node_id in touched.nodes:
                     node = nodes[node_id]
                     h = hist.get(node_id) or self._node(node_id)
+                    desc = _desc_of(node)
                     if h is None:
                         h = hist[node_id] = _NodeHistory(node_id, i)
                         self._maybe_roots.append(node_id)
-                        last_desc = None
+                        h.d_codes.extend([self._code(v, k in _SHARED) for k, v in enumerate(desc)])
+                        if desc[_STATUS] == "FAILED" and (kind is None or kind > 1):
+                            kind = 1
                     else:
                         last_desc = h.d_last
                         if last_desc is None:
                             last_desc = self._desc_at(h, i)
-                    desc = _desc_of(node)
-                    if desc != last_desc:
-                        desc_codes = self._encode(h.d_codes, desc, last_desc)
-                        h.d_codes.append(i)
-                        h.d_codes.extend(desc_codes)
-                        if desc[_STATUS] == "FAILED" and (last_desc is None or last_desc[_STATUS] != "FAILED"):
-                            if kind is None or kind > 1:
-                                kind = 1
+                        if desc != last_desc:
+                            self._record_desc(h, i, desc, last_desc)
+                            if desc[_STATUS] == "FAILED" and last_desc[_STATUS] != "FAILED":
+                                if kind is None or kind > 1:
+                                    kind = 1
                     h.d_last = desc
                     counts = _counts_of(node)
                     last_counts = h.c_last
@@ -428,49 +481,92 @@ class History:
             ch.parent_since = i
             ch.parent = parent
 
-    def _encode(self, prev: array, desc: tuple, last: tuple | None) -> list[int]:
-        """Codes of a node's new desc: a value the last desc (`prev`'s tail) already had keeps its
-        code; a repeated short value (every status change decodes a fresh "READY") shares one."""
-        if last is None:
-            return [self._code(v, k in _SHARED) for k, v in enumerate(desc)]
-        out = prev[len(prev) - _ND:].tolist()  # the last desc's codes, then the columns that changed
-        for k in range(_ND):
-            if desc[k] is not last[k]:
-                out[k] = self._code(desc[k], k in _SHARED)
-        return out
+    def _record_desc(self, h: _NodeHistory, i: int, desc: tuple, last: tuple) -> None:
+        """Record the columns of a node's desc that changed at index i (a value the last desc held
+        as the same object, or as an equal string or number of its type, did not change)."""
+        changed = [k for k in range(_ND) if desc[k] is not last[k] and not _same(desc[k], last[k])]
+        if not changed:
+            return
+        if h.d_since + len(changed) > _KEYFRAME:
+            changed = list(range(_ND))
+            h.d_since = 0
+        else:
+            h.d_since += len(changed)
+        codes = h.d_codes
+        for k in changed:
+            codes.extend((i, k, self._code(desc[k], k in _SHARED)))
 
     def _code(self, v: Any, shared: bool = False) -> int:
-        """The code of a value in `_values`: None is 0; small ints, `shared` short strings and small
-        flat dicts (a node's result, an edge's metadata: thousands alike) are stored once."""
+        """The code of a value: 0 is None; small ints, bools and `shared` short strings are Python
+        objects in `_values`, once each (codes >= 0); any other value is its JSON in the arena
+        (a code < 0: ~ its number there), and a small flat dict (a node's result, an edge's
+        metadata: thousands alike) is stored there once for all its equals."""
         if v is None:
             return 0
         t = type(v)
-        key: Any = None
-        if (t is int and -1024 <= v <= 1024) or (shared and t is str and len(v) <= 64):
+        if (t is int and -1024 <= v <= 1024) or t is bool or (shared and t is str and len(v) <= 64):
             key = (t, v)
-        elif t is dict and len(v) <= 4 and all(type(x) in _FLAT for x in v.values()):
-            # types in the key: {"x": True} must not be answered with an equal {"x": 1}
-            key = (t, tuple((k, type(x), x) for k, x in v.items()))
-        values = self._values
-        if key is None:
-            values.append(v)
-            return len(values) - 1
-        code = self._codes.get(key)
-        if code is None:
-            code = self._codes[key] = len(values)
-            values.append(v)
-        return code
+            code = self._codes.get(key)
+            if code is None:
+                code = self._codes[key] = len(self._values)
+                self._values.append(v)
+            return code
+        if t is str or t is int or (t is float and isfinite(v)) or (t in _CONTAINERS and _plain(v)):
+            try:
+                text = _dumps(v)
+            except TypeError:  # (orjson's JSONEncodeError: an int beyond 64 bits, a lone surrogate)
+                text = None
+            if text is not None:
+                if t is dict and len(v) <= 4 and all(type(x) in _FLAT for x in v.values()):
+                    # the JSON tells {"x": true} from an equal {"x": 1}; key order aside, equals share it
+                    code = self._shared_json.get(text)
+                    if code is None:
+                        # (a copy: what orjson.dumps returns keeps the ~4 KB it was written into)
+                        code = self._shared_json[bytes(memoryview(text))] = self._put(text)
+                    return code
+                return self._put(text)
+        self._values.append(v)  # (what JSON cannot hold exactly: kept as the object itself)
+        return len(self._values) - 1
+
+    def _put(self, text: bytes) -> int:
+        self._arena += text
+        self._ends.append(len(self._arena))
+        return ~(len(self._ends) - 1)
+
+    def _value(self, code: int) -> Any:
+        if code >= 0:
+            return self._values[code]
+        k = ~code
+        ends = self._ends
+        return _loads(self._arena[ends[k - 1] if k else 0:ends[k]])
 
     def _decode(self, codes: Sequence[int]) -> tuple:
-        return tuple(map(self._values.__getitem__, codes))
+        return tuple(map(self._value, codes))
 
     def _desc_at(self, h: _NodeHistory, i: int) -> tuple:
-        """The node's desc values as of index i (the last change at or before i)."""
-        at = record_offset(h.d_codes, _ND + 1, i) + 1
-        return self._decode(h.d_codes[at:at + _ND])
+        """The node's desc values as of index i (its birth codes, then the last change of each
+        column at or before i)."""
+        d = h.d_codes
+        end = _desc_end(d, i)
+        if end == _ND:
+            return self._decode(d[:_ND])
+        codes: list[int | None] = [None] * _ND
+        missing = _ND
+        for at in range(end - _DS, _ND - 1, -_DS):
+            k = d[at + 1]
+            if codes[k] is None:
+                codes[k] = d[at + 2]
+                missing -= 1
+                if not missing:
+                    break
+        return tuple(self._value(d[k] if c is None else c) for k, c in enumerate(codes))
 
     def _desc_value(self, h: _NodeHistory, i: int, column: int) -> Any:
-        return self._values[h.d_codes[record_offset(h.d_codes, _ND + 1, i) + 1 + column]]
+        d = h.d_codes
+        for at in range(_desc_end(d, i) - _DS, _ND - 1, -_DS):
+            if d[at + 1] == column:
+                return self._value(d[at + 2])
+        return self._value(d[column])
 
     def _rebuild_node(self, node_id: str) -> dict[str, Any] | None:
         """The fold's row of a node it let go of (or a window's seeded node it has not had yet): the
@@ -478,7 +574,10 @@ class History:
         h = self._nodes.get(node_id)
         n = len(self._positions)
         if h is not None and n:
-            return self._materialise(node_id, h, n - 1)
+            row = self._materialise(node_id, h, n - 1)
+            # the fold changes this row in place: what it leaves as it was is these very objects
+            h.d_last, h.c_last = _desc_of(row), _counts_of(row)
+            return row
         seed = self._seed_nodes.get(node_id)
         return dict(seed) if seed is not None else None  # (a copy: the fold changes rows in place)
 

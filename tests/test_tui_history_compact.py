@@ -1,0 +1,90 @@
+"""The History's compact form (values as JSON in an arena, a node's desc as the changed columns
+with a whole desc every _KEYFRAME changes) answers exactly what the fold computed: every node at
+every index equals a fresh fold of the prefix, with the same types, whatever the values hold."""
+from __future__ import annotations
+
+import pytest
+
+from agenttui.store import fold
+from agenttui.store.fold import NODE_STATUSES
+from agenttui.tui.history import History
+from agenttui.tui.history import record
+
+from test_tui_replay import _ev
+
+
+def _check_every_index(events: list, node_ids: list[str], hot_rows: int) -> History:
+    timeline = History("r")
+    timeline.hot_rows = hot_rows
+    for k in range(0, len(events), 3):  # batches of 3: rows let go of and rebuilt between them
+        timeline.extend(events[k:k + 3])
+    for i in range(len(events)):
+        expected = fold("r", events[: i + 1])
+        for node_id in node_ids:
+            got, want = timeline.node_at(node_id, i), expected.nodes.get(node_id)
+            assert got == want, (node_id, i)
+            if want is not None:
+                assert [type(v) for v in got.values()] == [type(v) for v in want.values()], (node_id, i)
+                assert timeline.status_at(node_id, i) == want["status"]
+                assert timeline.nid_at(node_id, i) == want["node_nid"]
+                shown = timeline.display_at(node_id, i)
+                assert all(shown[k] == want[k] for k in shown), (node_id, i)
+        assert timeline.state_at_index(i).comparable() == expected.comparable()
+    return timeline
+
+
+@pytest.mark.parametrize("hot_rows", [0, 4096])
+def test_a_node_changing_many_times_reads_exactly_across_keyframes(hot_rows: int) -> None:
+    """Far more changes than a keyframe spans, one column or several at a time."""
+    events = [_ev(1, "node_created", node_id="a", node_nid="1", task_goal="g0", node_type="PLAN_NODE")]
+    statuses = list(NODE_STATUSES)
+    for k in range(3 * record._KEYFRAME + 5):
+        position = len(events) + 1
+        if k % 7 == 3:  # several columns at once: nid, goal, type
+            events.append(_ev(position, "node_created", node_id="a", node_nid=f"1.{k}", task_goal=f"g{k}",
+                              node_type="EXECUTE_NODE" if k % 2 else "PLAN_NODE"))
+        elif k % 5 == 1:
+            events.append(_ev(position, "node_result_available", node_id="a", action_name=f"act{k}",
+                              result_summary={"k": k, "list": [k, {"x": k}]}))
+        else:
+            events.append(_ev(position, "node_status_changed", node_id="a", new_status=statuses[k % len(statuses)]))
+    timeline = _check_every_index(events, ["a"], hot_rows)
+    d = timeline._nodes["a"].d_codes
+    assert (len(d) - record._ND) // record._DS > record._KEYFRAME  # the keyframes were needed
+
+
+@pytest.mark.parametrize("hot_rows", [0, 4096])
+def test_values_keep_their_types_whether_json_holds_them_or_not(hot_rows: int) -> None:
+    """Values JSON holds exactly go to the arena; the others (ints beyond 64 bits, a lone
+    surrogate, infinities, tuples) stay Python objects; equal-looking ones never share."""
+    odd = [2 ** 70, "lone \ud800 surrogate", float("inf"), -0.0, 0.0, 1.5, True, 1, 1.0, "1", None,
+           (1, 2), {"t": (1, 2)}, {1: "int key"}, [1, True, 1.0], {"a": 1, "b": True}, {"b": True, "a": 1},
+           {"a": True, "b": 1}, {"nested": {"deep": [{"x": None}]}}, "x" * 5000, ""]
+    events = []
+    for k, value in enumerate(odd):
+        node = f"n{k}"
+        for et, payload in (("node_created", {"node_nid": str(k), "task_goal": value, "layer": value}),
+                            ("node_result_available", {"action_name": value, "result_summary": value}),
+                            ("edge_added", {"parent_node_id": "root", "child_node_id": node,
+                                            "graph_owner_node_id": value})):
+            events.append(_ev(len(events) + 1, et, node_id=node, **payload))
+    timeline = _check_every_index(events, [f"n{k}" for k in range(len(odd))], hot_rows)
+    final = fold("r", events)
+    for key, edge in final.edges.items():
+        got = timeline.state_at_index(-1).edges[key]["metadata"]
+        assert got == edge["metadata"] and [type(v) for v in got.values()] == \
+            [type(v) for v in edge["metadata"].values()]
+
+
+def test_repeated_small_results_are_stored_once() -> None:
+    events = []
+    for k in range(200):
+        events.append(_ev(len(events) + 1, "node_created", node_id=f"n{k}", node_nid=str(k)))
+        events.append(_ev(len(events) + 1, "node_result_available", node_id=f"n{k}", action_name="done",
+                          result_summary="ok"))
+    timeline = History("r")
+    timeline.extend(events)
+    results = {timeline.node_at(f"n{k}", len(events) - 1)["result"]["action_name"] for k in range(200)}
+    assert results == {"done"}
+    # in the arena: each node's nid and created_at, and once for all nodes the empty metadata and the result
+    assert len(timeline._ends) == 2 * 200 + 2 and len(timeline._shared_json) == 2
