@@ -77,7 +77,8 @@ def _attrs(items: Iterable[dict[str, Any]]) -> dict[str, Any]:
 _KINDS = {"SPAN_KIND_INTERNAL": SpanKind.INTERNAL, "SPAN_KIND_SERVER": SpanKind.SERVER,
           "SPAN_KIND_CLIENT": SpanKind.CLIENT, "SPAN_KIND_PRODUCER": SpanKind.PRODUCER,
           "SPAN_KIND_CONSUMER": SpanKind.CONSUMER}
-_STATUS = {"STATUS_CODE_UNSET": StatusCode.UNSET, "STATUS_CODE_OK": StatusCode.OK, "STATUS_CODE_ERROR": StatusCode.ERROR}
+_STATUS = {"STATUS_CODE_UNSET": StatusCode.UNSET, "STATUS_CODE_OK": StatusCode.OK,
+           "STATUS_CODE_ERROR": StatusCode.ERROR}
 
 
 def _sdk_span(raw: dict[str, Any], resource: Resource, scope: str, *, started: bool) -> ReadableSpan:
@@ -98,8 +99,8 @@ def _sdk_span(raw: dict[str, Any], resource: Resource, scope: str, *, started: b
         parent=SpanContext(trace_id, int(parent, 16), False, TraceFlags(1)) if parent else None,
         resource=resource,
         attributes=attrs,
-        events=() if started else tuple(
-            SdkEvent(e["name"], _attrs(e.get("attributes") or []), int(e["timeUnixNano"])) for e in raw.get("events") or []),
+        events=() if started else tuple(SdkEvent(e["name"], _attrs(e.get("attributes") or []), int(e["timeUnixNano"]))
+                                        for e in raw.get("events") or []),
         kind=_KINDS[raw.get("kind", "SPAN_KIND_INTERNAL")],
         status=Status(code, status.get("message")) if code is StatusCode.ERROR else Status(code),
         start_time=int(raw["startTimeUnixNano"]),
@@ -229,9 +230,9 @@ def _edge_traces(tp: Any) -> None:
     msgs = orjson.dumps
     with tracer.start_as_current_span("invoke_agent boss", attributes={
             "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "boss", "gen_ai.request.model": "m1",
-            "gen_ai.input.messages": msgs([{"role": "system", "content": "be brief"},
-                                           {"role": "user", "content": [{"type": "text", "text": "do the thing"}]}]).decode()
-            }) as root:
+            "gen_ai.input.messages": msgs([
+                {"role": "system", "content": "be brief"},
+                {"role": "user", "content": [{"type": "text", "text": "do the thing"}]}]).decode()}) as root:
         with tracer.start_as_current_span("chat old-names", attributes={
                 "gen_ai.operation.name": "chat", "gen_ai.system": "openai", "llm.request.model_name": "m2",
                 "gen_ai.usage.prompt_tokens": 7, "gen_ai.usage.completion_tokens": "3",
@@ -248,8 +249,8 @@ def _edge_traces(tp: Any) -> None:
             pass
         with tracer.start_as_current_span("text_completion", attributes={
                 "gen_ai.operation.name": "text_completion", "model_name": "m4",
-                "gen_ai.output.messages": msgs([{"role": "assistant", "parts": [{"type": "text", "content": "a"},
-                                                                               {"type": "text", "content": "b"}]}]).decode(),
+                "gen_ai.output.messages": msgs([{"role": "assistant", "parts": [
+                    {"type": "text", "content": "a"}, {"type": "text", "content": "b"}]}]).decode(),
                 "llm.token_count.prompt": "12"}):
             pass
         with tracer.start_as_current_span("embeddings", attributes={"gen_ai.operation.name": "embeddings"}):
