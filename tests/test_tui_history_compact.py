@@ -88,3 +88,31 @@ def test_repeated_small_results_are_stored_once() -> None:
     assert results == {"done"}
     # in the arena: each node's nid and created_at, and once for all nodes the empty metadata and the result
     assert len(timeline._ends) == 2 * 200 + 2 and len(timeline._shared_json) == 2
+
+
+def test_a_dropped_history_is_freed_without_the_cyclic_collector() -> None:
+    """The inspector freezes the collector's view of the heap while it folds a run (gc.freeze):
+    a window it drops must be freed by its reference count alone, so a History holds no cycle."""
+    import gc
+    import weakref
+
+    events = [_ev(1, "node_created", node_id="a", node_nid="1"), _ev(2, "node_created", node_id="b", node_nid="1.1"),
+              _ev(3, "edge_added", node_id="a", parent_node_id="a", child_node_id="b"),
+              _ev(4, "node_status_changed", node_id="b", new_status="DOING")]
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        whole = History("r")
+        whole.hot_rows = 0
+        whole.extend(events[:2])
+        whole.extend(events[2:])  # (rows let go of and rebuilt: the fold's row caches were used)
+        assert whole.axis.fraction_at(3) == 1.0 and whole.node_at("b", 3)["status"] == "DOING"
+        window = History.from_state(fold("r", events[:2]))
+        window.extend(events[2:])
+        assert window.children_at("a", 3) == ["b"]
+        refs = [weakref.ref(whole), weakref.ref(window)]
+        del whole, window
+        assert [r() for r in refs] == [None, None]
+    finally:
+        if was:
+            gc.enable()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_right
 from typing import Any, Callable, Sequence
+from weakref import WeakMethod
 
 __all__ = ["ChangeColumn", "CountingColumn", "RowCache", "record_offset", "widen"]
 
@@ -55,16 +56,25 @@ class RowCache(dict):
     A row the fold asks for again after it was evicted is rebuilt from the history (which is
     exact at every index, so the rebuilt row equals the one the fold let go). A 1M-event run has
     ~60k nodes: as dicts they cost ~2 KB each on top of their history.
+
+    The rebuild method is held weakly: a History holding its own bound method is a reference
+    cycle, which only the cyclic collector frees, and the inspector freezes the collector's view of
+    the heap while it folds a run (gc.freeze): every replay window dropped after that was kept for
+    good (a late window of a 1M-event run with its snapshot: ~60 MB each).
     """
 
     __slots__ = ("_rebuild",)
 
     def __init__(self, rebuild: Callable[[Any], dict[str, Any] | None]) -> None:
         super().__init__()
-        self._rebuild = rebuild
+        self._rebuild = WeakMethod(rebuild)
+
+    def _row(self, key: Any) -> dict[str, Any] | None:
+        rebuild = self._rebuild()
+        return rebuild(key) if rebuild is not None else None
 
     def __missing__(self, key: Any) -> dict[str, Any]:
-        row = self._rebuild(key)
+        row = self._row(key)
         if row is None:
             raise KeyError(key)
         self[key] = row
@@ -73,7 +83,7 @@ class RowCache(dict):
     def get(self, key: Any, default: Any = None) -> Any:
         row = dict.get(self, key)
         if row is None:
-            row = self._rebuild(key)
+            row = self._row(key)
             if row is None:
                 return default
             self[key] = row

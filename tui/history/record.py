@@ -188,8 +188,6 @@ class History:
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
-        #: the slider's geometry over this history's time axis
-        self.axis = TimeAxis(self)
         self._state = RunState(run_id)  # the fold's own state: rows it let go are rebuilt on demand
         self._state.nodes = RowCache(self._rebuild_node)
         self._state.edges = RowCache(self._rebuild_edge)
@@ -312,6 +310,12 @@ class History:
                 values = (edge["parent_nid"], edge["child_nid"], edge["metadata"], edge["created_at"])
                 log = self._edges[key] = array("i", (0, *map(self._code, values)))
         return log
+
+    @property
+    def axis(self) -> TimeAxis:
+        """The slider's geometry over this history's time axis (made per use: an axis kept here
+        would make a reference cycle, and a window in one outlived its use, see RowCache)."""
+        return TimeAxis(self)
 
     @property
     def last_position(self) -> int:
