@@ -44,6 +44,7 @@ from datetime import date, datetime, timedelta
 from math import isfinite
 from operator import itemgetter
 from typing import Any, Callable, Iterable, Sequence
+from weakref import proxy
 
 import orjson
 
@@ -188,6 +189,9 @@ class History:
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
+        #: the slider's geometry over this history's time axis (through a weak proxy: an axis holding
+        #: the history would make a reference cycle, and a window in one outlived its use, see RowCache)
+        self.axis = TimeAxis(proxy(self))
         self._state = RunState(run_id)  # the fold's own state: rows it let go are rebuilt on demand
         self._state.nodes = RowCache(self._rebuild_node)
         self._state.edges = RowCache(self._rebuild_edge)
@@ -310,12 +314,6 @@ class History:
                 values = (edge["parent_nid"], edge["child_nid"], edge["metadata"], edge["created_at"])
                 log = self._edges[key] = array("i", (0, *map(self._code, values)))
         return log
-
-    @property
-    def axis(self) -> TimeAxis:
-        """The slider's geometry over this history's time axis (made per use: an axis kept here
-        would make a reference cycle, and a window in one outlived its use, see RowCache)."""
-        return TimeAxis(self)
 
     @property
     def last_position(self) -> int:
