@@ -7,8 +7,11 @@ path it shortcuts: the same verdicts, the same stored rows, the same errors.
 """
 from __future__ import annotations
 
+import os
 import random
+import sqlite3
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,7 @@ from hypothesis import strategies as st
 
 from agenttui.store import Event, SQLiteStore, parse_envelope
 from agenttui.store import base as store_base
+from agenttui.store import sqlite as sqlite_backend
 from agenttui.store.envelope import EnvelopeError, canonical_timestamps, normalize_timestamp
 
 from test_store_projections import _expected_states, event_logs
@@ -181,3 +185,63 @@ def test_fast_path_batches_store_what_dict_batches_store(tmp_path, n):
     assert a.nodes("r") == b.nodes("r")
     a.close()
     b.close()
+
+
+# --------------------------------------------------------------------------- WAL checkpoints
+
+def _filler(n: int, start: int = 0) -> list[Event]:
+    return [Event("note", {"text": "x" * 1500, "i": i}, "r", f"f{i}", CANONICAL) for i in range(start, start + n)]
+
+
+def _events_in_the_database_file(path: Path) -> int:
+    """Events the database file itself holds, its WAL ignored: what checkpoints have copied."""
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True)
+    try:
+        return conn.execute("SELECT count(*) FROM events").fetchone()[0]
+    except sqlite3.OperationalError:  # not even the schema copied yet
+        return 0
+    finally:
+        conn.close()
+
+
+def test_the_checkpointer_thread_copies_the_wal_into_the_database_without_the_writer(tmp_path):
+    path = tmp_path / "c.db"
+    store = SQLiteStore(path)
+    assert store.connection.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == sqlite_backend.WAL_RESTART_FRAMES
+    store.append(_filler(300))  # well under WAL_RESTART_FRAMES pages: only the thread checkpoints them
+    deadline = time.monotonic() + 60
+    while _events_in_the_database_file(path) < 300 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _events_in_the_database_file(path) == 300
+    store.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.db"]
+
+
+def test_the_wal_starts_over_while_appends_keep_coming_even_without_the_thread(tmp_path, monkeypatch):
+    """The writer's own automatic checkpoint at WAL_RESTART_FRAMES bounds the WAL (here with the
+    thread never checkpointing at all)."""
+    monkeypatch.setattr(sqlite_backend, "WAL_RESTART_FRAMES", 200)
+    monkeypatch.setattr(sqlite_backend._Checkpointer, "_run", lambda self: None)
+    path = tmp_path / "w.db"
+    store = SQLiteStore(path)
+    biggest = 0
+    for k in range(60):
+        store.append(_filler(20, k * 20))
+        biggest = max(biggest, os.path.getsize(f"{path}-wal"))
+    page = store.connection.execute("PRAGMA page_size").fetchone()[0]
+    assert biggest < 2 * 200 * (page + 24)  # 60 batches of ~35 pages: without the restarts, ~2,000 pages
+    assert store.count_events() == 1200 and store.verify() == []
+    store.close()
+
+
+def test_stores_closed_while_their_checkpointer_runs_leave_no_wal_behind(tmp_path):
+    paths = [tmp_path / f"s{i}.db" for i in range(3)]
+    stores = [SQLiteStore(p) for p in paths]
+    for k in range(5):
+        for s in stores:
+            s.append(_filler(50, k * 50))
+    for s in stores:
+        s.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s0.db", "s1.db", "s2.db"]
+    for p in paths:
+        assert _events_in_the_database_file(p) == 250
