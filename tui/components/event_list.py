@@ -30,7 +30,9 @@ from ..literal import clean
 from ..data.reader import InspectorReader
 from .quiet_size import set_virtual_size
 
-EVENT_CACHE = 4096
+#: Events kept whole (payload and all) by seq: a few screens' worth around the cursor. 4,096 of a
+#: demo run's held ~10 MB of payloads; the rows on screen are ~50, fetched with FETCH_MARGIN.
+EVENT_CACHE = 1024
 STRIP_CACHE = 1024
 #: Rows fetched around the visible window on a cache miss (so small scrolls hit the cache).
 FETCH_MARGIN = 32
