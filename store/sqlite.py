@@ -50,8 +50,9 @@ READABLE_SINCE_VERSION = 1
 #: Seconds between two checkpoints of the writer's background checkpointer (see _Checkpointer).
 CHECKPOINT_INTERVAL = 0.02
 #: The writer's own automatic checkpoint (SQLite's wal_autocheckpoint, in WAL pages): where the WAL
-#: starts over while appends keep coming (see _Checkpointer).
-WAL_RESTART_FRAMES = 4000
+#: starts over while appends keep coming (see _Checkpointer). Up to ~45 MB of WAL beside the file;
+#: batch-100 appends A/B against 4,000 pages: 1.04-1.12x the throughput (fewer stalls of the writer).
+WAL_RESTART_FRAMES = 10000
 _INSERT_EVENT_SQL = ("INSERT INTO events (id, event_id, run_id, seq, event_type, timestamp, payload, node_id, "
                      "metadata, created_at, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
 
