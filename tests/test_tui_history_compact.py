@@ -10,7 +10,15 @@ from agenttui.store.fold import NODE_STATUSES
 from agenttui.tui.history import History
 from agenttui.tui.history import record
 
+from store_fixtures import SAMPLE_RUN, loaded_store
 from test_tui_replay import _ev
+
+
+@pytest.fixture(params=[1, 3, 20_000], autouse=True)
+def pack_after(request, monkeypatch) -> int:
+    """Every test with the nodes' columns packed after every event, every few, and hardly ever."""
+    monkeypatch.setattr(record, "PACK_AFTER", request.param)
+    return request.param
 
 
 def _check_every_index(events: list, node_ids: list[str], hot_rows: int) -> History:
@@ -116,3 +124,30 @@ def test_a_dropped_history_is_freed_without_the_cyclic_collector() -> None:
     finally:
         if was:
             gc.enable()
+
+
+def test_the_sample_run_packed_as_it_folds_equals_the_fold_at_every_index(tmp_path, pack_after: int) -> None:
+    store = loaded_store(tmp_path)
+    try:
+        events = list(store.timeline(SAMPLE_RUN))
+    finally:
+        store.close()
+    timeline = History(SAMPLE_RUN)
+    timeline.hot_rows = 0
+    for k in range(0, len(events), 5):
+        timeline.extend(events[k:k + 5])
+    nodes = timeline.node_ids()
+    if pack_after == 1:
+        assert sum(1 for h in timeline._nodes.values() if h.packed is not None) > len(nodes) // 2
+    for i in range(len(events)):
+        expected = fold(SAMPLE_RUN, events[: i + 1])
+        for node_id in nodes:
+            assert timeline.node_at(node_id, i) == expected.nodes.get(node_id), (node_id, i)
+            if node_id in expected.nodes:
+                assert timeline.children_at(node_id, i) == expected.children(node_id)
+                assert list(timeline.events_of(node_id)) == [
+                    k for k, e in enumerate(events) if e.node_id == node_id]
+        assert timeline.roots_at(i) == expected.roots()
+    again = History(SAMPLE_RUN)  # the same events in one batch: the same answers
+    again.extend(events)
+    assert again.live.comparable() == timeline.live.comparable() == fold(SAMPLE_RUN, events).comparable()

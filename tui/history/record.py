@@ -107,6 +107,8 @@ _NE = 4  # an edge's recorded values: parent_nid, child_nid, metadata, created_a
 #: value types a dict may hold and still be stored once for all its equals (hashable, no -0.0/NaN)
 _FLAT = frozenset({str, int, bool, type(None)})
 
+#: Events folded between two passes packing the columns of nodes the fold let be (History._pack).
+PACK_AFTER = 20_000
 #: a desc change record: index, column, code
 _DS = 3
 #: change records after which a node's whole desc is recorded again (bounds a read's walk back)
@@ -156,22 +158,31 @@ class HistoryError(ValueError):
 
 
 class _NodeHistory:
-    """One node's life: when it appeared, its own events and its field changes."""
+    """One node's life: when it appeared, its own events and its field changes.
 
-    __slots__ = ("node_id", "born", "own", "d_codes", "d_since", "d_last", "c_vals", "c_last", "ts_late",
+    Its three columns (own events, desc changes, counter changes) are arrays while the fold
+    touches the node; once it has not for a while (History._seal) they are packed into one bytes
+    object (`packed`: their lengths, then the three end to end) and read through memoryviews,
+    until the fold touches the node again (`unpack`). Three arrays cost ~190 bytes of headers
+    and their growth room on top of the node's ~300 bytes of data; most of a long run's nodes are
+    done with long before its end."""
+
+    __slots__ = ("node_id", "born", "_own", "_d", "_c", "packed", "d_since", "d_last", "c_last", "ts_late",
                  "parent_since", "parent", "seed")
 
     def __init__(self, node_id: str, born: int) -> None:
         self.node_id = node_id          # the one copy of the id that edges and child lists share
         self.born = born
-        self.own = array("i")           # indices of events whose node_id is this node
+        self._own: Any = array("i")     # indices of events whose node_id is this node (None: packed)
         #: the desc at birth as _ND value codes (History._code), then one (index, column, code)
         #: record per column that changed; after _KEYFRAME such records every column is recorded
         #: again, so a value is always found within _KEYFRAME + _ND records back (see _desc_end)
-        self.d_codes = array("i")
+        self._d: Any = array("i")
+        #: counter changes: index, then the 5 counters (widened past int32 if need be)
+        self._c: Any = array("i")
+        self.packed: bytes | None = None  # the three columns packed (None: they are the arrays above)
         self.d_since = 0                # change records since the last whole desc
         self.d_last: tuple | None = None  # the last desc recorded, while the fold holds the node's row
-        self.c_vals: array | list = array("i")  # counter changes: index, then 5 counters (widened if need be)
         self.c_last: tuple | None = ()  # the last 5 counters recorded, while the fold holds the row
         self.ts_late: dict[int, str] | None = None  # own event index -> updated_at when it did not advance
         self.parent_since = -1          # index of the first edge into this node, -1 if none yet
@@ -179,6 +190,53 @@ class _NodeHistory:
         #: a window's node that existed before it: (event_count, first_position, last_position,
         #: updated_at) as of the seed state; None for a node born in this history
         self.seed: tuple | None = None
+
+    @property
+    def own(self) -> Any:
+        return self._own if self.packed is None else self._part(0)
+
+    @property
+    def d_codes(self) -> Any:
+        return self._d if self.packed is None else self._part(1)
+
+    @property
+    def c_vals(self) -> Any:
+        return self._c if self.packed is None else self._part(2)
+
+    @c_vals.setter
+    def c_vals(self, values: array | list) -> None:
+        self.unpack()
+        self._c = values
+
+    def _part(self, k: int) -> memoryview:
+        view = memoryview(self.packed).cast("i")  # type: ignore[arg-type]
+        n_own, n_d = view[0], view[1]
+        if k == 0:
+            return view[2:2 + n_own]
+        return view[2 + n_own:2 + n_own + n_d] if k == 1 else view[2 + n_own + n_d:]
+
+    def pack(self) -> None:
+        """Pack the columns (not a counter column widened past int32: that one stays as it is)."""
+        c = self._c
+        if self.packed is not None or type(c) is not array or c.typecode != "i":
+            return
+        own, d = self._own, self._d
+        assert own is not None and d is not None
+        self.packed = b"".join((array("i", (len(own), len(d))), own, d, c))
+        self._own = self._d = self._c = None
+
+    def unpack(self) -> None:
+        """The columns as arrays again, for the fold to append to."""
+        packed = self.packed
+        if packed is not None:
+            raw = memoryview(packed)
+            lengths = raw[:8].cast("i")
+            a, b = 4 * (2 + lengths[0]), 4 * (2 + lengths[0] + lengths[1])
+            self._own, self._d, self._c = array("i"), array("i"), array("i")
+            self._own.frombytes(raw[8:a])
+            self._d.frombytes(raw[a:b])
+            self._c.frombytes(raw[b:])
+            self.packed = None
 
 
 class History:
@@ -221,6 +279,10 @@ class History:
         self._run_max = -1                         # index of the event holding the run's updated_at
         self._run_ts_late: dict[int, int] = {}     # index -> index of the newer timestamp still in force
         self._nodes: dict[str, _NodeHistory] = {}
+        #: nodes the fold touched since the last _pack, and between the two before (their columns are arrays)
+        self._unpacked: dict[str, _NodeHistory] = {}
+        self._unpacked_before: dict[str, _NodeHistory] = {}
+        self._packed_at = 0  # the local index of the last _pack
         self._maybe_roots: list[str] = []
         self._kids: dict[str, list[str]] = {}
         self._kids_since: dict[str, array] = {}
@@ -344,6 +406,7 @@ class History:
         last_pos = positions[-1] if positions else self._seed_position
         i = len(positions)
         start = i
+        unpacked = self._unpacked
         try:
             for e in events:
                 pos = e.position
@@ -407,10 +470,12 @@ class History:
                     node = nodes[node_id]
                     h = hist.get(node_id) or self._node(node_id)
                     desc = _desc_of(node)
+                    if h is not None and h.packed is not None:
+                        h.unpack()  # (packed while the fold still held its row: no rebuild unpacked it)
                     if h is None:
                         h = hist[node_id] = _NodeHistory(node_id, i)
                         self._maybe_roots.append(node_id)
-                        h.d_codes.extend([self._code(v, k in _SHARED) for k, v in enumerate(desc)])
+                        h._d.extend([self._code(v, k in _SHARED) for k, v in enumerate(desc)])
                         if desc[_STATUS] == "FAILED" and (kind is None or kind > 1):
                             kind = 1
                     else:
@@ -426,16 +491,17 @@ class History:
                     counts = _counts_of(node)
                     last_counts = h.c_last
                     if last_counts is None:
-                        last_counts = tuple(h.c_vals[-_N_COUNTS:])
+                        last_counts = tuple(h._c[-_N_COUNTS:])
                     if counts != last_counts:
-                        kept = len(h.c_vals)
+                        kept = len(h._c)
                         try:
-                            h.c_vals.extend((i, *counts))
+                            h._c.extend((i, *counts))
                         except OverflowError:  # a count beyond int32: widen this node's column
-                            h.c_vals = widen(h.c_vals[:kept], (i, *counts))
+                            h._c = widen(h._c[:kept], (i, *counts))
                     h.c_last = counts
+                    unpacked[node_id] = h
                     if node_id == own:
-                        h.own.append(i)
+                        h._own.append(i)
                         if node["updated_at"] != ts:
                             if h.ts_late is None:
                                 h.ts_late = {}
@@ -457,6 +523,8 @@ class History:
                 i += 1
         finally:  # an event refused mid-batch leaves what came before it folded and recorded
             self._hot_last, self._cold_last = hot_last, cold_last
+            if i - self._packed_at >= PACK_AFTER:
+                self._pack()
             if len(state.nodes) > self.hot_rows and positions:
                 for node_id in state.nodes:
                     h = hist.get(node_id)
@@ -466,6 +534,16 @@ class History:
             if len(state.edges) > self.hot_rows and positions:
                 state.edges.clear()
         return i - start
+
+    def _pack(self) -> None:
+        """Pack the columns of the nodes the fold touched before the last pack and not since (see
+        _NodeHistory): a node busy now stays arrays, one done with is packed a pass later."""
+        touched = self._unpacked
+        for node_id, h in self._unpacked_before.items():
+            if node_id not in touched:
+                h.pack()
+        self._unpacked_before, self._unpacked = touched, {}
+        self._packed_at = len(self._positions)
 
     def _add_edge(self, key: tuple[str, str], values: tuple, i: int) -> None:
         # keyed by the node ids the history already holds: the payload's copies go
@@ -494,7 +572,7 @@ class History:
             h.d_since = 0
         else:
             h.d_since += len(changed)
-        codes = h.d_codes
+        codes = h._d
         for k in changed:
             codes.extend((i, k, self._code(desc[k], k in _SHARED)))
 
@@ -576,6 +654,7 @@ class History:
         h = self._nodes.get(node_id)
         n = len(self._positions)
         if h is not None and n:
+            h.unpack()  # (the fold is about to change the node: its columns are arrays again)
             row = self._materialise(node_id, h, n - 1)
             # the fold changes this row in place: what it leaves as it was is these very objects
             h.d_last, h.c_last = _desc_of(row), _counts_of(row)
