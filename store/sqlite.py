@@ -142,7 +142,9 @@ class _Checkpointer:
     """
 
     def __init__(self, path: str) -> None:
-        self.path = path
+        # the file the writer opened, whatever the working directory by the time the thread starts;
+        # mode=rw: a file removed meanwhile is not created anew
+        self.uri = f"{Path(path).resolve().as_uri()}?mode=rw"
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -152,13 +154,13 @@ class _Checkpointer:
         if self._thread is None:
             if self._stop.is_set():
                 return
-            self._thread = threading.Thread(target=self._run, name=f"agenttui checkpoints {self.path}", daemon=True)
+            self._thread = threading.Thread(target=self._run, name="agenttui checkpoints", daemon=True)
             self._thread.start()
         self._wake.set()
 
     def _run(self) -> None:
         try:
-            conn = sqlite3.connect(self.path, isolation_level=None)
+            conn = sqlite3.connect(self.uri, uri=True, isolation_level=None)
         except sqlite3.Error:  # the writer's own automatic checkpoint stays
             return
         try:
