@@ -122,9 +122,8 @@ def decode_snapshot(blob: bytes, *, lazy: bool = False) -> RunState:
         raise ValueError("this snapshot is a delta: read it with load_snapshot, which applies it to its base")
     if blob[:len(FULL_MAGIC)] != FULL_MAGIC:  # encode_snapshot's: one JSON document
         with _gc_paused():
-            text = zlib.decompress(blob)
-            state = _lazy_document(text) if lazy else None
-            return state if state is not None else RunState.from_dict(orjson.loads(text))
+            state = _lazy_document(blob) if lazy else None
+            return state if state is not None else RunState.from_dict(orjson.loads(zlib.decompress(blob)))
     at = len(FULL_MAGIC) + 4
     size = int.from_bytes(blob[len(FULL_MAGIC):at], "big")
     with _gc_paused():
@@ -211,81 +210,157 @@ _GROUP = 512
 _NEXT_ROW = re.compile(rb"\},\{")
 
 
-def _lazy_document(text: bytes) -> RunState | None:
-    """encode_snapshot's one JSON document as a lazily read state, never parsed whole: parsed at
-    once, a late snapshot of a 1M-event run (58k nodes, 64 MB of JSON) became ~300 MB of dicts,
-    where a window reads a few thousand rows. Its rows are found and checked a group at a time
-    (the group's text parses as exactly as many rows as boundaries were guessed, else row by row),
-    recompressed in LEGACY_CHUNK pieces and read as encode_full's are. None: not the layout
+def _lazy_document(blob: bytes) -> RunState | None:
+    """encode_snapshot's one JSON document as a lazily read state, never parsed nor inflated
+    whole: parsed at once, a late snapshot of a 1M-event run (58k nodes, 64 MB of JSON) became
+    ~300 MB of dicts, where a window reads a few thousand rows. The document is inflated
+    STREAM_PIECE bytes at a time; its rows are found and checked a group at a time (the group's
+    text parses as exactly as many rows as boundaries were guessed, else row by row), and
+    recompressed in LEGACY_CHUNK pieces to be read as encode_full's are. None: not the layout
     RunState.to_dict writes (the caller parses it whole)."""
-    at = text.find(b',"nodes":[')
-    while at >= 0:  # (the first one at the document's top level, after run_id, position and run)
+    stream = _Inflating(blob)
+    at = 0
+    while True:  # the first ',"nodes":[' at the document's top level, after run_id, position and run
+        at = stream.buf.find(b',"nodes":[', at)
+        if at < 0:
+            at = max(0, len(stream.buf) - 10)
+            if not stream.fill():
+                return None
+            continue
         try:
-            head = orjson.loads(text[:at] + b"}")
+            head = orjson.loads(stream.buf[:at] + b"}")
             break
         except orjson.JSONDecodeError:
-            at = text.find(b',"nodes":[', at + 1)
-    else:
-        return None
+            at += 1
     if not isinstance(head, dict) or list(head) != ["run_id", "position", "run"]:
         return None
-    view = memoryview(text)
+    body = _BodyWriter()
     try:
-        nodes = _rows_of(text, view, at + len(b',"nodes":['), _node_key)
-        if nodes is None or text[nodes[2]:nodes[2] + 10] != b',"edges":[':
+        node_ids = _stream_rows(stream, at + len(b',"nodes":['), _node_key, body, b',"edges":[')
+        if node_ids is None:
             return None
-        names = {node_id: node_id for node_id in nodes[1]}  # an edge's ends: the node ids' own strings
+        names = {node_id: node_id for node_id in node_ids}  # an edge's ends: the node ids' own strings
 
         def edge_key(row: dict[str, Any]) -> tuple[str, str]:
             parent, child = row["parent_node_id"], row["child_node_id"]
             return names.get(parent, parent), names.get(child, child)
 
-        edges = _rows_of(text, view, nodes[2] + 10, edge_key)
+        edge_keys = _stream_rows(stream, 0, edge_key, body, b"}")
     except (KeyError, TypeError):  # rows without their keys: not a state's rows
         return None
-    if edges is None or text[edges[2]:] != b"}":
+    if edge_keys is None:
         return None
-    node_rows, node_ids, _ = nodes
-    edge_rows, edge_keys, _ = edges
-    # the rows as encode_full's body ("[row,row,...]"), compressed a chunk at a time as it is made
-    # (made whole first, it was another copy of the document's 64 MB)
-    chunks: list[bytes] = []
-    ends = array("q")
-    buf = bytearray(b"[")
-    size = 1
-    for start, end in (*node_rows, *edge_rows):
-        if size > 1:
-            buf += b","
-            size += 1
-        buf += view[start:end]
-        size += end - start
-        ends.append(size)
-        while len(buf) >= LEGACY_CHUNK:
-            chunks.append(zlib.compress(buf[:LEGACY_CHUNK], 1))
-            del buf[:LEGACY_CHUNK]
-    buf += b"]"
-    for k in range(0, len(buf), LEGACY_CHUNK):
-        chunks.append(zlib.compress(buf[k:k + LEGACY_CHUNK], 1))
-    lazy = _Body(memoryview(b"".join(chunks)), list(accumulate(map(len, chunks))), ends, LEGACY_CHUNK)
+    while stream.fill():
+        pass
+    if stream.buf:  # (something after the document's end)
+        return None
     state = RunState(head["run_id"], head["run"], position=head["position"])
+    lazy = body.close()
     state.nodes = LazyRows(lazy, node_ids, 0)  # type: ignore[assignment]
     state.edges = LazyRows(lazy, edge_keys, len(node_ids))  # type: ignore[assignment]
     return state
 
 
-def _rows_of(text: bytes, view: memoryview, at: int, key: Callable[[dict[str, Any]], Any]
-             ) -> tuple[list[tuple[int, int]], list[Any], int] | None:
-    """The rows of the JSON array of objects whose first row starts at `at` (just past its "["):
-    (start, end) of each row's text, its key (a node's id, an edge's (parent, child)) and the offset
-    just past the array's "]". None: not an array of rows.
+#: Bytes of a legacy snapshot's JSON inflated at a time while its rows are found.
+STREAM_PIECE = 1 << 20
+
+
+class _Inflating:
+    """A zlib stream inflated a piece at a time into `buf` (what the reader has not used yet)."""
+
+    def __init__(self, blob: bytes) -> None:
+        self._inflate: Any = zlib.decompressobj()  # (None once the stream has ended)
+        self._rest: bytes = blob
+        self.buf = b""
+        self.fill()
+
+    def fill(self) -> bool:
+        """Append the next piece to `buf`; False at the stream's end."""
+        if self._inflate is None:
+            return False
+        more = self._inflate.decompress(self._rest, STREAM_PIECE)
+        self._rest = self._inflate.unconsumed_tail
+        if not self._rest and not more:
+            more = self._inflate.flush()
+            self._inflate = None
+        self.buf += more
+        return bool(more) or self._inflate is not None
+
+    def drop(self, n: int) -> None:
+        self.buf = self.buf[n:]
+
+
+class _BodyWriter:
+    """encode_full's body ("[row,row,...]") made a row at a time, compressed a chunk at a time."""
+
+    def __init__(self) -> None:
+        self._chunks: list[bytes] = []
+        self._buf = bytearray(b"[")
+        self._size = 1
+        self.ends = array("q")
+
+    def add(self, row: memoryview) -> None:
+        buf = self._buf
+        if self._size > 1:
+            buf += b","
+            self._size += 1
+        buf += row
+        self._size += len(row)
+        self.ends.append(self._size)
+        while len(buf) >= LEGACY_CHUNK:
+            self._chunks.append(zlib.compress(buf[:LEGACY_CHUNK], 1))
+            del buf[:LEGACY_CHUNK]
+
+    def close(self) -> _Body:
+        buf = self._buf
+        buf += b"]"
+        for k in range(0, len(buf), LEGACY_CHUNK):
+            self._chunks.append(zlib.compress(buf[k:k + LEGACY_CHUNK], 1))
+        chunks, self._chunks = self._chunks, []
+        return _Body(memoryview(b"".join(chunks)), list(accumulate(map(len, chunks))), self.ends, LEGACY_CHUNK)
+
+
+def _stream_rows(stream: _Inflating, at: int, key: Callable[[dict[str, Any]], Any], body: _BodyWriter,
+                 then: bytes) -> list[Any] | None:
+    """The keys of the rows of the JSON array of objects starting at `at` of the stream's buffer
+    (just past its "["), each row added to `body`; the stream is left just past `then`, which
+    must follow the array. None: not an array of rows followed by `then`."""
+    keys: list[Any] = []
+    while len(stream.buf) <= at and stream.fill():
+        pass
+    if stream.buf[at:at + 1] == b"]":
+        end = at + 1
+    else:
+        while True:
+            found = _rows_of(stream.buf, at, key, body, keys)
+            if found is None:
+                return None
+            at, past = found
+            if past is not None:
+                end = past
+                break
+            stream.drop(at)
+            at = 0
+            if not stream.fill():
+                return None
+    while len(stream.buf) < end + len(then) and stream.fill():
+        pass
+    if stream.buf[end:end + len(then)] != then:
+        return None
+    stream.drop(end + len(then))
+    return keys
+
+
+def _rows_of(text: bytes, at: int, key: Callable[[dict[str, Any]], Any], body: _BodyWriter,
+             keys: list[Any]) -> tuple[int, int | None] | None:
+    """Add the complete rows of the array text from `at` (a row's start) to `body` and their keys to
+    `keys`: (where the next row starts, None) when the text ends before the array does, (_, the
+    offset just past the array's "]") when it ends, None when it is not an array of rows.
 
     A "},{" is guessed to end a row; a group of guesses is right when its text parses as that many
     rows (a guess inside a row, or past the array's end, leaves a group that does not parse, or
     parses as fewer rows). A group that fails is halved, down to one row found by parsing."""
-    spans: list[tuple[int, int]] = []
-    keys: list[Any] = []
-    if text[at:at + 1] == b"]":
-        return spans, keys, at + 1
+    view = memoryview(text)
     guesses = [m.start() for m in _NEXT_ROW.finditer(text, at)]
     pos, k, size = at, 0, _GROUP
     while True:
@@ -297,7 +372,7 @@ def _rows_of(text: bytes, view: memoryview, at: int, key: Callable[[dict[str, An
                 rows = None
             if rows is not None and len(rows) == len(take) and all(type(r) is dict for r in rows):
                 for row, end in zip(rows, take):
-                    spans.append((pos, end + 1))
+                    body.add(view[pos:end + 1])
                     keys.append(key(row))
                     pos = end + 2
                 k += len(take)
@@ -307,13 +382,13 @@ def _rows_of(text: bytes, view: memoryview, at: int, key: Callable[[dict[str, An
                 size //= 2
                 continue
         one = _one_row(text, view, pos)
-        if one is None:
-            return None
+        if one is None:  # (the row goes on past the text: more of it is needed)
+            return pos, None
         row, end = one
-        spans.append((pos, end))
+        body.add(view[pos:end])
         keys.append(key(row))
         if text[end:end + 1] == b"]":
-            return spans, keys, end + 1
+            return end, end + 1
         pos, size = end + 1, _GROUP
         while k < len(guesses) and guesses[k] < end:
             k += 1
@@ -321,7 +396,8 @@ def _rows_of(text: bytes, view: memoryview, at: int, key: Callable[[dict[str, An
 
 def _one_row(text: bytes, view: memoryview, start: int) -> tuple[dict[str, Any], int] | None:
     """The row (an object) starting at `start`, and the offset just past it: the first "}" followed
-    by "," or "]" where the text from `start` parses as one object (a JSON object has one end)."""
+    by "," or "]" where the text from `start` parses as one object (a JSON object has one end).
+    None: no such end in the text."""
     end = start
     while True:
         comma, close = text.find(b"},", end), text.find(b"}]", end)

@@ -60,8 +60,11 @@ def test_a_demo_runs_snapshot_reads_lazily_as_its_whole_decode() -> None:
 
 
 @pytest.mark.parametrize("group", [1, 2, 3, 512])
-def test_rows_that_look_like_boundaries_read_exactly(monkeypatch, group: int) -> None:
+@pytest.mark.parametrize("piece", [1, 7, 300, 1 << 20])
+def test_rows_that_look_like_boundaries_read_exactly(monkeypatch, group: int, piece: int) -> None:
+    """Whatever the groups of rows checked at once, and the pieces the document is inflated in."""
     monkeypatch.setattr(snapshots, "_GROUP", group)
+    monkeypatch.setattr(snapshots, "STREAM_PIECE", piece)
     monkeypatch.setattr(snapshots, "LEGACY_CHUNK", 97)  # rows across chunks
     blob = encode_snapshot(_tricky_state())
     _assert_same(decode_snapshot(blob, lazy=True), _whole(blob))
@@ -75,6 +78,15 @@ def test_empty_and_one_row_arrays() -> None:
     one = fold("run-o", list(generate_run(2, n_events=3, run_id="run-o", start="2026-03-01T09:00:00Z")))
     blob = encode_snapshot(one)
     _assert_same(decode_snapshot(blob, lazy=True), _whole(blob))
+
+
+def test_a_document_cut_short_or_with_more_after_it_is_parsed_whole_or_refused() -> None:
+    state = fold("run-t", list(generate_run(6, n_events=200, run_id="run-t", start="2026-03-01T09:00:00Z")))
+    text = orjson.dumps(state.to_dict())
+    assert snapshots._lazy_document(zlib.compress(text + b" ")) is None
+    assert snapshots._lazy_document(zlib.compress(text[:len(text) // 2])) is None
+    assert snapshots._lazy_document(zlib.compress(text[:-1] + b',"more":1}')) is None
+    assert decode_snapshot(zlib.compress(text + b" "), lazy=True).comparable() == state.comparable()
 
 
 def test_a_document_of_another_layout_is_parsed_whole() -> None:

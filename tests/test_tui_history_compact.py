@@ -151,3 +151,17 @@ def test_the_sample_run_packed_as_it_folds_equals_the_fold_at_every_index(tmp_pa
     again = History(SAMPLE_RUN)  # the same events in one batch: the same answers
     again.extend(events)
     assert again.live.comparable() == timeline.live.comparable() == fold(SAMPLE_RUN, events).comparable()
+
+
+def test_free_heap_pages_go_back_where_the_platform_can(monkeypatch) -> None:
+    import sys
+
+    from agenttui.tui.history import heap
+
+    assert heap.release_free_memory() is (heap._TRIM is not None)
+    if sys.platform.startswith("linux") and heap._TRIM is not None:
+        calls = []
+        monkeypatch.setattr(heap, "_TRIM", lambda pad: calls.append(pad))
+        assert heap.release_free_memory() and calls == [0]
+    monkeypatch.setattr(heap, "_TRIM", None)
+    assert heap.release_free_memory() is False

@@ -53,6 +53,7 @@ from agenttui.store.fold import NODE_COLUMNS, RUN_COLUMNS, RunState, apply_event
 
 from .axis import TimeAxis
 from .columns import ChangeColumn, CountingColumn, RowCache, record_offset, widen
+from .heap import release_free_memory
 
 __all__ = [
     "MARK_KINDS", "NODE_DISPLAY_FIELDS", "RUN_DISPLAY_FIELDS", "History", "HistoryError", "load_history",
@@ -544,6 +545,7 @@ class History:
                 h.pack()
         self._unpacked_before, self._unpacked = touched, {}
         self._packed_at = len(self._positions)
+        release_free_memory()  # (what the events folded since the last pass left behind, see heap.py)
 
     def _add_edge(self, key: tuple[str, str], values: tuple, i: int) -> None:
         # keyed by the node ids the history already holds: the payload's copies go

@@ -25,6 +25,7 @@ from typing import Any, Callable
 
 from agenttui.store.fold import RunState
 
+from .heap import release_free_memory
 from .record import History
 
 __all__ = ["WINDOW_AFTER", "load_window"]
@@ -52,6 +53,8 @@ def load_window(
     # the state before the event at `index` (seq index + 1), so the window's first event is at most it
     found = reader.store.nearest_snapshot(run_id, seq=index, cache=cache) if index else None
     state = found[1] if found is not None else RunState(run_id)
+    if found is not None:
+        release_free_memory()  # (a full snapshot's decode leaves tens of MB free in this thread's arena)
     window = History.from_state(state) if state.run.get("event_count") else History(run_id)
     want = index + 1 + after - window.first_index
     pending = []
