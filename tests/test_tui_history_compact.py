@@ -94,8 +94,25 @@ def test_repeated_small_results_are_stored_once() -> None:
     timeline.extend(events)
     results = {timeline.node_at(f"n{k}", len(events) - 1)["result"]["action_name"] for k in range(200)}
     assert results == {"done"}
-    # in the arena: each node's nid and created_at, and once for all nodes the empty metadata and the result
-    assert len(timeline._ends) == 2 * 200 + 2 and len(timeline._shared_json) == 2
+    # in the arena: each node's nid, and once for all nodes the empty metadata and the result (a
+    # created_at is the index of the event whose timestamp it is)
+    assert len(timeline._ends) == 200 + 2 and len(timeline._shared_json) == 2
+    assert timeline._nodes["n7"].d_codes[record._NODE_DESC.index("created_at")] == record._TS_CODE - 14
+
+
+@pytest.mark.parametrize("hot_rows", [0, 4096])
+def test_timestamps_coded_as_their_event_read_back_verbatim(hot_rows: int) -> None:
+    """created_at is coded as the index of the event it came from; odd stamps (an offset, no
+    fraction, naive, not a time at all) come back exactly as the event had them."""
+    stamps = ["2026-03-01T09:00:00.000001Z", "2026-03-01T10:00:00+01:00", "2026-03-01T09:00:02Z",
+              "2026-03-01T09:00:03.5", "not a time", "2026-03-01T09:00:04.000004Z"]
+    events = []
+    for k, ts in enumerate(stamps):
+        events.append(_ev(len(events) + 1, "node_created", node_id=f"n{k}", node_nid=str(k), ts=ts))
+        events.append(_ev(len(events) + 1, "edge_added", node_id=f"n{k}", ts=ts, parent_node_id="n0",
+                          child_node_id=f"n{k}"))
+    timeline = _check_every_index(events, [f"n{k}" for k in range(len(stamps))], hot_rows)
+    assert [timeline.node_at(f"n{k}", len(events) - 1)["created_at"] for k in range(len(stamps))] == stamps
 
 
 def test_a_dropped_history_is_freed_without_the_cyclic_collector() -> None:
@@ -165,3 +182,40 @@ def test_free_heap_pages_go_back_where_the_platform_can(monkeypatch) -> None:
         assert heap.release_free_memory() and calls == [0]
     monkeypatch.setattr(heap, "_TRIM", None)
     assert heap.release_free_memory() is False
+
+
+@pytest.mark.parametrize("steps", [[1_000] * 10_000, [0, 5, -7, 3_000_000_000, -3_000_000_000, 2 ** 40, 1] * 1_300,
+                                   [2 ** 31 - 1, 1, -(2 ** 31) + 1, -(2 ** 31), 2 ** 31]])
+def test_a_near_column_answers_like_the_int64_array_it_stands_for(steps: list[int]) -> None:
+    from array import array
+
+    from agenttui.tui.history.columns import NearColumn
+
+    column, plain, value = NearColumn(), array("q"), 1_772_355_600_000_000
+    for step in steps:  # near values, and now and then one far off its block's first
+        value += step
+        column.append(value)
+        plain.append(value)
+    assert len(column) == len(plain)
+    assert [column[i] for i in range(len(plain))] == plain.tolist()
+    assert column[-1] == plain[-1] and column[-len(plain)] == plain[0]
+    with pytest.raises(IndexError):
+        column[len(plain)]
+
+
+def test_small_codes_widen_past_256() -> None:
+    from agenttui.tui.history.columns import SmallCodes
+
+    codes = SmallCodes()
+    values = [k % 300 for k in range(1_000)] + [70_000, 3]
+    for v in values:
+        codes.append(v)
+    assert len(codes) == len(values) and [codes[i] for i in range(len(values))] == values
+
+
+def test_a_run_of_more_than_256_event_types_keeps_every_type() -> None:
+    events = [_ev(k + 1, f"custom_{k % 300}") for k in range(700)]
+    timeline = History("r")
+    timeline.extend(events)
+    assert [timeline.type_at(i) for i in range(700)] == [e.event_type for e in events]
+    assert len(timeline.event_types()) == 300

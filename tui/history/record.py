@@ -52,7 +52,7 @@ from agenttui.store.envelope import Event, normalize_timestamp
 from agenttui.store.fold import NODE_COLUMNS, RUN_COLUMNS, RunState, apply_event, new_run, nid_key
 
 from .axis import TimeAxis
-from .columns import ChangeColumn, CountingColumn, RowCache, record_offset, widen
+from .columns import ChangeColumn, CountingColumn, NearColumn, RowCache, SmallCodes, record_offset, widen
 from .heap import release_free_memory
 
 __all__ = [
@@ -110,6 +110,11 @@ _FLAT = frozenset({str, int, bool, type(None)})
 
 #: Events folded between two passes packing the columns of nodes the fold let be (History._pack).
 PACK_AFTER = 20_000
+#: Value codes: >= 0 a Python object in History._values; -1 .. -_ARENA_MAX the JSON of value ~code
+#: in the arena; _TS_CODE - i (down to -2**31) the timestamp of local event i.
+_ARENA_MAX = 1 << 30
+_TS_CODE = -_ARENA_MAX - 1
+_TS_MAX = (1 << 31) + _TS_CODE
 #: a desc change record: index, column, code
 _DS = 3
 #: change records after which a node's whole desc is recorded again (bounds a read's walk back)
@@ -264,8 +269,8 @@ class History:
         self._shared_json: dict[bytes, int] = {}  # small flat dicts by their JSON: one code each
         self._positions = CountingColumn()
         self._seqs = CountingColumn()
-        self._types = array("H")
-        self._micros = array("q")
+        self._types = SmallCodes()
+        self._micros = NearColumn()
         self._type_names: list[str] = []
         self._type_codes: dict[str, int] = {}
         self._odd_ts: dict[int, str] = {}          # timestamps not in the canonical form, kept verbatim
@@ -476,7 +481,7 @@ class History:
                     if h is None:
                         h = hist[node_id] = _NodeHistory(node_id, i)
                         self._maybe_roots.append(node_id)
-                        h._d.extend([self._code(v, k in _SHARED) for k, v in enumerate(desc)])
+                        h._d.extend([self._code_at(v, k in _SHARED, i, ts) for k, v in enumerate(desc)])
                         if desc[_STATUS] == "FAILED" and (kind is None or kind > 1):
                             kind = 1
                     else:
@@ -484,7 +489,7 @@ class History:
                         if last_desc is None:
                             last_desc = self._desc_at(h, i)
                         if desc != last_desc:
-                            self._record_desc(h, i, desc, last_desc)
+                            self._record_desc(h, i, ts, desc, last_desc)
                             if desc[_STATUS] == "FAILED" and last_desc[_STATUS] != "FAILED":
                                 if kind is None or kind > 1:
                                     kind = 1
@@ -514,9 +519,9 @@ class History:
                     values = (edge["parent_nid"], edge["child_nid"], edge["metadata"], edge["created_at"])
                     log = self._edge_log(key)
                     if log is None:
-                        self._add_edge(key, values, i)
+                        self._add_edge(key, values, i, ts)
                     elif self._decode(log[-_NE:]) != values:
-                        log.extend((i, *map(self._code, values)))
+                        log.extend((i, *(self._code_at(v, False, i, ts) for v in values)))
 
                 if kind is not None:
                     self._mark_idx.append(i)
@@ -547,12 +552,12 @@ class History:
         self._packed_at = len(self._positions)
         release_free_memory()  # (what the events folded since the last pass left behind, see heap.py)
 
-    def _add_edge(self, key: tuple[str, str], values: tuple, i: int) -> None:
+    def _add_edge(self, key: tuple[str, str], values: tuple, i: int, ts: str) -> None:
         # keyed by the node ids the history already holds: the payload's copies go
         ph, ch = self._node(key[0]), self._node(key[1])
         assert ph is not None and ch is not None  # (the fold makes both ends before the edge)
         parent, child = ph.node_id, ch.node_id
-        self._edges[(parent, child)] = array("i", (i, *map(self._code, values)))
+        self._edges[(parent, child)] = array("i", (i, *(self._code_at(v, False, i, ts) for v in values)))
         kids = self._kids.get(parent)
         if kids is None:
             kids = self._kids[parent] = []
@@ -563,7 +568,7 @@ class History:
             ch.parent_since = i
             ch.parent = parent
 
-    def _record_desc(self, h: _NodeHistory, i: int, desc: tuple, last: tuple) -> None:
+    def _record_desc(self, h: _NodeHistory, i: int, ts: str, desc: tuple, last: tuple) -> None:
         """Record the columns of a node's desc that changed at index i (a value the last desc held
         as the same object, or as an equal string or number of its type, did not change)."""
         changed = [k for k in range(_ND) if desc[k] is not last[k] and not _same(desc[k], last[k])]
@@ -576,7 +581,15 @@ class History:
             h.d_since += len(changed)
         codes = h._d
         for k in changed:
-            codes.extend((i, k, self._code(desc[k], k in _SHARED)))
+            codes.extend((i, k, self._code_at(desc[k], k in _SHARED, i, ts)))
+
+    def _code_at(self, v: Any, shared: bool, i: int, ts: str) -> int:
+        """The code of a value recorded at event i: a value that is that event's own timestamp (a
+        node's or an edge's created_at, nearly always) is coded as the event's index, its text
+        being the time column's (28 bytes of JSON a node and an edge less)."""
+        if (v is ts or (type(v) is str and v == ts)) and i <= _TS_MAX and self._ts_text(i) == v:
+            return _TS_CODE - i
+        return self._code(v, shared)
 
     def _code(self, v: Any, shared: bool = False) -> int:
         """The code of a value: 0 is None; small ints, bools and `shared` short strings are Python
@@ -611,6 +624,9 @@ class History:
         return len(self._values) - 1
 
     def _put(self, text: bytes) -> int:
+        if len(self._ends) >= _ARENA_MAX:  # (past a billion values the codes would meet _TS_CODE's)
+            self._values.append(_loads(text))
+            return len(self._values) - 1
         self._arena += text
         self._ends.append(len(self._arena))
         return ~(len(self._ends) - 1)
@@ -618,6 +634,8 @@ class History:
     def _value(self, code: int) -> Any:
         if code >= 0:
             return self._values[code]
+        if code <= _TS_CODE:
+            return self._ts_text(_TS_CODE - code)
         k = ~code
         ends = self._ends
         return _loads(self._arena[ends[k - 1] if k else 0:ends[k]])
