@@ -219,3 +219,30 @@ def test_a_run_of_more_than_256_event_types_keeps_every_type() -> None:
     timeline.extend(events)
     assert [timeline.type_at(i) for i in range(700)] == [e.event_type for e in events]
     assert len(timeline.event_types()) == 300
+
+
+def test_a_change_column_keeps_each_value_and_its_type() -> None:
+    """A run column is an int64 array while it holds ints: a bool, a float, a huge int or None
+    turns it into a list, never into another value (True must not come back as 1)."""
+    from agenttui.tui.history.columns import ChangeColumn
+
+    values = [3, 5, True, 2.5, 2 ** 70, None, "7", 4]
+    for start in range(len(values)):
+        column = ChangeColumn(None, True)
+        for k, v in enumerate(values[start:]):
+            column.add(10 * k, v)
+        assert column.at(-1) is None
+        for k, v in enumerate(values[start:]):
+            got = column.at(10 * k + 5)
+            assert got == v and type(got) is type(v), (start, k)
+
+
+def test_run_totals_replay_as_the_fold_made_them() -> None:
+    values = [3, True, 2.5, 2 ** 70, None, "7", 4]
+    events = [_ev(k + 1, "run_finished", total_steps=v, total_nodes=v) for k, v in enumerate(values)]
+    timeline = History("r")
+    timeline.extend(events)
+    for i in range(len(events)):
+        want = fold("r", events[: i + 1]).run
+        got = timeline.run_at(i)
+        assert got == want and [type(v) for v in got.values()] == [type(v) for v in want.values()], i

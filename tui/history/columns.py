@@ -16,7 +16,8 @@ __all__ = ["ChangeColumn", "CountingColumn", "NearColumn", "RowCache", "SmallCod
 
 
 class ChangeColumn:
-    """The changes of one run column: indices in an int array, values in a list or an int64 array."""
+    """The changes of one run column: indices in an int array, values in an int64 array (while they
+    are all ints: a run's counters, steps and nodes) or else a list."""
 
     __slots__ = ("initial", "idx", "vals")
 
@@ -26,11 +27,14 @@ class ChangeColumn:
         self.vals: array | list = array("q") if ints else []
 
     def add(self, i: int, value: Any) -> None:
+        vals = self.vals
+        if type(vals) is array and type(value) is not int:  # (a bool would come back as 1)
+            vals = self.vals = list(vals)
         try:
-            self.vals.append(value)
-        except (TypeError, OverflowError):  # not an int64 (a huge count from a bad payload): use a list
-            self.vals = list(self.vals)
-            self.vals.append(value)
+            vals.append(value)
+        except OverflowError:  # not an int64 (a huge count from a bad payload): use a list
+            vals = self.vals = list(vals)
+            vals.append(value)
         self.idx.append(i)
 
     def at(self, i: int) -> Any:

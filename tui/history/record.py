@@ -88,8 +88,6 @@ _RUN_RECORDED = tuple(c for c in RUN_COLUMNS if c not in _RUN_DERIVED)
 _RUN_HOT = ("llm_calls", "tool_calls", "error_count", "prompt_tokens", "completion_tokens", "total_steps",
             "total_nodes")
 _RUN_COLD = tuple(c for c in _RUN_RECORDED if c not in _RUN_HOT)
-#: run columns the fold only ever holds as ints: recorded in int64 arrays
-_RUN_INT_COLUMNS = frozenset({"llm_calls", "tool_calls", "error_count", "prompt_tokens", "completion_tokens"})
 
 assert set(_NODE_DESC) | set(_NODE_COUNTS) | set(_NODE_DERIVED) == set(NODE_COLUMNS)
 assert set(_RUN_RECORDED) | set(_RUN_DERIVED) == set(RUN_COLUMNS)
@@ -122,6 +120,14 @@ _KEYFRAME = 16
 _CONTAINERS = frozenset({dict, list})
 _dumps = orjson.dumps
 _loads = orjson.loads
+
+
+def _packed_ints(values: Iterable[int]) -> bytes:
+    return array("i", values).tobytes()
+
+
+def _ints(packed: bytes) -> memoryview:
+    return memoryview(packed).cast("i")
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -277,7 +283,7 @@ class History:
         self._ts_key = ""                          # cache of the last "YYYY-MM-DDTHH:MM:SS" parsed ...
         self._ts_secs = 0                          # ... and its epoch seconds
         initial = new_run(run_id)
-        self._run_hot = [ChangeColumn(initial[c], c in _RUN_INT_COLUMNS) for c in _RUN_HOT]
+        self._run_hot = [ChangeColumn(initial[c], True) for c in _RUN_HOT]
         self._run_cold = [ChangeColumn(initial[c], False) for c in _RUN_COLD]
         self._hot_last = _run_hot_of(initial)
         self._cold_last = _run_cold_of(initial)
@@ -293,7 +299,7 @@ class History:
         self._kids: dict[str, list[str]] = {}
         self._kids_since: dict[str, array] = {}
         # key -> [i0, 4 codes of (parent_nid, child_nid, metadata, created_at), i1, 4 codes, ...]
-        self._edges: dict[tuple[str, str], array] = {}
+        self._edges: dict[tuple[str, str], bytes] = {}  # (the int32 records packed: ~70 bytes less an edge)
         self._mark_idx = array("i")
         self._mark_kind = array("B")
         self._nid_keys: dict[str | None, tuple] = {}  # nid -> nid_key(nid), for sorting siblings
@@ -321,7 +327,7 @@ class History:
         self._base = int(run["event_count"] or 0)
         self._seed_run = dict(run)
         self._seed_position = state.position
-        self._run_hot = [ChangeColumn(run[c], c in _RUN_INT_COLUMNS) for c in _RUN_HOT]
+        self._run_hot = [ChangeColumn(run[c], True) for c in _RUN_HOT]
         self._run_cold = [ChangeColumn(run[c], False) for c in _RUN_COLD]
         self._hot_last = _run_hot_of(run)
         self._cold_last = _run_cold_of(run)
@@ -373,14 +379,14 @@ class History:
         assert h is not None, node_id
         return h
 
-    def _edge_log(self, key: tuple[str, str]) -> array | None:
+    def _edge_log(self, key: tuple[str, str]) -> bytes | None:
         """An edge's recorded values, a seeded one's made on first use (None: no such edge)."""
         log = self._edges.get(key)
         if log is None and self._seed_edges:
             edge = self._seed_edges.get(key)
             if edge is not None:
                 values = (edge["parent_nid"], edge["child_nid"], edge["metadata"], edge["created_at"])
-                log = self._edges[key] = array("i", (0, *map(self._code, values)))
+                log = self._edges[key] = _packed_ints((0, *map(self._code, values)))
         return log
 
     @property
@@ -520,8 +526,8 @@ class History:
                     log = self._edge_log(key)
                     if log is None:
                         self._add_edge(key, values, i, ts)
-                    elif self._decode(log[-_NE:]) != values:
-                        log.extend((i, *(self._code_at(v, False, i, ts) for v in values)))
+                    elif self._decode(_ints(log)[-_NE:]) != values:
+                        self._edges[key] = log + _packed_ints((i, *(self._code_at(v, False, i, ts) for v in values)))
 
                 if kind is not None:
                     self._mark_idx.append(i)
@@ -557,7 +563,7 @@ class History:
         ph, ch = self._node(key[0]), self._node(key[1])
         assert ph is not None and ch is not None  # (the fold makes both ends before the edge)
         parent, child = ph.node_id, ch.node_id
-        self._edges[(parent, child)] = array("i", (i, *(self._code_at(v, False, i, ts) for v in values)))
+        self._edges[(parent, child)] = _packed_ints((i, *(self._code_at(v, False, i, ts) for v in values)))
         kids = self._kids.get(parent)
         if kids is None:
             kids = self._kids[parent] = []
@@ -685,7 +691,7 @@ class History:
     def _rebuild_edge(self, key: tuple[str, str]) -> dict[str, Any] | None:
         log = self._edges.get(key)
         if log is not None:
-            return self._edge_row(key, self._decode(log[-_NE:]))
+            return self._edge_row(key, self._decode(_ints(log)[-_NE:]))
         seed = self._seed_edges.get(key)
         return dict(seed) if seed is not None else None
 
@@ -955,7 +961,8 @@ class History:
         for key, edge in self._seed_edges.items():
             if key not in edges:
                 state.edges[key] = dict(edge)
-        for (parent, child), log in edges.items():
+        for (parent, child), packed in edges.items():
+            log = _ints(packed)
             if log[0] > i:
                 continue
             at = 1
