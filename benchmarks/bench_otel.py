@@ -2,6 +2,7 @@
 sending the same spans, in the same run.
 
     python benchmarks/bench_otel.py [--traces 800] [--repeats 3] [--exporters 4]
+    python benchmarks/bench_otel.py --only mapping [--traces 800] [--repeats 7]   # the mapping alone, ~20 s
 
 Spans: `traces` agent runs made by the real SDK, each an invoke_agent span with 10 chat spans (tokens,
 messages) and 10 execute_tool spans (arguments, results) under it: GenAI attributes as pydantic-ai
@@ -39,6 +40,18 @@ printed too. Medians over interleaved repeats.
                   target in the README's Performance table: one core takes spans in as fast as one
                   core of the SDK's exporters sends them out)
   wall_ratios     the same from wall-clock spans/s
+
+`--only mapping`: the mapping alone (span -> events, no store, no HTTP), in microseconds of CPU per
+span, median over `repeats` interleaved repeats, against the SDK exporter's own encoding of the same
+spans (`encode_spans(batch).SerializeToString()`, batches of 512: what OTLPSpanExporter.export does
+before HTTP) as the baseline in the same run. Spans go through one TraceAssembler in the exporters'
+order (children end before their parent, so most wait for it), a batch of 512 at a time, each
+batch's events dropped before the next as the receiver and the processor drop them once appended.
+  encode_us       the baseline: the SDK's encoding, per span
+  mapping_sdk_us  from_sdk + TraceAssembler.ended: the processor's mapping of an ended span
+  mapping_protobuf_us  TraceAssembler.ended of spans decoded beforehand: the receiver's mapping
+  decode_protobuf_us   protobuf_request_spans of the encoded bodies: the receiver's decoding
+  *_ratio         encode_us / that figure (> 1: cheaper than the SDK's encoding)
 """
 from __future__ import annotations
 
@@ -286,18 +299,82 @@ def bench_sdk_batch_agent(spans: list) -> float:
     return agent
 
 
+def _batches(items: list, size: int = BATCH) -> list[list]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def _cpu_per_span(run: Any, n: int) -> float:
+    """Microseconds of this process's CPU per span for `run()`; what it returns is freed inside the
+    measurement, as a way in frees its events once appended."""
+    c0 = time.process_time()
+    run()
+    return (time.process_time() - c0) / n * 1e6
+
+
+def bench_mapping_only(spans: list, repeats: int) -> dict[str, Any]:
+    """`--only mapping` (see the docstring)."""
+    n = len(spans)
+    batches = _batches(spans)
+    bodies = [encode_spans(b).SerializeToString() for b in batches]
+    decoded = [list(protobuf_request_spans(body)) for body in bodies]
+
+    def encode() -> None:
+        for b in batches:
+            encode_spans(b).SerializeToString()
+
+    def decode() -> None:
+        for body in bodies:
+            for _ in protobuf_request_spans(body):
+                pass
+
+    def map_sdk() -> None:
+        asm = TraceAssembler()
+        for b in batches:
+            events: list = []
+            for s in b:
+                asm.ended(from_sdk(s, ended=True), events)
+        asm.release(None)
+
+    def map_protobuf() -> None:
+        asm = TraceAssembler()
+        for b in decoded:
+            events: list = []
+            for s in b:
+                asm.ended(s, events)
+        asm.release(None)
+
+    cases = {"encode_us": encode, "mapping_sdk_us": map_sdk, "mapping_protobuf_us": map_protobuf,
+             "decode_protobuf_us": decode}
+    times: dict[str, list[float]] = {k: [] for k in cases}
+    for _ in range(repeats):  # interleaved, so machine load hits every case alike
+        for key, run in cases.items():
+            times[key].append(_cpu_per_span(run, n))
+    med = {k: round(statistics.median(v), 2) for k, v in times.items()}
+    return {"benchmark": "otel_mapping", "spans": n, "batch": BATCH, "repeats": repeats,
+            "python": platform.python_version(), "us_per_span": med,
+            **{k.replace("_us", "_ratio"): round(med["encode_us"] / med[k], 2)
+               for k in ("mapping_sdk_us", "mapping_protobuf_us", "decode_protobuf_us")},
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+            "us_per_span_all": {k: [round(x, 2) for x in v] for k, v in times.items()}}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--traces", type=int, default=800)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, help="default: 3, or 7 with --only mapping")
     ap.add_argument("--exporters", type=int, default=4)
     ap.add_argument("--small-exporters", type=int, default=16)
     ap.add_argument("--small-batch", type=int, default=32)
+    ap.add_argument("--only", choices=["mapping"], help="one section alone (see the docstring)")
     ap.add_argument("--null-server", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.null_server:
         _null_server()
         return
+    if args.only == "mapping":
+        print(json.dumps(bench_mapping_only(make_spans(args.traces), args.repeats or 7), indent=2))
+        return
+    args.repeats = args.repeats or 3
     spans = make_spans(args.traces)
     n = len(spans)
     shares, small = _deal(spans, args.exporters), _deal(spans, args.small_exporters)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any
 
 from agenttui.store import Event
@@ -28,24 +27,19 @@ from .spans import Span
 DEFAULT_MAX_SPANS = 200_000
 
 
-@dataclass(slots=True)
-class _Placed:
-    role: str
-    #: The node a child of this span hangs under: the span itself for a node, else its own nearest node.
-    node_for_children: str | None
-    #: For a tool span: its name and call id, to link a sub-agent it spawns.
-    tool: dict[str, Any] | None
-    started: bool
-    ended: bool
-    node_type: str | None
+#: A placed span: (role, node for children, tool, started, ended, node type). `node for children`
+#: is the node a child of this span hangs under: the span itself for a node, else its own nearest
+#: node; `tool` a tool span's (name, call id) (`mapping.tool_ref`), to link a sub-agent it spawns;
+#: `started`: its start
+#: events were emitted. A tuple, not an object: one is made for every span, up to `max_spans` are
+#: kept, and a tuple of strings and flags is one the garbage collector stops scanning.
+_Placed = tuple
+_ROLE, _NODE_FOR_CHILDREN, _TOOL, _STARTED = range(4)
 
 
-@dataclass(slots=True)
-class _Held:
-    span: Span
-    started: bool  # its start was seen (processor): emit only what has not been emitted yet
-    ended: bool
-    since: float
+#: A span waiting for its parent: (span, its start was seen, it has ended, since (clock), role, node
+#: type). A tuple, not an object: every span an exporter sends before its parent (most) is held once.
+_Held = tuple
 
 
 class TraceAssembler:
@@ -53,7 +47,7 @@ class TraceAssembler:
 
     def __init__(self, *, max_spans: int = DEFAULT_MAX_SPANS, clock: Any = time.monotonic):
         self._placed: OrderedDict[tuple[str, str], _Placed] = OrderedDict()
-        self._held: dict[tuple[str, str], list[_Held]] = {}
+        self._held: dict[tuple[str, str], list[tuple[Span, bool, bool, float, str, str | None]]] = {}
         self._assumed: set[tuple[str, str]] = set()
         self.max_spans = max_spans
         self._clock = clock
@@ -83,82 +77,106 @@ class TraceAssembler:
         now = self._clock()
         for parent_key in list(self._held):
             waiting = self._held.get(parent_key)
-            if not waiting or (older_than is not None and now - min(h.since for h in waiting) < older_than):
+            if not waiting or (older_than is not None and now - min(h[3] for h in waiting) < older_than):
                 continue
             if parent_key in self._placed:  # placed meanwhile by an earlier release in this loop
                 continue
             self._assumed.add(parent_key)
-            self._remember(parent_key, _Placed(ROLE_NODE, parent_key[1], None, False, False, None))
+            self._remember(parent_key, (ROLE_NODE, parent_key[1], None, False, False, None))
             self._release_children(parent_key, out)
         return out
 
     # -- internals ------------------------------------------------------------------------------
     def _arrive(self, span: Span, started: bool, ended: bool, out: list[Event]) -> None:
-        key = (span.trace_id, span.span_id)
-        placed = self._placed.get(key)
+        trace_id, parent_id = span.trace_id, span.parent_id
+        key = (trace_id, span.span_id)
+        placed_spans = self._placed
+        placed = placed_spans.get(key)
         if placed is not None:
-            if placed.started and not placed.ended and ended:
-                placed.ended = True
+            p_role, p_node, p_tool, p_started, p_ended, p_node_type = placed
+            if p_started and not p_ended and ended:
+                placed_spans[key] = (p_role, p_node, p_tool, True, True, p_node_type)  # keeps its place
                 # the tool's name and call id are read anew: a producer may set them after the start
-                mapping.end_events(span, placed.role, placed.node_type, self._parent_node(span), None, out)
+                mapping.span_events(span, p_role, p_node_type, self._parent_node(span), None, None,
+                                    False, True, out)
                 return
-            if placed.started and started:
+            if p_started and started:
                 return
         role, node_type = mapping.classify(span)
         if started and role == ROLE_OTHER:
             # some producers (OpenInference) say what a span is only when it ends: place it then;
             # its children wait for it like any child whose parent has not arrived
             return
-        if span.parent_id is not None and (span.trace_id, span.parent_id) not in self._placed:
-            self._held.setdefault((span.trace_id, span.parent_id), []).append(
-                _Held(span, started, ended, self._clock()))
-            return
-        self._place(span, started, ended, out, role, node_type)
+        parent = None
+        if parent_id is not None:
+            parent = placed_spans.get((trace_id, parent_id))
+            if parent is None:
+                held = self._held.get((trace_id, parent_id))
+                if held is None:
+                    self._held[(trace_id, parent_id)] = [(span, started, ended, self._clock(), role, node_type)]
+                else:
+                    held.append((span, started, ended, self._clock(), role, node_type))
+                return
+        self._place(span, key, parent if parent_id else None, started, ended, role, node_type, out)
 
     def _parent_node(self, span: Span) -> str | None:
         if span.parent_id is None:
             return None
         parent = self._placed.get((span.trace_id, span.parent_id))
-        return parent.node_for_children if parent is not None else None
+        return parent[_NODE_FOR_CHILDREN] if parent is not None else None
 
-    def _place(self, span: Span, started: bool, ended: bool, out: list[Event], role: str,
-               node_type: str | None) -> None:
-        parent = self._placed.get((span.trace_id, span.parent_id)) if span.parent_id else None
-        node = parent.node_for_children if parent is not None else None
-        spawned_by = parent.tool if (parent is not None and role == ROLE_NODE and parent.role == ROLE_TOOL) else None
-        key = (span.trace_id, span.span_id)
+    def _place(self, span: Span, key: tuple[str, str], parent: _Placed | None, started: bool, ended: bool,
+               role: str, node_type: str | None, out: list[Event]) -> None:
+        """`parent`: the placed parent (None for a root; the caller looked it up)."""
+        span_id = span.span_id
+        if parent is not None:
+            node = parent[_NODE_FOR_CHILDREN]
+            spawned_by = None
+            if role == ROLE_NODE and parent[_ROLE] == ROLE_TOOL:
+                spawned_by = mapping.tool_link(parent[_TOOL], span.parent_id)
+        else:
+            node = spawned_by = None
         node_for_children: str | None
-        if key in self._assumed and role != ROLE_NODE:
+        if role != ROLE_NODE and self._assumed and key in self._assumed:
             # children already hang under this span as a node: keep them connected
             out.append(mapping.promoted_node(span, role, node))
-            node_for_children = span.span_id
+            node_for_children = span_id
         else:
-            node_for_children = span.span_id if role == ROLE_NODE else node
-        previous = self._placed.get(key)
+            node_for_children = span_id if role == ROLE_NODE else node
+        placed_spans = self._placed
+        previous = placed_spans.get(key)
         # started_before: its start events were emitted when it started
-        started_before = previous is not None and previous.started and not started
-        info = mapping.tool_info(span) if role == ROLE_TOOL else None
-        self._remember(key, _Placed(role, node_for_children, {**info, "span_id": span.span_id} if info else None,
-                                    True, ended, node_type))
-        if not started_before:
-            mapping.start_events(span, role, node_type, node, spawned_by, info, out)
-        if ended:
-            mapping.end_events(span, role, node_type, node, info, out)
+        started_before = previous is not None and previous[_STARTED] and not started
+        tool = mapping.tool_ref(span) if role == ROLE_TOOL else None
+        placed_spans[key] = (role, node_for_children, tool, True, ended, node_type)
+        if previous is not None:  # a new key is inserted last already
+            placed_spans.move_to_end(key)
+        if len(placed_spans) > self.max_spans:
+            self._forget()
+        if ended or not started_before:
+            mapping.span_events(span, role, node_type, node, spawned_by, tool, not started_before, ended, out)
         if self._held:
             self._release_children(key, out)
 
     def _release_children(self, parent_key: tuple[str, str], out: list[Event]) -> None:
-        for h in self._held.pop(parent_key, ()):
-            role, node_type = mapping.classify(h.span)
-            if h.started and not h.ended:
-                self._place(h.span, True, False, out, role, node_type)
-            else:
-                self._place(h.span, h.started, True, out, role, node_type)
+        children = self._held.pop(parent_key, None)
+        if not children:
+            return
+        placed_spans = self._placed
+        for span, started, ended, _since, role, node_type in children:
+            parent = placed_spans.get(parent_key) if span.parent_id else None
+            # a start seen and no end yet: place the start only; else the end (and the start if not seen)
+            self._place(span, (span.trace_id, span.span_id), parent, started, ended or not started, role,
+                        node_type, out)
 
     def _remember(self, key: tuple[str, str], placed: _Placed) -> None:
         placed_spans = self._placed
         placed_spans[key] = placed
         placed_spans.move_to_end(key)
         if len(placed_spans) > self.max_spans:
-            while len(placed_spans) > self.max_spans:
-                placed_spans.popitem(last=False)
+            self._forget()
+
+    def _forget(self) -> None:
+        placed_spans = self._placed
+        while len(placed_spans) > self.max_spans:
+            placed_spans.popitem(last=False)

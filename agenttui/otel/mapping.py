@@ -42,14 +42,21 @@ FINISHED, FAILED, CANCELLED, RUNNING = "FINISH", "FAILED", "CANCELLED", "DOING"
 
 def classify(span: Span) -> tuple[str, str | None]:
     """(role, node_type): GenAI's operation name first, then OpenInference's span kind."""
-    attrs = span.attributes
-    op = attrs.get("gen_ai.operation.name")
-    if isinstance(op, str) and op in GENAI_OPERATIONS:
-        return GENAI_OPERATIONS[op]
-    kind = attrs.get("openinference.span.kind")
-    if isinstance(kind, str) and kind.upper() in OPENINFERENCE_KINDS:
-        return OPENINFERENCE_KINDS[kind.upper()]
-    return ROLE_OTHER, None
+    get = span.attributes.get
+    op = get("gen_ai.operation.name")
+    if isinstance(op, str):
+        found = GENAI_OPERATIONS.get(op)
+        if found is not None:
+            return found
+    kind = get("openinference.span.kind")
+    if isinstance(kind, str):
+        found = OPENINFERENCE_KINDS.get(kind.upper())
+        if found is not None:
+            return found
+    return _OTHER
+
+
+_OTHER: tuple[str, str | None] = (ROLE_OTHER, None)
 
 
 def event_id(span: Span, kind: str) -> str:
@@ -140,15 +147,32 @@ _OUTPUT_MESSAGES = ("gen_ai.output.messages",)
 _FINISH_REASONS = ("gen_ai.response.finish_reasons",)
 
 
+_MODEL_REST, _RESPONSE_MODEL_REST, _PROVIDER_REST = _MODEL[1:], _RESPONSE_MODEL[1:], _PROVIDER[1:]
+_PROMPT_TOKENS_REST, _COMPLETION_TOKENS_REST = _PROMPT_TOKENS[1:], _COMPLETION_TOKENS[1:]
+_TOOL_ARGS_REST, _TOOL_RESULT_REST = _TOOL_ARGS[1:], _TOOL_RESULT[1:]
+_TOOL_NAME_REST, _TOOL_CALL_ID_REST = _TOOL_NAME[1:], _TOOL_CALL_ID[1:]
+
+
 def model_info(attrs: dict[str, Any]) -> dict[str, Any]:
+    return _model_info(attrs.get, attrs)
+
+
+def _model_info(get: Any, attrs: dict[str, Any]) -> dict[str, Any]:
+    """`model_info`, each field's current GenAI name tried inline before the others (`_first`)."""
     info: dict[str, Any] = {}
-    v = _first(attrs, _MODEL)
+    v = get("gen_ai.request.model")
+    if v is None or v == "":
+        v = _first(attrs, _MODEL_REST)
     if v is not None:
         info["model"] = v
-    v = _first(attrs, _RESPONSE_MODEL)
+    v = get("gen_ai.response.model")
+    if v is None or v == "":
+        v = _first(attrs, _RESPONSE_MODEL_REST)
     if v is not None:
         info["response_model"] = v
-    v = _first(attrs, _PROVIDER)
+    v = get("gen_ai.provider.name")
+    if v is None or v == "":
+        v = _first(attrs, _PROVIDER_REST)
     if v is not None:
         info["provider"] = v
     return info
@@ -156,9 +180,20 @@ def model_info(attrs: dict[str, Any]) -> dict[str, Any]:
 
 def token_usage(attrs: dict[str, Any]) -> dict[str, int] | None:
     """Input/output tokens under every name in use: GenAI's current and older names, OpenInference's."""
-    pt = _count(_first(attrs, _PROMPT_TOKENS))
-    ct = _count(_first(attrs, _COMPLETION_TOKENS))
-    total = _count(attrs.get("llm.token_count.total"))
+    get = attrs.get
+    pt = get("gen_ai.usage.input_tokens")
+    if pt is None or pt == "":
+        pt = _first(attrs, _PROMPT_TOKENS_REST)
+    if type(pt) is not int:
+        pt = _count(pt)
+    ct = get("gen_ai.usage.output_tokens")
+    if ct is None or ct == "":
+        ct = _first(attrs, _COMPLETION_TOKENS_REST)
+    if type(ct) is not int:
+        ct = _count(ct)
+    total = get("llm.token_count.total")
+    if total is not None:
+        total = _count(total)
     if pt is None and ct is None and total is None:
         return None
     usage = {"prompt_tokens": pt or 0, "completion_tokens": ct or 0}
@@ -299,12 +334,34 @@ def node_name(span: Span) -> str:
 
 
 def tool_info(span: Span) -> dict[str, Any]:
+    return _tool_dict(*tool_ref(span))
+
+
+def tool_ref(span: Span) -> tuple[str, str | None]:
+    """(tool name, call id) of a tool span: `tool_info` as a tuple of strings, which is what the
+    assembler keeps per placed tool span (the garbage collector stops scanning such tuples)."""
     a = span.attributes
-    name = str(_first(a, _TOOL_NAME) or span.name)
+    get = a.get
+    name = get("gen_ai.tool.name")
+    if name is None or name == "":
+        name = _first(a, _TOOL_NAME_REST)
+    call_id = get("gen_ai.tool.call.id")
+    if call_id is None or call_id == "":
+        call_id = _first(a, _TOOL_CALL_ID_REST)
+    return str(name or span.name), (str(call_id) if call_id is not None else None)
+
+
+def tool_link(tool: tuple[str, str | None], span_id: str | None) -> dict[str, Any]:
+    """A sub-agent's `spawned_by_tool_call`: the `tool_ref` and span id of the tool span enclosing it."""
+    link = _tool_dict(*tool)
+    link["span_id"] = span_id
+    return link
+
+
+def _tool_dict(name: str, call_id: str | None) -> dict[str, Any]:
     info = {"tool_name": name, "api_name": name}
-    call_id = _first(a, _TOOL_CALL_ID)
     if call_id is not None:
-        info["call_id"] = str(call_id)
+        info["call_id"] = call_id
     return info
 
 
@@ -350,11 +407,29 @@ def _otel_ref(span: Span) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------ events
 
-def _add(out: list[Event], event_type: str, payload: dict[str, Any], span: Span, prefix: bytes, kind: str,
-         ts: str, node_id: str | None) -> None:
-    """One event of `span` onto `out`; `prefix` and `ts` are computed once for all the events a span
-    gives at one moment (this runs for every event on every way in)."""
-    out.append(Event(event_type, payload, span.trace_id, _event_id(prefix, kind), ts, node_id, SOURCE))
+#: Event kinds as hashed into event ids (bytes, appended to a span's id prefix).
+_K_RUN_STARTED, _K_RUN_DETAILS, _K_RUN_END = b"run_started", b"run_details", b"run_end"
+_K_LLM_STARTED, _K_LLM_COMPLETED = b"llm_call_started", b"llm_call_completed"
+_K_TOOL_INVOKED, _K_TOOL_RETURNED = b"tool_invoked", b"tool_returned"
+_K_NODE_CREATED, _K_SPAWNED_BY, _K_DETAILS = b"node_created", b"spawned_by", b"details"
+_K_RESULT, _K_NODE_STATUS, _K_SPAN = b"result", b"node_status_changed", b"span"
+
+
+def _eid(prefix: Any, kind: bytes) -> str:
+    """`_event_id` from the SHA-1 state of a span's prefix (`_span_prefix`): a copy of it, updated
+    with the kind, costs half of hashing the whole text anew (OpenSSL sets a new hash up slowly)."""
+    c = prefix.copy()
+    c.update(kind)
+    h = c.hexdigest()
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
+
+
+def _span_prefix(trace_id: str, span_id: str) -> Any:
+    """The SHA-1 state after a span's id prefix, shared by all its events' ids (`_eid`)."""
+    return _sha1(_NS_BYTES + f"{trace_id}/{span_id}/".encode())
+
+
+_sha1 = hashlib.sha1
 
 
 def start_events(span: Span, role: str, node_type: str | None, node: str | None,
@@ -363,41 +438,8 @@ def start_events(span: Span, role: str, node_type: str | None, node: str | None,
     """Events for a span's start, appended to `out` (a new list if None) and returned. `node` is the
     nearest enclosing node (for a node span, its outer node); `spawned_by` the tool call whose span
     encloses this node span, if any; `tool` the span's `tool_info` if the caller has it already."""
-    a = span.attributes
     out = [] if out is None else out
-    prefix, ts = _id_prefix(span), timestamp(span.start_ns)
-    if span.parent_id is None:
-        run = {"task": first_user_text(span) or span.name, "run_mode": "otel",
-               "config": model_info(a), "otel": _otel_ref(span)}
-        service = span.resource.get("service.name")
-        if service:
-            run["service"] = service
-        _add(out, "run_started", run, span, prefix, "run_started", ts, None)
-    if role == ROLE_LLM:
-        payload = model_info(a)
-        payload["otel"] = _otel_ref(span)
-        agent = a.get("gen_ai.agent.name")
-        if agent is not None:
-            payload["agent_class"] = agent
-        _put_messages(payload, input_messages(span), "prompt", "prompt_preview")
-        _add(out, "llm_call_started", payload, span, prefix, "llm_call_started", ts, node)
-    elif role == ROLE_TOOL:
-        payload = dict(tool) if tool is not None else tool_info(span)
-        payload["otel"] = _otel_ref(span)
-        args = _first(a, _TOOL_ARGS)
-        if args is not None:
-            payload["args"] = _json(args)
-            payload["args_summary"] = str(args)[:200]
-        _add(out, "tool_invoked", payload, span, prefix, "tool_invoked", ts, node)
-    elif role == ROLE_NODE:
-        payload = {"node_id": span.span_id, "node_type": node_type, "task_goal": node_name(span),
-                   "status": RUNNING, "otel": _otel_ref(span)}
-        if node is not None:
-            payload["outer_node_id"] = node
-        _add(out, "node_created", payload, span, prefix, "node_created", ts, span.span_id)
-        if spawned_by is not None:
-            link = {"node_id": span.span_id, "node": {"metadata": {"spawned_by_tool_call": spawned_by}}}
-            _add(out, "details_updated", link, span, prefix, "spawned_by", ts, span.span_id)
+    span_events(span, role, node_type, node, spawned_by, _as_ref(tool), True, False, out)
     return out
 
 
@@ -405,85 +447,220 @@ def end_events(span: Span, role: str, node_type: str | None, node: str | None,
                tool: dict[str, Any] | None = None, out: list[Event] | None = None) -> list[Event]:
     """Events for a span's end (results, tokens, statuses, errors, and fields only known now),
     appended to `out` (a new list if None) and returned; `tool` as for `start_events`."""
-    a = span.attributes
     out = [] if out is None else out
-    prefix, ts = _id_prefix(span), timestamp(span.end_ns if span.end_ns is not None else span.start_ns)
-    err = error_info(span)
-    duration = _duration(span)
-    is_root = span.parent_id is None
-    question = first_user_text(span) if is_root or role == ROLE_NODE else None
+    span_events(span, role, node_type, node, None, _as_ref(tool), False, True, out)
+    return out
+
+
+def _as_ref(tool: dict[str, Any] | None) -> tuple[str, str | None] | None:
+    return None if tool is None else (tool["tool_name"], tool.get("call_id"))
+
+
+def span_events(span: Span, role: str, node_type: str | None, node: str | None,
+                spawned_by: dict[str, Any] | None, tool: tuple[str, str | None] | None,
+                start: bool, end: bool, out: list[Event]) -> None:
+    """`start_events` then `end_events` (either or both) in one pass: a span that arrives ended (every
+    span an exporter sends) reads its attributes, ids and messages once for both. `tool`: the span's
+    `tool_ref` if the caller has it. This runs for every span on every way in, so the attributes are
+    looked up inline, most used name first, and each event's id is hashed from a SHA-1 state of a
+    prefix computed once per span."""
+    a = span.attributes
+    get = a.get
+    trace_id, span_id, parent_id = span.trace_id, span.span_id, span.parent_id
+    prefix = _span_prefix(trace_id, span_id)
+    is_root = parent_id is None
+    # one `otel` reference for the span's events: payloads are only read once made (stored, folded)
+    ref = {"trace_id": trace_id, "span_id": span_id, "span_name": span.name}
+    if parent_id:
+        ref["parent_span_id"] = parent_id
+    start_ns = span.start_ns
+    ts = f"{_second(start_ns // 1_000_000_000)}{start_ns % 1_000_000_000 // 1000:06d}Z"
+    node_end = end and role == ROLE_NODE
+    info = _model_info(get, a) if (role == ROLE_LLM or is_root or node_end) else _NO_INFO
+    question = first_user_text(span) if (is_root or node_end) else None
     if role == ROLE_LLM:
-        payload = model_info(a)
-        payload["otel"] = _otel_ref(span)
+        inp, outp = _llm_messages(span, a, get, start, end)
+    elif role == ROLE_TOOL:
+        tool_name, call_id = tool if tool is not None else tool_ref(span)
+    elif role == ROLE_NODE:
+        goal = node_name(span)
+    if start:
+        if is_root:
+            _run_started(span, question, info, ref, prefix, ts, out)
+        if role == ROLE_LLM:
+            payload = {**info, "otel": ref}
+            agent = get("gen_ai.agent.name")
+            if agent is not None:
+                payload["agent_class"] = agent
+            if inp is not None:
+                _put_messages(payload, inp, "prompt", "prompt_preview")
+            out.append(Event("llm_call_started", payload, trace_id, _eid(prefix, _K_LLM_STARTED), ts, node, SOURCE))
+        elif role == ROLE_TOOL:
+            payload = _tool_dict(tool_name, call_id)
+            payload["otel"] = ref
+            args = get("gen_ai.tool.call.arguments")
+            if args is None or args == "":
+                args = _first(a, _TOOL_ARGS_REST)
+            if args is not None:
+                payload["args"] = _json(args)
+                payload["args_summary"] = str(args)[:200]
+            out.append(Event("tool_invoked", payload, trace_id, _eid(prefix, _K_TOOL_INVOKED), ts, node, SOURCE))
+        elif role == ROLE_NODE:
+            payload = {"node_id": span_id, "node_type": node_type, "task_goal": goal, "status": RUNNING,
+                       "otel": ref}
+            if node is not None:
+                payload["outer_node_id"] = node
+            out.append(Event("node_created", payload, trace_id, _eid(prefix, _K_NODE_CREATED), ts, span_id, SOURCE))
+            if spawned_by is not None:
+                link = {"node_id": span_id, "node": {"metadata": {"spawned_by_tool_call": spawned_by}}}
+                out.append(Event("details_updated", link, trace_id, _eid(prefix, _K_SPAWNED_BY), ts, span_id, SOURCE))
+    if not end:
+        return
+    end_ns = span.end_ns
+    if end_ns is not None and end_ns != start_ns:
+        ts = f"{_second(end_ns // 1_000_000_000)}{end_ns % 1_000_000_000 // 1000:06d}Z"
+    err = error_info(span) if (span.status_code == STATUS_ERROR or get("error.type") is not None) else None
+    duration = None if end_ns is None else max(0.0, (end_ns - start_ns) / 1e9)
+    if role == ROLE_LLM:
+        payload = {**info, "otel": ref}
         if duration is not None:
             payload["duration_seconds"] = duration
-        usage = token_usage(a)
-        if usage is not None:
-            payload["token_usage"] = usage
-        reasons = _first(a, _FINISH_REASONS)
-        if reasons is not None:
+        pt = get("gen_ai.usage.input_tokens")
+        if type(pt) is not int:
+            if pt is None or pt == "":
+                pt = _first(a, _PROMPT_TOKENS_REST)
+            pt = _count(pt)
+        ct = get("gen_ai.usage.output_tokens")
+        if type(ct) is not int:
+            if ct is None or ct == "":
+                ct = _first(a, _COMPLETION_TOKENS_REST)
+            ct = _count(ct)
+        total = get("llm.token_count.total")
+        if total is not None:
+            total = _count(total)
+        if pt is not None or ct is not None or total is not None:
+            pt, ct = pt or 0, ct or 0
+            payload["token_usage"] = {"prompt_tokens": pt, "completion_tokens": ct,
+                                      "total_tokens": total if total is not None else pt + ct}
+        reasons = get("gen_ai.response.finish_reasons")
+        if reasons is not None and reasons != "":
             payload["finish_reasons"] = reasons
-        response_id = a.get("gen_ai.response.id")
+        response_id = get("gen_ai.response.id")
         if response_id is not None:
             payload["response_id"] = response_id
-        _put_messages(payload, output_messages(span), "response", "result_summary")
+        if outp is not None:
+            _put_messages(payload, outp, "response", "result_summary")
         if err is not None:
             payload["error"] = err
-        _add(out, "llm_call_completed", payload, span, prefix, "llm_call_completed", ts, node)
+        out.append(Event("llm_call_completed", payload, trace_id, _eid(prefix, _K_LLM_COMPLETED), ts, node, SOURCE))
     elif role == ROLE_TOOL:
-        payload = dict(tool) if tool is not None else tool_info(span)
+        payload = _tool_dict(tool_name, call_id)
         payload["state"] = "SUCCESS"
-        payload["otel"] = _otel_ref(span)
+        payload["otel"] = ref
         if duration is not None:
             payload["duration_seconds"] = duration
-        result = _first(a, _TOOL_RESULT)
+        result = get("gen_ai.tool.call.result")
+        if result is None or result == "":
+            result = _first(a, _TOOL_RESULT_REST)
         if result is not None:
             payload["result"] = _json(result)
             payload["result_summary"] = str(result)[:200]
         if err is not None:
             payload["state"] = CANCELLED if err["cancelled"] else FAILED
             payload["error"] = err
-        _add(out, "tool_returned", payload, span, prefix, "tool_returned", ts, node)
+        out.append(Event("tool_returned", payload, trace_id, _eid(prefix, _K_TOOL_RETURNED), ts, node, SOURCE))
     elif role == ROLE_NODE:
-        details: dict[str, Any] = {"node": {"task_goal": node_name(span), "node_type": node_type,
-                                            "metadata": model_info(a)}}
+        metadata = {**info}
         if question:
-            details["node"]["metadata"]["input"] = question[:2000]
-        _add(out, "details_updated", {"node_id": span.span_id, **details}, span, prefix, "details", ts, span.span_id)
+            metadata["input"] = question[:2000]
+        details = {"node_id": span_id, "node": {"task_goal": goal, "node_type": node_type, "metadata": metadata}}
+        out.append(Event("details_updated", details, trace_id, _eid(prefix, _K_DETAILS), ts, span_id, SOURCE))
         result = _first(a, _NODE_RESULT)
         if result is not None:
-            summary = {"node_id": span.span_id, "action_name": node_type.lower() if node_type else "result",
+            summary = {"node_id": span_id, "action_name": node_type.lower() if node_type else "result",
                        "result_summary": str(result)[:2000]}
-            _add(out, "node_result_available", summary, span, prefix, "result", ts, span.span_id)
-        status: dict[str, Any] = {"node_id": span.span_id, "old_status": RUNNING, "new_status": _end_status(err)}
+            out.append(Event("node_result_available", summary, trace_id, _eid(prefix, _K_RESULT), ts, span_id,
+                             SOURCE))
+        status: dict[str, Any] = {"node_id": span_id, "old_status": RUNNING, "new_status": _end_status(err)}
         if err is not None:
             status["error"] = err
-        _add(out, "node_status_changed", status, span, prefix, "node_status_changed", ts, span.span_id)
+        out.append(Event("node_status_changed", status, trace_id, _eid(prefix, _K_NODE_STATUS), ts, span_id, SOURCE))
     else:
-        payload = {"name": span.name, "kind": span.kind, "scope": span.scope, "otel": _otel_ref(span),
+        payload = {"name": span.name, "kind": span.kind, "scope": span.scope, "otel": ref,
                    "attributes": {k: _clip(v) for k, v in a.items()}}
         if duration is not None:
             payload["duration_seconds"] = duration
         if err is not None:
             payload["error"] = err
-        _add(out, "otel_span", payload, span, prefix, "span", ts, node)
+        out.append(Event("otel_span", payload, trace_id, _eid(prefix, _K_SPAN), ts, node, SOURCE))
     if is_root:
-        run_details: dict[str, Any] = {}
-        if question:
-            run_details["task"] = question
-        model = _first(a, _MODEL)
-        if model:
-            run_details["model"] = model
-        if run_details:
-            _add(out, "details_updated", {"run": run_details}, span, prefix, "run_details", ts, None)
-        if err is not None and not err["cancelled"]:
-            _add(out, "run_error", {**err, "duration_seconds": duration}, span, prefix, "run_end", ts, None)
+        _run_ended(question, info, err, duration, prefix, trace_id, ts, out)
+
+
+#: The model info of spans that have none to give (a tool's, another span's): never changed, only read.
+_NO_INFO: dict[str, Any] = {}
+
+
+def _run_started(span: Span, question: str | None, info: dict[str, Any], ref: dict[str, Any], prefix: Any,
+                 ts: str, out: list[Event]) -> None:
+    """A root span's start: the run's."""
+    run = {"task": question or span.name, "run_mode": "otel", "config": {**info}, "otel": ref}
+    service = span.resource.get("service.name")
+    if service:
+        run["service"] = service
+    out.append(Event("run_started", run, span.trace_id, _eid(prefix, _K_RUN_STARTED), ts, None, SOURCE))
+
+
+def _run_ended(question: str | None, info: dict[str, Any], err: dict[str, Any] | None, duration: float | None,
+               prefix: Any, trace_id: str, ts: str, out: list[Event]) -> None:
+    """A root span's end, after the span's own events: the run's details known now, and its end."""
+    run_details: dict[str, Any] = {}
+    if question:
+        run_details["task"] = question
+    model = info.get("model")
+    if model:
+        run_details["model"] = model
+    if run_details:
+        out.append(Event("details_updated", {"run": run_details}, trace_id, _eid(prefix, _K_RUN_DETAILS), ts, None,
+                     SOURCE))
+    if err is not None and not err["cancelled"]:
+        out.append(Event("run_error", {**err, "duration_seconds": duration}, trace_id, _eid(prefix, _K_RUN_END), ts,
+                     None, SOURCE))
+    else:
+        fin: dict[str, Any] = {"duration_seconds": duration}
+        if err is not None:
+            fin["cancelled"] = True
+        out.append(Event("run_finished", fin, trace_id, _eid(prefix, _K_RUN_END), ts, None, SOURCE))
+
+
+def _llm_messages(span: Span, a: dict[str, Any], get: Any, start: bool, end: bool) -> tuple[Any, Any]:
+    """(`input_messages(span)` if start, `output_messages(span)` if end), each None otherwise: the
+    attribute forms read once, the other one only tested for presence (not parsed) when needed."""
+    inp = outp = None
+    if start:
+        v = get("gen_ai.input.messages")
+        inp = _json(v) if (v is not None and v != "") else (_flattened_messages(a, "llm.input_messages.") or None)
+    if end:
+        v = get("gen_ai.output.messages")
+        outp = _json(v) if (v is not None and v != "") else (_flattened_messages(a, "llm.output_messages.") or None)
+    if (start and inp is None) or (end and outp is None):
+        # the attribute forms count if either is there (`messages`); else the older span events
+        if start and end:
+            found = False
+        elif start:
+            found = _has_messages(a, get, "gen_ai.output.messages", "llm.output_messages.")
         else:
-            fin: dict[str, Any] = {"duration_seconds": duration}
-            if err is not None:
-                fin["cancelled"] = True
-            _add(out, "run_finished", fin, span, prefix, "run_end", ts, None)
-    return out
+            found = _has_messages(a, get, "gen_ai.input.messages", "llm.input_messages.")
+        if not found and inp is None and outp is None:
+            ev_in, ev_out = _event_messages(span)
+            inp, outp = (ev_in if start else None), (ev_out if end else None)
+    return inp, outp
+
+
+def _has_messages(a: dict[str, Any], get: Any, key: str, flat_prefix: str) -> bool:
+    """`_attribute_messages(a, (key,), flat_prefix) is not None`, without parsing them."""
+    v = get(key)
+    return (v is not None and v != "") or bool(_flattened_messages(a, flat_prefix))
 
 
 def promoted_node(span: Span, role: str, node: str | None) -> Event:
