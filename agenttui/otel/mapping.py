@@ -269,24 +269,27 @@ def _event_messages(span: Span) -> tuple[Any, Any]:
 
 def _text_of(message: Any) -> str | None:
     """The text of one message in any of the shapes in use (parts, content string, content list)."""
-    if isinstance(message, str):
-        return message
-    if not isinstance(message, dict):
-        return None
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    for parts in (message.get("parts"), content):
+    if isinstance(message, dict):
+        content = message.get("content")
+        if isinstance(content, str):
+            return content
+        parts = message.get("parts")
         if isinstance(parts, list):
-            texts = []
-            for p in parts:
-                if isinstance(p, dict):
-                    t = p.get("content") or p.get("text")
-                    if isinstance(t, str):
-                        texts.append(t)
-            if texts:
-                return " ".join(texts)
-    return None
+            text = _joined_text(parts)
+            if text:
+                return text
+        return _joined_text(content) if isinstance(content, list) else None
+    return message if isinstance(message, str) else None
+
+
+def _joined_text(parts: list[Any]) -> str | None:
+    texts = []
+    for p in parts:
+        if isinstance(p, dict):
+            t = p.get("content") or p.get("text")
+            if isinstance(t, str):
+                texts.append(t)
+    return " ".join(texts) if texts else None
 
 
 def _put_messages(payload: dict[str, Any], msgs: Any, key: str, preview_key: str) -> None:
@@ -415,18 +418,10 @@ _K_NODE_CREATED, _K_SPAWNED_BY, _K_DETAILS = b"node_created", b"spawned_by", b"d
 _K_RESULT, _K_NODE_STATUS, _K_SPAN = b"result", b"node_status_changed", b"span"
 
 
-def _eid(prefix: Any, kind: bytes) -> str:
-    """`_event_id` from the SHA-1 state of a span's prefix (`_span_prefix`): a copy of it, updated
-    with the kind, costs half of hashing the whole text anew (OpenSSL sets a new hash up slowly)."""
-    c = prefix.copy()
-    c.update(kind)
-    h = c.hexdigest()
+def _eid(prefix: bytes, kind: bytes) -> str:
+    """`_event_id` with the kind as bytes (the span's prefix is made once for all its events)."""
+    h = _sha1(prefix + kind).hexdigest()
     return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
-
-
-def _span_prefix(trace_id: str, span_id: str) -> Any:
-    """The SHA-1 state after a span's id prefix, shared by all its events' ids (`_eid`)."""
-    return _sha1(_NS_BYTES + f"{trace_id}/{span_id}/".encode())
 
 
 _sha1 = hashlib.sha1
@@ -462,12 +457,11 @@ def span_events(span: Span, role: str, node_type: str | None, node: str | None,
     """`start_events` then `end_events` (either or both) in one pass: a span that arrives ended (every
     span an exporter sends) reads its attributes, ids and messages once for both. `tool`: the span's
     `tool_ref` if the caller has it. This runs for every span on every way in, so the attributes are
-    looked up inline, most used name first, and each event's id is hashed from a SHA-1 state of a
-    prefix computed once per span."""
+    looked up inline, most used name first, and the text hashed into the event ids is made once."""
     a = span.attributes
     get = a.get
     trace_id, span_id, parent_id = span.trace_id, span.span_id, span.parent_id
-    prefix = _span_prefix(trace_id, span_id)
+    prefix = _NS_BYTES + f"{trace_id}/{span_id}/".encode()
     is_root = parent_id is None
     # one `otel` reference for the span's events: payloads are only read once made (stored, folded)
     ref = {"trace_id": trace_id, "span_id": span_id, "span_name": span.name}
@@ -601,7 +595,7 @@ def span_events(span: Span, role: str, node_type: str | None, node: str | None,
 _NO_INFO: dict[str, Any] = {}
 
 
-def _run_started(span: Span, question: str | None, info: dict[str, Any], ref: dict[str, Any], prefix: Any,
+def _run_started(span: Span, question: str | None, info: dict[str, Any], ref: dict[str, Any], prefix: bytes,
                  ts: str, out: list[Event]) -> None:
     """A root span's start: the run's."""
     run = {"task": question or span.name, "run_mode": "otel", "config": {**info}, "otel": ref}
@@ -612,7 +606,7 @@ def _run_started(span: Span, question: str | None, info: dict[str, Any], ref: di
 
 
 def _run_ended(question: str | None, info: dict[str, Any], err: dict[str, Any] | None, duration: float | None,
-               prefix: Any, trace_id: str, ts: str, out: list[Event]) -> None:
+               prefix: bytes, trace_id: str, ts: str, out: list[Event]) -> None:
     """A root span's end, after the span's own events: the run's details known now, and its end."""
     run_details: dict[str, Any] = {}
     if question:

@@ -60,33 +60,59 @@ class Span:
 
 def from_sdk(span: Any, *, ended: bool) -> Span:
     """A live or finished `opentelemetry.sdk.trace.ReadableSpan`. A remote parent (a trace continued
-    from another process) is not ours to wait for, so it counts as no parent."""
-    ctx = span.context
-    parent = span.parent
-    status = span.status
-    scope = getattr(span, "instrumentation_scope", None)
-    start = span.start_time or 0
+    from another process) is not ours to wait for, so it counts as no parent.
+
+    The SDK's own span classes are read through their fields, not their properties (a property
+    call each, a dozen per span, on every span the processor sees); any other ReadableSpan through
+    its public API. An ended span's attributes are frozen by the SDK (`end()` makes them immutable),
+    so they are shared, not copied; a started span's are copied, as the agent may still set some."""
+    if type(span) in _SDK_SPAN_TYPES:
+        return _sdk_span(span._context, span._parent, span._status, span._instrumentation_scope,
+                         span._start_time, span._end_time, span._name, span._attributes,
+                         span._events if ended else None, span._kind, span._resource, ended)
+    return _sdk_span(span.context, span.parent, span.status, getattr(span, "instrumentation_scope", None),
+                     span.start_time, span.end_time, span.name,
+                     span._attributes if hasattr(span, "_attributes") else span.attributes,
+                     span.events if ended else None, span.kind, getattr(span, "resource", None), ended)
+
+
+def _sdk_span(ctx: Any, parent: Any, status: Any, scope: Any, start: int | None, end: int | None, name: str | None,
+              attributes: Any, events: Any, kind: Any, resource: Any, ended: bool) -> Span:
+    start = start or 0
+    trace_id = ctx.trace_id
+    last = _last_trace  # one read: another thread may replace the pair meanwhile
+    trace_hex = last[1] if last[0] == trace_id else _trace_hex(trace_id)
     if ended:
-        events = span.events
-        span_events = [SpanEvent(e.name, e.timestamp or 0, _sdk_attributes(e.attributes)) for e in events] \
-            if events else []
+        inner = getattr(attributes, "_dict", None) if attributes else None
+        attrs = inner if type(inner) is dict else _sdk_attributes(attributes)
     else:
-        span_events = []
+        attrs = _sdk_attributes(attributes)
     return Span(
-        "%032x" % ctx.trace_id,
+        trace_hex,
         "%016x" % ctx.span_id,
         None if parent is None or parent.is_remote else "%016x" % parent.span_id,
-        span.name or "",
+        name or "",
         start,
-        (span.end_time or start) if ended else None,
-        _sdk_attributes(span._attributes if hasattr(span, "_attributes") else span.attributes),
-        span_events,
+        (end or start) if ended else None,
+        attrs,
+        [SpanEvent(e.name, e.timestamp or 0, _sdk_attributes(e.attributes)) for e in events] if events else [],
         _STATUS_CODES.get(status.status_code, 0) if status is not None else 0,
         (status.description or "") if status is not None else "",
-        _KIND_VALUES.get(span.kind, 0),
-        _sdk_resource(getattr(span, "resource", None)),
+        _KIND_VALUES.get(kind, 0),
+        _sdk_resource(resource),
         scope.name if scope is not None else "",
     )
+
+
+#: The last trace id seen and its hex: a trace's spans come together.
+_last_trace: tuple[int, str] = (-1, "")
+
+
+def _trace_hex(trace_id: int) -> str:
+    global _last_trace
+    text = "%032x" % trace_id
+    _last_trace = (trace_id, text)
+    return text
 
 
 def _sdk_attributes(attributes: Any) -> dict[str, Any]:
@@ -129,6 +155,18 @@ def _enum_values(path: str, names: tuple[str, ...]) -> dict[Any, int]:
 
 
 _STATUS_CODES = _enum_values("opentelemetry.trace.status.StatusCode", ("UNSET", "OK", "ERROR"))
+
+
+def _sdk_span_types() -> frozenset[type]:
+    """The SDK's span classes whose fields `from_sdk` reads directly (none without the SDK)."""
+    try:
+        from opentelemetry.sdk import trace as sdk_trace
+    except ImportError:
+        return frozenset()
+    return frozenset((sdk_trace.ReadableSpan, sdk_trace.Span))
+
+
+_SDK_SPAN_TYPES = _sdk_span_types()
 #: The SDK's SpanKind counts from INTERNAL = 0; OTLP (protobuf and JSON) from INTERNAL = 1, 0 being
 #: UNSPECIFIED: spans are kept with OTLP's values, whichever way they came in.
 _KIND_VALUES = {k: v + 1 for k, v in _enum_values("opentelemetry.trace.SpanKind",
