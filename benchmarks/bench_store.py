@@ -1,6 +1,7 @@
 """The store benchmark: every figure beside a bare-SQLite baseline measured in the same run.
 
     python benchmarks/bench_store.py [--events 1000000] [--quick] [--rounds N] [--only SECTION] [--keep]
+    python benchmarks/bench_store.py --only append --compare REVISION   # the store of a git revision beside
 
 Prints one JSON document on stdout (progress goes to stderr). Each figure carries its baseline, the
 ratio, the target of the README's "Performance" table and whether it passed, because an absolute number
@@ -265,9 +266,33 @@ def _make_batches(n_events: int, seed: int) -> list[list[dict[str, Any]]]:
     return [envs[i:i + APPEND_BATCH] for i in range(0, len(envs), APPEND_BATCH)]
 
 
-def _events_of(batch: list[dict[str, Any]]) -> list[Event]:
-    return [Event(event_type=d["event_type"], payload=d["payload"], run_id=d["run_id"] or "unassigned",
-                  event_id=d["event_id"], timestamp=d["timestamp"]) for d in batch]
+def _events_of(batch: list[dict[str, Any]], event_class: Any = Event) -> list[Event]:
+    return [event_class(event_type=d["event_type"], payload=d["payload"], run_id=d["run_id"] or "unassigned",
+                        event_id=d["event_id"], timestamp=d["timestamp"]) for d in batch]
+
+
+def load_store_at(revision: str, workdir: Path) -> Any:
+    """The store package (store/) as it was at a git revision, importable beside the current one
+    (as agenttui_store_at_revision), for --compare: the old and the new store in the same run."""
+    import subprocess
+    import tarfile
+
+    root = Path(__file__).resolve().parent.parent
+    dest = workdir / "compare"
+    dest.mkdir()
+    archive = subprocess.run(["git", "-C", str(root), "archive", revision, "store"], check=True,
+                             capture_output=True).stdout
+    with tarfile.open(fileobj=__import__("io").BytesIO(archive)) as tar:
+        tar.extractall(dest)
+    name = "agenttui_store_at_revision"
+    spec = importlib.util.spec_from_file_location(name, dest / "store" / "__init__.py",
+                                                  submodule_search_locations=[str(dest / "store")])
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"no store package at {revision}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def bare_append_batches(conn: sqlite3.Connection, batches: Iterable[list[Event]], seqs: dict[str, int]) -> int:
@@ -291,45 +316,61 @@ def bare_append_batches(conn: sqlite3.Connection, batches: Iterable[list[Event]]
     return n
 
 
-def bench_append(workdir: Path, n_events: int, rounds: int) -> dict[str, Any]:
-    """store.append vs bare executemany, batch by batch, the two taking turns in `rounds` rounds."""
+def bench_append(workdir: Path, n_events: int, rounds: int, compare: Any = None,
+                 revision: str | None = None) -> dict[str, Any]:
+    """store.append vs bare executemany, batch by batch, taking turns in `rounds` rounds. compare: a
+    store package from another revision (load_store_at), a third contender in the same turns."""
     log(f"append: {n_events:,} events in batches of {APPEND_BATCH}, time-ordered ids, {rounds} rounds")
     batches = _make_batches(n_events, seed=100)
     per_round = -(-len(batches) // rounds)
     store_db, bare_db = workdir / "append-store.db", workdir / "append-bare.db"
-    store = SQLiteStore(store_db)
+    stores = {"store": (SQLiteStore(store_db), Event)}
+    if compare is not None:
+        stores["compare"] = (compare.SQLiteStore(workdir / "append-compare.db"), compare.Event)
     conn = bare_connect(str(bare_db))
     seqs: dict[str, int] = {}
-    times: dict[str, list[float]] = {"store": [], "bare": []}
-    cpu = {"store": 0.0, "bare": 0.0}
-    counts = {"store": 0, "bare": 0}
+    sides = ["bare", *stores]
+    times: dict[str, list[float]] = {k: [] for k in sides}
+    cpu = dict.fromkeys(sides, 0.0)
+    counts = dict.fromkeys(sides, 0)
     for i in range(rounds):
         chunk = batches[i * per_round:(i + 1) * per_round]
         if not chunk:
             break
-        for who in (("bare", "store") if i % 2 == 0 else ("store", "bare")):
-            events = [_events_of(b) for b in chunk]  # fresh objects: the store sets position/seq on them
+        for who in sides[i % len(sides):] + sides[:i % len(sides)]:  # who goes first rotates
+            # fresh objects: the store sets position/seq on them
+            events = [_events_of(b, stores[who][1] if who in stores else Event) for b in chunk]
             c, t = time.process_time(), time.perf_counter()
             if who == "bare":
                 n = bare_append_batches(conn, events, seqs)
             else:
                 n = 0
                 for b in events:
-                    n += store.append(b).stored
+                    n += stores[who][0].append(b).stored
             times[who].append(time.perf_counter() - t)
             cpu[who] += time.process_time() - c
             counts[who] += n
-    store.close()
+    for st, _ in stores.values():
+        st.close()
     conn.close()
-    _remove_db(store_db)
-    _remove_db(bare_db)
-    if counts["store"] != counts["bare"]:
-        raise RuntimeError(f"append stored {counts['store']} events, the baseline {counts['bare']}")
+    for db in (store_db, bare_db, workdir / "append-compare.db"):
+        _remove_db(db)
+    if len(set(counts.values())) != 1:
+        raise RuntimeError(f"the appenders stored different numbers of events: {counts}")
     n = counts["store"]
     s, b = n / sum(times["store"]), n / sum(times["bare"])
     round_ratios = [tb / ts for ts, tb in zip(times["store"], times["bare"])]
     log(f"append: store {s:,.0f} ev/s, bare {b:,.0f} ev/s")
-    return {
+    extra: dict[str, Any] = {}
+    if compare is not None:
+        o = n / sum(times["compare"])
+        log(f"append: the store at {revision} {o:,.0f} ev/s")
+        extra["vs_compare"] = {
+            "revision": revision, "compare_events_per_s": r3(o), "ratio": r3(s / o),
+            "median_round_ratio": r3(statistics.median(tc / ts for ts, tc in zip(times["store"], times["compare"]))),
+            "compare_vs_baseline": r3(o / b), "cpu_ratio": r3(cpu["compare"] / cpu["store"]),
+            "cpu_us_per_event": r3(cpu["store"] / n * 1e6), "compare_cpu_us_per_event": r3(cpu["compare"] / n * 1e6)}
+    return {**extra,
         "throughput": figure(s, b, unit="events/s", higher_is_better=True, target=">= 40000 events/s",
                              passed=s >= 40_000, cpu_events_per_s=round(n / cpu["store"]),
                              cpu_baseline=round(n / cpu["bare"]), cpu_ratio=r3(cpu["bare"] / cpu["store"])),
@@ -379,7 +420,8 @@ def bench_hash_chain(workdir: Path, n_events: int, rounds: int) -> dict[str, Any
         "median_round_ratio": r3(statistics.median(round_ratios)),
         "hash_us_per_event": r3((sum(times["chained"]) - sum(times["constant"])) / counts["chained"] * 1e6),
         "events": counts["chained"], "batch": APPEND_BATCH, "rounds": rounds,
-        "baseline_path": "the same store.append with chained_hash replaced by a constant (no SHA-256, no JSON of the row)",
+        "baseline_path": "the same store.append with chained_hash replaced by a constant "
+                         "(no SHA-256, no JSON of the row)",
     }
 
 
@@ -615,6 +657,9 @@ def main(argv: list[str] | None = None) -> int:
                     choices=["import", "append", "append_one", "queries", "state_at", "hash_chain"],
                     help="run only these sections (queries and state_at need import)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder (path printed on stderr)")
+    ap.add_argument("--compare", metavar="REVISION",
+                    help="append: also the store/ package of this git revision, taking turns with the current "
+                         "one and the bare loop (an A/B of a change in the same run)")
     args = ap.parse_args(argv)
     n = args.events or (100_000 if args.quick else 1_000_000)
     if n < 1000:
@@ -635,7 +680,9 @@ def main(argv: list[str] | None = None) -> int:
         if "import" in only:
             doc["import"], store_db = bench_import(workdir, n, args.rounds or (3 if args.quick else 1))
         if "append" in only:
-            doc["append_batch100"] = bench_append(workdir, 30_000 if args.quick else 200_000, 10)
+            compare = load_store_at(args.compare, workdir) if args.compare else None
+            doc["append_batch100"] = bench_append(workdir, 30_000 if args.quick else 200_000, 10, compare,
+                                                  args.compare)
         if "hash_chain" in only:
             doc["hash_chain"] = bench_hash_chain(workdir, 30_000 if args.quick else 200_000, 10)
         if "append_one" in only:
