@@ -299,7 +299,8 @@ def test_requests_waiting_for_a_write_are_committed_together_and_answered_after_
 
 
 def test_serve_without_the_feed_does_not_follow_the_store(tmp_path, monkeypatch):
-    """The follower reads back every commit for the WebSocket feed; with --ws off it is not started."""
+    """The follower reads back every commit for the WebSocket feed: with --ws off it is never started,
+    with the feed on only once a client connects (tests/test_serve_live.py)."""
     import asyncio
 
     from agenttui.serve.app import ServeApp
@@ -316,4 +317,4 @@ def test_serve_without_the_feed_does_not_follow_the_store(tmp_path, monkeypatch)
             await app.close()
 
     assert asyncio.run(followers("--ws", "off")) is False
-    assert asyncio.run(followers("--ws", "127.0.0.1:0")) is True
+    assert asyncio.run(followers("--ws", "127.0.0.1:0")) is False

@@ -93,6 +93,12 @@ async def count_stored(db: str) -> int:
         return store.count_events()
 
 
+async def stored_through(app: ServeApp, position: int) -> bool:
+    """Whether the store holds `position`: the hub's high water moves only while a client is
+    connected (serve follows the store for its WebSocket clients only)."""
+    return await asyncio.to_thread(app.store.last_position) >= position
+
+
 async def pending(client: aioredis.Redis, stream: str) -> int:
     return (await client.xpending(stream, GROUP))["pending"]
 
@@ -255,7 +261,7 @@ def test_a_failing_store_keeps_the_batch_pending_and_retries(tmp_path: Path, red
             async with redis_client(redis_url) as r, serving(cfg, store=flaky) as app:
                 await xadd_all(r, stream_name, lines)
                 await eventually(lambda: flaky.failures == 0, what="the store failures")
-                await eventually(lambda: app.hub.high_water == len(lines), what="the batch stored")
+                await eventually(lambda: stored_through(app, len(lines)), what="the batch stored")
                 await eventually(lambda: _zero(r, stream_name), what="the batch acked")
         finally:
             real.close()
@@ -285,7 +291,7 @@ def test_replay_latest_then_live_has_no_gap_and_no_duplicate(tmp_path: Path, red
         cfg = config(tmp_path, redis_url, stream_name, replay_latest=True, batch_size=20)
         async with redis_client(redis_url) as r, serving(cfg) as app:
             await xadd_all(r, stream_name, old)
-            await eventually(lambda: app.hub.high_water == len(old), what="the old run stored")
+            await eventually(lambda: stored_through(app, len(old)), what="the old run stored")
 
             async def produce() -> None:
                 for i in range(0, len(live), 15):
@@ -294,7 +300,7 @@ def test_replay_latest_then_live_has_no_gap_and_no_duplicate(tmp_path: Path, red
 
             async def client(name: str, query: str, after_stored: int,
                              until: str = last_id) -> tuple[str, list[dict]]:
-                await eventually(lambda: app.hub.high_water >= len(old) + after_stored, what=f"{name}'s start")
+                await eventually(lambda: stored_through(app, len(old) + after_stored), what=f"{name}'s start")
                 async with connect(ws_url(app, query)) as ws:
                     return name, await receive_until(ws, until)
 
@@ -388,7 +394,7 @@ def test_redis_restart_while_serving_loses_nothing(tmp_path: Path, redis_url: st
             async with connect(ws_url(app)) as ws:
                 await eventually(lambda: app.hub.subscribers == 1, what="client subscribed")
                 await xadd_all(r, stream_name, lines[:100])
-                await eventually(lambda: app.hub.high_water == 100, what="the first half stored")
+                await eventually(lambda: stored_through(app, 100), what="the first half stored")
                 await eventually(lambda: _zero(r, stream_name), what="the first half acked")
                 await asyncio.to_thread(redis_server.stop)
                 try:
@@ -447,13 +453,13 @@ def test_a_deleted_stream_and_group_are_recreated(tmp_path: Path, redis_url: str
     async def scenario() -> None:
         async with redis_client(redis_url) as r, serving(config(tmp_path, redis_url, stream_name)) as app:
             await xadd_all(r, stream_name, lines[:10])
-            await eventually(lambda: app.hub.high_water == 10, what="the first ten stored")
+            await eventually(lambda: stored_through(app, 10), what="the first ten stored")
             await r.delete(stream_name)
             await eventually(lambda: any(rec.getMessage() == "consumer group is gone; recreating it"
                                          for rec in caplog.records), what="the loss noticed")
             await eventually(lambda: app.bridge.stats.connected, what="the group recreated")
             await xadd_all(r, stream_name, lines[10:])
-            await eventually(lambda: app.hub.high_water == 20, what="the rest stored")
+            await eventually(lambda: stored_through(app, 20), what="the rest stored")
 
     run(scenario())
     assert stored_ids(str(tmp_path / "serve.db")) == [orjson.loads(l)["event_id"] for l in lines]
@@ -470,7 +476,7 @@ def test_stale_entries_of_a_crashed_consumer_are_claimed(tmp_path: Path, redis_u
             assert len(taken[0][1]) == 25  # delivered to a consumer that then died without acking
             cfg = config(tmp_path, redis_url, stream_name, claim_idle_s=0.0)
             async with serving(cfg) as app:
-                await eventually(lambda: app.hub.high_water == len(lines), what="every entry stored")
+                await eventually(lambda: stored_through(app, len(lines)), what="every entry stored")
                 await eventually(lambda: _zero(r, stream_name), what="the peer's entries acked")
 
     run(scenario())
@@ -502,7 +508,7 @@ def test_the_bridge_writes_to_a_postgresql_store_too(pg_url: str, tmp_path: Path
         cfg = config(tmp_path, redis_url, stream_name, db=pg_url, replay_latest=True)
         async with redis_client(redis_url) as r, serving(cfg) as app:
             await xadd_all(r, stream_name, lines[:30])
-            await eventually(lambda: app.hub.high_water == 30, what="the first half stored")
+            await eventually(lambda: stored_through(app, 30), what="the first half stored")
             async with connect(ws_url(app)) as ws:  # replays the latest run, then goes live
                 await eventually(lambda: app.hub.subscribers == 1, what="client subscribed")
                 await xadd_all(r, stream_name, lines[30:])

@@ -2,7 +2,9 @@
 
 The WebSocket hub is fed by the store's follower (agenttui.store.follow), not by the bridge: every
 event committed to the store reaches the feed, whoever wrote it (this bridge, an OTLP receiver,
-`agenttui import`, the Recorder in another process), in position order and once.
+`agenttui import`, the Recorder in another process), in position order and once. The follower runs
+only while a WebSocket client is connected (agenttui.serve.live): reading every commit back costs
+a busy receiver about 30% of its CPU, which nobody wants while nobody is listening.
 
 Shutdown order matters for the delivery guarantee: the bridge is stopped first and finishes the
 batch in hand (commit, then acknowledge), only then are WebSocket clients closed (1001) and the
@@ -15,8 +17,7 @@ import asyncio
 import logging
 import os
 import signal
-from functools import partial
-from typing import Any
+from typing import Any, Callable
 
 from agenttui.store import AgentTuiError, open_store
 from agenttui.store.follow import Change, StoreFollower
@@ -24,6 +25,7 @@ from agenttui.store.follow import Change, StoreFollower
 from .bridge import StreamBridge
 from .config import ServeConfig, redact_url
 from .hub import Hub
+from .live import LiveFeed
 from .logs import emit, get_logger
 from .ws import EventFeedServer
 
@@ -41,7 +43,12 @@ class ServeApp:
         self.feed: EventFeedServer | None = None
         self._bridge_task: asyncio.Task | None = None
         self.otlp: Any = None  # the OTLP/HTTP receiver (agenttui.serve.otlp), with --otlp
-        self.follower: StoreFollower | None = None
+        self.live: LiveFeed | None = None  # with the feed: follows the store while clients are connected
+
+    @property
+    def follower(self) -> StoreFollower | None:
+        """The store follower feeding the WebSocket clients: None while none is connected."""
+        return self.live.follower if self.live is not None else None
 
     @property
     def ws_port(self) -> int | None:
@@ -55,15 +62,13 @@ class ServeApp:
         high_water = await asyncio.to_thread(self.store.last_position)
         self.hub = Hub(high_water, transform=upcasters.upcast if upcasters else None)
         self.bridge = StreamBridge(cfg, self.store, self.stop) if cfg.redis_enabled else None
-        # the follower reads back every commit, for the WebSocket feed only: with --ws off nobody would
-        # read what it reads, which cost a receiver taking spans flat out 30% of its CPU (bench_otel.py)
-        self.follower = self._follow(high_water) if cfg.ws_host is not None else None
         emit(log, logging.INFO, "agenttui serve starting", db=_display_db(cfg.db),
              redis=cfg.redis_display if cfg.redis_enabled else "off",
              stream=cfg.stream, group=cfg.group, consumer=cfg.consumer, dead_letter_stream=cfg.dead_letter_stream,
              replay_latest=cfg.replay_latest, last_position=high_water)
         if cfg.ws_host is not None:
-            self.feed = EventFeedServer(cfg, self.store, self.hub, self.health)
+            self.live = LiveFeed(self.hub, self.store.last_position, self._follower)
+            self.feed = EventFeedServer(cfg, self.store, self.live, self.health)
             await self.feed.start()
         if cfg.otlp_host is not None:
             from .otlp import OtlpReceiver  # needs the `otel` extra only when asked for
@@ -74,22 +79,8 @@ class ServeApp:
         run = self.bridge.run() if self.bridge is not None else self.stop.wait()
         self._bridge_task = asyncio.create_task(run, name="agenttui-serve-bridge")
 
-    def _follow(self, high_water: int) -> StoreFollower:
-        """Publish every commit past `high_water` to the hub, on the event loop's thread."""
-        loop = asyncio.get_running_loop()
-        hub = self.hub
-        assert hub is not None
-
-        def on_change(change: Change) -> None:
-            if change.kind == "events":
-                loop.call_soon_threadsafe(hub.publish, change.events)
-            elif change.message:
-                loop.call_soon_threadsafe(partial(emit, log, logging.WARNING, "following the store",
-                                                  problem=change.message))
-
-        follower = StoreFollower(self.config.db or self.store.path, on_change)  # the URL: .path hides options
-        follower.start(high_water)
-        return follower
+    def _follower(self, on_change: Callable[[Change], None]) -> StoreFollower:
+        return StoreFollower(self.config.db or self.store.path, on_change)  # the URL: .path hides options
 
     def request_stop(self, reason: str = "requested") -> None:
         if not self.stop.is_set():
@@ -115,9 +106,8 @@ class ServeApp:
             await asyncio.wait({self._bridge_task})
         if self.otlp is not None:  # answers requests in hand, places spans still waiting for a parent
             await self.otlp.close()
-        if self.follower is not None:
-            await asyncio.to_thread(self.follower.stop)
-            self.follower = None
+        if self.live is not None:
+            await self.live.close()
         if self.feed is not None:
             await self.feed.close()
         if self._owns_store and self.store is not None:
@@ -128,17 +118,27 @@ class ServeApp:
              duplicates_skipped=stats.duplicates if stats else 0,
              dead_lettered=stats.dead_lettered if stats else 0)
 
-    def health(self) -> dict[str, Any]:
+    async def health(self) -> dict[str, Any]:
+        """/healthz. `last_position` is the store's own: the hub hears of commits only while a
+        WebSocket client is connected, so its high water may be long past."""
         stats = self.bridge.stats if self.bridge else None
+        problem: dict[str, str] = {}
+        last: int | None = None
+        if self.store is not None:
+            try:
+                last = await asyncio.to_thread(self.store.last_position)
+            except Exception as exc:  # a store that is down right now: named by its error's type only,
+                problem["store_error"] = type(exc).__name__  # since /healthz needs no token
         return {
             "status": "stopping" if self.stop.is_set() else "ok",
             "redis_connected": bool(stats and stats.connected),
             "stored": stats.stored if stats else 0,
             "dead_lettered": stats.dead_lettered if stats else 0,
-            "last_position": self.hub.high_water if self.hub else None,
+            "last_position": last,
             "clients": self.hub.subscribers if self.hub else 0,
             **({"otlp_spans": self.otlp.stats.spans, "otlp_rejected_spans": self.otlp.stats.rejected_spans}
                if self.otlp is not None else {}),
+            **problem,
         }
 
 

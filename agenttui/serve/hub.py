@@ -1,9 +1,10 @@
 """Fan-out of committed events to live subscribers, with a bounded buffer per subscriber.
 
-The hub is fed by the bridge right after each commit, on the event loop, so its `high_water`
-(the last position it has handed out) splits every subscriber's world in two: positions up to it
-come from the store's history, positions above it arrive through the subscription. That split is
-what makes replay-then-live gapless and duplicate-free.
+The hub is fed by the store's follower (agenttui.serve.live) while any subscriber is connected, on
+the event loop, so its `high_water` (the last position it has handed out, or the one the follower
+started from) splits every subscriber's world in two: positions up to it come from the store's
+history, positions above it arrive through the subscription. That split is what makes
+replay-then-live gapless and duplicate-free.
 """
 from __future__ import annotations
 
@@ -74,6 +75,11 @@ class Hub:
     @property
     def subscribers(self) -> int:
         return len(self._subs)
+
+    def resume_at(self, position: int) -> None:
+        """A follower starts after `position` (the store's last one): the seam for the next subscribers.
+        Without a follower the hub hears of no commit, so the high water it kept is stale by then."""
+        self.high_water = position
 
     def subscribe(self, selector: EventSelector, limit: int) -> tuple[Subscription, int]:
         """A new subscription and the seam: every event above the seam will reach it."""

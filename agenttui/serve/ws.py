@@ -3,6 +3,11 @@
 A client is subscribed to the hub *before* any history is read, and the hub's high-water position
 at that instant is the seam: history is read from the store up to and including the seam, live
 events arrive above it. Nothing committed around the moment of connection is missed or sent twice.
+
+Subscribing goes through the LiveFeed, which follows the store only while a client is connected,
+and happens during the handshake, before the client is told it is connected: a first client's seam
+is the store's last position read then, so an event committed once `connect()` has returned is
+always above it, even one the client caused itself right away.
 """
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ import hmac
 import http
 import logging
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
@@ -22,7 +27,8 @@ from websockets.http11 import Request, Response
 from agenttui.store import EventFilter
 
 from .config import HEALTH_PATH, TRUE_WORDS, WS_PATH, ServeConfig
-from .hub import EventSelector, Hub, Subscription, event_text
+from .hub import EventSelector, Subscription, event_text
+from .live import LiveFeed
 from .logs import emit, get_logger
 
 log = get_logger("ws")
@@ -114,12 +120,15 @@ def _text_response(conn: ServerConnection, status: http.HTTPStatus, text: str,
 class EventFeedServer:
     """Serves /ws/events (and a small /healthz) from the hub and the store's history."""
 
-    def __init__(self, config: ServeConfig, store: Any, hub: Hub, health: Callable[[], dict[str, Any]]):
+    def __init__(self, config: ServeConfig, store: Any, live: LiveFeed,
+                 health: Callable[[], Awaitable[dict[str, Any]]]):
         self.config = config
         self.store = store
-        self.hub = hub
+        self.live = live
+        self.hub = live.hub
         self.health = health
         self.server: Server | None = None
+        self._releases: set[asyncio.Task] = set()
 
     @property
     def port(self) -> int:
@@ -144,13 +153,15 @@ class EventFeedServer:
         if self.server is not None:
             self.server.close(close_connections=True)
             await self.server.wait_closed()
+        if self._releases:
+            await asyncio.wait(set(self._releases))
 
     # ------------------------------------------------------------------- handshake
-    def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+    async def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
         parts = urlsplit(request.path)
         peer = _peer(conn)
         if parts.path == HEALTH_PATH:
-            body = orjson.dumps(self.health()).decode()
+            body = orjson.dumps(await self.health()).decode()
             return _text_response(conn, http.HTTPStatus.OK, body + "\n", "application/json")
         if parts.path != WS_PATH:
             return _text_response(conn, http.HTTPStatus.NOT_FOUND,
@@ -167,13 +178,24 @@ class EventFeedServer:
         except BadRequest as exc:
             emit(log, logging.WARNING, "rejected client: bad query", peer=peer, error=str(exc))
             return _text_response(conn, http.HTTPStatus.BAD_REQUEST, f"{exc}\n")
-        conn._agenttui_feed = feed  # type: ignore[attr-defined]  # read by _handle after the upgrade
+        sub, seam = await self.live.subscribe(feed.selector, self.config.client_queue)
+        conn._agenttui_feed = feed, sub, seam  # type: ignore[attr-defined]  # read by _handle after the upgrade
+        release = asyncio.ensure_future(self._release_when_closed(conn, sub))
+        self._releases.add(release)
+        release.add_done_callback(self._releases.discard)
         return None
+
+    async def _release_when_closed(self, conn: ServerConnection, sub: Subscription) -> None:
+        """Unsubscribe a connection whose handshake failed after it was subscribed (the client left
+        or the server began closing): `_handle` never runs for it. Otherwise `_handle` has already."""
+        await conn.wait_closed()
+        await self.live.unsubscribe(sub)
 
     # ------------------------------------------------------------------- one client
     async def _handle(self, conn: ServerConnection) -> None:
-        feed: FeedRequest = conn._agenttui_feed  # type: ignore[attr-defined]
-        sub, seam = self.hub.subscribe(feed.selector, self.config.client_queue)
+        feed: FeedRequest
+        sub: Subscription
+        feed, sub, seam = conn._agenttui_feed  # type: ignore[attr-defined]
         peer = _peer(conn)
         sel = feed.selector
         emit(log, logging.INFO, "client connected", peer=peer, run=sorted(sel.runs) if sel.runs else None,
@@ -189,8 +211,8 @@ class EventFeedServer:
         except ConnectionClosed:
             pass
         finally:
-            self.hub.unsubscribe(sub)
             reader.cancel()
+            await self.live.unsubscribe(sub)
             emit(log, logging.INFO, "client disconnected", peer=peer, events_sent=sent,
                  code=conn.close_code, clients=self.hub.subscribers)
 
