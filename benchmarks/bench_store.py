@@ -1,7 +1,7 @@
 """The store benchmark: every figure beside a bare-SQLite baseline measured in the same run.
 
     python benchmarks/bench_store.py [--events 1000000] [--quick] [--rounds N] [--only SECTION] [--keep]
-    python benchmarks/bench_store.py --only append --compare REVISION   # the store of a git revision beside
+    python benchmarks/bench_store.py --only append --compare REVISION   # beside a git revision's store
 
 Prints one JSON document on stdout (progress goes to stderr). Each figure carries its baseline, the
 ratio, the target of the README's "Performance" table and whether it passed, because an absolute number

@@ -10,12 +10,14 @@ in one order: a reader that follows `id > last_seen` never skips an event that c
 """
 from __future__ import annotations
 
+import atexit
 import operator
 import os
 import random
 import sqlite3
 import threading
 import time
+import weakref
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
@@ -148,6 +150,7 @@ class _Checkpointer:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        _running_checkpointers.add(self)
 
     def committed(self) -> None:
         """After each commit of the writer's connection: the thread checkpoints soon."""
@@ -185,6 +188,18 @@ class _Checkpointer:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+
+
+#: Every store's checkpointer, stopped at interpreter exit: a store never closed would otherwise
+#: keep its thread's connection open to the end, and the writer's connection, closing, would not
+#: be the last one, so it would leave its WAL beside the file.
+_running_checkpointers: "weakref.WeakSet[_Checkpointer]" = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_checkpointers() -> None:
+    for checkpointer in list(_running_checkpointers):
+        checkpointer.stop()
 
 
 _RUN_START = RUN_COLUMNS.index("start_time")

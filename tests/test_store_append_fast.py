@@ -245,3 +245,18 @@ def test_stores_closed_while_their_checkpointer_runs_leave_no_wal_behind(tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s0.db", "s1.db", "s2.db"]
     for p in paths:
         assert _events_in_the_database_file(p) == 250
+
+
+def test_a_store_left_open_has_its_checkpointer_stopped_at_exit(tmp_path):
+    """The exit hook ends every checkpointer thread (and closes its connection), so the writer's
+    connection is the file's last one when the process ends."""
+    store = SQLiteStore(tmp_path / "open.db")
+    store.append(_filler(10))
+    thread = store._checkpointer._thread  # type: ignore[union-attr]
+    assert thread is not None and thread.is_alive()
+    sqlite_backend._stop_checkpointers()
+    assert not thread.is_alive()
+    store.append(_filler(10, 10))  # a stopped checkpointer leaves the writer to SQLite's own checkpoints
+    assert store.count_events() == 20
+    store.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["open.db"]
