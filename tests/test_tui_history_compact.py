@@ -21,6 +21,16 @@ def pack_after(request, monkeypatch) -> int:
     return request.param
 
 
+@pytest.fixture(params=[1, 100, 1 << 20], autouse=True)
+def spill_buffer(request, monkeypatch, tmp_path) -> int:
+    """... and with what is spilled written to its file at once, every 100 bytes, or hardly ever."""
+    from agenttui.tui.history import columns
+
+    monkeypatch.setattr(columns, "SPILL_BUFFER", request.param)
+    monkeypatch.setenv("AGENTTUI_CACHE_DIR", str(tmp_path / "cache"))
+    return request.param
+
+
 def _check_every_index(events: list, node_ids: list[str], hot_rows: int) -> History:
     timeline = History("r")
     timeline.hot_rows = hot_rows
@@ -246,3 +256,37 @@ def test_run_totals_replay_as_the_fold_made_them() -> None:
         want = fold("r", events[: i + 1]).run
         got = timeline.run_at(i)
         assert got == want and [type(v) for v in got.values()] == [type(v) for v in want.values()], i
+
+
+def test_a_spill_reads_back_what_was_put_wherever_it_is(spill_buffer: int, tmp_path) -> None:
+    import random
+
+    from agenttui.tui.history.columns import Spill
+
+    spill, kept = Spill(), []
+    rng = random.Random(spill_buffer)
+    for k in range(300):
+        data = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 300)))
+        kept.append((spill.put(data), data))
+        if k % 7 == 0:  # reads between writes: from the file, the memory, and across both
+            at, old = kept[rng.randrange(len(kept))]
+            assert spill.get(at, len(old)) == old
+    for at, data in kept:
+        assert spill.get(at, len(data)) == data
+        if len(data) > 2:
+            assert spill.get(at + 1, len(data) - 2) == data[1:-1]
+    assert len(spill) == sum(len(d) for _, d in kept)
+    if spill_buffer < 1 << 20:  # it made its file in the cache directory, deleted as it was opened
+        assert (tmp_path / "cache" / "history").is_dir() and not list((tmp_path / "cache" / "history").iterdir())
+
+
+def test_a_spill_without_a_file_keeps_everything_in_memory(monkeypatch, spill_buffer: int) -> None:
+    from agenttui.tui.history import columns
+
+    def refuse() -> None:
+        raise OSError("read-only file system")
+
+    monkeypatch.setattr(columns, "_temporary_file", refuse)
+    spill = columns.Spill()
+    places = [spill.put(bytes([k]) * 50) for k in range(40)]
+    assert [spill.get(at, 50) for at in places] == [bytes([k]) * 50 for k in range(40)]

@@ -52,7 +52,7 @@ from agenttui.store.envelope import Event, normalize_timestamp
 from agenttui.store.fold import NODE_COLUMNS, RUN_COLUMNS, RunState, apply_event, new_run, nid_key
 
 from .axis import TimeAxis
-from .columns import ChangeColumn, CountingColumn, NearColumn, RowCache, SmallCodes, record_offset, widen
+from .columns import ChangeColumn, CountingColumn, NearColumn, RowCache, SmallCodes, Spill, record_offset, widen
 from .heap import release_free_memory
 
 __all__ = [
@@ -179,8 +179,8 @@ class _NodeHistory:
     and their growth room on top of the node's ~300 bytes of data; most of a long run's nodes are
     done with long before its end."""
 
-    __slots__ = ("node_id", "born", "_own", "_d", "_c", "packed", "d_since", "d_last", "c_last", "ts_late",
-                 "parent_since", "parent", "seed")
+    __slots__ = ("node_id", "born", "_own", "_d", "_c", "packed", "spill", "d_since", "d_last", "c_last",
+                 "ts_late", "parent_since", "parent", "seed")
 
     def __init__(self, node_id: str, born: int) -> None:
         self.node_id = node_id          # the one copy of the id that edges and child lists share
@@ -192,7 +192,10 @@ class _NodeHistory:
         self._d: Any = array("i")
         #: counter changes: index, then the 5 counters (widened past int32 if need be)
         self._c: Any = array("i")
-        self.packed: bytes | None = None  # the three columns packed (None: they are the arrays above)
+        #: the three columns packed (None: they are the arrays above), or where `spill` holds them:
+        #: offset << 24 | length
+        self.packed: bytes | int | None = None
+        self.spill: Spill | None = None
         self.d_since = 0                # change records since the last whole desc
         self.d_last: tuple | None = None  # the last desc recorded, while the fold holds the node's row
         self.c_last: tuple | None = ()  # the last 5 counters recorded, while the fold holds the row
@@ -220,35 +223,47 @@ class _NodeHistory:
         self.unpack()
         self._c = values
 
+    def _bytes(self) -> bytes:
+        packed = self.packed
+        if type(packed) is int:
+            assert self.spill is not None
+            return self.spill.get(packed >> 24, packed & 0xFFFFFF)
+        assert packed is not None
+        return packed  # type: ignore[return-value]
+
     def _part(self, k: int) -> memoryview:
-        view = memoryview(self.packed).cast("i")  # type: ignore[arg-type]
+        view = memoryview(self._bytes()).cast("i")
         n_own, n_d = view[0], view[1]
         if k == 0:
             return view[2:2 + n_own]
         return view[2 + n_own:2 + n_own + n_d] if k == 1 else view[2 + n_own + n_d:]
 
-    def pack(self) -> None:
-        """Pack the columns (not a counter column widened past int32: that one stays as it is)."""
+    def pack(self, spill: Spill | None) -> None:
+        """Pack the columns (not a counter column widened past int32: that one stays as it is),
+        into `spill` if given."""
         c = self._c
         if self.packed is not None or type(c) is not array or c.typecode != "i":
             return
         own, d = self._own, self._d
         assert own is not None and d is not None
-        self.packed = b"".join((array("i", (len(own), len(d))), own, d, c))
+        packed = b"".join((array("i", (len(own), len(d))), own, d, c))
+        if spill is not None and len(packed) < 1 << 24:
+            self.packed, self.spill = spill.put(packed) << 24 | len(packed), spill
+        else:
+            self.packed = packed
         self._own = self._d = self._c = None
 
     def unpack(self) -> None:
         """The columns as arrays again, for the fold to append to."""
-        packed = self.packed
-        if packed is not None:
-            raw = memoryview(packed)
+        if self.packed is not None:
+            raw = memoryview(self._bytes())
             lengths = raw[:8].cast("i")
             a, b = 4 * (2 + lengths[0]), 4 * (2 + lengths[0] + lengths[1])
             self._own, self._d, self._c = array("i"), array("i"), array("i")
             self._own.frombytes(raw[8:a])
             self._d.frombytes(raw[a:b])
             self._c.frombytes(raw[b:])
-            self.packed = None
+            self.packed = self.spill = None
 
 
 class History:
@@ -270,7 +285,8 @@ class History:
         # ints get one code each, found through _codes; other values a code per change.
         self._values: list[Any] = [None]
         self._codes: dict[tuple[type, Any], int] = {}
-        self._arena = bytearray()           # every other value recorded, as JSON, end to end ...
+        self._packs = Spill()               # the packed columns of nodes the fold let be (_pack)
+        self._arena = Spill()               # every other value recorded, as JSON, end to end ...
         self._ends = array("q")             # ... and where each ends
         self._shared_json: dict[bytes, int] = {}  # small flat dicts by their JSON: one code each
         self._positions = CountingColumn()
@@ -553,7 +569,7 @@ class History:
         touched = self._unpacked
         for node_id, h in self._unpacked_before.items():
             if node_id not in touched:
-                h.pack()
+                h.pack(self._packs)
         self._unpacked_before, self._unpacked = touched, {}
         self._packed_at = len(self._positions)
         release_free_memory()  # (what the events folded since the last pass left behind, see heap.py)
@@ -633,7 +649,7 @@ class History:
         if len(self._ends) >= _ARENA_MAX:  # (past a billion values the codes would meet _TS_CODE's)
             self._values.append(_loads(text))
             return len(self._values) - 1
-        self._arena += text
+        self._arena.put(text)
         self._ends.append(len(self._arena))
         return ~(len(self._ends) - 1)
 
@@ -644,7 +660,8 @@ class History:
             return self._ts_text(_TS_CODE - code)
         k = ~code
         ends = self._ends
-        return _loads(self._arena[ends[k - 1] if k else 0:ends[k]])
+        start = ends[k - 1] if k else 0
+        return _loads(self._arena.get(start, ends[k] - start))
 
     def _decode(self, codes: Sequence[int]) -> tuple:
         return tuple(map(self._value, codes))
