@@ -236,7 +236,12 @@ class Spill:
     the inspector's RSS (a 1M-event run: ~30 MB; 4M: ~120 MB). A file that cannot be made or
     written keeps the rest in memory."""
 
-    __slots__ = ("_fd", "_file", "_flushed", "_tail", "_memory")
+    __slots__ = ("_fd", "_file", "_flushed", "_tail", "_memory", "_read")
+
+    #: Reads from the file kept (the nodes on screen are read again every frame, a node's columns a
+    #: few times a label): a label and status of a random node of a 100k-event run took 26 us read
+    #: from the file each time, 12 us with these, 10 us all in memory.
+    KEPT_READS = 1024
 
     def __init__(self) -> None:
         self._file: Any = None
@@ -244,6 +249,7 @@ class Spill:
         self._flushed = 0          # bytes in the file
         self._tail = bytearray()   # the bytes after them
         self._memory = False       # no file: everything stays in _tail
+        self._read: dict[tuple[int, int], bytes] = {}
 
     def __len__(self) -> int:
         return self._flushed + len(self._tail)
@@ -260,10 +266,15 @@ class Spill:
         flushed = self._flushed
         if at >= flushed:
             return bytes(self._tail[at - flushed:at - flushed + n])
-        head = os.pread(self._fd, min(n, flushed - at), at)
         if at + n <= flushed:
-            return head
-        return head + bytes(self._tail[:at + n - flushed])
+            read = self._read
+            data = read.get((at, n))
+            if data is None:
+                if len(read) >= self.KEPT_READS:
+                    del read[next(iter(read))]
+                data = read[(at, n)] = os.pread(self._fd, n, at)
+            return data
+        return os.pread(self._fd, flushed - at, at) + bytes(self._tail[:at + n - flushed])
 
     def _flush(self) -> None:
         try:
