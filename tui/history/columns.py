@@ -267,6 +267,8 @@ class Spill:
         if at >= flushed:
             return bytes(self._tail[at - flushed:at - flushed + n])
         if at + n <= flushed:
+            if n > 4096:  # (a big node's columns: not kept, 1,024 of them could be gigabytes)
+                return os.pread(self._fd, n, at)
             read = self._read
             data = read.get((at, n))
             if data is None:
