@@ -155,7 +155,8 @@ class TraceAssembler:
             self._forget()
         if ended or not started_before:
             mapping.span_events(span, role, node_type, node, spawned_by, tool, not started_before, ended, out)
-        if self._held:
+        held = self._held
+        if held and key in held:
             self._release_children(key, out)
 
     def _release_children(self, parent_key: tuple[str, str], out: list[Event]) -> None:
