@@ -2,7 +2,7 @@
 sending the same spans, in the same run.
 
     python benchmarks/bench_otel.py [--traces 800] [--repeats 3] [--exporters 4]
-    python benchmarks/bench_otel.py --only mapping [--traces 800] [--repeats 7]   # the mapping alone, ~20 s
+    python benchmarks/bench_otel.py --only mapping [--traces 800] [--repeats 7] [--against REV]   # ~30 s
 
 Spans: `traces` agent runs made by the real SDK, each an invoke_agent span with 10 chat spans (tokens,
 messages) and 10 execute_tool spans (arguments, results) under it: GenAI attributes as pydantic-ai
@@ -22,8 +22,8 @@ printed too. Medians over interleaved repeats.
   receiver        the same exporters, the same batches, to `agenttui serve --otlp --ws off` (its own
                   process, a fresh SQLite store); a 200 comes only after the request's events are
                   committed, so when the exporters are done, all is stored. CPU: the receiver's process
-  receiver_with_feed  the same with serve's WebSocket feed on (its default), no client connected: the
-                  store's follower reads every commit back for the feed, in the receiver's process
+  receiver_with_feed  the same with serve's WebSocket feed on (its default), no client connected: serve
+                  follows the store (reads every commit back) only while a client is connected
   sdk_export_small, receiver_small  the same with `small_exporters` exporters sending batches of
                   `small_batch` spans: many agents, each flushing a few spans at a time (the
                   receiver then commits the requests that wait together; see agenttui/serve/otlp.py)
@@ -46,12 +46,17 @@ span, median over `repeats` interleaved repeats, against the SDK exporter's own 
 spans (`encode_spans(batch).SerializeToString()`, batches of 512: what OTLPSpanExporter.export does
 before HTTP) as the baseline in the same run. Spans go through one TraceAssembler in the exporters'
 order (children end before their parent, so most wait for it), a batch of 512 at a time, each
-batch's events dropped before the next as the receiver and the processor drop them once appended.
+batch's events dropped before the next as the receiver and the processor drop them once appended
+(freeing them is measured too). The benchmark's own inputs are frozen out of the garbage collector
+(gc.freeze) first, so its collections scan what the mapping made, as in a way in's process.
+`--against REV` also measures agenttui/otel as it was at git revision REV (imported beside the
+working tree's, the same spans, interleaved): the before/after of a change in one run.
   encode_us       the baseline: the SDK's encoding, per span
   mapping_sdk_us  from_sdk + TraceAssembler.ended: the processor's mapping of an ended span
   mapping_protobuf_us  TraceAssembler.ended of spans decoded beforehand: the receiver's mapping
   decode_protobuf_us   protobuf_request_spans of the encoded bodies: the receiver's decoding
   *_ratio         encode_us / that figure (> 1: cheaper than the SDK's encoding)
+  *_at_rev_us, speedup_vs_rev   with --against: REV's figures, and REV's / the working tree's
 """
 from __future__ import annotations
 
@@ -304,19 +309,63 @@ def _batches(items: list, size: int = BATCH) -> list[list]:
 
 
 def _cpu_per_span(run: Any, n: int) -> float:
-    """Microseconds of this process's CPU per span for `run()`; what it returns is freed inside the
-    measurement, as a way in frees its events once appended."""
+    """Microseconds of this process's CPU per span for `run()`."""
     c0 = time.process_time()
     run()
     return (time.process_time() - c0) / n * 1e6
 
 
-def bench_mapping_only(spans: list, repeats: int) -> dict[str, Any]:
+def _otel_at(rev: str, directory: str) -> tuple[Any, Any]:
+    """(spans module, assemble module) of agenttui/otel as it was at git revision `rev`, imported as
+    a package of its own beside the working tree's (it imports agenttui.store from the working tree)."""
+    import importlib
+
+    root = Path(__file__).resolve().parents[1]
+    name = "otel_at_" + "".join(c if c.isalnum() else "_" for c in rev)
+    package = Path(directory) / name
+    package.mkdir()
+    files = subprocess.run(["git", "ls-tree", "--name-only", rev, "agenttui/otel/"], cwd=root, check=True,
+                           capture_output=True, text=True).stdout.split()
+    for f in files:
+        text = subprocess.run(["git", "show", f"{rev}:{f}"], cwd=root, check=True, capture_output=True).stdout
+        (package / Path(f).name).write_bytes(text)
+    sys.path.insert(0, directory)
+    return importlib.import_module(f"{name}.spans"), importlib.import_module(f"{name}.assemble")
+
+
+def _mapping_cases(spans_module: Any, assemble_module: Any, batches: list[list], bodies: list[bytes]) -> dict[str, Any]:
+    """The processor's and the receiver's mapping by one version of agenttui/otel."""
+    decoded = [list(spans_module.protobuf_request_spans(body)) for body in bodies]
+    sdk_span, assembler = spans_module.from_sdk, assemble_module.TraceAssembler
+
+    def map_sdk() -> None:
+        asm = assembler()
+        for b in batches:
+            events: list = []
+            for s in b:
+                asm.ended(sdk_span(s, ended=True), events)
+            del events  # freed as a way in frees them once appended
+        asm.release(None)
+
+    def map_protobuf() -> None:
+        asm = assembler()
+        for b in decoded:
+            events: list = []
+            for s in b:
+                asm.ended(s, events)
+            del events
+        asm.release(None)
+
+    return {"mapping_sdk_us": map_sdk, "mapping_protobuf_us": map_protobuf}
+
+
+def bench_mapping_only(spans: list, repeats: int, against: str | None = None) -> dict[str, Any]:
     """`--only mapping` (see the docstring)."""
+    import gc
+
     n = len(spans)
     batches = _batches(spans)
     bodies = [encode_spans(b).SerializeToString() for b in batches]
-    decoded = [list(protobuf_request_spans(body)) for body in bodies]
 
     def encode() -> None:
         for b in batches:
@@ -327,35 +376,37 @@ def bench_mapping_only(spans: list, repeats: int) -> dict[str, Any]:
             for _ in protobuf_request_spans(body):
                 pass
 
-    def map_sdk() -> None:
-        asm = TraceAssembler()
-        for b in batches:
-            events: list = []
-            for s in b:
-                asm.ended(from_sdk(s, ended=True), events)
-        asm.release(None)
+    from agenttui.otel import assemble as assemble_now, spans as spans_now
 
-    def map_protobuf() -> None:
-        asm = TraceAssembler()
-        for b in decoded:
-            events: list = []
-            for s in b:
-                asm.ended(s, events)
-        asm.release(None)
-
-    cases = {"encode_us": encode, "mapping_sdk_us": map_sdk, "mapping_protobuf_us": map_protobuf,
+    cases = {"encode_us": encode, **_mapping_cases(spans_now, assemble_now, batches, bodies),
              "decode_protobuf_us": decode}
-    times: dict[str, list[float]] = {k: [] for k in cases}
-    for _ in range(repeats):  # interleaved, so machine load hits every case alike
-        for key, run in cases.items():
-            times[key].append(_cpu_per_span(run, n))
+    with tempfile.TemporaryDirectory() as directory:
+        if against:
+            old_spans, old_assemble = _otel_at(against, directory)
+            cases.update({f"{k[:-3]}_at_rev_us": run
+                          for k, run in _mapping_cases(old_spans, old_assemble, batches, bodies).items()})
+        # the inputs (spans, bodies, decoded spans) out of the collector's way: a full collection then
+        # scans what the mapping made, not the benchmark's own data
+        gc.collect()
+        gc.freeze()
+        times: dict[str, list[float]] = {k: [] for k in cases}
+        for _ in range(repeats):  # interleaved, so machine load hits every case alike
+            for key, run in cases.items():
+                times[key].append(_cpu_per_span(run, n))
+        gc.unfreeze()
     med = {k: round(statistics.median(v), 2) for k, v in times.items()}
-    return {"benchmark": "otel_mapping", "spans": n, "batch": BATCH, "repeats": repeats,
-            "python": platform.python_version(), "us_per_span": med,
-            **{k.replace("_us", "_ratio"): round(med["encode_us"] / med[k], 2)
-               for k in ("mapping_sdk_us", "mapping_protobuf_us", "decode_protobuf_us")},
-            "load_average": [round(x, 2) for x in os.getloadavg()],
-            "us_per_span_all": {k: [round(x, 2) for x in v] for k, v in times.items()}}
+    out: dict[str, Any] = {
+        "benchmark": "otel_mapping", "spans": n, "batch": BATCH, "repeats": repeats,
+        "python": platform.python_version(), "us_per_span": med,
+        **{k.replace("_us", "_ratio"): round(med["encode_us"] / med[k], 2)
+           for k in ("mapping_sdk_us", "mapping_protobuf_us", "decode_protobuf_us")}}
+    if against:
+        out["against"] = against
+        out["speedup_vs_rev"] = {k: round(med[f"{k[:-3]}_at_rev_us"] / med[k], 2)
+                                 for k in ("mapping_sdk_us", "mapping_protobuf_us")}
+    out["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    out["us_per_span_all"] = {k: [round(x, 2) for x in v] for k, v in times.items()}
+    return out
 
 
 def main() -> None:
@@ -366,13 +417,14 @@ def main() -> None:
     ap.add_argument("--small-exporters", type=int, default=16)
     ap.add_argument("--small-batch", type=int, default=32)
     ap.add_argument("--only", choices=["mapping"], help="one section alone (see the docstring)")
+    ap.add_argument("--against", metavar="REV", help="with --only mapping: also the mapping of git revision REV")
     ap.add_argument("--null-server", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.null_server:
         _null_server()
         return
     if args.only == "mapping":
-        print(json.dumps(bench_mapping_only(make_spans(args.traces), args.repeats or 7), indent=2))
+        print(json.dumps(bench_mapping_only(make_spans(args.traces), args.repeats or 7, args.against), indent=2))
         return
     args.repeats = args.repeats or 3
     spans = make_spans(args.traces)
