@@ -306,19 +306,15 @@ def _put_messages(payload: dict[str, Any], msgs: Any, key: str, preview_key: str
 def first_user_text(span: Span) -> str | None:
     """The run's task as its producer asked it: the first user message, else the plain input."""
     a = span.attributes
-    candidates: list[Any] = []
     for key in ("pydantic_ai.all_messages", "gen_ai.input.messages", "all_messages_events"):
         v = a.get(key)
         if v is not None:
-            candidates.append(_json(v))
-    candidates.append(_flattened_messages(a, "llm.input_messages."))
-    for msgs in candidates:
-        if isinstance(msgs, list):
-            for m in msgs:
-                if isinstance(m, dict) and m.get("role") == "user":
-                    text = _text_of(m)
-                    if text:
-                        return text
+            text = _first_user_text_in(_json(v))
+            if text:
+                return text
+    text = _first_user_text_in(_flattened_messages(a, "llm.input_messages."))
+    if text:
+        return text
     value = a.get("input.value")
     if isinstance(value, str) and value:
         data = _json(value)
@@ -329,6 +325,17 @@ def first_user_text(span: Span) -> str | None:
                     return text
             return None
         return value if isinstance(data, str) else None
+    return None
+
+
+def _first_user_text_in(msgs: Any) -> str | None:
+    """The text of the first user message with one, in one candidate list of messages."""
+    if isinstance(msgs, list):
+        for m in msgs:
+            if isinstance(m, dict) and m.get("role") == "user":
+                text = _text_of(m)
+                if text:
+                    return text
     return None
 
 
