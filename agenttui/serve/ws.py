@@ -187,7 +187,8 @@ class EventFeedServer:
 
     async def _release_when_closed(self, conn: ServerConnection, sub: Subscription) -> None:
         """Unsubscribe a connection whose handshake failed after it was subscribed (the client left
-        or the server began closing): `_handle` never runs for it. Otherwise `_handle` has already."""
+        or the server began closing): `_handle` never runs for it. Otherwise `_handle` unsubscribes it
+        as well, which is harmless (LiveFeed.unsubscribe is idempotent)."""
         await conn.wait_closed()
         await self.live.unsubscribe(sub)
 
