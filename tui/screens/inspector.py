@@ -827,8 +827,11 @@ class InspectorScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="type-counts", exit_on_error=False)
     def _count_types(self, run_id: str, upto_position: int) -> None:
         """Events per type, from the type index on a worker's connection (a second on a 1M run).
-        Without them (a failure is reported), the picker counts on demand."""
+        Without them (a failure is reported), the picker counts on demand. The scan waits for the
+        replay window loading ahead of the first `[` (on two cores it made that window's snapshot
+        read and fold take twice as long), as the trouble marks' scan does."""
         assert self.path is not None
+        self._wait_for_window(lambda: get_current_worker().is_cancelled, ahead=True)
         with InspectorReader.open(self.path) as reader:
             counts = reader.type_counts(run_id, upto_position=upto_position)
         self.post_message(TypesCounted(run_id, counts, upto_position))
