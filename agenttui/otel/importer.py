@@ -70,13 +70,13 @@ def _import(store: Any, source: IO[bytes], progress: Callable[[int, int | None],
             if isinstance(item, SpanError):
                 report.fail(line_no, str(item))
                 continue
-            pending.extend(assembler.ended(item))
+            assembler.ended(item, pending)
         if len(pending) >= BATCH_EVENTS:
             append_events(store, pending, stats)
             pending = []
             if progress:
                 progress(done, None)
-    pending.extend(assembler.release())
+    assembler.release(None, pending)
     append_events(store, pending, stats)
     if progress:
         progress(done, None)
