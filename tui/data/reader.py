@@ -137,9 +137,13 @@ class InspectorReader:
         wanted = [*range(1, last + 1, every), last] if last else []
         found: dict[int, str] = {}
         for k in range(0, len(wanted), 500):
+            # one row per query, the stamps aggregated in SQL: sqlite3 hands the GIL back and forth
+            # at every row it steps, and while a replay window decodes a snapshot on another thread
+            # each handoff waited for it (the outline of a 1M-event run took 1.5 s instead of 50 ms)
             chunk = wanted[k:k + 500]
-            found.update(self._rows(f"SELECT seq, timestamp FROM events WHERE run_id = ? AND seq IN "
-                                    f"({','.join('?' * len(chunk))})", [run_id, *chunk]))
+            text = self._scalar(f"SELECT json_group_array(json_array(seq, timestamp)) FROM events WHERE run_id = ? "
+                                f"AND seq IN ({','.join('?' * len(chunk))})", [run_id, *chunk])
+            found.update((seq, stamp) for seq, stamp in orjson.loads(text or "[]"))
         stamps: list[str] = []
         for seq in wanted:  # a seq retention removed takes its predecessor's stamp
             stamps.append(found.get(seq) or (stamps[-1] if stamps else ""))
