@@ -137,7 +137,8 @@ def test_a_spans_kind_is_the_otlp_value_by_every_way_in(kind):
     from opentelemetry.trace import SpanKind
 
     tp, memory, _ = _provider("svc")
-    with tp.get_tracer("test").start_as_current_span("invoke_agent a", attributes={"gen_ai.operation.name": "invoke_agent"}):
+    with tp.get_tracer("test").start_as_current_span("invoke_agent a",
+                                                     attributes={"gen_ai.operation.name": "invoke_agent"}):
         with tp.get_tracer("test").start_as_current_span("GET /x", kind=getattr(SpanKind, kind)):
             pass
     finished = list(memory.get_finished_spans())
@@ -148,3 +149,25 @@ def test_a_spans_kind_is_the_otlp_value_by_every_way_in(kind):
     assert kinds["sdk"] == kinds["protobuf"] == kinds["json"] == [otlp, 1]
     by_sdk = _events(from_sdk(x, ended=True) for x in finished)
     assert by_sdk == _events(protobuf_request_spans(encode_spans(finished).SerializeToString()))
+
+
+def test_remote_parents_and_statuses_read_the_same_through_the_public_api():
+    """The SDK's span classes are read through their fields (SpanContext as a tuple, Status's and
+    enums' fields): a remote parent counts as none, OK and ERROR keep their codes, by both paths."""
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags, set_span_in_context
+
+    tp, memory, started = _provider("svc")
+    remote = NonRecordingSpan(SpanContext(5, 6, True, TraceFlags(1)))
+    tracer = tp.get_tracer("test")
+    with tracer.start_as_current_span("root", context=set_span_in_context(remote), kind=SpanKind.CLIENT) as root:
+        root.set_status(Status(StatusCode.ERROR, "boom"))
+        with tracer.start_as_current_span("child", kind=SpanKind.PRODUCER) as child:
+            child.set_status(StatusCode.OK)
+    child_span, root_span = (from_sdk(s, ended=True) for s in memory.get_finished_spans())
+    for s in memory.get_finished_spans():
+        assert from_sdk(s, ended=True) == from_sdk(_PublicOnly(s), ended=True)
+    for fast, public in started.pairs:
+        assert fast == public
+    assert (root_span.parent_id, root_span.status_code, root_span.status_message, root_span.kind) == \
+        (None, 2, "boom", 3)
+    assert (child_span.parent_id, child_span.status_code, child_span.kind) == (root_span.span_id, 1, 4)

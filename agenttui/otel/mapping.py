@@ -276,6 +276,11 @@ def _text_of(message: Any) -> str | None:
             return content
         parts = message.get("parts")
         if isinstance(parts, list):
+            if len(parts) == 1:  # most messages: one part, whose text is what joining gives
+                part = parts[0]
+                text = (part.get("content") or part.get("text")) if isinstance(part, dict) else None
+                if text and isinstance(text, str):
+                    return text
             text = _joined_text(parts)
             if text:
                 return text

@@ -62,24 +62,35 @@ def from_sdk(span: Any, *, ended: bool) -> Span:
     """A live or finished `opentelemetry.sdk.trace.ReadableSpan`. A remote parent (a trace continued
     from another process) is not ours to wait for, so it counts as no parent.
 
-    The SDK's own span classes are read through their fields, not their properties (a property
-    call each, a dozen per span, on every span the processor sees); any other ReadableSpan through
-    its public API. An ended span's attributes are frozen by the SDK (`end()` makes them immutable),
-    so they are shared, not copied; a started span's are copied, as the agent may still set some."""
+    The SDK's own span classes are read through their fields, not their properties (a Python call
+    each, with the SpanContext's and the Status's, and an enum's hash is one too: a dozen per span,
+    on every span the processor sees); any other ReadableSpan through its public API. An ended
+    span's attributes are frozen by the SDK (`end()` makes them immutable), so they are shared, not
+    copied; a started span's are copied, as the agent may still set some."""
     if type(span) in _SDK_SPAN_TYPES:
-        return _sdk_span(span._context, span._parent, span._status, span._instrumentation_scope,
-                         span._start_time, span._end_time, span._name, span._attributes,
-                         span._events if ended else None, span._kind, span._resource, ended)
-    return _sdk_span(span.context, span.parent, span.status, getattr(span, "instrumentation_scope", None),
+        ctx, parent, status, scope = span._context, span._parent, span._status, span._instrumentation_scope
+        if (type(ctx) is _SDK_CONTEXT and (parent is None or type(parent) is _SDK_CONTEXT)
+                and type(status) is _SDK_STATUS and (scope is None or type(scope) is _SDK_SCOPE)):
+            # a SpanContext is a tuple: (trace id, span id, is remote, ...)
+            return _sdk_span(ctx[0], ctx[1], None if parent is None or parent[2] else parent[1],
+                             status._status_code, status._description, scope._name if scope is not None else "",
+                             span._start_time, span._end_time, span._name, span._attributes,
+                             span._events if ended else None, span._kind, span._resource, ended)
+    ctx, parent, status, scope = span.context, span.parent, span.status, getattr(span, "instrumentation_scope", None)
+    return _sdk_span(ctx.trace_id, ctx.span_id, None if parent is None or parent.is_remote else parent.span_id,
+                     status.status_code if status is not None else None,
+                     status.description if status is not None else None, scope.name if scope is not None else "",
                      span.start_time, span.end_time, span.name,
                      span._attributes if hasattr(span, "_attributes") else span.attributes,
                      span.events if ended else None, span.kind, getattr(span, "resource", None), ended)
 
 
-def _sdk_span(ctx: Any, parent: Any, status: Any, scope: Any, start: int | None, end: int | None, name: str | None,
-              attributes: Any, events: Any, kind: Any, resource: Any, ended: bool) -> Span:
+def _sdk_span(trace_id: int, span_id: int, parent_id: int | None, status_code: Any, description: str | None,
+              scope: str, start: int | None, end: int | None, name: str | None, attributes: Any, events: Any,
+              kind: Any, resource: Any, ended: bool) -> Span:
+    """`parent_id`: None for no parent or a remote one. Enum members are looked up by id (they are
+    singletons), not through the enum's hash, a Python call."""
     start = start or 0
-    trace_id = ctx.trace_id
     last = _last_trace  # one read: another thread may replace the pair meanwhile
     trace_hex = last[1] if last[0] == trace_id else _trace_hex(trace_id)
     if ended:
@@ -89,18 +100,18 @@ def _sdk_span(ctx: Any, parent: Any, status: Any, scope: Any, start: int | None,
         attrs = _sdk_attributes(attributes)
     return Span(
         trace_hex,
-        "%016x" % ctx.span_id,
-        None if parent is None or parent.is_remote else "%016x" % parent.span_id,
+        "%016x" % span_id,
+        None if parent_id is None else "%016x" % parent_id,
         name or "",
         start,
         (end or start) if ended else None,
         attrs,
         [SpanEvent(e.name, e.timestamp or 0, _sdk_attributes(e.attributes)) for e in events] if events else [],
-        _STATUS_CODES.get(status.status_code, 0) if status is not None else 0,
-        (status.description or "") if status is not None else "",
-        _KIND_VALUES.get(kind, 0),
+        _STATUS_CODES.get(id(status_code), 0),
+        description or "",
+        _KIND_VALUES.get(id(kind), 0),
         _sdk_resource(resource),
-        scope.name if scope is not None else "",
+        scope,
     )
 
 
@@ -142,8 +153,9 @@ def _sdk_resource(resource: Any) -> dict[str, Any]:
     return attrs
 
 
-def _enum_values(path: str, names: tuple[str, ...]) -> dict[Any, int]:
-    """SDK enum member -> its int value, looked up by a dict instead of the enum's slow `.value`."""
+def _enum_values(path: str, names: tuple[str, ...]) -> dict[int, int]:
+    """id() of an SDK enum member -> its int value, looked up by a dict instead of the enum's slow
+    `.value` (members are singletons, kept alive by their class: their ids stay theirs)."""
     import importlib
 
     module_name, _, class_name = path.rpartition(".")
@@ -151,22 +163,30 @@ def _enum_values(path: str, names: tuple[str, ...]) -> dict[Any, int]:
         enum = getattr(importlib.import_module(module_name), class_name)
     except ImportError:  # the API is not installed: only the JSON and protobuf paths are used
         return {}
-    return {getattr(enum, n): int(getattr(enum, n).value) for n in names}
+    return {id(getattr(enum, n)): int(getattr(enum, n).value) for n in names}
 
 
 _STATUS_CODES = _enum_values("opentelemetry.trace.status.StatusCode", ("UNSET", "OK", "ERROR"))
 
 
-def _sdk_span_types() -> frozenset[type]:
-    """The SDK's span classes whose fields `from_sdk` reads directly (none without the SDK)."""
+class _NoSdk:
+    """Stands for the SDK's classes when it is not installed (no object is of this type)."""
+
+
+def _sdk_types() -> tuple[frozenset[type], Any, Any, Any]:
+    """The SDK's span classes whose fields `from_sdk` reads directly, and the classes of what it reads
+    from them (SpanContext, Status, InstrumentationScope); none without the SDK."""
     try:
         from opentelemetry.sdk import trace as sdk_trace
+        from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+        from opentelemetry.trace import SpanContext
+        from opentelemetry.trace.status import Status
     except ImportError:
-        return frozenset()
-    return frozenset((sdk_trace.ReadableSpan, sdk_trace.Span))
+        return frozenset(), _NoSdk, _NoSdk, _NoSdk
+    return frozenset((sdk_trace.ReadableSpan, sdk_trace.Span)), SpanContext, Status, InstrumentationScope
 
 
-_SDK_SPAN_TYPES = _sdk_span_types()
+_SDK_SPAN_TYPES, _SDK_CONTEXT, _SDK_STATUS, _SDK_SCOPE = _sdk_types()
 #: The SDK's SpanKind counts from INTERNAL = 0; OTLP (protobuf and JSON) from INTERNAL = 1, 0 being
 #: UNSPECIFIED: spans are kept with OTLP's values, whichever way they came in.
 _KIND_VALUES = {k: v + 1 for k, v in _enum_values("opentelemetry.trace.SpanKind",
