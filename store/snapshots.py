@@ -3,13 +3,14 @@
 A snapshot is the run's folded state at a position, so `state_at` (and the inspector's replay
 windows) fold only the events after it. Three forms share the `snapshots` table:
 
+- a full snapshot read a row at a time (encode_full, FULL_MAGIC): what the append path writes,
+  every max(snapshot_every, 2 x nodes) events of a run (a run of 58k nodes only every ~120k
+  events, so that the bytes written stay proportional to the events), and `write_snapshots`
+  (i.e. `agenttui rebuild --snapshots`) too; a replay window decodes its header and only the rows
+  it shows (~0.17 s instead of ~0.9 s for 52k nodes).
 - a full snapshot as one JSON document, zlib-compressed (encode_snapshot): what the append path
-  writes, every max(snapshot_every, 2 x nodes) events of a run (a run of 58k nodes only every
-  ~120k events, so that the bytes written stay proportional to the events), and the cheapest to
-  write (~0.3 s for 58k nodes, in the appending transaction).
-- a full snapshot read a row at a time (encode_full, FULL_MAGIC): what `write_snapshots` (i.e.
-  `agenttui rebuild --snapshots`) writes, off the append path; a replay window decodes its header
-  and only the rows it shows (~50 ms instead of ~0.6 s for 58k nodes).
+  wrote until 2026-12 (~0.2 s cheaper to write); still read, lazily, and rewritten in the form
+  above by `write_snapshots`.
 - a delta (DELTA_MAGIC, also by `write_snapshots`): the run row and only the node and edge rows
   that changed since the previous snapshot of the run, which it names. A late checkpoint of a
   1M-event run is 8.6 MB as a full snapshot and ~45 KB as a delta, so a run can be checkpointed
@@ -80,9 +81,9 @@ def _dumps(data: Any) -> bytes:
 
 
 def encode_snapshot(state: RunState) -> bytes:
-    """A RunState as the append path's full snapshot: zlib of one JSON document. It costs the
-    appends least (~0.3 s for 58k nodes, one orjson call); `write_snapshots` rewrites it in the
-    form a replay reads a row at a time (encode_full) off the append path."""
+    """A RunState as zlib of one JSON document: the form the appends wrote their full snapshots in
+    until 2026-12 (~0.3 s for 58k nodes, one orjson call). Stores still hold them: they are read
+    (lazily, see _lazy_document) and `write_snapshots` rewrites those it passes as encode_full's."""
     return zlib.compress(_dumps(state.to_dict()), 1)
 
 

@@ -196,14 +196,30 @@ def test_full_snapshot_format_reads_whole_or_a_row_at_a_time_and_the_old_one_sti
     some = list(state.nodes)[::13]
     assert [lazy.nodes[n] for n in some] == [state.nodes[n] for n in some]
     assert dict(lazy.edges.items()) == state.edges and len(lazy.nodes) == len(state.nodes)
-    appends = encode_snapshot(state)  # the append path's form: one JSON document
+    appends = encode_snapshot(state)  # the append path's form until 2026-12: one JSON document
     assert appends[:1] == b"\x78" and decode_snapshot(appends).comparable() == state.comparable()
     with pytest.raises(ValueError, match="delta"):
         decode_snapshot(DELTA_MAGIC + b"...")
 
 
-def test_rebuild_snapshots_rewrites_the_appends_full_snapshots_it_passes(tmp_path: Path) -> None:
+def test_appends_write_full_snapshots_a_window_reads_a_row_at_a_time(tmp_path: Path) -> None:
     path, stored = _store(tmp_path / "appends.db", n=800, snapshot_every=250)
+    for run_id in RUNS:
+        fulls = [(position, b) for position, _, b in _snapshots(path, run_id) if b[:4] == FULL_MAGIC]
+        assert fulls, "no full snapshot"
+        position, blob = fulls[-1]
+        lazy = decode_snapshot(blob, lazy=True)
+        assert isinstance(lazy.nodes, LazyRows)
+        prefix = [e for e in stored[run_id] if e.position <= position]
+        assert lazy.position == position and dict(lazy.nodes.items()) == fold(run_id, prefix).nodes
+
+
+def test_rebuild_snapshots_rewrites_the_full_snapshots_older_appends_wrote(tmp_path: Path, monkeypatch) -> None:
+    import agenttui.store.base as base
+
+    monkeypatch.setattr(base, "encode_full", encode_snapshot)  # a store written before 2026-12
+    path, stored = _store(tmp_path / "appends.db", n=800, snapshot_every=250)
+    monkeypatch.undo()
     assert all(b[:1] == b"\x78" for r in RUNS for _, _, b in _snapshots(path, r))  # one JSON document each
     with SQLiteStore(path) as store:
         report = store.write_snapshots(every=100)
