@@ -93,9 +93,9 @@ def _sdk_span(trace_id: int, span_id: int, parent_id: int | None, status_code: A
     start = start or 0
     last = _last_trace  # one read: another thread may replace the pair meanwhile
     trace_hex = last[1] if last[0] == trace_id else _trace_hex(trace_id)
-    if ended:
-        inner = getattr(attributes, "_dict", None) if attributes else None
-        attrs = inner if type(inner) is dict else _sdk_attributes(attributes)
+    inner = getattr(attributes, "_dict", None)  # not `if attributes`: a BoundedAttributes' len() is a Python call
+    if type(inner) is dict:
+        attrs = inner if ended else dict(inner)
     else:
         attrs = _sdk_attributes(attributes)
     return Span(
