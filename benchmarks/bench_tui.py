@@ -336,6 +336,7 @@ async def _child_open(mode: str, db: str, run_id: str, wait_loaded: bool,
         if wait_loaded:
             await until(lambda: app.inspector.history is not None and not app.inspector.busy, "the run's fold", 900)
             out["fully_loaded_s"] = time.perf_counter() - _T_START
+            out["rss_once_loaded_mb"] = round(rss_mb(), 1)
     out["peak_rss_mb"] = round(peak_rss_mb(), 1)
     return out
 
@@ -642,19 +643,29 @@ def bench_search_early(db: Path, run_id: str, cache: Path, delays: tuple[float, 
     return out
 
 
-def bench_memory(stores: list[tuple[Path, str, int]], cache: Path) -> dict[str, Any]:
+def bench_memory(stores: list[tuple[Path, str, int]], cache: Path, repeats: int = 3) -> dict[str, Any]:
     """Peak RSS of the inspector per run size: once the whole run is folded (the app today), and
-    while scrubbing from windows before the fold; the bare Line-API app's RSS as the baseline."""
+    while scrubbing from windows before the fold; the bare Line-API app's RSS as the baseline.
+    Medians of `repeats` processes for the first size, of 1 for bigger ones (a 4M-event fold
+    takes minutes); the RSS once folded (after the peak) and the load average beside them."""
     env = child_env(cache)
     out: dict[str, Any] = {}
-    for db, run_id, n in stores:
-        log(f"memory: {n:,} events, fold to the end…")
-        loaded = run_child("app", db, run_id, wait_loaded=True, env=env)
-        scrub = run_child("app", db, run_id, wait_loaded=False, env=env, probe=["scrub"])
+    for k, (db, run_id, n) in enumerate(stores):
+        times = repeats if k == 0 else 1
+        log(f"memory: {n:,} events, fold to the end ({times}x)…")
+        load_before = [round(x, 2) for x in os.getloadavg()]
+        loaded = [run_child("app", db, run_id, wait_loaded=True, env=env) for _ in range(times)]
+        scrub = [run_child("app", db, run_id, wait_loaded=False, env=env, probe=["scrub"]) for _ in range(times)]
         bare = run_child("bare", db, run_id, wait_loaded=False, env=env)
-        out[f"{n}"] = {"peak_rss_whole_history_mb": loaded["peak_rss_mb"], "fully_loaded_s": round(loaded["fully_loaded_s"], 1),
-                       "peak_rss_scrubbing_before_fold_mb": scrub["peak_rss_mb"],
-                       "baseline_bare_rss_mb": bare["rss_at_first_paint_mb"]}
+        out[f"{n}"] = {
+            "peak_rss_whole_history_mb": statistics.median(r["peak_rss_mb"] for r in loaded),
+            "rss_once_folded_mb": statistics.median(r["rss_once_loaded_mb"] for r in loaded),
+            "fully_loaded_s": round(statistics.median(r["fully_loaded_s"] for r in loaded), 1),
+            "peak_rss_scrubbing_before_fold_mb": statistics.median(r["peak_rss_mb"] for r in scrub),
+            "runs_whole_history_mb": [r["peak_rss_mb"] for r in loaded],
+            "runs_scrubbing_mb": [r["peak_rss_mb"] for r in scrub],
+            "baseline_bare_rss_mb": bare["rss_at_first_paint_mb"],
+            "load_average_before": load_before, "load_average_after": [round(x, 2) for x in os.getloadavg()]}
     sizes = [str(n) for _, _, n in stores]
     if len(sizes) == 2:
         small, big = out[sizes[0]], out[sizes[1]]
