@@ -20,18 +20,21 @@ result says which entities changed; for those the new values are recorded as
 microseconds per entity shown, whatever the run's length.
 
 Memory is kept small by recording only changes, in `array` columns where values are numbers (see
-columns.py): per event a type code and a timestamp in microseconds (~10 bytes; positions and seqs
-cost nothing while they count up by one), per node one object with a few arrays. A node's desc
-(status, nid, goal, result...) is recorded as int32 codes: its values at birth, then an (index,
-column, code) record per column that changed (a status change is 12 bytes, not the whole desc).
-A code names a value: None, small ints, bools and repeated short strings (statuses, types, parent
-ids) are kept once as Python objects; any other value is its JSON (orjson) in one arena, decoded
-when read (a string costs its bytes, not a Python object; a small flat dict such as a result is
-stored once for all its equals). The fold itself keeps only the rows it touched lately: the
-others are rebuilt from the history when it needs them again. A 1M-event demo run (59k nodes)
-folds into ~135 MB of RSS over the interpreter's (was ~160 MB with a Python object per value and
-the whole desc per change). What changes on every event (event_count, last_seq, last_position,
-updated_at) is computed from the index instead of recorded.
+columns.py): per event a one-byte type code and a 4-byte timestamp offset (positions and seqs cost
+nothing while they count up by one), per node one object. A node's desc (status, nid, goal,
+result...) is recorded as int32 codes: its values at birth, then an (index, column, code) record
+per column that changed (a status change is 12 bytes, not the whole desc). A code names a value:
+None, small ints, bools and repeated short strings (statuses, types, parent ids) are kept once as
+Python objects; a value that is its event's own timestamp is that event's index; any other value
+is its JSON (orjson) in an arena, decoded when read (a small flat dict such as a result is stored
+once for all its equals). The columns of a node the fold has let be for a while are packed into
+one bytes object, and the arena and the packed nodes are spilled to temporary files (columns.py
+`Spill`): what the screen reads is read back, the rest is not in memory. The fold itself keeps only
+the rows it touched lately: the others are rebuilt from the history when it needs them again. A
+1M-event demo run (59k nodes) folds into ~76 MB of RSS over the interpreter's and ~29 MB on disk
+(was ~160 MB with a Python object per value and the whole desc per change). What changes on every
+event (event_count, last_seq, last_position, updated_at) is computed from the index instead of
+recorded.
 
 Not thread-safe: build it in one worker (`load_history`), then extend and read it from the UI
 thread only.
