@@ -214,7 +214,7 @@ def test_the_recorded_spans_reach_every_branch():
                      "node_result_available", "node_status_changed", "llm_call_started", "llm_call_completed",
                      "tool_invoked", "tool_returned", "otel_span"}
     text = gzip.decompress(EVENTS_FILE.read_bytes())
-    for needle in (b'"CANCELLED"', b"spawned_by_tool_call", b"more characters]", b'"stack_trace"',
+    for needle in (b'"CANCELLED"', b"spawned_by_tool_call", b"more characters]", b'"stack_trace"', b"word499",
                    b'"finish_reasons"', b'"prompt_preview"', b'"tool_calls"', b'"service"'):
         assert needle in text, needle
 
@@ -330,6 +330,21 @@ def _edge_traces(tp: Any) -> None:
             "http.request.method": "POST", "input.value": "not json task"}):
         with tracer.start_as_current_span("invoke_agent served", attributes={
                 "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "served"}):
+            pass
+    # texts longer than the summaries and previews keep (200 characters, 2,000 for a node's)
+    long = " ".join(f"word{i}" for i in range(500))
+    with tracer.start_as_current_span("invoke_agent long", attributes={
+            "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "long",
+            "gen_ai.input.messages": msgs([{"role": "user", "content": long}]).decode(), "final_result": long}):
+        with tracer.start_as_current_span("chat long", attributes={
+                "gen_ai.operation.name": "chat", "gen_ai.request.model": "m7",
+                "gen_ai.input.messages": msgs([{"role": "user", "parts": [{"type": "text",
+                                                                           "content": long}]}]).decode(),
+                "gen_ai.output.messages": msgs([{"role": "assistant", "content": long}]).decode()}):
+            pass
+        with tracer.start_as_current_span("execute_tool long", attributes={
+                "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "long",
+                "gen_ai.tool.call.arguments": msgs({"text": long}).decode(), "gen_ai.tool.call.result": long}):
             pass
     # a span whose parent never comes (started before the processor, or lost): its run waits for it
     orphan_parent = NonRecordingSpan(SpanContext(0x0123456789abcdef0123456789abcdef, 0x0fedcba987654321, False,
