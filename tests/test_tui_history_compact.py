@@ -290,3 +290,23 @@ def test_a_spill_without_a_file_keeps_everything_in_memory(monkeypatch, spill_bu
     spill = columns.Spill()
     places = [spill.put(bytes([k]) * 50) for k in range(40)]
     assert [spill.get(at, 50) for at in places] == [bytes([k]) * 50 for k in range(40)]
+
+
+def test_a_big_node_is_packed_in_memory_and_small_ones_spilled(pack_after: int, spill_buffer: int) -> None:
+    events = [_ev(1, "node_created", node_id="big", node_nid="1"),
+              _ev(2, "node_created", node_id="small", node_nid="2")]
+    events += [_ev(k, "llm_call_completed", node_id="big", token_usage={"prompt_tokens": k}) for k in range(3, 2003)]
+    events += [_ev(k, "custom_metric") for k in range(2003, 2010)]  # (passes with neither touched)
+    timeline = History("r")
+    for k in range(0, 2002, 500):
+        timeline.extend(events[k:min(k + 500, 2002)])
+    for e in events[2002:]:
+        timeline.extend([e])
+    for i in (0, 1, 999, 2001, len(events) - 1):
+        expected = fold("r", events[: i + 1])
+        assert timeline.node_at("big", i) == expected.nodes["big"] and timeline.node_at("small", i) == \
+            expected.nodes.get("small")
+    big, small = timeline._nodes["big"], timeline._nodes["small"]
+    if pack_after == 1:
+        assert type(big.packed) is bytes and len(big.packed) > record.SPILL_NODE_MAX
+        assert type(small.packed) is int and small.spill is not None

@@ -111,6 +111,9 @@ _FLAT = frozenset({str, int, bool, type(None)})
 
 #: Events folded between two passes packing the columns of nodes the fold let be (History._pack).
 PACK_AFTER = 20_000
+#: A packed node bigger than this stays in memory: a read of its label reads its columns a few times,
+#: and a node with a million events of its own has megabytes of them (4 bytes an event).
+SPILL_NODE_MAX = 4096
 #: Value codes: >= 0 a Python object in History._values; -1 .. -_ARENA_MAX the JSON of value ~code
 #: in the arena; _TS_CODE - i (down to -2**31) the timestamp of local event i.
 _ARENA_MAX = 1 << 30
@@ -250,7 +253,7 @@ class _NodeHistory:
         own, d = self._own, self._d
         assert own is not None and d is not None
         packed = b"".join((array("i", (len(own), len(d))), own, d, c))
-        if spill is not None and len(packed) < 1 << 24:
+        if spill is not None and len(packed) <= SPILL_NODE_MAX:
             self.packed, self.spill = spill.put(packed) << 24 | len(packed), spill
         else:
             self.packed = packed
