@@ -38,7 +38,8 @@ _ROLE, _NODE_FOR_CHILDREN, _TOOL, _STARTED = range(4)
 
 
 #: A span waiting for its parent: (span, its start was seen, it has ended, since (clock), role, node
-#: type). A tuple, not an object: every span an exporter sends before its parent (most) is held once.
+#: type, its key). A tuple, not an object: every span an exporter sends before its parent (most) is
+#: held once.
 _Held = tuple
 
 
@@ -47,7 +48,7 @@ class TraceAssembler:
 
     def __init__(self, *, max_spans: int = DEFAULT_MAX_SPANS, clock: Any = time.monotonic):
         self._placed: OrderedDict[tuple[str, str], _Placed] = OrderedDict()
-        self._held: dict[tuple[str, str], list[tuple[Span, bool, bool, float, str, str | None]]] = {}
+        self._held: dict[tuple[str, str], list[tuple[Span, bool, bool, float, str, str | None, tuple[str, str]]]] = {}
         self._assumed: set[tuple[str, str]] = set()
         self.max_spans = max_spans
         self._clock = clock
@@ -109,13 +110,15 @@ class TraceAssembler:
             return
         parent = None
         if parent_id is not None:
-            parent = placed_spans.get((trace_id, parent_id))
+            parent_key = (trace_id, parent_id)
+            parent = placed_spans.get(parent_key)
             if parent is None:
-                held = self._held.get((trace_id, parent_id))
+                waiting = (span, started, ended, self._clock(), role, node_type, key)
+                held = self._held.get(parent_key)
                 if held is None:
-                    self._held[(trace_id, parent_id)] = [(span, started, ended, self._clock(), role, node_type)]
+                    self._held[parent_key] = [waiting]
                 else:
-                    held.append((span, started, ended, self._clock(), role, node_type))
+                    held.append(waiting)
                 return
         self._place(span, key, parent if parent_id else None, started, ended, role, node_type, out)
 
@@ -164,11 +167,10 @@ class TraceAssembler:
         if not children:
             return
         placed_spans = self._placed
-        for span, started, ended, _since, role, node_type in children:
+        for span, started, ended, _since, role, node_type, key in children:
             parent = placed_spans.get(parent_key) if span.parent_id else None
             # a start seen and no end yet: place the start only; else the end (and the start if not seen)
-            self._place(span, (span.trace_id, span.span_id), parent, started, ended or not started, role,
-                        node_type, out)
+            self._place(span, key, parent, started, ended or not started, role, node_type, out)
 
     def _remember(self, key: tuple[str, str], placed: _Placed) -> None:
         placed_spans = self._placed
