@@ -8,7 +8,8 @@ is among them): the same ids, payloads (key order included), nodes and order.
 
 Ways: SDK spans seen start and end as the span processor sees them (start attributes only at the
 start), SDK spans ended only, OTLP JSON in file order (the import), one span per request shuffled
-with waiting spans released early (the receiver under exporters in any order), OTLP protobuf.
+with waiting spans released early (the receiver under exporters in any order), the same with an
+assembler that remembers 6 spans only, OTLP protobuf.
 
 Re-record, only when the mapping is meant to change (the diff then shows what changed):
     python tests/test_otel_golden.py            # the events, from tests/data/otel_golden_spans.jsonl
@@ -136,8 +137,8 @@ def _processor_way(requests: list[dict[str, Any]]) -> list[Any]:
     return out
 
 
-def _ended_way(spans: Iterable[Any], release_every: int = 0) -> list[Any]:
-    asm, out = TraceAssembler(), []
+def _ended_way(spans: Iterable[Any], release_every: int = 0, max_spans: int | None = None) -> list[Any]:
+    asm, out = (TraceAssembler() if max_spans is None else TraceAssembler(max_spans=max_spans)), []
     for i, span in enumerate(spans, 1):
         asm.ended(span, out)
         if release_every and i % release_every == 0:
@@ -182,6 +183,8 @@ WAYS: dict[str, Callable[[list[dict[str, Any]]], list[Any]]] = {
     "sdk_ended": lambda r: _ended_way(from_sdk(s, ended=True) for s in _sdk_spans(r, started=False)),
     "json": lambda r: _ended_way(_json_spans(r)),
     "json_shuffled_released": lambda r: _ended_way(_json_spans(_shuffled(r)), release_every=4),
+    # an assembler remembering few spans: parents forgotten, their children placed as orphans
+    "json_shuffled_forgetful": lambda r: _ended_way(_json_spans(_shuffled(r)), release_every=4, max_spans=6),
     "protobuf": lambda r: _ended_way(_protobuf_spans(r)),
 }
 
