@@ -30,9 +30,9 @@ DEFAULT_MAX_SPANS = 200_000
 #: A placed span: (role, node for children, tool, started, ended, node type). `node for children`
 #: is the node a child of this span hangs under: the span itself for a node, else its own nearest
 #: node; `tool` a tool span's (name, call id) (`mapping.tool_ref`), to link a sub-agent it spawns;
-#: `started`: its start
-#: events were emitted. A tuple, not an object: one is made for every span, up to `max_spans` are
-#: kept, and a tuple of strings and flags is one the garbage collector stops scanning.
+#: `started`: its start events were emitted. A tuple, not an object: one is made for every span, up
+#: to `max_spans` are kept, and a tuple of strings and flags is one the garbage collector stops
+#: scanning.
 _Placed = tuple
 _ROLE, _NODE_FOR_CHILDREN, _TOOL, _STARTED = range(4)
 

@@ -75,7 +75,8 @@ def from_sdk(span: Any, *, ended: bool) -> Span:
             return _sdk_span(ctx[0], ctx[1], None if parent is None or parent[2] else parent[1],
                              status._status_code, status._description, scope._name if scope is not None else "",
                              span._start_time, span._end_time, span._name, span._attributes,
-                             span._events if ended else None, span._kind, span._resource, ended)
+                             getattr(span._events, "_dq", span._events) if ended else None,  # BoundedList's deque:
+                             span._kind, span._resource, ended)  # its len() is C, the list's a Python call
     ctx, parent, status, scope = span.context, span.parent, span.status, getattr(span, "instrumentation_scope", None)
     return _sdk_span(ctx.trace_id, ctx.span_id, None if parent is None or parent.is_remote else parent.span_id,
                      status.status_code if status is not None else None,
