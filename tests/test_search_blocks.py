@@ -142,8 +142,9 @@ def test_a_store_from_before_schema_4_gets_the_table_and_blocks_from_then_on(tmp
     assert [b[1] for b in blocks] == [2, 3]  # blocks 0 and 1 were completed before the table existed
     with SQLiteStore(path, readonly=True) as store:
         reader = InspectorReader(store)
-        assert SearchIndex._stored_blocks(reader, "r0", bits=search_blocks.BITS, chunk=512) is None, \
+        assert SearchIndex("r0")._stored_start(reader) is None, \
             "blocks that do not start at the run's first event are not used"
+        assert len(SearchIndex.cached(str(path) + ".no-cache", reader, "r0")) == 0
 
 
 def test_retention_drops_only_the_blocks_left_without_events(tmp_path):
@@ -157,8 +158,9 @@ def test_retention_drops_only_the_blocks_left_without_events(tmp_path):
     after = _blocks(path)
     assert [b[1] for b in after] == [b[1] for b in before][1:]
     with SQLiteStore(path, readonly=True) as store:
-        stored = SearchIndex._stored_blocks(InspectorReader(store), "r0", bits=search_blocks.BITS, chunk=512)
-        assert stored is not None and len(stored[1]) == len(after)
+        reader = InspectorReader(store)
+        assert SearchIndex("r0")._stored_start(reader) == after[0][1]
+        assert len(SearchIndex.cached(str(path) + ".no-cache", reader, "r0")) == len(after)
 
 
 def test_payload_groups_give_the_bitmap_of_the_joined_text(monkeypatch):
@@ -236,3 +238,63 @@ def test_blocks_of_big_payloads_keep_every_trigram_and_bounded_hashing(tmp_path,
     for b in blocks:
         bits = np.unpackbits(np.frombuffer(b[6], dtype=np.uint8), bitorder="little")
         assert all(bits[h] for h in search_blocks.trigram_hashes(key))
+
+
+def test_stored_blocks_go_to_the_cache_a_chunk_at_a_time(tmp_path, monkeypatch):
+    """The store's blocks are copied into the user's cache and mapped from there, not held: the index
+    keeps one unfinished chunk in memory; the next open maps them and reads only the store's newer
+    blocks; either way the bitmaps are the store's and no block hides a match."""
+    monkeypatch.setenv("AGENTTUI_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "s.db"
+    events = _events(3000, runs=2, seed=5)
+    with SQLiteStore(path) as store:
+        store.append(events[:2000])
+    chunk = 3
+    for rnd in ("cold", "warm", "grown"):
+        if rnd == "grown":
+            with SQLiteStore(path) as store:
+                store.append(events[2000:])
+        with SQLiteStore(path, readonly=True) as store:
+            reader = InspectorReader(store)
+            rows = [b for b in _blocks(path) if b[0] == "r0"]
+            index = SearchIndex.cached(str(path), reader, "r0", chunk=chunk)
+            assert len(index) == len(rows) >= 2 * chunk, rnd
+            assert len(index._chunks) == len(rows) // chunk
+            assert all(isinstance(c, np.memmap) for c in index._chunks), "full chunks are mapped from the cache"
+            assert index.nbytes <= (1 << search_blocks.BITS) // 8 * chunk + 16 * len(rows) * 2
+            stored = np.stack([np.frombuffer(b[6], dtype=np.uint8) for b in rows], axis=1)
+            assert (index.bitmaps() == stored).all(), rnd
+            assert index._last[:len(index)].tolist() == [b[3] for b in rows]
+            for term in ["STRASSE", "σίσυφος", "needle gamma", "😀", "zz-nowhere"]:
+                hits = [e.position for e in store.events(EventFilter(run_id="r0", search=term))]
+                ranges = index.candidate_ranges(term, 1, store.last_position())
+                assert all(any(lo <= p <= hi for lo, hi in ranges) for p in hits), (rnd, term)
+
+
+def test_a_cache_built_with_other_block_ends_gives_way_to_the_store(tmp_path, monkeypatch):
+    """A cache the inspector built itself (its blocks end elsewhere than the store's) is kept, the
+    store's blocks not mixed in, while it covers as much; dropped for them once they cover more."""
+    monkeypatch.setenv("AGENTTUI_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "s.db"
+    events = _events(2600, runs=1, seed=6)
+    with SQLiteStore(path) as store:
+        store.append(events[:600])
+    with SQLiteStore(path, readonly=True) as store:
+        reader = InspectorReader(store)
+        own = SearchIndex.cached(str(path), reader, "r0", chunk=3)
+        own._count = own._events = 0  # as if the store had no blocks: the inspector builds ...
+        own._chunks, own._first, own._last = [], own._first[:0], own._last[:0]
+        own.cache.clear()
+        monkeypatch.setattr("agenttui.tui.data.search_index.BLOCK_CHARS", 1500)  # ... with short blocks
+        assert own.extend(reader) and len(own._chunks) >= 2
+        built_end = int(own._last[len(own._chunks) * 3 - 1])
+        assert built_end not in {b[3] for b in _blocks(path)}, "the built blocks end elsewhere"
+        assert built_end > max(b[3] for b in _blocks(path))
+        kept = SearchIndex.cached(str(path), reader, "r0", chunk=3)
+        assert len(kept) == len(own._chunks) * 3 and kept.covered_position == built_end
+    with SQLiteStore(path) as store:
+        store.append(events[600:])
+    with SQLiteStore(path, readonly=True) as store:
+        again = SearchIndex.cached(str(path), InspectorReader(store), "r0", chunk=3)
+        rows = _blocks(path)
+        assert len(again) == len(rows) and again._last[:len(again)].tolist() == [b[3] for b in rows]

@@ -237,16 +237,22 @@ class InspectorReader:
                 out[r[3]] = upcasters.upcast(e) if upcasters else e
         return out
 
-    def search_blocks(self, run_id: str) -> list[tuple]:
+    def search_blocks(self, run_id: str, blocks: tuple[int, int] | None = None, *, bitmaps: bool = True,
+                      limit: int = -1) -> list[tuple]:
         """(block, first_position, last_position, events, bits, bitmap) of the run's search blocks that
-        the writers stored (store/search_blocks.py), by block; [] for a store without them."""
+        the writers stored (store/search_blocks.py), by block; [] for a store without them. `blocks`:
+        only those in [start, stop), at most `limit`; without `bitmaps` the bitmap is None (the search
+        index reads the 2 KB bitmaps a chunk at a time)."""
         if not self.supports_search_index:
             return []
         conn = self.store.connection
         if not search_blocks.has_table(conn):  # a file from before schema 4, opened read-only
             return []
-        return conn.execute("SELECT block, first_position, last_position, events, bits, bitmap FROM search_blocks "
-                            "WHERE run_id = ? ORDER BY block", (run_id,)).fetchall()
+        start, stop = blocks if blocks is not None else (-1, 1 << 62)
+        bitmap = "bitmap" if bitmaps else "NULL"
+        return conn.execute(f"SELECT block, first_position, last_position, events, bits, {bitmap} FROM search_blocks "
+                            "WHERE run_id = ? AND block >= ? AND block < ? ORDER BY block LIMIT ?",
+                            (run_id, start, stop, limit)).fetchall()
 
     def payloads_after(self, run_id: str, after_position: int, limit: int) -> Any:
         """A cursor over (position, payload) of the run's events past `after_position`, in position

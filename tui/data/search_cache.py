@@ -144,6 +144,10 @@ class IndexCache:
             log.info("search index cache %s not written (%s)", self.directory, exc)
             return None
 
+    def clear(self) -> None:
+        """Drop what the directory holds (the index then rebuilds it from chunk 0)."""
+        shutil.rmtree(self.directory, ignore_errors=True)
+
     #: how the cache learns the event id at a chunk's last position (set by the index's builder,
     #: which holds a reader on its own thread); None: chunks are not written
     _event_id: Any = None

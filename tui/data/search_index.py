@@ -39,7 +39,9 @@ scanned by the search. Blocks are written into bit-major chunks of CHUNK_BLOCKS;
 snapshot of (count, chunks) under the lock and works on views of blocks that never change again.
 `SearchIndex.cached` keeps full chunks in the user's cache directory (search_cache.py): the next
 open of the same file maps them instead of rebuilding them, and a running inspector holds only
-the chunk being filled in memory (at most CHUNK_BLOCKS * 2 KB), whatever the run's length.
+the chunk being filled in memory (at most CHUNK_BLOCKS * 2 KB), whatever the run's length. The
+store's own blocks go the same way, copied into the cache a chunk at a time on the first open:
+holding them would cost 16 bytes an event for the session (64 MB at 4M events).
 """
 from __future__ import annotations
 
@@ -110,61 +112,93 @@ class SearchIndex:
     @classmethod
     def cached(cls, target: str, reader: InspectorReader, run_id: str, *, block: int | None = None,
                bits: int = BITS, chunk: int | None = None) -> "SearchIndex":
-        """The run's index as far as the user's cache already holds it (see search_cache.py), with
-        new full chunks written back there; a plain in-memory index when there is no usable cache."""
+        """The run's index as far as the user's cache and the store's search blocks hold it (see
+        search_cache.py), new full chunks written to the cache; in memory only when there is no usable cache.
+
+        The store's blocks are copied into the cache a chunk at a time (1 MB of bitmaps read, turned
+        bit-major, written, then mapped read-only) instead of being held: reading a 1M-event run's
+        16 MB at once took ~55 MB of temporaries and kept 16 MB (64 MB at 4M) for the session. A
+        later open maps the cached chunks and reads only the store's blocks past them."""
         from .search_cache import IndexCache
 
         block, chunk = block or BLOCK, chunk or CHUNK_BLOCKS
         cache = IndexCache.for_target(target, run_id, block=block, bits=bits, chunk=chunk)
-        stored = (cls._stored_blocks(reader, run_id, bits=bits, chunk=chunk)
-                  if block == search_blocks.BLOCK else None)  # blocks of another size do not mix
         cached = cache.load(reader) if cache is not None else None
-        if stored is not None and (cached is None or stored[3] >= cached[3]):
-            # the store's own blocks cover at least as much: no cache needed for this run
-            index = cls(run_id, block=block, bits=bits, chunk=chunk)
-            index._adopt(stored)
-            return index
         index = cls(run_id, block=block, bits=bits, chunk=chunk, cache=cache)
+        start = index._stored_start(reader) if block == search_blocks.BLOCK else None  # (other sizes do not mix)
+        n = len(cached[1]) if cached else 0
+        if start is not None and n:
+            at = reader.search_blocks(run_id, (start + n - 1, start + n), bitmaps=False)
+            if not at or at[0][2] != cached[2][-1]:  # type: ignore[index]
+                # the cache's blocks end elsewhere than the store's (the inspector built them, with a
+                # short block, say): the one covering more is used
+                stored = cls._stored_bounds(reader, run_id, start, bits)
+                if stored <= int(cached[2][-1]):  # type: ignore[index]
+                    start = None
+                else:
+                    if cache is not None:
+                        cache.clear()
+                    cached, n = None, 0
         index._adopt(cached)
+        if start is not None:
+            index._copy_stored(reader, start, n)
         return index
 
+    def _stored_start(self, reader: InspectorReader) -> int | None:
+        """The number of the store's first search block for the run (store/search_blocks.py), if the
+        run's blocks can be used: of these bits, and holding the run's first event (a run written
+        before schema 4 has none for its first events)."""
+        head = reader.search_blocks(self.run_id, bitmaps=False, limit=1)
+        if not head or head[0][4] != self.bits or head[0][1] > reader.first_position(self.run_id):
+            return None
+        return int(head[0][0])
+
     @staticmethod
-    def _stored_blocks(reader: InspectorReader, run_id: str, *, bits: int, chunk: int
-                       ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, int] | None:
-        """The blocks the store's writers kept for the run (store/search_blocks.py), as bit-major
-        chunks: the longest run of consecutive blocks from the one holding the run's first event
-        (a gap would hide the matches in it, so nothing after one is used). None if there are none."""
-        rows = reader.search_blocks(run_id)
-        if not rows or rows[0][4] != bits:
-            return None
-        run_first = reader.first_position(run_id)
-        if rows[0][1] > run_first:  # the run's first events have no block (written before schema 4)
-            return None
+    def _stored_bounds(reader: InspectorReader, run_id: str, start: int, bits: int) -> int:
+        """The last position covered by the store's consecutive blocks from `start` (bounds only)."""
+        rows = reader.search_blocks(run_id, bitmaps=False)
         keep = 1
         while keep < len(rows) and rows[keep][0] == rows[keep - 1][0] + 1 and rows[keep][4] == bits:
             keep += 1
-        rows = rows[:keep]
-        row_bytes = (1 << bits) // 8
-        flat = np.frombuffer(b"".join(r[5] for r in rows), dtype=np.uint8).reshape(keep, row_bytes)
-        chunks = [np.ascontiguousarray(flat[k:k + chunk].T) for k in range(0, keep, chunk)]
-        if keep % chunk:  # the unfinished chunk, padded to full width like the index's own tail
-            tail = np.zeros((row_bytes, chunk), dtype=np.uint8)
-            tail[:, :keep % chunk] = chunks[-1]
-            chunks[-1] = tail
-        first = np.array([r[1] for r in rows], dtype=np.int64)
-        last = np.array([r[2] for r in rows], dtype=np.int64)
-        return chunks, first, last, sum(r[3] for r in rows)
+        return int(rows[keep - 1][2]) if rows and rows[0][0] == start else 0
+
+    def _copy_stored(self, reader: InspectorReader, start: int, skip: int) -> None:
+        """Append the store's blocks from number start + skip (the cache held the first `skip`), as
+        long as they are consecutive (a gap would hide the matches in it: the build indexes the run
+        from there), reading at most a chunk's bitmaps at a time: each chunk filled goes to the cache
+        and is mapped from there."""
+        if self.cache is not None:
+            self.cache.bind(reader)
+        k = start + skip
+        while True:
+            room = self.chunk - self._count % self.chunk
+            rows = reader.search_blocks(self.run_id, (k, k + room))
+            n = 0
+            while n < len(rows) and rows[n][0] == k + n and rows[n][4] == self.bits:
+                n += 1
+            if not n:
+                return
+            flat = np.frombuffer(b"".join(r[5] for r in rows[:n]), dtype=np.uint8).reshape(n, self._row_bytes)
+            first = np.array([r[1] for r in rows[:n]], dtype=np.int64)
+            last = np.array([r[2] for r in rows[:n]], dtype=np.int64)
+            events = sum(r[3] for r in rows[:n])
+            del rows  # (the rows' bytes, before the next chunk's are read)
+            self._append(flat.T, first, last, events)
+            del flat
+            if n < room:
+                return
+            k += n
 
     def _adopt(self, stored: tuple[list[np.ndarray], np.ndarray, np.ndarray, int] | None) -> None:
-        """Start from chunks a cache or the store held (their blocks' first/last positions and event
-        count); an unfinished last chunk becomes the tail that new blocks fill."""
+        """Start from the chunks a cache held (mapped), their blocks' first/last positions and event
+        count; an unfinished last chunk becomes the tail that new blocks fill."""
         if not stored:
             return
         chunks, first, last, events = stored
         chunks = list(chunks)
         with self._lock:
             if len(first) % self.chunk:
-                self._tail = chunks.pop()
+                self._tail = np.array(chunks.pop())
             self._chunks = chunks
             self._first, self._last = first.copy(), last.copy()
             self._count = len(first)
@@ -266,23 +300,29 @@ class SearchIndex:
 
     def _add_block(self, rows: list[tuple[int, str]]) -> None:
         bitmap = block_bitmap(indexed_text([r[1] for r in rows]), self.bits)
-        n = self._count
+        self._append(bitmap[:, None], np.array([rows[0][0]]), np.array([rows[-1][0]]), len(rows))
+
+    def _append(self, bitmaps: np.ndarray, first: np.ndarray, last: np.ndarray, events: int) -> None:
+        """Add blocks (bit-major columns, no more than the tail has room for) and their positions; a
+        tail filled becomes a chunk, kept in the cache (and mapped from there) when there is one."""
+        n, k = self._count, bitmaps.shape[1]
         tail = self._tail
+        at = n % self.chunk
+        assert at + k <= self.chunk
         # blocks below _count are never written again: readers use views of them unlocked
-        tail[:, n % self.chunk] = bitmap
-        full = n % self.chunk == self.chunk - 1
+        tail[:, at:at + k] = bitmaps
+        full = at + k == self.chunk
         stored = None
         if full and self.cache is not None:
-            first = np.append(self._first[:n], rows[0][0])
-            last = np.append(self._last[:n], rows[-1][0])
-            stored = self.cache.save_chunk(len(self._chunks), tail, first, last, self._events + len(rows))
+            stored = self.cache.save_chunk(len(self._chunks), tail, np.concatenate((self._first[:n], first)),
+                                           np.concatenate((self._last[:n], last)), self._events + events)
         with self._lock:
-            if n == len(self._first):
-                self._grow(max(16, 2 * n))
-            self._first[n] = rows[0][0]
-            self._last[n] = rows[-1][0]
-            self._count = n + 1
-            self._events += len(rows)
+            if n + k > len(self._first):
+                self._grow(max(16, 2 * n, n + k))
+            self._first[n:n + k] = first
+            self._last[n:n + k] = last
+            self._count = n + k
+            self._events += events
             if full:  # the chunk is done: mapped from the cache if it could be written there
                 self._chunks.append(stored if stored is not None else tail)
                 self._tail = np.zeros_like(tail)

@@ -93,6 +93,9 @@ FOLD_PAUSE = 0.05
 INPUT_GRACE = 1.0
 #: The longest a search worker waits for the search index being attached before it scans (seconds).
 ATTACH_WAIT = 1.0
+#: How long the build worker waits for the attach worker's index before reading one itself (the
+#: attach worker always ends, its reading is bounded by a chunk at a time; this only guards a hang).
+ATTACH_BUILD_WAIT = 120.0
 #: The longest background work waits for a replay window before it goes on beside it (seconds).
 WINDOW_WAIT = 10.0
 #: Events a replay window is first folded past the cursor before it is shown; it then grows to
@@ -572,8 +575,9 @@ class InspectorScreen(Screen[None]):
         """The run's search index as far as the store's search blocks (store/search_blocks.py) or the
         user's cache (tui/data/search_cache.py) hold it, right after the first paint, so searches use
         it at once instead of after the tree's first level; the build worker then indexes the rest.
-        On a worker of its own: reading a 1M-event run's 16 MB of blocks (and importing numpy) takes
-        ~0.2 s, which on the UI thread held up the first keys."""
+        On a worker of its own: copying a 1M-event run's 16 MB of blocks into the cache (and importing
+        numpy) takes ~0.1-0.2 s on the first open, which on the UI thread held up the first keys; the
+        build worker waits for this one rather than read them a second time."""
         from ..data.search_index import SearchIndex
 
         assert self.path is not None
@@ -611,7 +615,11 @@ class InspectorScreen(Screen[None]):
             from ..data.search_index import SearchIndex
 
             with InspectorReader.open(path) as reader:
-                index = self._index_for_search(run_id)  # (the attach worker's, once it is in)
+                index = self.search.index
+                if index is None and self._attach_done.wait(ATTACH_BUILD_WAIT):
+                    # the attach worker's, once it is in: never a second reading of the store's
+                    # blocks beside it (at 4M events that read's temporaries were ~200 MB each)
+                    index = self._attached
                 if index is None or index.run_id != run_id:
                     # what the store's blocks or the user's cache hold of it (tui/data/search_index.py)
                     index = SearchIndex.cached(path, reader, run_id)
