@@ -3,6 +3,7 @@ sending the same spans, in the same run.
 
     python benchmarks/bench_otel.py [--traces 800] [--repeats 3] [--exporters 4]
     python benchmarks/bench_otel.py --only mapping [--traces 800] [--repeats 7] [--against REV]   # ~30 s
+    python benchmarks/bench_otel.py --only processor [--repeats 7] [--against REV]   # ~40 s
 
 Spans: `traces` agent runs made by the real SDK, each an invoke_agent span with 10 chat spans (tokens,
 messages) and 10 execute_tool spans (arguments, results) under it: GenAI attributes as pydantic-ai
@@ -40,6 +41,12 @@ printed too. Medians over interleaved repeats.
                   target in the README's Performance table: one core takes spans in as fast as one
                   core of the SDK's exporters sends them out)
   wall_ratios     the same from wall-clock spans/s
+
+`--only processor`: the span processor alone against the baseline (`sdk_export`, 4 x 512), both as
+above, `repeats` interleaved repeats (default 7); with `--against REV`, REV's agenttui/otel's
+SpanProcessor too (imported beside the working tree's, interleaved): the before/after of a processor
+change in one run. `full_collections`: the garbage collector's full (generation 2) collections
+during one processor case, median.
 
 `--only mapping`: the mapping alone (span -> events, no store, no HTTP), in microseconds of CPU per
 span, median over `repeats` interleaved repeats, against the SDK exporter's own encoding of the same
@@ -243,10 +250,11 @@ def bench_receiver(shares: list[list], directory: str, traces: int, batch: int =
     return elapsed, cpu
 
 
-def bench_processor(spans: list, directory: str) -> tuple[float, float, float]:
-    """(wall seconds, CPU seconds, the agent thread's wall seconds)."""
+def bench_processor(spans: list, directory: str, processor: Any = SpanProcessor) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds, the agent thread's wall seconds); `processor`: the class (a
+    revision's, with --only processor --against)."""
     path = os.path.join(directory, f"processor-{time.monotonic_ns()}.db")
-    proc = SpanProcessor(path)
+    proc = processor(path)
     t0, c0 = time.perf_counter(), time.process_time()
     for s in spans:
         proc.on_end(s)
@@ -318,10 +326,18 @@ def _cpu_per_span(run: Any, n: int) -> float:
 def _otel_at(rev: str, directory: str) -> tuple[Any, Any]:
     """(spans module, assemble module) of agenttui/otel as it was at git revision `rev`, imported as
     a package of its own beside the working tree's (it imports agenttui.store from the working tree)."""
+    return _otel_module(rev, directory, "spans"), _otel_module(rev, directory, "assemble")
+
+
+def _otel_module(rev: str, directory: str, module: str) -> Any:
+    """agenttui/otel/`module` as it was at git revision `rev` (see _otel_at); the package is
+    written into `directory` once."""
     import importlib
 
-    root = Path(__file__).resolve().parents[1]
     name = "otel_at_" + "".join(c if c.isalnum() else "_" for c in rev)
+    if (Path(directory) / name).is_dir():
+        return importlib.import_module(f"{name}.{module}")
+    root = Path(__file__).resolve().parents[1]
     package = Path(directory) / name
     package.mkdir()
     files = subprocess.run(["git", "ls-tree", "--name-only", rev, "agenttui/otel/"], cwd=root, check=True,
@@ -330,7 +346,7 @@ def _otel_at(rev: str, directory: str) -> tuple[Any, Any]:
         text = subprocess.run(["git", "show", f"{rev}:{f}"], cwd=root, check=True, capture_output=True).stdout
         (package / Path(f).name).write_bytes(text)
     sys.path.insert(0, directory)
-    return importlib.import_module(f"{name}.spans"), importlib.import_module(f"{name}.assemble")
+    return importlib.import_module(f"{name}.{module}")
 
 
 def _mapping_cases(spans_module: Any, assemble_module: Any, batches: list[list], bodies: list[bytes]) -> dict[str, Any]:
@@ -409,15 +425,59 @@ def bench_mapping_only(spans: list, repeats: int, against: str | None = None) ->
     return out
 
 
+def bench_processor_only(spans: list, repeats: int, exporters: int, against: str | None = None) -> dict[str, Any]:
+    """`--only processor` (see the docstring)."""
+    import gc
+
+    n = len(spans)
+    shares = _deal(spans, exporters)
+    full_collections = [0]
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "stop" and info["generation"] == 2:
+            full_collections[0] += 1
+
+    with tempfile.TemporaryDirectory() as directory:
+        cases: dict[str, Any] = {"processor": SpanProcessor}
+        if against:
+            cases["processor_at_rev"] = _otel_module(against, directory, "processor").SpanProcessor
+        cpu: dict[str, list[float]] = {k: [] for k in ("sdk_export", *cases)}
+        collections: dict[str, list[int]] = {k: [] for k in cases}
+        for _ in range(repeats):  # interleaved, so machine load hits every case alike
+            cpu["sdk_export"].append(bench_sdk_export(shares)[1])
+            for key, processor in cases.items():
+                full_collections[0] = 0
+                gc.callbacks.append(count)
+                try:
+                    cpu[key].append(bench_processor(spans, directory, processor)[1])
+                finally:
+                    gc.callbacks.remove(count)
+                collections[key].append(full_collections[0])
+    per_cpu = {k: round(n / statistics.median(v)) for k, v in cpu.items()}
+    out: dict[str, Any] = {
+        "benchmark": "otel_processor", "spans": n, "exporters": exporters, "batch": BATCH, "repeats": repeats,
+        "python": platform.python_version(), "spans_per_cpu_s": per_cpu,
+        "us_per_span": {k: round(statistics.median(v) / n * 1e6, 2) for k, v in cpu.items()},
+        **{f"{k}_ratio": round(per_cpu[k] / per_cpu["sdk_export"], 2) for k in cases},
+        "full_collections": {k: statistics.median(v) for k, v in collections.items()}}
+    if against:
+        out["against"] = against
+        out["speedup_vs_rev"] = round(per_cpu["processor"] / per_cpu["processor_at_rev"], 2)
+    out["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    out["us_per_span_all"] = {k: [round(x / n * 1e6, 2) for x in v] for k, v in cpu.items()}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--traces", type=int, default=800)
-    ap.add_argument("--repeats", type=int, help="default: 3, or 7 with --only mapping")
+    ap.add_argument("--repeats", type=int, help="default: 3, or 7 with --only")
     ap.add_argument("--exporters", type=int, default=4)
     ap.add_argument("--small-exporters", type=int, default=16)
     ap.add_argument("--small-batch", type=int, default=32)
-    ap.add_argument("--only", choices=["mapping"], help="one section alone (see the docstring)")
-    ap.add_argument("--against", metavar="REV", help="with --only mapping: also the mapping of git revision REV")
+    ap.add_argument("--only", choices=["mapping", "processor"], help="one section alone (see the docstring)")
+    ap.add_argument("--against", metavar="REV",
+                    help="with --only mapping or processor: also agenttui/otel as it was at git revision REV")
     ap.add_argument("--null-server", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.null_server:
@@ -425,6 +485,10 @@ def main() -> None:
         return
     if args.only == "mapping":
         print(json.dumps(bench_mapping_only(make_spans(args.traces), args.repeats or 7, args.against), indent=2))
+        return
+    if args.only == "processor":
+        print(json.dumps(bench_processor_only(make_spans(args.traces), args.repeats or 7, args.exporters,
+                                              args.against), indent=2))
         return
     args.repeats = args.repeats or 3
     spans = make_spans(args.traces)
