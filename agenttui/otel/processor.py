@@ -147,24 +147,29 @@ class SpanProcessor(_SdkSpanProcessor):
     def _drain(self, *, release_all: bool = False) -> bool:
         """Map what is queued and append it; False if the store refused (kept for the next try)."""
         with self._write_lock, _collector_paused():
-            self._wake.clear()
-            events = self._retry
-            self._retry = []
-            asm = self._assembler
-            q = self._queue
-            while q:
-                ended, span = q.popleft()
-                if ended:
-                    asm.ended(from_sdk(span, ended=True), events)
-                else:
-                    asm.started(span, events)
-            asm.release(None if release_all else self.hold_seconds, events)
-            if not events:
-                return True
-            try:
-                append_events(self.store, events, self.stats)
-            except Exception as exc:
-                self._retry = events
-                log.warning("agenttui otel: could not write %d events (will retry): %s", len(events), exc)
-                return False
+            # the batch is freed when _write returns, before the collector is back on: else the first
+            # collection after it walks (and promotes) every event of the batch, ~5% of a big drain
+            return self._write(release_all)
+
+    def _write(self, release_all: bool) -> bool:
+        self._wake.clear()
+        events = self._retry
+        self._retry = []
+        asm = self._assembler
+        q = self._queue
+        while q:
+            ended, span = q.popleft()
+            if ended:
+                asm.ended(from_sdk(span, ended=True), events)
+            else:
+                asm.started(span, events)
+        asm.release(None if release_all else self.hold_seconds, events)
+        if not events:
             return True
+        try:
+            append_events(self.store, events, self.stats)
+        except Exception as exc:
+            self._retry = events
+            log.warning("agenttui otel: could not write %d events (will retry): %s", len(events), exc)
+            return False
+        return True
