@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor as _SdkSpanProce
 
 from .assemble import TraceAssembler
 from .sink import SinkStats, append_events
-from .spans import from_sdk
+from .spans import Span, from_sdk
 
 log = logging.getLogger("agenttui.otel")
 DEFAULT_FLUSH_INTERVAL = 0.05
@@ -84,7 +84,9 @@ class SpanProcessor(_SdkSpanProcessor):
         self.max_queue = max_queue
         self.stats = SinkStats()
         self._assembler = TraceAssembler()
-        self._queue: collections.deque[tuple[bool, Any]] = collections.deque()
+        # a started span as its snapshot (a `Span`), an ended one as the SDK's span itself: told apart
+        # by type, so the agent's thread queues no (started, span) tuple per hook
+        self._queue: collections.deque[Any] = collections.deque()
         self._wake = threading.Event()
         self._write_lock = threading.Lock()
         self._stopping = False
@@ -96,13 +98,13 @@ class SpanProcessor(_SdkSpanProcessor):
     def on_start(self, span: Any, parent_context: Any = None) -> None:
         if self._stopping:
             return
-        self._queue.append((False, from_sdk(span, ended=False)))
+        self._queue.append(from_sdk(span, ended=False))
         self._after_queue()
 
     def on_end(self, span: ReadableSpan) -> None:
         if self._stopping:
             return
-        self._queue.append((True, span))
+        self._queue.append(span)
         self._after_queue()
 
     def _after_queue(self) -> None:
@@ -158,11 +160,11 @@ class SpanProcessor(_SdkSpanProcessor):
         asm = self._assembler
         q = self._queue
         while q:
-            ended, span = q.popleft()
-            if ended:
-                asm.ended(from_sdk(span, ended=True), events)
-            else:
+            span = q.popleft()
+            if type(span) is Span:
                 asm.started(span, events)
+            else:
+                asm.ended(from_sdk(span, ended=True), events)
         asm.release(None if release_all else self.hold_seconds, events)
         if not events:
             return True
