@@ -112,3 +112,44 @@ def test_overlapping_drains_turn_the_collector_back_on_only_at_the_last(tmp_path
         assert gc.isenabled()
         assert len(a.events()) == p_slow.stats.stored > 0
         assert len(b.events()) == p_quick.stats.stored > 0
+
+
+class _Instrumented:
+    """A store whose every append makes a span on the same provider, as an application's sqlite3 or
+    psycopg instrumentation would (`honours_suppress`: skipped under OpenTelemetry's
+    suppress-instrumentation key, as the contrib instrumentations do)."""
+
+    def __init__(self, store: Any, tp: TracerProvider, honours_suppress: bool) -> None:
+        self.store, self.tracer, self.honours = store, tp.get_tracer("fake-sqlite3"), honours_suppress
+        self.spans_made = 0
+
+    def append(self, events: Any, **kw: Any) -> Any:
+        from opentelemetry import context
+
+        if self.honours and context.get_value(context._SUPPRESS_INSTRUMENTATION_KEY):
+            return self.store.append(events, **kw)
+        self.spans_made += 1
+        with self.tracer.start_as_current_span("INSERT run.db", attributes={"db.system": "sqlite"}):
+            return self.store.append(events, **kw)
+
+
+@pytest.mark.parametrize("honours_suppress", [True, False])
+def test_the_processors_own_writes_are_not_traced_into_the_store(tmp_path, honours_suppress):
+    """With the queue full the agent's thread drains itself: a span made inside that write used to
+    drain again and wait on the processor's own lock for good (and every write recorded more spans)."""
+    with open_store(tmp_path / "run.db") as store:
+        tp = TracerProvider()
+        instrumented = _Instrumented(store, tp, honours_suppress)
+        processor = SpanProcessor(instrumented, max_queue=1)
+        tp.add_span_processor(processor)
+        agent = threading.Thread(target=lambda: [_agent(tp, f"agent-{k}") for k in range(5)], daemon=True)
+        agent.start()
+        agent.join(30)
+        assert not agent.is_alive(), "the agent's thread is stuck in the processor's drain"
+        assert processor.force_flush(10_000)
+        processor.shutdown()
+        stored = list(store.iter_events())
+        assert stored, "nothing was recorded"
+        assert not any("INSERT run.db" in str(e.payload) for e in stored), "a span of the processor's own write"
+        assert len(store.runs()) == 5, "one run per agent trace, none for the writes"
+        assert (instrumented.spans_made == 0) == honours_suppress

@@ -21,6 +21,7 @@ import time
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor as _SdkSpanProcessor
 
 from .assemble import TraceAssembler
@@ -31,6 +32,33 @@ log = logging.getLogger("agenttui.otel")
 DEFAULT_FLUSH_INTERVAL = 0.05
 #: How long a span whose parent started before this processor was added waits for that parent.
 DEFAULT_HOLD_SECONDS = 5.0
+
+#: Set on a thread while it writes to a store for a processor (see `_own_writes`).
+_writing = threading.local()
+#: The key instrumentations look up before making a span (opentelemetry.context's, not public API).
+_SUPPRESS = getattr(otel_context, "_SUPPRESS_INSTRUMENTATION_KEY", None)
+
+
+@contextmanager
+def _own_writes() -> Iterator[None]:
+    """The processor's own writes make no spans, and the spans they make anyway are not recorded.
+
+    An application that instruments sqlite3 or psycopg would otherwise trace every append the
+    processor makes: each write would record spans whose writing made more spans, a run of them
+    per batch, and with the queue full the writing thread would drain again inside its own write
+    and wait for its own lock forever. Instrumentations that honour OpenTelemetry's
+    suppress-instrumentation key make none; `on_start`/`on_end` drop any made on this thread
+    meanwhile, whichever processor is writing."""
+    outer = getattr(_writing, "active", False)
+    _writing.active = True
+    token = otel_context.attach(otel_context.set_value(_SUPPRESS, True)) if _SUPPRESS is not None else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            otel_context.detach(token)
+        _writing.active = outer
+
 
 _pause_lock = threading.Lock()
 _pauses = 0  # drains under way in this process (several processors, or force_flush beside the writer)
@@ -96,13 +124,13 @@ class SpanProcessor(_SdkSpanProcessor):
 
     # -- the SDK's hooks (the agent's thread) --------------------------------------------------
     def on_start(self, span: Any, parent_context: Any = None) -> None:
-        if self._stopping:
+        if self._stopping or getattr(_writing, "active", False):
             return
         self._queue.append(from_sdk(span, ended=False))
         self._after_queue()
 
     def on_end(self, span: ReadableSpan) -> None:
-        if self._stopping:
+        if self._stopping or getattr(_writing, "active", False):
             return
         self._queue.append(span)
         self._after_queue()
@@ -148,7 +176,7 @@ class SpanProcessor(_SdkSpanProcessor):
 
     def _drain(self, *, release_all: bool = False) -> bool:
         """Map what is queued and append it; False if the store refused (kept for the next try)."""
-        with self._write_lock, _collector_paused():
+        with _own_writes(), self._write_lock, _collector_paused():
             # the batch is freed when _write returns, before the collector is back on: else the first
             # collection after it walks (and promotes) every event of the batch, ~5% of a big drain
             return self._write(release_all)
