@@ -365,6 +365,34 @@ async def test_the_app_starts_from_the_blocks_the_writer_stored(tmp_path: Path, 
 
 
 @pytestmark_app
+async def test_one_worker_reads_the_stored_blocks_even_when_it_is_slow(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The build worker waits for the attach worker's index, however long that one reads, rather than
+    read the store's blocks a second time beside it (a 4M-event run's reading held ~200 MB at once),
+    and extends that very index."""
+    from agenttui.tui.screens import inspector
+
+    db = _app_db(tmp_path / "app.db", n=1500, needle_at=700, stored_blocks=True)
+    monkeypatch.setattr(inspector, "ATTACH_WAIT", 0.05)  # searches stop waiting for it long before it is in
+    original = SearchIndex.cached.__func__  # type: ignore[attr-defined]
+    made: list[SearchIndex] = []
+
+    def slow(cls, *args, **kwargs):
+        time.sleep(0.5)
+        made.append(original(cls, *args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(SearchIndex, "cached", classmethod(slow))
+    app = AgentTuiApp(db)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: (app.inspector.search.index is not None
+                                       and app.inspector.search.index.build_seconds > 0), "the index built")
+        await wait_for(pilot, lambda: app.inspector.history is not None, "the fold")
+        assert len(made) == 1 and app.inspector.search.index is made[0]
+        assert len(made[0]) == 1500 // search_index.BLOCK
+
+
+@pytestmark_app
 @pytest.mark.parametrize("inline", [10_000, 0], ids=["first-match-inline", "first-match-in-worker"])
 async def test_the_app_finds_a_match_before_the_index_is_built_and_after(tmp_path: Path, inline: int,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
