@@ -15,6 +15,7 @@ import pytest
 from agenttui.store import EventFilter, SQLiteStore, bulk, search_blocks
 from agenttui.store.jsonl import import_jsonl
 from agenttui.tui.data.reader import InspectorReader
+from agenttui.tui.data.search_cache import IndexCache
 from agenttui.tui.data.search_index import SearchIndex
 
 WORDS = ["alpha", "Beta", "gamma", "straße", "ΣΊΣΥΦΟΣ", "naïve", "😀", "needle", "hay", "tool", "x"]
@@ -298,3 +299,27 @@ def test_a_cache_built_with_other_block_ends_gives_way_to_the_store(tmp_path, mo
         again = SearchIndex.cached(str(path), InspectorReader(store), "r0", chunk=3)
         rows = _blocks(path)
         assert len(again) == len(rows) and again._last[:len(again)].tolist() == [b[3] for b in rows]
+
+
+def test_two_inspectors_opening_at_once_both_map_the_cache(tmp_path, monkeypatch):
+    """An index that finds another inspector's cache ahead of it, holding the same blocks, maps those
+    chunks instead of keeping its own in memory; chunks that do not match stay its own."""
+    monkeypatch.setenv("AGENTTUI_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "s.db"
+    with SQLiteStore(path) as store:
+        store.append(_events(2000, runs=1, seed=7))
+    with SQLiteStore(path, readonly=True) as store:
+        reader = InspectorReader(store)
+        late = SearchIndex("r0", chunk=3, cache=IndexCache.for_target(str(path), "r0", block=128, bits=14, chunk=3))
+        late.cache.bind(reader)
+        rows = _blocks(path)[:3]  # the late one copies its first chunk ...
+        late._append(np.stack([np.frombuffer(b[6], dtype=np.uint8) for b in rows], axis=1),
+                     np.array([b[2] for b in rows]), np.array([b[3] for b in rows]), 3 * 128)
+        first = SearchIndex.cached(str(path), reader, "r0", chunk=3)  # ... another one opens and copies the rest
+        assert len(first._chunks) == 5
+        late._copy_stored(reader, 0, 3)  # the late one goes on: chunks 1 and on are already there
+        assert len(late) == len(first) and all(isinstance(c, np.memmap) for c in late._chunks)
+        assert [c.filename for c in late._chunks] == [c.filename for c in first._chunks]
+        assert (late.bitmaps() == first.bitmaps()).all()
+        other = first.cache.save_chunk(1, late._chunks[1], late._first[:6] + 1, late._last[:6], 768)
+        assert other is None, "blocks that end elsewhere are not taken for the cached ones"

@@ -123,10 +123,15 @@ class IndexCache:
         try:
             meta_path = self.directory / "meta.json"
             checks: list = []
-            if k:
-                meta = orjson.loads(meta_path.read_bytes())
-                if meta.get("chunks") != k or meta.get("format") != FORMAT:
-                    return None  # another inspector's cache moved on differently: leave it alone
+            meta = orjson.loads(meta_path.read_bytes()) if k or meta_path.exists() else {"chunks": 0}
+            if meta.get("chunks") != k or meta.get("format", FORMAT) != FORMAT:
+                # another inspector's cache moved on: its chunk k when it holds these very blocks (two
+                # inspectors opened at once); else left alone (the chunk stays in memory), or started
+                # over at chunk 0
+                same = self._same_chunk(k, meta, first, last)
+                if same is not None or k:
+                    return same
+            elif k:
                 checks = meta["checks"]
             self.directory.mkdir(parents=True, exist_ok=True)
             event_id = self._event_id
@@ -143,6 +148,19 @@ class IndexCache:
         except Exception as exc:  # a full disk, a read-only home: the index works from memory
             log.info("search index cache %s not written (%s)", self.directory, exc)
             return None
+
+    def _same_chunk(self, k: int, meta: dict, first: np.ndarray, last: np.ndarray) -> np.ndarray | None:
+        """Chunk k as another inspector wrote it, mapped, if its blocks start and end where these do."""
+        if meta.get("format") != FORMAT or not isinstance(meta.get("chunks"), int) or meta["chunks"] <= k:
+            return None
+        theirs_first = np.load(self.directory / "first.npy", mmap_mode="r")
+        theirs_last = np.load(self.directory / "last.npy", mmap_mode="r")
+        n = len(first)
+        if len(theirs_first) < n or len(theirs_last) < n:
+            return None
+        if not (np.array_equal(theirs_first[:n], first) and np.array_equal(theirs_last[:n], last)):
+            return None
+        return np.load(self._chunk_path(k), mmap_mode="r")
 
     def clear(self) -> None:
         """Drop what the directory holds (the index then rebuilds it from chunk 0)."""
