@@ -123,7 +123,7 @@ class IndexCache:
         try:
             meta_path = self.directory / "meta.json"
             checks: list = []
-            meta = orjson.loads(meta_path.read_bytes()) if k or meta_path.exists() else {"chunks": 0}
+            meta: dict[str, Any] = orjson.loads(meta_path.read_bytes()) if k or meta_path.exists() else {"chunks": 0}
             if meta.get("chunks") != k or meta.get("format", FORMAT) != FORMAT:
                 # another inspector's cache moved on: its chunk k when it holds these very blocks (two
                 # inspectors opened at once); else left alone (the chunk stays in memory), or started
