@@ -8,13 +8,12 @@ the Recorder's. Node and call events are written when spans START, so the tree g
 agent runs; results, tokens and statuses when they end.
 
 The cyclic garbage collector is paused while a batch is mapped and appended (see
-`_collector_paused`): a batch's events live until its commit, so every collection meanwhile
+`sink.collector_paused`): a batch's events live until its commit, so every collection meanwhile
 promoted them, and the full collections that followed walked the whole process again.
 """
 from __future__ import annotations
 
 import collections
-import gc
 import logging
 import threading
 import time
@@ -25,7 +24,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor as _SdkSpanProcessor
 
 from .assemble import TraceAssembler
-from .sink import SinkStats, append_events
+from .sink import SinkStats, append_events, collector_paused
 from .spans import Span, from_sdk
 
 log = logging.getLogger("agenttui.otel")
@@ -58,38 +57,6 @@ def _own_writes() -> Iterator[None]:
         if token is not None:
             otel_context.detach(token)
         _writing.active = outer
-
-
-_pause_lock = threading.Lock()
-_pauses = 0  # drains under way in this process (several processors, or force_flush beside the writer)
-_resume = False  # whether the collector was on when the first of them began
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off while a batch is mapped and appended, back on (if it was)
-    when the last drain under way in the process ends.
-
-    A batch's events (an Event, its payload and the dicts in it: ~3 tracked objects each) all live
-    until the batch commits, so each collection meanwhile promoted them to an older generation, and
-    the full collections those promotions trigger walk every object of the process: 10-15 us of the
-    ~55 us a span cost, measured with bench_otel (the store's bulk loads pause it for the same
-    reason). The drain makes no cycles; cycles other threads make meanwhile are collected when it
-    ends. A counter, not `gc.isenabled()` alone, so overlapping drains leave it as they found it.
-    """
-    global _pauses, _resume
-    with _pause_lock:
-        if _pauses == 0:
-            _resume = gc.isenabled()
-            gc.disable()
-        _pauses += 1
-    try:
-        yield
-    finally:
-        with _pause_lock:
-            _pauses -= 1
-            if _pauses == 0 and _resume:
-                gc.enable()
 
 
 class SpanProcessor(_SdkSpanProcessor):
@@ -176,7 +143,7 @@ class SpanProcessor(_SdkSpanProcessor):
 
     def _drain(self, *, release_all: bool = False) -> bool:
         """Map what is queued and append it; False if the store refused (kept for the next try)."""
-        with _own_writes(), self._write_lock, _collector_paused():
+        with _own_writes(), self._write_lock, collector_paused():
             # the batch is freed when _write returns, before the collector is back on: else the first
             # collection after it walks (and promotes) every event of the batch, ~5% of a big drain
             return self._write(release_all)
