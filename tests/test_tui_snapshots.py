@@ -69,6 +69,15 @@ def _settled(extra: Callable[[AgentTuiApp], bool] = lambda app: True) -> Callabl
     return run_before
 
 
+def _caught_up(app: AgentTuiApp) -> bool:
+    """The detail shows the list cursor's event and the tree's reveal of its node has run."""
+    screen = app.inspector
+    seq = screen.events_list.cursor_seq
+    detail = screen.detail
+    return (screen._detail_timer is None and screen._reveal_timer is None
+            and (seq is None or not detail.display or (detail.event is not None and detail.event.seq == seq)))
+
+
 def _after_keys(*keys: str, until: Callable[[AgentTuiApp], bool]) -> Callable[[Any], Any]:
     """A run_before that loads the run, presses `keys`, and waits for what they lead to."""
     settle = _settled()
@@ -77,7 +86,10 @@ def _after_keys(*keys: str, until: Callable[[AgentTuiApp], bool]) -> Callable[[A
         await settle(pilot)
         await pilot.press(*keys)
         await wait_for(pilot, lambda: until(pilot.app), f"the screen after pressing {' '.join(keys)}")
-        await pilot.pause(0.1)  # the detail pane follows the cursor after a short debounce
+        # the detail pane and the tree's reveal follow the cursor after short timers: waited for,
+        # not slept on (a fixed pause missed them on a loaded machine)
+        await wait_for(pilot, lambda: _caught_up(pilot.app), "the detail and the tree to follow the cursor")
+        await pilot.pause()
 
     return run_before
 
