@@ -27,7 +27,7 @@ from agenttui.tui.app import AgentTuiApp
 from agenttui.tui.components.detail import DetailPane
 
 from tui_support import (  # noqa: F401  (anyio_backend is a fixture)
-    SIZE, anyio_backend, file_digest, make_db, static_text, wait_for, writer_command,
+    SIZE, anyio_backend, detail_follows, file_digest, make_db, static_text, wait_for, writer_command,
 )
 
 pytestmark = pytest.mark.anyio
@@ -105,7 +105,7 @@ async def test_hostile_text_everywhere_is_drawn_literally_with_the_layout_intact
         for seq in (2, 6, 7, 8):  # the hostile goal, the nested tool result, the odd type, the long response
             app.set_focus(app.inspector.events_list)
             await pilot.press(*(["g", *["j"] * (seq - 1)] if seq < 5 else ["G", *["k"] * (8 - seq)]), "enter")
-            await pilot.pause(0.05)
+            await detail_follows(pilot, app)
             detail = app.query_one(DetailPane)
             assert detail.event is not None and detail.event.seq == seq
             detail.root.expand_all()

@@ -14,7 +14,7 @@ from agenttui.tui.components.detail import DetailPane
 from agenttui.tui.components.session_picker import SessionPicker, session_files
 
 from tui_support import (  # noqa: F401  (anyio_backend is a fixture)
-    SAMPLE_RUN, SIZE, anyio_backend, file_digest, list_lines, make_db, static_text, wait_for,
+    SAMPLE_RUN, SIZE, anyio_backend, detail_follows, file_digest, list_lines, make_db, static_text, wait_for,
 )
 
 pytestmark = pytest.mark.anyio
@@ -66,7 +66,7 @@ async def test_markup_and_escape_sequences_in_events_are_shown_literally(tmp_pat
     async with app.run_test(size=SIZE) as pilot:
         await _loaded(app, pilot)
         await pilot.press("k")  # onto the tool_returned event
-        await pilot.pause(0.1)
+        await detail_follows(pilot, app)
         detail = app.query_one(DetailPane)
         assert detail.event.event_id == "inject-1"
         detail.root.expand_all()
@@ -210,7 +210,7 @@ async def test_a_10_mb_payload_is_shown_cut_with_a_note(tmp_path: Path) -> None:
     app = AgentTuiApp(db)
     async with app.run_test(size=SIZE) as pilot:
         await _loaded(app, pilot)
-        await pilot.pause(0.2)
+        await detail_follows(pilot, app)
         detail = app.query_one(DetailPane)
         assert detail.event.event_id == "huge"
         labels = _labels(detail)

@@ -14,7 +14,9 @@ from agenttui.tui.components.help_screen import HelpScreen
 from agenttui.tui.components.run_picker import RunPicker
 from agenttui.tui.components.type_picker import TypePicker
 
-from tui_support import SAMPLE_RUN, SIZE, anyio_backend, make_db, static_text, wait_for  # noqa: F401
+from tui_support import (  # noqa: F401  (anyio_backend is a fixture)
+    SAMPLE_RUN, SIZE, anyio_backend, detail_follows, make_db, static_text, wait_for,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -247,7 +249,7 @@ async def test_y_copies_the_event_and_x_narrows_to_its_node(sample_db: Path) -> 
     async with app.run_test(size=SIZE) as pilot:
         lst = await _ready(app, pilot)
         await pilot.press("k", "k")
-        await pilot.pause(0.1)
+        await detail_follows(pilot, app)
         await pilot.press("y")
         event = app.query_one(DetailPane).event
         assert event is not None

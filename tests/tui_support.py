@@ -49,6 +49,16 @@ async def wait_for(pilot: Any, condition: Callable[[], bool], what: str, timeout
         await pilot.pause(0.02)
 
 
+async def detail_follows(pilot: Any, app: Any) -> None:
+    """Wait until the detail pane shows the event under the list's cursor (it follows after a short
+    debounce: a fixed pause missed it on a loaded machine)."""
+    def shows() -> bool:
+        detail, seq = app.inspector.detail, app.inspector.events_list.cursor_seq
+        return detail.event is not None and detail.event.seq == seq
+
+    await wait_for(pilot, shows, "the detail pane to show the selected event")
+
+
 def list_lines(app: Any) -> list[str]:
     """The event list's visible rows as plain text."""
     lst = app.query_one("#events")
