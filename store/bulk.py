@@ -21,17 +21,17 @@ Three kinds, chosen by `store.bulk(atomic=..., optimistic=...)`:
 """
 from __future__ import annotations
 
-import gc
 import itertools
 import queue
 import sqlite3
 import sys
 import threading
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Mapping
 
 from . import search_blocks
+from .collector import collector_paused
 from .envelope import Event
 from .errors import AgentTuiError
 from .fold import RunState
@@ -50,24 +50,6 @@ Events = Event | Mapping[str, Any] | Iterable[Event | Mapping[str, Any]]
 
 class BulkConflict(AgentTuiError):
     """An event id repeated across batches of one optimistic load; nothing of the load was stored."""
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off for the load's duration (back on after, as it was).
-
-    The load keeps the growing fold of its runs alive (a 370k-event run folds into ~27k node
-    dicts), and every full collection walks all of it again: 15% of the load's time at 400k
-    events, measured. A load makes no cycles of its own; cycles other threads make meanwhile are
-    collected when it ends.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _raise_conflict(exc: BaseException) -> None:
@@ -339,7 +321,7 @@ class PipelinedLoad:
         store = self.store
         stack = self._stack
         stack.enter_context(store._lock)
-        stack.enter_context(_collector_paused())
+        stack.enter_context(collector_paused())  # (the load's fold stays alive until it ends)
         conn = stack.enter_context(store._transaction())
         try:
             store._forget_folds()  # every state is read inside this transaction

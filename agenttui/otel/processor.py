@@ -8,7 +8,7 @@ the Recorder's. Node and call events are written when spans START, so the tree g
 agent runs; results, tokens and statuses when they end.
 
 The cyclic garbage collector is paused while a batch is mapped and appended (see
-`sink.collector_paused`): a batch's events live until its commit, so every collection meanwhile
+`store/collector.py`): a batch's events live until its commit, so every collection meanwhile
 promoted them, and the full collections that followed walked the whole process again.
 """
 from __future__ import annotations
@@ -24,7 +24,9 @@ from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor as _SdkSpanProcessor
 
 from .assemble import TraceAssembler
-from .sink import SinkStats, append_events, collector_paused
+from agenttui.store.collector import collector_paused
+
+from .sink import SinkStats, append_events
 from .spans import Span, from_sdk
 
 log = logging.getLogger("agenttui.otel")
