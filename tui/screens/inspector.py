@@ -38,6 +38,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.events import Key, MouseEvent
 from textual.reactive import var
 from textual.screen import Screen
 from textual.timer import Timer
@@ -110,6 +111,9 @@ DETAIL_FOLLOW = 0.25
 #: most this often while following a live run): opening and scrolling the tree redraws all of it,
 #: which at each step of a held `[` (a key repeats every 30-40 ms) would delay the next step's frame.
 REVEAL_REST = 0.08
+#: The detail and the reveal wait until the last key is this old (seconds): from the app's receiving
+#: it to its frame on screen takes a few ms to a frame's worth (see _input_waiting).
+INPUT_SETTLE = 0.05
 #: Shortest interval between two redraws of the tree, header and slider for live events (the list
 #: takes each commit at once; at 50 ms these redraws held up a commit's frame often enough to cost
 #: ~10 ms of commit-to-screen p95).
@@ -700,6 +704,14 @@ class InspectorScreen(Screen[None]):
                and time.monotonic() < deadline):
             time.sleep(FOLD_PAUSE)
 
+    def _rest_from_input(self, stop: Callable[[], bool]) -> None:
+        """Background work stands still while the user is at the keyboard (a key or a mouse event
+        within INPUT_GRACE), until stop() is true: it goes on at most every WINDOW_WAIT seconds."""
+        deadline = time.monotonic() + WINDOW_WAIT
+        while (time.monotonic() - self._last_input() < INPUT_GRACE and time.monotonic() < deadline
+               and not stop()):
+            time.sleep(FOLD_PAUSE)
+
     def _want_window(self, index: int) -> None:
         """The replay cursor is where no window is: fold one for it (the panes show it when in)."""
         scrub = self.scrub
@@ -744,9 +756,14 @@ class InspectorScreen(Screen[None]):
                 last = window.last_position
                 self.app.call_from_thread(self._window_loaded, run_id, index, window, reach)
                 chunk: list[Any] = []
+                scrub = self.scrub
                 for event in reader.events_after(run_id, last, batch=WINDOW_CHUNK):
                     chunk.append(event)
                     if len(chunk) >= WINDOW_CHUNK:
+                        # growing past a cursor the window already holds is room for later: it
+                        # waits while the user types (each chunk is ~5 ms of the UI thread, which
+                        # a step's frame would wait for), unless the cursor waits for it
+                        self._rest_from_input(lambda: worker.is_cancelled or scrub.wanted is not None)
                         if worker.is_cancelled or not self.app.call_from_thread(self._window_grown, window, chunk):
                             return
                         chunk = []
@@ -888,12 +905,8 @@ class InspectorScreen(Screen[None]):
             # full collections (33 of them while a 1M-event run folds) skip it (19 -> 15 s).
             gc.freeze()
             self._wait_for_window(lambda: worker.is_cancelled, ahead=True)
-            # the user is at the keyboard: the fold stands still (a window answers the slider
-            # meanwhile), a batch at most every WINDOW_WAIT seconds of typing
-            deadline = time.monotonic() + WINDOW_WAIT
-            while (time.monotonic() - self._last_input() < INPUT_GRACE and time.monotonic() < deadline
-                   and not worker.is_cancelled):
-                time.sleep(FOLD_PAUSE)
+            # the user is at the keyboard: the fold stands still (a window answers the slider meanwhile)
+            self._rest_from_input(lambda: worker.is_cancelled)
             percent = 100 * done // total if total else -1
             if time.monotonic() - started > 0.2 and total and percent != shown[0]:
                 shown[0] = percent  # (each report waits for the UI thread: once a percent)
@@ -1124,7 +1137,31 @@ class InspectorScreen(Screen[None]):
         """The detail rebuilds its JSON tree (and the screen's layout) only once the frame the
         cursor's move asked for is on screen: a key's answer never waits for the detail."""
         self._detail_timer = None
-        self.call_after_refresh(self._show_detail)
+        self.call_after_refresh(self._show_detail_at_rest)
+
+    def _show_detail_at_rest(self) -> None:
+        if self._input_waiting():  # (the key moves the cursor again: the detail waits for that)
+            self._detail_timer = self.set_timer(DETAIL_DEBOUNCE, self._show_detail_after_frame)
+            return
+        self._show_detail()
+
+    def _input_waiting(self) -> bool:
+        """Whether a key or mouse event waits to be handled, or came within INPUT_SETTLE (it may be
+        on its way through the widgets, or its frame not drawn yet). What the panes do once the
+        cursor rests (the detail, the tree's reveal) gives way to it: a key handled after them, or
+        whose frame comes after them, waits for their redraw, a layout of the screen if the tree's
+        scrollbar comes or goes (a slider step's frame 2-4x as long)."""
+        if time.monotonic() - self._last_input() < INPUT_SETTLE:
+            return True
+        # a key is queued to the app (by the driver's thread), which passes it on to the focused
+        # widget, which lets it bubble up to the screen
+        pump: Any = self.app.focused
+        pumps: list[Any] = [self.app]
+        while pump is not None and pump is not self.app:
+            pumps.append(pump)
+            pump = pump.parent
+        return any(isinstance(m, (Key, MouseEvent))
+                   for p in pumps for m in getattr(p._message_queue, "values", ()))  # (Textual's Queue)
 
     def _show_detail(self) -> None:
         self._detail_timer = None
@@ -1144,6 +1181,9 @@ class InspectorScreen(Screen[None]):
         self._reveal_timer = None
         if not self.query("#events"):
             return  # the timer outlived the screen (quitting)
+        if self._input_waiting():
+            self._reveal_timer = self.set_timer(REVEAL_REST, self._reveal_selection)
+            return
         e = self._selected_event()
         if e is not None:
             self.node_tree.reveal(e.node_id)

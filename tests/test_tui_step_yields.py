@@ -1,0 +1,91 @@
+"""What the inspector does besides answering a slider step gives way to the keys: the detail and the
+tree's reveal wait while a key is on its way (a key handled after them waits for their redraw), and
+a replay window grows past a cursor it already holds only while the user is not typing (each chunk
+is folded on the UI thread), unless the cursor waits for that growth."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from textual.events import Key
+
+from agenttui.tui.app import AgentTuiApp
+from agenttui.tui.screens import inspector
+
+from test_tui_scrub_early import _store  # (a 3,000-event run with a snapshot every 400 events)
+from tui_support import SIZE, anyio_backend, detail_follows, make_db, wait_for  # noqa: F401
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_the_detail_and_the_reveal_wait_for_a_queued_key(tmp_path: Path) -> None:
+    app = AgentTuiApp(make_db(tmp_path / "s.db"))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.inspector
+        await pilot.press("home")
+        await detail_follows(pilot, app)
+        app.last_input = 0.0  # (the user's keys are long settled)
+        assert not screen._input_waiting()
+        shown = screen.detail.event
+        lst = screen.events_list
+        assert shown is not None and lst.cursor_seq is not None
+        # no await from here on: the cursor moves and a key waits in the focused list's queue
+        lst.go_to_seq(lst.cursor_seq + 3)
+        focused = app.focused
+        assert focused is not None
+        focused.post_message(Key("f12", None))
+        assert screen._input_waiting()
+        screen._show_detail_at_rest()
+        screen._reveal_selection()
+        assert screen.detail.event is shown, "the detail waits for the key"
+        assert screen._detail_timer is not None and screen._reveal_timer is not None, "and looks again later"
+        await detail_follows(pilot, app)  # once the key is handled
+        e = screen._selected_event()
+        assert e is not None and e.node_id is not None
+        await wait_for(pilot, lambda: screen.node_tree.cursor_node is not None
+                       and screen.node_tree.cursor_node.data == e.node_id, "the tree's reveal")
+        # a key queued to the app (the driver's thread puts it there) counts too
+        app.last_input = 0.0
+        assert not screen._input_waiting()
+        app.post_message(Key("f12", None))
+        assert screen._input_waiting()
+
+
+async def test_a_window_grows_past_the_cursor_only_while_the_user_rests_or_the_cursor_waits(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENTTUI_CACHE_DIR", str(tmp_path / "cache"))
+    release = threading.Event()
+    original = inspector.load_history
+
+    def held(*args, **kwargs):  # the whole run's fold waits: the window answers the slider
+        release.wait(60)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(inspector, "load_history", held)
+    try:
+        app = AgentTuiApp(_store(tmp_path / "w.db"))
+        async with app.run_test(size=SIZE) as pilot:
+            screen = app.inspector
+            await wait_for(pilot, lambda: screen.scrub.outline is not None, "the outline", 30)
+            typing = [True]
+            screen._last_input = lambda: inspector.time.monotonic() if typing[0] else 0.0
+            at = 1000
+            screen.replay = at
+            await wait_for(pilot, lambda: screen.scrub.holds(at) and screen.node_tree.index == at,
+                           "the window at the cursor", 30)
+            window = screen.scrub.window
+            first = len(window)
+            assert first == at + 1 + inspector.WINDOW_FIRST
+            await pilot.pause(0.5)
+            assert screen.scrub.window is window and len(window) == first, "no growth while the user types"
+            beyond = first + 100  # past the window, within the growth it was started for
+            assert screen.scrub.growing_to(beyond)
+            screen.replay = beyond
+            await wait_for(pilot, lambda: screen.scrub.holds(beyond), "the growth the cursor waits for", 30)
+            assert screen.scrub.window is window, "the same window grew"
+            grown = len(window)
+            typing[0] = False
+            await wait_for(pilot, lambda: len(window) > grown, "the growth once the user rests", 30)
+    finally:
+        release.set()
