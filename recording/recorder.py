@@ -23,7 +23,6 @@ This module never imports Textual or Rich.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import contextvars
 import functools
 import logging
@@ -39,13 +38,14 @@ import unicodedata
 import weakref
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, TypeVar
 
 from .capture import (
     MAX_STRING, clip, error_message, error_text, jsonable, scrub_surrogates, short_repr, summary,
 )
 from agenttui.store import EnvelopeError, Event, open_store
 from agenttui.store.envelope import MAX_ID_LENGTH
+from agenttui.store.handover import quick_handover
 from agenttui.store.ids import new_event_id, uuid7_at
 
 from .instrument import ToolCall, instrument_function
@@ -107,41 +107,6 @@ class _Stamper:
 
 
 _stamper = _Stamper()
-
-
-# --------------------------------------------------------------------- GIL hand-over while writing
-
-#: Interpreter switch interval while a flusher commits (seconds); see `_quick_handover`.
-FLUSH_SWITCH_INTERVAL = 0.0005
-_switch_lock = threading.Lock()
-_switch_users = 0
-_switch_saved = 0.005
-
-
-@contextlib.contextmanager
-def _quick_handover() -> Iterator[None]:
-    """Shorten the interpreter's switch interval while a batch is gathered and committed.
-
-    The sqlite3 module releases the GIL around every statement, and a batch takes about a dozen. If
-    the agent's thread is busy in Python, each time the flusher wants the GIL back it waits a full
-    switch interval (5 ms by default): ~60 ms per batch, well past the 50 ms promise. With 0.5 ms the
-    hand-overs cost a few milliseconds, and only while a commit is in progress. Nested and
-    concurrent uses (several recorders) restore the original value when the last one leaves.
-    """
-    global _switch_users, _switch_saved
-    with _switch_lock:
-        if _switch_users == 0:
-            _switch_saved = sys.getswitchinterval()
-            if _switch_saved > FLUSH_SWITCH_INTERVAL:
-                sys.setswitchinterval(FLUSH_SWITCH_INTERVAL)
-        _switch_users += 1
-    try:
-        yield
-    finally:
-        with _switch_lock:
-            _switch_users -= 1
-            if _switch_users == 0:
-                sys.setswitchinterval(_switch_saved)
 
 
 # ------------------------------------------------------------------------------ session files
@@ -745,7 +710,7 @@ class Recorder:
             # a drain elsewhere may clear the wake-up meant for a stop: never wait unboundedly
             if not self._wake.wait(0.5):
                 continue
-            with _quick_handover():  # from here to the commit, get the GIL back promptly
+            with quick_handover():  # from here to the commit, get the GIL back promptly
                 # let a burst gather into one transaction, counting from the first event of the
                 # batch (not from this wake-up, which can itself take milliseconds); a stop cuts it short
                 delay = self.flush_interval + backoff - (time.perf_counter() - self._first_at)
@@ -765,7 +730,7 @@ class Recorder:
             if not batch:
                 return True
             try:
-                with _quick_handover():  # also when the agent's thread flushes itself
+                with quick_handover():  # also when the agent's thread flushes itself
                     self._append(batch)
             except Exception as exc:
                 with self._buf_lock:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 import time
 from datetime import datetime, timezone
 from typing import Callable, Iterable
@@ -23,6 +22,8 @@ from textual import events
 from textual.app import App
 from textual.binding import Binding
 from textual.dom import DOMNode
+
+from agenttui.store import handover
 
 from .commands import InspectorCommands, key_names
 from .components.detail import DetailPane
@@ -72,7 +73,6 @@ class AgentTuiApp(App[int]):
         self.path: str | None = None if os.path.isdir(self.target) else self.target
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.user_keymap = dict(keymap or {})
-        self._switch_interval = sys.getswitchinterval()  # the interpreter's, restored on unmount
         #: monotonic time of the user's last key or mouse event: the app sees every one (a screen
         #: only those its widgets do), and the inspector's fold makes way for the user by it
         self.last_input = 0.0
@@ -85,12 +85,10 @@ class AgentTuiApp(App[int]):
         return self.inspector
 
     def on_mount(self) -> None:
-        # Workers (the tree's first level, the index, the fold) and the UI thread share the GIL. A
-        # thread that gives it up on every SQLite step waits up to the switch interval to get it back
-        # while the other one runs Python: at the default 5 ms, the tree of a 10,000-node run came
-        # 0.2-0.4 s after first paint instead of ~0.05 s, and keys waited on the fold.
-        self._switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(min(self._switch_interval, 0.0005))
+        # Workers (the tree's first level, the index, the fold) and the UI thread share the GIL: at
+        # the default 5 ms switch interval the tree of a 10,000-node run came 0.2-0.4 s after first
+        # paint instead of ~0.05 s, and keys waited on the fold (store/handover.py)
+        handover.hold()
         text = os.environ.get("AGENTTUI_KEYMAP", "")
         keymap = dict(parse_keymap(text))
         keymap.update(self.user_keymap)
@@ -156,7 +154,7 @@ class AgentTuiApp(App[int]):
 
     def on_unmount(self) -> None:
         self._stop_on_sigterm(False)
-        sys.setswitchinterval(self._switch_interval)
+        handover.release()
         self.inspector.close()  # (the follower's thread must not outlive the app)
 
     # ------------------------------------------------------------------ keys
