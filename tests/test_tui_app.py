@@ -89,9 +89,8 @@ async def test_markup_and_escape_sequences_in_events_are_shown_literally(tmp_pat
         app.screen.query_one("#run-list").highlighted = index
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.inspector.run_id.startswith("[blink]") and app.inspector.events_list.count == 1, "the run")
-        await pilot.pause(0.1)
-        header = static_text(app.query_one("#header"))
-        assert "[blink]run[/blink]\\x1b[2J" in header
+        await wait_for(pilot, lambda: "[blink]run[/blink]\\x1b[2J" in static_text(app.query_one("#header")),
+                       "the header naming the run, literally")
         assert "[bold]custom[/]" in "\n".join(list_lines(app))
 
 
@@ -117,9 +116,8 @@ async def test_a_missing_database_is_waited_for_then_opened(tmp_path: Path) -> N
     db = tmp_path / "later.db"
     app = AgentTuiApp(db, poll_interval=0.05)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause(0.1)
-        message = static_text(app.query_one("#message"))
-        assert "waiting for later.db" in message
+        await wait_for(pilot, lambda: "waiting for later.db" in static_text(app.query_one("#message")),
+                       "the waiting message")
         assert app.query_one("#message").display and not app.query_one("#body").display
         assert "WAITING" in static_text(app.query_one("#status"))
         make_db(db)
@@ -132,9 +130,10 @@ async def test_a_file_that_is_not_a_database_gets_a_clear_message(tmp_path: Path
     bad.write_text("these are my notes, not a database\n" * 50)
     app = AgentTuiApp(bad, poll_interval=0.05)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: "cannot open notes.db" in static_text(app.query_one("#message")),
+                       "the refusal of a file that is not a database")
         message = static_text(app.query_one("#message"))
-        assert "cannot open notes.db" in message and "not a SQLite database" in message
+        assert "not a SQLite database" in message
         assert "Traceback" not in message
         await pilot.press("q")
     assert app.return_code == 0
@@ -147,9 +146,9 @@ async def test_a_newer_schema_gets_a_clear_message(tmp_path: Path) -> None:
     conn.close()
     app = AgentTuiApp(db, poll_interval=0.05)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause(0.1)
-        message = static_text(app.query_one("#message"))
-        assert "newer agenttui" in message and "99" in message
+        await wait_for(pilot, lambda: "newer agenttui" in static_text(app.query_one("#message")),
+                       "the message naming a newer schema")
+        assert "99" in static_text(app.query_one("#message"))
 
 
 def _other_store(tmp_path: Path) -> Path:
@@ -259,8 +258,8 @@ async def test_a_locked_database_gets_a_message_and_opens_once_released(tmp_path
     app = AgentTuiApp(db, poll_interval=0.05)
     try:
         async with app.run_test(size=SIZE) as pilot:
-            await pilot.pause(0.1)
-            assert "database is locked" in static_text(app.query_one("#message"))
+            await wait_for(pilot, lambda: "database is locked" in static_text(app.query_one("#message")),
+                           "the message that the database is locked")
             locker.execute("ROLLBACK")
             locker.close()
             await wait_for(pilot, lambda: app.inspector.events_list.count == 182, "the database to open once unlocked")

@@ -77,10 +77,9 @@ async def test_enter_opens_the_event_and_tab_cycles_panes(sample_db: Path) -> No
         lst = await _ready(app, pilot)
         assert app.focused is lst
         await pilot.press("g", "enter")
-        await pilot.pause(0.1)
         detail = app.query_one(DetailPane)
-        assert app.focused is detail
-        assert detail.event is not None and detail.event.seq == 1
+        await wait_for(pilot, lambda: app.focused is detail and detail.event is not None and detail.event.seq == 1,
+                       "enter to focus the detail on the first event")
         await pilot.press("tab")
         assert app.focused is not detail
         focused = []

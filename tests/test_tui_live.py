@@ -30,13 +30,15 @@ async def test_events_from_a_writer_process_appear_in_the_list_tree_and_header(
             await wait_for(pilot, lambda: lst.count == before + 5, "5 events from the writer process", 30)
         finally:
             assert writer.wait(timeout=30) == 0
-        await pilot.pause(0.1)
-        assert lst.follow and lst.cursor == lst.count - 1, "follow mode keeps the newest event in view"
+        await wait_for(pilot, lambda: lst.follow and lst.cursor == lst.count - 1,
+                       "follow mode to keep the newest event in view")
         assert lst.event(lst.cursor_seq).event_id == "live-4"
         assert "live-node-4" in app.inspector.history.live.nodes
-        tree_ids = {node.data for node in app.inspector.node_tree._tree_nodes.values()}  # noqa: SLF001
-        assert "live-node-0" in tree_ids, "new root nodes show up in the tree"
-        assert f"{before + 5} events" in static_text(app.query_one("#header"))
+        tree = app.inspector.node_tree
+        await wait_for(pilot, lambda: "live-node-0" in {n.data for n in tree._tree_nodes.values()},  # noqa: SLF001
+                       "the new root node in the tree")
+        await wait_for(pilot, lambda: f"{before + 5} events" in static_text(app.query_one("#header")),
+                       f"the header counting {before + 5} events")
 
 
 async def test_scrolling_up_stops_following_and_counts_new_events(tmp_path: Path) -> None:
@@ -53,8 +55,7 @@ async def test_scrolling_up_stops_following_and_counts_new_events(tmp_path: Path
         await wait_for(pilot, lambda: lst.count == before + 3, "3 new events")
         assert lst.cursor == cursor, "the cursor stays where the user put it"
         assert lst.unseen == 3
-        await pilot.pause(0.05)
-        assert "3 new" in static_text(app.query_one("#status"))
+        await wait_for(pilot, lambda: "3 new" in static_text(app.query_one("#status")), "the status counting 3 new")
         await pilot.press("f")
         assert lst.cursor == lst.count - 1 and lst.unseen == 0
 
@@ -106,6 +107,5 @@ async def test_the_status_bar_counts_the_run_as_of_the_newest_event_taken(
             writer.append([{"event_id": f"t-{i}", "run_id": SAMPLE_RUN, "event_type": "tick", "payload": {}}
                            for i in range(4)])
         await wait_for(pilot, lambda: app.inspector.events_list.count == 4, "the 4 new ticks in the filtered list")
-        await pilot.pause(0.05)
-        text = static_text(app.query_one("#status"))
-        assert f"4/4 of {total + 4:,}" in text, text
+        await wait_for(pilot, lambda: f"4/4 of {total + 4:,}" in static_text(app.query_one("#status")),
+                       f"the status counting 4/4 of {total + 4:,}")
