@@ -72,8 +72,8 @@ async def test_each_writer_pattern_reaches_the_screen_in_order(tmp_path: Path, m
         await pilot.pause(0.3)
         assert shown_ids(app) == stored_ids(db), "every event, in position order, nothing twice"
         assert shown_ids(app)[-30:] == [f"{mode}-{i}" for i in range(30)]
-        info = status(app)
-        assert info.rows == info.total == before + 30, "the status bar counts every event"
+        await wait_for(pilot, lambda: status(app).rows == status(app).total == before + 30,
+                       "the status bar to count every event")
 
 
 async def test_two_hundred_short_lived_writer_processes(tmp_path: Path) -> None:
@@ -97,7 +97,7 @@ async def test_two_hundred_short_lived_writer_processes(tmp_path: Path) -> None:
         ids = shown_ids(app)
         assert ids == stored_ids(db)
         assert sorted(ids[before:]) == sorted(f"p{k}-0" for k in range(200))
-        assert status(app).total == before + 200
+        await wait_for(pilot, lambda: status(app).total == before + 200, "the status bar to count 200 more")
 
 
 async def test_agenttui_import_in_a_loop(tmp_path: Path) -> None:
@@ -128,7 +128,7 @@ async def test_several_writer_processes_at_once(tmp_path: Path) -> None:
                        ARRIVAL_TIMEOUT)
         await pilot.pause(0.3)
         assert shown_ids(app) == stored_ids(db)
-        assert status(app).total == before + 280
+        await wait_for(pilot, lambda: status(app).total == before + 280, "the status bar to count 280 more")
 
 
 async def test_bursts_while_filtered_by_type_and_while_searching(tmp_path: Path) -> None:
