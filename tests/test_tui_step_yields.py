@@ -1,7 +1,7 @@
-"""What the inspector does besides answering a slider step gives way to the keys: the detail and the
-tree's reveal wait while a key is on its way (a key handled after them waits for their redraw), and
-a replay window grows past a cursor it already holds only while the user is not typing (each chunk
-is folded on the UI thread), unless the cursor waits for that growth."""
+"""A slider step draws only what changed, and what the inspector does besides answering it gives way
+to the keys: the detail and the tree's reveal wait while a key is on its way (a key handled after
+them waits for their redraw), and a replay window grows past a cursor it already holds only while
+the user is not typing (each chunk is folded on the UI thread), unless the cursor waits for it."""
 from __future__ import annotations
 
 import threading
@@ -11,12 +11,54 @@ import pytest
 from textual.events import Key
 
 from agenttui.tui.app import AgentTuiApp
+from agenttui.tui.components.event_list import EventList
+from agenttui.tui.components.time_slider import TimeSlider
 from agenttui.tui.screens import inspector
 
 from test_tui_scrub_early import _store  # (a 3,000-event run with a snapshot every 400 events)
 from tui_support import SIZE, anyio_backend, detail_follows, make_db, wait_for  # noqa: F401
 
 pytestmark = pytest.mark.anyio
+
+
+async def test_a_step_draws_the_two_rows_it_moves_between_and_the_slider_only_if_its_column_moves(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    drawn: dict[type, list[int]] = {EventList: [], TimeSlider: []}
+    for cls in drawn:
+        def spy(self, y, _cls=cls, _original=cls.render_line):
+            drawn[_cls].append(int(self.scroll_y) + y if _cls is EventList else y)
+            return _original(self, y)
+        monkeypatch.setattr(cls, "render_line", spy)
+    monkeypatch.setenv("AGENTTUI_CACHE_DIR", str(tmp_path / "cache"))
+    app = AgentTuiApp(_store(tmp_path / "w.db"))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.inspector
+        await wait_for(pilot, lambda: screen.history is not None and not screen.busy, "the fold", 60)
+        lst, slider = screen.events_list, screen.slider
+        await pilot.press("up", "up")  # (live, the list scrolled to the run's end; it stops following)
+        await pilot.pause(0.3)
+        assert int(lst.scroll_y) > 0 and screen.replay is None
+        drawn[EventList].clear()
+        await pilot.press("up")
+        await wait_for(pilot, lambda: bool(drawn[EventList]), "the move's frame")
+        assert sorted(set(drawn[EventList])) == [lst.cursor, lst.cursor + 1], "a move draws the rows it left and entered"
+        screen.replay = 1500
+        await wait_for(pilot, lambda: screen.node_tree.index == 1500, "the cursor's state", 30)
+        await pilot.pause(0.3)  # (the detail and the reveal have run)
+        top = int(lst.scroll_y)
+        assert top > 0, "the list is scrolled: its rows on screen are not its rows in the run"
+        column = slider.cursor_column()
+        assert slider.index_at_column(column) > 1500, "a step back stays in the slider's column"
+        for cls in drawn:
+            drawn[cls].clear()
+        await pilot.press("left_square_bracket")
+        await wait_for(pilot, lambda: screen.node_tree.index == 1499 and bool(drawn[EventList]), "the step's frame")
+        assert int(lst.scroll_y) == top
+        assert sorted(set(drawn[EventList])) == [lst.cursor, lst.cursor + 1], "the rows left and entered"
+        assert drawn[TimeSlider] == [], "the slider draws the same"
+        # a jump to another column draws the slider again
+        screen.replay = 10
+        await wait_for(pilot, lambda: bool(drawn[TimeSlider]), "the slider's frame")
 
 
 async def test_the_detail_and_the_reveal_wait_for_a_queued_key(tmp_path: Path) -> None:

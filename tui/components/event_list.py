@@ -384,9 +384,26 @@ class EventList(ScrollView, can_focus=True):
         self.scroll_to(y=target, animate=False, immediate=True, force=True)
 
     def _refresh_row(self, row: int) -> None:
-        y = row - int(self.scroll_y)
-        if 0 <= y < self.size.height:
-            self.refresh_line(y)
+        if 0 <= row - int(self.scroll_y) < self.size.height:
+            self.refresh_line(row)  # (ScrollView's: the row in the list, not on screen)
+
+    def set_replay_seq(self, seq: int | None) -> None:
+        """Mark `seq`'s row as the replay cursor's (None: live, no row marked). Only the rows whose
+        look changes are drawn again: the one marked before, the one marked now and those between
+        (a row after the replay cursor is drawn dimmed, as the future); a slider step is two rows."""
+        old = self.replay_seq
+        if seq == old:
+            return
+        self.replay_seq = seq
+        if old is None or seq is None:
+            self.refresh()
+            return
+        low, high = min(old, seq), max(old, seq)
+        top = int(self.scroll_y)
+        for row in range(top, min(self.source.count, top + self.size.height)):
+            shown = self.source.seq_of_row(row)
+            if shown is not None and low <= shown <= high:
+                self.refresh_line(row)
 
     # ---------------------------------------------------------------- actions
     def action_cursor_down(self) -> None:

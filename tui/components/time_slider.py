@@ -74,8 +74,8 @@ class TimeSlider(Widget):
     TimeSlider > .time-slider--label { color: $foreground 70%; }
     """
 
-    #: the cursor's event index
-    index: reactive[int] = reactive(0)
+    #: the cursor's event index (drawn again only when its column moves: see watch_index)
+    index: reactive[int] = reactive(0, repaint=False)
     #: how many events the run has (the slider's length)
     total: reactive[int] = reactive(0)
     #: following the newest event (cursor drawn green) or replaying (amber, later columns dimmed)
@@ -106,6 +106,8 @@ class TimeSlider(Widget):
         self._mark_counts: list[int] = []  # per column: how many marks it holds
         self._labels: tuple[str, str] = ("", "")
         self._dragging = False
+        #: the cursor's column as last drawn (None: not drawn since a change of everything else)
+        self._drawn_column: int | None = None
         if timeline is not None:
             self.set_reactive(TimeSlider.total, len(timeline))
             self.set_reactive(TimeSlider.index, max(0, len(timeline) - 1))
@@ -199,7 +201,7 @@ class TimeSlider(Widget):
             return Strip.blank(0)
         base = self.rich_style
         levels, marks = self._columns(width)
-        cursor = self.cursor_column(width)
+        cursor = self._drawn_column = self.cursor_column(width)
         cursor_style = base + self.get_component_rich_style(
             "time-slider--cursor-live" if self.live else "time-slider--cursor")
         mark_style = base + self.get_component_rich_style("time-slider--mark")
@@ -233,7 +235,9 @@ class TimeSlider(Widget):
         return Strip.blank(width, base)
 
     def watch_index(self) -> None:
-        self.refresh()
+        # a column holds thousands of events on a big run: a slider step inside it draws the same
+        if self._drawn_column is None or self.cursor_column() != self._drawn_column:
+            self.refresh()
 
     def watch_live(self, live: bool) -> None:
         if live and self.total:

@@ -318,16 +318,14 @@ class InspectorScreen(Screen[None]):
             return  # not composed yet, or shutting down
         lst = self.events_list
         if index is None:
-            lst.replay_seq = None
+            lst.set_replay_seq(None)
             lst.set_follow(True)
-            lst.refresh()  # rows are cached by their replay flags too: only changed rows re-render
         else:
             seq = self._seq_of_index(index)
-            lst.replay_seq = seq
+            lst.set_replay_seq(seq)  # (the rows it marks: a step draws two rows of the list again)
             lst.set_follow(False)
             lst.go_to_seq(seq)
             self._replay_row_seq = lst.cursor_seq
-            lst.refresh()
             if self.history is None and not self.scrub.holds(index):
                 self._want_window(index)
         self.set_reactive(InspectorScreen.follow, lst.follow)  # (the status below shows it)
