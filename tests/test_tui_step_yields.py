@@ -131,3 +131,23 @@ async def test_a_window_grows_past_the_cursor_only_while_the_user_rests_or_the_c
             await wait_for(pilot, lambda: len(window) > grown, "the growth once the user rests", 30)
     finally:
         release.set()
+
+
+async def test_the_time_keys_step_from_any_pane_and_are_typed_in_the_search_bar(tmp_path: Path) -> None:
+    from agenttui.tui.components.search_bar import SearchBar
+
+    app = AgentTuiApp(make_db(tmp_path / "s.db"))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.inspector
+        await wait_for(pilot, lambda: screen.history is not None and not screen.busy, "the fold")
+        total = len(screen.history)
+        await pilot.press("slash", *"a[b]{c}")
+        bar = screen.query_one(SearchBar)
+        assert bar.value == "a[b]{c}" and screen.replay is None, "typed, not the time cursor"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not bar.has_focus, "the search bar closed")
+        screen.node_tree.focus()
+        await pilot.press("left_square_bracket")
+        assert screen.replay == total - 2
+        await pilot.press("left_curly_bracket")
+        assert screen.replay == total - 2 - max(1, round(total * 0.05))
