@@ -247,6 +247,63 @@ def test_a_change_column_keeps_each_value_and_its_type() -> None:
             assert got == v and type(got) is type(v), (start, k)
 
 
+def test_a_change_column_widens_from_int32_to_int64_to_a_list_keeping_every_value() -> None:
+    from agenttui.tui.history.columns import ChangeColumn
+
+    values = [0, 2 ** 31 - 1, -(2 ** 31), 2 ** 31, -(2 ** 31) - 1, 2 ** 62, 5, 2 ** 63, -7]
+    column = ChangeColumn(0, True)
+    kinds = []
+    for k, v in enumerate(values):
+        column.add(k, v)
+        kinds.append(column.vals.typecode if type(column.vals) is not list else "list")
+    assert kinds == ["i", "i", "i", "q", "q", "q", "q", "list", "list"]
+    assert [column.at(k) for k in range(len(values))] == values
+
+
+class _FarArena:
+    """A value arena that jumps past 2 GB after its first value (as if that much had been written):
+    the ends of the values after it no longer fit in int32."""
+
+    GAP = 2 ** 31
+
+    def __init__(self) -> None:
+        from agenttui.tui.history.columns import Spill
+
+        self.inner, self.p0, self.jumped = Spill(), -1, False
+
+    def __len__(self) -> int:
+        return len(self.inner) + (self.GAP if self.jumped else 0)
+
+    def put(self, data: bytes) -> int:
+        if self.p0 < 0:
+            self.p0 = len(self.inner) + len(data)
+        elif not self.jumped:
+            self.jumped = True
+        at = len(self)
+        self.inner.put(data)
+        return at
+
+    def get(self, at: int, n: int) -> bytes:
+        if self.p0 < 0 or at + n <= self.p0:
+            return self.inner.get(at, n)
+        if at >= self.p0 + self.GAP:
+            return self.inner.get(at - self.GAP, n)
+        assert at == self.p0, (at, n)  # (the value right after the jump starts at it)
+        return self.inner.get(at, n - self.GAP)
+
+
+def test_values_past_2_gb_of_the_arena_read_back_exactly() -> None:
+    events = [_ev(k + 1, "node_created", node_id=f"n{k}", node_nid=str(k), task_goal=f"goal {k}", layer=10 ** 6 + k)
+              for k in range(40)]
+    timeline = History("r")
+    timeline._arena = _FarArena()  # type: ignore[assignment]
+    timeline.extend(events)
+    assert timeline._ends.typecode == "q" and timeline._ends[-1] > 2 ** 31
+    final = fold("r", events)
+    for k in range(40):
+        assert timeline.node_at(f"n{k}", 39) == final.nodes[f"n{k}"]
+
+
 def test_run_totals_replay_as_the_fold_made_them() -> None:
     values = [3, True, 2.5, 2 ** 70, None, "7", 4]
     events = [_ev(k + 1, "run_finished", total_steps=v, total_nodes=v) for k, v in enumerate(values)]

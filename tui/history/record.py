@@ -43,6 +43,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left, bisect_right
+from itertools import chain
 from datetime import date, datetime, timedelta
 from math import isfinite
 from operator import itemgetter
@@ -176,17 +177,21 @@ class HistoryError(ValueError):
 
 
 class _NodeHistory:
-    """One node's life: when it appeared, its own events and its field changes.
+    """One node's life: when it appeared, its own events, its field changes, and the edge from its
+    first parent.
 
     Its three columns (own events, desc changes, counter changes) are arrays while the fold
-    touches the node; once it has not for a while (History._seal) they are packed into one bytes
-    object (`packed`: their lengths, then the three end to end) and read through memoryviews,
-    until the fold touches the node again (`unpack`). Three arrays cost ~190 bytes of headers
-    and their growth room on top of the node's ~300 bytes of data; most of a long run's nodes are
-    done with long before its end."""
+    touches the node; once it has not for a while (History._pack) they are packed into one bytes
+    object (`packed`: their lengths, then the three end to end, then the edge's records) and read
+    through memoryviews, until the fold touches the node again (`unpack`). Three arrays cost ~190
+    bytes of headers and their growth room on top of the node's ~300 bytes of data; most of a long
+    run's nodes are done with long before its end. The edge from `parent` is recorded here (a
+    run's tree has one an edge per node: as a dict entry keyed by a (parent, child) tuple with its
+    own bytes it cost ~190 bytes, 45 MB of a 4M-event run); other edges into the node (a second
+    parent) are History._edges'."""
 
-    __slots__ = ("node_id", "born", "_own", "_d", "_c", "packed", "spill", "d_since", "d_last", "c_last",
-                 "ts_late", "parent_since", "parent", "seed")
+    __slots__ = ("node_id", "born", "_own", "_d", "_c", "_edge", "packed", "spill", "d_since", "d_last",
+                 "c_last", "ts_late", "parent_since", "parent", "seed")
 
     def __init__(self, node_id: str, born: int) -> None:
         self.node_id = node_id          # the one copy of the id that edges and child lists share
@@ -198,6 +203,9 @@ class _NodeHistory:
         self._d: Any = array("i")
         #: counter changes: index, then the 5 counters (widened past int32 if need be)
         self._c: Any = array("i")
+        #: the edge from `parent`: int32 records (index, then the _NE value codes), as bytes; None:
+        #: not recorded (no parent yet, or a window's seeded edge not touched since the seed)
+        self._edge: bytes | None = None
         #: the three columns packed (None: they are the arrays above), or where `spill` holds them:
         #: offset << 24 | length
         self.packed: bytes | int | None = None
@@ -229,6 +237,14 @@ class _NodeHistory:
         self.unpack()
         self._c = values
 
+    @property
+    def edge(self) -> Sequence[int] | None:
+        """The records of the edge from `parent` (None: not recorded here)."""
+        if self.packed is None:
+            return _ints(self._edge) if self._edge is not None else None
+        part = self._part(3)
+        return part if len(part) else None
+
     def _bytes(self) -> bytes:
         packed = self.packed
         if type(packed) is int:
@@ -239,10 +255,12 @@ class _NodeHistory:
 
     def _part(self, k: int) -> memoryview:
         view = memoryview(self._bytes()).cast("i")
-        n_own, n_d = view[0], view[1]
+        n_own, n_d, n_c = view[0], view[1], view[2]
         if k == 0:
-            return view[2:2 + n_own]
-        return view[2 + n_own:2 + n_own + n_d] if k == 1 else view[2 + n_own + n_d:]
+            return view[3:3 + n_own]
+        if k == 1:
+            return view[3 + n_own:3 + n_own + n_d]
+        return view[3 + n_own + n_d:3 + n_own + n_d + n_c] if k == 2 else view[3 + n_own + n_d + n_c:]
 
     def pack(self, spill: Spill | None) -> None:
         """Pack the columns (not a counter column widened past int32: that one stays as it is),
@@ -252,23 +270,26 @@ class _NodeHistory:
             return
         own, d = self._own, self._d
         assert own is not None and d is not None
-        packed = b"".join((array("i", (len(own), len(d))), own, d, c))
+        packed = b"".join((array("i", (len(own), len(d), len(c))), own, d, c, self._edge or b""))
         if spill is not None and len(packed) <= SPILL_NODE_MAX:
             self.packed, self.spill = spill.put(packed) << 24 | len(packed), spill
         else:
             self.packed = packed
-        self._own = self._d = self._c = None
+        self._own = self._d = self._c = self._edge = None
 
     def unpack(self) -> None:
         """The columns as arrays again, for the fold to append to."""
         if self.packed is not None:
             raw = memoryview(self._bytes())
-            lengths = raw[:8].cast("i")
-            a, b = 4 * (2 + lengths[0]), 4 * (2 + lengths[0] + lengths[1])
+            lengths = raw[:12].cast("i")
+            a = 4 * (3 + lengths[0])
+            b = a + 4 * lengths[1]
+            c = b + 4 * lengths[2]
             self._own, self._d, self._c = array("i"), array("i"), array("i")
-            self._own.frombytes(raw[8:a])
+            self._own.frombytes(raw[12:a])
             self._d.frombytes(raw[a:b])
-            self._c.frombytes(raw[b:])
+            self._c.frombytes(raw[b:c])
+            self._edge = bytes(raw[c:]) if len(raw) > c else None
             self.packed = self.spill = None
 
 
@@ -293,7 +314,7 @@ class History:
         self._codes: dict[tuple[type, Any], int] = {}
         self._packs = Spill()               # the packed columns of nodes the fold let be (_pack)
         self._arena = Spill()               # every other value recorded, as JSON, end to end ...
-        self._ends = array("q")             # ... and where each ends
+        self._ends: Any = array("i")        # ... and where each ends (int64 past 2 GB of them)
         self._shared_json: dict[bytes, int] = {}  # small flat dicts by their JSON: one code each
         self._positions = CountingColumn()
         self._seqs = CountingColumn()
@@ -320,8 +341,9 @@ class History:
         self._maybe_roots: list[str] = []
         self._kids: dict[str, list[str]] = {}
         self._kids_since: dict[str, array] = {}
-        # key -> [i0, 4 codes of (parent_nid, child_nid, metadata, created_at), i1, 4 codes, ...]
-        self._edges: dict[tuple[str, str], bytes] = {}  # (the int32 records packed: ~70 bytes less an edge)
+        #: key -> [i0, 4 codes of (parent_nid, child_nid, metadata, created_at), i1, 4 codes, ...] (the int32
+        #: records packed) of the edges that are not their child's first (_NodeHistory.edge holds those)
+        self._edges: dict[tuple[str, str], bytes] = {}
         self._mark_idx = array("i")
         self._mark_kind = array("B")
         self._nid_keys: dict[str | None, tuple] = {}  # nid -> nid_key(nid), for sorting siblings
@@ -401,15 +423,37 @@ class History:
         assert h is not None, node_id
         return h
 
-    def _edge_log(self, key: tuple[str, str]) -> bytes | None:
-        """An edge's recorded values, a seeded one's made on first use (None: no such edge)."""
+    def _recorded_edge(self, key: tuple[str, str]) -> Sequence[int] | None:
+        """An edge's records as far as this history has them (None: none, or a window's seeded edge
+        not touched since the seed); makes no node's history."""
+        h = self._nodes.get(key[1])
+        if h is not None and h.parent == key[0]:
+            return h.edge
         log = self._edges.get(key)
+        return _ints(log) if log is not None else None
+
+    def _edge_log(self, key: tuple[str, str]) -> Sequence[int] | None:
+        """An edge's records, a seeded one's made on first use (None: no such edge)."""
+        log = self._recorded_edge(key)
         if log is None and self._seed_edges:
             edge = self._seed_edges.get(key)
             if edge is not None:
                 values = (edge["parent_nid"], edge["child_nid"], edge["metadata"], edge["created_at"])
-                log = self._edges[key] = _packed_ints((0, *map(self._code, values)))
+                self._set_edge(key, _packed_ints((0, *map(self._code, values))))
+                log = self._recorded_edge(key)
         return log
+
+    def _set_edge(self, key: tuple[str, str], log: bytes) -> None:
+        """Record an edge's records: on its child's history if it is the edge from the child's first
+        parent (the node's columns unpacked, and packed again once the fold lets it be), else in
+        _edges."""
+        h = self._node(key[1])
+        if h is not None and h.parent == key[0]:
+            h.unpack()
+            h._edge = log
+            self._unpacked[h.node_id] = h
+        else:
+            self._edges[key] = log
 
     @property
     def last_position(self) -> int:
@@ -548,8 +592,9 @@ class History:
                     log = self._edge_log(key)
                     if log is None:
                         self._add_edge(key, values, i, ts)
-                    elif self._decode(_ints(log)[-_NE:]) != values:
-                        self._edges[key] = log + _packed_ints((i, *(self._code_at(v, False, i, ts) for v in values)))
+                    elif self._decode(log[-_NE:]) != values:
+                        more = _packed_ints((i, *(self._code_at(v, False, i, ts) for v in values)))
+                        self._set_edge(key, log.tobytes() + more)  # type: ignore[attr-defined]
 
                 if kind is not None:
                     self._mark_idx.append(i)
@@ -585,7 +630,7 @@ class History:
         ph, ch = self._node(key[0]), self._node(key[1])
         assert ph is not None and ch is not None  # (the fold makes both ends before the edge)
         parent, child = ph.node_id, ch.node_id
-        self._edges[(parent, child)] = _packed_ints((i, *(self._code_at(v, False, i, ts) for v in values)))
+        log = _packed_ints((i, *(self._code_at(v, False, i, ts) for v in values)))
         kids = self._kids.get(parent)
         if kids is None:
             kids = self._kids[parent] = []
@@ -595,6 +640,7 @@ class History:
         if ch.parent_since < 0:
             ch.parent_since = i
             ch.parent = parent
+        self._set_edge((parent, child), log)
 
     def _record_desc(self, h: _NodeHistory, i: int, ts: str, desc: tuple, last: tuple) -> None:
         """Record the columns of a node's desc that changed at index i (a value the last desc held
@@ -656,7 +702,10 @@ class History:
             self._values.append(_loads(text))
             return len(self._values) - 1
         self._arena.put(text)
-        self._ends.append(len(self._arena))
+        try:
+            self._ends.append(len(self._arena))
+        except OverflowError:
+            self._ends = widen(self._ends, (len(self._arena),))
         return ~(len(self._ends) - 1)
 
     def _value(self, code: int) -> Any:
@@ -712,9 +761,9 @@ class History:
         return dict(seed) if seed is not None else None  # (a copy: the fold changes rows in place)
 
     def _rebuild_edge(self, key: tuple[str, str]) -> dict[str, Any] | None:
-        log = self._edges.get(key)
+        log = self._recorded_edge(key)
         if log is not None:
-            return self._edge_row(key, self._decode(_ints(log)[-_NE:]))
+            return self._edge_row(key, self._decode(log[-_NE:]))
         seed = self._seed_edges.get(key)
         return dict(seed) if seed is not None else None
 
@@ -982,11 +1031,12 @@ class History:
             if h.seed is None and h.born <= i:
                 state.nodes[node_id] = self._materialise(node_id, h, i)
         for key, edge in self._seed_edges.items():
-            if key not in edges:
+            if self._recorded_edge(key) is None:
                 state.edges[key] = dict(edge)
-        for (parent, child), packed in edges.items():
-            log = _ints(packed)
-            if log[0] > i:
+        logs = chain((((h.parent, node_id), h.edge) for node_id, h in hist.items() if h.parent is not None),
+                     ((key, _ints(packed)) for key, packed in edges.items()))
+        for (parent, child), log in logs:
+            if log is None or log[0] > i:
                 continue
             at = 1
             for k in range(_NE + 1, len(log), _NE + 1):
