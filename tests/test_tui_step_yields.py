@@ -151,3 +151,34 @@ async def test_the_time_keys_step_from_any_pane_and_are_typed_in_the_search_bar(
         assert screen.replay == total - 2
         await pilot.press("left_curly_bracket")
         assert screen.replay == total - 2 - max(1, round(total * 0.05))
+
+
+async def test_a_time_key_draws_its_frame_before_its_handler_returns(tmp_path: Path) -> None:
+    """Not at the screen's next 60 Hz tick (see InspectorScreen._paint_now)."""
+    app = AgentTuiApp(make_db(tmp_path / "s.db"))
+    frames: list[float] = []
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.inspector
+        await wait_for(pilot, lambda: screen.history is not None and not screen.busy, "the fold")
+        await pilot.press("left_square_bracket", "left_square_bracket")
+        await pilot.pause(0.3)
+        display = app._display
+
+        def counted(*args, **kwargs):
+            frames.append(1)
+            return display(*args, **kwargs)
+
+        app._display = counted
+        drawn_in_handler: list[int] = []
+        step = screen.action_step
+
+        def stepped(delta: int) -> None:
+            before = len(frames)
+            step(delta)
+            drawn_in_handler.append(len(frames) - before)
+
+        screen.action_step = stepped  # type: ignore[method-assign]
+        await pilot.press("left_square_bracket")
+        assert drawn_in_handler == [1], "the step's frame, drawn in its handler"
+        header = screen.header
+        assert not header._repaint_required and "REPLAY" in str(screen._status_bar().render())

@@ -1592,6 +1592,30 @@ class InspectorScreen(Screen[None]):
         start = self._time_start()
         current = start if start is not None else total - 1
         self.replay = max(0, min(total - 1, current + delta))
+        self._paint_now()
+
+    def _paint_now(self) -> None:
+        """Draw a time key's changes now, not at the screen's next update tick: Textual draws at
+        most 60 frames a second on a fixed beat, so a step that came within 1/60 s of another frame
+        (the detail's, the header's clock) waited up to 16 ms for its own, idle (a third of the
+        steps of the scrub benchmark). What a step changes is drawn by then (see watch_replay).
+
+        This does what Textual does between a widget's refresh() and the tick (Widget._check_refresh
+        posts an Update to the screen, whose handler marks it dirty), for the panes only, and leaves
+        a step that scrolls, lays out or restyles to the tick (tests/test_tui_step_yields.py fails
+        if this stops drawing the step).
+        """
+        if not self.is_current or self.app._batch_count:
+            return
+        panes = [self.events_list, self.node_tree, self.header, self.slider, self.detail, self._status_bar()]
+        if any(p is None or p._layout_required or p._scroll_required or p._refresh_styles_required
+               for p in panes):
+            return
+        for pane in panes:
+            if pane is not None and pane._repaint_required and pane.display:
+                pane._repaint_required = False
+                self._dirty_widgets.add(pane)
+        self._on_timer_update()  # (what the screen's update timer calls)
 
     def _time_start(self) -> int | None:
         """Where the time keys start: the replay cursor, else the event selected in the list (a user
