@@ -65,6 +65,7 @@ def _settled(extra: Callable[[AgentTuiApp], bool] = lambda app: True) -> Callabl
                     and app.inspector.detail.event is not None and extra(app))
 
         await wait_for(pilot, ready, "the run to load and the detail pane to show the selected event")
+        await wait_for(pilot, lambda: _caught_up(app), "the detail and the tree to follow the cursor")
 
     return run_before
 
@@ -84,10 +85,13 @@ def _after_keys(*keys: str, until: Callable[[AgentTuiApp], bool]) -> Callable[[A
 
     async def run_before(pilot: Any) -> None:
         await settle(pilot)
-        await pilot.press(*keys)
+        # One key at a time, each followed by the detail and the tree's reveal: those run when the
+        # keys rest (REVEAL_REST), and a reveal on the way opens the nodes above its node, so keys
+        # pressed all at once gave one picture or another with the machine's load.
+        for key in keys:
+            await pilot.press(key)
+            await wait_for(pilot, lambda: _caught_up(pilot.app), f"the detail and the tree to follow {key}")
         await wait_for(pilot, lambda: until(pilot.app), f"the screen after pressing {' '.join(keys)}")
-        # the detail pane and the tree's reveal follow the cursor after short timers: waited for,
-        # not slept on (a fixed pause missed them on a loaded machine)
         await wait_for(pilot, lambda: _caught_up(pilot.app), "the detail and the tree to follow the cursor")
         await pilot.pause()
 
