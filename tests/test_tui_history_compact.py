@@ -94,6 +94,22 @@ def test_values_keep_their_types_whether_json_holds_them_or_not(hot_rows: int) -
             [type(v) for v in edge["metadata"].values()]
 
 
+def test_a_parent_id_in_a_nodes_desc_is_that_nodes_own_id_string() -> None:
+    """outer_node_id and root_node_id name other nodes: their codes hold the node's id string
+    itself, not the payload's copy (one string a parent, however many children name it)."""
+    events = [_ev(1, "node_created", node_id="parent-node", node_nid="1")]
+    for k in range(30):
+        events.append(_ev(len(events) + 1, "node_created", node_id=f"n{k}", node_nid=f"1.{k}",
+                          outer_node_id="".join(["parent", "-node"]), root_node_id="".join(["parent", "-", "node"])))
+    timeline = History("r")
+    timeline.extend(events)
+    own = timeline._nodes["parent-node"].node_id
+    assert [v for v in timeline._values if v == own] == [own] and any(v is own for v in timeline._values)
+    final = fold("r", events)
+    for k in range(30):
+        assert timeline.node_at(f"n{k}", len(events) - 1) == final.nodes[f"n{k}"]
+
+
 def test_repeated_small_results_are_stored_once() -> None:
     events = []
     for k in range(200):

@@ -29,6 +29,7 @@ def _assert_window_exact(window: History, events: list, start: int) -> None:
             if node_id in expected.nodes:
                 assert window.children_at(node_id, i) == expected.children(node_id)
                 assert window.child_count_at(node_id, i) == len(expected.children(node_id))
+                assert window.has_children_at(node_id, i) == bool(expected.children(node_id))
                 assert window.status_at(node_id, i) == expected.nodes[node_id]["status"]
                 assert window.nid_at(node_id, i) == expected.nodes[node_id]["node_nid"]
                 shown = window.display_at(node_id, i)

@@ -309,9 +309,12 @@ class History:
         self._state.edges = RowCache(self._rebuild_edge)
         # Every desc value recorded, once: a desc change is _ND int32 codes into this list (48 bytes,
         # no tuple). Code 0 is None; repeated short values (statuses, types, parent ids) and small
-        # ints get one code each, found through _codes; other values a code per change.
+        # ints get one code each, found through _codes (strings through _str_codes, by the string
+        # alone: a (type, value) key tuple cost 64 bytes for each of a run's ~20k parent ids per 58k
+        # nodes); other values a code per change.
         self._values: list[Any] = [None]
         self._codes: dict[tuple[type, Any], int] = {}
+        self._str_codes: dict[str, int] = {}
         self._packs = Spill()               # the packed columns of nodes the fold let be (_pack)
         self._arena = Spill()               # every other value recorded, as JSON, end to end ...
         self._ends: Any = array("i")        # ... and where each ends (int64 past 2 GB of them)
@@ -339,8 +342,9 @@ class History:
         self._unpacked_before: dict[str, _NodeHistory] = {}
         self._packed_at = 0  # the local index of the last _pack
         self._maybe_roots: list[str] = []
+        #: each node's children in the order their edges came (the index each came at is its edge's
+        #: first record: _kid_since)
         self._kids: dict[str, list[str]] = {}
-        self._kids_since: dict[str, array] = {}
         #: key -> [i0, 4 codes of (parent_nid, child_nid, metadata, created_at), i1, 4 codes, ...] (the int32
         #: records packed) of the edges that are not their child's first (_NodeHistory.edge holds those)
         self._edges: dict[tuple[str, str], bytes] = {}
@@ -383,14 +387,12 @@ class History:
         self._seed_nodes = state.nodes
         self._seed_edges = state.edges
         # the tree's shape as of the seed at once (no row is read): children, first parents, roots
-        kids, kids_since, parents = self._kids, self._kids_since, self._seed_parent
+        kids, parents = self._kids, self._seed_parent
         for parent, child in state.edges:
             siblings = kids.get(parent)
             if siblings is None:
                 siblings = kids[parent] = []
-                kids_since[parent] = array("i")
             siblings.append(child)
-            kids_since[parent].append(0)
             parents.setdefault(child, parent)
         self._maybe_roots = [node_id for node_id in state.nodes if node_id not in parents]
         return self
@@ -634,9 +636,7 @@ class History:
         kids = self._kids.get(parent)
         if kids is None:
             kids = self._kids[parent] = []
-            self._kids_since[parent] = array("i")
         kids.append(child)
-        self._kids_since[parent].append(i)
         if ch.parent_since < 0:
             ch.parent_since = i
             ch.parent = parent
@@ -673,7 +673,15 @@ class History:
         if v is None:
             return 0
         t = type(v)
-        if (t is int and -1024 <= v <= 1024) or t is bool or (shared and t is str and len(v) <= 64):
+        if shared and t is str and len(v) <= 64:
+            code = self._str_codes.get(v)
+            if code is None:
+                h = self._nodes.get(v)  # (a parent or root id: the node's own id string, not a copy)
+                v = h.node_id if h is not None else v
+                code = self._str_codes[v] = len(self._values)
+                self._values.append(v)
+            return code
+        if (t is int and -1024 <= v <= 1024) or t is bool:
             key = (t, v)
             code = self._codes.get(key)
             if code is None:
@@ -969,8 +977,24 @@ class History:
         kids = self._kids.get(node_id)
         if not kids:
             return []
-        k = bisect_right(self._kids_since[node_id], i)
+        k = self._kids_by(node_id, kids, i)
         return self._sorted(kids[:k], i) if k else []
+
+    def _kid_since(self, parent: str, child: str) -> int:
+        """The local index the edge parent -> child came at (0: a window's seed held it); it is
+        the edge's first record, where the child's first parent's is its parent_since: an array
+        of them per parent was ~40 bytes a node more."""
+        h = self._nodes.get(child)
+        if h is not None and h.parent == parent:
+            return h.parent_since
+        log = self._edges.get((parent, child))
+        return _ints(log)[0] if log is not None else 0  # (not recorded: a seeded edge)
+
+    def _kids_by(self, parent: str, kids: list[str], i: int) -> int:
+        """How many of a parent's children had their edge by local index i (they came in order)."""
+        if self._kid_since(parent, kids[-1]) <= i:
+            return len(kids)
+        return bisect_right(kids, i, key=lambda child: self._kid_since(parent, child))
 
     def parent_at(self, node_id: str, i: int) -> str | None:
         """The node's first parent by the edges that existed at event i (None: a root then).
@@ -984,12 +1008,12 @@ class History:
         return h.parent
 
     def has_children_at(self, node_id: str, i: int) -> bool:
-        since = self._kids_since.get(node_id)
-        return since is not None and len(since) > 0 and since[0] <= i - self._base
+        kids = self._kids.get(node_id)
+        return bool(kids) and self._kid_since(node_id, kids[0]) <= i - self._base  # type: ignore[index]
 
     def child_count_at(self, node_id: str, i: int) -> int:
-        since = self._kids_since.get(node_id)
-        return bisect_right(since, i - self._base) if since else 0
+        kids = self._kids.get(node_id)
+        return self._kids_by(node_id, kids, i - self._base) if kids else 0
 
     def roots_at(self, i: int) -> list[str]:
         """Nodes that existed at event i with no parent edge yet, in nid order."""
