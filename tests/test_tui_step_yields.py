@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from textual.events import Key
+from textual.events import Key, MouseMove
 
 from agenttui.tui.app import AgentTuiApp
 from agenttui.tui.components.event_list import EventList
@@ -41,7 +41,7 @@ async def test_a_step_draws_the_two_rows_it_moves_between_and_the_slider_only_if
         drawn[EventList].clear()
         await pilot.press("up")
         await wait_for(pilot, lambda: bool(drawn[EventList]), "the move's frame")
-        assert sorted(set(drawn[EventList])) == [lst.cursor, lst.cursor + 1], "a move draws the rows it left and entered"
+        assert sorted(set(drawn[EventList])) == [lst.cursor, lst.cursor + 1], "a move draws the rows it left, entered"
         screen.replay = 1500
         await wait_for(pilot, lambda: screen.node_tree.index == 1500, "the cursor's state", 30)
         await pilot.pause(0.3)  # (the detail and the reveal have run)
@@ -67,7 +67,6 @@ async def test_the_detail_and_the_reveal_wait_for_a_queued_key(tmp_path: Path) -
         screen = app.inspector
         await pilot.press("home")
         await detail_follows(pilot, app)
-        app.last_input = 0.0  # (the user's keys are long settled)
         assert not screen._input_waiting()
         shown = screen.detail.event
         lst = screen.events_list
@@ -87,8 +86,9 @@ async def test_the_detail_and_the_reveal_wait_for_a_queued_key(tmp_path: Path) -
         assert e is not None and e.node_id is not None
         await wait_for(pilot, lambda: screen.node_tree.cursor_node is not None
                        and screen.node_tree.cursor_node.data == e.node_id, "the tree's reveal")
-        # a key queued to the app (the driver's thread puts it there) counts too
-        app.last_input = 0.0
+        # a key queued to the app (the driver's thread puts it there) counts too; the mouse's moves do not
+        assert not screen._input_waiting()
+        app.post_message(MouseMove(None, 1, 1, 0, 0, 0, False, False, False))
         assert not screen._input_waiting()
         app.post_message(Key("f12", None))
         assert screen._input_waiting()

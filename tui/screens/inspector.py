@@ -39,7 +39,7 @@ from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.events import Key, MouseEvent
+from textual.events import Key, MouseEvent, MouseMove
 from textual.reactive import var
 from textual.screen import Screen
 from textual.timer import Timer
@@ -112,9 +112,6 @@ DETAIL_FOLLOW = 0.25
 #: most this often while following a live run): opening and scrolling the tree redraws all of it,
 #: which at each step of a held `[` (a key repeats every 30-40 ms) would delay the next step's frame.
 REVEAL_REST = 0.08
-#: The detail and the reveal wait until the last key is this old (seconds): from the app's receiving
-#: it to its frame on screen takes a few ms to a frame's worth (see _input_waiting).
-INPUT_SETTLE = 0.05
 #: Shortest interval between two redraws of the tree, header and slider for live events (the list
 #: takes each commit at once; at 50 ms these redraws held up a commit's frame often enough to cost
 #: ~10 ms of commit-to-screen p95).
@@ -1150,21 +1147,19 @@ class InspectorScreen(Screen[None]):
         self._show_detail()
 
     def _input_waiting(self) -> bool:
-        """Whether a key or mouse event waits to be handled, or came within INPUT_SETTLE (it may be
-        on its way through the widgets, or its frame not drawn yet). What the panes do once the
-        cursor rests (the detail, the tree's reveal) gives way to it: a key handled after them, or
-        whose frame comes after them, waits for their redraw, a layout of the screen if the tree's
-        scrollbar comes or goes (a slider step's frame 2-4x as long)."""
-        if time.monotonic() - self._last_input() < INPUT_SETTLE:
-            return True
-        # a key is queued to the app (by the driver's thread), which passes it on to the focused
-        # widget, which lets it bubble up to the screen
+        """Whether a key or a click waits to be handled. What the panes do once the cursor rests
+        (the detail, the tree's reveal) gives way to it: a key handled after them waits for their
+        redraw, a layout of the screen if the tree's scrollbar comes or goes (a slider step's frame
+        2-4x as long). A key is queued to the app (by the driver's thread), which runs a time key
+        at once (a priority binding) and passes others on to the focused widget, which lets them
+        bubble up to the screen: it is in one of those queues until it is handled (a handler
+        that does not await is not interrupted). The mouse's moves do not count."""
         pump: Any = self.app.focused
         pumps: list[Any] = [self.app]
         while pump is not None and pump is not self.app:
             pumps.append(pump)
             pump = pump.parent
-        return any(isinstance(m, (Key, MouseEvent))
+        return any(isinstance(m, (Key, MouseEvent)) and not isinstance(m, MouseMove)
                    for p in pumps for m in getattr(p._message_queue, "values", ()))  # (Textual's Queue)
 
     def _show_detail(self) -> None:
