@@ -21,7 +21,6 @@ Three kinds, chosen by `store.bulk(atomic=..., optimistic=...)`:
 """
 from __future__ import annotations
 
-import itertools
 import queue
 import sqlite3
 import sys
@@ -36,7 +35,7 @@ from .envelope import Event
 from .errors import AgentTuiError
 from .fold import RunState
 from .rows import AppendResult
-from .sqlite import stored_ids
+from .sqlite import insert_rows, stored_ids
 
 #: Plans (batches' statements) queued for the writer thread at most: bounds memory, keeps it busy.
 QUEUED_PLANS = 2
@@ -98,6 +97,14 @@ class HeldTransaction:
         return result
 
 
+#: A load's INSERTs (and upserts) of at least this many rows run as multi-row statements: executemany
+#: steps SQLite once per row, releasing the GIL for each step and waiting to get it back from the
+#: loading thread (busy parsing and folding in Python), a hand-over per row; one statement of
+#: thousands of rows binds them in one go and then runs with the GIL released until it is done,
+#: so the two threads really work at the same time (see sqlite.insert_rows).
+MULTI_ROW_FROM = 8
+
+
 class _Writer:
     """The thread that executes plans, in order, on the load's connection."""
 
@@ -120,7 +127,7 @@ class _Writer:
                         if sql is None:  # work to run on this thread, in order (search blocks)
                             rows(self.conn)
                         elif len(rows) >= MULTI_ROW_FROM and sql.startswith("INSERT INTO "):
-                            _insert_rows(self.conn, sql, rows)
+                            insert_rows(self.conn, sql, rows)
                         else:
                             self.conn.executemany(sql, rows)
             except BaseException as exc:  # reported to the loading thread at its next call
@@ -146,30 +153,6 @@ class _Writer:
         self._stop = True  # plans still queued are skipped: the load is being rolled back or is done
         self._queue.put(None)
         self._thread.join()
-
-
-#: INSERTs (and upserts) of at least this many rows run as multi-row statements (see _insert_rows).
-MULTI_ROW_FROM = 8
-#: Bound parameters per statement at most (SQLite's default limit is 32,766; ours may be higher).
-_MAX_PARAMETERS = 32_000
-
-
-def _insert_rows(conn: sqlite3.Connection, sql: str, rows: list) -> None:
-    """executemany's rows as a few multi-row INSERTs, a statement holding thousands of rows.
-
-    executemany steps SQLite once per row, releasing the GIL for each step and waiting to get it
-    back from the loading thread (busy parsing and folding in Python): per row, a hand-over of
-    the GIL. One statement of thousands of rows binds them in one go and then runs with the GIL
-    released until it is done, so the two threads really work at the same time.
-    """
-    head, rest = sql.split(" VALUES ", 1)
-    end = rest.index(")") + 1
-    values, tail = rest[:end], rest[end:]  # tail: an upsert's ON CONFLICT clause
-    per_statement = max(1, _MAX_PARAMETERS // values.count("?"))
-    for i in range(0, len(rows), per_statement):
-        chunk = rows[i:i + per_statement]
-        conn.execute(f"{head} VALUES {','.join([values] * len(chunk))}{tail}",
-                     list(itertools.chain.from_iterable(chunk)))
 
 
 #: Runs whose projections a pipelined load holds back at most; the least recently appended one is

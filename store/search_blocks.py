@@ -46,7 +46,7 @@ CREATE TABLE IF NOT EXISTS search_blocks (
     UNIQUE (run_id, block)
 )"""
 #: (a block already there is the same block: it is kept. Spelled as an upsert, not INSERT OR IGNORE,
-#: so a bulk load sends many rows as one statement, see store/bulk.py _insert_rows)
+#: so a bulk load sends many rows as one statement, see store/sqlite.py insert_rows)
 INSERT_SQL = ("INSERT INTO search_blocks (run_id, block, first_position, last_position, events, bits, "
               "bitmap) VALUES (?,?,?,?,?,?,?) ON CONFLICT (run_id, block) DO NOTHING")
 _BLOCK_PAYLOADS_SQL = "SELECT seq, id, payload FROM events WHERE run_id = ? AND seq > ? AND seq <= ? ORDER BY seq"

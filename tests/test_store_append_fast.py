@@ -187,6 +187,58 @@ def test_fast_path_batches_store_what_dict_batches_store(tmp_path, n):
     b.close()
 
 
+# --------------------------------------------------------------------------- multi-row inserts
+
+def _big_batch(n: int, start: int = 0) -> list[Event]:
+    """Events of two runs, with metadata, node ids and text needing escapes."""
+    return [Event("note", {"text": f"line {i}\n\"quoted\" é", "i": i, "node_id": f"n{i % 7}"}, f"r{i % 2}",
+                  f"big{i}", CANONICAL, metadata={"schema_version": 1, "i": i} if i % 3 else None)
+            for i in range(start, start + n)]
+
+
+def test_a_big_batch_stores_through_multi_row_inserts_what_executemany_stores(tmp_path, monkeypatch):
+    """At MULTI_ROW_EVENTS events and more, the events go in as multi-row INSERTs: the same rows,
+    hashes that verify, and the same projections as row by row."""
+    n = sqlite_backend.MULTI_ROW_EVENTS + 37
+    a = SQLiteStore(tmp_path / "multi.db")
+    calls: list[int] = []
+    real = sqlite_backend.insert_rows
+
+    def counted(conn, sql, rows):
+        calls.append(len(rows))
+        return real(conn, sql, rows)
+
+    monkeypatch.setattr(sqlite_backend, "insert_rows", counted)
+    a.append(_big_batch(n))
+    assert calls == [n], "the events of a big batch went through insert_rows"
+    monkeypatch.setattr(sqlite_backend, "MULTI_ROW_EVENTS", 10**9)
+    b = SQLiteStore(tmp_path / "rows.db")
+    b.append(_big_batch(n))
+    cols = "id, event_id, run_id, seq, event_type, timestamp, payload, node_id, metadata"
+    assert (a.connection.execute(f"SELECT {cols} FROM events ORDER BY id").fetchall()
+            == b.connection.execute(f"SELECT {cols} FROM events ORDER BY id").fetchall())
+    assert a.verify() == [] and b.verify() == []
+    for run in ("r0", "r1"):
+        assert a.nodes(run) == b.nodes(run)
+    a.close()
+    b.close()
+
+
+def test_a_big_batch_holding_stored_events_stores_only_the_new_ones(tmp_path):
+    """A multi-row INSERT meeting a stored event id fails whole, like executemany's row: the batch is
+    redone without the stored events, which are counted as duplicates."""
+    n = sqlite_backend.MULTI_ROW_EVENTS + 10
+    with SQLiteStore(tmp_path / "dup.db") as store:
+        store.append(_big_batch(5, start=n - 5))  # the batch's last five are stored already
+        result = store.append(_big_batch(n))
+        assert (result.stored, result.duplicates) == (n - 5, 5)
+        assert store.count_events() == n
+        assert store.verify() == []
+        # and a whole batch of stored events stores nothing
+        again = store.append(_big_batch(n))
+        assert (again.stored, again.duplicates) == (0, n)
+
+
 # --------------------------------------------------------------------------- WAL checkpoints
 
 def _filler(n: int, start: int = 0) -> list[Event]:
