@@ -68,6 +68,24 @@ def settled(app: AgentTuiApp) -> bool:
             and app.inspector.detail.event is not None)
 
 
+def caught_up(app: AgentTuiApp) -> bool:
+    """The detail shows the list cursor's event and the tree's reveal of its node has run: both follow
+    the cursor once the keys rest (the screen's timers), so a shot waits for them, not for a guess."""
+    screen = app.inspector
+    seq = screen.events_list.cursor_seq
+    detail = screen.detail
+    return (screen._detail_timer is None and screen._reveal_timer is None
+            and (seq is None or not detail.display or (detail.event is not None and detail.event.seq == seq)))
+
+
+async def press_each(app: AgentTuiApp, pilot: Any, *keys: str) -> None:
+    """Keys one at a time, each followed by the detail and the tree: a reveal on the way opens the
+    nodes above its node, so keys pressed all at once would give a picture timed by the machine."""
+    for key in keys:
+        await pilot.press(key)
+        await wait_until(pilot, lambda: caught_up(app), f"the screen to follow {key}")
+
+
 async def expand_tree(app: AgentTuiApp, pilot: Any, levels: int, per_level: int = 4) -> None:
     """Open the first `per_level` expandable nodes of each of the tree's first `levels` levels."""
     frontier = list(app.inspector.node_tree.root.children)
@@ -95,8 +113,10 @@ async def shoot(shot: Shot, out: Path) -> Path:
     app = AgentTuiApp(shot.db, clock=lambda: shot.clock)
     async with app.run_test(size=shot.size) as pilot:
         await wait_until(pilot, lambda: settled(app), f"{shot.name}: the run to load", shot.timeout)
+        await wait_until(pilot, lambda: caught_up(app), f"{shot.name}: the detail and the tree", shot.timeout)
         await shot.prepare(app, pilot)
-        await pilot.pause(0.15)  # the detail pane follows the cursor after a short debounce
+        await wait_until(pilot, lambda: caught_up(app), f"{shot.name}: the detail and the tree to follow", shot.timeout)
+        await pilot.pause(0.15)  # (a modal's footer is drawn a few frames after it opens)
         await pilot.wait_for_scheduled_animations()
         target = out / f"{shot.name}.svg"
         target.write_text(app.export_screenshot(title="agenttui"), encoding="utf-8")
@@ -130,7 +150,7 @@ async def type_filter(app: AgentTuiApp, pilot: Any) -> None:
 async def replay(app: AgentTuiApp, pilot: Any) -> None:
     """Scrubbed back to 65% of the run: statuses, counts and the slider as they were then."""
     total = len(app.inspector.history)
-    await pilot.press(*["left_curly_bracket"] * 7)
+    await press_each(app, pilot, *["left_curly_bracket"] * 7)
     await wait_until(pilot, lambda: app.inspector.replay is not None and app.inspector.replay < total * 0.7, "the replay cursor")
     await expand_tree(app, pilot, levels=2, per_level=3)
 
@@ -139,7 +159,7 @@ async def search(app: AgentTuiApp, pilot: Any) -> None:
     """`/` for a term, then `n` twice: the third match selected, every match marked in the list."""
     await pilot.press("slash", *"timeline", "enter")
     await wait_until(pilot, lambda: app.inspector.search.matches is not None and not app.inspector.busy, "the search's matches")
-    await pilot.press("n", "n")
+    await press_each(app, pilot, "n", "n")
 
 
 async def help_screen(app: AgentTuiApp, pilot: Any) -> None:
@@ -151,7 +171,7 @@ async def node_tree_large(app: AgentTuiApp, pilot: Any) -> None:
     """A 10,000-node plan, several levels open, the tree focused."""
     await expand_tree(app, pilot, levels=3, per_level=2)
     app.set_focus(app.inspector.node_tree)
-    await pilot.press("down", "down", "down")
+    await press_each(app, pilot, "down", "down", "down")
 
 
 async def otel_run(app: AgentTuiApp, pilot: Any) -> None:
