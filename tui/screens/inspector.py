@@ -218,6 +218,8 @@ class InspectorScreen(Screen[None]):
         self._attached: SearchIndex | None = None
         self._attach_done = threading.Event()
         self._attach_done.set()
+        #: set when the replay cursor waits for a window's growth (see _rest_from_input)
+        self._wanted_now = threading.Event()
         self.run_row: dict[str, Any] | None = None
         self.history: History | None = None
         #: the slider's outline and the replay window until the whole History is folded
@@ -707,11 +709,13 @@ class InspectorScreen(Screen[None]):
 
     def _rest_from_input(self, stop: Callable[[], bool]) -> None:
         """Background work stands still while the user is at the keyboard (a key or a mouse event
-        within INPUT_GRACE), until stop() is true: it goes on at most every WINDOW_WAIT seconds."""
+        within INPUT_GRACE), until stop() is true: it goes on at most every WINDOW_WAIT seconds.
+        The cursor asking for a window (_want_window) wakes it at once, not at its next look."""
         deadline = time.monotonic() + WINDOW_WAIT
         while (time.monotonic() - self._last_input() < INPUT_GRACE and time.monotonic() < deadline
                and not stop()):
-            time.sleep(FOLD_PAUSE)
+            self._wanted_now.wait(FOLD_PAUSE)
+            self._wanted_now.clear()
 
     def _want_window(self, index: int) -> None:
         """The replay cursor is where no window is: fold one for it (the panes show it when in)."""
@@ -721,6 +725,7 @@ class InspectorScreen(Screen[None]):
         self.busy = f"loading the state at event {index + 1:,}"
         if scrub.covers(index, scrub.ahead) or scrub.growing_to(index):
             scrub.wanted = index  # the window loading ahead of the key, or the one growing, will hold it
+            self._wanted_now.set()  # (a growth resting from the user's keys goes on: _rest_from_input)
             return
         scrub.wanted, scrub.ahead, scrub.reach = index, None, None
         self._load_window(self.run_id, index)
