@@ -164,7 +164,10 @@ class _Body:
     __slots__ = ("_blob", "_chunk_ends", "_ends", "_inflated", "_size", "_keep")
 
     def __init__(self, blob: memoryview, chunk_ends: list[int], ends: Any, size: int = CHUNK) -> None:
-        self._blob, self._chunk_ends, self._ends, self._size = blob, chunk_ends, ends, size
+        # the rows' ends as 8-byte integers: as a list of ints they were 36 bytes a row (~15 MB for
+        # the 235k nodes and edges late in a 4M-event run)
+        self._blob, self._chunk_ends, self._size = blob, chunk_ends, size
+        self._ends = ends if isinstance(ends, array) and ends.typecode == "q" else array("q", ends)
         self._inflated: dict[int, bytes] = {}
         self._keep = max(2, KEPT_CHUNK_BYTES // size)
 
@@ -414,44 +417,83 @@ def _node_key(row: dict[str, Any]) -> Any:
 class LazyRows(MutableMapping):
     """A full snapshot's node or edge rows by key, in the fold's order, each parsed when first read.
     Rows set later (a delta's) replace a key's in place; new keys go last, as in the dict the fold
-    keeps. Copies share the compressed text, and the rows parsed before the copy."""
+    keeps.
 
-    __slots__ = ("_body", "_rows")
+    The key -> row-number index is made once per decoded snapshot and shared by every copy: a
+    replay window is a copy over the cached base, and copying the index with it held a second dict
+    of every node and edge per window (two of the four ~9 MB dicts late in a 4M-event run, of the
+    ~110 MB a window held there). What a copy has of its own is `_own`, the rows parsed or set
+    through it (a few hundred to a few thousand: the rows a window reads or folds), so copies still
+    share the rows parsed before the copy and a copy's changes never reach the base or another copy."""
+
+    __slots__ = ("_body", "_index", "_own", "_gone", "_added")
 
     def __init__(self, body: _Body, keys: list[Any], first: int) -> None:
         self._body = body
-        #: key -> its parsed row, or (int) its number in the body
-        self._rows: dict[Any, Any] = dict(zip(keys, range(first, first + len(keys))))
+        #: key -> its row's number in the body, shared by the copies (never changed)
+        self._index: dict[Any, int] = dict(zip(keys, range(first, first + len(keys))))
+        #: key -> its row parsed or set through this copy; keys that are not in the index (or were
+        #: deleted from it) come last, in the order they were set
+        self._own: dict[Any, Any] = {}
+        #: keys of the index deleted through this copy
+        self._gone: set[Any] = set()
+        #: keys of _own that are not (or no longer) the index's
+        self._added = 0
+
+    def _is_added(self, key: Any) -> bool:
+        return key not in self._index or key in self._gone
 
     def __getitem__(self, key: Any) -> dict[str, Any]:
-        row = self._rows[key]
-        if type(row) is int:
-            row = self._rows[key] = self._body.row(row)
+        own = self._own
+        row = own.get(key, own)
+        if row is not own:
+            return row
+        if key in self._gone:
+            raise KeyError(key)
+        row = own[key] = self._body.row(self._index[key])
         return row
 
     def __setitem__(self, key: Any, row: dict[str, Any]) -> None:
-        self._rows[key] = row
+        if key not in self._own and self._is_added(key):
+            self._added += 1
+        self._own[key] = row
 
     def __delitem__(self, key: Any) -> None:
-        del self._rows[key]
+        if key in self._own:
+            if self._is_added(key):
+                self._added -= 1
+            del self._own[key]
+            if key in self._index:
+                self._gone.add(key)
+        elif key in self._index and key not in self._gone:
+            self._gone.add(key)
+        else:
+            raise KeyError(key)
 
     def __iter__(self) -> Iterator[Any]:
-        return iter(self._rows)
+        gone = self._gone
+        if gone:
+            yield from (key for key in self._index if key not in gone)
+        else:
+            yield from self._index
+        if self._added:
+            yield from (key for key in self._own if self._is_added(key))
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return len(self._index) - len(self._gone) + self._added
 
     def __contains__(self, key: object) -> bool:
-        return key in self._rows
+        return key in self._own or (key in self._index and key not in self._gone)
 
     def copy(self) -> LazyRows:
         other = LazyRows.__new__(LazyRows)
-        other._body, other._rows = self._body, dict(self._rows)
+        other._body, other._index = self._body, self._index
+        other._own, other._gone, other._added = dict(self._own), set(self._gone), self._added
         return other
 
     def materialised(self) -> dict[Any, dict[str, Any]]:
         """Every row parsed, as a plain dict (what a fold changes in place)."""
-        return {key: self[key] for key in self._rows}
+        return {key: self[key] for key in self}
 
 
 def is_delta(blob: bytes) -> bool:

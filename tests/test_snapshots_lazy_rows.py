@@ -1,0 +1,85 @@
+"""LazyRows (store/snapshots.py) behaves as the dict the fold keeps, and its copies stay apart.
+
+A replay window folds on a copy of the cached snapshot's rows; the copies share the key index and
+the rows parsed before the copy, so these tests hold every copy against a plain dict through
+random reads, writes, deletions and copies, and check that nothing a copy does reaches the base.
+"""
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agenttui.store.fold import RunState, apply_event
+from agenttui.store.envelope import Event
+from agenttui.store.snapshots import LazyRows, decode_snapshot, encode_full
+
+KEYS = [f"n{i}" for i in range(12)]
+
+
+def _base(n: int) -> tuple[LazyRows, dict]:
+    """A LazyRows of n node rows read from a real full snapshot, and the dict it stands for."""
+    state = RunState("r", None)
+    for i in range(n):
+        apply_event(state, Event("node_created", {"node_id": KEYS[i], "node_nid": str(i), "task_goal": f"g{i}"},
+                                 "r", f"e{i}", "2026-03-01T09:00:00.000000Z", position=i + 1, seq=i + 1))
+    lazy = decode_snapshot(encode_full(state), lazy=True)
+    assert isinstance(lazy.nodes, LazyRows)
+    return lazy.nodes, {k: dict(v) for k, v in state.nodes.items()}
+
+
+ops = st.lists(st.tuples(st.sampled_from(["get", "set", "del", "copy", "switch"]), st.sampled_from(KEYS),
+                         st.integers(0, 3)), max_size=60)
+
+
+@settings(max_examples=150, deadline=None)
+@given(n=st.integers(0, 8), script=ops)
+def test_every_copy_reads_writes_deletes_and_iterates_as_a_dict(n, script):
+    base, expected = _base(n)
+    pristine = dict(expected)
+    copies = [(base.copy(), dict(expected))]
+    for op, key, arg in script:
+        lazy, model = copies[arg % len(copies)] if op != "switch" else copies[-1]
+        if op == "get":
+            assert (key in lazy) == (key in model)
+            if key in model:
+                assert lazy[key] == model[key]
+            else:
+                assert lazy.get(key) is None
+        elif op == "set":
+            row = {"node_id": key, "v": arg}
+            lazy[key] = row
+            model[key] = row
+        elif op == "del":
+            if key in model:
+                del lazy[key]
+                del model[key]
+            else:
+                try:
+                    del lazy[key]
+                except KeyError:
+                    pass
+                else:
+                    raise AssertionError(f"deleting the missing key {key} did not raise")
+        elif op == "copy":
+            copies.append((lazy.copy(), dict(model)))
+        for lazy_i, model_i in copies:
+            assert list(lazy_i) == list(model_i), "the keys, in the dict's order"
+            assert len(lazy_i) == len(model_i)
+    for lazy_i, model_i in copies:
+        assert lazy_i.materialised() == model_i
+    # the base itself never changed
+    assert list(base) == list(pristine) and base.materialised() == pristine
+
+
+def test_copies_share_the_index_not_their_own_rows():
+    base, _ = _base(5)
+    a = base.copy()
+    b = a.copy()
+    assert a._index is base._index and b._index is base._index  # noqa: SLF001 (the point of the design)
+    a["n1"] = {"node_id": "n1", "changed": True}
+    del a["n2"]
+    a["new"] = {"node_id": "new"}
+    assert b["n1"].get("changed") is None and "n2" in b and "new" not in b
+    assert list(a) == ["n0", "n1", "n3", "n4", "new"]
+    a["n2"] = {"node_id": "n2", "back": True}  # a deleted key set again goes last, as in a dict
+    assert list(a) == ["n0", "n1", "n3", "n4", "new", "n2"]
