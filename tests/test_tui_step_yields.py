@@ -182,3 +182,38 @@ async def test_a_time_key_draws_its_frame_before_its_handler_returns(tmp_path: P
         assert drawn_in_handler == [1], "the step's frame, drawn in its handler"
         header = screen.header
         assert not header._repaint_required and "REPLAY" in str(screen._status_bar().render())
+
+
+async def test_a_label_that_changed_off_screen_is_drawn_anew_when_it_comes_into_view(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """NodeTree looks at the labels of nodes far from the screen only when their lines are drawn."""
+    from agenttui.tui.components.node_tree import node_label
+
+    monkeypatch.setenv("AGENTTUI_CACHE_DIR", str(tmp_path / "cache"))
+    app = AgentTuiApp(_store(tmp_path / "t.db"))
+    async with app.run_test(size=(100, 20)) as pilot:
+        screen = app.inspector
+        await wait_for(pilot, lambda: screen.history is not None and not screen.busy, "the fold", 60)
+        history, tree = screen.history, screen.node_tree
+        early, late = 600, len(history) - 1
+        screen.replay = early
+        await wait_for(pilot, lambda: tree.index == early, "the early state")
+        tree.action_expand_all()
+        await pilot.pause(0.3)
+        tree.scroll_to(y=0, animate=False)
+        await pilot.pause(0.1)
+        beyond = tree._near_screen()[1]
+        far = [t for t in tree._tree_nodes.values() if t.data is not None and t._line >= beyond
+               and history.display_at(t.data, early) != history.display_at(t.data, late)]
+        assert far, "nodes far below the screen whose labels change"
+        screen.replay = late
+        await wait_for(pilot, lambda: tree.index == late, "the late state")
+        assert any(t.id in tree._unsure for t in far), "their labels were not looked at"
+        for t in far[:3]:
+            tree.scroll_to(y=t._line, animate=False)
+            await pilot.pause(0.1)
+            drawn = tree.render_line(t._line - int(tree.scroll_y)).text
+            expected = node_label(t.data, history.display_at(t.data, late), chosen=t.data == tree.chosen).plain
+            head, tail = expected.split("  ")[0], expected.split()[-1]  # (status glyph and nid; status)
+            assert head in drawn and drawn.rstrip().endswith(tail), (drawn, expected)  # (the goal is cut)
+            assert tree.label_of(t).plain == expected
