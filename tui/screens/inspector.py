@@ -66,6 +66,7 @@ from ..data.reader import InspectorReader
 from ..data.store_tree import StoreNodes, load_store_nodes
 from ..data.targets import Change, display_name, follower_for
 from ..history import History, load_history
+from ..history.heap import release_free_memory
 from ..history.outline import RunOutline
 from ..history.scrub import Scrub
 from ..history.window import WINDOW_AFTER, load_window
@@ -960,6 +961,9 @@ class InspectorScreen(Screen[None]):
         if self.detail.event is not None and self.detail.event.node_id:
             self._show_detail()  # the node's nid is known now
         self._reveal_selection()  # (the tree shows the whole History now, every node in it)
+        # the window and the snapshot it started from are freed by now: give their pages back (they
+        # were tens of MB in the middle of the workers' arenas, resident until trimmed)
+        release_free_memory()
 
     def _nid_of(self, node_id: str) -> str | None:
         tl = self.history
@@ -1164,8 +1168,11 @@ class InspectorScreen(Screen[None]):
         while pump is not None and pump is not self.app:
             pumps.append(pump)
             pump = pump.parent
-        return any(isinstance(m, (Key, MouseEvent)) and not isinstance(m, MouseMove)
-                   for p in pumps for m in getattr(p._message_queue, "values", ()))  # (Textual's Queue)
+        try:
+            return any(isinstance(m, (Key, MouseEvent)) and not isinstance(m, MouseMove)
+                       for p in pumps for m in getattr(p._message_queue, "values", ()))  # (Textual's Queue)
+        except AttributeError:  # a Textual without these internals: the panes follow at once, as before
+            return False
 
     def _show_detail(self) -> None:
         self._detail_timer = None
@@ -1605,17 +1612,21 @@ class InspectorScreen(Screen[None]):
         a step that scrolls, lays out or restyles to the tick (tests/test_tui_step_yields.py fails
         if this stops drawing the step).
         """
-        if not self.is_current or self.app._batch_count:
+        try:
+            if not self.is_current or self.app._batch_count:
+                return
+            panes = [self.events_list, self.node_tree, self.header, self.slider, self.detail, self._status_bar()]
+            if any(p is None or p._layout_required or p._scroll_required or p._refresh_styles_required
+                   for p in panes):
+                return
+            for pane in panes:
+                if pane is not None and pane._repaint_required and pane.display:
+                    pane._repaint_required = False
+                    self._dirty_widgets.add(pane)
+            update = self._on_timer_update  # (what the screen's update timer calls)
+        except AttributeError:  # a Textual without these internals: the step is drawn at the next tick
             return
-        panes = [self.events_list, self.node_tree, self.header, self.slider, self.detail, self._status_bar()]
-        if any(p is None or p._layout_required or p._scroll_required or p._refresh_styles_required
-               for p in panes):
-            return
-        for pane in panes:
-            if pane is not None and pane._repaint_required and pane.display:
-                pane._repaint_required = False
-                self._dirty_widgets.add(pane)
-        self._on_timer_update()  # (what the screen's update timer calls)
+        update()
 
     def _time_start(self) -> int | None:
         """Where the time keys start: the replay cursor, else the event selected in the list (a user
