@@ -360,11 +360,19 @@ async def _probe_scrub(app: Any, pilot: Any, probe: FrameProbe) -> dict[str, Any
         return (screen.replay == index and screen.node_tree.index == index
                 and (screen.history is not None or screen.scrub.holds(index)))
 
+    # when the panes took each state: the frame that shows one is the first after the call that
+    # applied it, which the poll below may see only after that frame is drawn (looking for a frame
+    # after the poll instead waited for the next one, up to a second later on an idle screen:
+    # `[` at the run's end measured 1.5 s for a state drawn at 0.75 s)
+    applied = Stamp(screen, "_refresh_replay_panes")
+
     async def timed(label: str, act: Callable[[], Any], index: Callable[[], int]) -> None:
         t = time.perf_counter()
         await act()
         await until(lambda: shown(index()), label, 600)
-        done = await probe.frame_after(time.perf_counter() - 1e-9, label)
+        seen = time.perf_counter()
+        at = max((x for x in applied.times if t < x <= seen), default=seen)
+        done = await probe.frame_after(at, label)
         out[f"{label}_s"] = round(done - t, 3)
         out[f"{label}_since_process_start_s"] = round(done - _T_START, 3)
 
@@ -388,7 +396,6 @@ async def _probe_scrub(app: Any, pilot: Any, probe: FrameProbe) -> dict[str, Any
     # steps before the fold: `[` at random places of the window the cursor is in (the cursor put
     # there untimed), key to the frame showing the state, as the slider section times them after it
     rng = random.Random(7)
-    applied = Stamp(screen, "_refresh_replay_panes")
     step_ms: list[float] = []
     from_window = 0
     for _ in range(30):
