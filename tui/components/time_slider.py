@@ -222,10 +222,12 @@ class TimeSlider(Widget):
             start, end = self._labels
             if start and len(start) + len(end) + 12 <= width:
                 # the first and last columns stay track (the cursor sits there at the run's ends);
-                # a label gives way to the marks it would hide
+                # a label gives way to the marks it would hide, and to the cursor (its knob drawn
+                # over a digit read as another time: "0●:00:08")
                 label = base + self.get_component_rich_style("time-slider--label")
                 for x0, text in ((1, f" {start} "), (width - len(end) - 3, f" {end} ")):
-                    if all(marks[x] < 0 for x in range(x0, x0 + len(text))):
+                    if (all(marks[x] < 0 for x in range(x0, x0 + len(text)))
+                            and not (self.total and x0 <= cursor < x0 + len(text))):
                         chars[x0:x0 + len(text)] = list(text)
                         styles[x0:x0 + len(text)] = [label] * len(text)
             if self.total:
