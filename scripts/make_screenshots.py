@@ -71,11 +71,7 @@ def settled(app: AgentTuiApp) -> bool:
 def caught_up(app: AgentTuiApp) -> bool:
     """The detail shows the list cursor's event and the tree's reveal of its node has run: both follow
     the cursor once the keys rest (the screen's timers), so a shot waits for them, not for a guess."""
-    screen = app.inspector
-    seq = screen.events_list.cursor_seq
-    detail = screen.detail
-    return (screen._detail_timer is None and screen._reveal_timer is None
-            and (seq is None or not detail.display or (detail.event is not None and detail.event.seq == seq)))
+    return app.inspector.caught_up()
 
 
 async def press_each(app: AgentTuiApp, pilot: Any, *keys: str) -> None:

@@ -72,11 +72,7 @@ def _settled(extra: Callable[[AgentTuiApp], bool] = lambda app: True) -> Callabl
 
 def _caught_up(app: AgentTuiApp) -> bool:
     """The detail shows the list cursor's event and the tree's reveal of its node has run."""
-    screen = app.inspector
-    seq = screen.events_list.cursor_seq
-    detail = screen.detail
-    return (screen._detail_timer is None and screen._reveal_timer is None
-            and (seq is None or not detail.display or (detail.event is not None and detail.event.seq == seq)))
+    return app.inspector.caught_up()
 
 
 def _after_keys(*keys: str, until: Callable[[AgentTuiApp], bool]) -> Callable[[Any], Any]:

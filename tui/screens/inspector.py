@@ -1155,6 +1155,15 @@ class InspectorScreen(Screen[None]):
             return
         self._show_detail()
 
+    def caught_up(self) -> bool:
+        """Whether the panes that follow the list's cursor once it rests have followed it: the
+        detail pane shows the cursor's event and the tree's reveal of its node has run (both wait
+        on timers, so screenshots and tests wait for this rather than sleeping)."""
+        seq = self.events_list.cursor_seq
+        detail = self.detail
+        return (self._detail_timer is None and self._reveal_timer is None
+                and (seq is None or not detail.display or (detail.event is not None and detail.event.seq == seq)))
+
     def _input_waiting(self) -> bool:
         """Whether a key or a click waits to be handled. What the panes do once the cursor rests
         (the detail, the tree's reveal) gives way to it: a key handled after them waits for their
