@@ -590,7 +590,7 @@ class InspectorScreen(Screen[None]):
 
         assert self.path is not None
         try:
-            with InspectorReader.open(self.path) as reader:
+            with InspectorReader.open_scan(self.path) as reader:
                 index = SearchIndex.cached(self.path, reader, run_id)
             if len(index):
                 self._attached = index
@@ -622,7 +622,7 @@ class InspectorScreen(Screen[None]):
         try:  # on failure searches scan the run instead (the failure is reported: see report_failure)
             from ..data.search_index import SearchIndex
 
-            with InspectorReader.open(path) as reader:
+            with InspectorReader.open_scan(path) as reader:
                 index = self.search.index
                 if index is None and self._attach_done.wait(ATTACH_BUILD_WAIT):
                     # the attach worker's, once it is in: never a second reading of the store's
@@ -667,7 +667,7 @@ class InspectorScreen(Screen[None]):
         """The slider's outline of the run (tui/history/outline.py): its time axis at once, the
         trouble marks a moment later; the slider and replay work from it before the fold."""
         assert self.path is not None
-        with InspectorReader.open(self.path) as reader:
+        with InspectorReader.open_scan(self.path) as reader:
             outline = RunOutline.load(reader, run_id, marks=False)
             if outline is None:
                 return  # (PostgreSQL: the slider waits for the fold)
@@ -838,7 +838,7 @@ class InspectorScreen(Screen[None]):
         either backend: the worker opens its reader the way the app does)."""
         assert self.path is not None
         try:
-            with InspectorReader.open(self.path) as reader:
+            with InspectorReader.open_scan(self.path) as reader:
                 nodes = load_store_nodes(reader, run_id, lambda: self.reader)
         except BaseException:
             # the tree waits for the fold instead; the failure itself is reported (report_failure)
@@ -864,7 +864,7 @@ class InspectorScreen(Screen[None]):
         read and fold take twice as long), as the trouble marks' scan does."""
         assert self.path is not None
         self._wait_for_window(lambda: get_current_worker().is_cancelled, ahead=True)
-        with InspectorReader.open(self.path) as reader:
+        with InspectorReader.open_scan(self.path) as reader:
             counts = reader.type_counts(run_id, upto_position=upto_position)
         self.post_message(TypesCounted(run_id, counts, upto_position))
 
@@ -920,7 +920,7 @@ class InspectorScreen(Screen[None]):
                 self.post_message(BusyText(run_id, f"loading run {percent}%"))
 
         try:
-            with InspectorReader.open(path) as reader:
+            with InspectorReader.open_scan(path) as reader:
                 timeline = load_history(reader, run_id, batch=FOLD_BATCH, progress=progress,
                                         cancelled=lambda: worker.is_cancelled)
         except BaseException:
