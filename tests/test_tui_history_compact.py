@@ -24,9 +24,9 @@ def pack_after(request, monkeypatch) -> int:
 @pytest.fixture(params=[1, 100, 1 << 20], autouse=True)
 def spill_buffer(request, monkeypatch, tmp_path) -> int:
     """... and with what is spilled written to its file at once, every 100 bytes, or hardly ever."""
-    from agenttui.tui.history import columns
+    from agenttui.store import spill
 
-    monkeypatch.setattr(columns, "SPILL_BUFFER", request.param)
+    monkeypatch.setattr(spill, "SPILL_BUFFER", request.param)
     monkeypatch.setenv("AGENTTUI_CACHE_DIR", str(tmp_path / "cache"))
     return request.param
 
@@ -354,13 +354,13 @@ def test_a_spill_reads_back_what_was_put_wherever_it_is(spill_buffer: int, tmp_p
 
 
 def test_a_spill_without_a_file_keeps_everything_in_memory(monkeypatch, spill_buffer: int) -> None:
-    from agenttui.tui.history import columns
+    from agenttui.store import spill as module
 
     def refuse() -> None:
         raise OSError("read-only file system")
 
-    monkeypatch.setattr(columns, "_temporary_file", refuse)
-    spill = columns.Spill()
+    monkeypatch.setattr(module, "_temporary_file", refuse)
+    spill = module.Spill()
     places = [spill.put(bytes([k]) * 50) for k in range(40)]
     assert [spill.get(at, 50) for at in places] == [bytes([k]) * 50 for k in range(40)]
 
