@@ -32,17 +32,22 @@ def test_a_scan_reader_has_a_small_page_cache_and_a_plain_one_the_default(tmp_pa
         assert _cache_kib(plain) == 1024 * READER_CACHE_MB
 
 
-async def test_the_inspector_folds_the_run_on_a_scan_reader(tmp_path: Path, monkeypatch: Any) -> None:
+@pytest.mark.parametrize("loader", ["load_history", "load_window"])
+async def test_the_inspector_folds_the_run_and_its_windows_on_scan_readers(tmp_path: Path, monkeypatch: Any,
+                                                                          loader: str) -> None:
+    """The fold of the whole run, and the replay window loaded ahead of the first `[` (a snapshot
+    read once, then a short fold)."""
     db = make_db(tmp_path / "run.db")
     seen: list[int] = []
-    real = screens.inspector.load_history
+    real = getattr(screens.inspector, loader)
 
     def recording(reader: InspectorReader, *args: Any, **kwargs: Any) -> Any:
         seen.append(_cache_kib(reader))
         return real(reader, *args, **kwargs)
 
-    monkeypatch.setattr(screens.inspector, "load_history", recording)
+    monkeypatch.setattr(screens.inspector, loader, recording)
     app = AgentTuiApp(db)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: app.inspector.history is not None, "the run's fold", timeout=60)
-    assert seen and set(seen) == {1024 * SCAN_CACHE_MB}
+        await wait_for(pilot, lambda: bool(seen) and app.inspector.history is not None, f"the inspector's {loader}",
+                       timeout=60)
+    assert set(seen) == {1024 * SCAN_CACHE_MB}

@@ -754,7 +754,7 @@ class InspectorScreen(Screen[None]):
             pass
         window: History | None = None
         try:
-            with InspectorReader.open(self.path) as reader:
+            with InspectorReader.open_scan(self.path) as reader:
                 window = load_window(reader, run_id, index, after=WINDOW_FIRST, batch=WINDOW_CHUNK,
                                      cancelled=lambda: worker.is_cancelled, cache=self.scrub.snapshots)
                 if worker.is_cancelled:
