@@ -67,7 +67,7 @@ def test_a_node_changing_many_times_reads_exactly_across_keyframes(hot_rows: int
         else:
             events.append(_ev(position, "node_status_changed", node_id="a", new_status=statuses[k % len(statuses)]))
     timeline = _check_every_index(events, ["a"], hot_rows)
-    d = timeline._nodes["a"].d_codes
+    d = timeline._node("a").d
     assert (len(d) - record._ND) // record._DS > record._KEYFRAME  # the keyframes were needed
 
 
@@ -103,7 +103,8 @@ def test_a_parent_id_in_a_nodes_desc_is_that_nodes_own_id_string() -> None:
                           outer_node_id="".join(["parent", "-node"]), root_node_id="".join(["parent", "-", "node"])))
     timeline = History("r")
     timeline.extend(events)
-    own = timeline._nodes["parent-node"].node_id
+    own = timeline._node("parent-node").node_id
+    assert own is timeline._ids[timeline._num["parent-node"]]
     assert [v for v in timeline._values if v == own] == [own] and any(v is own for v in timeline._values)
     final = fold("r", events)
     for k in range(30):
@@ -123,7 +124,7 @@ def test_repeated_small_results_are_stored_once() -> None:
     # in the arena: each node's nid, and once for all nodes the empty metadata and the result (a
     # created_at is the index of the event whose timestamp it is)
     assert len(timeline._ends) == 200 + 2 and len(timeline._shared_json) == 2
-    assert timeline._nodes["n7"].d_codes[record._NODE_DESC.index("created_at")] == record._TS_CODE - 14
+    assert timeline._node("n7").d[record._NODE_DESC.index("created_at")] == record._TS_CODE - 14
 
 
 @pytest.mark.parametrize("hot_rows", [0, 4096])
@@ -181,7 +182,7 @@ def test_the_sample_run_packed_as_it_folds_equals_the_fold_at_every_index(tmp_pa
         timeline.extend(events[k:k + 5])
     nodes = timeline.node_ids()
     if pack_after == 1:
-        assert sum(1 for h in timeline._nodes.values() if h.packed is not None) > len(nodes) // 2
+        assert sum(1 for loc in timeline._loc if loc >= 0) > len(nodes) // 2
     for i in range(len(events)):
         expected = fold(SAMPLE_RUN, events[: i + 1])
         for node_id in nodes:
@@ -379,7 +380,7 @@ def test_a_big_node_is_packed_in_memory_and_small_ones_spilled(pack_after: int, 
         expected = fold("r", events[: i + 1])
         assert timeline.node_at("big", i) == expected.nodes["big"] and timeline.node_at("small", i) == \
             expected.nodes.get("small")
-    big, small = timeline._nodes["big"], timeline._nodes["small"]
+    big, small = timeline._num["big"], timeline._num["small"]
     if pack_after == 1:
-        assert type(big.packed) is bytes and len(big.packed) > record.SPILL_NODE_MAX
-        assert type(small.packed) is int and small.spill is not None
+        assert timeline._loc[big] == record._BIG and len(timeline._big[big]) > record.SPILL_NODE_MAX
+        assert timeline._loc[small] >= 0 and not timeline._hot

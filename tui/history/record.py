@@ -179,120 +179,78 @@ class HistoryError(ValueError):
 
 
 class _NodeHistory:
-    """One node's life: when it appeared, its own events, its field changes, and the edge from its
-    first parent.
+    """One node's columns in a form the code can read or append to: its own events, its desc
+    changes, its counter changes and the edge from its first parent.
 
-    Its three columns (own events, desc changes, counter changes) are arrays while the fold
-    touches the node; once it has not for a while (History._pack) they are packed into one bytes
-    object (`packed`: their lengths, then the three end to end, then the edge's records) and read
-    through memoryviews, until the fold touches the node again (`unpack`). Three arrays cost ~190
-    bytes of headers and their growth room on top of the node's ~300 bytes of data; most of a long
-    run's nodes are done with long before its end. The edge from `parent` is recorded here (a
-    run's tree has one an edge per node: as a dict entry keyed by a (parent, child) tuple with its
-    own bytes it cost ~190 bytes, 45 MB of a 4M-event run); other edges into the node (a second
-    parent) are History._edges'."""
+    The rest of a node's life is History's per-node columns (born, first parent, ...), and the
+    columns here exist as objects only while they are needed: as arrays while the fold touches the
+    node (History._hot, until History._pack lets it be), or as memoryviews of its packed bytes
+    while the screen reads it (History._views, a few hundred kept). Most of a long run's nodes are
+    done with long before its end: they are a packed record (their lengths, then the three columns
+    end to end, then the edge's records) in History._packs and a few numbers in the columns, ~200
+    bytes a node less than an object of their own with its offset and birth as Python ints.
+    Other edges into the node (a second parent) are History._edges'."""
 
-    __slots__ = ("node_id", "born", "_own", "_d", "_c", "_edge", "packed", "spill", "d_since", "d_last",
-                 "c_last", "ts_late", "parent_since", "parent", "seed")
+    __slots__ = ("n", "node_id", "own", "d", "c", "edge", "d_last", "c_last")
 
-    def __init__(self, node_id: str, born: int) -> None:
-        self.node_id = node_id          # the one copy of the id that edges and child lists share
-        self.born = born
-        self._own: Any = array("i")     # indices of events whose node_id is this node (None: packed)
+    def __init__(self, n: int, node_id: str, own: Any, d: Any, c: Any, edge: bytes | None) -> None:
+        self.n = n                      # the node's number: its place in History's node columns
+        self.node_id = node_id          # the one copy of the id (History._ids[n])
+        self.own = own                  # indices of events whose node_id is this node
         #: the desc at birth as _ND value codes (History._code), then one (index, column, code)
         #: record per column that changed; after _KEYFRAME such records every column is recorded
         #: again, so a value is always found within _KEYFRAME + _ND records back (see _desc_end)
-        self._d: Any = array("i")
+        self.d = d
         #: counter changes: index, then the 5 counters (widened past int32 if need be)
-        self._c: Any = array("i")
-        #: the edge from `parent`: int32 records (index, then the _NE value codes), as bytes; None:
-        #: not recorded (no parent yet, or a window's seeded edge not touched since the seed)
-        self._edge: bytes | None = None
-        #: the three columns packed (None: they are the arrays above), or where `spill` holds them:
-        #: offset << 24 | length
-        self.packed: bytes | int | None = None
-        self.spill: Spill | None = None
-        self.d_since = 0                # change records since the last whole desc
+        self.c = c
+        #: the edge from the node's first parent: int32 records (index, then the _NE value codes), as
+        #: bytes; None: not recorded (no parent yet, or a window's seeded edge not touched since the seed)
+        self.edge = edge
         self.d_last: tuple | None = None  # the last desc recorded, while the fold holds the node's row
-        self.c_last: tuple | None = ()  # the last 5 counters recorded, while the fold holds the row
-        self.ts_late: dict[int, str] | None = None  # own event index -> updated_at when it did not advance
-        self.parent_since = -1          # index of the first edge into this node, -1 if none yet
-        self.parent: str | None = None  # the parent that edge came from (the tree's path upwards)
-        #: a window's node that existed before it: (event_count, first_position, last_position,
-        #: updated_at) as of the seed state; None for a node born in this history
-        self.seed: tuple | None = None
+        self.c_last: tuple | None = None  # the last 5 counters recorded, likewise
 
-    @property
-    def own(self) -> Any:
-        return self._own if self.packed is None else self._part(0)
+    def packed(self) -> bytes | None:
+        """The columns as one bytes object (None: a counter column widened past int32, which stays
+        as it is)."""
+        c = self.c
+        if type(c) is not array or c.typecode != "i":
+            return None
+        own, d = self.own, self.d
+        return b"".join((array("i", (len(own), len(d), len(c))), own, d, c, self.edge or b""))
 
-    @property
-    def d_codes(self) -> Any:
-        return self._d if self.packed is None else self._part(1)
 
-    @property
-    def c_vals(self) -> Any:
-        return self._c if self.packed is None else self._part(2)
+def _split(raw: bytes) -> tuple[memoryview, memoryview, memoryview, bytes | None]:
+    """A packed node's own events, desc codes, counter changes (int views) and edge records."""
+    view = memoryview(raw).cast("i")
+    a = 3 + view[0]
+    b = a + view[1]
+    c = b + view[2]
+    return view[3:a], view[a:b], view[b:c], (raw[4 * c:] if len(raw) > 4 * c else None)
 
-    @c_vals.setter
-    def c_vals(self, values: array | list) -> None:
-        self.unpack()
-        self._c = values
 
-    @property
-    def edge(self) -> Sequence[int] | None:
-        """The records of the edge from `parent` (None: not recorded here)."""
-        if self.packed is None:
-            return _ints(self._edge) if self._edge is not None else None
-        part = self._part(3)
-        return part if len(part) else None
+def _unpacked(raw: bytes) -> tuple[array, array, array, bytes | None]:
+    """A packed node's columns as arrays again, for the fold to append to."""
+    view = memoryview(raw)
+    lengths = view[:12].cast("i")
+    a = 4 * (3 + lengths[0])
+    b = a + 4 * lengths[1]
+    c = b + 4 * lengths[2]
+    own, d, counts = array("i"), array("i"), array("i")
+    own.frombytes(view[12:a])
+    d.frombytes(view[a:b])
+    counts.frombytes(view[b:c])
+    return own, d, counts, (raw[c:] if len(raw) > c else None)
 
-    def _bytes(self) -> bytes:
-        packed = self.packed
-        if type(packed) is int:
-            assert self.spill is not None
-            return self.spill.get(packed >> 24, packed & 0xFFFFFF)
-        assert packed is not None
-        return packed  # type: ignore[return-value]
 
-    def _part(self, k: int) -> memoryview:
-        view = memoryview(self._bytes()).cast("i")
-        n_own, n_d, n_c = view[0], view[1], view[2]
-        if k == 0:
-            return view[3:3 + n_own]
-        if k == 1:
-            return view[3 + n_own:3 + n_own + n_d]
-        return view[3 + n_own + n_d:3 + n_own + n_d + n_c] if k == 2 else view[3 + n_own + n_d + n_c:]
-
-    def pack(self, spill: Spill | None) -> None:
-        """Pack the columns (not a counter column widened past int32: that one stays as it is),
-        into `spill` if given."""
-        c = self._c
-        if self.packed is not None or type(c) is not array or c.typecode != "i":
-            return
-        own, d = self._own, self._d
-        assert own is not None and d is not None
-        packed = b"".join((array("i", (len(own), len(d), len(c))), own, d, c, self._edge or b""))
-        if spill is not None and len(packed) <= SPILL_NODE_MAX:
-            self.packed, self.spill = spill.put(packed) << 24 | len(packed), spill
-        else:
-            self.packed = packed
-        self._own = self._d = self._c = self._edge = None
-
-    def unpack(self) -> None:
-        """The columns as arrays again, for the fold to append to."""
-        if self.packed is not None:
-            raw = memoryview(self._bytes())
-            lengths = raw[:12].cast("i")
-            a = 4 * (3 + lengths[0])
-            b = a + 4 * lengths[1]
-            c = b + 4 * lengths[2]
-            self._own, self._d, self._c = array("i"), array("i"), array("i")
-            self._own.frombytes(raw[12:a])
-            self._d.frombytes(raw[a:b])
-            self._c.frombytes(raw[b:c])
-            self._edge = bytes(raw[c:]) if len(raw) > c else None
-            self.packed = self.spill = None
+#: History._loc of a node whose columns are arrays on its _NodeHistory in History._hot ...
+_HOT = -1
+#: ... packed, bigger than SPILL_NODE_MAX: the bytes in History._big ...
+_BIG = -2
+#: ... a window's seeded node whose history is not made yet (made from its seed row when touched
+#: or read); >= 0: packed in History._packs at offset loc >> 24, loc & 0xFFFFFF bytes long
+_UNMADE = -3
+#: packed nodes the screen read, kept as views (the tree reads the nodes on screen every frame)
+_VIEWS = 512
 
 
 class History:
@@ -338,15 +296,32 @@ class History:
         self._run_err = 0
         self._run_max = -1                         # index of the event holding the run's updated_at
         self._run_ts_late: dict[int, int] = {}     # index -> index of the newer timestamp still in force
-        self._nodes: dict[str, _NodeHistory] = {}
+        # Nodes by number, in the order they were heard of (a window's seeded nodes first): the id,
+        # then a column per field, where an object per node with these as Python ints cost ~250 bytes
+        # (see _NodeHistory).
+        self._num: dict[str, int] = {}
+        self._ids: list[str] = []
+        self._born = array("i")          # the local index the node was heard of (a seeded node's: 0)
+        self._parent = array("i")        # its first parent's number (-1: none yet) ...
+        self._parent_since = array("i")  # ... and the index of that edge (0: a window's seed held it)
+        self._d_since = array("B")       # desc change records since the last whole desc
+        self._loc = array("q")           # where its columns are: _HOT, _BIG, _UNMADE or packed
+        self._big: dict[int, bytes] = {}
+        self._seeds: dict[int, tuple] = {}  # a window's node that existed before it: (event_count,
+        #                                     first_position, last_position, updated_at) as of the seed
+        self._own_ts_late: dict[int, str] = {}  # own event index -> its node's updated_at when it did not advance
+        self._hot: dict[str, _NodeHistory] = {}  # nodes whose columns are arrays (the fold's)
+        self._views: dict[int, _NodeHistory] = {}  # packed nodes read lately
+        #: (d_last, c_last) of nodes packed while the fold still held their rows
+        self._held: dict[str, tuple] = {}
         #: nodes the fold touched since the last _pack, and between the two before (their columns are arrays)
         self._unpacked: dict[str, _NodeHistory] = {}
         self._unpacked_before: dict[str, _NodeHistory] = {}
         self._packed_at = 0  # the local index of the last _pack
-        self._maybe_roots: list[str] = []
-        #: each node's children in the order their edges came (the index each came at is its edge's
-        #: first record: _kid_since)
-        self._kids: dict[str, list[str]] = {}
+        self._maybe_roots = array("i")
+        #: each node's children (numbers) in the order their edges came (the index each came at is its
+        #: edge's first record: _kid_since)
+        self._kids: dict[str, array] = {}
         #: key -> [i0, 4 codes of (parent_nid, child_nid, metadata, created_at), i1, 4 codes, ...] (the int32
         #: records packed) of the edges that are not their child's first (_NodeHistory.edge holds those)
         self._edges: dict[tuple[str, str], bytes] = {}
@@ -359,12 +334,11 @@ class History:
         self._base = 0
         self._seed_run: dict[str, Any] | None = None
         self._seed_position = -1
-        # A window's seed rows, read-only (a snapshot's may be shared with the store's cache), and
-        # each seeded node's first parent. A seeded node gets its _NodeHistory when first read or
-        # folded (`_node`): seeding 58k of them at once took 1.2 s; the tree reads a few dozen.
+        # A window's seed rows, read-only (a snapshot's may be shared with the store's cache). A
+        # seeded node gets its columns when first read or folded (`_hot_node`): seeding 58k of them
+        # at once took 1.2 s; the tree reads a few dozen.
         self._seed_nodes: dict[str, dict[str, Any]] = {}
         self._seed_edges: dict[tuple[str, str], dict[str, Any]] = {}
-        self._seed_parent: dict[str, str] = {}
 
     @classmethod
     def from_state(cls, state: RunState) -> History:
@@ -388,51 +362,128 @@ class History:
         # the seed rows are read, never changed: the fold gets copies (_rebuild_node, _rebuild_edge)
         self._seed_nodes = state.nodes
         self._seed_edges = state.edges
-        # the tree's shape as of the seed at once (no row is read): children, first parents, roots
-        kids, parents = self._kids, self._seed_parent
+        # the tree's shape as of the seed at once (no row is read): numbers, children, first parents, roots
+        ids = self._ids = list(state.nodes)
+        num = self._num = dict(zip(ids, range(len(ids))))
+        n = len(ids)
+        self._born = array("i", bytes(4 * n))
+        self._parent = array("i", [-1]) * n
+        self._parent_since = array("i", [-1]) * n
+        self._d_since = array("B", bytes(n))
+        self._loc = array("q", [_UNMADE]) * n
+        kids, parents, since = self._kids, self._parent, self._parent_since
         for parent, child in state.edges:
-            siblings = kids.get(parent)
+            p, c = num.get(parent), num.get(child)
+            if p is None or c is None:
+                continue  # (the fold makes both ends before an edge: not from a state it folded)
+            siblings = kids.get(ids[p])
             if siblings is None:
-                siblings = kids[parent] = []
-            siblings.append(child)
-            parents.setdefault(child, parent)
-        self._maybe_roots = [node_id for node_id in state.nodes if node_id not in parents]
+                siblings = kids[ids[p]] = array("i")
+            siblings.append(c)
+            if since[c] < 0:
+                parents[c], since[c] = p, 0
+        self._maybe_roots = array("i", (c for c in range(n) if since[c] < 0))
         return self
 
-    def _node(self, node_id: str) -> _NodeHistory | None:
-        """A node's history, a seeded one made on first use (None: not heard of)."""
-        h = self._nodes.get(node_id)
-        if h is None and self._seed_nodes:
-            row = self._seed_nodes.get(node_id)
-            if row is not None:
-                h = self._nodes[node_id] = _NodeHistory(node_id, 0)
-                h.seed = (row["event_count"], row["first_position"], row["last_position"], row["updated_at"])
-                desc = _desc_of(row)
-                h.d_codes.extend([self._code(v, k in _SHARED) for k, v in enumerate(desc)])
-                h.d_last = desc
-                counts = _counts_of(row)
-                try:
-                    h.c_vals.extend((0, *counts))
-                except OverflowError:
-                    h.c_vals = widen(array("i"), (0, *counts))
-                h.c_last = counts
-                parent = self._seed_parent.get(node_id)
-                if parent is not None:
-                    h.parent_since, h.parent = 0, parent
+    def _new_node(self, node_id: str, born: int, loc: int) -> int:
+        n = len(self._ids)
+        self._num[node_id] = n
+        self._ids.append(node_id)
+        self._born.append(born)
+        self._parent.append(-1)
+        self._parent_since.append(-1)
+        self._d_since.append(0)
+        self._loc.append(loc)
+        return n
+
+    def _packed_bytes(self, n: int) -> bytes:
+        loc = self._loc[n]
+        return self._big[n] if loc == _BIG else self._packs.get(loc >> 24, loc & 0xFFFFFF)
+
+    def _hot_node(self, node_id: str) -> _NodeHistory | None:
+        """A node's history for the fold to append to (None: not heard of): its columns as arrays,
+        unpacked if they were packed, a window's seeded node made from its seed row; it stays so
+        until the fold has let it be for a while (_pack)."""
+        h = self._hot.get(node_id)
+        if h is not None:
+            return h
+        n = self._num.get(node_id)
+        if n is None:
+            return None
+        node_id = self._ids[n]
+        if self._loc[n] == _UNMADE:
+            row = self._seed_nodes[node_id]
+            self._seeds[n] = (row["event_count"], row["first_position"], row["last_position"], row["updated_at"])
+            desc = _desc_of(row)
+            counts = _counts_of(row)
+            try:
+                c: Any = array("i", (0, *counts))
+            except OverflowError:
+                c = widen(array("i"), (0, *counts))
+            h = _NodeHistory(n, node_id, array("i"), array("i"), c, None)
+            h.d.extend([self._code(v, k in _SHARED) for k, v in enumerate(desc)])
+            h.d_last, h.c_last = desc, counts
+        else:
+            h = _NodeHistory(n, node_id, *_unpacked(self._packed_bytes(n)))
+            self._big.pop(n, None)
+            self._views.pop(n, None)
+            held = self._held.pop(node_id, None)
+            if held is not None:
+                h.d_last, h.c_last = held
+        self._loc[n] = _HOT
+        self._hot[node_id] = self._unpacked[node_id] = h
         return h
 
-    def _known(self, node_id: str) -> _NodeHistory:
-        """The history of a node this history has heard of (a child, a root candidate)."""
-        h = self._node(node_id)
-        assert h is not None, node_id
+    def _view_n(self, n: int, keep: bool = True) -> _NodeHistory:
+        """Node n's columns to read: the fold's arrays, or views of its packed bytes (kept among the
+        last _VIEWS read unless keep is false)."""
+        h = self._views.get(n)
+        if h is not None:
+            return h
+        loc = self._loc[n]
+        if loc == _HOT:
+            return self._hot[self._ids[n]]
+        if loc == _UNMADE:
+            h = self._hot_node(self._ids[n])
+            assert h is not None
+            return h
+        h = _NodeHistory(n, self._ids[n], *_split(self._packed_bytes(n)))
+        if keep:
+            views = self._views
+            if len(views) >= _VIEWS:
+                del views[next(iter(views))]
+            views[n] = h
         return h
+
+    def _node(self, node_id: str) -> _NodeHistory | None:
+        """A node's history to read (None: not heard of)."""
+        h = self._hot.get(node_id)
+        if h is not None:
+            return h
+        n = self._num.get(node_id)
+        return None if n is None else self._view_n(n)
+
+    def _edge_n(self, n: int) -> Sequence[int] | None:
+        """The records of the edge from node n's first parent (None: not recorded)."""
+        if self._loc[n] == _UNMADE:
+            return None
+        edge = self._view_n(n, keep=False).edge
+        return _ints(edge) if edge is not None else None
+
+    def _first_parent_of(self, key: tuple[str, str]) -> int | None:
+        """The child's number if the edge `key` is from its first parent (else None)."""
+        c = self._num.get(key[1])
+        if c is None:
+            return None
+        p = self._parent[c]
+        return c if p >= 0 and self._ids[p] == key[0] else None
 
     def _recorded_edge(self, key: tuple[str, str]) -> Sequence[int] | None:
         """An edge's records as far as this history has them (None: none, or a window's seeded edge
         not touched since the seed); makes no node's history."""
-        h = self._nodes.get(key[1])
-        if h is not None and h.parent == key[0]:
-            return h.edge
+        c = self._first_parent_of(key)
+        if c is not None:
+            return self._edge_n(c)
         log = self._edges.get(key)
         return _ints(log) if log is not None else None
 
@@ -451,11 +502,11 @@ class History:
         """Record an edge's records: on its child's history if it is the edge from the child's first
         parent (the node's columns unpacked, and packed again once the fold lets it be), else in
         _edges."""
-        h = self._node(key[1])
-        if h is not None and h.parent == key[0]:
-            h.unpack()
-            h._edge = log
-            self._unpacked[h.node_id] = h
+        c = self._first_parent_of(key)
+        if c is not None:
+            h = self._hot_node(self._ids[c])
+            assert h is not None
+            h.edge = log
         else:
             self._edges[key] = log
 
@@ -482,7 +533,7 @@ class History:
         run_id = self.run_id
         positions, seqs, types, micros = self._positions, self._seqs, self._types, self._micros
         codes = self._type_codes
-        hist = self._nodes
+        hot = self._hot
         hot_fields, cold_fields = self._run_hot, self._run_cold
         hot_last, cold_last = self._hot_last, self._cold_last
         last_pos = positions[-1] if positions else self._seed_position
@@ -550,14 +601,14 @@ class History:
                 own = e.node_id
                 for node_id in touched.nodes:
                     node = nodes[node_id]
-                    h = hist.get(node_id) or self._node(node_id)
+                    h = hot.get(node_id) or self._hot_node(node_id)
                     desc = _desc_of(node)
-                    if h is not None and h.packed is not None:
-                        h.unpack()  # (packed while the fold still held its row: no rebuild unpacked it)
                     if h is None:
-                        h = hist[node_id] = _NodeHistory(node_id, i)
-                        self._maybe_roots.append(node_id)
-                        h._d.extend([self._code_at(v, k in _SHARED, i, ts) for k, v in enumerate(desc)])
+                        n = self._new_node(node_id, i, _HOT)
+                        h = hot[node_id] = _NodeHistory(n, node_id, array("i"), array("i"), array("i"), None)
+                        h.c_last = ()
+                        self._maybe_roots.append(n)
+                        h.d.extend([self._code_at(v, k in _SHARED, i, ts) for k, v in enumerate(desc)])
                         if desc[_STATUS] == "FAILED" and (kind is None or kind > 1):
                             kind = 1
                     else:
@@ -573,21 +624,19 @@ class History:
                     counts = _counts_of(node)
                     last_counts = h.c_last
                     if last_counts is None:
-                        last_counts = tuple(h._c[-_N_COUNTS:])
+                        last_counts = tuple(h.c[-_N_COUNTS:])
                     if counts != last_counts:
-                        kept = len(h._c)
+                        kept = len(h.c)
                         try:
-                            h._c.extend((i, *counts))
+                            h.c.extend((i, *counts))
                         except OverflowError:  # a count beyond int32: widen this node's column
-                            h._c = widen(h._c[:kept], (i, *counts))
+                            h.c = widen(h.c[:kept], (i, *counts))
                     h.c_last = counts
                     unpacked[node_id] = h
                     if node_id == own:
-                        h._own.append(i)
+                        h.own.append(i)
                         if node["updated_at"] != ts:
-                            if h.ts_late is None:
-                                h.ts_late = {}
-                            h.ts_late[i] = node["updated_at"]
+                            self._own_ts_late[i] = node["updated_at"]
 
                 # edges
                 for key in touched.edges:
@@ -610,9 +659,10 @@ class History:
                 self._pack()
             if len(state.nodes) > self.hot_rows and positions:
                 for node_id in state.nodes:
-                    h = hist.get(node_id)
-                    if h is not None:  # (None: a window's seeded node the fold only read)
+                    h = hot.get(node_id)
+                    if h is not None:  # (None: packed since, see _held; or a window's seeded node the fold only read)
                         h.d_last = h.c_last = None
+                self._held.clear()
                 state.nodes.clear()
             if len(state.edges) > self.hot_rows and positions:
                 state.edges.clear()
@@ -621,27 +671,36 @@ class History:
     def _pack(self) -> None:
         """Pack the columns of the nodes the fold touched before the last pack and not since (see
         _NodeHistory): a node busy now stays arrays, one done with is packed a pass later."""
-        touched = self._unpacked
+        touched, hot, loc = self._unpacked, self._hot, self._loc
         for node_id, h in self._unpacked_before.items():
-            if node_id not in touched:
-                h.pack(self._packs)
+            if node_id in touched or hot.get(node_id) is not h:
+                continue
+            packed = h.packed()
+            if packed is None:
+                continue
+            if len(packed) <= SPILL_NODE_MAX:
+                loc[h.n] = self._packs.put(packed) << 24 | len(packed)
+            else:
+                loc[h.n], self._big[h.n] = _BIG, packed
+            del hot[node_id]
+            if h.d_last is not None:  # (the fold still holds its row: what it last recorded, see extend)
+                self._held[node_id] = (h.d_last, h.c_last)
         self._unpacked_before, self._unpacked = touched, {}
         self._packed_at = len(self._positions)
         release_free_memory()  # (what the events folded since the last pass left behind, see heap.py)
 
     def _add_edge(self, key: tuple[str, str], values: tuple, i: int, ts: str) -> None:
         # keyed by the node ids the history already holds: the payload's copies go
-        ph, ch = self._node(key[0]), self._node(key[1])
-        assert ph is not None and ch is not None  # (the fold makes both ends before the edge)
-        parent, child = ph.node_id, ch.node_id
+        p, c = self._num[key[0]], self._num[key[1]]  # (the fold makes both ends before the edge)
+        parent, child = self._ids[p], self._ids[c]
         log = _packed_ints((i, *(self._code_at(v, False, i, ts) for v in values)))
         kids = self._kids.get(parent)
         if kids is None:
-            kids = self._kids[parent] = []
-        kids.append(child)
-        if ch.parent_since < 0:
-            ch.parent_since = i
-            ch.parent = parent
+            kids = self._kids[parent] = array("i")
+        kids.append(c)
+        if self._parent_since[c] < 0:
+            self._parent_since[c] = i
+            self._parent[c] = p
         self._set_edge((parent, child), log)
 
     def _record_desc(self, h: _NodeHistory, i: int, ts: str, desc: tuple, last: tuple) -> None:
@@ -650,12 +709,12 @@ class History:
         changed = [k for k in range(_ND) if desc[k] is not last[k] and not _same(desc[k], last[k])]
         if not changed:
             return
-        if h.d_since + len(changed) > _KEYFRAME:
+        since = self._d_since[h.n] + len(changed)
+        if since > _KEYFRAME:
             changed = list(range(_ND))
-            h.d_since = 0
-        else:
-            h.d_since += len(changed)
-        codes = h._d
+            since = 0
+        self._d_since[h.n] = since
+        codes = h.d
         for k in changed:
             codes.extend((i, k, self._code_at(desc[k], k in _SHARED, i, ts)))
 
@@ -678,8 +737,8 @@ class History:
         if shared and t is str and len(v) <= 64:
             code = self._str_codes.get(v)
             if code is None:
-                h = self._nodes.get(v)  # (a parent or root id: the node's own id string, not a copy)
-                v = h.node_id if h is not None else v
+                n = self._num.get(v)  # (a parent or root id: the node's own id string, not a copy)
+                v = self._ids[n] if n is not None else v
                 code = self._str_codes[v] = len(self._values)
                 self._values.append(v)
             return code
@@ -734,7 +793,7 @@ class History:
     def _desc_at(self, h: _NodeHistory, i: int) -> tuple:
         """The node's desc values as of index i (its birth codes, then the last change of each
         column at or before i)."""
-        d = h.d_codes
+        d = h.d
         end = _desc_end(d, i)
         if end == _ND:
             return self._decode(d[:_ND])
@@ -750,7 +809,7 @@ class History:
         return tuple(self._value(d[k] if c is None else c) for k, c in enumerate(codes))
 
     def _desc_value(self, h: _NodeHistory, i: int, column: int) -> Any:
-        d = h.d_codes
+        d = h.d
         for at in range(_desc_end(d, i) - _DS, _ND - 1, -_DS):
             if d[at + 1] == column:
                 return self._value(d[at + 2])
@@ -759,10 +818,11 @@ class History:
     def _rebuild_node(self, node_id: str) -> dict[str, Any] | None:
         """The fold's row of a node it let go of (or a window's seeded node it has not had yet): the
         history's state after the last folded event."""
-        h = self._nodes.get(node_id)
+        k = self._num.get(node_id)
         n = len(self._positions)
-        if h is not None and n:
-            h.unpack()  # (the fold is about to change the node: its columns are arrays again)
+        if k is not None and n and self._loc[k] != _UNMADE:
+            h = self._hot_node(node_id)  # (the fold is about to change the node: its columns are arrays again)
+            assert h is not None
             row = self._materialise(node_id, h, n - 1)
             # the fold changes this row in place: what it leaves as it was is these very objects
             h.d_last, h.c_last = _desc_of(row), _counts_of(row)
@@ -877,7 +937,7 @@ class History:
 
     def events_of(self, node_id: str) -> Sequence[int]:
         """Indices of the events whose node_id is `node_id` (for narrowing a list to one node)."""
-        h = self._nodes.get(node_id)
+        h = self._node(node_id)
         if h is None:
             return array("i")
         return h.own if not self._base else array("q", (k + self._base for k in h.own))
@@ -910,26 +970,29 @@ class History:
         """
         i = self.check_index(i)
         h = self._node(node_id)
-        if h is None or h.born > i:
+        if h is None or self._born[h.n] > i:
             return None
         return self._materialise(node_id, h, i)
 
     def _materialise(self, node_id: str, h: _NodeHistory, i: int) -> dict[str, Any]:
         node = dict(zip(_NODE_DESC, self._desc_at(h, i)))
-        at = record_offset(h.c_vals, _N_COUNTS + 1, i) + 1
-        node.update(zip(_NODE_COUNTS, h.c_vals[at:at + _N_COUNTS]))
-        n_own = bisect_right(h.own, i)
-        last = h.own[n_own - 1] if n_own else h.born
-        seed = h.seed
+        c = h.c
+        at = record_offset(c, _N_COUNTS + 1, i) + 1
+        node.update(zip(_NODE_COUNTS, c[at:at + _N_COUNTS]))
+        own = h.own
+        n_own = bisect_right(own, i)
+        born = self._born[h.n]
+        last = own[n_own - 1] if n_own else born
+        seed = self._seeds.get(h.n) if self._seeds else None
         node["node_id"] = node_id
         node["run_id"] = self.run_id
         node["event_count"] = n_own + (seed[0] if seed is not None else 0)
-        node["first_position"] = seed[1] if seed is not None else self._positions[h.born]
+        node["first_position"] = seed[1] if seed is not None else self._positions[born]
         if seed is not None and not n_own:  # nothing of its own in the window yet: as seeded
             node["last_position"], node["updated_at"] = seed[2], seed[3]
         else:
             node["last_position"] = self._positions[last]
-            late = h.ts_late.get(last) if h.ts_late and n_own else None
+            late = self._own_ts_late.get(last) if n_own and self._own_ts_late else None
             node["updated_at"] = late if late is not None else self._ts_text(last)
         return {c: node[c] for c in NODE_COLUMNS}
 
@@ -937,25 +1000,26 @@ class History:
         """The fields a node's label shows (NODE_DISPLAY_FIELDS and a few more), cheaper than node_at."""
         i -= self._base
         h = self._node(node_id)
-        if h is None or h.born > i:
+        if h is None or self._born[h.n] > i:
             return None
         node = dict(zip(_NODE_DESC, self._desc_at(h, i)))
-        at = record_offset(h.c_vals, _N_COUNTS + 1, i) + 1
-        node.update(zip(_NODE_COUNTS, h.c_vals[at:at + _N_COUNTS]))
+        c = h.c
+        at = record_offset(c, _N_COUNTS + 1, i) + 1
+        node.update(zip(_NODE_COUNTS, c[at:at + _N_COUNTS]))
         return node
 
     def status_at(self, node_id: str, i: int) -> str | None:
         """Just the status (cheaper than node_at for colouring many nodes)."""
         i -= self._base
         h = self._node(node_id)
-        if h is None or h.born > i:
+        if h is None or self._born[h.n] > i:
             return None
         return self._desc_value(h, i, _STATUS)
 
     def nid_at(self, node_id: str, i: int) -> str | None:
         i -= self._base
         h = self._node(node_id)
-        if h is None or h.born > i:
+        if h is None or self._born[h.n] > i:
             return None
         return self._desc_value(h, i, _NID)
 
@@ -965,13 +1029,13 @@ class History:
             key = self._nid_keys[nid] = nid_key(nid)
         return key
 
-    def _sorted(self, ids: list[str], i: int) -> list[str]:
-        nodes = self._nodes
+    def _sorted(self, nums: Sequence[int], i: int) -> list[str]:
+        """Node ids by number, in nid order as of local index i."""
         keys = self._nid_keys
-        if len(keys) > 4 * len(nodes) + 1024:  # nids that changed leave stale keys behind
+        if len(keys) > 4 * len(self._ids) + 1024:  # nids that changed leave stale keys behind
             keys.clear()
-        known = self._known
-        return sorted(ids, key=lambda n: self._nid_key(self._desc_value(nodes.get(n) or known(n), i, _NID)))
+        view, ids = self._view_n, self._ids
+        return [ids[n] for n in sorted(nums, key=lambda n: self._nid_key(self._desc_value(view(n), i, _NID)))]
 
     def children_at(self, node_id: str, i: int) -> list[str]:
         """Children of `node_id` by the edges that existed at event i, in nid order ("1.2" < "1.10")."""
@@ -982,21 +1046,21 @@ class History:
         k = self._kids_by(node_id, kids, i)
         return self._sorted(kids[:k], i) if k else []
 
-    def _kid_since(self, parent: str, child: str) -> int:
+    def _kid_since(self, parent: int, child: int) -> int:
         """The local index the edge parent -> child came at (0: a window's seed held it); it is
         the edge's first record, where the child's first parent's is its parent_since: an array
         of them per parent was ~40 bytes a node more."""
-        h = self._nodes.get(child)
-        if h is not None and h.parent == parent:
-            return h.parent_since
-        log = self._edges.get((parent, child))
+        if self._parent[child] == parent:
+            return self._parent_since[child]
+        log = self._edges.get((self._ids[parent], self._ids[child]))
         return _ints(log)[0] if log is not None else 0  # (not recorded: a seeded edge)
 
-    def _kids_by(self, parent: str, kids: list[str], i: int) -> int:
+    def _kids_by(self, parent: str, kids: array, i: int) -> int:
         """How many of a parent's children had their edge by local index i (they came in order)."""
-        if self._kid_since(parent, kids[-1]) <= i:
+        p = self._num[parent]
+        if self._kid_since(p, kids[-1]) <= i:
             return len(kids)
-        return bisect_right(kids, i, key=lambda child: self._kid_since(parent, child))
+        return bisect_right(kids, i, key=lambda child: self._kid_since(p, child))
 
     def parent_at(self, node_id: str, i: int) -> str | None:
         """The node's first parent by the edges that existed at event i (None: a root then).
@@ -1004,14 +1068,15 @@ class History:
         The tree opens the path to a selected event's node by walking up these: one step per level,
         where searching down from the roots visited every node of the run (25 ms a step at 1k nodes)."""
         i = self.check_index(i)
-        h = self._node(node_id)
-        if h is None or h.parent_since < 0 or h.parent_since > i:
+        n = self._num.get(node_id)
+        if n is None:
             return None
-        return h.parent
+        since = self._parent_since[n]
+        return self._ids[self._parent[n]] if 0 <= since <= i else None
 
     def has_children_at(self, node_id: str, i: int) -> bool:
         kids = self._kids.get(node_id)
-        return bool(kids) and self._kid_since(node_id, kids[0]) <= i - self._base  # type: ignore[index]
+        return bool(kids) and self._kid_since(self._num[node_id], kids[0]) <= i - self._base  # type: ignore[index]
 
     def child_count_at(self, node_id: str, i: int) -> int:
         kids = self._kids.get(node_id)
@@ -1020,47 +1085,46 @@ class History:
     def roots_at(self, i: int) -> list[str]:
         """Nodes that existed at event i with no parent edge yet, in nid order."""
         i = self.check_index(i)
-        nodes = self._nodes
-        keep: list[str] = []
-        roots: list[str] = []
-        for node_id in self._maybe_roots:
-            h = nodes.get(node_id) or self._known(node_id)
-            if 0 <= h.parent_since <= h.born:
+        born, since = self._born, self._parent_since
+        keep = array("i")
+        roots: list[int] = []
+        for n in self._maybe_roots:
+            s = since[n]
+            if 0 <= s <= born[n]:
                 continue  # had a parent from the start: never a root, forget it
-            keep.append(node_id)
-            if h.born <= i and (h.parent_since < 0 or h.parent_since > i):
-                roots.append(node_id)
+            keep.append(n)
+            if born[n] <= i and (s < 0 or s > i):
+                roots.append(n)
         self._maybe_roots = keep
         return self._sorted(roots, i)
 
     def node_ids(self) -> list[str]:
-        """Every node heard of so far (created or referenced), in order of appearance; cheap, unlike
-        `live.nodes`, which builds every row."""
-        seed = self._seed_nodes
-        return [*seed, *(n for n in self._nodes if n not in seed)] if seed else list(self._nodes)
+        """Every node heard of so far (created or referenced), in order of appearance (a window's
+        seeded nodes first); cheap, unlike `live.nodes`, which builds every row."""
+        return list(self._ids)
 
     def node_count_at(self, i: int) -> int:
         """How many nodes had been heard of (created or referenced) by event i."""
         i = self.check_index(i)
-        return len(self._seed_nodes) + sum(1 for h in self._nodes.values() if h.seed is None and h.born <= i)
+        return bisect_right(self._born, i, len(self._seed_nodes))  # (numbered as they came: born ascends)
 
     def state_at_index(self, i: int) -> RunState:
         """A full RunState as of event i, equal to folding the run's first i+1 events from nothing."""
         i = self.check_index(i)
         state = RunState(self.run_id, self.run_at(i + self._base), position=self._positions[i])
-        hist, edges = self._nodes, self._edges
+        num, ids, loc, view = self._num, self._ids, self._loc, self._view_n
         for node_id, row in self._seed_nodes.items():  # (a window's seed first: the fold's order)
-            h = hist.get(node_id)
-            state.nodes[node_id] = self._materialise(node_id, h, i) if h is not None else \
-                {c: row[c] for c in NODE_COLUMNS}
-        for node_id, h in hist.items():
-            if h.seed is None and h.born <= i:
-                state.nodes[node_id] = self._materialise(node_id, h, i)
+            n = num[node_id]
+            state.nodes[node_id] = {c: row[c] for c in NODE_COLUMNS} if loc[n] == _UNMADE else \
+                self._materialise(node_id, view(n, False), i)
+        for n in range(len(self._seed_nodes), self.node_count_at(i + self._base)):
+            state.nodes[ids[n]] = self._materialise(ids[n], view(n, False), i)
         for key, edge in self._seed_edges.items():
             if self._recorded_edge(key) is None:
                 state.edges[key] = dict(edge)
-        logs = chain((((h.parent, node_id), h.edge) for node_id, h in hist.items() if h.parent is not None),
-                     ((key, _ints(packed)) for key, packed in edges.items()))
+        parents = self._parent
+        logs = chain((((ids[parents[n]], ids[n]), self._edge_n(n)) for n in range(len(ids)) if parents[n] >= 0),
+                     ((key, _ints(packed)) for key, packed in self._edges.items()))
         for (parent, child), log in logs:
             if log is None or log[0] > i:
                 continue
