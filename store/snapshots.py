@@ -27,6 +27,7 @@ import json
 import re
 import zlib
 from array import array
+from bisect import bisect_left
 from collections.abc import MutableMapping
 from itertools import accumulate
 from typing import Any, Callable, Iterable, Iterator
@@ -36,6 +37,7 @@ import orjson
 from .collector import collector_paused
 from .envelope import now_timestamp
 from .fold import FOLD_VERSION, RunState, apply_event
+from .spill import Spill
 
 __all__ = ["DEFAULT_DENSE_EVERY", "DELTA_MAGIC", "FULL_MAGIC", "SNAPSHOT_UPSERT", "LazyRows", "decode_snapshot",
            "encode_delta", "encode_full", "encode_snapshot", "is_delta", "load_snapshot", "write_snapshots"]
@@ -139,19 +141,29 @@ def decode_snapshot(blob: bytes, *, lazy: bool = False) -> RunState:
     with collector_paused():
         head = orjson.loads(zlib.decompress(blob[at:at + size]))
         ids = head["nodes"]
-        ends = [ids[k] if type(k) is int else k for k in head["parents"]], \
-            [ids[k] if type(k) is int else k for k in head["children"]]
-        edge_keys = list(zip(*ends))
         state = RunState(head["run_id"], head["run"], position=head["position"])
-        body = _Body(memoryview(blob)[at + size:], head["chunks"], head["ends"])
         if lazy:
-            state.nodes = LazyRows(body, ids, 0)  # type: ignore[assignment]
-            state.edges = LazyRows(body, edge_keys, len(ids))  # type: ignore[assignment]
+            body = _Body(_off_heap(memoryview(blob)[at + size:]), head["chunks"], head["ends"])
+            nodes, edges = _key_index(ids, head["parents"], head["children"])
+            state.nodes = LazyRows(body, nodes)  # type: ignore[assignment]
+            state.edges = LazyRows(body, edges)  # type: ignore[assignment]
         else:
-            rows = orjson.loads(body.whole())
+            rows = orjson.loads(_Body(memoryview(blob)[at + size:], head["chunks"], head["ends"]).whole())
+            edge_keys = zip([ids[k] if type(k) is int else k for k in head["parents"]],
+                            [ids[k] if type(k) is int else k for k in head["children"]])
             state.nodes = dict(zip(ids, rows))
             state.edges = dict(zip(edge_keys, rows[len(ids):]))
     return state
+
+
+def _off_heap(compressed: memoryview) -> Spill:
+    """A lazily read snapshot's compressed rows, kept in a Spill: its temporary file's pages are
+    the system's cache, not the process's memory (late in a 1M-event run, 10 MB of the ~35 MB a
+    replay window's state held; a chunk read back is ~40 KB, pread in ~20 us next to its ~1 ms
+    inflate). Under SPILL_BUFFER, or where no file can be written, they stay in memory."""
+    spill = Spill()
+    spill.put(compressed)
+    return spill
 
 
 class _Body:
@@ -163,17 +175,23 @@ class _Body:
 
     __slots__ = ("_blob", "_chunk_ends", "_ends", "_inflated", "_size", "_keep")
 
-    def __init__(self, blob: memoryview, chunk_ends: list[int], ends: Any, size: int = CHUNK) -> None:
-        # the rows' ends as 8-byte integers: as a list of ints they were 36 bytes a row (~15 MB for
-        # the 235k nodes and edges late in a 4M-event run)
+    def __init__(self, blob: memoryview | Spill, chunk_ends: list[int], ends: Any, size: int = CHUNK) -> None:
+        # the rows' ends as 4-byte integers (8 past 2 GB of rows): as a list of ints they were 36
+        # bytes a row (~15 MB for the 235k nodes and edges late in a 4M-event run)
         self._blob, self._chunk_ends, self._size = blob, chunk_ends, size
-        self._ends = ends if isinstance(ends, array) and ends.typecode == "q" else array("q", ends)
+        try:
+            self._ends = array("i", ends)
+        except OverflowError:
+            self._ends = ends if isinstance(ends, array) and ends.typecode == "q" else array("q", ends)
         self._inflated: dict[int, bytes] = {}
         self._keep = max(2, KEPT_CHUNK_BYTES // size)
 
     def _raw(self, k: int) -> bytes:
-        ends = self._chunk_ends
-        return zlib.decompress(self._blob[ends[k - 1] if k else 0:ends[k]])
+        ends, blob = self._chunk_ends, self._blob
+        start = ends[k - 1] if k else 0
+        if isinstance(blob, Spill):
+            return zlib.decompress(blob.get(start, ends[k] - start))
+        return zlib.decompress(blob[start:ends[k]])
 
     def _chunk(self, k: int) -> bytes:
         inflated = self._inflated
@@ -254,8 +272,11 @@ def _lazy_document(blob: bytes) -> RunState | None:
         return None
     state = RunState(head["run_id"], head["run"], position=head["position"])
     lazy = body.close()
-    state.nodes = LazyRows(lazy, node_ids, 0)  # type: ignore[assignment]
-    state.edges = LazyRows(lazy, edge_keys, len(node_ids))  # type: ignore[assignment]
+    place = {node_id: k for k, node_id in enumerate(node_ids)}
+    nodes, edges = _key_index(node_ids, [place.get(p, p) for p, _ in edge_keys],
+                              [place.get(c, c) for _, c in edge_keys])
+    state.nodes = LazyRows(lazy, nodes)  # type: ignore[assignment]
+    state.edges = LazyRows(lazy, edges)  # type: ignore[assignment]
     return state
 
 
@@ -292,10 +313,16 @@ class _BodyWriter:
     """encode_full's body ("[row,row,...]") made a row at a time, compressed a chunk at a time."""
 
     def __init__(self) -> None:
-        self._chunks: list[bytes] = []
+        self._chunks = Spill()  # (off the heap: see _off_heap)
+        self._chunk_ends: list[int] = []
         self._buf = bytearray(b"[")
         self._size = 1
         self.ends = array("q")
+
+    def _compressed(self, text: bytes | bytearray) -> None:
+        chunk = zlib.compress(text, 1)
+        self._chunks.put(chunk)
+        self._chunk_ends.append(len(self._chunks))
 
     def add(self, row: memoryview) -> None:
         buf = self._buf
@@ -306,16 +333,15 @@ class _BodyWriter:
         self._size += len(row)
         self.ends.append(self._size)
         while len(buf) >= LEGACY_CHUNK:
-            self._chunks.append(zlib.compress(buf[:LEGACY_CHUNK], 1))
+            self._compressed(buf[:LEGACY_CHUNK])
             del buf[:LEGACY_CHUNK]
 
     def close(self) -> _Body:
         buf = self._buf
         buf += b"]"
         for k in range(0, len(buf), LEGACY_CHUNK):
-            self._chunks.append(zlib.compress(buf[k:k + LEGACY_CHUNK], 1))
-        chunks, self._chunks = self._chunks, []
-        return _Body(memoryview(b"".join(chunks)), list(accumulate(map(len, chunks))), self.ends, LEGACY_CHUNK)
+            self._compressed(buf[k:k + LEGACY_CHUNK])
+        return _Body(self._chunks, self._chunk_ends, self.ends, LEGACY_CHUNK)
 
 
 def _stream_rows(stream: _Inflating, at: int, key: Callable[[dict[str, Any]], Any], body: _BodyWriter,
@@ -414,6 +440,85 @@ def _node_key(row: dict[str, Any]) -> Any:
     return row["node_id"]
 
 
+def _key_index(ids: list[Any], parents: list[Any], children: list[Any]) -> tuple[_DictKeys, _EdgeKeys]:
+    """The key indices (nodes', edges') of a full snapshot's rows: `ids` the node ids in row order,
+    then the edges' parents and children in theirs, each the index of a node id or a name
+    (encode_full's header: a name only where the end is not a node)."""
+    nodes = _DictKeys(zip(ids, range(len(ids))))
+    extra: dict[Any, int] = {}  # edge ends that are not nodes -> their place after the node ids
+    try:
+        ends = array("i", parents), array("i", children)
+    except TypeError:
+        def place(end: Any) -> int:
+            if type(end) is int:
+                return end
+            k = nodes.get(end)
+            return k if k is not None else extra.setdefault(end, len(nodes) + len(extra))
+        ends = array("i", map(place, parents)), array("i", map(place, children))
+    return nodes, _EdgeKeys(nodes, extra, len(ids), *ends)
+
+
+class _DictKeys(dict):
+    """A LazyRows' keys -> their rows' numbers in the body (nodes: node id -> its place)."""
+
+    __slots__ = ()
+    find = dict.get
+
+
+class _EdgeKeys:
+    """The edges' keys ((parent, child) node ids) of a full snapshot, in the fold's order, and
+    their rows' numbers in the body: shared by every copy, never changed.
+
+    As a dict of tuples these were ~130 bytes an edge (7.5 MB of a replay window's state late in a
+    1M-event run, 29 MB at 4M), and their node ids strings of their own. Here an edge is its
+    parent's and child's places among the node ids (int32 each) and its place in the edges sorted
+    by child (int32 twice): found from the node ids' dict, which the nodes' LazyRows keeps anyway,
+    by bisection among the edges of its child (most nodes have one parent)."""
+
+    __slots__ = ("_nodes", "_extra", "_first", "_parents", "_children", "_by_child", "_child_of")
+
+    def __init__(self, nodes: _DictKeys, extra: dict[Any, int], first: int, parents: array, children: array
+                 ) -> None:
+        self._nodes, self._extra = nodes, extra  # (extra: ends that are not nodes, placed after them)
+        self._first = first  # (the first edge's row number: after the nodes')
+        self._parents, self._children = parents, children
+        # (children are near their edges' order, as edges are made with their child: a quick sort)
+        order = sorted(range(len(children)), key=children.__getitem__)
+        self._by_child = array("i", order)
+        self._child_of = array("i", map(children.__getitem__, order))
+
+    def _place(self, name: Any) -> int | None:
+        k = self._nodes.get(name)
+        return k if k is not None or not self._extra else self._extra.get(name)
+
+    def find(self, key: Any) -> int | None:
+        """The row number of `key` in the body, None if it is not one of these edges."""
+        if type(key) is not tuple or len(key) != 2:
+            hash(key)  # (an unhashable key raises, as for a dict)
+            return None
+        parent, child = self._place(key[0]), self._place(key[1])
+        if parent is None or child is None:
+            return None
+        child_of = self._child_of
+        for j in range(bisect_left(child_of, child), len(child_of)):
+            if child_of[j] != child:
+                break
+            edge = self._by_child[j]
+            if self._parents[edge] == parent:
+                return self._first + edge
+        return None
+
+    def __contains__(self, key: object) -> bool:
+        return self.find(key) is not None
+
+    def __len__(self) -> int:
+        return len(self._parents)
+
+    def __iter__(self) -> Iterator[tuple[Any, Any]]:
+        names = [*self._nodes, *self._extra]  # (the nodes' own id strings: nothing new kept)
+        return zip(map(names.__getitem__, self._parents), map(names.__getitem__, self._children))
+
+
 class LazyRows(MutableMapping):
     """A full snapshot's node or edge rows by key, in the fold's order, each parsed when first read.
     Rows set later (a delta's) replace a key's in place; new keys go last, as in the dict the fold
@@ -428,10 +533,10 @@ class LazyRows(MutableMapping):
 
     __slots__ = ("_body", "_index", "_own", "_gone", "_added")
 
-    def __init__(self, body: _Body, keys: list[Any], first: int) -> None:
+    def __init__(self, body: _Body, keys: _DictKeys | _EdgeKeys) -> None:
         self._body = body
-        #: key -> its row's number in the body, shared by the copies (never changed)
-        self._index: dict[Any, int] = dict(zip(keys, range(first, first + len(keys))))
+        #: key -> its row's number in the body (find), shared by the copies (never changed)
+        self._index = keys
         #: key -> its row parsed or set through this copy; keys that are not in the index (or were
         #: deleted from it) come last, in the order they were set
         self._own: dict[Any, Any] = {}
@@ -447,10 +552,13 @@ class LazyRows(MutableMapping):
         own = self._own
         row = own.get(key, own)
         if row is not own:
+            if type(row) is _Text:  # (a delta's row, see _Chain)
+                row = own[key] = orjson.loads(memoryview(row))  # (orjson takes no bytes subclass)
             return row
-        if key in self._gone:
+        number = None if key in self._gone else self._index.find(key)
+        if number is None:
             raise KeyError(key)
-        row = own[key] = self._body.row(self._index[key])
+        row = own[key] = self._body.row(number)
         return row
 
     def __setitem__(self, key: Any, row: dict[str, Any]) -> None:
@@ -513,15 +621,59 @@ def _read_delta(blob: bytes) -> dict[str, Any]:
     return orjson.loads(zlib.decompress(bytes(blob[len(DELTA_MAGIC):])))
 
 
-def _apply_delta(state: RunState, delta: dict[str, Any]) -> None:
-    """Bring `state` (the delta's previous snapshot) to the delta's position. Rows are replaced,
-    never changed in place, so a base shared with a cache stays as it was."""
-    state.run = dict(delta["run"])
-    state.position = delta["position"]
-    for row in delta["nodes"]:
-        state.nodes[row["node_id"]] = row
-    for row in delta["edges"]:
-        state.edges[(row["parent_node_id"], row["child_node_id"])] = row
+class _Text(bytes):
+    """A row's JSON text, held by a LazyRows until the row is read (parsed then, see __getitem__)."""
+
+    __slots__ = ()
+
+
+class _Chain:
+    """The deltas of a chain, read newest first, to be applied oldest first over their base.
+
+    Only each key's newest row is kept, and where the rows go to a LazyRows as its JSON text
+    (_Text), parsed when read: a window reads a few of them, and as parsed dicts the rows of a
+    chain took up to ~23 MB late in a 1M-event run (11 deltas after its full snapshot), each
+    delta's until the whole chain was read."""
+
+    def __init__(self, text: bool) -> None:
+        self._text = text
+        self._rows: tuple[dict[Any, Any], dict[Any, Any]] = ({}, {})  # node, edge key -> its newest row
+        self._keys: list[tuple[list[Any], list[Any]]] = []  # each delta's node and edge keys, newest first
+        self._top: dict[str, Any] | None = None  # the newest delta
+
+    def add(self, delta: dict[str, Any]) -> None:
+        """The next delta (older than the ones added so far)."""
+        if self._top is None:
+            self._top = {"run": delta["run"], "position": delta["position"]}
+        dumps = orjson.dumps if self._text else None
+        keys: tuple[list[Any], list[Any]] = ([], [])
+        for rows, into, listed, key in ((delta["nodes"], self._rows[0], keys[0], _node_key),
+                                        (delta["edges"], self._rows[1], keys[1], _edge_key)):
+            for row in rows:
+                k = key(row)
+                listed.append(k)
+                if k not in into:
+                    into[k] = row if dumps is None else _Text(dumps(row))
+        self._keys.append(keys)
+
+    def apply(self, state: RunState) -> None:
+        """Bring `state` (the oldest delta's previous snapshot) to the newest delta's position, as
+        the deltas applied one by one would: a key keeps the place it was first set at. Rows are
+        replaced, never changed in place, so a base shared with a cache stays as it was."""
+        if self._top is None:
+            return
+        state.run = dict(self._top["run"])
+        state.position = self._top["position"]
+        nodes, edges = self._rows
+        for node_keys, edge_keys in reversed(self._keys):
+            for k in node_keys:
+                state.nodes[k] = nodes[k]
+            for k in edge_keys:
+                state.edges[k] = edges[k]
+
+
+def _edge_key(row: dict[str, Any]) -> tuple[Any, Any]:
+    return row["parent_node_id"], row["child_node_id"]
 
 
 def load_snapshot(conn: Any, run_id: str, position: int | None = None, *, seq: int | None = None,
@@ -543,18 +695,17 @@ def load_snapshot(conn: Any, run_id: str, position: int | None = None, *, seq: i
         if row is None:
             return None
         at, top_seq, blob = row
-        chain: list[dict[str, Any]] = []
+        chain = _Chain(text=cache is not None)
         while is_delta(blob):
             delta = _read_delta(blob)
-            chain.append(delta)
+            chain.add(delta)
             prev = conn.execute(_AT, (run_id, delta["prev"], FOLD_VERSION)).fetchone()
             if prev is None:
                 break
             at, blob = delta["prev"], prev[0]
         else:
             state = _full(run_id, at, blob, cache)
-            for delta in reversed(chain):
-                _apply_delta(state, delta)
+            chain.apply(state)
             return top_seq, state
         # a link is missing: below the delta that names it, an older snapshot may still be whole
         bound = (delta["run"]["last_seq"] if by_seq else delta["position"]) - 1

@@ -54,7 +54,7 @@ class Spill:
     def __len__(self) -> int:
         return self._flushed + len(self._tail)
 
-    def put(self, data: bytes) -> int:
+    def put(self, data: bytes | bytearray | memoryview) -> int:
         """Append `data`; its offset."""
         at = self._flushed + len(self._tail)
         self._tail += data

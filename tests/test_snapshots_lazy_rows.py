@@ -27,14 +27,31 @@ def _base(n: int) -> tuple[LazyRows, dict]:
     return lazy.nodes, {k: dict(v) for k, v in state.nodes.items()}
 
 
+def _edges(pairs: list[tuple[str, str]]) -> tuple[LazyRows, dict]:
+    """A LazyRows of edge rows (some ends not nodes of the state) from a real full snapshot, and the
+    dict it stands for."""
+    state = RunState("r", None)
+    for i in range(4):
+        apply_event(state, Event("node_created", {"node_id": KEYS[i], "node_nid": str(i)},
+                                 "r", f"e{i}", "2026-03-01T09:00:00.000000Z", position=i + 1, seq=i + 1))
+    for parent, child in pairs:
+        state.edges[(parent, child)] = {"parent_node_id": parent, "child_node_id": child, "edge_kind": "spawn"}
+    lazy = decode_snapshot(encode_full(state), lazy=True)
+    assert isinstance(lazy.edges, LazyRows)
+    return lazy.edges, {k: dict(v) for k, v in state.edges.items()}
+
+
 ops = st.lists(st.tuples(st.sampled_from(["get", "set", "del", "copy", "switch"]), st.sampled_from(KEYS),
                          st.integers(0, 3)), max_size=60)
+ENDS = KEYS[:5] + ["outside"]  # (n4 and "outside" are not nodes of _edges' state)
+PAIRS = [(p, c) for p in ENDS for c in ENDS]
+edge_ops = st.lists(st.tuples(st.sampled_from(["get", "set", "del", "copy", "switch"]),
+                              st.sampled_from([*PAIRS, ("n0",), "n0", ("n0", "n1", "n2")]), st.integers(0, 3)),
+                    max_size=60)
 
 
-@settings(max_examples=150, deadline=None)
-@given(n=st.integers(0, 8), script=ops)
-def test_every_copy_reads_writes_deletes_and_iterates_as_a_dict(n, script):
-    base, expected = _base(n)
+def _run(base: LazyRows, expected: dict, script: list) -> None:
+    """Hold copies of `base` against copies of the dict `expected` through `script`."""
     pristine = dict(expected)
     copies = [(base.copy(), dict(expected))]
     for op, key, arg in script:
@@ -69,6 +86,45 @@ def test_every_copy_reads_writes_deletes_and_iterates_as_a_dict(n, script):
         assert lazy_i.materialised() == model_i
     # the base itself never changed
     assert list(base) == list(pristine) and base.materialised() == pristine
+
+
+@settings(max_examples=150, deadline=None)
+@given(n=st.integers(0, 8), script=ops)
+def test_every_copy_reads_writes_deletes_and_iterates_as_a_dict(n, script):
+    _run(*_base(n), script)
+
+
+@settings(max_examples=150, deadline=None)
+@given(pairs=st.lists(st.sampled_from(PAIRS), unique=True, max_size=12), script=edge_ops)
+def test_edge_rows_are_found_by_their_ends_as_in_a_dict(pairs, script):
+    """Edges are kept as their ends' places among the node ids, found among their child's edges:
+    every pair is found or not as in a dict (ends that are not nodes, a node's several parents,
+    keys that are not pairs)."""
+    _run(*_edges(pairs), script)
+
+
+def test_a_lazy_snapshot_reads_its_rows_with_or_without_a_file(monkeypatch, tmp_path) -> None:
+    """The compressed rows go to a temporary file in the cache directory (deleted as it is made), or
+    stay in memory where none can be written: the rows read back the same."""
+    from agenttui.store import spill
+
+    state = RunState("r", None)
+    for i in range(3000):  # ~1 MB of rows, a few chunks
+        apply_event(state, Event("node_created", {"node_id": f"n{i}", "node_nid": str(i), "task_goal": f"g{i}" * 40},
+                                 "r", f"e{i}", "2026-03-01T09:00:00.000000Z", position=i + 1, seq=i + 1))
+    blob = encode_full(state)
+    monkeypatch.setattr(spill, "SPILL_BUFFER", 1000)
+    monkeypatch.setenv("AGENTTUI_CACHE_DIR", str(tmp_path / "cache"))
+    on_file = decode_snapshot(blob, lazy=True)
+    assert (tmp_path / "cache" / "history").is_dir() and not list((tmp_path / "cache" / "history").iterdir())
+
+    def refuse() -> None:
+        raise OSError("read-only file system")
+
+    monkeypatch.setattr(spill, "_temporary_file", refuse)
+    in_memory = decode_snapshot(blob, lazy=True)
+    for lazy in (on_file, in_memory):
+        assert lazy.nodes.materialised() == state.nodes and list(lazy.nodes) == list(state.nodes)
 
 
 def test_copies_share_the_index_not_their_own_rows():
