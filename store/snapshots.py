@@ -144,8 +144,9 @@ def decode_snapshot(blob: bytes, *, lazy: bool = False) -> RunState:
         state = RunState(head["run_id"], head["run"], position=head["position"])
         if lazy:
             body = _Body(_off_heap(memoryview(blob)[at + size:]), head["chunks"], head["ends"])
-            nodes, edges = _key_index(ids, head["parents"], head["children"])
+            nodes = _DictKeys(zip(ids, range(len(ids))))
             state.nodes = LazyRows(body, nodes)  # type: ignore[assignment]
+            edges = _edge_index(nodes, len(ids), head["parents"], head["children"])
             state.edges = LazyRows(body, edges)  # type: ignore[assignment]
         else:
             rows = orjson.loads(_Body(memoryview(blob)[at + size:], head["chunks"], head["ends"]).whole())
@@ -255,11 +256,16 @@ def _lazy_document(blob: bytes) -> RunState | None:
         node_ids = _stream_rows(stream, at + len(b',"nodes":['), _node_key, body, b',"edges":[')
         if node_ids is None:
             return None
-        names = {node_id: node_id for node_id in node_ids}  # an edge's ends: the node ids' own strings
+        nodes = _DictKeys(zip(node_ids, range(len(node_ids))))
 
-        def edge_key(row: dict[str, Any]) -> tuple[str, str]:
-            parent, child = row["parent_node_id"], row["child_node_id"]
-            return names.get(parent, parent), names.get(child, child)
+        def place(end: Any) -> Any:  # an edge's end as encode_full's header has it: a node's place, else itself
+            k = nodes.get(end)
+            if k is None and type(end) is int:
+                raise TypeError(end)  # (it would read as a node's place: parsed whole instead)
+            return end if k is None else k
+
+        def edge_key(row: dict[str, Any]) -> tuple[Any, Any]:
+            return place(row["parent_node_id"]), place(row["child_node_id"])
 
         edge_keys = _stream_rows(stream, 0, edge_key, body, b"}")
     except (KeyError, TypeError):  # rows without their keys: not a state's rows
@@ -272,11 +278,10 @@ def _lazy_document(blob: bytes) -> RunState | None:
         return None
     state = RunState(head["run_id"], head["run"], position=head["position"])
     lazy = body.close()
-    place = {node_id: k for k, node_id in enumerate(node_ids)}
-    nodes, edges = _key_index(node_ids, [place.get(p, p) for p, _ in edge_keys],
-                              [place.get(c, c) for _, c in edge_keys])
+    parents, children = [p for p, _ in edge_keys], [c for _, c in edge_keys]
+    del edge_keys
     state.nodes = LazyRows(lazy, nodes)  # type: ignore[assignment]
-    state.edges = LazyRows(lazy, edges)  # type: ignore[assignment]
+    state.edges = LazyRows(lazy, _edge_index(nodes, len(node_ids), parents, children))  # type: ignore[assignment]
     return state
 
 
@@ -440,11 +445,10 @@ def _node_key(row: dict[str, Any]) -> Any:
     return row["node_id"]
 
 
-def _key_index(ids: list[Any], parents: list[Any], children: list[Any]) -> tuple[_DictKeys, _EdgeKeys]:
-    """The key indices (nodes', edges') of a full snapshot's rows: `ids` the node ids in row order,
-    then the edges' parents and children in theirs, each the index of a node id or a name
-    (encode_full's header: a name only where the end is not a node)."""
-    nodes = _DictKeys(zip(ids, range(len(ids))))
+def _edge_index(nodes: _DictKeys, first: int, parents: list[Any], children: list[Any]) -> _EdgeKeys:
+    """The edges' key index of a full snapshot's rows: `nodes` the node ids' (id -> place), `first`
+    the first edge's row number (after the nodes'), the edges' parents and children in row order,
+    each a node's place or, where the end is not a node, the end itself (encode_full's header)."""
     extra: dict[Any, int] = {}  # edge ends that are not nodes -> their place after the node ids
     try:
         ends = array("i", parents), array("i", children)
@@ -455,7 +459,7 @@ def _key_index(ids: list[Any], parents: list[Any], children: list[Any]) -> tuple
             k = nodes.get(end)
             return k if k is not None else extra.setdefault(end, len(nodes) + len(extra))
         ends = array("i", map(place, parents)), array("i", map(place, children))
-    return nodes, _EdgeKeys(nodes, extra, len(ids), *ends)
+    return _EdgeKeys(nodes, extra, first, *ends)
 
 
 class _DictKeys(dict):

@@ -108,3 +108,19 @@ def test_a_lazy_read_keeps_only_the_last_chunks_inflated(monkeypatch) -> None:
         assert lazy.nodes[key] == state.nodes[key]
         assert len(body._inflated) <= 4
     assert body.whole().startswith(b"[") and len(body._inflated) <= 4
+
+
+def test_edges_whose_ends_are_not_nodes_read_as_whole() -> None:
+    """An edge is kept as its ends' places among the node ids: an end that is no node (a parent never
+    created) reads back as itself; one that is a number, which would read as a place, has the
+    document parsed whole."""
+    state = fold("run-z", list(generate_run(3, n_events=300, run_id="run-z", start="2026-03-01T09:00:00Z")))
+    first = next(iter(state.nodes))
+    for parent, child in (("ghost", first), (first, "ghost-child"), ("ghost", "ghost-child")):
+        state.edges[(parent, child)] = {"parent_node_id": parent, "child_node_id": child, "metadata": {}}
+    blob = encode_snapshot(state)
+    _assert_same(decode_snapshot(blob, lazy=True), _whole(blob))
+    state.edges[(7, first)] = {"parent_node_id": 7, "child_node_id": first, "metadata": {}}
+    blob = encode_snapshot(state)
+    lazy = decode_snapshot(blob, lazy=True)
+    assert not isinstance(lazy.edges, LazyRows) and lazy.comparable() == _whole(blob).comparable()
