@@ -184,8 +184,8 @@ class _NodeHistory:
 
     The rest of a node's life is History's per-node columns (born, first parent, ...), and the
     columns here exist as objects only while they are needed: as arrays while the fold touches the
-    node (History._hot, until History._pack lets it be), or as memoryviews of its packed bytes
-    while the screen reads it (History._views, a few hundred kept). Most of a long run's nodes are
+    node (History._hot, until History._pack lets it be), or as views of its packed bytes while
+    the screen reads it (_PackedNode, in History._views). Most of a long run's nodes are
     done with long before its end: they are a packed record (their lengths, then the three columns
     end to end, then the edge's records) in History._packs and a few numbers in the columns, ~200
     bytes a node less than an object of their own with its offset and birth as Python ints.
@@ -219,13 +219,49 @@ class _NodeHistory:
         return b"".join((array("i", (len(own), len(d), len(c))), own, d, c, self.edge or b""))
 
 
-def _split(raw: bytes) -> tuple[memoryview, memoryview, memoryview, bytes | None]:
-    """A packed node's own events, desc codes, counter changes (int views) and edge records."""
-    view = memoryview(raw).cast("i")
-    a = 3 + view[0]
-    b = a + view[1]
-    c = b + view[2]
-    return view[3:a], view[a:b], view[b:c], (raw[4 * c:] if len(raw) > 4 * c else None)
+class _PackedNode:
+    """A packed node's columns as the screen reads them: int views of its packed bytes, each made
+    when first read (a status read needs the desc codes alone)."""
+
+    __slots__ = ("n", "node_id", "_raw", "_own", "_d", "_c")
+
+    def __init__(self, n: int, node_id: str, raw: bytes) -> None:
+        self.n = n
+        self.node_id = node_id
+        self._raw = raw
+        self._own: memoryview | None = None
+        self._d: memoryview | None = None
+        self._c: memoryview | None = None
+
+    @property
+    def own(self) -> memoryview:
+        if self._own is None:
+            view = memoryview(self._raw).cast("i")
+            self._own = view[3:3 + view[0]]
+        return self._own
+
+    @property
+    def d(self) -> memoryview:
+        if self._d is None:
+            view = memoryview(self._raw).cast("i")
+            a = 3 + view[0]
+            self._d = view[a:a + view[1]]
+        return self._d
+
+    @property
+    def c(self) -> memoryview:
+        if self._c is None:
+            view = memoryview(self._raw).cast("i")
+            b = 3 + view[0] + view[1]
+            self._c = view[b:b + view[2]]
+        return self._c
+
+    @property
+    def edge(self) -> bytes | None:
+        raw = self._raw
+        view = memoryview(raw)[:12].cast("i")
+        end = 4 * (3 + view[0] + view[1] + view[2])
+        return raw[end:] if len(raw) > end else None
 
 
 def _unpacked(raw: bytes) -> tuple[array, array, array, bytes | None]:
@@ -311,7 +347,7 @@ class History:
         #                                     first_position, last_position, updated_at) as of the seed
         self._own_ts_late: dict[int, str] = {}  # own event index -> its node's updated_at when it did not advance
         self._hot: dict[str, _NodeHistory] = {}  # nodes whose columns are arrays (the fold's)
-        self._views: dict[int, _NodeHistory] = {}  # packed nodes read lately
+        self._views: dict[int, _PackedNode] = {}  # packed nodes read lately
         #: (d_last, c_last) of nodes packed while the fold still held their rows
         self._held: dict[str, tuple] = {}
         #: nodes the fold touched since the last _pack, and between the two before (their columns are arrays)
@@ -434,12 +470,12 @@ class History:
         self._hot[node_id] = self._unpacked[node_id] = h
         return h
 
-    def _view_n(self, n: int, keep: bool = True) -> _NodeHistory:
+    def _view_n(self, n: int, keep: bool = True) -> _NodeHistory | _PackedNode:
         """Node n's columns to read: the fold's arrays, or views of its packed bytes (kept among the
         last _VIEWS read unless keep is false)."""
-        h = self._views.get(n)
-        if h is not None:
-            return h
+        view = self._views.get(n)
+        if view is not None:
+            return view
         loc = self._loc[n]
         if loc == _HOT:
             return self._hot[self._ids[n]]
@@ -447,15 +483,21 @@ class History:
             h = self._hot_node(self._ids[n])
             assert h is not None
             return h
-        h = _NodeHistory(n, self._ids[n], *_split(self._packed_bytes(n)))
+        view = _PackedNode(n, self._ids[n], self._packed_bytes(n))
         if keep:
             views = self._views
             if len(views) >= _VIEWS:
-                del views[next(iter(views))]
-            views[n] = h
-        return h
+                views.clear()  # (cheaper than letting the oldest go: the nodes on screen are read again at once)
+            views[n] = view
+        return view
 
-    def _node(self, node_id: str) -> _NodeHistory | None:
+    def _node_by(self, node_id: str, i: int) -> _NodeHistory | _PackedNode | None:
+        """A node's history to read at local index i (None: not heard of by then; its packed
+        bytes are not read)."""
+        n = self._num.get(node_id)
+        return None if n is None or self._born[n] > i else self._view_n(n)
+
+    def _node(self, node_id: str) -> _NodeHistory | _PackedNode | None:
         """A node's history to read (None: not heard of)."""
         h = self._hot.get(node_id)
         if h is not None:
@@ -790,7 +832,7 @@ class History:
     def _decode(self, codes: Sequence[int]) -> tuple:
         return tuple(map(self._value, codes))
 
-    def _desc_at(self, h: _NodeHistory, i: int) -> tuple:
+    def _desc_at(self, h: _NodeHistory | _PackedNode, i: int) -> tuple:
         """The node's desc values as of index i (its birth codes, then the last change of each
         column at or before i)."""
         d = h.d
@@ -808,7 +850,7 @@ class History:
                     break
         return tuple(self._value(d[k] if c is None else c) for k, c in enumerate(codes))
 
-    def _desc_value(self, h: _NodeHistory, i: int, column: int) -> Any:
+    def _desc_value(self, h: _NodeHistory | _PackedNode, i: int, column: int) -> Any:
         d = h.d
         for at in range(_desc_end(d, i) - _DS, _ND - 1, -_DS):
             if d[at + 1] == column:
@@ -969,12 +1011,12 @@ class History:
         Nested values (result, metadata) are shared with the history: treat them as read-only.
         """
         i = self.check_index(i)
-        h = self._node(node_id)
-        if h is None or self._born[h.n] > i:
+        h = self._node_by(node_id, i)
+        if h is None:
             return None
         return self._materialise(node_id, h, i)
 
-    def _materialise(self, node_id: str, h: _NodeHistory, i: int) -> dict[str, Any]:
+    def _materialise(self, node_id: str, h: _NodeHistory | _PackedNode, i: int) -> dict[str, Any]:
         node = dict(zip(_NODE_DESC, self._desc_at(h, i)))
         c = h.c
         at = record_offset(c, _N_COUNTS + 1, i) + 1
@@ -999,8 +1041,8 @@ class History:
     def display_at(self, node_id: str, i: int) -> dict[str, Any] | None:
         """The fields a node's label shows (NODE_DISPLAY_FIELDS and a few more), cheaper than node_at."""
         i -= self._base
-        h = self._node(node_id)
-        if h is None or self._born[h.n] > i:
+        h = self._node_by(node_id, i)
+        if h is None:
             return None
         node = dict(zip(_NODE_DESC, self._desc_at(h, i)))
         c = h.c
@@ -1011,15 +1053,15 @@ class History:
     def status_at(self, node_id: str, i: int) -> str | None:
         """Just the status (cheaper than node_at for colouring many nodes)."""
         i -= self._base
-        h = self._node(node_id)
-        if h is None or self._born[h.n] > i:
+        h = self._node_by(node_id, i)
+        if h is None:
             return None
         return self._desc_value(h, i, _STATUS)
 
     def nid_at(self, node_id: str, i: int) -> str | None:
         i -= self._base
-        h = self._node(node_id)
-        if h is None or self._born[h.n] > i:
+        h = self._node_by(node_id, i)
+        if h is None:
             return None
         return self._desc_value(h, i, _NID)
 
