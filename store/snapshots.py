@@ -556,8 +556,8 @@ class LazyRows(MutableMapping):
         own = self._own
         row = own.get(key, own)
         if row is not own:
-            if type(row) is _Text:  # (a delta's row, see _Chain)
-                row = own[key] = orjson.loads(memoryview(row))  # (orjson takes no bytes subclass)
+            if type(row) is _Stored:  # (a delta's row, see _Chain)
+                row = own[key] = row.row()
             return row
         number = None if key in self._gone else self._index.find(key)
         if number is None:
@@ -625,22 +625,28 @@ def _read_delta(blob: bytes) -> dict[str, Any]:
     return orjson.loads(zlib.decompress(bytes(blob[len(DELTA_MAGIC):])))
 
 
-class _Text(bytes):
-    """A row's JSON text, held by a LazyRows until the row is read (parsed then, see __getitem__)."""
+class _Stored:
+    """A row held by a LazyRows as its JSON text in a Spill until it is read (see __getitem__)."""
 
-    __slots__ = ()
+    __slots__ = ("spill", "at", "size")
+
+    def __init__(self, spill: Spill, text: bytes) -> None:
+        self.spill, self.at, self.size = spill, spill.put(text), len(text)
+
+    def row(self) -> Any:
+        return orjson.loads(self.spill.get(self.at, self.size))
 
 
 class _Chain:
     """The deltas of a chain, read newest first, to be applied oldest first over their base.
 
-    Only each key's newest row is kept, and where the rows go to a LazyRows as its JSON text
-    (_Text), parsed when read: a window reads a few of them, and as parsed dicts the rows of a
-    chain took up to ~23 MB late in a 1M-event run (11 deltas after its full snapshot), each
-    delta's until the whole chain was read."""
+    Only each key's newest row is kept, and where the rows go to a LazyRows as its JSON text in a
+    Spill (_Stored), parsed when read: a window reads a few of them, and as parsed dicts the rows
+    of a chain took up to ~23 MB late in a 1M-event run (11 deltas after its full snapshot, 7.8 MB
+    as text), each delta's until the whole chain was read."""
 
     def __init__(self, text: bool) -> None:
-        self._text = text
+        self._spill = Spill() if text else None
         self._rows: tuple[dict[Any, Any], dict[Any, Any]] = ({}, {})  # node, edge key -> its newest row
         self._keys: list[tuple[list[Any], list[Any]]] = []  # each delta's node and edge keys, newest first
         self._top: dict[str, Any] | None = None  # the newest delta
@@ -649,7 +655,7 @@ class _Chain:
         """The next delta (older than the ones added so far)."""
         if self._top is None:
             self._top = {"run": delta["run"], "position": delta["position"]}
-        dumps = orjson.dumps if self._text else None
+        spill, dumps = self._spill, orjson.dumps
         keys: tuple[list[Any], list[Any]] = ([], [])
         for rows, into, listed, key in ((delta["nodes"], self._rows[0], keys[0], _node_key),
                                         (delta["edges"], self._rows[1], keys[1], _edge_key)):
@@ -657,7 +663,7 @@ class _Chain:
                 k = key(row)
                 listed.append(k)
                 if k not in into:
-                    into[k] = row if dumps is None else _Text(dumps(row))
+                    into[k] = row if spill is None else _Stored(spill, dumps(row))
         self._keys.append(keys)
 
     def apply(self, state: RunState) -> None:
