@@ -95,20 +95,26 @@ def test_values_keep_their_types_whether_json_holds_them_or_not(hot_rows: int) -
 
 
 def test_a_parent_id_in_a_nodes_desc_is_that_nodes_own_id_string() -> None:
-    """outer_node_id and root_node_id name other nodes: their codes hold the node's id string
-    itself, not the payload's copy (one string a parent, however many children name it)."""
-    events = [_ev(1, "node_created", node_id="parent-node", node_nid="1")]
+    """outer_node_id and root_node_id name other nodes: their codes name the node (its one id
+    string), no value of their own, however many children name it; an id named before its node
+    exists is a shared string, and reads back equal too."""
+    events = [_ev(1, "node_created", node_id="early", node_nid="0", outer_node_id="parent-node"),
+              _ev(2, "node_created", node_id="parent-node", node_nid="1")]
     for k in range(30):
         events.append(_ev(len(events) + 1, "node_created", node_id=f"n{k}", node_nid=f"1.{k}",
                           outer_node_id="".join(["parent", "-node"]), root_node_id="".join(["parent", "-", "node"])))
     timeline = History("r")
     timeline.extend(events)
-    own = timeline._node("parent-node").node_id
-    assert own is timeline._ids[timeline._num["parent-node"]]
-    assert [v for v in timeline._values if v == own] == [own] and any(v is own for v in timeline._values)
+    own = timeline._ids[timeline._num["parent-node"]]
+    assert [v for v in timeline._values if v == own] == ["parent-node"]  # (the early one's, before the node)
     final = fold("r", events)
-    for k in range(30):
-        assert timeline.node_at(f"n{k}", len(events) - 1) == final.nodes[f"n{k}"]
+    for node_id in ["early", *(f"n{k}" for k in range(30))]:
+        for i in range(len(events)):
+            assert timeline.node_at(node_id, i) == fold("r", events[:i + 1]).nodes.get(node_id)
+        got = timeline.node_at(node_id, len(events) - 1)
+        assert got == final.nodes[node_id]
+        if node_id != "early":
+            assert got["outer_node_id"] is own and got["root_node_id"] is own
 
 
 def test_repeated_small_results_are_stored_once() -> None:
@@ -384,3 +390,53 @@ def test_a_big_node_is_packed_in_memory_and_small_ones_spilled(pack_after: int, 
     if pack_after == 1:
         assert timeline._loc[big] == record._BIG and len(timeline._big[big]) > record.SPILL_NODE_MAX
         assert timeline._loc[small] >= 0 and not timeline._hot
+
+
+@pytest.mark.parametrize("seeded", [False, True])
+def test_nodes_read_between_batches_then_touched_again_read_exactly(tmp_path, seeded: bool) -> None:
+    """The screen reads nodes while the fold goes on (views of packed nodes kept, seeded nodes made
+    on first read); the fold then unpacks and changes them: every read after that sees the change,
+    at every index, and the node numbers, roots and counts follow."""
+    store = loaded_store(tmp_path)
+    try:
+        events = list(store.timeline(SAMPLE_RUN))
+    finally:
+        store.close()
+    cut = len(events) // 3 if seeded else 0
+    timeline = History.from_state(fold(SAMPLE_RUN, events[:cut])) if seeded else History(SAMPLE_RUN)
+    timeline.hot_rows = 0
+    expected = [fold(SAMPLE_RUN, events[: i + 1]) for i in range(len(events))]
+    for k in range(cut, len(events), 4):
+        timeline.extend(events[k:k + 4])
+        for i in range(cut, len(timeline)):
+            want = expected[i]
+            for node_id in timeline.node_ids():
+                assert timeline.node_at(node_id, i) == want.nodes.get(node_id), (node_id, i)
+                assert timeline.status_at(node_id, i) == (want.nodes[node_id]["status"] if node_id in want.nodes
+                                                          else None)
+                if node_id in want.nodes:
+                    assert timeline.children_at(node_id, i) == want.children(node_id)
+                    assert timeline.child_count_at(node_id, i) == len(want.children(node_id))
+                    parents = [p for p, c in want.edges if c == node_id]
+                    assert timeline.parent_at(node_id, i) == (parents[0] if parents else None)
+            assert timeline.roots_at(i) == want.roots()
+            assert timeline.node_count_at(i) == len(want.nodes)
+    assert timeline.node_ids() == list(expected[-1].nodes)
+    assert timeline.state_at_index(len(events) - 1).comparable() == expected[-1].comparable()
+
+
+def test_small_dicts_whose_json_hashes_collide_read_back_as_themselves(monkeypatch) -> None:
+    """Small flat dicts are shared by the hash of their JSON: one that only collides with another's
+    hash is stored as itself."""
+    monkeypatch.setattr(record, "hash", lambda text: 7, raising=False)
+    events = []
+    for k in range(20):
+        events.append(_ev(len(events) + 1, "node_created", node_id=f"n{k}", node_nid=str(k)))
+        events.append(_ev(len(events) + 1, "node_result_available", node_id=f"n{k}", action_name="done",
+                          result_summary=f"r{k % 3}"))
+    timeline = History("r")
+    timeline.extend(events)
+    final = fold("r", events)
+    for k in range(20):
+        assert timeline.node_at(f"n{k}", len(events) - 1) == final.nodes[f"n{k}"]
+    assert len(timeline._shared_json) == 1

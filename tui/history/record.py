@@ -117,8 +117,11 @@ PACK_AFTER = 20_000
 #: A packed node bigger than this stays in memory: a read of its label reads its columns a few times,
 #: and a node with a million events of its own has megabytes of them (4 bytes an event).
 SPILL_NODE_MAX = 4096
-#: Value codes: >= 0 a Python object in History._values; -1 .. -_ARENA_MAX the JSON of value ~code
-#: in the arena; _TS_CODE - i (down to -2**31) the timestamp of local event i.
+#: Value codes: 0 .. _NODE_CODE - 1 a Python object in History._values; _NODE_CODE + n the id of node n
+#: (a parent or root id in a desc: no entry of its own, ~110 bytes for each of a run's ~20k parents
+#: per 58k nodes); -1 .. -_ARENA_MAX the JSON of value ~code in the arena; _TS_CODE - i (down to -2**31)
+#: the timestamp of local event i.
+_NODE_CODE = 1 << 30
 _ARENA_MAX = 1 << 30
 _TS_CODE = -_ARENA_MAX - 1
 _TS_MAX = (1 << 31) + _TS_CODE
@@ -314,7 +317,9 @@ class History:
         self._packs = Spill()               # the packed columns of nodes the fold let be (_pack)
         self._arena = Spill()               # every other value recorded, as JSON, end to end ...
         self._ends: Any = array("i")        # ... and where each ends (int64 past 2 GB of them)
-        self._shared_json: dict[bytes, int] = {}  # small flat dicts by their JSON: one code each
+        #: small flat dicts, by the hash of their JSON (the JSON is the arena's: as a key it was ~100
+        #: bytes more for each of the ~25k a 1M-event run's results and edges' metadata hold)
+        self._shared_json: dict[int, int] = {}
         self._positions = CountingColumn()
         self._seqs = CountingColumn()
         self._types = SmallCodes()
@@ -769,21 +774,24 @@ class History:
         return self._code(v, shared)
 
     def _code(self, v: Any, shared: bool = False) -> int:
-        """The code of a value: 0 is None; small ints, bools and `shared` short strings are Python
-        objects in `_values`, once each (codes >= 0); any other value is its JSON in the arena
-        (a code < 0: ~ its number there), and a small flat dict (a node's result, an edge's
-        metadata: thousands alike) is stored there once for all its equals."""
+        """The code of a value: 0 is None; a `shared` string that is a node's id is that node's
+        (_NODE_CODE + its number: the one copy of the id); small ints, bools and other `shared` short
+        strings are Python objects in `_values`, once each (codes >= 0); any other value is its
+        JSON in the arena (a code < 0: ~ its number there), and a small flat dict (a node's result,
+        an edge's metadata: thousands alike) is stored there once for all its equals."""
         if v is None:
             return 0
         t = type(v)
-        if shared and t is str and len(v) <= 64:
-            code = self._str_codes.get(v)
-            if code is None:
-                n = self._num.get(v)  # (a parent or root id: the node's own id string, not a copy)
-                v = self._ids[n] if n is not None else v
-                code = self._str_codes[v] = len(self._values)
-                self._values.append(v)
-            return code
+        if shared and t is str:
+            n = self._num.get(v)
+            if n is not None and n < _NODE_CODE:
+                return _NODE_CODE + n
+            if len(v) <= 64:
+                code = self._str_codes.get(v)
+                if code is None:
+                    code = self._str_codes[v] = len(self._values)
+                    self._values.append(v)
+                return code
         if (t is int and -1024 <= v <= 1024) or t is bool:
             key = (t, v)
             code = self._codes.get(key)
@@ -799,10 +807,13 @@ class History:
             if text is not None:
                 if t is dict and len(v) <= 4 and all(type(x) in _FLAT for x in v.values()):
                     # the JSON tells {"x": true} from an equal {"x": 1}; key order aside, equals share it
-                    code = self._shared_json.get(text)
-                    if code is None:
-                        # (a copy: what orjson.dumps returns keeps the ~4 KB it was written into)
-                        code = self._shared_json[bytes(memoryview(text))] = self._put(text)
+                    digest = hash(text)
+                    code = self._shared_json.get(digest)
+                    if code is not None and self._json(~code) == text:
+                        return code
+                    code = self._put(text)
+                    if code < 0 and digest not in self._shared_json:  # (a collision keeps the first)
+                        self._shared_json[digest] = code
                     return code
                 return self._put(text)
         self._values.append(v)  # (what JSON cannot hold exactly: kept as the object itself)
@@ -819,15 +830,18 @@ class History:
             self._ends = widen(self._ends, (len(self._arena),))
         return ~(len(self._ends) - 1)
 
-    def _value(self, code: int) -> Any:
-        if code >= 0:
-            return self._values[code]
-        if code <= _TS_CODE:
-            return self._ts_text(_TS_CODE - code)
-        k = ~code
+    def _json(self, k: int) -> bytes:
+        """The JSON of the arena's value k."""
         ends = self._ends
         start = ends[k - 1] if k else 0
-        return _loads(self._arena.get(start, ends[k] - start))
+        return self._arena.get(start, ends[k] - start)
+
+    def _value(self, code: int) -> Any:
+        if code >= 0:
+            return self._values[code] if code < _NODE_CODE else self._ids[code - _NODE_CODE]
+        if code <= _TS_CODE:
+            return self._ts_text(_TS_CODE - code)
+        return _loads(self._json(~code))
 
     def _decode(self, codes: Sequence[int]) -> tuple:
         return tuple(map(self._value, codes))
