@@ -252,25 +252,36 @@ def _lazy_document(blob: bytes) -> RunState | None:
     if not isinstance(head, dict) or list(head) != ["run_id", "position", "run"]:
         return None
     body = _BodyWriter()
+    # The rows' keys are recorded compactly as the rows are found, not kept as objects made among
+    # the rows parsed to check them: the node ids' strings then sat scattered among freed rows,
+    # pages pymalloc could not give back (~14 MB RSS at 4M events), and the edges' keys as tuples
+    # of places took ~25 MB until the end. The node ids are parsed again, together, at the end.
+    ids_json = bytearray(b"[")
+    parents, children = array("i"), array("i")
+    extra: dict[Any, int] = {}  # edge ends that are not nodes -> their place after the node ids
+
+    def node_key(row: dict[str, Any]) -> None:
+        ids_json.extend(orjson.dumps(row["node_id"]))
+        ids_json.extend(b",")
+
+    def place(end: Any) -> int:
+        k = nodes.get(end)
+        return k if k is not None else extra.setdefault(end, len(nodes) + len(extra))
+
+    def edge_key(row: dict[str, Any]) -> None:
+        parents.append(place(row["parent_node_id"]))
+        children.append(place(row["child_node_id"]))
+
     try:
-        node_ids = _stream_rows(stream, at + len(b',"nodes":['), _node_key, body, b',"edges":[')
-        if node_ids is None:
+        if _stream_rows(stream, at + len(b',"nodes":['), node_key, body, b',"edges":[') is None:
             return None
+        ids_json[-1:] = b"]" if len(ids_json) > 1 else b"[]"
+        node_ids = orjson.loads(ids_json)
+        del ids_json[:]
         nodes = _DictKeys(zip(node_ids, range(len(node_ids))))
-
-        def place(end: Any) -> Any:  # an edge's end as encode_full's header has it: a node's place, else itself
-            k = nodes.get(end)
-            if k is None and type(end) is int:
-                raise TypeError(end)  # (it would read as a node's place: parsed whole instead)
-            return end if k is None else k
-
-        def edge_key(row: dict[str, Any]) -> tuple[Any, Any]:
-            return place(row["parent_node_id"]), place(row["child_node_id"])
-
-        edge_keys = _stream_rows(stream, 0, edge_key, body, b"}")
+        if _stream_rows(stream, 0, edge_key, body, b"}") is None:
+            return None
     except (KeyError, TypeError):  # rows without their keys: not a state's rows
-        return None
-    if edge_keys is None:
         return None
     while stream.fill():
         pass
@@ -278,23 +289,29 @@ def _lazy_document(blob: bytes) -> RunState | None:
         return None
     state = RunState(head["run_id"], head["run"], position=head["position"])
     lazy = body.close()
-    parents, children = [p for p, _ in edge_keys], [c for _, c in edge_keys]
-    del edge_keys
     state.nodes = LazyRows(lazy, nodes)  # type: ignore[assignment]
-    state.edges = LazyRows(lazy, _edge_index(nodes, len(node_ids), parents, children))  # type: ignore[assignment]
+    state.edges = LazyRows(lazy, _EdgeKeys(nodes, extra, len(node_ids), parents, children))  # type: ignore[assignment]
     return state
 
 
-#: Bytes of a legacy snapshot's JSON inflated at a time while its rows are found.
+#: Bytes of a legacy snapshot's JSON inflated at a time while its rows are found, and of the
+#: compressed document fed to zlib at a time.
 STREAM_PIECE = 1 << 20
+STREAM_INPUT = 1 << 18
 
 
 class _Inflating:
-    """A zlib stream inflated a piece at a time into `buf` (what the reader has not used yet)."""
+    """A zlib stream inflated a piece at a time into `buf` (what the reader has not used yet).
+
+    The compressed stream is fed STREAM_INPUT bytes at a time: fed whole, what zlib had not read
+    yet came back as a new copy at every piece (the 31 MB document late in a 4M-event run: one
+    more copy of it held at once, ~4 GB copied in all)."""
 
     def __init__(self, blob: bytes) -> None:
         self._inflate: Any = zlib.decompressobj()  # (None once the stream has ended)
-        self._rest: bytes = blob
+        self._blob = memoryview(blob)
+        self._at = 0                 # where the input not fed yet starts
+        self._rest: bytes | memoryview = b""  # input fed but not read yet (zlib's unconsumed tail)
         self.buf = b""
         self.fill()
 
@@ -302,11 +319,17 @@ class _Inflating:
         """Append the next piece to `buf`; False at the stream's end."""
         if self._inflate is None:
             return False
-        more = self._inflate.decompress(self._rest, STREAM_PIECE)
-        self._rest = self._inflate.unconsumed_tail
-        if not self._rest and not more:
-            more = self._inflate.flush()
-            self._inflate = None
+        more = b""
+        while not more:
+            if not self._rest:
+                if self._at >= len(self._blob):
+                    more = self._inflate.flush()
+                    self._inflate = None
+                    break
+                self._rest = self._blob[self._at:self._at + STREAM_INPUT]
+                self._at += len(self._rest)
+            more = self._inflate.decompress(self._rest, STREAM_PIECE)
+            self._rest = self._inflate.unconsumed_tail
         self.buf += more
         return bool(more) or self._inflate is not None
 
