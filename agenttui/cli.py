@@ -331,6 +331,36 @@ def _sigterm_as_ctrl_c() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextmanager
+def _signals_set(stop: threading.Event) -> Iterator[None]:
+    """Ctrl-C and SIGTERM set `stop`, for a loop that looks at it between its writes, instead of
+    raising KeyboardInterrupt wherever the main thread happens to be: raised between a BEGIN and
+    the block that rolls it back, it left the connection inside a transaction ("cannot start a
+    transaction within a transaction" on the run_error that closes the run), and raised inside
+    `Event.wait`'s lock, a RuntimeError (2 runs in 60 under load). The event is set from a thread:
+    a handler runs on the main thread, which may hold the event's own lock at that moment. A
+    second signal raises KeyboardInterrupt, for a write that does not come back. SIGINT ignored
+    at start (a background job) stays ignored."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def request_stop(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        threading.Thread(target=stop.set, name="agenttui-stop", daemon=True).start()
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig, handler in previous.items():
+        if handler is not signal.SIG_IGN:
+            signal.signal(sig, request_stop)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def cmd_tail(args: argparse.Namespace) -> int:
     with _sigterm_as_ctrl_c():
         return _tail(args)
@@ -641,13 +671,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         path = args.db or os.environ.get("AGENTTUI_DB")
         if not path:
             raise UsageError("demo --headless needs --db PATH (or AGENTTUI_DB)")
-        with _sigterm_as_ctrl_c(), open_store(path) as store:
+        stopping = threading.Event()
+        with _signals_set(stopping), open_store(path) as store:
             pace = "as fast as possible" if args.rate == 0 else f"at {args.rate:g} events/s"
             if not args.quiet:
                 _err(f"demo: writing run {run_id} to {path} {pace} (Ctrl-C to stop)")
             total = args.events if args.rate == 0 else None
             with _progress("writing", total, enabled=not args.quiet and total is not None) as update:
-                result = write_live(store, on_progress=update, **options)
+                result = write_live(store, on_progress=update, stop=stopping, **options)
         if not args.quiet:
             state = "stopped early" if result.interrupted else "finished"
             _err(f"demo: {state}: {result.events:,} events of run {result.run_id} in {path}")
