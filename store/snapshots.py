@@ -657,7 +657,7 @@ class _Stored:
         self.spill, self.at, self.size = spill, spill.put(text), len(text)
 
     def row(self) -> Any:
-        return orjson.loads(self.spill.get(self.at, self.size))
+        return orjson.loads(self.spill.get(self.at, self.size, keep=False))  # (parsed, it is kept as a row)
 
 
 class _Chain:

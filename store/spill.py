@@ -62,12 +62,14 @@ class Spill:
             self._flush()
         return at
 
-    def get(self, at: int, n: int) -> bytes:
+    def get(self, at: int, n: int, *, keep: bool = True) -> bytes:
+        """The `n` bytes put at `at`. keep=False: not kept among the reads from the file (bytes read
+        once, such as a row its reader keeps parsed)."""
         flushed = self._flushed
         if at >= flushed:
             return bytes(self._tail[at - flushed:at - flushed + n])
         if at + n <= flushed:
-            if n > 4096:  # (a big node's columns: not kept, 1,024 of them could be gigabytes)
+            if n > 4096 or not keep:  # (a big node's columns: not kept, 1,024 of them could be gigabytes)
                 return os.pread(self._fd, n, at)
             read = self._read
             data = read.get((at, n))

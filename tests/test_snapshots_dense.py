@@ -87,9 +87,16 @@ def test_state_at_through_dense_snapshots_is_the_fold_of_the_prefix_everywhere(d
                     k += 1
 
 
-def test_a_chain_read_lazily_is_the_chain_read_whole_key_for_key_in_order(dense) -> None:
+@pytest.mark.parametrize("spill_buffer", [64, 1 << 20])
+def test_a_chain_read_lazily_is_the_chain_read_whole_key_for_key_in_order(dense, spill_buffer: int, monkeypatch,
+                                                                          tmp_path: Path) -> None:
     """Read for a window (a cache: rows parsed when read, a delta's kept as its JSON text until
-    then) or whole, every snapshot of a chain gives the same rows in the same order."""
+    then, in a file past spill_buffer bytes) or whole, every snapshot of a chain gives the same
+    rows in the same order."""
+    from agenttui.store import spill
+
+    monkeypatch.setattr(spill, "SPILL_BUFFER", spill_buffer)
+    monkeypatch.setenv("AGENTTUI_CACHE_DIR", str(tmp_path / "cache"))
     path, stored, _ = dense
     with SQLiteStore(path, readonly=True) as store:
         conn = store.connection
