@@ -31,6 +31,13 @@ def spill_buffer(request, monkeypatch, tmp_path) -> int:
     return request.param
 
 
+@pytest.fixture(params=[1, 2, 16], autouse=True)
+def chain_max(request, monkeypatch) -> int:
+    """... and with a parent's children moved from a chain to an array at its 2nd, 3rd or 17th child."""
+    monkeypatch.setattr(record, "_CHAIN_MAX", request.param)
+    return request.param
+
+
 def _check_every_index(events: list, node_ids: list[str], hot_rows: int) -> History:
     timeline = History("r")
     timeline.hot_rows = hot_rows

@@ -66,16 +66,17 @@ def test_a_window_seeded_with_any_prefix_replays_the_rest_exactly(events, cut, b
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(runs(), st.integers(0, 40), st.lists(st.integers(1, 10), max_size=4), st.sampled_from([0, 1, 4096]),
-       st.sampled_from([1, 2, 5]))
-def test_a_window_packed_as_it_folds_replays_exactly(events, cut, batches, hot_rows, pack_after):
+       st.sampled_from([1, 2, 5]), st.sampled_from([1, 2, 16]))
+def test_a_window_packed_as_it_folds_replays_exactly(events, cut, batches, hot_rows, pack_after, chain_max):
     """The same with the nodes' columns packed (and their first parent's edge with them) every few
     events: edges recorded on their child's history, seeded ones, second parents and edges whose
-    values change, all read back from packed nodes and unpacked again when the fold touches them."""
+    values change, all read back from packed nodes and unpacked again when the fold touches them;
+    and with families moved from a chain to an array of children at their 2nd, 3rd or 17th child."""
     from agenttui.tui.history import record
 
     start = min(cut, len(events) - 1)
-    was = record.PACK_AFTER
-    record.PACK_AFTER = pack_after
+    was = record.PACK_AFTER, record._CHAIN_MAX
+    record.PACK_AFTER, record._CHAIN_MAX = pack_after, chain_max
     try:
         window = History.from_state(fold("r", events[:start])) if start else History("r")
         window.hot_rows = hot_rows
@@ -83,9 +84,9 @@ def test_a_window_packed_as_it_folds_replays_exactly(events, cut, batches, hot_r
         for size in batches + [1] * len(events):
             window.extend(events[k:k + size])
             k += size
+        _assert_window_exact(window, events, start)
     finally:
-        record.PACK_AFTER = was
-    _assert_window_exact(window, events, start)
+        record.PACK_AFTER, record._CHAIN_MAX = was
 
 
 @pytest.fixture(scope="module")

@@ -290,6 +290,11 @@ _BIG = -2
 _UNMADE = -3
 #: packed nodes the screen read, kept as views (the tree reads the nodes on screen every frame)
 _VIEWS = 512
+#: A parent's children are a chain through History._kid_head and _kid_next (8 bytes a node) while
+#: they are at most this many and each came by its first parent's edge; beyond, or once a second
+#: parent's edge is among them, an array in History._kids (an array object a parent was ~60 bytes
+#: a node: most parents have 2 to 5 children).
+_CHAIN_MAX = 16
 
 
 class History:
@@ -361,7 +366,10 @@ class History:
         self._packed_at = 0  # the local index of the last _pack
         self._maybe_roots = array("i")
         #: each node's children (numbers) in the order their edges came (the index each came at is its
-        #: edge's first record: _kid_since)
+        #: edge's first record: _kid_since): a chain (its first child, each child's next sibling) or,
+        #: for a big family or one with a second parent's edge, an array (see _CHAIN_MAX)
+        self._kid_head = array("i")
+        self._kid_next = array("i")
         self._kids: dict[str, array] = {}
         #: key -> [i0, 4 codes of (parent_nid, child_nid, metadata, created_at), i1, 4 codes, ...] (the int32
         #: records packed) of the edges that are not their child's first (_NodeHistory.edge holds those)
@@ -412,17 +420,17 @@ class History:
         self._parent_since = array("i", [-1]) * n
         self._d_since = array("B", bytes(n))
         self._loc = array("q", [_UNMADE]) * n
-        kids, parents, since = self._kids, self._parent, self._parent_since
+        self._kid_head = array("i", [-1]) * n
+        self._kid_next = array("i", [-1]) * n
+        parents, since, link = self._parent, self._parent_since, self._link
         for parent, child in state.edges:
             p, c = num.get(parent), num.get(child)
             if p is None or c is None:
                 continue  # (the fold makes both ends before an edge: not from a state it folded)
-            siblings = kids.get(ids[p])
-            if siblings is None:
-                siblings = kids[ids[p]] = array("i")
-            siblings.append(c)
-            if since[c] < 0:
+            first = since[c] < 0
+            if first:
                 parents[c], since[c] = p, 0
+            link(p, c, first)
         self._maybe_roots = array("i", (c for c in range(n) if since[c] < 0))
         return self
 
@@ -435,7 +443,49 @@ class History:
         self._parent_since.append(-1)
         self._d_since.append(0)
         self._loc.append(loc)
+        self._kid_head.append(-1)
+        self._kid_next.append(-1)
         return n
+
+    def _link(self, p: int, c: int, first: bool) -> None:
+        """Add child c after node p's other children; `first`: by c's first parent's edge."""
+        kids = self._kids.get(self._ids[p]) if self._kids else None
+        if kids is None:
+            head = self._kid_head
+            if first:
+                last = head[p]
+                if last < 0:
+                    head[p] = c
+                    return
+                nxt = self._kid_next
+                count = 1
+                while nxt[last] >= 0:
+                    last = nxt[last]
+                    count += 1
+                if count < _CHAIN_MAX:
+                    nxt[last] = c
+                    return
+            kids = self._kids[self._ids[p]] = array("i", self._chain(p))
+            head[p] = -1
+        kids.append(c)
+
+    def _chain(self, p: int) -> list[int]:
+        c = self._kid_head[p]
+        if c < 0:
+            return []
+        nxt = self._kid_next
+        out = [c]
+        while (c := nxt[c]) >= 0:
+            out.append(c)
+        return out
+
+    def _kids_of(self, node_id: str) -> tuple[int, Sequence[int]]:
+        """A node's number (-1: not heard of) and its children's, in the order their edges came."""
+        p = self._num.get(node_id)
+        if p is None:
+            return -1, ()
+        kids = self._kids.get(node_id)
+        return p, (kids if kids is not None else self._chain(p))
 
     def _packed_bytes(self, n: int) -> bytes:
         loc = self._loc[n]
@@ -741,13 +791,11 @@ class History:
         p, c = self._num[key[0]], self._num[key[1]]  # (the fold makes both ends before the edge)
         parent, child = self._ids[p], self._ids[c]
         log = _packed_ints((i, *(self._code_at(v, False, i, ts) for v in values)))
-        kids = self._kids.get(parent)
-        if kids is None:
-            kids = self._kids[parent] = array("i")
-        kids.append(c)
-        if self._parent_since[c] < 0:
+        first = self._parent_since[c] < 0
+        if first:
             self._parent_since[c] = i
             self._parent[c] = p
+        self._link(p, c, first)
         self._set_edge((parent, child), log)
 
     def _record_desc(self, h: _NodeHistory, i: int, ts: str, desc: tuple, last: tuple) -> None:
@@ -1096,10 +1144,10 @@ class History:
     def children_at(self, node_id: str, i: int) -> list[str]:
         """Children of `node_id` by the edges that existed at event i, in nid order ("1.2" < "1.10")."""
         i = self.check_index(i)
-        kids = self._kids.get(node_id)
+        p, kids = self._kids_of(node_id)
         if not kids:
             return []
-        k = self._kids_by(node_id, kids, i)
+        k = self._kids_by(p, kids, i)
         return self._sorted(kids[:k], i) if k else []
 
     def _kid_since(self, parent: int, child: int) -> int:
@@ -1111,9 +1159,8 @@ class History:
         log = self._edges.get((self._ids[parent], self._ids[child]))
         return _ints(log)[0] if log is not None else 0  # (not recorded: a seeded edge)
 
-    def _kids_by(self, parent: str, kids: array, i: int) -> int:
-        """How many of a parent's children had their edge by local index i (they came in order)."""
-        p = self._num[parent]
+    def _kids_by(self, p: int, kids: Sequence[int], i: int) -> int:
+        """How many of node p's children had their edge by local index i (they came in order)."""
         if self._kid_since(p, kids[-1]) <= i:
             return len(kids)
         return bisect_right(kids, i, key=lambda child: self._kid_since(p, child))
@@ -1131,12 +1178,16 @@ class History:
         return self._ids[self._parent[n]] if 0 <= since <= i else None
 
     def has_children_at(self, node_id: str, i: int) -> bool:
+        p = self._num.get(node_id)
+        if p is None:
+            return False
         kids = self._kids.get(node_id)
-        return bool(kids) and self._kid_since(self._num[node_id], kids[0]) <= i - self._base  # type: ignore[index]
+        first = kids[0] if kids else self._kid_head[p]
+        return first >= 0 and self._kid_since(p, first) <= i - self._base
 
     def child_count_at(self, node_id: str, i: int) -> int:
-        kids = self._kids.get(node_id)
-        return self._kids_by(node_id, kids, i - self._base) if kids else 0
+        p, kids = self._kids_of(node_id)
+        return self._kids_by(p, kids, i - self._base) if kids else 0
 
     def roots_at(self, i: int) -> list[str]:
         """Nodes that existed at event i with no parent edge yet, in nid order."""
