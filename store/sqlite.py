@@ -444,15 +444,20 @@ class SQLiteStore(BaseStore):
         """BEGIN `mode` ... COMMIT, or ROLLBACK if the block raises (the connection is otherwise in
         autocommit mode). Only BEGIN is retried: IMMEDIATE takes the write lock there or not at
         all, so nothing inside the block waits for it, and no work is ever redone."""
-        self._retrying(lambda: conn.execute(f"BEGIN {mode}"))
+        outside = not conn.in_transaction  # (else BEGIN fails, and the transaction is not ours to end)
         try:
+            # BEGIN inside the try: a KeyboardInterrupt (Ctrl-C, a SIGTERM handler that raises it)
+            # landing just after BEGIN returned used to leave the connection in a transaction that
+            # nothing ended, and every later BEGIN failed ("within a transaction")
+            self._retrying(lambda: conn.execute(f"BEGIN {mode}"))
             yield conn
             conn.execute("COMMIT")
         except BaseException:
-            try:
-                conn.execute("ROLLBACK")
-            except sqlite3.Error:  # already rolled back by SQLite itself (e.g. disk full)
-                pass
+            if outside and conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:  # already rolled back by SQLite itself (e.g. disk full)
+                    pass
             raise
 
     # ------------------------------------------------------------------------------- writing

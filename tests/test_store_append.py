@@ -433,3 +433,25 @@ def test_a_forked_child_draws_other_ids_than_its_parent():
     assert len(child) == 100 and not parent & child
     # the random bits differ, not only the clock: compare the ids' last 62 bits
     assert not {i[-12:] for i in parent} & {i[-12:] for i in child}
+
+
+def test_an_interrupt_just_after_begin_leaves_no_transaction_open(tmp_path, monkeypatch):
+    """Ctrl-C (or a SIGTERM handler raising KeyboardInterrupt) can land between BEGIN returning
+    and the block that rolls back: the connection was left inside a transaction, and every later
+    append failed with "cannot start a transaction within a transaction"."""
+    store = SQLiteStore(tmp_path / "run.db")
+    store.append({"event_type": "run_started", "run_id": "r", "payload": {}})
+    real = store._retrying
+
+    def interrupted_after(action):
+        result = real(action)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(store, "_retrying", interrupted_after)
+    with pytest.raises(KeyboardInterrupt):
+        store.append({"event_type": "decision", "run_id": "r", "payload": {"n": 1}})
+    assert not store.connection.in_transaction
+    monkeypatch.setattr(store, "_retrying", real)
+    store.append({"event_type": "decision", "run_id": "r", "payload": {"n": 2}})
+    assert store.count_events() == 2 and store.verify() == []
+    store.close()
