@@ -57,6 +57,11 @@ class Spill:
     def put(self, data: bytes | bytearray | memoryview) -> int:
         """Append `data`; its offset."""
         at = self._flushed + len(self._tail)
+        if len(data) >= SPILL_BUFFER and not self._memory:  # written as it is, not copied to the buffer first
+            if self._tail:  # (a replay window's 10 MB snapshot: 10 MB less at its peak)
+                self._flush()
+            if not self._tail and self._write(data):
+                return at
         self._tail += data
         if len(self._tail) >= SPILL_BUFFER and not self._memory:
             self._flush()
@@ -81,19 +86,24 @@ class Spill:
         return os.pread(self._fd, flushed - at, at) + bytes(self._tail[:at + n - flushed])
 
     def _flush(self) -> None:
+        if self._write(self._tail):
+            self._tail = bytearray()
+
+    def _write(self, data: bytes | bytearray | memoryview) -> bool:
+        """Write `data` to the file after what is in it; False: no file could take it (kept in memory from now on)."""
         try:
             if self._file is None:
                 self._file = _temporary_file()
                 self._fd = self._file.fileno()
-            view = memoryview(self._tail)
+            view = memoryview(data)
             done = 0
             while done < len(view):
                 done += os.pwrite(self._fd, view[done:], self._flushed + done)
         except OSError:
             self._memory = True  # (a full disk, a read-only cache: the rest stays in memory)
-            return
-        self._flushed += len(self._tail)
-        self._tail = bytearray()
+            return False
+        self._flushed += len(view)
+        return True
 
 
 def _temporary_file() -> Any:

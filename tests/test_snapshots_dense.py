@@ -4,6 +4,7 @@ the full-snapshot format read a row at a time; and what is refused, with what me
 from __future__ import annotations
 
 import random
+import zlib
 from pathlib import Path
 
 import orjson
@@ -114,6 +115,17 @@ def test_a_chain_read_lazily_is_the_chain_read_whole_key_for_key_in_order(dense,
                     texts = [k for k, row in lazy.nodes._own.items() if not isinstance(row, dict)]  # noqa: SLF001
                     assert texts and all(type(lazy.nodes[k]) is dict for k in texts)
                 assert lazy.nodes.materialised() == whole.nodes and lazy.edges.materialised() == whole.edges
+
+
+def test_a_delta_names_its_previous_snapshot_in_its_first_bytes_or_is_parsed_for_it() -> None:
+    """load_snapshot follows a chain by each delta's first bytes (its rows parsed after the base)."""
+    from agenttui.store.snapshots import _delta_prev, encode_delta
+
+    state = RunState("r", None)
+    state.position = 9
+    assert _delta_prev(encode_delta(state, 12345, [], [])) == 12345
+    reordered = {"position": 9, "run": state.run, "nodes": [], "edges": [], "prev": 77}  # (not as encode_delta writes)
+    assert _delta_prev(DELTA_MAGIC + zlib.compress(orjson.dumps(reordered))) == 77
 
 
 def test_a_window_from_a_dense_snapshot_is_the_whole_fold_at_every_index_it_holds(dense) -> None:
