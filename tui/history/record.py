@@ -21,22 +21,24 @@ microseconds per entity shown, whatever the run's length.
 
 Memory is kept small by recording only changes, in `array` columns where values are numbers (see
 columns.py): per event a one-byte type code and a 4-byte timestamp offset (positions and seqs cost
-nothing while they count up by one), per node one object, which also records the edge from the
-node's first parent (a run's tree has one such edge per node). A node's desc (status, nid, goal,
-result...) is recorded as int32 codes: its values at birth, then an (index, column, code) record
-per column that changed (a status change is 12 bytes, not the whole desc). A code names a value:
-None, small ints, bools and repeated short strings (statuses, types, parent ids) are kept once as
-Python objects; a value that is its event's own timestamp is that event's index; any other value
-is its JSON (orjson) in an arena, decoded when read (a small flat dict such as a result is stored
-once for all its equals). The columns of a node the fold has let be for a while are packed into
-one bytes object, and the arena and the packed nodes are spilled to temporary files (columns.py
-`Spill`): what the screen reads is read back, the rest is not in memory. The fold itself keeps only
-the rows it touched lately: the others are rebuilt from the history when it needs them again. A
-1M-event demo run (59k nodes) folds into ~48 MB of RSS over the interpreter's and ~32 MB on disk
-(4M events, 235k nodes: ~163 MB; was ~160 MB at 1M with a Python object per value and the whole desc
-per change, ~66 MB with an edge as a dict entry of its own). What changes on every
-event (event_count, last_seq, last_position, updated_at) is computed from the index instead of
-recorded.
+nothing while they count up by one); per node its id (the one copy), a number, and a few int32
+columns indexed by that number (birth, first parent and since when, first child and next sibling,
+where its columns are), no object of its own once the fold is done with it. A node's own events,
+its desc (status, nid, goal, result...) and the edge from its first parent (a run's tree has one
+such edge per node) are its columns: the desc as int32 codes, its values at birth, then an
+(index, column, code) record per column that changed (a status change is 12 bytes, not the whole
+desc). A code names a value: None, small ints, bools and repeated short strings (statuses, types)
+are kept once as Python objects; a parent or root id is its node's number; a value that is its
+event's own timestamp is that event's index; any other value is its JSON (orjson) in an arena,
+decoded when read (a small flat dict such as a result is stored once for all its equals). The
+columns of a node the fold has let be for a while are packed into one bytes object, and the arena
+and the packed nodes are spilled to temporary files (store/spill.py `Spill`): what the screen reads
+is read back, the rest is not in memory. The fold itself keeps only the rows it touched lately:
+the others are rebuilt from the history when it needs them again. A 1M-event demo run (59k nodes)
+folds into ~41 MB of RSS over the interpreter's and ~32 MB on disk (4M events, 235k nodes: ~115
+MB; with an object per node, ~55 and ~170 MB; ~160 MB at 1M with a Python object per value and
+the whole desc per change). What changes on every event (event_count, last_seq, last_position,
+updated_at) is computed from the index instead of recorded.
 
 Not thread-safe: build it in one worker (`load_history`), then extend and read it from the UI
 thread only.
