@@ -447,3 +447,24 @@ def test_small_dicts_whose_json_hashes_collide_read_back_as_themselves(monkeypat
     for k in range(20):
         assert timeline.node_at(f"n{k}", len(events) - 1) == final.nodes[f"n{k}"]
     assert len(timeline._shared_json) == 1
+
+
+def test_codes_by_hash_answer_like_a_dict() -> None:
+    """The small dicts' table: any 64-bit hash (0, negative, equal low bits) finds its code after
+    the table grew, and a hash never added finds none."""
+    import random
+
+    rnd = random.Random(3)
+    digests = [0, 1, -1, 2 ** 63 - 1, -2 ** 63, *(k << 20 for k in range(50)),
+               *(rnd.getrandbits(64) - 2 ** 63 for _ in range(3000))]
+    table, want = record._CodesByHash(), {}
+    for code, digest in enumerate(dict.fromkeys(digests)):
+        if (digest or 1) in want:  # (0 is taken as 1)
+            continue
+        assert table.get(digest) is None
+        table.add(digest, -code - 1)
+        want[digest or 1] = -code - 1
+    assert len(table) == len(want)
+    assert all(table.get(digest) == code for digest, code in want.items())
+    assert table.get(0) == want[1]
+    assert all(table.get(rnd.getrandbits(64) - 2 ** 63) is None for _ in range(200))
