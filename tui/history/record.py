@@ -963,8 +963,21 @@ class History:
                     break
         return tuple(self._value(d[k] if c is None else c) for k, c in enumerate(codes))
 
-    def _desc_value(self, h: _NodeHistory | _PackedNode, i: int, column: int) -> Any:
-        d = h.d
+    def _desc_codes(self, n: int) -> Sequence[int]:
+        """Node n's desc codes alone: a node read for its status or nid (colouring, ordering
+        siblings) gets no view of its own."""
+        view = self._views.get(n)
+        if view is not None:
+            return view.d
+        loc = self._loc[n]
+        if loc < 0:
+            return self._view_n(n).d
+        packed = memoryview(self._packs.get(loc >> 24, loc & 0xFFFFFF)).cast("i")
+        at = 3 + packed[0]
+        return packed[at:at + packed[1]]
+
+    def _desc_value(self, d: Sequence[int], i: int, column: int) -> Any:
+        """A desc column's value at local index i, from the node's desc codes."""
         for at in range(_desc_end(d, i) - _DS, _ND - 1, -_DS):
             if d[at + 1] == column:
                 return self._value(d[at + 2])
@@ -1166,17 +1179,17 @@ class History:
     def status_at(self, node_id: str, i: int) -> str | None:
         """Just the status (cheaper than node_at for colouring many nodes)."""
         i -= self._base
-        h = self._node_by(node_id, i)
-        if h is None:
+        n = self._num.get(node_id)
+        if n is None or self._born[n] > i:
             return None
-        return self._desc_value(h, i, _STATUS)
+        return self._desc_value(self._desc_codes(n), i, _STATUS)
 
     def nid_at(self, node_id: str, i: int) -> str | None:
         i -= self._base
-        h = self._node_by(node_id, i)
-        if h is None:
+        n = self._num.get(node_id)
+        if n is None or self._born[n] > i:
             return None
-        return self._desc_value(h, i, _NID)
+        return self._desc_value(self._desc_codes(n), i, _NID)
 
     def _nid_key(self, nid: str | None) -> tuple:
         key = self._nid_keys.get(nid)
@@ -1189,8 +1202,8 @@ class History:
         keys = self._nid_keys
         if len(keys) > 4 * len(self._ids) + 1024:  # nids that changed leave stale keys behind
             keys.clear()
-        view, ids = self._view_n, self._ids
-        return [ids[n] for n in sorted(nums, key=lambda n: self._nid_key(self._desc_value(view(n), i, _NID)))]
+        codes, ids = self._desc_codes, self._ids
+        return [ids[n] for n in sorted(nums, key=lambda n: self._nid_key(self._desc_value(codes(n), i, _NID)))]
 
     def children_at(self, node_id: str, i: int) -> list[str]:
         """Children of `node_id` by the edges that existed at event i, in nid order ("1.2" < "1.10")."""
