@@ -35,8 +35,8 @@ columns of a node the fold has let be for a while are packed into one bytes obje
 and the packed nodes are spilled to temporary files (store/spill.py `Spill`): what the screen reads
 is read back, the rest is not in memory. The fold itself keeps only the rows it touched lately:
 the others are rebuilt from the history when it needs them again. A 1M-event demo run (59k nodes)
-folds into ~41 MB of RSS over the interpreter's and ~32 MB on disk (4M events, 235k nodes: ~115
-MB; with an object per node, ~55 and ~170 MB; ~160 MB at 1M with a Python object per value and
+folds into ~39 MB of RSS over the interpreter's and ~32 MB on disk (4M events, 235k nodes: ~106
+MB; with an object per node, ~54 and ~170 MB; ~160 MB at 1M with a Python object per value and
 the whole desc per change). What changes on every event (event_count, last_seq, last_position,
 updated_at) is computed from the index instead of recorded.
 
