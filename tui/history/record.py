@@ -473,7 +473,9 @@ class History:
         self._loc = array("q", [_UNMADE]) * n
         self._kid_head = array("i", [-1]) * n
         self._kid_next = array("i", [-1]) * n
-        parents, since, link = self._parent, self._parent_since, self._link
+        parents, since, head, nxt = self._parent, self._parent_since, self._kid_head, self._kid_next
+        last: dict[int, int] = {}  # each parent's last child and how many (-1: an array, see _link) so far
+        size: dict[int, int] = {}
         for parent, child in state.edges:
             p, c = num.get(parent), num.get(child)
             if p is None or c is None:
@@ -481,7 +483,16 @@ class History:
             first = since[c] < 0
             if first:
                 parents[c], since[c] = p, 0
-            link(p, c, first)
+            k = size.get(p, 0)
+            if first and 0 <= k < _CHAIN_MAX:  # (what _link does, without walking the chain)
+                if k:
+                    nxt[last[p]] = c
+                else:
+                    head[p] = c
+                last[p], size[p] = c, k + 1
+            else:
+                self._link(p, c, first)
+                size[p] = -1
         self._maybe_roots = array("i", (c for c in range(n) if since[c] < 0))
         return self
 
