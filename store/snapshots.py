@@ -28,7 +28,7 @@ import re
 import zlib
 from array import array
 from bisect import bisect_left
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from itertools import accumulate
 from typing import Any, Callable, Iterable, Iterator
 
@@ -619,6 +619,16 @@ class LazyRows(MutableMapping):
 
     def __contains__(self, key: object) -> bool:
         return key in self._own or (key in self._index and key not in self._gone)
+
+    def places(self) -> Mapping[Any, int] | None:
+        """The shared index itself where it numbers the keys as they iterate (key -> its place
+        among them: the nodes'), for a reader that numbers them without a dict of its own
+        (History.from_state: a window's ~65 bytes a node, 15 MB at 4M events); keys added through
+        this copy come after it, numbered on from len(places). None where this copy deleted one of
+        its keys, or for the edges (whose index is not such a numbering)."""
+        if self._gone or not isinstance(self._index, _DictKeys):
+            return None
+        return self._index
 
     def copy(self) -> LazyRows:
         other = LazyRows.__new__(LazyRows)

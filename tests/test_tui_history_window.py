@@ -10,6 +10,7 @@ from agenttui.store import SQLiteStore, fold
 from agenttui.tui.data.reader import InspectorReader
 from agenttui.tui.history import History, load_history
 from agenttui.tui.history.window import load_window
+from agenttui.tui.history import record
 
 from store_fixtures import SAMPLE_RUN, loaded_store, sample_events
 from test_tui_replay import NODES, runs
@@ -72,7 +73,6 @@ def test_a_window_packed_as_it_folds_replays_exactly(events, cut, batches, hot_r
     events: edges recorded on their child's history, seeded ones, second parents and edges whose
     values change, all read back from packed nodes and unpacked again when the fold touches them;
     and with families moved from a chain to an array of children at their 2nd, 3rd or 17th child."""
-    from agenttui.tui.history import record
 
     start = min(cut, len(events) - 1)
     was = record.PACK_AFTER, record._CHAIN_MAX
@@ -102,12 +102,21 @@ def snapshotted(tmp_path_factory):
     store.close()
 
 
-def test_load_window_starts_at_the_snapshot_before_the_index_and_equals_the_whole_history(snapshotted):
+@pytest.mark.parametrize("lazy", [False, True], ids=["decoded", "lazy"])
+def test_load_window_starts_at_the_snapshot_before_the_index_and_equals_the_whole_history(snapshotted, lazy):
+    """lazy: read as the inspector reads them (a snapshot cache: LazyRows, whose node index the
+    window numbers its nodes by, see record._SeedNumbers)."""
     store, whole = snapshotted
     reader = InspectorReader(store)
     starts = set()
+    cache: dict | None = {} if lazy else None
+    shared = 0
     for index in (0, 39, 40, 41, 100, 150, len(whole) - 1):
-        window = load_window(reader, SAMPLE_RUN, index, after=7)
+        window = load_window(reader, SAMPLE_RUN, index, after=7, cache=cache)
+        if isinstance(window._num, record._SeedNumbers):
+            shared += 1
+            assert len(window._num) == len(window._ids)
+            assert all(window._num[node_id] == n for n, node_id in enumerate(window._ids))
         snapshot = reader.snapshot_before(SAMPLE_RUN, index + 1)
         assert window.first_index == (snapshot[1] if snapshot else 0) <= index < len(window)
         assert len(window) == min(len(whole), index + 1 + 7)
@@ -118,6 +127,7 @@ def test_load_window_starts_at_the_snapshot_before_the_index_and_equals_the_whol
             assert window.seq_of_index(i) == whole.seq_of_index(i)
         assert [m for m in whole.marks() if window.first_index <= m[0] < len(window)] == window.marks()
     assert len(starts) > 2, "windows started from several snapshots"
+    assert (shared > 2) if lazy else not shared
 
 
 def test_load_window_without_snapshots_folds_from_the_start(tmp_path):
