@@ -139,3 +139,49 @@ def test_copies_share_the_index_not_their_own_rows():
     assert list(a) == ["n0", "n1", "n3", "n4", "new"]
     a["n2"] = {"node_id": "n2", "back": True}  # a deleted key set again goes last, as in a dict
     assert list(a) == ["n0", "n1", "n3", "n4", "new", "n2"]
+
+
+_TRICKY = st.sampled_from(['a', 'x,"parents":[1]', '"', '\\', '\\"', '",', '}', ',"chunks":[', 'é', '\u2028'])
+
+
+@settings(max_examples=60, deadline=None)
+@given(ids=st.lists(st.lists(_TRICKY, min_size=1, max_size=4).map("".join), min_size=0, max_size=6, unique=True),
+       run_meta=st.sampled_from([None, {"nodes": [1], "ends": "x"}, {"chunks": '"],"ends":[', "parents": []}]),
+       loose=st.lists(st.lists(_TRICKY, min_size=1, max_size=3).map("".join), max_size=3))
+def test_a_full_snapshot_header_parsed_list_by_list_reads_as_parsed_whole(ids, run_meta, loose):
+    """The header's long lists are parsed one at a time (snapshots._parse_head: orjson's peak for
+    a late 4M-event header was ~240 MB whole); node ids, edge ends that are not nodes and run
+    fields holding the lists' own key names and brackets read exactly as one parse reads them."""
+    import orjson
+    import zlib
+
+    from agenttui.store import snapshots
+
+    state = RunState("r", None)
+    for i, node_id in enumerate(ids):
+        apply_event(state, Event("node_created", {"node_id": node_id, "node_nid": str(i)},
+                                 "r", f"e{i}", "2026-03-01T09:00:00.000000Z", position=i + 1, seq=i + 1))
+    if run_meta is not None and state.run is not None:
+        state.run["metadata"] = run_meta
+    for k, end in enumerate(loose):
+        state.edges[(ids[k % len(ids)] if ids else end, end)] = {"parent_node_id": ids[k % len(ids)] if ids else end,
+                                                                 "child_node_id": end}
+    blob = encode_full(state)
+    at = len(snapshots.FULL_MAGIC) + 4
+    raw = zlib.decompress(blob[at:at + int.from_bytes(blob[len(snapshots.FULL_MAGIC):at], "big")])
+    assert snapshots._head_by_lists(raw) == orjson.loads(raw)  # (not a fallback: the lists were parsed apart)
+    lazy = decode_snapshot(blob, lazy=True)
+    assert list(lazy.nodes) == list(state.nodes) and list(lazy.edges) == list(state.edges)
+    assert lazy.run == state.run
+
+
+def test_a_header_laid_out_otherwise_is_parsed_whole():
+    import orjson
+
+    from agenttui.store.snapshots import _head_by_lists, _parse_head
+
+    for raw in (b'{"a":1}', b'{"nodes":["x"],"parents":[],"children":[],"ends":[],"chunks":[] }',
+                b'{"run":{},"nodes":["x"],"parents":[],"children":[],"ends":[1],"chunks":[2],"x":1}',
+                b'{"run": {}, "nodes": ["x"], "parents": [], "children": [], "ends": [1], "chunks": [2]}'):
+        assert _head_by_lists(raw) is None
+        assert _parse_head(raw) == orjson.loads(raw)
