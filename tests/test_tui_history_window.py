@@ -142,3 +142,19 @@ def test_load_window_without_snapshots_folds_from_the_start(tmp_path):
     with pytest.raises(ValueError):
         load_window(reader, SAMPLE_RUN, -1)
     store.close()
+
+
+def test_a_history_folded_beside_a_window_holds_the_windows_id_strings(snapshotted):
+    """The inspector folds the whole run while a replay window (read from a snapshot) is alive: the
+    History takes each node id from the window (History.same_id, History.shared_id), so the two
+    hold one string per id, and answers exactly as one folded alone."""
+    store, alone = snapshotted
+    reader = InspectorReader(store)
+    window = load_window(reader, SAMPLE_RUN, len(alone) - 1, after=7, cache={})
+    whole = load_history(reader, SAMPLE_RUN, same_id=window.shared_id)
+    shared = [node_id for node_id in whole._ids if node_id in window._num]
+    assert shared and all(node_id is window._ids[window._num[node_id]] for node_id in shared)
+    assert whole.shared_id(shared[0]) is shared[0] and whole.shared_id("no such node") == "no such node"
+    for i in range(0, len(alone), 7):
+        assert whole.state_at_index(i).comparable() == alone.state_at_index(i).comparable()
+        assert whole.roots_at(i) == alone.roots_at(i)
