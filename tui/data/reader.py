@@ -79,10 +79,9 @@ class InspectorReader:
     def open_scan(cls, target: str) -> "InspectorReader":
         """A reader for a worker that reads a run through once (the fold, a replay window's snapshot
         and short fold, the search index, the outline, type counts): a small page cache, since its
-        pages are not read again. With the
-        readers' default each such worker held 8 MB of the last pages it read for as long as it
-        ran; the fold's alone was alive at the inspector's peak (1M events: ~177 -> ~167 MB with
-        every reader at 2 MB; scrubbing before the fold: ~193 -> ~177 MB with the windows' readers too)."""
+        pages are not read again. With the readers' default each such worker held 8 MB of the last
+        pages it read for as long as it ran, the fold's at the inspector's peak (1M events: 177-188
+        -> 165-168 MB; scrubbing before the fold, the windows' readers too: 191-194 -> 176-178 MB)."""
         return cls.open(target, cache_mb=SCAN_CACHE_MB)
 
     def close(self) -> None:
