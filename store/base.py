@@ -339,7 +339,12 @@ class BaseStore:
         huge tree is not re-serialised too often) have been folded since the last checkpoint."""
         row = self._snapshot_row(state, force)
         if row is not None:
-            tx.execute(SNAPSHOT_UPSERT, row)
+            self._write_snapshot(tx, row)
+
+    def _write_snapshot(self, tx: Any, row: tuple) -> None:
+        """Store a snapshot row (SNAPSHOT_UPSERT's parameters) in transaction `tx`: as it is here;
+        the SQLite store keeps a big one's rows apart (store.snapshots.snapshot_in_parts)."""
+        tx.execute(SNAPSHOT_UPSERT, row)
 
     def _snapshot_row(self, state: RunState, force: bool = False) -> tuple | None:
         """The parameters of _SNAPSHOT_UPSERT when the run is due a checkpoint (see _maybe_snapshot)."""

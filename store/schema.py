@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from . import search_blocks
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: Marks a database as ours (`PRAGMA application_id`), "AgTu".
 APPLICATION_ID = 0x41675475
 
@@ -214,7 +214,28 @@ HASH_CHAIN_VERSION = 3
 # v4: the search pre-filter's trigram bitmaps, block by block, written by the writers (search_blocks.py)
 _V4 = search_blocks.TABLE_SQL + ";\n"
 
+# v5: the rows of a big full snapshot stored apart, a few MB a row (store/snapshots.py PART_BYTES):
+# read as one value, a 4M-event run's 41 MB snapshot was held twice (SQLite's copy and Python's)
+# at the inspector's peak. A snapshot replaced or deleted takes its parts with it.
+_V5 = """
+CREATE TABLE IF NOT EXISTS snapshot_parts (
+    run_id    TEXT NOT NULL,
+    position  INTEGER NOT NULL,
+    part      INTEGER NOT NULL,
+    data      BLOB NOT NULL,
+    PRIMARY KEY (run_id, position, part)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS snapshot_parts_replaced AFTER UPDATE OF state ON snapshots
+BEGIN
+    DELETE FROM snapshot_parts WHERE run_id = old.run_id AND position = old.position;
+END;
+CREATE TRIGGER IF NOT EXISTS snapshot_parts_deleted AFTER DELETE ON snapshots
+BEGIN
+    DELETE FROM snapshot_parts WHERE run_id = old.run_id AND position = old.position;
+END;
+"""
+
 #: MIGRATIONS[v] takes a database at version v-1 to version v.
-MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4}
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5}
 
 PROJECTION_TABLES = ("runs", "nodes", "edges", "snapshots")

@@ -39,8 +39,9 @@ from .envelope import now_timestamp
 from .fold import FOLD_VERSION, RunState, apply_event
 from .spill import Spill
 
-__all__ = ["DEFAULT_DENSE_EVERY", "DELTA_MAGIC", "FULL_MAGIC", "SNAPSHOT_UPSERT", "LazyRows", "decode_snapshot",
-           "encode_delta", "encode_full", "encode_snapshot", "is_delta", "load_snapshot", "write_snapshots"]
+__all__ = ["DEFAULT_DENSE_EVERY", "DELTA_MAGIC", "FULL_MAGIC", "PARTS_MAGIC", "PART_BYTES", "SNAPSHOT_UPSERT",
+           "LazyRows", "decode_snapshot", "encode_delta", "encode_full", "encode_snapshot", "is_delta",
+           "load_snapshot", "snapshot_in_parts", "write_snapshots"]
 
 #: `agenttui rebuild --snapshots` writes a checkpoint every this many events of a run by default:
 #: a replay window then folds at most this many events before it shows a state.
@@ -49,6 +50,14 @@ DEFAULT_DENSE_EVERY = 5_000
 #: zlib's 0x78 header byte: the whole state as one JSON document).
 DELTA_MAGIC = b"ATD1"
 FULL_MAGIC = b"ATF1"
+#: A full snapshot whose rows are stored apart (SQLite, past PART_BYTES): its `snapshots` row holds
+#: these bytes, the whole snapshot's length (8 bytes) and encode_full's header; `snapshot_parts`
+#: holds the rest, PART_BYTES a row.
+PARTS_MAGIC = b"ATF2"
+#: Bytes of a full snapshot's rows per `snapshot_parts` row. sqlite3 hands a value over as a copy of
+#: SQLite's own, so reading one holds it twice: a late full snapshot of a 4M-event run (41 MB) as one
+#: value put 82 MB on the inspector's peak; a part at a time, 8 MB.
+PART_BYTES = 1 << 22
 #: A chain of deltas is cut by a full snapshot once its deltas add up to this fraction of the last
 #: full one's bytes, or are this many: decoding a chain then costs little more than its base.
 CHAIN_BYTES_FRACTION = 0.25
@@ -65,6 +74,9 @@ SNAPSHOT_UPSERT = (
 _FIND = {column: f"SELECT position, seq, state FROM snapshots WHERE run_id = ? AND {column} <= ? AND "
                  "fold_version = ? ORDER BY position DESC LIMIT 1" for column in ("position", "seq")}
 _AT = "SELECT state FROM snapshots WHERE run_id = ? AND position = ? AND fold_version = ?"
+_PARTS_INSERT = "INSERT INTO snapshot_parts (run_id, position, part, data) VALUES (?,?,?,?)"
+_PARTS = "SELECT data FROM snapshot_parts WHERE run_id = ? AND position = ? ORDER BY part"
+_PARTS_BYTES = "SELECT coalesce(sum(length(data)), 0) FROM snapshot_parts WHERE run_id = ? AND position = ?"
 
 
 def _dumps(data: Any) -> bytes:
@@ -126,35 +138,83 @@ def encode_full(state: RunState) -> bytes:
     return b"".join((FULL_MAGIC, len(head).to_bytes(4, "big"), head, *chunks))
 
 
-def decode_snapshot(blob: bytes, *, lazy: bool = False) -> RunState:
+def decode_snapshot(blob: bytes, *, lazy: bool = False, parts: Iterable[bytes] | None = None) -> RunState:
     """A full snapshot's state (a delta needs its chain: see load_snapshot). lazy: its nodes and
-    edges are LazyRows, parsed when read (the state is then for reading, not for folding on)."""
+    edges are LazyRows, parsed when read (the state is then for reading, not for folding on).
+    parts: the `snapshot_parts` rows of a snapshot stored in parts (PARTS_MAGIC), in order."""
     blob = bytes(blob)
     if is_delta(blob):
         raise ValueError("this snapshot is a delta: read it with load_snapshot, which applies it to its base")
-    if blob[:len(FULL_MAGIC)] != FULL_MAGIC:  # encode_snapshot's: one JSON document
+    magic = blob[:len(FULL_MAGIC)]
+    if magic == PARTS_MAGIC:
+        if parts is None:
+            raise ValueError("this snapshot's rows are stored apart: read it with load_snapshot")
+        size_at = len(PARTS_MAGIC) + 8
+    elif magic == FULL_MAGIC:
+        size_at = len(FULL_MAGIC)
+    else:  # encode_snapshot's: one JSON document
         with collector_paused():
             state = _lazy_document(blob) if lazy else None
             return state if state is not None else RunState.from_dict(orjson.loads(zlib.decompress(blob)))
-    at = len(FULL_MAGIC) + 4
-    size = int.from_bytes(blob[len(FULL_MAGIC):at], "big")
+    at = size_at + 4
+    size = int.from_bytes(blob[size_at:at], "big")
     with collector_paused():
+        if parts is not None and magic == PARTS_MAGIC:
+            rows: memoryview | Spill = _parts_body(parts, int.from_bytes(blob[len(PARTS_MAGIC):size_at], "big") -
+                                                   len(FULL_MAGIC) - 4 - size, lazy)
+        else:
+            rows = memoryview(blob)[at + size:]
+            if lazy:
+                rows = _off_heap(rows)
         head = _parse_head(zlib.decompress(blob[at:at + size]))
         ids = head["nodes"]
         state = RunState(head["run_id"], head["run"], position=head["position"])
         if lazy:
-            body = _Body(_off_heap(memoryview(blob)[at + size:]), head["chunks"], head["ends"])
+            body = _Body(rows, head["chunks"], head["ends"])
             nodes = _DictKeys(zip(ids, range(len(ids))))
             state.nodes = LazyRows(body, nodes)  # type: ignore[assignment]
             edges = _edge_index(nodes, len(ids), head["parents"], head["children"])
             state.edges = LazyRows(body, edges)  # type: ignore[assignment]
         else:
-            rows = orjson.loads(_Body(memoryview(blob)[at + size:], head["chunks"], head["ends"]).whole())
+            parsed = orjson.loads(_Body(rows, head["chunks"], head["ends"]).whole())
             edge_keys = zip([ids[k] if type(k) is int else k for k in head["parents"]],
                             [ids[k] if type(k) is int else k for k in head["children"]])
-            state.nodes = dict(zip(ids, rows))
-            state.edges = dict(zip(edge_keys, rows[len(ids):]))
+            state.nodes = dict(zip(ids, parsed))
+            state.edges = dict(zip(edge_keys, parsed[len(ids):]))
     return state
+
+
+def snapshot_in_parts(row: tuple) -> list[tuple[str, list[tuple]]]:
+    """The statements that store snapshot `row` (SNAPSHOT_UPSERT's parameters) in a SQLite store:
+    a full snapshot past PART_BYTES as its header in `snapshots` (PARTS_MAGIC) and its rows in
+    `snapshot_parts`, so that no reader holds it as one value (see PART_BYTES); anything else as
+    it is. The snapshot row goes first: replacing one drops its old parts (a trigger)."""
+    run_id, position, seq, version, blob, created_at = row
+    if len(blob) <= PART_BYTES or bytes(blob[:len(FULL_MAGIC)]) != FULL_MAGIC:
+        return [(SNAPSHOT_UPSERT, [row])]
+    view = memoryview(blob)
+    at = len(FULL_MAGIC) + 4
+    end = at + int.from_bytes(view[len(FULL_MAGIC):at], "big")
+    head = b"".join((PARTS_MAGIC, len(blob).to_bytes(8, "big"), view[len(FULL_MAGIC):end]))
+    parts = [(run_id, position, k, view[start:start + PART_BYTES])
+             for k, start in enumerate(range(end, len(blob), PART_BYTES))]
+    return [(SNAPSHOT_UPSERT, [(run_id, position, seq, version, head, created_at)]), (_PARTS_INSERT, parts)]
+
+
+def _parts_body(parts: Iterable[bytes], size: int, lazy: bool) -> memoryview | Spill:
+    """A snapshot's rows from its `snapshot_parts`, `size` bytes in all: into a Spill a part at a
+    time (lazy), or joined. Parts missing or cut short are an error, not rows read past their end."""
+    spill, joined = Spill(), bytearray()
+    for part in parts:
+        if lazy:
+            spill.put(part)
+        else:
+            joined += part
+    got = len(spill) if lazy else len(joined)
+    if got != size:
+        raise ValueError(f"a snapshot's rows stored apart add up to {got:,} bytes, not {size:,}: "
+                         "parts of it are missing")
+    return spill if lazy else memoryview(joined)
 
 
 def _off_heap(compressed: memoryview) -> Spill:
@@ -194,9 +254,9 @@ def _head_by_lists(raw: bytes) -> dict[str, Any] | None:
         at = raw.rfind(marker, 0, end)
         if at < 0:
             return None
+        text = view[at + len(marker):end]
         try:  # (the node ids by the standard library's parser: as fast there, at a quarter of the peak)
-            lists[key] = json.loads(bytes(view[at + len(marker):end])) if key == "nodes" else \
-                orjson.loads(view[at + len(marker):end])
+            lists[key] = json.loads(bytes(text)) if key == "nodes" else _int_list(text) or orjson.loads(text)
         except ValueError:  # (orjson's JSONDecodeError is one)
             return None
         end = at
@@ -208,6 +268,32 @@ def _head_by_lists(raw: bytes) -> dict[str, Any] | None:
         return None
     head.update((key, lists[key]) for key in _HEAD_LISTS)
     return head
+
+
+def _int_list(text: memoryview) -> array | None:
+    """A JSON list of integers straight into an array (int32 while they fit), None if `text` is
+    anything else. orjson makes an int object per value first: a late 4M-event run's 457k row ends
+    peaked at 74 MB that way, ~8 MB here (numpy's parser, twice as fast)."""
+    raw = bytes(text)
+    if len(raw) < 3 or raw[:1] != b"[" or raw[-1:] != b"]" or raw[1:-1].translate(None, b"0123456789,-") or \
+            b"-," in raw or b"-]" in raw or b"--" in raw:  # (numpy reads a lone "-" as 0)
+        return None
+    import warnings
+
+    import numpy as np
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # (numpy warns of unparsed text, or raises, by version)
+            values = np.fromstring(raw[1:-1], dtype=np.int64, sep=",")
+    except (ValueError, DeprecationWarning):
+        return None
+    if len(values) != raw.count(b",") + 1:
+        return None  # (an empty item, a lone "-": not a list of integers)
+    small = len(values) == 0 or (-(1 << 31) <= int(values.min()) and int(values.max()) < (1 << 31))
+    out = array("i" if small else "q")
+    out.frombytes(values.astype(np.int32 if small else np.int64).tobytes())
+    return out
 
 
 class _Body:
@@ -795,7 +881,11 @@ def load_snapshot(conn: Any, run_id: str, position: int | None = None, *, seq: i
             at, blob = prev, found[0]
             found = None
         else:
-            state = _full(run_id, at, blob, cache)
+            parts = _parts_of(conn, run_id, at, blob)
+            if parts is _MISSING:  # its rows stored apart are not all there: an older snapshot may be whole
+                bound = at - 1 if not by_seq else _seq_at(conn, run_id, at) - 1
+                continue
+            state = _full(run_id, at, blob, cache, parts)
             blob = None
             chain = _Chain(text=cache is not None)
             for delta_blob in deltas:
@@ -818,13 +908,35 @@ def _delta_prev(blob: bytes) -> int:
     return int(found.group(1)) if found else _read_delta(blob)["prev"]
 
 
-def _full(run_id: str, position: int, blob: bytes, cache: dict[Any, RunState] | None) -> RunState:
+#: (_parts_of: a snapshot stored in parts some of which are gone)
+_MISSING: Any = object()
+
+
+def _parts_of(conn: Any, run_id: str, position: int, blob: bytes) -> Iterator[bytes] | None:
+    """The rows of a full snapshot stored apart (PARTS_MAGIC), read one part at a time as they are
+    consumed; None for one stored whole; _MISSING when its parts do not add up (deleted by hand)."""
+    if bytes(blob[:len(PARTS_MAGIC)]) != PARTS_MAGIC:
+        return None
+    at = len(PARTS_MAGIC) + 8
+    size = int.from_bytes(blob[len(PARTS_MAGIC):at], "big") - len(FULL_MAGIC) - 4 - \
+        int.from_bytes(blob[at:at + 4], "big")
+    if conn.execute(_PARTS_BYTES, (run_id, position)).fetchone()[0] != size:
+        return _MISSING
+    return (row[0] for row in conn.execute(_PARTS, (run_id, position)))
+
+
+def _seq_at(conn: Any, run_id: str, position: int) -> int:
+    return conn.execute("SELECT seq FROM snapshots WHERE run_id = ? AND position = ?", (run_id, position)).fetchone()[0]
+
+
+def _full(run_id: str, position: int, blob: bytes, cache: dict[Any, RunState] | None,
+          parts: Iterator[bytes] | None = None) -> RunState:
     if cache is None:
-        return decode_snapshot(blob)
+        return decode_snapshot(blob, parts=parts)
     key = (run_id, position, FOLD_VERSION)
     base = cache.get(key)
     if base is None:
-        base = decode_snapshot(blob, lazy=True)
+        base = decode_snapshot(blob, lazy=True, parts=parts)
         cache.clear()  # one base at a time: a late one of a big run is ~10 MB compressed, with the rows read
         cache[key] = base
     return RunState(run_id, dict(base.run), _copy(base.nodes), _copy(base.edges), position=base.position)
@@ -861,8 +973,8 @@ def write_snapshots(store: Any, *, every: int = DEFAULT_DENSE_EVERY, run_ids: It
             row = conn.execute("SELECT last_seq FROM runs WHERE run_id = ?", (run_id,)).fetchone()
             if row is None:
                 raise ValueError(f"run {run_id!r} is not in the store")
-            kept = [(p, s, n, _kind(bytes(head))) for p, s, n, head in conn.execute(
-                "SELECT position, seq, length(state), substr(state, 1, 4) FROM snapshots WHERE run_id = ? AND "
+            kept = [(p, s, _stored_bytes(n, bytes(head)), _kind(bytes(head[:4]))) for p, s, n, head in conn.execute(
+                "SELECT position, seq, length(state), substr(state, 1, 12) FROM snapshots WHERE run_id = ? AND "
                 "fold_version = ? ORDER BY position", (run_id, FOLD_VERSION)).fetchall()]
             plans.append((run_id, row[0] or 0, kept))
     total = sum(last - _start(kept, every)[1] for _, last, kept in plans)
@@ -898,9 +1010,15 @@ def write_snapshots(store: Any, *, every: int = DEFAULT_DENSE_EVERY, run_ids: It
 
 
 def _kind(head: bytes) -> str:
-    """What a snapshot blob starting with `head` is: "delta", "full" (encode_full's), or "legacy"
-    (encode_snapshot's one JSON document)."""
-    return "delta" if head == DELTA_MAGIC else "full" if head == FULL_MAGIC else "legacy"
+    """What a snapshot blob starting with `head` is: "delta", "full" (encode_full's, whole or in
+    parts), or "legacy" (encode_snapshot's one JSON document)."""
+    return "delta" if head == DELTA_MAGIC else "full" if head in (FULL_MAGIC, PARTS_MAGIC) else "legacy"
+
+
+def _stored_bytes(length: int, head: bytes) -> int:
+    """A stored snapshot's size: its row's `length`, or the whole snapshot's for one stored in parts."""
+    at = len(PARTS_MAGIC)
+    return int.from_bytes(head[at:at + 8], "big") if head[:at] == PARTS_MAGIC else length
 
 
 def _start(kept: list[tuple[int, int, int, str]], every: int) -> tuple[int, int]:
@@ -983,5 +1101,5 @@ class _DenseWriter:
             return
         with self.store._lock, self.store._transaction() as tx:
             for row in self.rows:
-                tx.execute(SNAPSHOT_UPSERT, row)
+                self.store._write_snapshot(tx, row)
         self.rows = []

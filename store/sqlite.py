@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Se
 
 import orjson
 
-from .base import DEFAULT_SNAPSHOT_EVERY, SNAPSHOT_UPSERT, BaseStore, Item, hash_stored_events
+from .base import DEFAULT_SNAPSHOT_EVERY, BaseStore, Item, hash_stored_events
 from .chain import chained_hash
 from .envelope import DEFAULT_MAX_PAYLOAD_BYTES, now_timestamp
 from .errors import (
@@ -34,7 +34,7 @@ from .errors import (
 from .fold import EDGE_COLUMNS, FOLD_VERSION, NODE_COLUMNS, RUN_COLUMNS, RunState
 from .rows import AppendResult, casefold_text, content_stats, row_values
 from . import search_blocks
-from .snapshots import encode_delta
+from .snapshots import encode_delta, snapshot_in_parts
 from .schema import APPLICATION_ID, HASH_CHAIN_VERSION, MIGRATIONS, SCHEMA_VERSION, V3_RESTORE_UPDATE_GUARD
 from .upcast import UpcasterRegistry, upcasters as default_upcasters
 
@@ -567,7 +567,7 @@ class SQLiteStore(BaseStore):
                 else:
                     snapshot = self._delta_row(state, nodes, edges)
                 if snapshot is not None:
-                    plan.append((SNAPSHOT_UPSERT, [snapshot]))
+                    plan.extend(snapshot_in_parts(snapshot))
         for r in run_ids:
             if pending is None:
                 plan.extend(self._projection_plan(states[r], dirty[r][0], dirty[r][1], bulk=bulk, stored=keys.get(r)))
@@ -579,6 +579,10 @@ class SQLiteStore(BaseStore):
             result.first_position = rows[0][0]
         result.last_position = rows[-1][0]
         return plan
+
+    def _write_snapshot(self, tx: Any, row: tuple) -> None:
+        for sql, rows in snapshot_in_parts(row):
+            tx.executemany(sql, rows)
 
     def _delta_row(self, state: RunState, nodes: Iterable[str], edges: Iterable[tuple[str, str]]) -> tuple | None:
         """A delta checkpoint (store/snapshots.py) of the run every `snapshot_every` events between

@@ -185,7 +185,7 @@ def test_a_version_1_file_is_migrated_on_open_and_gains_the_audit_triggers(tmp_p
                 "runs_deleted) VALUES ('2025-01-01T00:00:00.000000Z', 'old', 7, '2024-12-25T00:00:00.000000Z', 0, 0)")
     raw.close()
     store = SQLiteStore(path)
-    assert pragma(store, "user_version") == SCHEMA_VERSION == 4
+    assert pragma(store, "user_version") == SCHEMA_VERSION == 5
     assert store.retention_log()[0]["executed_by"] == "old"
     with pytest.raises(sqlite3.DatabaseError, match="audit trail"):
         store.connection.execute("DELETE FROM retention_log")
