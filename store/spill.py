@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+from array import array
 from typing import Any
 
-__all__ = ["SPILL_BUFFER", "Spill", "spill_dir"]
+__all__ = ["PAGE_CACHE", "SPILL_BUFFER", "Pages", "Spill", "spill_dir"]
 
 
 #: Bytes a Spill keeps in memory before it writes them to its file.
@@ -36,14 +37,17 @@ class Spill:
     the inspector's RSS (a 1M-event run: ~30 MB; 4M: ~120 MB). A file that cannot be made or
     written keeps the rest in memory."""
 
-    __slots__ = ("_fd", "_file", "_flushed", "_tail", "_memory", "_read")
+    __slots__ = ("_fd", "_file", "_flushed", "_tail", "_memory", "_read", "_buffer")
 
     #: Reads from the file kept (the nodes on screen are read again every frame, a node's columns a
     #: few times a label): a label and status of a random node of a 100k-event run took 26 us read
     #: from the file each time, 12 us with these, 10 us all in memory.
     KEPT_READS = 1024
 
-    def __init__(self) -> None:
+    def __init__(self, buffer: int | None = None) -> None:
+        """buffer: bytes kept in memory before they are written (SPILL_BUFFER; 0: each put is
+        written at once, for callers that buffer themselves, such as Pages)."""
+        self._buffer = SPILL_BUFFER if buffer is None else buffer
         self._file: Any = None
         self._fd = -1
         self._flushed = 0          # bytes in the file
@@ -57,13 +61,13 @@ class Spill:
     def put(self, data: bytes | bytearray | memoryview) -> int:
         """Append `data`; its offset."""
         at = self._flushed + len(self._tail)
-        if len(data) >= SPILL_BUFFER and not self._memory:  # written as it is, not copied to the buffer first
+        if len(data) >= self._buffer and not self._memory:  # written as it is, not copied to the buffer first
             if self._tail:  # (a replay window's 10 MB snapshot: 10 MB less at its peak)
                 self._flush()
             if not self._tail and self._write(data):
                 return at
         self._tail += data
-        if len(self._tail) >= SPILL_BUFFER and not self._memory:
+        if len(self._tail) >= self._buffer and not self._memory:
             self._flush()
         return at
 
@@ -104,6 +108,47 @@ class Spill:
             return False
         self._flushed += len(view)
         return True
+
+
+#: Bytes of pages a Pages keeps read (besides the one page each column holds on to).
+PAGE_CACHE = 1 << 20
+
+
+class Pages:
+    """Pages of append-only columns, written once to a Spill as each fills and read back through a
+    small cache of the pages read last (least recently used goes first).
+
+    A run's per-event columns (its event types, timestamps, the changes of its counters) grow with
+    its length but are read a few values at a time (a slider step reads one value of each), so
+    they need not be in the process's memory: at 4M events they were ~43 MB of it, now the pages
+    read lately (PAGE_CACHE) and each column's last, unfilled page. The pages of many columns share
+    one file and one cache budget. Where no file can be written, Spill keeps them in memory."""
+
+    __slots__ = ("_spill", "_cache", "_held", "_budget")
+
+    def __init__(self, budget: int | None = None) -> None:
+        self._spill = Spill(buffer=0)  # (the columns buffer their last page themselves)
+        self._cache: dict[int, array] = {}
+        self._held = 0
+        self._budget = PAGE_CACHE if budget is None else budget
+
+    def put(self, page: array) -> int:
+        """Write a full page; its offset (what `get` takes)."""
+        return self._spill.put(memoryview(page).cast("B"))
+
+    def get(self, at: int, count: int, typecode: str) -> array:
+        """The page of `count` values of `typecode` put at `at` (shared: do not change it)."""
+        cache = self._cache
+        page = cache.pop(at, None)
+        if page is None:
+            page = array(typecode)
+            page.frombytes(self._spill.get(at, count * page.itemsize, keep=False))
+            self._held += count * page.itemsize
+            while self._held > self._budget and cache:
+                old = cache.pop(next(iter(cache)))
+                self._held -= len(old) * old.itemsize
+        cache[at] = page
+        return page
 
 
 def _temporary_file() -> Any:

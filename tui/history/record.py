@@ -61,7 +61,9 @@ from agenttui.store.fold import NODE_COLUMNS, RUN_COLUMNS, RunState, apply_event
 from agenttui.store.snapshots import LazyRows
 
 from .axis import TimeAxis
-from .columns import ChangeColumn, CountingColumn, NearColumn, RowCache, SmallCodes, Spill, record_offset, widen
+from .columns import (
+    ChangeColumn, CountingColumn, NearColumn, PagedColumn, Pages, RowCache, SmallCodes, Spill, record_offset, widen,
+)
 from .heap import release_free_memory
 
 __all__ = [
@@ -412,22 +414,25 @@ class History:
         self._str_codes: dict[str, int] = {}
         self._packs = Spill()               # the packed columns of nodes the fold let be (_pack)
         self._arena = Spill()               # every other value recorded, as JSON, end to end ...
-        self._ends: Any = array("i")        # ... and where each ends (int64 past 2 GB of them)
+        #: the pages of the columns that grow with the run's events (the types, timestamps and run
+        #: counters of its events, the arena's ends): on disk but the pages read lately
+        self._pages = Pages()
+        self._ends = PagedColumn("i", self._pages)  # ... and where each ends (int64 past 2 GB of them)
         #: small flat dicts, by the hash of their JSON (the JSON is the arena's: as a key it was ~100
         #: bytes more for each of the ~25k a 1M-event run's results and edges' metadata hold)
         self._shared_json = _CodesByHash()
         self._positions = CountingColumn()
         self._seqs = CountingColumn()
-        self._types = SmallCodes()
-        self._micros = NearColumn()
+        self._types = SmallCodes(self._pages)
+        self._micros = NearColumn(self._pages)
         self._type_names: list[str] = []
         self._type_codes: dict[str, int] = {}
         self._odd_ts: dict[int, str] = {}          # timestamps not in the canonical form, kept verbatim
         self._ts_key = ""                          # cache of the last "YYYY-MM-DDTHH:MM:SS" parsed ...
         self._ts_secs = 0                          # ... and its epoch seconds
         initial = new_run(run_id)
-        self._run_hot = [ChangeColumn(initial[c], True) for c in _RUN_HOT]
-        self._run_cold = [ChangeColumn(initial[c], False) for c in _RUN_COLD]
+        self._run_hot = [ChangeColumn(initial[c], True, self._pages) for c in _RUN_HOT]
+        self._run_cold = [ChangeColumn(initial[c], False, self._pages) for c in _RUN_COLD]
         self._hot_last = _run_hot_of(initial)
         self._cold_last = _run_cold_of(initial)
         self._run_err = 0
@@ -491,8 +496,8 @@ class History:
         self._base = int(run["event_count"] or 0)
         self._seed_run = dict(run)
         self._seed_position = state.position
-        self._run_hot = [ChangeColumn(run[c], True) for c in _RUN_HOT]
-        self._run_cold = [ChangeColumn(run[c], False) for c in _RUN_COLD]
+        self._run_hot = [ChangeColumn(run[c], True, self._pages) for c in _RUN_HOT]
+        self._run_cold = [ChangeColumn(run[c], False, self._pages) for c in _RUN_COLD]
         self._hot_last = _run_hot_of(run)
         self._cold_last = _run_cold_of(run)
         self._run_err = run["error_count"]
@@ -985,10 +990,7 @@ class History:
             self._values.append(_loads(text))
             return len(self._values) - 1
         self._arena.put(text)
-        try:
-            self._ends.append(len(self._arena))
-        except OverflowError:
-            self._ends = widen(self._ends, (len(self._arena),))
+        self._ends.append(len(self._arena))
         return ~(len(self._ends) - 1)
 
     def _json(self, k: int) -> bytes:
