@@ -28,7 +28,7 @@ import re
 import zlib
 from array import array
 from bisect import bisect_left
-from collections.abc import Mapping, MutableMapping
+from collections.abc import MutableMapping
 from itertools import accumulate
 from typing import Any, Callable, Iterable, Iterator
 
@@ -37,6 +37,7 @@ import orjson
 from .collector import collector_paused
 from .envelope import now_timestamp
 from .fold import FOLD_VERSION, RunState, apply_event
+from .packed_keys import PackedKeys
 from .spill import Spill
 
 __all__ = ["DEFAULT_DENSE_EVERY", "DELTA_MAGIC", "FULL_MAGIC", "PARTS_MAGIC", "PART_BYTES", "SNAPSHOT_UPSERT",
@@ -171,9 +172,10 @@ def decode_snapshot(blob: bytes, *, lazy: bool = False, parts: Iterable[bytes] |
         state = RunState(head["run_id"], head["run"], position=head["position"])
         if lazy:
             body = _Body(rows, head["chunks"], head["ends"])
-            nodes = _DictKeys(zip(ids, range(len(ids))))
+            nodes = PackedKeys.of(ids)
+            del ids, head["nodes"]  # (their strings: the keys are packed now)
             state.nodes = LazyRows(body, nodes)  # type: ignore[assignment]
-            edges = _edge_index(nodes, len(ids), head["parents"], head["children"])
+            edges = _edge_index(nodes, len(nodes), head["parents"], head["children"])
             state.edges = LazyRows(body, edges)  # type: ignore[assignment]
         else:
             parsed = orjson.loads(_Body(rows, head["chunks"], head["ends"]).whole())
@@ -407,7 +409,8 @@ def _lazy_document(blob: bytes) -> RunState | None:
         ids_json[-1:] = b"]" if len(ids_json) > 1 else b"[]"
         node_ids = orjson.loads(ids_json)
         del ids_json[:]
-        nodes = _DictKeys(zip(node_ids, range(len(node_ids))))
+        nodes = PackedKeys.of(node_ids)
+        del node_ids
         if _stream_rows(stream, 0, edge_key, body, b"}") is None:
             return None
     except (KeyError, TypeError):  # rows without their keys: not a state's rows
@@ -419,7 +422,7 @@ def _lazy_document(blob: bytes) -> RunState | None:
     state = RunState(head["run_id"], head["run"], position=head["position"])
     lazy = body.close()
     state.nodes = LazyRows(lazy, nodes)  # type: ignore[assignment]
-    state.edges = LazyRows(lazy, _EdgeKeys(nodes, extra, len(node_ids), parents, children))  # type: ignore[assignment]
+    state.edges = LazyRows(lazy, _EdgeKeys(nodes, extra, len(nodes), parents, children))  # type: ignore[assignment]
     return state
 
 
@@ -597,7 +600,7 @@ def _node_key(row: dict[str, Any]) -> Any:
     return row["node_id"]
 
 
-def _edge_index(nodes: _DictKeys, first: int, parents: list[Any], children: list[Any]) -> _EdgeKeys:
+def _edge_index(nodes: PackedKeys, first: int, parents: list[Any], children: list[Any]) -> _EdgeKeys:
     """The edges' key index of a full snapshot's rows: `nodes` the node ids' (id -> place), `first`
     the first edge's row number (after the nodes'), the edges' parents and children in row order,
     each a node's place or, where the end is not a node, the end itself (encode_full's header)."""
@@ -614,13 +617,6 @@ def _edge_index(nodes: _DictKeys, first: int, parents: list[Any], children: list
     return _EdgeKeys(nodes, extra, first, *ends)
 
 
-class _DictKeys(dict):
-    """A LazyRows' keys -> their rows' numbers in the body (nodes: node id -> its place)."""
-
-    __slots__ = ()
-    find = dict.get
-
-
 class _EdgeKeys:
     """The edges' keys ((parent, child) node ids) of a full snapshot, in the fold's order, and
     their rows' numbers in the body: shared by every copy, never changed.
@@ -633,7 +629,7 @@ class _EdgeKeys:
 
     __slots__ = ("_nodes", "_extra", "_first", "_parents", "_children", "_by_child", "_child_of")
 
-    def __init__(self, nodes: _DictKeys, extra: dict[Any, int], first: int, parents: array, children: array
+    def __init__(self, nodes: PackedKeys, extra: dict[Any, int], first: int, parents: array, children: array
                  ) -> None:
         self._nodes, self._extra = nodes, extra  # (extra: ends that are not nodes, placed after them)
         self._first = first  # (the first edge's row number: after the nodes')
@@ -689,7 +685,7 @@ class LazyRows(MutableMapping):
 
     __slots__ = ("_body", "_index", "_own", "_gone", "_added")
 
-    def __init__(self, body: _Body, keys: _DictKeys | _EdgeKeys) -> None:
+    def __init__(self, body: _Body, keys: PackedKeys | _EdgeKeys) -> None:
         self._body = body
         #: key -> its row's number in the body (find), shared by the copies (never changed)
         self._index = keys
@@ -749,13 +745,13 @@ class LazyRows(MutableMapping):
     def __contains__(self, key: object) -> bool:
         return key in self._own or (key in self._index and key not in self._gone)
 
-    def places(self) -> Mapping[Any, int] | None:
+    def places(self) -> PackedKeys | None:
         """The shared index itself where it numbers the keys as they iterate (key -> its place
         among them: the nodes'), for a reader that numbers them without a dict of its own
         (History.from_state: a window's ~65 bytes a node, 15 MB at 4M events); keys added through
         this copy come after it, numbered on from len(places). None where this copy deleted one of
         its keys, or for the edges (whose index is not such a numbering)."""
-        if self._gone or not isinstance(self._index, _DictKeys):
+        if self._gone or not isinstance(self._index, PackedKeys):
             return None
         return self._index
 

@@ -1,0 +1,64 @@
+"""store/packed_keys.py: node ids numbered in order in flat buffers answer exactly as a dict of
+them would (find, add, names, order), built key by key or in bulk, whatever the keys hold."""
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agenttui.store.packed_keys import RECENT, PackedKeys
+
+_KEYS = st.one_of(st.text(max_size=12), st.integers(-5, 5), st.tuples(st.text(max_size=3), st.integers(0, 3)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(keys=st.lists(_KEYS, max_size=120), probes=st.lists(_KEYS, max_size=40))
+def test_it_answers_as_a_dict_numbering_the_keys_in_order(keys, probes) -> None:
+    oracle: dict = {}
+    packed = PackedKeys()
+    for key in keys:
+        assert packed.add(key) == oracle.setdefault(key, len(oracle))
+    assert len(packed) == len(oracle) and list(packed) == list(oracle)
+    for key in [*keys, *probes]:
+        assert packed.find(key) == oracle.get(key) and (key in packed) == (key in oracle)
+        assert packed.get(key, -1) == oracle.get(key, -1)
+    for key, n in oracle.items():
+        assert packed.name(n) == key and packed[key] == n
+
+
+@settings(max_examples=50, deadline=None)
+@given(keys=st.lists(st.text(min_size=1, max_size=40), min_size=1, max_size=3000, unique=True))
+def test_built_at_once_it_is_the_same_as_key_by_key(keys) -> None:
+    keys = [*keys, *(f"n{k}-\u00e9" for k in range(1100))]  # (past the bulk build's threshold, not all ASCII)
+    keys = list(dict.fromkeys(keys))
+    bulk, one_by_one = PackedKeys.of(keys), PackedKeys(keys)
+    assert list(bulk) == list(one_by_one) == keys
+    assert all(bulk.find(k) == n for n, k in enumerate(keys)) and bulk.find("\x00absent") is None
+    n = bulk.add("added later")
+    assert n == len(keys) and bulk.find("added later") == n and bulk.name(n) == "added later"
+    assert bulk.add(keys[0]) == 0 and len(bulk) == len(keys) + 1
+
+
+def test_bulk_keys_that_are_not_all_strings_are_numbered_one_by_one() -> None:
+    keys = [f"k{n}" for n in range(2000)] + [7, ("a", 1)]
+    packed = PackedKeys.of(keys)
+    assert [packed.find(k) for k in keys] == list(range(len(keys))) and list(packed) == keys
+
+
+def test_many_keys_grow_the_table_and_the_recent_ones_stay_exact() -> None:
+    keys = [f"node-{n:06d}" for n in range(3 * RECENT)]
+    packed = PackedKeys(keys)
+    for n in (0, RECENT - 1, RECENT, 3 * RECENT - 1, 5, 5):  # (found again: from the recent ones)
+        assert packed.find(keys[n]) == n
+    assert packed.nbytes() < 40 * len(keys) and packed.find("node-x") is None
+
+
+def test_an_unhashable_key_raises_as_for_a_dict_and_a_bad_number_too() -> None:
+    packed = PackedKeys(["a"])
+    with pytest.raises(TypeError):
+        packed.find(["a"])
+    assert ["a"] not in packed
+    with pytest.raises(IndexError):
+        packed.name(1)
+    with pytest.raises(KeyError):
+        packed["b"]
