@@ -69,14 +69,19 @@ def test_a_paged_column_reads_back_what_an_array_holds(writable: bool, tiny_page
         value = rng.randrange(-(2 ** 31), 2 ** 31)
         column.append(value)
         plain.append(value)
-        if k % 11 == 0:  # reads between appends: written pages, cached ones, the last one
+        if rng.randrange(5) == 0:  # full pages written out now and then, not at once
+            column.settle()
+        if k % 11 == 0:  # reads between appends: written pages, cached ones, the ones not written yet
             i = rng.randrange(-len(plain), len(plain))
             assert column[i] == plain[i]
     assert len(column) == len(plain) and column.typecode == "i"
+    column.settle()
+    assert len(column._tail) < column._per
     for _ in range(3_000):
         i = rng.randrange(-len(plain), len(plain))
         assert column[i] == plain[i], i
     assert list(column) == plain and column.tolist() == plain
+    assert [column.span(k) for k in range(len(plain))] == list(zip([0, *plain], plain))
     for i in (len(plain), -len(plain) - 1, 10 ** 9):
         with pytest.raises(IndexError):
             column[i]
@@ -93,6 +98,8 @@ def test_a_bisect_over_an_ascending_paged_column_is_the_bisect_over_its_list(tin
         value += rng.choice((0, 0, 1, 2, 5, 40))  # runs of equal values straddle page boundaries
         column.append(value)
         plain.append(value)
+        if rng.randrange(3) == 0:
+            column.settle()
         probe = rng.randrange(plain[0] - 3, value + 3)
         assert column.bisect_right(probe) == bisect_right(plain, probe)
     for probe in range(plain[0] - 3, value + 3):
@@ -107,6 +114,8 @@ def test_a_paged_column_widens_from_its_last_page_keeping_every_value(writable: 
     for k, v in enumerate(values):
         column.append(v)
         kinds.append(column.typecode)
+        if k % 3:
+            column.settle()
         assert column[k] == v and column[-1] == v
     assert kinds[99] == "B" and kinds[100] == "H" and kinds[140] == "i" and kinds[180] == "q"
     assert list(column) == values and column.tolist() == values
@@ -127,6 +136,9 @@ def test_small_codes_and_near_columns_on_pages_answer_like_arrays(writable: bool
         near.append(value)
         plain_codes.append(code)
         plain_near.append(value)
+        if k % 1000 == 999:
+            codes.settle()
+            near.settle()
     assert list(codes) == plain_codes and codes.typecode == "H"
     assert [near[i] for i in range(len(plain_near))] == plain_near.tolist()
     for _ in range(500):
@@ -146,7 +158,10 @@ def test_a_change_column_on_pages_answers_like_its_changes_in_a_list(writable: b
             value = True  # ... and to a list once a value is not an int (True must not come back as 1)
         column.add(i, value)
         changes.append((i, value))
-    assert type(column.vals) is list
+        if k % 7 == 0:
+            column.settle()
+    column.settle()
+    assert type(column.vals) is list and len(column.idx._tail) < column.idx._per
     for probe in range(-2, i + 3):
         k = bisect_right([c for c, _ in changes], probe)
         want = changes[k - 1][1] if k else -1

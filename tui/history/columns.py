@@ -35,16 +35,25 @@ class ChangeColumn:
 
     def add(self, i: int, value: Any) -> None:
         vals = self.vals
-        if isinstance(vals, list):
-            vals.append(value)
-        elif type(value) is not int:  # (a bool would come back as 1)
-            self.vals = [*vals.tolist(), value]
-        else:
+        if type(value) is int and not isinstance(vals, list):
             try:
-                vals.append(value)
-            except OverflowError:  # past int64 (a huge count from a bad payload)
-                self.vals = [*vals.tolist(), value]
-        self.idx.append(i)
+                vals._tail.append(value)  # (PagedColumn.append inlined: the fold's case, ~2M at 4M events)
+            except OverflowError:
+                try:
+                    vals.append(value)  # (widens)
+                except OverflowError:  # past int64 (a huge count from a bad payload)
+                    self.vals = [*vals.tolist(), value]
+        elif isinstance(vals, list):
+            vals.append(value)
+        else:  # (a bool would come back as 1)
+            self.vals = [*vals.tolist(), value]
+        self.idx._tail.append(i)  # (an event index: int32, as a History's events are fewer than 2**31)
+
+    def settle(self) -> None:
+        """Write out the full pages (see PagedColumn.settle)."""
+        self.idx.settle()
+        if not isinstance(self.vals, list):
+            self.vals.settle()
 
     def at(self, i: int) -> Any:
         k = self.idx.bisect_right(i)
@@ -61,20 +70,23 @@ PAGE_BYTES = 1 << 14
 class PagedColumn:
     """An append-only int column whose full pages are in a Pages file, not in the process's memory.
 
-    Appends go to the last page, in memory; a full one is written out and read back through the
-    Pages' small cache (each column also holds on to the page it read last: a slider step reads
-    values next to the last ones). An ascending column bisects through the first value of each
-    page (in memory) and then one page. A value that does not fit widens the column (uint8, uint16,
-    int32, int64) from the last page on: the pages written keep their width, so widening costs a
-    page, not the column. A 4M-event run's per-event columns were ~43 MB in arrays.
+    Appends go to the last page, in memory; the full ones are written out by `settle` (called by
+    whoever appends, every few thousand values: a check per batch, not per value, which the fold
+    of a 4M-event run would feel) and read back through the Pages' small cache (each column also
+    holds on to the page it read last: a slider step reads values next to the last ones). An
+    ascending column bisects through the first value of each page (in memory) and then one page.
+    A value that does not fit widens the column (uint8, uint16, int32, int64) from the last page
+    on: the pages written keep their width, so widening costs a page, not the column. A 4M-event
+    run's per-event columns were ~43 MB in arrays.
     """
 
-    __slots__ = ("_pages", "_tail", "_per", "_at", "_codes", "_firsts", "_k", "_page")
+    __slots__ = ("_pages", "_tail", "_per", "_out", "_at", "_codes", "_firsts", "_k", "_page")
 
     def __init__(self, typecode: str, pages: Pages | None = None) -> None:
         self._pages = pages if pages is not None else Pages()
         self._tail = array(typecode)
         self._per = max(1, PAGE_BYTES // self._tail.itemsize)  # values a page (each page's, at any width)
+        self._out = 0                 # values written out (those before the tail)
         self._at = array("q")         # each written page's offset in the file ...
         self._codes = bytearray()     # ... its typecode ...
         self._firsts = array("q")     # ... and its first value (the sparse index bisects go through)
@@ -87,15 +99,12 @@ class PagedColumn:
         return self._tail.typecode
 
     def append(self, value: int) -> None:
-        tail = self._tail
         try:
-            tail.append(value)
+            self._tail.append(value)
         except OverflowError:
-            tail = self._widen(value)
-        if len(tail) == self._per:
-            self._pages_out()
+            self._widen(value)
 
-    def _widen(self, value: int) -> array:
+    def _widen(self, value: int) -> None:
         for typecode in _WIDTHS[_WIDTHS.index(self._tail.typecode) + 1:]:
             try:
                 wider = array(typecode, self._tail)
@@ -103,32 +112,48 @@ class PagedColumn:
             except OverflowError:
                 continue
             self._tail = wider
-            return wider
+            return
         raise OverflowError(f"{value} does not fit in int64")
 
-    def _pages_out(self) -> None:
-        tail = self._tail
-        self._at.append(self._pages.put(tail))
-        self._codes.append(ord(tail.typecode))
-        self._firsts.append(tail[0])
-        self._tail = array(tail.typecode)
+    def settle(self) -> None:
+        """Write out the full pages of what was appended since the last call."""
+        tail, per = self._tail, self._per
+        full = len(tail) - len(tail) % per
+        if not full:
+            return
+        put, code = self._pages.put, ord(tail.typecode)
+        for start in range(0, full, per):
+            self._at.append(put(tail[start:start + per]))
+            self._codes.append(code)
+            self._firsts.append(tail[start])
+        self._out += full
+        del tail[:full]
 
     def __len__(self) -> int:
-        return len(self._at) * self._per + len(self._tail)
+        return self._out + len(self._tail)
 
     def __getitem__(self, i: int) -> int:
-        per = self._per
-        written = len(self._at)
         if i < 0:
-            i += written * per + len(self._tail)
+            i += self._out + len(self._tail)
             if i < 0:
                 raise IndexError("column index out of range")
-        k, r = divmod(i, per)
-        if k >= written:
-            return self._tail[i - written * per]  # (IndexError past the end)
+        r = i - self._out
+        if r >= 0:
+            return self._tail[r]  # (IndexError past the end)
+        k, r = divmod(i, self._per)
         if k != self._k:
             return self._read(k)[r]
         return self._page[r]  # type: ignore[index]
+
+    def span(self, k: int) -> tuple[int, int]:
+        """(value k - 1, or 0 for k = 0; value k): where the k-th of values laid end to end starts
+        and ends, in one call (the fold reads the arena's recent values' ends for every shared
+        small dict it meets)."""
+        r = k - self._out
+        if r > 0:
+            tail = self._tail
+            return tail[r - 1], tail[r]
+        return (self[k - 1] if k else 0), self[k]
 
     def _read(self, k: int) -> array:
         page = self._page = self._pages.get(self._at[k], self._per, chr(self._codes[k]))
@@ -282,12 +307,15 @@ class NearColumn:
         if not n % self.BLOCK:
             self._bases.append(value)
         offset = value - self._bases[n // self.BLOCK]
-        if self._FAR < offset < (1 << 31):
-            self._offsets.append(offset)
-        else:
-            self._offsets.append(self._FAR)
+        if not self._FAR < offset < (1 << 31):
             self._far[n] = value
+            offset = self._FAR
+        self._offsets._tail.append(offset)  # (PagedColumn.append inlined: the fold appends one an event)
         self._n = n + 1
+
+    def settle(self) -> None:
+        """Write out the full pages (see PagedColumn.settle)."""
+        self._offsets.settle()
 
     def __len__(self) -> int:
         return self._n
@@ -298,7 +326,8 @@ class NearColumn:
             i += n
         if not 0 <= i < n:
             raise IndexError(i)
-        offset = self._offsets[i]
+        offsets = self._offsets  # (the last page's values read here: the fold reads its events' own)
+        offset = offsets._tail[i - offsets._out] if i >= offsets._out else offsets[i]
         if offset == self._FAR:
             return self._far[i]
         return self._bases[i // self.BLOCK] + offset

@@ -868,8 +868,11 @@ class History:
                     self._mark_idx.append(i)
                     self._mark_kind.append(kind)
                 i += 1
+                if not i & 0x3FFF:  # (a long batch's columns go to their pages as it goes)
+                    self._settle()
         finally:  # an event refused mid-batch leaves what came before it folded and recorded
             self._hot_last, self._cold_last = hot_last, cold_last
+            self._settle()
             if i - self._packed_at >= PACK_AFTER:
                 self._pack()
             if len(state.nodes) > self.hot_rows and positions:
@@ -882,6 +885,14 @@ class History:
             if len(state.edges) > self.hot_rows and positions:
                 state.edges.clear()
         return i - start
+
+    def _settle(self) -> None:
+        """Write out the full pages of the per-event columns (PagedColumn.settle)."""
+        self._types.settle()
+        self._micros.settle()
+        self._ends.settle()
+        for column in chain(self._run_hot, self._run_cold):
+            column.settle()
 
     def _pack(self) -> None:
         """Pack the columns of the nodes the fold touched before the last pack and not since (see
@@ -986,18 +997,19 @@ class History:
         return len(self._values) - 1
 
     def _put(self, text: bytes) -> int:
-        if len(self._ends) >= _ARENA_MAX:  # (past a billion values the codes would meet _TS_CODE's)
+        ends = self._ends
+        k = len(ends)
+        if k >= _ARENA_MAX:  # (past a billion values the codes would meet _TS_CODE's)
             self._values.append(_loads(text))
             return len(self._values) - 1
         self._arena.put(text)
-        self._ends.append(len(self._arena))
-        return ~(len(self._ends) - 1)
+        ends.append(len(self._arena))
+        return ~k
 
     def _json(self, k: int) -> bytes:
         """The JSON of the arena's value k."""
-        ends = self._ends
-        start = ends[k - 1] if k else 0
-        return self._arena.get(start, ends[k] - start)
+        start, end = self._ends.span(k)
+        return self._arena.get(start, end - start)
 
     def _value(self, code: int) -> Any:
         if code >= 0:
