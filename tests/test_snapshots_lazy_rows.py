@@ -189,3 +189,21 @@ def test_a_header_laid_out_otherwise_is_parsed_whole():
                 b'{"run": {}, "nodes": ["x"], "parents": [], "children": [], "ends": [1], "chunks": [2]}'):
         assert _head_by_lists(raw) is None
         assert _parse_head(raw) == orjson.loads(raw)
+
+
+def test_edges_as_places_name_the_same_keys_in_the_same_order() -> None:
+    """place_pairs (a window numbering its nodes by the snapshot's index reads its edges that way):
+    each index key's ends as places among the node ids, or past them for ends that are not nodes,
+    in __iter__'s order; keys set through a copy come from added_keys; none after a deletion."""
+    pairs = [(KEYS[0], KEYS[1]), (KEYS[1], "outside"), (KEYS[2], KEYS[3]), ("elsewhere", KEYS[0])]
+    edges, _ = _edges(pairs)
+    nodes, _ = _base(4)
+    names = list(nodes)
+    by_place, past = edges.place_pairs()
+    assert [tuple(names[k] if k < len(names) else past[k] for k in pair) for pair in by_place] == pairs
+    copy = edges.copy()
+    copy[(KEYS[3], "new")] = {"parent_node_id": KEYS[3], "child_node_id": "new"}
+    copy[pairs[0]] = {"changed": True}  # (an index key set again: still the index's)
+    assert copy.added_keys() == [(KEYS[3], "new")] and list(copy) == [*pairs, (KEYS[3], "new")]
+    del copy[pairs[2]]
+    assert copy.place_pairs() is None and nodes.place_pairs() is None and edges.added_keys() == []

@@ -102,9 +102,9 @@ def test_values_keep_their_types_whether_json_holds_them_or_not(hot_rows: int) -
 
 
 def test_a_parent_id_in_a_nodes_desc_is_that_nodes_own_id_string() -> None:
-    """outer_node_id and root_node_id name other nodes: their codes name the node (its one id
-    string), no value of their own, however many children name it; an id named before its node
-    exists is a shared string, and reads back equal too."""
+    """outer_node_id and root_node_id name other nodes: their codes name the node (its number
+    among the packed ids), no value of their own, however many children name it; an id named
+    before its node exists is a shared string, and reads back equal too."""
     events = [_ev(1, "node_created", node_id="early", node_nid="0", outer_node_id="parent-node"),
               _ev(2, "node_created", node_id="parent-node", node_nid="1")]
     for k in range(30):
@@ -121,7 +121,7 @@ def test_a_parent_id_in_a_nodes_desc_is_that_nodes_own_id_string() -> None:
         got = timeline.node_at(node_id, len(events) - 1)
         assert got == final.nodes[node_id]
         if node_id != "early":
-            assert got["outer_node_id"] is own and got["root_node_id"] is own
+            assert got["outer_node_id"] == own and got["root_node_id"] == own
 
 
 def test_repeated_small_results_are_stored_once() -> None:

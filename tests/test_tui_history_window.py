@@ -7,6 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agenttui.store import SQLiteStore, fold
+from agenttui.store.packed_keys import PackedKeys
+from agenttui.store.snapshots import LazyRows
 from agenttui.tui.data.reader import InspectorReader
 from agenttui.tui.history import History, load_history
 from agenttui.tui.history.window import load_window
@@ -105,7 +107,7 @@ def snapshotted(tmp_path_factory):
 @pytest.mark.parametrize("lazy", [False, True], ids=["decoded", "lazy"])
 def test_load_window_starts_at_the_snapshot_before_the_index_and_equals_the_whole_history(snapshotted, lazy):
     """lazy: read as the inspector reads them (a snapshot cache: LazyRows, whose node index the
-    window numbers its nodes by, see record._SeedNumbers)."""
+    window numbers its nodes by, see record._NodeKeys)."""
     store, whole = snapshotted
     reader = InspectorReader(store)
     starts = set()
@@ -113,7 +115,8 @@ def test_load_window_starts_at_the_snapshot_before_the_index_and_equals_the_whol
     shared = 0
     for index in (0, 39, 40, 41, 100, 150, len(whole) - 1):
         window = load_window(reader, SAMPLE_RUN, index, after=7, cache=cache)
-        if isinstance(window._num, record._SeedNumbers):
+        if isinstance(window._num, record._NodeKeys) and window._num._seed is not None and \
+                isinstance(window._seed_nodes, LazyRows) and window._num._seed is window._seed_nodes.places():
             shared += 1
             assert len(window._num) == len(window._ids)
             assert all(window._num[node_id] == n for n, node_id in enumerate(window._ids))
@@ -144,17 +147,20 @@ def test_load_window_without_snapshots_folds_from_the_start(tmp_path):
     store.close()
 
 
-def test_a_history_folded_beside_a_window_holds_the_windows_id_strings(snapshotted):
-    """The inspector folds the whole run while a replay window (read from a snapshot) is alive: the
-    History takes each node id from the window (History.same_id, History.shared_id), so the two
-    hold one string per id, and answers exactly as one folded alone."""
-    store, alone = snapshotted
+def test_node_ids_are_packed_in_a_window_and_in_the_whole_history(snapshotted):
+    """A window numbers its seed's nodes by the snapshot's own packed index (nothing of its own
+    for them) and packs the nodes heard of after it; the whole History packs every id. Both read
+    back every id by number and every number by id, as the fold numbered them."""
+    store, whole = snapshotted
     reader = InspectorReader(store)
-    window = load_window(reader, SAMPLE_RUN, len(alone) - 1, after=7, cache={})
-    whole = load_history(reader, SAMPLE_RUN, same_id=window.shared_id)
-    shared = [node_id for node_id in whole._ids if node_id in window._num]
-    assert shared and all(node_id is window._ids[window._num[node_id]] for node_id in shared)
-    assert whole.shared_id(shared[0]) is shared[0] and whole.shared_id("no such node") == "no such node"
-    for i in range(0, len(alone), 7):
-        assert whole.state_at_index(i).comparable() == alone.state_at_index(i).comparable()
-        assert whole.roots_at(i) == alone.roots_at(i)
+    window = load_window(reader, SAMPLE_RUN, len(whole) - 30, after=29, cache={})
+    assert isinstance(window._num, record._NodeKeys) and window._num._seed is window._seed_nodes.places()
+    assert isinstance(whole._num, PackedKeys)
+    for history in (window, whole):
+        ids = list(history._ids)
+        assert len(ids) == len(set(ids)) == len(history._num) and history.node_ids() == ids
+        assert all(history._num[node_id] == n and history._ids[n] == node_id for n, node_id in enumerate(ids))
+        assert history._num.get("no such node") is None
+    assert set(window._ids) <= set(whole._ids)
+    for i in range(window.first_index, len(window)):
+        assert window.state_at_index(i).comparable() == whole.state_at_index(i).comparable()

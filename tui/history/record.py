@@ -51,13 +51,14 @@ from itertools import chain
 from datetime import date, datetime, timedelta
 from math import isfinite
 from operator import itemgetter
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 from weakref import proxy
 
 import orjson
 
 from agenttui.store.envelope import Event, normalize_timestamp
 from agenttui.store.fold import NODE_COLUMNS, RUN_COLUMNS, RunState, apply_event, new_run, nid_key
+from agenttui.store.packed_keys import PackedKeys
 from agenttui.store.snapshots import LazyRows
 
 from .axis import TimeAxis
@@ -186,23 +187,26 @@ class HistoryError(ValueError):
     """An event a History cannot take (wrong run, no position): the message names the event."""
 
 
-class _SeedNumbers:
-    """A window's node id -> number: its seed snapshot's own index of the nodes (shared with the
-    snapshot cache and every window over it, never changed here; see LazyRows.places), then the
-    nodes the window's state or fold added, in a dict of their own. A dict of every node per
-    window cost ~65 bytes a node: 15 MB at 4M events (235k nodes), alive at the inspector's peak
-    beside the whole History."""
+class _NodeKeys:
+    """A window's node ids and their numbers: its seed snapshot's own packed index for the nodes
+    the snapshot held (shared with the snapshot cache and every window over it, never changed
+    here; see LazyRows.places), then the nodes heard of after it, packed too. As strings in a dict
+    and a list every window held ~150 bytes a node (35 MB at 4M events, 235k nodes), alive at the
+    inspector's peak beside the whole History."""
 
-    __slots__ = ("_seed", "_more")
+    __slots__ = ("_seed", "_first", "_more")
 
-    def __init__(self, seed: Any, ids: list[str]) -> None:
+    def __init__(self, seed: PackedKeys) -> None:
         self._seed = seed
-        first = len(seed)
-        self._more = {node_id: first + k for k, node_id in enumerate(ids[first:])}
+        self._first = len(seed)
+        self._more = PackedKeys()
 
     def get(self, node_id: str, default: int | None = None) -> int | None:
-        n = self._seed.get(node_id)
-        return self._more.get(node_id, default) if n is None else n
+        n = self._seed.find(node_id)
+        if n is None:
+            n = self._more.find(node_id)
+            return default if n is None else self._first + n
+        return n
 
     def __getitem__(self, node_id: str) -> int:
         n = self.get(node_id)
@@ -210,14 +214,35 @@ class _SeedNumbers:
             raise KeyError(node_id)
         return n
 
-    def __setitem__(self, node_id: str, n: int) -> None:
-        self._more[node_id] = n
+    def add(self, node_id: str) -> int:
+        return self._first + self._more.add(node_id)
 
-    def __contains__(self, node_id: object) -> bool:
-        return node_id in self._seed or node_id in self._more
+    def name(self, n: int) -> str:
+        return self._seed.name(n) if n < self._first else self._more.name(n - self._first)
 
     def __len__(self) -> int:
-        return len(self._seed) + len(self._more)
+        return self._first + len(self._more)
+
+    def __iter__(self) -> Iterator[str]:
+        return chain(self._seed, self._more)
+
+
+class _Names:
+    """Node ids by number, as a list of them reads (`ids[n]`, len, iteration), from packed keys."""
+
+    __slots__ = ("_keys",)
+
+    def __init__(self, keys: PackedKeys | _NodeKeys) -> None:
+        self._keys = keys
+
+    def __getitem__(self, n: int) -> str:
+        return self._keys.name(n)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
 
 
 class _NodeHistory:
@@ -393,11 +418,6 @@ class History:
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
-        #: where a new node's id string comes from, if not from its event: a node id kept by
-        #: something else alive beside this history (the inspector's replay window, which holds the
-        #: run's ids from its snapshot) is then one string in memory, not two (~80 bytes a node:
-        #: 19 MB at 4M events, 235k nodes, at the inspector's peak)
-        self.same_id: Callable[[str], str] | None = None
         #: the slider's geometry over this history's time axis (through a weak proxy: an axis holding
         #: the history would make a reference cycle, and a window in one outlived its use, see RowCache)
         self.axis = TimeAxis(proxy(self))
@@ -441,8 +461,9 @@ class History:
         # Nodes by number, in the order they were heard of (a window's seeded nodes first): the id,
         # then a column per field, where an object per node with these as Python ints cost ~250 bytes
         # (see _NodeHistory).
-        self._num: dict[str, int] | _SeedNumbers = {}
-        self._ids: list[str] = []
+        keys = PackedKeys()  # (packed: ~57 bytes an id, where a str in a dict and a list was ~150)
+        self._num: PackedKeys | _NodeKeys = keys
+        self._ids = _Names(keys)
         self._born = array("i")          # the local index the node was heard of (a seeded node's: 0)
         self._parent = array("i")        # its first parent's number (-1: none yet) ...
         self._parent_since = array("i")  # ... and the index of that edge (0: a window's seed held it)
@@ -508,10 +529,16 @@ class History:
         self._seed_nodes = state.nodes
         self._seed_edges = state.edges
         # the tree's shape as of the seed at once (no row is read): numbers, children, first parents, roots
-        ids = self._ids = list(state.nodes)
-        places = state.nodes.places() if isinstance(state.nodes, LazyRows) else None
-        num = self._num = _SeedNumbers(places, ids) if places is not None else dict(zip(ids, range(len(ids))))
-        n = len(ids)
+        seed_nodes: Any = state.nodes
+        places = seed_nodes.places() if isinstance(seed_nodes, LazyRows) else None
+        if places is not None:  # (numbered as the snapshot's index numbers them: nothing to build)
+            num = _NodeKeys(places)
+            for node_id in seed_nodes.added_keys():
+                num.add(node_id)
+        else:
+            num = _NodeKeys(PackedKeys.of(list(state.nodes)))
+        self._num, self._ids = num, _Names(num)
+        n = len(num)
         self._born = array("i", bytes(4 * n))
         self._parent = array("i", [-1]) * n
         self._parent_since = array("i", [-1]) * n
@@ -522,8 +549,7 @@ class History:
         parents, since, head, nxt = self._parent, self._parent_since, self._kid_head, self._kid_next
         last: dict[int, int] = {}  # each parent's last child and how many (-1: an array, see _link) so far
         size: dict[int, int] = {}
-        for parent, child in state.edges:
-            p, c = num.get(parent), num.get(child)
+        for p, c in self._seed_edge_numbers(state, places):
             if p is None or c is None:
                 continue  # (the fold makes both ends before an edge: not from a state it folded)
             first = since[c] < 0
@@ -542,20 +568,20 @@ class History:
         self._maybe_roots = array("i", (c for c in range(n) if since[c] < 0))
         return self
 
-    def shared_id(self, node_id: str) -> str:
-        """This history's own copy of `node_id` (the string its nodes hold), or `node_id` itself if
-        it has none. Safe from another thread while this one grows: the whole History folding
-        beside a replay window takes its ids from the window (see `same_id`)."""
-        n = self._num.get(node_id)
-        ids = self._ids
-        return ids[n] if n is not None and n < len(ids) else node_id
+    def _seed_edge_numbers(self, state: RunState, places: PackedKeys | None) -> Iterator[tuple[int | None, int | None]]:
+        """The seed's edges as the numbers of their ends (None: not a node of the seed), in order."""
+        num = self._num
+        edges: Any = state.edges
+        pairs = edges.place_pairs() if places is not None and isinstance(edges, LazyRows) else None
+        if places is None or pairs is None:
+            return ((num.get(parent), num.get(child)) for parent, child in edges)
+        by_place, past = pairs
+        first = len(places)  # (a place past the snapshot's nodes is an end that is not one of them)
+        index = ((p if p < first else num.get(past[p]), c if c < first else num.get(past[c])) for p, c in by_place)
+        return chain(index, ((num.get(parent), num.get(child)) for parent, child in edges.added_keys()))
 
     def _new_node(self, node_id: str, born: int, loc: int) -> int:
-        if self.same_id is not None:
-            node_id = self.same_id(node_id)
-        n = len(self._ids)
-        self._num[node_id] = n
-        self._ids.append(node_id)
+        n = self._num.add(node_id)
         self._born.append(born)
         self._parent.append(-1)
         self._parent_since.append(-1)
@@ -1431,19 +1457,17 @@ def load_history(
     batch: int = 20_000,
     progress: Callable[[int, int | None], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
-    same_id: Callable[[str], str] | None = None,
 ) -> History:
     """Fold a stored run into a new History, `batch` events at a time (meant for a worker thread);
     `reader` is an InspectorReader (anything with `run` and `run_events`).
 
     progress(done, total) is called after each batch (total from the run row, None if unknown).
     When cancelled() turns true the load stops between batches and returns what it has: the
-    caller asked to stop, so it knows the history is partial. same_id: see History.same_id.
+    caller asked to stop, so it knows the history is partial.
     """
     if batch <= 0:
         raise ValueError(f"batch must be positive, got {batch}")
     history = History(run_id)
-    history.same_id = same_id
     row = reader.run(run_id)
     total = row.get("event_count") if row else None
     pending: list[Event] = []

@@ -922,8 +922,7 @@ class InspectorScreen(Screen[None]):
         try:
             with InspectorReader.open_scan(path) as reader:
                 timeline = load_history(reader, run_id, batch=FOLD_BATCH, progress=progress,
-                                        cancelled=lambda: worker.is_cancelled, same_id=self._window_node_id)
-            timeline.same_id = None
+                                        cancelled=lambda: worker.is_cancelled)
         except BaseException:
             self.post_message(BusyText(run_id, ""))  # the failure itself: report_failure
             raise
@@ -933,13 +932,6 @@ class InspectorScreen(Screen[None]):
         # full collection walks them all (a 1-2 s freeze of the UI). Frozen, collections skip them.
         gc.freeze()
         self.post_message(HistoryLoaded(run_id, timeline))
-
-    def _window_node_id(self, node_id: str) -> str:
-        """(On the fold's thread.) The replay window's copy of a node id, if a window is loaded: the
-        whole History then holds the strings the window and its snapshot hold, one copy of each
-        id at the inspector's peak, where both are alive, instead of two."""
-        window = self.scrub.window
-        return window.shared_id(node_id) if window is not None else node_id
 
     def on_busy_text(self, message: BusyText) -> None:
         if self._status_bar() is None:
