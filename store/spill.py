@@ -115,8 +115,8 @@ PAGE_CACHE = 1 << 20
 
 
 class Pages:
-    """Pages of append-only columns, written once to a Spill as each fills and read back through a
-    small cache of the pages read last (least recently used goes first).
+    """Pages of append-only columns, each written once to a Spill when its column has filled it,
+    and read back through a small cache of the pages read last (least recently used goes first).
 
     A run's per-event columns (its event types, timestamps, the changes of its counters) grow with
     its length but are read a few values at a time (a slider step reads one value of each), so

@@ -20,7 +20,9 @@ result says which entities changed; for those the new values are recorded as
 microseconds per entity shown, whatever the run's length.
 
 Memory is kept small by recording only changes, in `array` columns where values are numbers (see
-columns.py): per event a one-byte type code and a 4-byte timestamp offset (positions and seqs cost
+columns.py): per event a one-byte type code and a 4-byte timestamp offset, in pages on disk like
+the run's counters' changes and the arena's ends (`PagedColumn`: the pages read lately and each
+column's last one are in memory, ~1.5 MB whatever the run's length; positions and seqs cost
 nothing while they count up by one); per node its id (the one copy), a number, and a few int32
 columns indexed by that number (birth, first parent and since when, first child and next sibling,
 where its columns are), no object of its own once the fold is done with it. A node's own events,
@@ -35,10 +37,11 @@ columns of a node the fold has let be for a while are packed into one bytes obje
 and the packed nodes are spilled to temporary files (store/spill.py `Spill`): what the screen reads
 is read back, the rest is not in memory. The fold itself keeps only the rows it touched lately:
 the others are rebuilt from the history when it needs them again. A 1M-event demo run (59k nodes)
-folds into ~39 MB of RSS over the interpreter's and ~32 MB on disk (4M events, 235k nodes: ~106
-MB; with an object per node, ~54 and ~170 MB; ~160 MB at 1M with a Python object per value and
-the whole desc per change). What changes on every event (event_count, last_seq, last_position,
-updated_at) is computed from the index instead of recorded.
+folds into ~30 MB of RSS over the interpreter's and ~42 MB on disk (4M events, 235k nodes: ~66
+MB; with the per-event columns in memory ~39 and ~106 MB, with an object per node ~54 and ~170
+MB; ~160 MB at 1M with a Python object per value and the whole desc per change). What changes on
+every event (event_count, last_seq, last_position, updated_at) is computed from the index instead
+of recorded.
 
 Not thread-safe: build it in one worker (`load_history`), then extend and read it from the UI
 thread only.
