@@ -172,12 +172,14 @@ def decode_snapshot(blob: bytes, *, lazy: bool = False, parts: Iterable[bytes] |
         state = RunState(head["run_id"], head["run"], position=head["position"])
         if lazy:
             body = _Body(rows, head["chunks"], head["ends"])
-            nodes = PackedKeys.of(ids)
-            del ids, head["nodes"]  # (their strings: the keys are packed now)
+            nodes = ids if isinstance(ids, PackedKeys) else PackedKeys.of(ids)
+            del ids, head["nodes"]  # (their strings, if parsed: the keys are packed now)
             state.nodes = LazyRows(body, nodes)  # type: ignore[assignment]
             edges = _edge_index(nodes, len(nodes), head["parents"], head["children"])
             state.edges = LazyRows(body, edges)  # type: ignore[assignment]
         else:
+            if isinstance(ids, PackedKeys):
+                ids = list(ids)
             parsed = orjson.loads(_Body(rows, head["chunks"], head["ends"]).whole())
             edge_keys = zip([ids[k] if type(k) is int else k for k in head["parents"]],
                             [ids[k] if type(k) is int else k for k in head["children"]])
@@ -258,7 +260,8 @@ def _head_by_lists(raw: bytes) -> dict[str, Any] | None:
             return None
         text = view[at + len(marker):end]
         try:  # (the node ids by the standard library's parser: as fast there, at a quarter of the peak)
-            lists[key] = json.loads(bytes(text)) if key == "nodes" else _int_list(text) or orjson.loads(text)
+            lists[key] = (PackedKeys.from_json(bytes(text)) or json.loads(bytes(text))) if key == "nodes" else \
+                _int_list(text) or orjson.loads(text)
         except ValueError:  # (orjson's JSONDecodeError is one)
             return None
         end = at
@@ -407,10 +410,8 @@ def _lazy_document(blob: bytes) -> RunState | None:
         if _stream_rows(stream, at + len(b',"nodes":['), node_key, body, b',"edges":[') is None:
             return None
         ids_json[-1:] = b"]" if len(ids_json) > 1 else b"[]"
-        node_ids = orjson.loads(ids_json)
+        nodes = PackedKeys.from_json(bytes(ids_json)) or PackedKeys.of(orjson.loads(ids_json))
         del ids_json[:]
-        nodes = PackedKeys.of(node_ids)
-        del node_ids
         if _stream_rows(stream, 0, edge_key, body, b"}") is None:
             return None
     except (KeyError, TypeError):  # rows without their keys: not a state's rows

@@ -62,3 +62,27 @@ def test_an_unhashable_key_raises_as_for_a_dict_and_a_bad_number_too() -> None:
         packed.name(1)
     with pytest.raises(KeyError):
         packed["b"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(keys=st.lists(st.text(max_size=10), max_size=60, unique=True))
+def test_packed_from_a_json_list_reads_as_the_list(keys) -> None:
+    """A header's node ids packed straight from their JSON text: exactly the parsed list, or None
+    (and the caller parses it) when a string is not plain ASCII without escapes."""
+    import orjson
+
+    text = orjson.dumps(keys)
+    packed = PackedKeys.from_json(text)
+    plain = all(k.isascii() and '"' not in k and "\\" not in k and all(" " <= c for c in k) for k in keys)
+    assert (packed is not None) == plain
+    if packed is not None:
+        assert list(packed) == keys and len(packed) == len(keys)
+        assert all(packed.find(k) == n for n, k in enumerate(keys)) and packed.find("\x00") is None
+        n = packed.add("later")
+        assert packed.find("later") == n == len(keys) or "later" in keys
+
+
+@pytest.mark.parametrize("text", [b"", b"[", b'["a" ,"b"]', b'[ "a"]', b'["a"', b'[1,2]', b'["a",1]', b'["a\\"b"]',
+                                  b'["\xc3\xa9"]', b'["a""b"]', b'["a"]x'])
+def test_json_it_does_not_pack_is_left_to_the_parser(text) -> None:
+    assert PackedKeys.from_json(text) is None

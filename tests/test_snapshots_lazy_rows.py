@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from agenttui.store.fold import RunState, apply_event
 from agenttui.store.envelope import Event
+from agenttui.store.packed_keys import PackedKeys
 from agenttui.store.snapshots import LazyRows, decode_snapshot, encode_full
 
 KEYS = [f"n{i}" for i in range(12)]
@@ -172,7 +173,8 @@ def test_a_full_snapshot_header_parsed_list_by_list_reads_as_parsed_whole(ids, r
     at = len(snapshots.FULL_MAGIC) + 4
     raw = zlib.decompress(blob[at:at + int.from_bytes(blob[len(snapshots.FULL_MAGIC):at], "big")])
     apart = snapshots._head_by_lists(raw)  # (not a fallback: the lists were parsed apart)
-    assert apart is not None and {k: list(v) if isinstance(v, array) else v for k, v in apart.items()} == orjson.loads(raw)
+    assert apart is not None and {k: list(v) if isinstance(v, (array, PackedKeys)) else v
+                                  for k, v in apart.items()} == orjson.loads(raw)
     assert all(isinstance(apart[k], array) for k in ("ends", "chunks") if apart[k])  # (no int object per value)
     lazy = decode_snapshot(blob, lazy=True)
     assert list(lazy.nodes) == list(state.nodes) and list(lazy.edges) == list(state.edges)
