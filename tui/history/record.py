@@ -23,8 +23,9 @@ Memory is kept small by recording only changes, in `array` columns where values 
 columns.py): per event a one-byte type code and a 4-byte timestamp offset, in pages on disk like
 the run's counters' changes and the arena's ends (`PagedColumn`: the pages read lately and each
 column's last one are in memory, ~1.5 MB whatever the run's length; positions and seqs cost
-nothing while they count up by one); per node its id (the one copy), a number, and a few int32
-columns indexed by that number (birth, first parent and since when, first child and next sibling,
+nothing while they count up by one); per node its id, packed (store/packed_keys.py: its UTF-8
+bytes in one buffer, found by an int32 open-addressing table; a window's seed nodes by its
+snapshot's own index), its number, and a few int32 columns indexed by that number (birth, first parent and since when, first child and next sibling,
 where its columns are), no object of its own once the fold is done with it. A node's own events,
 its desc (status, nid, goal, result...) and the edge from its first parent (a run's tree has one
 such edge per node) are its columns: the desc as int32 codes, its values at birth, then an
@@ -37,9 +38,10 @@ columns of a node the fold has let be for a while are packed into one bytes obje
 and the packed nodes are spilled to temporary files (store/spill.py `Spill`): what the screen reads
 is read back, the rest is not in memory. The fold itself keeps only the rows it touched lately:
 the others are rebuilt from the history when it needs them again. A 1M-event demo run (59k nodes)
-folds into ~30 MB of RSS over the interpreter's and ~42 MB on disk (4M events, 235k nodes: ~66
-MB; with the per-event columns in memory ~39 and ~106 MB, with an object per node ~54 and ~170
-MB; ~160 MB at 1M with a Python object per value and the whole desc per change). What changes on
+folds into ~24 MB of RSS over the interpreter's and ~42 MB on disk (4M events, 235k nodes: ~41
+MB; with the ids as strings in a dict ~30 and ~66 MB, with the per-event columns in memory too
+~39 and ~106 MB, with an object per node ~54 and ~170 MB; ~160 MB at 1M with a Python object per
+value and the whole desc per change). What changes on
 every event (event_count, last_seq, last_position, updated_at) is computed from the index instead
 of recorded.
 
