@@ -25,8 +25,9 @@ the run's counters' changes and the arena's ends (`PagedColumn`: the pages read 
 column's last one are in memory, ~1.5 MB whatever the run's length; positions and seqs cost
 nothing while they count up by one); per node its id, packed (store/packed_keys.py: its UTF-8
 bytes in one buffer, found by an int32 open-addressing table; a window's seed nodes by its
-snapshot's own index), its number, and a few int32 columns indexed by that number (birth, first parent and since when, first child and next sibling,
-where its columns are), no object of its own once the fold is done with it. A node's own events,
+snapshot's own index), its number, and a few int32 columns indexed by that number (birth,
+first parent and since when, first child and next sibling, where its columns are), no object of
+its own once the fold is done with it. A node's own events,
 its desc (status, nid, goal, result...) and the edge from its first parent (a run's tree has one
 such edge per node) are its columns: the desc as int32 codes, its values at birth, then an
 (index, column, code) record per column that changed (a status change is 12 bytes, not the whole
