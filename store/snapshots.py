@@ -940,7 +940,11 @@ def _parts_of(conn: Any, run_id: str, position: int, blob: bytes) -> Iterator[by
         int.from_bytes(blob[at:at + 4], "big")
     if conn.execute(_PARTS_BYTES, (run_id, position)).fetchone()[0] != size:
         return _MISSING
-    return (row[0] for row in conn.execute(_PARTS, (run_id, position)))
+
+    def read() -> Iterator[bytes]:  # (run only if iterated: a base found in the cache is not read again)
+        for row in conn.execute(_PARTS, (run_id, position)):
+            yield row[0]
+    return read()
 
 
 def _seq_at(conn: Any, run_id: str, position: int) -> int:

@@ -153,3 +153,25 @@ def test_integer_lists_of_a_header_become_arrays(text, expected) -> None:
                                   b"[ 1]", b"[1-2]", b"[1,-]", b"[--1]"])
 def test_anything_else_is_left_to_the_json_parser(text) -> None:
     assert snapshots._int_list(memoryview(text)) is None
+
+
+def test_a_base_in_the_cache_is_not_read_from_its_parts_again(tmp_path, small_parts) -> None:
+    """A replay window over a base already decoded (the inspector's snapshot cache) reads none of
+    its parts again: only the first window's load reads them."""
+    path = tmp_path / "p.db"
+    stored = _store(path)
+    in_parts = [p for p, magic in _rows(path, "SELECT position, substr(state, 1, 4) FROM snapshots WHERE run_id = ? "
+                                              "ORDER BY position", RUN) if magic == PARTS_MAGIC]
+    with SQLiteStore(path, readonly=True) as store:
+        conn = store.connection
+        seen: list[str] = []
+        conn.set_trace_callback(seen.append)
+        cache: dict = {}
+        first = load_snapshot(conn, RUN, in_parts[-1], cache=cache)
+        reads = sum("FROM snapshot_parts" in q and "ORDER BY part" in q for q in seen)
+        seen.clear()
+        again = load_snapshot(conn, RUN, in_parts[-1], cache=cache)
+        conn.set_trace_callback(None)
+        assert reads == 1 and not any("ORDER BY part" in q for q in seen)
+        assert first is not None and again is not None and again[1].comparable() == first[1].comparable() == \
+            fold(RUN, [e for e in stored if e.position <= in_parts[-1]]).comparable()
