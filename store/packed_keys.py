@@ -58,23 +58,13 @@ class PackedKeys:
             return cls(keys)
         import numpy as np
 
-        self = cls()
         ends = np.fromiter(map(len, keys), dtype=np.int64, count=len(keys))
         if len(text) != int(ends.sum()):  # (not all ASCII: lengths in bytes, key by key)
             ends = np.fromiter((len(k.encode()) for k in keys), dtype=np.int64, count=len(keys))
         np.cumsum(ends, out=ends)
         hashes = (np.fromiter(map(hash, keys), dtype=np.int64, count=len(keys)) & 0xFFFFFFFF).astype(np.uint32)
-        mask = 15
-        while 2 * len(keys) > mask:
-            mask = mask * 2 + 1
-        self._text = text  # (bytes: made a bytearray if a key is ever added, see _append)
-        self._ends = array("q", ends.tobytes())
-        self._hashes = array("I", hashes.tobytes())
-        self._slots = array("i", _placed(np, hashes, mask).tobytes())
-        self._mask, self._n = mask, len(keys)
-        if len(self._ends) != len(keys) or len(self._hashes) != len(keys):  # (an unusual C int size)
-            return cls(keys)
-        return self
+        built = cls._built(np, text, array("q", ends.tobytes()), hashes)
+        return built if built is not None else cls(keys)
 
     @classmethod
     def from_json(cls, text: bytes) -> PackedKeys | None:
@@ -101,16 +91,27 @@ class PackedKeys:
         body = text[2:-2].replace(b'","', b"")
         ends = np.cumsum(closes - opens - 1)
         del quotes, opens, closes
-        self = cls()
+        ends_at = array("q", ends.tobytes())
         view = memoryview(body)
         # (an ASCII str hashes as its bytes do: no string is made to hash it)
-        hashes = np.fromiter((hash(view[a:b]) & 0xFFFFFFFF for a, b in zip(chain((0,), array("q", ends.tobytes())),
-                                                                             array("q", ends.tobytes()))),
-                             dtype=np.uint32, count=len(ends))
+        hashes = np.fromiter((hash(view[a:b]) & 0xFFFFFFFF for a, b in zip(chain((0,), ends_at), ends_at)),
+                             dtype=np.uint32, count=len(ends_at))
+        return cls._built(np, body, ends_at, hashes)
+
+    @classmethod
+    def _built(cls, np: Any, text: bytes, ends: array, hashes: Any) -> PackedKeys | None:
+        """Keys given as their text end to end, where each ends, and their hashes' low 32 bits (a
+        numpy uint32 array), with the table placed at once (_placed); None where the platform's
+        C unsigned int is not 4 bytes (the caller packs key by key)."""
+        self = cls()
+        self._text = text  # (bytes: made a bytearray if a key is ever added, see _append)
+        self._ends = ends
+        self._hashes = array("I", hashes.tobytes())
+        if len(self._hashes) != len(ends):
+            return None
         mask = 15
         while 2 * len(ends) > mask:
             mask = mask * 2 + 1
-        self._text, self._ends, self._hashes = body, array("q", ends.tobytes()), array("I", hashes.tobytes())
         self._slots = array("i", _placed(np, hashes, mask).tobytes())
         self._mask, self._n = mask, len(ends)
         return self
@@ -126,9 +127,8 @@ class PackedKeys:
         """Key number `n`."""
         if not 0 <= n < self._n:
             raise IndexError(n)
-        other = self._other_at.get(n) if self._other_at else None
-        if other is not None or n in self._other_at:
-            return other
+        if n in self._other_at:
+            return self._other_at[n]
         ends = self._ends
         return self._text[ends[n - 1] if n else 0:ends[n]].decode()
 

@@ -160,7 +160,8 @@ def decode_snapshot(blob: bytes, *, lazy: bool = False, parts: Iterable[bytes] |
     at = size_at + 4
     size = int.from_bytes(blob[size_at:at], "big")
     with collector_paused():
-        if parts is not None and magic == PARTS_MAGIC:
+        if magic == PARTS_MAGIC:
+            assert parts is not None  # (refused above)
             rows: memoryview | Spill = _parts_body(parts, int.from_bytes(blob[len(PARTS_MAGIC):size_at], "big") -
                                                    len(FULL_MAGIC) - 4 - size, lazy)
         else:
