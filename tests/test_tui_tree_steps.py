@@ -31,6 +31,22 @@ class TwoTrees(App):
             yield NodeTree(id="fresh")
 
 
+async def open_fresh(app: App, pilot, timeline, index: int, cursor_on: str | None = None) -> NodeTree:
+    """The app's "fresh" tree replaced by one opened directly at `index`, everything expanded
+    (and its cursor on the node `cursor_on`)."""
+    fresh = NodeTree(id="fresh")
+    await app.query_one("#fresh", NodeTree).remove()
+    await app.query_one(Horizontal).mount(fresh)
+    await pilot.pause()  # (sized first: the indentation depends on the pane's width)
+    fresh.show(timeline, index)
+    fresh.action_expand_all()
+    await pilot.pause()
+    if cursor_on is not None:
+        fresh.move_cursor(fresh.tree_nodes_of(cursor_on)[0])
+        await pilot.pause()
+    return fresh
+
+
 async def test_a_tree_stepped_event_by_event_draws_what_a_fresh_tree_draws():
     timeline, _ = sample_timeline()
     last = len(timeline) - 1
@@ -45,13 +61,7 @@ async def test_a_tree_stepped_event_by_event_draws_what_a_fresh_tree_draws():
             stepped.show(timeline, index)
             if index % 9 and index > 3:
                 continue
-            fresh = NodeTree(id="fresh")
-            await app.query_one("#fresh", NodeTree).remove()
-            await app.query_one(Horizontal).mount(fresh)
-            await pilot.pause()  # (sized first: the indentation depends on the pane's width)
-            fresh.show(timeline, index)
-            fresh.action_expand_all()
-            await pilot.pause()
+            fresh = await open_fresh(app, pilot, timeline, index)
             assert screen_lines(stepped) == screen_lines(fresh), f"at event index {index}"
             compared += 1
             cut += any("…" in line for line in screen_lines(stepped))

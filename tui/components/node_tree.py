@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Protocol
 
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Span, Text, TextType
 from textual.binding import Binding, BindingType
@@ -223,10 +224,10 @@ class NodeTree(QuietTree, Tree[str]):
         #: TreeNode ids whose key was not looked at for the shown index (off screen: see `_sync`)
         self._unsure: set[Any] = set()
         self._cut: dict[Any, tuple[tuple, int, Text]] = {}  # TreeNode id -> (label key, width, label cut to it)
-        #: TreeNode id -> how many of its `_updates` changed only its label / changed nothing (`_render_line`)
+        #: TreeNode id -> how many times its label changed (the label's version in `_render_line`'s key)
         self._label_bumps: dict[Any, int] = {}
-        self._noop_bumps: dict[Any, int] = {}
-        self._drawn: LRUCache[tuple, Strip] = LRUCache(1024)  # see `_render_line`
+        #: a line's key -> (its drawing, the line it was drawn at): see `_render_line`
+        self._drawn: LRUCache[tuple, tuple[Strip, int]] = LRUCache(1024)
         self._expanded_ids: set[str] = set()     # node ids the user expanded (survive re-creation)
         self._auto_expanded = False
         self._changed = False    # the lines changed (nodes came or went, opened or closed)
@@ -330,7 +331,7 @@ class NodeTree(QuietTree, Tree[str]):
         self._unsure.clear()
         self._cut.clear()
         self._label_bumps.clear()  # (Tree.clear numbers the new nodes from 0 again)
-        self._noop_bumps.clear()
+        self._drawn.clear()  # (`_render_line` keys lines by their nodes' ids)
         self._i = -1
         self._revealed = None
         if not keep:
@@ -423,7 +424,6 @@ class NodeTree(QuietTree, Tree[str]):
         self._keys.pop(tree_node.id, None)
         self._unsure.discard(tree_node.id)
         self._label_bumps.pop(tree_node.id, None)
-        self._noop_bumps.pop(tree_node.id, None)
         self._stale.discard(tree_node.id)
         self._cut.pop(tree_node.id, None)
 
@@ -590,43 +590,53 @@ class NodeTree(QuietTree, Tree[str]):
     def _render_line(self, y: int, x1: int, x2: int, base_style: Style) -> Strip:
         """Tree's line, drawn again only if something it shows changed.
 
-        Tree's own cache is keyed by the `_updates` of every node on the line's path, and `_relabel`
-        must bump a node's `_updates` for its own line to be drawn again: so a label that changes high
-        in the tree (a parent's status at each slider step) would redraw every visible line below it,
-        half of a step's time in a deep run. A line shows its ancestors only as guides, which
-        change with their structure, hover and selection (counted in `_updates` too) but never
-        with their labels: this cache leaves the ancestors' label changes (and cursors set again
-        where they were) out of its key, so only the lines of the nodes that changed are drawn again.
+        Tree keys its cache by the line's position, the tree's `_updates` (bumped at every change of
+        the lines) and the `_updates` of every node on the line's path: a step whose event adds or
+        removes a node (or changes a label high in the tree) drew every visible line again, though
+        lines below a new one only move down. This cache is keyed by what Tree's drawing reads
+        (`Tree._render_line`, Textual 8): the line's own node (its id fixes its depth and
+        ancestors), its label's version (`_relabel`), fold icon and last-child corner; for each
+        ancestor, its hover and selection (the guides' style) and whether it is a last child (a
+        guide or a blank); whether the line is the cursor's or the mouse's; the widths, styles,
+        indentation and focus. Theme changes (`notify_style_update`) and a new set of nodes
+        (`_reset`: Tree.clear numbers them from 0 again) empty it.
+
+        The one thing a drawn line holds of its position is the "line" meta of its segments (what
+        a click or the mouse reports): a line drawn at another position gets it re-stamped.
         """
         lines = self._tree_lines
         if y >= len(lines):
             return super()._render_line(y, x1, x2, base_style)
-        path = lines[y].path
+        line = lines[y]
+        path = line.path
         own = path[-1]
         self._resolve(own)  # (before the key below: a label that changed off screen is drawn anew)
-        label, noop = self._label_bumps, self._noop_bumps
-        key = (y, x1, x2, base_style, self.hover_line >= 0 and any(n._hover for n in path), self.size.width,
-               self._updates, self._pseudo_class_state, own._id, own._updates - noop.get(own._id, 0),
-               tuple(n._updates - label.get(n._id, 0) - noop.get(n._id, 0) for n in path[:-1]))
-        strip = self._drawn.get(key)
-        if strip is None:
-            strip = self._drawn[key] = super()._render_line(y, x1, x2, base_style)
+        hover_line = self.hover_line
+        width = self.size.width
+        # (Tree pads the line to the widest one's width, then crops it to x1..x2)
+        padded = min(max(self.virtual_size.width, width), x2)
+        key = (x1, x2, base_style, width, padded, self.scrollable_content_region.width,
+               self.guide_depth, self.show_root, self.show_guides, self._pseudo_class_state, self.has_focus,
+               hover_line >= 0 and any(n._hover for n in path), hover_line == y, self.cursor_line == y,
+               own._id, self._label_bumps.get(own._id, 0), own._allow_expand, own._expanded, line.last,
+               tuple((n._hover, n._selected) for n in path[:-1]), tuple(n.is_last for n in path[1:-1]))
+        drawn = self._drawn.get(key)
+        if drawn is None:
+            # Tree's own cache can only be stale when this one missed (its key misses the widths
+            # and counts the changes above as none): it is emptied so that Tree draws the line
+            self._line_cache.clear()
+            strip = super()._render_line(y, x1, x2, base_style)
+        elif drawn[1] != y:
+            strip = Strip(Segment.apply_style(drawn[0], post_style=Style.from_meta({"line": y})),
+                          drawn[0].cell_length)
+        else:
+            return drawn[0]
+        self._drawn[key] = (strip, y)
         return strip
 
-    def watch_cursor_line(self, previous_line: int, line: int) -> None:
-        # Tree sets the cursor again after every rebuild of its lines (each slider step that changed
-        # a label), bumping the cursor node's `_updates` though it stays selected: not a change any
-        # line needs to be drawn again for
-        touched = {n for n in (self._get_node(previous_line), self._get_node(line), self.cursor_node) if n is not None}
-        before = [(n, n._updates, n._selected) for n in touched]
-        super().watch_cursor_line(previous_line, line)
-        for tree_node, updates, selected in before:
-            if tree_node._selected == selected and tree_node._updates != updates:
-                self._noop_bumps[tree_node.id] = self._noop_bumps.get(tree_node.id, 0) + tree_node._updates - updates
-
-    def _clear_line_cache(self) -> None:
-        super()._clear_line_cache()
-        self._drawn.clear()
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._drawn.clear()  # the theme or CSS changed: the component styles are not in the key
 
     def _build(self) -> None:
         super()._build()
@@ -638,10 +648,12 @@ class NodeTree(QuietTree, Tree[str]):
         if wanted != self.guide_depth:  # (set quietly: its watcher would throw these lines away)
             self.set_reactive(Tree.guide_depth, wanted)
             self._clear_line_cache()
+            self._drawn.clear()  # (the indentation is in its key: this only frees the lines drawn with the old one)
             self._updates += 1
             super()._build()  # the widths with the new indentation
 
     def on_resize(self) -> None:
+        self._drawn.clear()  # (the widths are in its key: this only frees the lines of the old size)
         self._invalidate()  # labels are cut to the width: recut them
 
     def _on_tree_node_expanded(self, event: Tree.NodeExpanded[str]) -> None:
