@@ -11,6 +11,7 @@ from typing import Any, AsyncIterator
 
 import pytest
 from rich.style import Style
+from textual.geometry import Region
 from textual.strip import Strip
 from textual.widgets import Tree
 
@@ -99,9 +100,29 @@ def uncached(tree: NodeTree) -> list[Strip]:
     return strips
 
 
+def drawn_in_a_frame(tree: NodeTree) -> list[Strip]:
+    """The visible lines as the screen gets them (render_lines holds the frame's width, scroll and style)."""
+    captured: dict[int, Strip] = {}
+    draw = tree._render_line
+
+    def capture(y: int, x1: int, x2: int, base_style: Style) -> Strip:
+        captured[y] = draw(y, x1, x2, base_style)
+        return captured[y]
+
+    tree._render_line = capture  # type: ignore[method-assign]
+    try:
+        tree._styles_cache.clear()
+        tree.render_lines(Region(0, 0, tree.size.width, tree.size.height))
+    finally:
+        del tree._render_line
+    top = tree.scroll_offset.y
+    return [captured[y] for y in range(top, top + tree.size.height)]
+
+
 def assert_drawn_as_uncached(tree: NodeTree, where: str) -> None:
-    drawn = [tree.render_line(y) for y in range(tree.size.height)]
-    assert drawn == uncached(tree), where
+    expected = uncached(tree)
+    assert [tree.render_line(y) for y in range(tree.size.height)] == expected, where
+    assert drawn_in_a_frame(tree) == expected, f"{where} (in a frame)"
 
 
 class Draws:
