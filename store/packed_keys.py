@@ -9,6 +9,12 @@ ends (4 bytes), the low 32 bits of its hash (4 bytes) and two int32 slots of an 
 table: ~55 bytes for a 36-character id, in four objects whatever the count. A lookup is a probe
 in Python (~0.5 us against a dict's 0.05), so the last keys found are kept in a small dict: a
 fold looks up the few nodes that are active again and again.
+
+Agents name nodes by uuid4 hex (the wire format in ../shared/samples: 32 lowercase hex digits),
+so a key written in lowercase hex (an even count of 8 or more digits, nothing else) is kept as
+its bytes, two digits a byte, after a 0xFF byte that no UTF-8 text starts with: 17 bytes instead
+of 32 (-3.5 MB for each of the two copies of the 235k ids of a 4M-event run, the window's and the
+History's). Keys in any other form are kept as they are.
 """
 from __future__ import annotations
 
@@ -19,6 +25,13 @@ from typing import Any, Iterable, Iterator
 __all__ = ["PackedKeys"]
 
 _EMPTY = -1
+#: The first byte of a key kept as hex digits packed two to a byte (never the first of UTF-8 text).
+_HEX = 0xFF
+_HEX_MARK = bytes((_HEX,))
+#: Hex keys shorter than this are kept as text (little to gain).
+HEX_MIN = 8
+#: Keys packed at once by `_hex_packed` (its temporary arrays are ~20 bytes a key's byte).
+_HEX_CHUNK = 8192
 #: Keys found or added lately, kept as a dict for the lookups that come again (cleared when full).
 RECENT = 4096
 
@@ -33,7 +46,7 @@ class PackedKeys:
     __slots__ = ("_text", "_ends", "_hashes", "_slots", "_mask", "_other", "_other_at", "_recent", "_n")
 
     def __init__(self, keys: Iterable[Any] = ()) -> None:
-        self._text: bytes | bytearray = bytearray()
+        self._text: bytes | bytearray = bytearray()  # the keys as _stored keeps them, end to end
         self._ends = array("q")       # where key k's bytes end in _text
         self._hashes = array("I")     # the low 32 bits of key k's hash (0 for a key not a str)
         self._slots = array("i", [_EMPTY]) * 16
@@ -100,12 +113,12 @@ class PackedKeys:
 
     @classmethod
     def _built(cls, np: Any, text: bytes, ends: array, hashes: Any) -> PackedKeys | None:
-        """Keys given as their text end to end, where each ends, and their hashes' low 32 bits (a
-        numpy uint32 array), with the table placed at once (_placed); None where the platform's
-        C unsigned int is not 4 bytes (the caller packs key by key)."""
+        """Keys given as their UTF-8 text end to end, where each ends, and their hashes' low 32 bits
+        (a numpy uint32 array), with hex keys packed and the table placed at once (_hex_packed,
+        _placed); None where the platform's C unsigned int is not 4 bytes (the caller packs key by
+        key)."""
         self = cls()
-        self._text = text  # (bytes: made a bytearray if a key is ever added, see _append)
-        self._ends = ends
+        self._text, self._ends = _hex_packed(np, text, ends)  # (bytes is made a bytearray if a key is added)
         self._hashes = array("I", hashes.tobytes())
         if len(self._hashes) != len(ends):
             return None
@@ -130,7 +143,7 @@ class PackedKeys:
         if n in self._other_at:
             return self._other_at[n]
         ends = self._ends
-        return self._text[ends[n - 1] if n else 0:ends[n]].decode()
+        return _text_of(self._text[ends[n - 1] if n else 0:ends[n]])
 
     def find(self, key: Any) -> int | None:
         """The number of `key`, None if it is not here."""
@@ -177,7 +190,7 @@ class PackedKeys:
             return n
         n = self._n
         self._slots[slot] = n
-        self._append(key.encode(), h)
+        self._append(_stored(key), h)
         if 2 * self._n > self._mask:
             self._grow()
         self._remember(key, n)
@@ -188,7 +201,7 @@ class PackedKeys:
         start = 0
         for n in range(self._n):
             end = ends[n]
-            yield other[n] if other and n in other else text[start:end].decode()
+            yield other[n] if other and n in other else _text_of(text[start:end])
             start = end
 
     def keys(self) -> Iterator[Any]:
@@ -214,7 +227,7 @@ class PackedKeys:
                 return None, i
             if hashes[n] == h:
                 if encoded is None:
-                    encoded = key.encode()
+                    encoded = _stored(key)
                 if text[ends[n - 1] if n else 0:ends[n]] == encoded:
                     return n, i
             i = (i + 1) & mask
@@ -255,3 +268,83 @@ def _placed(np: Any, hashes: Any, mask: int) -> Any:
         won[free] = slots[tried] == keys
         pending, at = pending[~won], (at[~won] + 1) & mask
     return slots
+
+
+def _stored(key: str) -> bytes:
+    """A string key as the buffer keeps it: lowercase hex digits (an even count, HEX_MIN or more)
+    packed two to a byte after the 0xFF mark, anything else as UTF-8."""
+    if len(key) >= HEX_MIN and not len(key) & 1 and key[0] in "0123456789abcdef":
+        try:
+            packed = bytes.fromhex(key)
+        except ValueError:
+            return key.encode()
+        if packed.hex() == key:  # (fromhex takes capitals and spaces too: those stay text)
+            return _HEX_MARK + packed
+    return key.encode()
+
+
+def _text_of(data: bytes | bytearray) -> str:
+    """A key back from its _stored form."""
+    return data[1:].hex() if data and data[0] == _HEX else data.decode()
+
+
+def _hex_packed(np: Any, text: bytes, ends: array) -> tuple[bytes | bytearray, array]:
+    """Keys' UTF-8 text end to end and where each ends, with the keys _stored would pack packed:
+    the same buffer and ends as if each key had been added alone. Two passes a chunk of keys at a
+    time (which keys are hex, then their bytes), so the temporary arrays stay a few MB whatever the
+    count and the buffer is made once at its size; a chunk of ids of one length (uuid4 hex) is
+    packed as a 2-d array, without a per-byte key index."""
+    n = len(ends)
+    if not n:
+        return text, ends
+    raw = np.frombuffer(text, dtype=np.uint8)
+    old_ends = np.frombuffer(ends, dtype=np.int64)
+    old_lens = np.diff(old_ends, prepend=0)
+    is_hex = np.zeros(n, dtype=bool)
+    for k0 in range(0, n, _HEX_CHUNK):
+        k1 = min(n, k0 + _HEX_CHUNK)
+        lens, r = old_lens[k0:k1], raw[int(old_ends[k0] - old_lens[k0]):int(old_ends[k1 - 1])]
+        if lens[0] >= HEX_MIN and not lens[0] % 2 and np.all(lens == lens[0]):
+            is_hex[k0:k1] = _hex_bytes(r).reshape(k1 - k0, int(lens[0])).all(axis=1)
+        else:
+            key_of = np.repeat(np.arange(k1 - k0), lens)
+            bad = np.bincount(key_of[~_hex_bytes(r)], minlength=k1 - k0) > 0
+            is_hex[k0:k1] = ~bad & (lens >= HEX_MIN) & (lens % 2 == 0)
+    if not is_hex.any():
+        return text, ends
+    new_ends = np.cumsum(np.where(is_hex, 1 + old_lens // 2, old_lens))
+    buffer = bytearray(int(new_ends[-1]))
+    out = np.frombuffer(buffer, dtype=np.uint8)
+    for k0 in range(0, n, _HEX_CHUNK):
+        k1 = min(n, k0 + _HEX_CHUNK)
+        lens, b0 = old_lens[k0:k1], int(old_ends[k0] - old_lens[k0])
+        r, hexes = raw[b0:int(old_ends[k1 - 1])], is_hex[k0:k1]
+        start = new_ends[k0:k1] - np.where(hexes, 1 + lens // 2, lens)
+        at = int(start[0])
+        if hexes.all() and np.all(lens == lens[0]):  # (one length, all hex: as rows of a 2-d array)
+            pairs = _nibbles(np, r).reshape(k1 - k0, -1, 2)
+            rows = out[at:int(new_ends[k1 - 1])].reshape(k1 - k0, -1)
+            rows[:, 0] = _HEX
+            rows[:, 1:] = (pairs[:, :, 0] << 4) | pairs[:, :, 1]
+            continue
+        key_of = np.repeat(np.arange(k1 - k0), lens)
+        offset = np.arange(len(r)) - np.repeat(old_ends[k0:k1] - lens - b0, lens)  # each byte's place in its key
+        hex_of = hexes[key_of]
+        keep = ~hex_of
+        out[start[key_of[keep]] + offset[keep]] = r[keep]
+        nibble = _nibbles(np, r)
+        high = np.flatnonzero(hex_of & (offset % 2 == 0))
+        out[start[key_of[high]] + 1 + offset[high] // 2] = (nibble[high] << 4) | nibble[high + 1]
+        out[start[hexes]] = _HEX
+    del out  # (the buffer may be resized once no view of it is left: see _append)
+    return buffer, array("q", new_ends.astype(np.int64).tobytes())
+
+
+def _hex_bytes(r: Any) -> Any:
+    """Which of these bytes are lowercase hex digits."""
+    return ((r >= 48) & (r <= 57)) | ((r >= 97) & (r <= 102))
+
+
+def _nibbles(np: Any, r: Any) -> Any:
+    """Hex digits' values (bytes that are not digits give nothing meaningful)."""
+    return np.where(r <= 57, r - 48, r - 87).astype(np.uint8)

@@ -86,3 +86,52 @@ def test_packed_from_a_json_list_reads_as_the_list(keys) -> None:
                                   b'["\xc3\xa9"]', b'["a""b"]', b'["a"]x'])
 def test_json_it_does_not_pack_is_left_to_the_parser(text) -> None:
     assert PackedKeys.from_json(text) is None
+
+
+_HEXISH = st.one_of(
+    st.uuids().map(lambda u: u.hex),                                          # the wire format's node ids
+    st.text("0123456789abcdef", min_size=1, max_size=20),                   # short, odd, even
+    st.text("0123456789abcdefABCDEF ", min_size=8, max_size=12),            # capitals, spaces: kept as text
+    st.text("0123456789abcdefg-", min_size=8, max_size=12),
+    st.text(max_size=10),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(keys=st.lists(_HEXISH, max_size=3000, unique=True), probes=st.lists(_HEXISH, max_size=30))
+def test_hex_keys_packed_answer_as_the_strings_built_any_way(keys, probes) -> None:
+    """Ids in lowercase hex are kept two digits a byte: every way of building the keys (one by one,
+    in bulk from a list, from a header's JSON, past the bulk threshold or not) gives back exactly
+    the strings, finds exactly them, and nothing that only looks like them (capitals, spaces)."""
+    import orjson
+
+    keys = [*keys, *(f"{n:032x}" for n in range(1100))]  # (past the bulk threshold)
+    keys = list(dict.fromkeys(keys))
+    built = [PackedKeys(keys), PackedKeys.of(keys)]
+    from_json = PackedKeys.from_json(orjson.dumps(keys))
+    if from_json is not None:
+        built.append(from_json)
+    oracle = {k: n for n, k in enumerate(keys)}
+    for packed in built:
+        assert list(packed) == keys and len(packed) == len(keys)
+        assert all(packed.name(n) == k for n, k in enumerate(keys))
+        for key in [*keys, *probes, *(k.upper() for k in keys[:50]), *(k[:-1] for k in keys[:50])]:
+            assert packed.find(key) == oracle.get(key), key
+        n = packed.add("ab" * 16)
+        assert packed.find("ab" * 16) == n and packed.name(n) == "ab" * 16
+
+
+def test_uuid_hex_ids_take_half_the_bytes_and_other_ids_keep_theirs() -> None:
+    import uuid
+
+    hexes = [uuid.UUID(int=n * 7919).hex for n in range(5000)]
+    dashed = [str(uuid.UUID(int=n * 7919)) for n in range(5000)]
+    for build in (PackedKeys, PackedKeys.of):
+        packed, plain = build(hexes), build(dashed)
+        assert packed.nbytes() - 17 * len(hexes) < plain.nbytes() - 36 * len(dashed) + 1
+        assert len(packed._text) == 17 * len(hexes) and len(plain._text) == 36 * len(dashed)
+    mixed = PackedKeys.of(["0123456789abcdef", "0123456789ABCDEF", "0123 4567 89ab", "abcdef0", "abcdef01"] * 1
+                          + [f"k{n}" for n in range(2000)])
+    assert [mixed.name(n) for n in range(5)] == ["0123456789abcdef", "0123456789ABCDEF", "0123 4567 89ab",
+                                                 "abcdef0", "abcdef01"]
+    assert len(mixed._text) == 9 + 16 + 14 + 7 + 5 + sum(len(f"k{n}") for n in range(2000))
