@@ -19,7 +19,7 @@ from agenttui.tui.components import NodeTree
 from agenttui.tui.history import History
 
 import test_tui_tree_steps
-from test_tui_tree_slider import _ev, sample_timeline, screen_lines
+from test_tui_tree_slider import _ev, sample_timeline, screen_lines, synthetic_run
 from test_tui_tree_steps import open_fresh
 
 pytestmark = pytest.mark.anyio
@@ -292,3 +292,33 @@ async def test_the_sample_run_stepped_with_its_cursor_deep_draws_what_tree_draws
             tree.show(timeline, index)
             await pilot.pause()
             assert_drawn_as_uncached(tree, f"at event index {index}")
+
+
+async def test_a_step_that_only_changes_labels_measures_them_without_rebuilding_the_lines(monkeypatch):
+    """The scroll width after a label-only step is what a rebuild of every line would measure."""
+    builds: list[int] = []
+    build = NodeTree._build
+
+    def counting(tree: NodeTree) -> None:
+        builds.append(1)
+        build(tree)
+
+    monkeypatch.setattr(NodeTree, "_build", counting)
+    timeline = synthetic_run(width=4, depth=2)  # (every node's status changes at its end: labels only)
+    async with stepped_tree((180, 30), timeline) as (app, pilot, tree, timeline):  # (labels not cut)
+        last = len(timeline) - 1
+        relabeled = 0
+        for index in [*range(last - 1, last - 12, -1), *range(last - 11, last + 1)]:
+            lines = [line.node for line in tree._tree_lines]
+            builds.clear()
+            tree.show(timeline, index)
+            if [line.node for line in tree._tree_lines] != lines:
+                continue
+            relabeled += 1
+            assert not builds, f"the lines were built again at event index {index}"
+            measured = tree.virtual_size
+            tree._tree_lines_cached = None
+            assert tree._tree_lines and tree.virtual_size == measured, f"at event index {index}"
+            await pilot.pause()
+            assert_drawn_as_uncached(tree, f"at event index {index}")
+        assert relabeled > 10
