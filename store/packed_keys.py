@@ -25,6 +25,8 @@ from typing import Any, Iterable, Iterator
 __all__ = ["PackedKeys"]
 
 _EMPTY = -1
+#: Ends are int32 (4 bytes a key) while the text is smaller than this, then int64.
+_NARROW_MAX = 2**31 - 1
 #: The first byte of a key kept as hex digits packed two to a byte (never the first of UTF-8 text).
 _HEX = 0xFF
 _HEX_MARK = bytes((_HEX,))
@@ -47,7 +49,7 @@ class PackedKeys:
 
     def __init__(self, keys: Iterable[Any] = ()) -> None:
         self._text: bytes | bytearray = bytearray()  # the keys as _stored keeps them, end to end
-        self._ends = array("q")       # where key k's bytes end in _text
+        self._ends = array("i")       # where key k's bytes end in _text (int64 past _NARROW_MAX)
         self._hashes = array("I")     # the low 32 bits of key k's hash (0 for a key not a str)
         self._slots = array("i", [_EMPTY]) * 16
         self._mask = 15
@@ -118,7 +120,9 @@ class PackedKeys:
         _placed); None where the platform's C unsigned int is not 4 bytes (the caller packs key by
         key)."""
         self = cls()
-        self._text, self._ends = _hex_packed(np, text, ends)  # (bytes is made a bytearray if a key is added)
+        self._text, wide = _hex_packed(np, text, ends)  # (bytes is made a bytearray if a key is added)
+        self._ends = array("i", np.frombuffer(wide, dtype=np.int64).astype(np.int32).tobytes()) \
+            if len(wide) and wide[-1] <= _NARROW_MAX else wide
         self._hashes = array("I", hashes.tobytes())
         if len(self._hashes) != len(ends):
             return None
@@ -134,7 +138,7 @@ class PackedKeys:
 
     def nbytes(self) -> int:
         """Bytes held by the buffers (what the module docstring counts)."""
-        return len(self._text) + (len(self._ends) * 8 + len(self._hashes) * 4 + len(self._slots) * 4)
+        return len(self._text) + (len(self._ends) * self._ends.itemsize + len(self._hashes) * 4 + len(self._slots) * 4)
 
     def name(self, n: int) -> Any:
         """Key number `n`."""
@@ -212,7 +216,10 @@ class PackedKeys:
         if type(self._text) is bytes:
             self._text = bytearray(self._text)
         self._text += data
-        self._ends.append(len(self._text))
+        end = len(self._text)
+        if end > _NARROW_MAX and self._ends.typecode == "i":
+            self._ends = array("q", self._ends)
+        self._ends.append(end)
         self._hashes.append(h)
         self._n += 1
 

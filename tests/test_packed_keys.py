@@ -135,3 +135,20 @@ def test_uuid_hex_ids_take_half_the_bytes_and_other_ids_keep_theirs() -> None:
     assert [mixed.name(n) for n in range(5)] == ["0123456789abcdef", "0123456789ABCDEF", "0123 4567 89ab",
                                                  "abcdef0", "abcdef01"]
     assert len(mixed._text) == 9 + 16 + 14 + 7 + 5 + sum(len(f"k{n}") for n in range(2000))
+
+
+def test_ends_widen_to_64_bits_once_the_text_passes_int32(monkeypatch) -> None:
+    """Ends are 4 bytes a key until the keys' text passes 2 GiB (here made 64 bytes), then 8; built
+    in bulk past it they are 8 from the start. Every key reads back either way."""
+    import agenttui.store.packed_keys as packed_keys
+
+    keys = [f"{n:032x}" for n in range(1500)] + [f"node-{n}" for n in range(1500)]
+    narrow = PackedKeys.of(keys)
+    assert narrow._ends.itemsize == 4 and PackedKeys(keys)._ends.itemsize == 4
+    monkeypatch.setattr(packed_keys, "_NARROW_MAX", 64)
+    for packed in (PackedKeys(keys), PackedKeys.of(keys), narrow):
+        packed.add("added after")
+        assert list(packed) == [*keys, "added after"] and packed.find("added after") == len(keys)
+        assert all(packed.find(k) == n for n, k in enumerate(keys))
+    assert PackedKeys(keys)._ends.itemsize == 8 and PackedKeys.of(keys)._ends.itemsize == 8
+    assert narrow._ends.itemsize == 8
