@@ -357,7 +357,7 @@ class NodeTree(QuietTree, Tree[str]):
             node = node.parent
         return tuple(reversed(ids))
 
-    def _sync(self, parent: TreeNode[str], path: tuple[str, ...]) -> None:
+    def _sync(self, parent: TreeNode[str], path: tuple[str, ...], near: tuple[int, int] | None = None) -> None:
         """Make `parent`'s children those of the History at the shown index, recursing into expanded ones."""
         source = self.source
         assert source is not None
@@ -367,7 +367,7 @@ class NodeTree(QuietTree, Tree[str]):
         children = parent._children
         if len(children) != len(wanted) or any(c.data != w for c, w in zip(children, wanted)):
             self._reconcile(parent, wanted)
-        top, bottom = self._near_screen()
+        top, bottom = near = near or self._near_screen()  # (once a walk: Textual works the region out at each call)
         for child in parent._children:
             if top <= child._line < bottom or child.id not in self._keys:
                 self._relabel(child)
@@ -384,7 +384,7 @@ class NodeTree(QuietTree, Tree[str]):
                     child._expanded = False
                     self._changed = True
             elif child._expanded:  # even with no children now: ones shown for a later index must go
-                self._sync(child, path + (child_id,))
+                self._sync(child, path + (child_id,), near)
 
     def _near_screen(self) -> tuple[int, int]:
         """The lines (as last built) within a screen of the ones shown. Every node of an expanded
