@@ -705,9 +705,10 @@ class NodeTree(QuietTree, Tree[str]):
         self._remeasure.clear()
         super()._build()
         # a deep tree in a narrow pane: two cells a level instead of three, so goals stay in view
+        # (the width as it is now: the new lines' count can have brought or taken a scrollbar)
+        width = self._held_width = self.scrollable_content_region.width
         lines = self._tree_lines_cached or []
         deepest = max((len(line.path) for line in lines), default=1) - 1
-        width = self._pane_width()
         wanted = GUIDE_DEPTH if deepest * GUIDE_DEPTH <= max(width, 1) // 3 else GUIDE_DEPTH_DEEP
         if wanted != self.guide_depth:  # (set quietly: its watcher would throw these lines away)
             self.set_reactive(Tree.guide_depth, wanted)
