@@ -123,3 +123,26 @@ def test_the_store_tree_matches_the_stored_projection(tmp_path: Path) -> None:
             assert nodes.has_children_at(node_id, 0) == bool(state.children(node_id))
             assert nodes.node_at(node_id, 0) == store.node(SAMPLE_RUN, node_id)
         assert nodes.node_at("no-such-node", 0) is None
+
+
+def test_the_store_trees_roots_are_the_runs_nodes_no_edge_of_that_run_points_to(tmp_path: Path) -> None:
+    """The roots query probes the child index node by node: an edge of another run to a node of
+    the same id does not make it a child here, a second parent does not make a root twice, and a
+    node with no edges at all is a root."""
+    from store_fixtures import ev
+
+    events = []
+    for run, edges in (("a", [("p", "x"), ("p", "y"), ("q", "y")]), ("b", [("x", "p"), ("x", "q")])):
+        for node in ("p", "q", "x", "y", "lone"):
+            events.append(ev("node_created", run, node_id=node, node_goal=f"{run}:{node}"))
+        for parent, child in edges:
+            events.append(ev("edge_added", run, parent_node_id=parent, child_node_id=child))
+    with SQLiteStore(tmp_path / "run.db") as writer:
+        writer.append(events)
+    with SQLiteStore(tmp_path / "run.db", readonly=True) as store:
+        reader = InspectorReader(store)
+        for run, roots in (("a", {"p", "q", "lone"}), ("b", {"x", "y", "lone"})):
+            count, found = reader.tree_roots(run)
+            assert set(found) == roots == set(store.stored_state(run).roots()) and len(found) == len(roots)
+            assert count == store.run(run)["event_count"]
+        assert reader.tree_roots("no-such-run") == (0, [])
