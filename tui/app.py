@@ -34,6 +34,7 @@ from .components.search_bar import SearchBar
 from .components.session_picker import SessionPicker
 from .components.time_slider import TimeSlider
 from .data.targets import resolve
+from .history.heap import keep_big_blocks_mapped
 from .playback import SPEEDS
 from .screens.inspector import InspectorScreen
 from .view_filter import ViewFilter
@@ -68,6 +69,7 @@ class AgentTuiApp(App[int]):
         keymap: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
+        keep_big_blocks_mapped()  # (before the first big transient: see tui/history/heap.py)
         self.target = resolve(path)  # a path made absolute, or a postgresql:// URL as given
         #: the store shown: the target itself, or (a folder) the session file the user picks
         self.path: str | None = None if os.path.isdir(self.target) else self.target
