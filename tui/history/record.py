@@ -139,6 +139,9 @@ _TS_CODE = -_ARENA_MAX - 1
 _TS_MAX = (1 << 31) + _TS_CODE
 #: a desc change record: index, column, code
 _DS = 3
+_NEVER = 1 << 62  # (the end of a span no later record bounds)
+_READ_CACHED = 8192  # nodes and parents the tree's reads are kept for (History._read_cache)
+_first = itemgetter(0)
 #: change records after which a node's whole desc is recorded again (bounds a read's walk back)
 _KEYFRAME = 16
 _CONTAINERS = frozenset({dict, list})
@@ -500,6 +503,12 @@ class History:
         self._mark_idx = array("i")
         self._mark_kind = array("B")
         self._nid_keys: dict[str | None, tuple] = {}  # nid -> nid_key(nid), for sorting siblings
+        #: what the tree read lately, kept while the run's length stays (`_read_cache`): parent -> (how
+        #: many children, span of local indices over which none of their nids changes, their nid keys,
+        #: their ids in nid order); node -> (span over which its desc and counts stay, display_at's dict)
+        self._kids_read: dict[int, tuple[int, int, int, list[tuple], list[str]]] = {}
+        self._display_read: dict[int, tuple[int, int, dict[str, Any]]] = {}
+        self._read_len = 0
         # A window (`from_state`): the run index of this history's first event (internally every
         # recorded index is local, 0 = that event; the public methods take and return run indices),
         # and the seed state's run row (None: folded from nothing).
@@ -1272,17 +1281,40 @@ class History:
             node["updated_at"] = late if late is not None else self._ts_text(last)
         return {c: node[c] for c in NODE_COLUMNS}
 
+    def _read_cache(self) -> None:
+        """Forget what the tree read when the run grew (a record past the last index folded bounds
+        no span kept) or the caches got big (a tree walks ~60 expanded nodes and their children)."""
+        if self._read_len != len(self._positions) or len(self._display_read) > _READ_CACHED \
+                or len(self._kids_read) > _READ_CACHED:
+            self._kids_read.clear()
+            self._display_read.clear()
+            self._read_len = len(self._positions)
+
     def display_at(self, node_id: str, i: int) -> dict[str, Any] | None:
-        """The fields a node's label shows (NODE_DISPLAY_FIELDS and a few more), cheaper than node_at."""
+        """The fields a node's label shows (NODE_DISPLAY_FIELDS and a few more), cheaper than node_at.
+
+        Kept for the span of indices between the node's changes around i: a slider step reads every
+        node of the expanded levels again, and few of them changed (~15 us a node to decode)."""
         i -= self._base
-        h = self._node_by(node_id, i)
-        if h is None:
+        n = self._num.get(node_id)
+        if n is None or self._born[n] > i:
             return None
+        self._read_cache()
+        kept = self._display_read.get(n)
+        if kept is not None and kept[0] <= i < kept[1]:
+            return dict(kept[2])
+        h = self._view_n(n)
         node = dict(zip(_NODE_DESC, self._desc_at(h, i)))
         c = h.c
-        at = record_offset(c, _N_COUNTS + 1, i) + 1
-        node.update(zip(_NODE_COUNTS, c[at:at + _N_COUNTS]))
-        return node
+        stride = _N_COUNTS + 1
+        at = record_offset(c, stride, i)
+        node.update(zip(_NODE_COUNTS, c[at + 1:at + stride]))
+        d = h.d
+        end = _desc_end(d, i)
+        lo = max(c[at], d[end - _DS] if end > _ND else -1)
+        hi = min(c[at + stride] if at + stride < len(c) else _NEVER, d[end] if end < len(d) else _NEVER)
+        self._display_read[n] = (lo, hi, node)
+        return dict(node)
 
     def status_at(self, node_id: str, i: int) -> str | None:
         """Just the status (cheaper than node_at for colouring many nodes)."""
@@ -1313,14 +1345,57 @@ class History:
         codes, ids = self._desc_codes, self._ids
         return [ids[n] for n in sorted(nums, key=lambda n: self._nid_key(self._desc_value(codes(n), i, _NID)))]
 
+    def _nid_span(self, nums: Sequence[int], i: int, lo: int, hi: int) -> tuple[int, int]:
+        """The span [lo, hi) narrowed to the local indices around i over which none of the nodes'
+        nids changes (a nid is a desc column: it can change after a node's birth)."""
+        codes = self._desc_codes
+        for n in nums:
+            d = codes(n)
+            for at in range(_ND, len(d), _DS):
+                if d[at + 1] == _NID:
+                    if d[at] > i:
+                        hi = min(hi, d[at])
+                        break
+                    lo = max(lo, d[at])
+        return lo, hi
+
     def children_at(self, node_id: str, i: int) -> list[str]:
-        """Children of `node_id` by the edges that existed at event i, in nid order ("1.2" < "1.10")."""
+        """Children of `node_id` by the edges that existed at event i, in nid order ("1.2" < "1.10").
+
+        The order is kept per parent with the span over which its children's nids stay: a slider
+        step asks again for every expanded node's children, and sorting them each time was most of
+        the step's tree update. A child that came since is put in its place (ties: edge order)."""
         i = self.check_index(i)
         p, kids = self._kids_of(node_id)
         if not kids:
             return []
         k = self._kids_by(p, kids, i)
-        return self._sorted(kids[:k], i) if k else []
+        if not k:
+            return []
+        self._read_cache()
+        kept = self._kids_read.get(p)
+        if kept is not None and kept[0] <= k and kept[1] <= i < kept[2]:
+            k0, lo, hi, keys, ids = kept
+            if k0 < k:
+                new = kids[k0:k]
+                lo, hi = self._nid_span(new, i, lo, hi)
+                keys, ids = list(keys), list(ids)
+                codes = self._desc_codes
+                for n in new:
+                    key = self._nid_key(self._desc_value(codes(n), i, _NID))
+                    at = bisect_right(keys, key)
+                    keys.insert(at, key)
+                    ids.insert(at, self._ids[n])
+                self._kids_read[p] = (k, lo, hi, keys, ids)
+            return list(ids)
+        nums = kids[:k]
+        lo, hi = self._nid_span(nums, i, -1, _NEVER)
+        codes = self._desc_codes
+        keyed = sorted(((self._nid_key(self._desc_value(codes(n), i, _NID)), n) for n in nums), key=_first)
+        keys = [key for key, _ in keyed]
+        ids = [self._ids[n] for _, n in keyed]
+        self._kids_read[p] = (k, lo, hi, keys, ids)
+        return list(ids)
 
     def _kid_since(self, parent: int, child: int) -> int:
         """The local index the edge parent -> child came at (0: a window's seed held it); it is
