@@ -140,7 +140,7 @@ _TS_MAX = (1 << 31) + _TS_CODE
 #: a desc change record: index, column, code
 _DS = 3
 _NEVER = 1 << 62  # (the end of a span no later record bounds)
-_READ_CACHED = 8192  # nodes and parents the tree's reads are kept for (History._read_cache)
+_READ_CACHED = 2048  # nodes and parents the tree's reads are kept for (~1 KB a display dict: History._read_cache)
 _first = itemgetter(0)
 #: change records after which a node's whole desc is recorded again (bounds a read's walk back)
 _KEYFRAME = 16
