@@ -92,6 +92,16 @@ def rss_mb() -> float:
 
 
 def peak_rss_mb() -> float:
+    """This process's peak RSS since it started its program: VmHWM (Linux), which exec starts afresh.
+    ru_maxrss is not: Linux carries the parent's over fork and exec, so every child of a full run
+    reported the parent's 171 MB (it had run the interactive sections in process) as its own peak."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
