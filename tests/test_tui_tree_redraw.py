@@ -160,12 +160,17 @@ async def test_steps_that_add_and_remove_lines_draw_what_a_fresh_tree_draws(size
             stepped.show(timeline, index)
             await pilot.pause()
             assert_drawn_as_uncached(stepped, f"at event index {index}")
+            # the scrollbar and offset follow the lines' count (a tree shrunk to fit its pane exactly
+            # kept both, scrolled past its end, until set_virtual_size updated them)
+            region = stepped.scrollable_content_region
+            assert stepped.scroll_offset.y <= stepped.max_scroll_y, f"at event index {index}"
+            assert stepped.show_vertical_scrollbar == (len(stepped._tree_lines) > region.height), index
             cursor = stepped.cursor_node.data if stepped.cursor_node else None
             fresh = await open_fresh(app, pilot, timeline, index, cursor)
             fresh.scroll_to(y=stepped.scroll_offset.y, animate=False)
             await pilot.pause()
-            # (a tree shrunk to fit its pane can keep its old scroll offset and scrollbar, which
-            # QuietTree leaves as they were, where a fresh one has none: a layout matter, not drawing)
+            # (where the labels were measured for a pane one cell narrower or wider than a fresh
+            # tree's, a horizontal scrollbar can differ: a layout matter, not drawing)
             if (stepped.scroll_offset, stepped.scrollable_content_region.size) == (
                     fresh.scroll_offset, fresh.scrollable_content_region.size):
                 assert shown(stepped) == shown(fresh), f"at event index {index}"

@@ -35,6 +35,10 @@ def set_virtual_size(widget: Widget, size: Size) -> None:
         widget.refresh()
     else:
         Widget.virtual_size.__set__(widget, size)
+        if widget.is_mounted:
+            # (a ScrollView's layout updates its scrollbars only when its region changes: a tree
+            # shrunk to fit its pane exactly kept its scrollbar and a scroll offset past the end)
+            widget._scroll_update(size)
 
 
 class QuietTree:
