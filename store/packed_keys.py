@@ -121,8 +121,8 @@ class PackedKeys:
         key)."""
         self = cls()
         self._text, wide = _hex_packed(np, text, ends)  # (bytes is made a bytearray if a key is added)
-        self._ends = array("i", np.frombuffer(wide, dtype=np.int64).astype(np.int32).tobytes()) \
-            if len(wide) and wide[-1] <= _NARROW_MAX else wide
+        narrow = not len(wide) or wide[-1] <= _NARROW_MAX
+        self._ends = array("i", wide.astype(np.int32).tobytes()) if narrow else array("q", wide.tobytes())
         self._hashes = array("I", hashes.tobytes())
         if len(self._hashes) != len(ends):
             return None
@@ -295,17 +295,17 @@ def _text_of(data: bytes | bytearray) -> str:
     return data[1:].hex() if data and data[0] == _HEX else data.decode()
 
 
-def _hex_packed(np: Any, text: bytes, ends: array) -> tuple[bytes | bytearray, array]:
+def _hex_packed(np: Any, text: bytes, ends: array) -> tuple[bytes | bytearray, Any]:
     """Keys' UTF-8 text end to end and where each ends, with the keys _stored would pack packed:
-    the same buffer and ends as if each key had been added alone. Two passes a chunk of keys at a
+    the same buffer and ends (an int64 numpy array) as if each key had been added alone. Two passes a chunk of keys at a
     time (which keys are hex, then their bytes), so the temporary arrays stay a few MB whatever the
     count and the buffer is made once at its size; a chunk of ids of one length (uuid4 hex) is
     packed as a 2-d array, without a per-byte key index."""
+    old_ends = np.frombuffer(ends, dtype=np.int64)
     n = len(ends)
     if not n:
-        return text, ends
+        return text, old_ends
     raw = np.frombuffer(text, dtype=np.uint8)
-    old_ends = np.frombuffer(ends, dtype=np.int64)
     old_lens = np.diff(old_ends, prepend=0)
     is_hex = np.zeros(n, dtype=bool)
     for k0 in range(0, n, _HEX_CHUNK):
@@ -318,7 +318,7 @@ def _hex_packed(np: Any, text: bytes, ends: array) -> tuple[bytes | bytearray, a
             bad = np.bincount(key_of[~_hex_bytes(r)], minlength=k1 - k0) > 0
             is_hex[k0:k1] = ~bad & (lens >= HEX_MIN) & (lens % 2 == 0)
     if not is_hex.any():
-        return text, ends
+        return text, old_ends
     new_ends = np.cumsum(np.where(is_hex, 1 + old_lens // 2, old_lens))
     buffer = bytearray(int(new_ends[-1]))
     out = np.frombuffer(buffer, dtype=np.uint8)
@@ -344,7 +344,7 @@ def _hex_packed(np: Any, text: bytes, ends: array) -> tuple[bytes | bytearray, a
         out[start[key_of[high]] + 1 + offset[high] // 2] = (nibble[high] << 4) | nibble[high + 1]
         out[start[hexes]] = _HEX
     del out  # (the buffer may be resized once no view of it is left: see _append)
-    return buffer, array("q", new_ends.astype(np.int64).tobytes())
+    return buffer, new_ends.astype(np.int64)
 
 
 def _hex_bytes(r: Any) -> Any:
